@@ -1,0 +1,168 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+)
+
+// Roles a token may carry.
+const (
+	RoleDriver = "driver"
+	RoleRider  = "rider"
+	RoleOps    = "ops"
+	RoleViewer = "viewer"
+)
+
+// Claims are hextrack's JWT claims.
+type Claims struct {
+	Role string `json:"role"`
+	// Trip scopes a viewer token to one trip.
+	Trip string `json:"trip,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Auth mints and verifies HS256 tokens with one secret.
+type Auth struct {
+	secret []byte
+	now    func() time.Time
+}
+
+// NewAuth returns an Auth using secret.
+func NewAuth(secret []byte) *Auth {
+	return &Auth{secret: secret, now: time.Now}
+}
+
+// TokenRequest describes a token to mint.
+type TokenRequest struct {
+	Role string
+	Sub  string
+	TTL  time.Duration
+	Trip string // viewer tokens only
+	ID   string // jti, for revocation
+}
+
+// Mint returns a signed token.
+func (a *Auth) Mint(r TokenRequest) (string, error) {
+	if !slices.Contains([]string{RoleDriver, RoleRider, RoleOps, RoleViewer}, r.Role) {
+		return "", fmt.Errorf("role must be driver, rider, ops or viewer")
+	}
+	if r.Sub == "" {
+		return "", fmt.Errorf("sub is required")
+	}
+	if r.TTL <= 0 || r.TTL > 30*24*time.Hour {
+		return "", fmt.Errorf("ttl must be within (0, 720h]")
+	}
+	if r.Role == RoleViewer && r.Trip == "" {
+		return "", fmt.Errorf("viewer tokens need a trip")
+	}
+	now := a.now()
+	c := Claims{Role: r.Role, Trip: r.Trip, RegisteredClaims: jwt.RegisteredClaims{
+		Subject: r.Sub, ID: r.ID,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(r.TTL)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
+}
+
+// Parse verifies a token (HS256 only, exp required) and returns its claims.
+func (a *Auth) Parse(token string) (*Claims, error) {
+	var c Claims
+	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		return a.secret, nil
+	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(a.now))
+	if err != nil {
+		return nil, err
+	}
+	if c.Subject == "" || !slices.Contains([]string{RoleDriver, RoleRider, RoleOps, RoleViewer}, c.Role) {
+		return nil, errors.New("token lacks sub or a known role")
+	}
+	return &c, nil
+}
+
+const claimsKey = "hextrack.claims"
+
+// authenticate parses the bearer token (or, on GET, ?access_token= since
+// EventSource can't set headers) and stores the claims. Routes without a
+// token get no claims; requireRole decides whether that is allowed.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		tok := ""
+		if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+			const p = "bearer "
+			if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+				return fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthorized)
+			}
+			tok = strings.TrimSpace(h[len(p):])
+		} else if c.Request().Method == "GET" {
+			tok = c.QueryParam("access_token")
+		}
+		if tok == "" {
+			return next(c)
+		}
+		cl, err := s.auth.Parse(tok)
+		if err != nil {
+			return fmt.Errorf("%w: %s", ErrUnauthorized, tokenProblem(err))
+		}
+		c.Set(claimsKey, cl)
+		return next(c)
+	}
+}
+
+func tokenProblem(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "token expired"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "bad signature"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed token"
+	case errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return "unverifiable token"
+	}
+	return "invalid token"
+}
+
+// claims returns the caller's claims or nil.
+func claims(c echo.Context) *Claims {
+	cl, _ := c.Get(claimsKey).(*Claims)
+	return cl
+}
+
+// requireRole is route middleware: a token is required and its role must be
+// one of roles.
+func requireRole(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			cl := claims(c)
+			if cl == nil {
+				return fmt.Errorf("%w: a bearer token is required", ErrUnauthorized)
+			}
+			if !slices.Contains(roles, cl.Role) {
+				return fmt.Errorf("%w: role %s may not call this route", ErrForbidden, cl.Role)
+			}
+			return next(c)
+		}
+	}
+}
+
+// selfDriver checks that a driver token acts only for its own id (:id); ops
+// may act for any driver.
+func selfDriver(c echo.Context) error {
+	cl := claims(c)
+	if cl == nil {
+		return fmt.Errorf("%w: a bearer token is required", ErrUnauthorized)
+	}
+	if cl.Role == RoleOps {
+		return nil
+	}
+	if cl.Role != RoleDriver || cl.Subject != c.Param("id") {
+		return fmt.Errorf("%w: a driver may act only for itself", ErrForbidden)
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package api
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hextrack/hextrack/driver"
+)
+
+func (s *Server) driverRoutes() {
+	g := s.e.Group("/v1/drivers")
+	g.GET("/nearby", s.nearby, requireRole(RoleRider, RoleOps, RoleDriver))
+	g.POST("/:id/locations", s.postLocations, requireRole(RoleDriver, RoleOps))
+	g.PUT("/:id/status", s.putStatus, requireRole(RoleDriver, RoleOps))
+	g.GET("/:id", s.getDriver, requireRole(RoleDriver, RoleOps))
+}
+
+// postLocations ingests one ping or a batch. A single invalid ping is a 400
+// carrying its reason as the code; in a batch each rejection is reported by
+// index and the rest applies, unless nothing at all was acceptable (400).
+func (s *Server) postLocations(c echo.Context) error {
+	if err := selfDriver(c); err != nil {
+		return err
+	}
+	body, err := readBody(c, s.cfg.MaxBody)
+	if err != nil {
+		return err
+	}
+	pings, single, err := driver.DecodePings(body, s.drivers.Limits().MaxBatch)
+	if err != nil {
+		return err
+	}
+	res, err := s.drivers.Ingest(c.Request().Context(), c.Param("id"), pings)
+	if err != nil {
+		return err
+	}
+	if res.Accepted == 0 && res.Duplicates == 0 && len(res.Rejected) > 0 {
+		code := "invalid_pings"
+		msg := "no ping in the batch was acceptable"
+		if single {
+			code = res.Rejected[0].Reason
+			msg = "ping rejected: " + code
+		}
+		return &Error{Status: http.StatusBadRequest, Code: code, Message: msg, Details: res}
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+type statusRequest struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) putStatus(c echo.Context) error {
+	if err := selfDriver(c); err != nil {
+		return err
+	}
+	var r statusRequest
+	if err := bindJSON(c, &r); err != nil {
+		return err
+	}
+	st, err := s.drivers.SetStatus(c.Request().Context(), c.Param("id"), r.Status)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) getDriver(c echo.Context) error {
+	if err := selfDriver(c); err != nil {
+		return err
+	}
+	st, err := s.drivers.Get(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) nearby(c echo.Context) error {
+	q := driver.NearbyQuery{}
+	var err error
+	if q.Center.Lat, err = floatParam(c, "lat", true); err != nil {
+		return err
+	}
+	if q.Center.Lng, err = floatParam(c, "lng", true); err != nil {
+		return err
+	}
+	if q.RadiusM, err = floatParam(c, "radius_m", false); err != nil {
+		return err
+	}
+	lim, err := floatParam(c, "limit", false)
+	if err != nil {
+		return err
+	}
+	q.Limit = int(lim)
+	list, err := s.drivers.Nearby(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"drivers": list})
+}
+
+// floatParam parses a numeric query parameter.
+func floatParam(c echo.Context, name string, required bool) (float64, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		if required {
+			return 0, &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: name + " is required"}
+		}
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: name + " must be a number"}
+	}
+	return f, nil
+}

@@ -1,0 +1,73 @@
+package api
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the HTTP-level Prometheus series of one Server.
+type metrics struct {
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	pingsAccepted prometheus.Counter
+	pingsRejected *prometheus.CounterVec
+	ingest        prometheus.Histogram
+	nearby        prometheus.Histogram
+	connections   *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hextrack_http_requests_total", Help: "HTTP requests by route, method and status.",
+		}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hextrack_http_request_duration_seconds", Help: "HTTP request latency by route (streams excluded).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		pingsAccepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hextrack_pings_accepted_total", Help: "Driver pings accepted.",
+		}),
+		pingsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hextrack_pings_rejected_total", Help: "Driver pings rejected, by reason.",
+		}, []string{"reason"}),
+		ingest: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hextrack_ingest_duration_seconds", Help: "Time to apply one ping batch.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1},
+		}),
+		nearby: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hextrack_nearby_duration_seconds", Help: "Time to answer one nearby query.",
+			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1},
+		}),
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hextrack_connections", Help: "Open streaming connections by transport.",
+		}, []string{"transport"}),
+	}
+	reg.MustRegister(m.requests, m.duration, m.pingsAccepted, m.pingsRejected, m.ingest, m.nearby, m.connections)
+	return m
+}
+
+// observe records every request; c.Path() is the route pattern, so ids
+// (and tokens in query strings) never become label values.
+func (m *metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status := c.Response().Status
+		if err != nil {
+			if ae, _ := toError(err); ae != nil {
+				status = ae.Status
+			}
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
+		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		return err
+	}
+}

@@ -1,0 +1,186 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/driver"
+)
+
+// Config configures the HTTP layer. Zero values are documented per field.
+type Config struct {
+	// JWTSecret signs and verifies tokens. Required.
+	JWTSecret []byte
+	// Dev enables POST /v1/dev/token. Zero: off.
+	Dev bool
+	// MaxBody is the largest request body, bytes. Zero: 1 MiB.
+	MaxBody int64
+}
+
+// Deps are the domain services the handlers call.
+type Deps struct {
+	Redis    redis.UniversalClient
+	Drivers  *driver.Service
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+}
+
+// Server is hextrack's HTTP API.
+type Server struct {
+	cfg     Config
+	e       *echo.Echo
+	auth    *Auth
+	rdb     redis.UniversalClient
+	drivers *driver.Service
+	reg     *prometheus.Registry
+	log     *slog.Logger
+	m       *metrics
+	// draining is closed when Shutdown starts; streams end on it.
+	draining chan struct{}
+}
+
+// New builds the API server and registers every route.
+func New(cfg Config, d Deps) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), rdb: d.Redis,
+		drivers: d.Drivers, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
+	s.m = newMetrics(d.Registry)
+	if d.Drivers != nil {
+		d.Drivers.SetMetrics(driver.Metrics{
+			Accepted: func(n int) { s.m.pingsAccepted.Add(float64(n)) },
+			Rejected: func(r string) { s.m.pingsRejected.WithLabelValues(r).Inc() },
+			Ingest:   func(t time.Duration) { s.m.ingest.Observe(t.Seconds()) },
+			Nearby:   func(t time.Duration) { s.m.nearby.Observe(t.Seconds()) },
+		})
+	}
+	e := s.e
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestID())
+	e.Use(middleware.Recover())
+	e.Use(s.logRequests)
+	e.Use(s.m.observe)
+	e.Use(s.authenticate)
+	s.routes()
+	return s
+}
+
+// Handler is the http.Handler serving the API.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Echo exposes the router (route listing in tests and tools).
+func (s *Server) Echo() *echo.Echo { return s.e }
+
+// Auth is the token minter/verifier of this server.
+func (s *Server) Auth() *Auth { return s.auth }
+
+// StartDrain marks the server as draining: /readyz fails and open streams
+// are told to reconnect elsewhere.
+func (s *Server) StartDrain() {
+	select {
+	case <-s.draining:
+	default:
+		close(s.draining)
+	}
+}
+
+// Draining is closed once StartDrain was called.
+func (s *Server) Draining() <-chan struct{} { return s.draining }
+
+func (s *Server) routes() {
+	e := s.e
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
+	e.GET("/openapi.yaml", s.openapi)
+	e.POST("/v1/dev/token", s.devToken)
+	s.driverRoutes()
+}
+
+// logRequests writes one slog line per request with its id. It logs the
+// path without the query string, so access_token never reaches a log.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		status := c.Response().Status
+		if err != nil {
+			if ae, _ := toError(err); ae != nil {
+				status = ae.Status
+			}
+		}
+		lvl := slog.LevelDebug
+		if status >= 500 {
+			lvl = slog.LevelWarn
+		}
+		s.log.Log(c.Request().Context(), lvl, "http",
+			"request_id", requestID(c), "method", c.Request().Method, "route", c.Path(),
+			"path", c.Request().URL.Path, "status", status, "dur", time.Since(start))
+		return err
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	select {
+	case <-s.draining:
+		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining"}
+	default:
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "redis_unavailable", Message: "redis is not reachable"}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+type devTokenRequest struct {
+	Role string `json:"role"`
+	Sub  string `json:"sub"`
+	TTL  string `json:"ttl"`
+	Trip string `json:"trip"`
+}
+
+// devToken mints tokens in dev mode only; otherwise the route is a 404.
+func (s *Server) devToken(c echo.Context) error {
+	if !s.cfg.Dev {
+		return echo.ErrNotFound
+	}
+	var r devTokenRequest
+	if err := bindJSON(c, &r); err != nil {
+		return err
+	}
+	ttl := time.Hour
+	if r.TTL != "" {
+		d, err := time.ParseDuration(r.TTL)
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "ttl must be a duration like 1h"}
+		}
+		ttl = d
+	}
+	tok, err := s.auth.Mint(TokenRequest{Role: r.Role, Sub: r.Sub, TTL: ttl, Trip: r.Trip})
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: err.Error()}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"token": tok})
+}

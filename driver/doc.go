@@ -1,0 +1,13 @@
+// Package driver owns drivers: ping decoding and validation, GPS plausibility,
+// location ingest (idempotent by seq, applied in ts order, newest fix wins),
+// driver state and status, and claims of a driver by a trip. Its Redis code is
+// in redis.go; the spatial index it feeds is geo.Index.
+//
+// Keys: hash drv:{<id>} (state) and sorted set drv:{<id>}:seqs (recently seen
+// sequence numbers, bounded, with a TTL) share the driver's hash tag, so one
+// Lua script applies a whole batch atomically.
+//
+// driver imports geo only; it never imports api, rider, feed, echo or gorilla.
+// Listeners (trip location fan-out, speed learning) are told about moves
+// through the small Listener interface and must not block.
+package driver

@@ -1,0 +1,287 @@
+package driver
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Ping is one GPS fix sent by a driver app.
+type Ping struct {
+	Pos geo.Point
+	TS  time.Time
+	// Seq increases per driver; duplicates and replays are recognized by it.
+	Seq int64
+	// Optional fields; NaN when the client did not send them.
+	Accuracy float64 // meters
+	Speed    float64 // m/s
+	Heading  float64 // degrees, [0, 360)
+}
+
+// Rejection reasons, reported per ping index.
+const (
+	ReasonMissingField   = "missing_field"
+	ReasonNotFinite      = "not_finite"
+	ReasonLatRange       = "lat_out_of_range"
+	ReasonLngRange       = "lng_out_of_range"
+	ReasonFuture         = "ts_in_future"
+	ReasonTooOld         = "ts_too_old"
+	ReasonBadSeq         = "bad_seq"
+	ReasonBadAccuracy    = "bad_accuracy"
+	ReasonBadSpeed       = "bad_speed"
+	ReasonBadHeading     = "bad_heading"
+	ReasonImplausible    = "implausible_jump"
+	ReasonNullIsland     = "null_island"
+	maxPlausibleAccuracy = 10000.0 // meters; worse fixes are useless
+	maxPlausibleSpeed    = 100.0   // m/s reported by the device
+)
+
+// Limits bounds what Validate accepts. Zero values are documented per field.
+type Limits struct {
+	// MaxFuture is how far ahead of the server clock a ts may be. Zero: 30s.
+	MaxFuture time.Duration
+	// MaxAge is how old a ts may be (late offline batches). Zero: 24h.
+	MaxAge time.Duration
+	// MaxJumpSpeed is the fastest implied speed between two fixes, m/s. Zero: 70.
+	MaxJumpSpeed float64
+	// MaxBatch is the largest batch accepted. Zero: 500.
+	MaxBatch int
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxFuture <= 0 {
+		l.MaxFuture = 30 * time.Second
+	}
+	if l.MaxAge <= 0 {
+		l.MaxAge = 24 * time.Hour
+	}
+	if l.MaxJumpSpeed <= 0 {
+		l.MaxJumpSpeed = 70
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = 500
+	}
+	return l
+}
+
+// Validate checks one ping against the ranges and the clock and returns the
+// rejection reason, or "" when the ping is acceptable.
+func Validate(p Ping, now time.Time, l Limits) string {
+	l = l.withDefaults()
+	switch {
+	case !finite(p.Pos.Lat) || !finite(p.Pos.Lng):
+		return ReasonNotFinite
+	case p.Pos.Lat < -90 || p.Pos.Lat > 90:
+		return ReasonLatRange
+	case p.Pos.Lng < -180 || p.Pos.Lng > 180:
+		return ReasonLngRange
+	case p.Pos.Lat == 0 && p.Pos.Lng == 0:
+		// (0,0) is what broken GPS stacks report when they have no fix.
+		return ReasonNullIsland
+	case p.Seq <= 0:
+		return ReasonBadSeq
+	case p.TS.IsZero():
+		return ReasonMissingField
+	case p.TS.After(now.Add(l.MaxFuture)):
+		return ReasonFuture
+	case p.TS.Before(now.Add(-l.MaxAge)):
+		return ReasonTooOld
+	case !optional(p.Accuracy, 0, maxPlausibleAccuracy):
+		return ReasonBadAccuracy
+	case !optional(p.Speed, 0, maxPlausibleSpeed):
+		return ReasonBadSpeed
+	case !optional(p.Heading, 0, 360) || p.Heading == 360:
+		return ReasonBadHeading
+	}
+	return ""
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// optional accepts NaN (not sent) or a finite value within [lo, hi].
+func optional(f, lo, hi float64) bool {
+	if math.IsNaN(f) {
+		return true
+	}
+	return !math.IsInf(f, 0) && f >= lo && f <= hi
+}
+
+// pingJSON is the wire form; pointers tell a missing field from a zero.
+type pingJSON struct {
+	Lat      *float64   `json:"lat"`
+	Lng      *float64   `json:"lng"`
+	TS       *Timestamp `json:"ts"`
+	Seq      *int64     `json:"seq"`
+	Accuracy *float64   `json:"accuracy,omitempty"`
+	Speed    *float64   `json:"speed,omitempty"`
+	Heading  *float64   `json:"heading,omitempty"`
+}
+
+// DecodedPing is a ping as decoded, with the reason it must be rejected
+// before validation (a missing field), if any.
+type DecodedPing struct {
+	Ping
+	Missing string // name of the first missing required field, or ""
+}
+
+// DecodePings decodes a request body holding one ping object or
+// {"pings":[...]}. Syntax and type errors wrap ErrInvalid and say where.
+// A batch larger than maxBatch wraps ErrTooManyPings. single reports whether
+// the body was one ping rather than a batch.
+func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, err error) {
+	if maxBatch <= 0 {
+		maxBatch = 500
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, false, fmt.Errorf("%w: empty body", ErrInvalid)
+	}
+	var probe map[string]json.RawMessage
+	if err := strictUnmarshal(trimmed, &probe); err != nil {
+		return nil, false, err
+	}
+	if raw, ok := probe["pings"]; ok {
+		var list []json.RawMessage
+		if err := strictUnmarshal(raw, &list); err != nil {
+			return nil, false, fmt.Errorf("pings: %w", err)
+		}
+		if len(list) > maxBatch {
+			return nil, false, fmt.Errorf("%w: %d pings, at most %d per request", ErrTooManyPings, len(list), maxBatch)
+		}
+		if len(list) == 0 {
+			return nil, false, fmt.Errorf("%w: pings: empty list", ErrInvalid)
+		}
+		out := make([]DecodedPing, len(list))
+		for i, r := range list {
+			p, err := decodeOne(r)
+			if err != nil {
+				return nil, false, fmt.Errorf("pings[%d]: %w", i, err)
+			}
+			out[i] = p
+		}
+		return out, false, nil
+	}
+	p, err := decodeOne(trimmed)
+	if err != nil {
+		return nil, true, err
+	}
+	return []DecodedPing{p}, true, nil
+}
+
+func decodeOne(raw []byte) (DecodedPing, error) {
+	var j pingJSON
+	if err := strictUnmarshal(raw, &j); err != nil {
+		return DecodedPing{}, err
+	}
+	return j.ping(), nil
+}
+
+func (j pingJSON) ping() DecodedPing {
+	var d DecodedPing
+	d.Accuracy, d.Speed, d.Heading = math.NaN(), math.NaN(), math.NaN()
+	switch {
+	case j.Lat == nil:
+		d.Missing = "lat"
+	case j.Lng == nil:
+		d.Missing = "lng"
+	case j.TS == nil:
+		d.Missing = "ts"
+	case j.Seq == nil:
+		d.Missing = "seq"
+	}
+	if j.Lat != nil {
+		d.Pos.Lat = *j.Lat
+	}
+	if j.Lng != nil {
+		d.Pos.Lng = *j.Lng
+	}
+	if j.TS != nil {
+		d.TS = time.Time(*j.TS)
+	}
+	if j.Seq != nil {
+		d.Seq = *j.Seq
+	}
+	if j.Accuracy != nil {
+		d.Accuracy = *j.Accuracy
+	}
+	if j.Speed != nil {
+		d.Speed = *j.Speed
+	}
+	if j.Heading != nil {
+		d.Heading = *j.Heading
+	}
+	return d
+}
+
+// strictUnmarshal decodes JSON and turns decoder errors into ErrInvalid
+// errors that say where the problem is.
+func strictUnmarshal(data []byte, v any) error {
+	err := json.Unmarshal(data, v)
+	if err == nil {
+		return nil
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	var ts *tsError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Errorf("%w: malformed JSON at byte %d: %s", ErrInvalid, se.Offset, se.Error())
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			field = "body"
+		}
+		return fmt.Errorf("%w: %s: expected %s, got JSON %s (byte %d)", ErrInvalid, field, te.Type, te.Value, te.Offset)
+	case errors.As(err, &ts):
+		return fmt.Errorf("%w: ts: %s", ErrInvalid, ts.msg)
+	default:
+		return fmt.Errorf("%w: malformed JSON: %s", ErrInvalid, err.Error())
+	}
+}
+
+// Timestamp is a ping time on the wire: an RFC 3339 string or unix
+// milliseconds as a number.
+type Timestamp time.Time
+
+type tsError struct{ msg string }
+
+func (e *tsError) Error() string { return e.msg }
+
+var digits = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// UnmarshalJSON accepts "2024-11-25T10:00:00Z" or 1732528800000.
+func (t *Timestamp) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return &tsError{"must be an RFC 3339 string or unix milliseconds"}
+		}
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return &tsError{fmt.Sprintf("%q is not RFC 3339", s)}
+		}
+		*t = Timestamp(v)
+		return nil
+	}
+	if !digits.Match(b) {
+		return &tsError{"must be an RFC 3339 string or unix milliseconds"}
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || !finite(f) || f < 0 || f > 1e15 {
+		return &tsError{"unix milliseconds out of range"}
+	}
+	*t = Timestamp(time.UnixMilli(int64(f)))
+	return nil
+}
+
+// MarshalJSON writes RFC 3339 with nanoseconds.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Time(t).UTC().Format(time.RFC3339Nano))
+}

@@ -1,0 +1,181 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Ping outcome codes returned by ingestScript, one per ping.
+const (
+	codeApplied   = 0 // accepted and now the driver's position
+	codeOlder     = 1 // accepted, older than the current position: not applied
+	codeDuplicate = 2 // seq seen before
+	codeJump      = 3 // implausible jump from the current position
+)
+
+// ingestScript applies a ts-ordered batch of pings to one driver atomically.
+//
+// KEYS: drv hash, seqs zset.
+// ARGV: max jump speed (m/s), seq window, state ttl (s), default status, then
+// per ping: seq, ts ms, lat, lng, accuracy, speed, heading, r9 cell.
+// Returns: {max seq, applied 0|1, prev cell, cell, ts, lat, lng, status, trip, codes}.
+var ingestScript = redis.NewScript(`
+local h, s = KEYS[1], KEYS[2]
+local maxv, window, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local st = redis.call('HMGET', h, 'lat', 'lng', 'ts', 'seq', 'cell', 'status', 'trip')
+local lat, lng, ts = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
+local maxseq = tonumber(st[4]) or 0
+local prevCell = st[5] or ''
+local status = st[6] or ARGV[4]
+local trip = st[7] or ''
+local floor = -1
+if redis.call('ZCARD', s) >= window then
+  local m = redis.call('ZRANGE', s, 0, 0, 'WITHSCORES')
+  floor = tonumber(m[2])
+end
+local function dist(a1, o1, a2, o2)
+  local r = math.pi / 180
+  local dlat, dlng = (a2 - a1) * r, (o2 - o1) * r
+  local x = math.sin(dlat/2)^2 + math.cos(a1*r) * math.cos(a2*r) * math.sin(dlng/2)^2
+  return 2 * 6371008.8 * math.asin(math.min(1, math.sqrt(x)))
+end
+local codes = {}
+local applied = 0
+local cur = {}
+local n = (#ARGV - 4) / 8
+for i = 0, n - 1 do
+  local b = 4 + i * 8
+  local seq, pts = tonumber(ARGV[b+1]), tonumber(ARGV[b+2])
+  local plat, plng = tonumber(ARGV[b+3]), tonumber(ARGV[b+4])
+  if seq <= floor or redis.call('ZSCORE', s, ARGV[b+1]) then
+    codes[#codes+1] = 2
+  else
+    local ok = true
+    if ts and lat then
+      local dt = math.abs(pts - ts) / 1000
+      if dist(lat, lng, plat, plng) > maxv * dt + 50 then ok = false end
+    end
+    if not ok then
+      codes[#codes+1] = 3
+    else
+      redis.call('ZADD', s, seq, ARGV[b+1])
+      if seq > maxseq then maxseq = seq end
+      if (not ts) or pts > ts then
+        lat, lng, ts = plat, plng, pts
+        cur = {ARGV[b+3], ARGV[b+4], ARGV[b+2], ARGV[b+5], ARGV[b+6], ARGV[b+7], ARGV[b+8]}
+        applied = 1
+        codes[#codes+1] = 0
+      else
+        codes[#codes+1] = 1
+      end
+    end
+  end
+end
+local card = redis.call('ZCARD', s)
+if card > window then redis.call('ZREMRANGEBYRANK', s, 0, card - window - 1) end
+if applied == 1 then
+  redis.call('HSET', h, 'lat', cur[1], 'lng', cur[2], 'ts', cur[3], 'acc', cur[4],
+    'spd', cur[5], 'hdg', cur[6], 'cell', cur[7], 'status', status)
+end
+redis.call('HSET', h, 'seq', maxseq, 'status', status)
+redis.call('EXPIRE', h, ttl)
+redis.call('EXPIRE', s, ttl)
+local cell = redis.call('HGET', h, 'cell') or ''
+return {maxseq, applied, prevCell, cell, tostring(ts or 0), tostring(lat or ''), tostring(lng or ''), status, trip, codes}
+`)
+
+// statusScript sets a driver's status unless it is busy on a trip.
+// KEYS: drv hash. ARGV: status, ttl. Returns {status, trip, cell} or an error reply.
+var statusScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
+if st[2] and st[2] ~= '' then
+  return redis.error_reply('BUSY driver is on trip ' .. st[2])
+end
+redis.call('HSET', KEYS[1], 'status', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return {ARGV[1], '', st[3] or ''}
+`)
+
+// claimScript gives a driver to a trip if the driver is free.
+// KEYS: drv hash. ARGV: trip id. Returns {ok 0|1, current trip or status, cell}.
+var claimScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
+if st[2] == ARGV[1] then return {1, ARGV[1], st[3] or ''} end
+if st[1] ~= 'available' or (st[2] and st[2] ~= '') then
+  return {0, (st[2] and st[2] ~= '') and st[2] or (st[1] or 'unknown'), st[3] or ''}
+end
+redis.call('HSET', KEYS[1], 'status', 'on_trip', 'trip', ARGV[1])
+return {1, ARGV[1], st[3] or ''}
+`)
+
+// releaseScript frees a driver held by the given trip.
+// KEYS: drv hash. ARGV: trip id, status after. Returns {released 0|1, cell}.
+var releaseScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'trip', 'cell')
+if st[1] ~= ARGV[1] then return {0, st[2] or ''} end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'trip', '')
+return {1, st[2] or ''}
+`)
+
+func stateKey(prefix, id string) string { return prefix + "drv:{" + id + "}" }
+func seqsKey(prefix, id string) string  { return prefix + "drv:{" + id + "}:seqs" }
+
+// ingestReply is ingestScript's answer.
+type ingestReply struct {
+	maxSeq  int64
+	applied bool
+	prev    geo.Cell
+	cell    geo.Cell
+	ts      time.Time
+	pos     geo.Point
+	status  string
+	trip    string
+	codes   []int64
+}
+
+func parseIngestReply(v any) (ingestReply, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 10 {
+		return ingestReply{}, fmt.Errorf("driver: unexpected ingest reply %T", v)
+	}
+	var r ingestReply
+	r.maxSeq, _ = arr[0].(int64)
+	ap, _ := arr[1].(int64)
+	r.applied = ap == 1
+	r.prev, _ = geo.ParseCell(str(arr[2]))
+	r.cell, _ = geo.ParseCell(str(arr[3]))
+	if ms, err := strconv.ParseFloat(str(arr[4]), 64); err == nil && ms > 0 {
+		r.ts = time.UnixMilli(int64(ms))
+	}
+	r.pos.Lat, _ = strconv.ParseFloat(str(arr[5]), 64)
+	r.pos.Lng, _ = strconv.ParseFloat(str(arr[6]), 64)
+	r.status = str(arr[7])
+	r.trip = str(arr[8])
+	codes, _ := arr[9].([]any)
+	for _, c := range codes {
+		n, _ := c.(int64)
+		r.codes = append(r.codes, n)
+	}
+	return r, nil
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// runScript runs s, loading it on NOSCRIPT (go-redis Script.Run does this).
+func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (any, error) {
+	v, err := s.Run(ctx, rdb, keys, args...).Result()
+	if err != nil && strings.HasPrefix(err.Error(), "BUSY ") {
+		return nil, fmt.Errorf("%w: %s", ErrConflict, strings.TrimPrefix(err.Error(), "BUSY "))
+	}
+	return v, err
+}

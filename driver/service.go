@@ -1,0 +1,454 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Driver statuses.
+const (
+	StatusOffline   = "offline"
+	StatusAvailable = "available"
+	StatusOnTrip    = "on_trip"
+)
+
+// State is a driver's current state as stored in Redis.
+type State struct {
+	ID       string     `json:"id"`
+	Status   string     `json:"status"`
+	TripID   string     `json:"trip_id,omitempty"`
+	Location *Location  `json:"location"`
+	LastSeq  int64      `json:"last_seq"`
+	Cell     string     `json:"cell,omitempty"`
+	Fresh    bool       `json:"fresh"`
+	Seen     *time.Time `json:"last_seen,omitempty"`
+}
+
+// Location is a driver's latest accepted fix.
+type Location struct {
+	Lat      float64   `json:"lat"`
+	Lng      float64   `json:"lng"`
+	TS       time.Time `json:"ts"`
+	Accuracy *float64  `json:"accuracy,omitempty"`
+	Speed    *float64  `json:"speed,omitempty"`
+	Heading  *float64  `json:"heading,omitempty"`
+}
+
+// Rejection is one ping that was not accepted.
+type Rejection struct {
+	Index  int    `json:"index"`
+	Reason string `json:"reason"`
+}
+
+// IngestResult is the reply to a batch of pings.
+type IngestResult struct {
+	Accepted   int         `json:"accepted"`
+	Duplicates int         `json:"duplicates"`
+	Rejected   []Rejection `json:"rejected"`
+	LastSeq    int64       `json:"last_seq"`
+}
+
+// Move tells listeners that a driver's position changed.
+type Move struct {
+	DriverID string
+	TripID   string
+	Status   string
+	From     geo.Cell
+	Pos      geo.Point
+	TS       time.Time
+	Seq      int64
+	Heading  float64 // NaN when unknown
+	Speed    float64 // NaN when unknown
+	// Accepted holds every accepted ping of the batch in ts order, applied or
+	// not (older fixes are still observations, e.g. for speed learning).
+	Accepted []Ping
+}
+
+// Listener is told about every applied move. It must return quickly (queue
+// work, never block on I/O): it runs on the ingest path.
+type Listener interface {
+	DriverMoved(ctx context.Context, m Move)
+}
+
+// Estimator gives a driving time between two points (the ETA engine).
+type Estimator interface {
+	EstimateSeconds(ctx context.Context, from, to geo.Point) (float64, error)
+}
+
+// Config configures a Service. Zero values are documented per field.
+type Config struct {
+	// Prefix is prepended to every Redis key. Zero: "".
+	Prefix string
+	// Limits bounds accepted pings (see Limits for its zero values).
+	Limits Limits
+	// SeqWindow is how many recent seqs per driver are remembered for
+	// duplicate detection; older seqs count as duplicates. Zero: 4096.
+	SeqWindow int
+	// StateTTL is how long an idle driver's state is kept. Zero: 7 days.
+	StateTTL time.Duration
+	// CitySpeed is the straight-line speed (m/s) used for eta_s when no
+	// Estimator is set. Zero: 8.3 (30 km/h).
+	CitySpeed float64
+	// Now returns the current time. Zero: time.Now.
+	Now func() time.Time
+}
+
+// Service manages drivers. It is safe for concurrent use.
+type Service struct {
+	rdb       redis.UniversalClient
+	idx       *geo.Index
+	cfg       Config
+	listeners []Listener
+	est       Estimator
+	metrics   Metrics
+}
+
+// Metrics receives ingest figures; a nil func is skipped.
+type Metrics struct {
+	Accepted func(n int)
+	Rejected func(reason string)
+	Ingest   func(d time.Duration)
+	Nearby   func(d time.Duration)
+}
+
+// NewService returns a driver service storing state in rdb and positions in idx.
+func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service {
+	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.SeqWindow <= 0 {
+		cfg.SeqWindow = 4096
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = 7 * 24 * time.Hour
+	}
+	if cfg.CitySpeed <= 0 {
+		cfg.CitySpeed = 8.3
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{rdb: rdb, idx: idx, cfg: cfg}
+}
+
+// Listen adds a listener. Call before serving.
+func (s *Service) Listen(l Listener) { s.listeners = append(s.listeners, l) }
+
+// SetEstimator sets the ETA engine used for nearby eta_s. Call before serving.
+func (s *Service) SetEstimator(e Estimator) { s.est = e }
+
+// SetMetrics sets the metric hooks. Call before serving.
+func (s *Service) SetMetrics(m Metrics) { s.metrics = m }
+
+// Limits returns the effective ping limits.
+func (s *Service) Limits() Limits { return s.cfg.Limits }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// ValidID reports whether id is an acceptable driver (or trip) identifier.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+func (s *Service) checkID(id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("%w: driver id must be 1-64 characters of [A-Za-z0-9_.:-]", ErrInvalid)
+	}
+	return nil
+}
+
+// Ingest validates and applies decoded pings for one driver. Pings are
+// applied in ts order; seqs already seen count as duplicates; a ping older
+// than the current position is accepted but does not move the driver.
+func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPing) (IngestResult, error) {
+	start := time.Now()
+	if err := s.checkID(driverID); err != nil {
+		return IngestResult{}, err
+	}
+	if len(pings) > s.cfg.Limits.MaxBatch {
+		return IngestResult{}, fmt.Errorf("%w: %d pings, at most %d per request", ErrTooManyPings, len(pings), s.cfg.Limits.MaxBatch)
+	}
+	now := s.cfg.Now()
+	res := IngestResult{Rejected: []Rejection{}}
+	type item struct {
+		i int
+		p Ping
+	}
+	valid := make([]item, 0, len(pings))
+	for i, d := range pings {
+		reason := ReasonMissingField
+		if d.Missing == "" {
+			reason = Validate(d.Ping, now, s.cfg.Limits)
+		}
+		if reason != "" {
+			res.Rejected = append(res.Rejected, Rejection{Index: i, Reason: reason})
+			s.countRejected(reason)
+			continue
+		}
+		valid = append(valid, item{i, d.Ping})
+	}
+	if len(valid) == 0 {
+		return res, nil
+	}
+	sort.SliceStable(valid, func(a, b int) bool {
+		if !valid[a].p.TS.Equal(valid[b].p.TS) {
+			return valid[a].p.TS.Before(valid[b].p.TS)
+		}
+		return valid[a].p.Seq < valid[b].p.Seq
+	})
+	args := make([]any, 0, 4+8*len(valid))
+	args = append(args, s.cfg.Limits.MaxJumpSpeed, s.cfg.SeqWindow, int64(s.cfg.StateTTL/time.Second), StatusAvailable)
+	for _, it := range valid {
+		p := it.p
+		args = append(args, p.Seq, p.TS.UnixMilli(), fmtF(p.Pos.Lat), fmtF(p.Pos.Lng),
+			fmtOpt(p.Accuracy), fmtOpt(p.Speed), fmtOpt(p.Heading), geo.CellOf(p.Pos, geo.ResIndex).String())
+	}
+	v, err := runScript(ctx, s.rdb, ingestScript, []string{stateKey(s.cfg.Prefix, driverID), seqsKey(s.cfg.Prefix, driverID)}, args...)
+	if err != nil {
+		return IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
+	}
+	rep, err := parseIngestReply(v)
+	if err != nil {
+		return IngestResult{}, err
+	}
+	if len(rep.codes) != len(valid) {
+		return IngestResult{}, fmt.Errorf("driver: ingest: %d codes for %d pings", len(rep.codes), len(valid))
+	}
+	accepted := make([]Ping, 0, len(valid))
+	var last Ping
+	for k, code := range rep.codes {
+		switch code {
+		case codeApplied:
+			res.Accepted++
+			accepted = append(accepted, valid[k].p)
+			last = valid[k].p
+		case codeOlder:
+			res.Accepted++
+			accepted = append(accepted, valid[k].p)
+		case codeDuplicate:
+			res.Duplicates++
+		case codeJump:
+			res.Rejected = append(res.Rejected, Rejection{Index: valid[k].i, Reason: ReasonImplausible})
+			s.countRejected(ReasonImplausible)
+		}
+	}
+	sort.Slice(res.Rejected, func(a, b int) bool { return res.Rejected[a].Index < res.Rejected[b].Index })
+	res.LastSeq = rep.maxSeq
+	if s.metrics.Accepted != nil && res.Accepted > 0 {
+		s.metrics.Accepted(res.Accepted)
+	}
+	if rep.applied {
+		err := s.idx.Put(ctx, geo.Update{ID: driverID, Prev: rep.prev, Pos: rep.pos, Seen: rep.ts, Status: rep.status})
+		if err != nil {
+			return IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
+		}
+		m := Move{DriverID: driverID, TripID: rep.trip, Status: rep.status, From: rep.prev, Pos: rep.pos,
+			TS: rep.ts, Seq: last.Seq, Heading: last.Heading, Speed: last.Speed, Accepted: accepted}
+		for _, l := range s.listeners {
+			l.DriverMoved(ctx, m)
+		}
+	}
+	if s.metrics.Ingest != nil {
+		s.metrics.Ingest(time.Since(start))
+	}
+	return res, nil
+}
+
+func (s *Service) countRejected(reason string) {
+	if s.metrics.Rejected != nil {
+		s.metrics.Rejected(reason)
+	}
+}
+
+func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', 7, 64) }
+
+func fmtOpt(f float64) string {
+	if math.IsNaN(f) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', 2, 64)
+}
+
+// SetStatus makes a driver available or offline. A driver on a trip cannot
+// change status (ErrConflict): the trip ends or is reassigned first.
+func (s *Service) SetStatus(ctx context.Context, driverID, status string) (State, error) {
+	if err := s.checkID(driverID); err != nil {
+		return State{}, err
+	}
+	if status != StatusAvailable && status != StatusOffline {
+		return State{}, fmt.Errorf("%w: status must be %q or %q", ErrInvalid, StatusAvailable, StatusOffline)
+	}
+	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID)}, status, int64(s.cfg.StateTTL/time.Second))
+	if err != nil {
+		return State{}, fmt.Errorf("driver: status: %w", err)
+	}
+	if arr, ok := v.([]any); ok && len(arr) == 3 {
+		if c, err := geo.ParseCell(str(arr[2])); err == nil {
+			if err := s.idx.SetStatus(ctx, driverID, c, status); err != nil {
+				return State{}, err
+			}
+		}
+	}
+	return s.Get(ctx, driverID)
+}
+
+// Claim gives driverID to tripID if the driver is available and free; it
+// is atomic in Redis, so one driver never holds two trips. Claiming again
+// for the same trip succeeds. ErrConflict when the driver is not free.
+func (s *Service) Claim(ctx context.Context, driverID, tripID string) error {
+	if err := s.checkID(driverID); err != nil {
+		return err
+	}
+	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID)
+	if err != nil {
+		return fmt.Errorf("driver: claim: %w", err)
+	}
+	arr, _ := v.([]any)
+	if len(arr) != 3 {
+		return fmt.Errorf("driver: claim: unexpected reply %v", v)
+	}
+	if ok, _ := arr[0].(int64); ok != 1 {
+		return fmt.Errorf("%w: driver %s is %s", ErrConflict, driverID, str(arr[1]))
+	}
+	if c, err := geo.ParseCell(str(arr[2])); err == nil {
+		return s.idx.SetStatus(ctx, driverID, c, StatusOnTrip)
+	}
+	return nil
+}
+
+// Release frees a driver held by tripID (no-op if another trip holds it) and
+// sets its status (available, or offline).
+func (s *Service) Release(ctx context.Context, driverID, tripID, status string) error {
+	if status == "" {
+		status = StatusAvailable
+	}
+	v, err := runScript(ctx, s.rdb, releaseScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID, status)
+	if err != nil {
+		return fmt.Errorf("driver: release: %w", err)
+	}
+	arr, _ := v.([]any)
+	if len(arr) == 2 {
+		if ok, _ := arr[0].(int64); ok == 1 {
+			if c, err := geo.ParseCell(str(arr[1])); err == nil {
+				return s.idx.SetStatus(ctx, driverID, c, status)
+			}
+		}
+	}
+	return nil
+}
+
+// Get returns a driver's state, ErrNotFound if it has none.
+func (s *Service) Get(ctx context.Context, driverID string) (State, error) {
+	if err := s.checkID(driverID); err != nil {
+		return State{}, err
+	}
+	m, err := s.rdb.HGetAll(ctx, stateKey(s.cfg.Prefix, driverID)).Result()
+	if err != nil {
+		return State{}, fmt.Errorf("driver: get: %w", err)
+	}
+	if len(m) == 0 {
+		return State{}, fmt.Errorf("%w: %s", ErrNotFound, driverID)
+	}
+	st := State{ID: driverID, Status: m["status"], TripID: m["trip"], Cell: m["cell"]}
+	if st.Status == "" {
+		st.Status = StatusOffline
+	}
+	st.LastSeq, _ = strconv.ParseInt(m["seq"], 10, 64)
+	if ms, err := strconv.ParseFloat(m["ts"], 64); err == nil && ms > 0 {
+		lat, _ := strconv.ParseFloat(m["lat"], 64)
+		lng, _ := strconv.ParseFloat(m["lng"], 64)
+		ts := time.UnixMilli(int64(ms)).UTC()
+		st.Location = &Location{Lat: lat, Lng: lng, TS: ts,
+			Accuracy: optF(m["acc"]), Speed: optF(m["spd"]), Heading: optF(m["hdg"])}
+		st.Seen = &ts
+		st.Fresh = s.cfg.Now().Sub(ts) <= s.idx.Stale()
+	}
+	return st, nil
+}
+
+func optF(s string) *float64 {
+	if s == "" {
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil
+	}
+	return &f
+}
+
+// Nearby is one driver found near a point.
+type Nearby struct {
+	ID        string    `json:"id"`
+	Lat       float64   `json:"lat"`
+	Lng       float64   `json:"lng"`
+	DistanceM float64   `json:"distance_m"`
+	ETAS      float64   `json:"eta_s"`
+	Seen      time.Time `json:"last_seen"`
+}
+
+// NearbyQuery asks for fresh available drivers around a point.
+type NearbyQuery struct {
+	Center  geo.Point
+	RadiusM float64 // zero: 3000; at most 50,000
+	Limit   int     // zero: 10; at most 100
+	Exclude map[string]bool
+}
+
+// Nearby returns fresh available drivers, nearest first, with distance and
+// an ETA (the Estimator's, or straight line at the city speed).
+func (s *Service) Nearby(ctx context.Context, q NearbyQuery) ([]Nearby, error) {
+	start := time.Now()
+	if !q.Center.Valid() {
+		return nil, fmt.Errorf("%w: lat must be within [-90,90] and lng within [-180,180]", ErrInvalid)
+	}
+	if q.RadiusM == 0 {
+		q.RadiusM = 3000
+	}
+	if q.Limit == 0 {
+		q.Limit = 10
+	}
+	if q.RadiusM < 0 || q.RadiusM > 50000 || math.IsNaN(q.RadiusM) {
+		return nil, fmt.Errorf("%w: radius_m must be within (0, 50000]", ErrInvalid)
+	}
+	if q.Limit < 0 || q.Limit > 100 {
+		return nil, fmt.Errorf("%w: limit must be within [1, 100]", ErrInvalid)
+	}
+	limit := q.Limit + len(q.Exclude)
+	hits, err := s.idx.Nearby(ctx, geo.NearbyQuery{Center: q.Center, RadiusM: q.RadiusM, Limit: limit, Status: StatusAvailable})
+	if err != nil {
+		return nil, fmt.Errorf("driver: nearby: %w", err)
+	}
+	out := make([]Nearby, 0, len(hits))
+	for _, h := range hits {
+		if q.Exclude[h.ID] {
+			continue
+		}
+		if len(out) == q.Limit {
+			break
+		}
+		n := Nearby{ID: h.ID, Lat: h.Pos.Lat, Lng: h.Pos.Lng, DistanceM: math.Round(h.DistanceM*10) / 10, Seen: h.Seen.UTC()}
+		n.ETAS = math.Round(h.DistanceM / s.cfg.CitySpeed)
+		if s.est != nil {
+			if sec, err := s.est.EstimateSeconds(ctx, h.Pos, q.Center); err == nil {
+				n.ETAS = math.Round(sec)
+			}
+		}
+		out = append(out, n)
+	}
+	if s.est != nil {
+		sort.SliceStable(out, func(a, b int) bool { return out[a].DistanceM < out[b].DistanceM })
+	}
+	if s.metrics.Nearby != nil {
+		s.metrics.Nearby(time.Since(start))
+	}
+	return out, nil
+}
+
+// Index exposes the position index (ops viewport scans, trims).
+func (s *Service) Index() *geo.Index { return s.idx }
