@@ -111,6 +111,7 @@ func (s *Server) routes() {
 	e.GET("/openapi.yaml", s.openapi)
 	e.POST("/v1/dev/token", s.devToken)
 	s.driverRoutes()
+	s.webRoutes()
 }
 
 // logRequests writes one slog line per request with its id. It logs the

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/geo"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "hextrack:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		cfg, err := parseServe(args)
+		if err != nil {
+			return err
+		}
+		m := NewMain(cfg, stderr)
+		if err := m.Run(ctx); err != nil {
+			m.Close()
+			return err
+		}
+		fmt.Fprintf(stderr, "hextrack listening on http://%s\n", displayAddr(m.Addr()))
+		<-ctx.Done()
+		return m.Close()
+	case "token":
+		return runToken(args, stdout)
+	case "eta-eval":
+		return runETAEval(ctx, args, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "hextrack", version)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (serve, token, eta-eval, version)", cmd)
+}
+
+func displayAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err == nil && (host == "" || host == "::" || host == "0.0.0.0") {
+		return "localhost:" + port
+	}
+	return a
+}
+
+// Main is the running server: Redis, services, HTTP. End-to-end tests run the
+// same Main on :0.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	mini    *miniredis.Miniredis
+	rdb     redis.UniversalClient
+	ln      net.Listener
+	http    *http.Server
+	API     *api.Server
+	Drivers *driver.Service
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// NewMain returns a Main logging to w.
+func NewMain(cfg Config, w io.Writer) *Main {
+	lvl := slog.LevelInfo
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	return &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))}
+}
+
+// Run opens Redis, wires the services and starts serving. It returns once
+// the listener is open (a taken port fails here) and serves in the background.
+func (m *Main) Run(ctx context.Context) error {
+	c := &m.Config
+	if err := c.checkSecret(); err != nil {
+		return err
+	}
+	if c.RedisURL == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return fmt.Errorf("embedded redis: %w", err)
+		}
+		m.mini = mr
+		m.rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		m.Logger.Info("redis: embedded, single node, in-memory (set HEXTRACK_REDIS_URL for a real Redis)")
+	} else {
+		rdb, err := openRedis(c.RedisURL)
+		if err != nil {
+			return err
+		}
+		m.rdb = rdb
+		m.Logger.Info("redis: connecting", "url", redactURL(c.RedisURL))
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := m.rdb.Ping(pctx).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	idx := geo.NewIndex(m.rdb, geo.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
+	m.Drivers = driver.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
+		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch}})
+	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev},
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Registry: reg, Logger: m.Logger})
+
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", c.Addr, err)
+	}
+	m.ln = ln
+	m.http = &http.Server{Handler: m.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	bg, cancelBG := context.WithCancel(context.Background())
+	m.cancel = cancelBG
+	m.done = make(chan struct{})
+	go func() {
+		defer close(m.done)
+		if err := m.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("http serve", "err", err)
+		}
+	}()
+	go m.trimLoop(bg, idx)
+	if c.Dev {
+		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
+	}
+	return nil
+}
+
+// Addr is the address actually listened on (useful with :0).
+func (m *Main) Addr() string {
+	if m.ln == nil {
+		return ""
+	}
+	return m.ln.Addr().String()
+}
+
+// Redis is the client the server uses.
+func (m *Main) Redis() redis.UniversalClient { return m.rdb }
+
+func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
+	t := time.NewTicker(m.Config.TrimEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Keep stale entries a while for ops views, then drop them.
+			if _, err := idx.Trim(ctx, 10*idx.Stale()); err != nil && ctx.Err() == nil {
+				m.Logger.Warn("index trim", "err", err)
+			}
+		}
+	}
+}
+
+// Close drains and stops: stop accepting, tell streams to reconnect, wait
+// for handlers, close Redis.
+func (m *Main) Close() error {
+	if m.API != nil {
+		m.API.StartDrain()
+	}
+	var err error
+	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
+		err = m.http.Shutdown(ctx)
+		cancel()
+		<-m.done
+	}
+	if m.cancel != nil {
+		m.cancel()
+	}
+	if m.rdb != nil {
+		_ = m.rdb.Close()
+	}
+	if m.mini != nil {
+		m.mini.Close()
+	}
+	return err
+}
+
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Redacted()
+}
