@@ -1,0 +1,159 @@
+package driver_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/geo"
+)
+
+var now = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func TestValidate(t *testing.T) {
+	ok := driver.Ping{Pos: geo.Point{Lat: 41.15, Lng: -8.61}, TS: now, Seq: 1,
+		Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}
+	with := func(f func(p *driver.Ping)) driver.Ping { p := ok; f(&p); return p }
+	tests := []struct {
+		name string
+		p    driver.Ping
+		want string
+	}{
+		{"valid", ok, ""},
+		{"valid with optionals", with(func(p *driver.Ping) { p.Accuracy, p.Speed, p.Heading = 5, 12, 359.9 }), ""},
+		{"lat 91", with(func(p *driver.Ping) { p.Pos.Lat = 91 }), driver.ReasonLatRange},
+		{"lat -90.0001", with(func(p *driver.Ping) { p.Pos.Lat = -90.0001 }), driver.ReasonLatRange},
+		{"lng -181", with(func(p *driver.Ping) { p.Pos.Lng = -181 }), driver.ReasonLngRange},
+		{"lng 180.5", with(func(p *driver.Ping) { p.Pos.Lng = 180.5 }), driver.ReasonLngRange},
+		{"lat NaN", with(func(p *driver.Ping) { p.Pos.Lat = math.NaN() }), driver.ReasonNotFinite},
+		{"lng +Inf", with(func(p *driver.Ping) { p.Pos.Lng = math.Inf(1) }), driver.ReasonNotFinite},
+		{"null island", with(func(p *driver.Ping) { p.Pos = geo.Point{} }), driver.ReasonNullIsland},
+		{"seq 0", with(func(p *driver.Ping) { p.Seq = 0 }), driver.ReasonBadSeq},
+		{"seq negative", with(func(p *driver.Ping) { p.Seq = -5 }), driver.ReasonBadSeq},
+		{"no ts", with(func(p *driver.Ping) { p.TS = time.Time{} }), driver.ReasonMissingField},
+		{"ts 1h ahead", with(func(p *driver.Ping) { p.TS = now.Add(time.Hour) }), driver.ReasonFuture},
+		{"ts 29s ahead", with(func(p *driver.Ping) { p.TS = now.Add(29 * time.Second) }), ""},
+		{"ts 25h old", with(func(p *driver.Ping) { p.TS = now.Add(-25 * time.Hour) }), driver.ReasonTooOld},
+		{"ts 23h old", with(func(p *driver.Ping) { p.TS = now.Add(-23 * time.Hour) }), ""},
+		{"accuracy negative", with(func(p *driver.Ping) { p.Accuracy = -1 }), driver.ReasonBadAccuracy},
+		{"accuracy huge", with(func(p *driver.Ping) { p.Accuracy = 1e6 }), driver.ReasonBadAccuracy},
+		{"speed negative", with(func(p *driver.Ping) { p.Speed = -3 }), driver.ReasonBadSpeed},
+		{"speed 150 m/s", with(func(p *driver.Ping) { p.Speed = 150 }), driver.ReasonBadSpeed},
+		{"heading 360", with(func(p *driver.Ping) { p.Heading = 360 }), driver.ReasonBadHeading},
+		{"heading -1", with(func(p *driver.Ping) { p.Heading = -1 }), driver.ReasonBadHeading},
+		{"heading Inf", with(func(p *driver.Ping) { p.Heading = math.Inf(-1) }), driver.ReasonBadHeading},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := driver.Validate(tt.p, now, driver.Limits{}); got != tt.want {
+				t.Fatalf("Validate = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodePings(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		n       int
+		single  bool
+		err     error
+		errHas  string
+		missing string
+	}{
+		{"one ping rfc3339", `{"lat":41.1,"lng":-8.6,"ts":"2026-11-25T12:00:00Z","seq":1}`, 1, true, nil, "", ""},
+		{"one ping unix ms", `{"lat":41.1,"lng":-8.6,"ts":1795608000000,"seq":1,"speed":3.5}`, 1, true, nil, "", ""},
+		{"batch", `{"pings":[{"lat":41.1,"lng":-8.6,"ts":1,"seq":1},{"lat":41.2,"lng":-8.6,"ts":2,"seq":2}]}`, 2, false, nil, "", ""},
+		{"missing seq", `{"lat":41.1,"lng":-8.6,"ts":1}`, 1, true, nil, "", "seq"},
+		{"missing lat", `{"lng":-8.6,"ts":1,"seq":1}`, 1, true, nil, "", "lat"},
+		{"string lat", `{"lat":"41.1","lng":-8.6,"ts":1,"seq":1}`, 0, true, driver.ErrInvalid, "lat", ""},
+		{"NaN literal", `{"lat":NaN,"lng":-8.6,"ts":1,"seq":1}`, 0, false, driver.ErrInvalid, "byte", ""},
+		{"truncated", `{"lat":41.1,"lng"`, 0, false, driver.ErrInvalid, "malformed", ""},
+		{"empty", ``, 0, false, driver.ErrInvalid, "empty", ""},
+		{"array body", `[1,2]`, 0, false, driver.ErrInvalid, "", ""},
+		{"bad ts string", `{"lat":41.1,"lng":-8.6,"ts":"yesterday","seq":1}`, 0, true, driver.ErrInvalid, "RFC 3339", ""},
+		{"bad ts type", `{"lat":41.1,"lng":-8.6,"ts":true,"seq":1}`, 0, true, driver.ErrInvalid, "ts", ""},
+		{"empty batch", `{"pings":[]}`, 0, false, driver.ErrInvalid, "empty", ""},
+		{"batch with bad element", `{"pings":[{"lat":1,"lng":1,"ts":1,"seq":1},{"lat":"x"}]}`, 0, false, driver.ErrInvalid, "pings[1]", ""},
+		{"too many", `{"pings":[` + strings.Repeat(`{"lat":1,"lng":1,"ts":1,"seq":1},`, 600)[:len(strings.Repeat(`{"lat":1,"lng":1,"ts":1,"seq":1},`, 600))-1] + `]}`, 0, false, driver.ErrTooManyPings, "600", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ps, single, err := driver.DecodePings([]byte(tt.body), 500)
+			if tt.err != nil {
+				if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.errHas) {
+					t.Fatalf("err = %v, want %v containing %q", err, tt.err, tt.errHas)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if len(ps) != tt.n || single != tt.single {
+				t.Fatalf("got %d pings single=%v, want %d single=%v", len(ps), single, tt.n, tt.single)
+			}
+			if ps[0].Missing != tt.missing {
+				t.Fatalf("missing = %q, want %q", ps[0].Missing, tt.missing)
+			}
+		})
+	}
+}
+
+func TestTimestampForms(t *testing.T) {
+	ps, _, err := driver.DecodePings([]byte(`{"pings":[{"lat":1,"lng":1,"ts":"2026-11-25T12:00:00.5+01:00","seq":1},{"lat":1,"lng":1,"ts":1795608000500,"seq":2}]}`), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 11, 25, 11, 0, 0, 5e8, time.UTC); !ps[0].TS.Equal(want) {
+		t.Fatalf("rfc3339 ts = %v, want %v", ps[0].TS, want)
+	}
+	if want := time.UnixMilli(1795608000500); !ps[1].TS.Equal(want) {
+		t.Fatalf("unix ms ts = %v, want %v", ps[1].TS, want)
+	}
+	if !math.IsNaN(ps[0].Speed) {
+		t.Fatal("an absent speed must decode as NaN")
+	}
+}
+
+// FuzzDecodePings checks that no body crashes decoding or validation, that
+// errors wrap the package's sentinels, and that accepted pings are in range.
+func FuzzDecodePings(f *testing.F) {
+	seeds := []string{
+		`{"lat":41.1,"lng":-8.6,"ts":"2026-11-25T12:00:00Z","seq":1}`,
+		`{"pings":[{"lat":41.1,"lng":-8.6,"ts":1795608000000,"seq":1,"accuracy":5,"speed":3,"heading":90}]}`,
+		`{"lat":1e400,"lng":-8.6,"ts":1,"seq":1}`,
+		`{"pings":null}`, `{"pings":[null]}`, `{"ts":-1}`, `{"ts":"` + strings.Repeat("9", 50) + `"}`,
+		`{"lat":41.1,"lng":-8.6,"ts":1e300,"seq":9223372036854775807}`,
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		ps, _, err := driver.DecodePings(body, 500)
+		if err != nil {
+			if !errors.Is(err, driver.ErrInvalid) && !errors.Is(err, driver.ErrTooManyPings) {
+				t.Fatalf("unwrapped error: %v", err)
+			}
+			return
+		}
+		if len(ps) == 0 || len(ps) > 500 {
+			t.Fatalf("%d pings decoded without error", len(ps))
+		}
+		for _, p := range ps {
+			if p.Missing != "" {
+				continue
+			}
+			if driver.Validate(p.Ping, now, driver.Limits{}) == "" {
+				if !p.Pos.Valid() || p.Seq <= 0 {
+					t.Fatalf("invalid ping passed validation: %+v", p)
+				}
+			}
+			_ = fmt.Sprint(p)
+		}
+	})
+}
