@@ -1,0 +1,86 @@
+package feed
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config tunes a Broker. Every zero value means the documented default, so
+// Config{} is a working configuration.
+type Config struct {
+	// MaxLen bounds each topic's stream to about this many events
+	// (XADD MAXLEN ~). 0 means 10,000; negative means no length bound.
+	MaxLen int64
+	// MaxAge trims events older than this (XTRIM MINID ~ on every publish)
+	// and lets an idle stream key expire after it. 0 means 24h; negative
+	// means no age bound and no expiry.
+	MaxAge time.Duration
+	// DedupeTTL is how long an idempotency key remembers the ID it was
+	// published with. 0 means 24h.
+	DedupeTTL time.Duration
+	// BufferSize is each subscriber's queue of undelivered items. A live
+	// subscriber whose queue is full is dropped with ErrSlowConsumer (the
+	// publisher and the hub never wait for it). 0 means 256.
+	BufferSize int
+	// ReadChunk is how many events one stream read (XRANGE COUNT) fetches
+	// while catching up. 0 means 256.
+	ReadChunk int
+	// ProbeInterval is how often a probe message is published on the node's
+	// probe channel through each pub/sub connection. 0 means 2s.
+	ProbeInterval time.Duration
+	// ProbeTimeout: a probe not received back within it marks the pub/sub
+	// connection dead; it is replaced and every local subscriber re-reads
+	// from its last ID. 0 means ProbeInterval.
+	ProbeTimeout time.Duration
+	// SubscribeTimeout bounds waiting for Redis to confirm a (S)SUBSCRIBE.
+	// 0 means 5s.
+	SubscribeTimeout time.Duration
+	// NodeID names this node's probe channel. "" means a random ID.
+	NodeID string
+	// Registerer receives the broker's Prometheus collectors; nil means they
+	// are not registered. Collectors already registered (a second broker on
+	// the same registry) are shared.
+	Registerer prometheus.Registerer
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxLen == 0 {
+		c.MaxLen = 10_000
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 24 * time.Hour
+	}
+	if c.DedupeTTL <= 0 {
+		c.DedupeTTL = 24 * time.Hour
+	}
+	if c.BufferSize <= 0 {
+		c.BufferSize = 256
+	}
+	if c.ReadChunk <= 0 {
+		c.ReadChunk = 256
+	}
+	if c.ProbeInterval <= 0 {
+		c.ProbeInterval = 2 * time.Second
+	}
+	if c.ProbeTimeout <= 0 {
+		c.ProbeTimeout = c.ProbeInterval
+	}
+	if c.SubscribeTimeout <= 0 {
+		c.SubscribeTimeout = 5 * time.Second
+	}
+	if c.NodeID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.NodeID = hex.EncodeToString(b[:])
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}

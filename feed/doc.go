@@ -1,0 +1,122 @@
+// Package feed owns hextrack's ordered, resumable event feeds: one Redis
+// Stream per topic for durable events, live fan-out over Redis pub/sub (one
+// subscription per topic per node, sharded pub/sub under Redis Cluster), and
+// the node-local hub that fans each message out to many connections.
+//
+// It must not import api, web, echo or gorilla, nor the domain packages
+// (rider, driver, eta): they import feed. Transports (SSE, long-poll, WS) live
+// in api and only translate Items and Events to frames.
+//
+// # Topics and keys
+//
+// Topics are "trip:<id>", "driver:<id>" and "ops". Every key of a topic
+// carries the same Cluster hash tag, shared with the domain's own keys:
+//
+//	topic        stream (StreamKey)       channel (Channel)             dedupe (DedupeKey)
+//	trip:t_123   feed:trip:{t_123}        feed:trip:{t_123}:live        feed:trip:{t_123}:dedupe:<hash>
+//	driver:d1    feed:driver:{d1}         feed:driver:{d1}:live         feed:driver:{d1}:dedupe:<hash>
+//	ops          feed:{ops}               feed:{ops}:live               feed:{ops}:dedupe:<hash>
+//
+// so rider's trip hash "trip:{t_123}" and the trip's feed are in one slot and
+// one script may change both.
+//
+// # Events
+//
+// Event is the envelope every transport sends:
+//
+//	{"id":"1732521600000-0","type":"trip.status","topic":"trip:t_123","ts":"…RFC3339Nano…","data":{…}}
+//
+// Durable events (Publish) are appended to the stream; their ID is the stream
+// ID, which orders them. Live-only messages (PublishLive, e.g. trip.location,
+// latest-wins) only go to current subscribers and have no ID. IDs from
+// clients are untrusted: parse them with ParseID; compare with ID.Compare or
+// CompareIDs.
+//
+// # Publishing
+//
+// Publish is one Lua script: optional idempotency check (Publication.Key;
+// the same key returns the first ID and publishes nothing), XADD with MAXLEN ~
+// (Config.MaxLen), XTRIM MINID ~ now-MaxAge, PEXPIRE MaxAge, then PUBLISH (or
+// SPUBLISH on a *redis.ClusterClient). Either all of it happens or none.
+//
+// To make a domain change and its event atomic, build a script with Script:
+//
+//	var accept = feed.Script(`
+//	  local st = redis.call('HGET', KEYS[1], 'status')
+//	  if st ~= ARGV[1] then return {'conflict', st} end
+//	  local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
+//	  redis.call('HSET', KEYS[1], 'status', ARGV[2])
+//	  local id, fresh = hx_publish(KEYS[2], KEYS[3], ARGV, 3)
+//	  return {'ok', id}`)
+//
+//	fkeys, fargs, err := broker.PublishParams(feed.Publication{Topic: "trip:" + id, Type: "trip.status", Data: data, Key: key})
+//	res, err := accept.Run(ctx, rdb, append([]string{"trip:{" + id + "}"}, fkeys...), append([]any{from, to}, fargs...)...).Result()
+//
+// hx_publish(stream_key, dedupe_key, argv, i [, data]) takes the two keys
+// from PublishParams and the PublishArgc arguments starting at argv[i]; the
+// optional data string replaces the payload (valid JSON, e.g. built in Lua
+// to carry the new version). It returns the event ID and 1, or the first ID
+// and 0 for a repeated idempotency key (nothing written then). All keys of
+// the script must share one hash tag.
+//
+// # Subscribing and resume
+//
+// Subscribe(ctx, topic, lastID) implements the resume algorithm: join the
+// topic's live fan-out first (buffering), wait until Redis confirms the
+// subscription, read the stream after lastID in chunks (XRANGE, continuity
+// proven against XINFO STREAM's max-deleted-entry-id), deliver the missed
+// events in order, then the buffered and later live events, dropping any
+// duplicate or older ID. Each live durable message carries its predecessor's
+// ID; one that does not directly follow the last delivered event (a lost
+// pub/sub message) makes the subscription re-read the stream from its last
+// ID instead of skipping ahead.
+//
+// Items are events or a Reset. A Reset is delivered when lastID is older
+// than the retained stream, unknown, malformed or in the future, or when a
+// recovery finds its last ID trimmed: it carries the current stream position;
+// the api layer then takes a snapshot and sends the `reset` event, and the
+// items that follow are exactly the events after that position. There is
+// never a silent gap. lastID "" is a fresh connect: no history, Position()
+// is the stream position to send with the initial snapshot.
+//
+// Each subscription's queue holds Config.BufferSize items. While live, the
+// hub offers messages without blocking; a full queue closes C with
+// ErrSlowConsumer (the client resumes by ID). Catch-up reads wait for the
+// consumer instead (they only hold that subscription's goroutine). Publishers
+// never wait for subscribers.
+//
+// # Liveness
+//
+// Each pub/sub connection (one per node; one per hash slot under Cluster)
+// carries a probe channel "feed:probe:{tag}:<node>". Every ProbeInterval the
+// node publishes a probe; one not received back within ProbeTimeout means the
+// subscription is dead or silently stalled: the connection is closed and
+// replaced, every topic is subscribed again, and every local subscriber
+// re-reads the stream from its last delivered ID once the new subscription
+// is confirmed. A receive error (e.g. CLIENT KILL TYPE pubsub) does the same
+// at once.
+//
+// # Reading and long-polling
+//
+// Read(ctx, topic, afterID, limit) returns a chunk of history and the next
+// cursor, with ErrTrimmed / ErrUnknownID / ErrInvalidID distinguishable (the
+// api maps the first two to 410 + snapshot, the last to 400). Wait blocks up
+// to a duration for events after an ID, woken by the hub.
+//
+// # Metrics
+//
+// Registered on Config.Registerer: hextrack_feed_delivery_lag_seconds
+// (envelope ts → arrival at this node's hub), hextrack_feed_subscribers,
+// hextrack_feed_slow_consumer_drops_total, hextrack_feed_resubscribes_total,
+// hextrack_feed_recoveries_total, hextrack_feed_resets_total,
+// hextrack_feed_published_total.
+//
+// # Lifecycle
+//
+// New(rdb, cfg) returns a Broker; goroutines start with the first
+// subscription. Run(ctx) blocks until ctx is done and then closes; Close ends
+// every subscription with ErrClosed and stops the pub/sub connections. The
+// embedded miniredis works for everything but sharded pub/sub; it lacks
+// max-deleted-entry-id, so there resumes from a trimmed ID reset
+// conservatively.
+package feed

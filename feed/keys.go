@@ -1,0 +1,112 @@
+package feed
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// Key naming. Every key and channel of a topic carries the same Redis
+// Cluster hash tag, so one Lua script may touch all of them (and the domain
+// keys that share the tag, e.g. rider's trip hash "trip:{<id>}"):
+//
+//	topic "trip:t_123"  stream "feed:trip:{t_123}"  channel "feed:trip:{t_123}:live"
+//	topic "driver:d1"   stream "feed:driver:{d1}"   channel "feed:driver:{d1}:live"
+//	topic "ops"         stream "feed:{ops}"         channel "feed:{ops}:live"
+//
+// A topic is "<kind>:<id>" or a bare "<name>"; kind, id and name are 1–128
+// printable ASCII characters without spaces, braces or further colons in the
+// kind/name.
+
+const maxTopicPart = 128
+
+// ParseTopic splits and validates a topic. kind is "" for a bare topic
+// (tag is then the name).
+func ParseTopic(topic string) (kind, tag string, err error) {
+	kind, tag, hasKind := strings.Cut(topic, ":")
+	if !hasKind {
+		kind, tag = "", topic
+	} else if !validPart(kind) || strings.Contains(kind, ":") {
+		return "", "", fmt.Errorf("%w: %q", ErrInvalidTopic, clip(topic))
+	}
+	if !validPart(tag) {
+		return "", "", fmt.Errorf("%w: %q", ErrInvalidTopic, clip(topic))
+	}
+	if !hasKind && strings.Contains(tag, ":") {
+		return "", "", fmt.Errorf("%w: %q", ErrInvalidTopic, clip(topic))
+	}
+	return kind, tag, nil
+}
+
+func validPart(s string) bool {
+	if s == "" || len(s) > maxTopicPart {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == '{' || c == '}' {
+			return false
+		}
+	}
+	return true
+}
+
+// StreamKey returns the Redis Stream key holding topic's durable events.
+// It panics on an invalid topic; use ParseTopic first for untrusted input.
+func StreamKey(topic string) string {
+	kind, tag, err := ParseTopic(topic)
+	if err != nil {
+		panic(err)
+	}
+	if kind == "" {
+		return "feed:{" + tag + "}"
+	}
+	return "feed:" + kind + ":{" + tag + "}"
+}
+
+// Channel returns the pub/sub channel (a shard channel under Cluster) that
+// carries topic's live fan-out. It panics on an invalid topic.
+func Channel(topic string) string { return StreamKey(topic) + ":live" }
+
+// DedupeKey returns the key that remembers the ID assigned to a publish with
+// idempotency key idem (hashed, so any client-supplied string is safe). It
+// shares the topic's hash tag. It panics on an invalid topic.
+func DedupeKey(topic, idem string) string {
+	sum := sha256.Sum256([]byte(idem))
+	return StreamKey(topic) + ":dedupe:" + hex.EncodeToString(sum[:16])
+}
+
+// HashTag returns the Cluster hash tag of topic's keys (the id part, or the
+// bare name), e.g. "t_123" for "trip:t_123".
+func HashTag(topic string) (string, error) {
+	_, tag, err := ParseTopic(topic)
+	return tag, err
+}
+
+// probeChannel is the per-node (per-connection under Cluster) liveness
+// channel. tag puts it in the slot of the connection's topics.
+func probeChannel(tag, node string) string { return "feed:probe:{" + tag + "}:" + node }
+
+// slot computes the Redis Cluster slot of key (CRC16/XMODEM of the hash tag
+// or the whole key, mod 16384), used to group topics per sharded
+// subscription connection.
+func slot(key string) int {
+	if s := strings.IndexByte(key, '{'); s >= 0 {
+		if e := strings.IndexByte(key[s+1:], '}'); e > 0 {
+			key = key[s+1 : s+1+e]
+		}
+	}
+	var crc uint16
+	for i := 0; i < len(key); i++ {
+		crc ^= uint16(key[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
+}

@@ -1,0 +1,333 @@
+package feed
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Subscription delivers one topic's events to one local consumer (an SSE or
+// WebSocket connection), resumed from an ID. Read items from C until it is
+// closed, then Err tells why.
+//
+// States: catching up (a goroutine reads the stream after the last delivered
+// ID and feeds C, blocking on the consumer; live messages arriving meanwhile
+// are buffered, bounded by Config.BufferSize) and live (the hub's receive
+// goroutine offers each message to C without blocking; a full C drops the
+// subscription with ErrSlowConsumer). A durable live event is delivered only
+// if its predecessor in the stream is the last ID delivered; otherwise the
+// subscription goes back to catching up from that ID, so a lost pub/sub
+// message never becomes a silent gap.
+type Subscription struct {
+	b        *Broker
+	topic    string
+	position string
+	out      chan Item
+	done     chan struct{}
+	stop     func() bool // stops the ctx watcher
+
+	mu      sync.Mutex
+	last    ID
+	lastOK  bool // last is valid (false only for a malformed resume ID)
+	live    bool
+	pending []*wireMsg
+	reread  bool
+	closed  bool
+	err     error
+}
+
+var _ listener = (*Subscription)(nil)
+
+// Subscribe subscribes to topic's live fan-out, then delivers what the
+// consumer missed, then live events, with no gap and no duplicate.
+//
+// lastID "" is a fresh connect: nothing historical is delivered and
+// Position() is the stream position to send with a snapshot (take the
+// snapshot after Subscribe returns). Otherwise delivery resumes after
+// lastID; if continuity from it cannot be proven (trimmed, unknown,
+// malformed, future) the first item is a Reset.
+//
+// The subscription ends when ctx is done, Close is called, the consumer is
+// too slow (ErrSlowConsumer), the broker closes (ErrClosed) or a stream read
+// fails (a wrapped Redis error). Subscribe itself fails if the (S)SUBSCRIBE
+// isn't confirmed within Config.SubscribeTimeout.
+func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscription, error) {
+	if _, _, err := ParseTopic(topic); err != nil {
+		return nil, err
+	}
+	s := &Subscription{
+		b: b, topic: topic,
+		out:  make(chan Item, b.cfg.BufferSize),
+		done: make(chan struct{}),
+	}
+	ready, err := b.hub.join(topic, s)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Subscription, error) {
+		s.closeWith(err)
+		close(s.out) // no catch-up goroutine was started
+		return nil, err
+	}
+	wait := time.NewTimer(b.cfg.SubscribeTimeout)
+	defer wait.Stop()
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	case <-s.done:
+		return fail(ErrClosed)
+	case <-wait.C:
+		return fail(fmt.Errorf("feed: subscribe %s: not confirmed within %v", topic, b.cfg.SubscribeTimeout))
+	}
+	if lastID == "" {
+		pos, err := b.Position(ctx, topic)
+		if err != nil {
+			return fail(err)
+		}
+		s.position = pos
+		s.last, s.lastOK = MustParseID(pos), true
+	} else {
+		s.position = lastID
+		if id, err := ParseID(lastID); err == nil {
+			s.last, s.lastOK = id, true
+		}
+	}
+	s.stop = context.AfterFunc(ctx, s.Close)
+	b.wg.Go(func() { s.catchUp(lastID) })
+	return s, nil
+}
+
+// C returns the items; it is closed when the subscription ends.
+func (s *Subscription) C() <-chan Item { return s.out }
+
+// Position is where delivery starts: the stream position at subscribe time
+// for a fresh connect, else the lastID given to Subscribe.
+func (s *Subscription) Position() string { return s.position }
+
+// Topic returns the subscribed topic.
+func (s *Subscription) Topic() string { return s.topic }
+
+// Err returns why the subscription ended: nil after Close or ctx
+// cancellation, ErrSlowConsumer, ErrClosed, or a read error. Valid once C is
+// closed.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the subscription; C is closed soon after (at once if live).
+func (s *Subscription) Close() { s.closeWith(nil) }
+
+func (s *Subscription) closeWith(err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.err = err
+	s.pending = nil
+	close(s.done)
+	if s.live {
+		close(s.out) // no goroutine sends once live; the hub checks closed under mu
+	}
+	s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+	}
+	s.b.hub.leave(s.topic, s)
+}
+
+// deliver is called by the hub's receive goroutine; it never blocks.
+func (s *Subscription) deliver(m *wireMsg) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if !s.live {
+		if len(s.pending) < cap(s.out) {
+			s.pending = append(s.pending, m)
+		} else {
+			s.reread = true // durable events are re-read from the stream
+		}
+		s.mu.Unlock()
+		return
+	}
+	if m.ev.Durable() {
+		if m.id.Compare(s.last) <= 0 {
+			s.mu.Unlock()
+			return // duplicate or older
+		}
+		if !m.hasPrev || m.prev != s.last {
+			// Gap: something between s.last and m was not seen live.
+			s.live = false
+			s.pending = append(s.pending[:0], m)
+			s.mu.Unlock()
+			s.b.m.recoveries.Inc()
+			s.b.wg.Go(func() { s.catchUp("") })
+			return
+		}
+	}
+	select {
+	case s.out <- Item{Event: m.ev}:
+		if m.ev.Durable() {
+			s.last = m.id
+		}
+		s.mu.Unlock()
+	default:
+		s.mu.Unlock()
+		s.b.m.drops.Inc()
+		s.closeWith(ErrSlowConsumer)
+	}
+}
+
+// recover is called after the topic was re-subscribed on a new connection.
+func (s *Subscription) recover() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if !s.live {
+		s.reread = true
+		s.mu.Unlock()
+		return
+	}
+	s.live = false
+	s.mu.Unlock()
+	s.b.wg.Go(func() { s.catchUp("") })
+}
+
+// push hands an item to the consumer, waiting for room (catch-up only).
+func (s *Subscription) push(it Item) bool {
+	select {
+	case s.out <- it:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// catchUp runs while the subscription is not live: it owns sending on s.out.
+// start is the raw resume ID on the first run ("" afterwards: use s.last).
+func (s *Subscription) catchUp(start string) {
+	exit := func() { close(s.out) } // only reached when closed
+	ctx := s.b.ctx
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			exit()
+			return
+		}
+		after := start
+		if after == "" || s.lastOK {
+			after = s.last.String()
+		}
+		s.reread = false
+		s.mu.Unlock()
+		start = ""
+
+		evs, pos, err := s.b.readAfter(ctx, s.topic, after, s.b.cfg.ReadChunk)
+		if err != nil {
+			if !errIsReset(err) {
+				if ctx.Err() != nil {
+					err = ErrClosed
+				}
+				s.closeWith(err)
+				exit()
+				return
+			}
+			s.b.m.resets.Inc()
+			if !s.push(Item{Reset: true, Position: pos}) {
+				exit()
+				return
+			}
+			s.mu.Lock()
+			s.last, s.lastOK = MustParseID(pos), true
+			s.mu.Unlock()
+			continue
+		}
+		for _, ev := range evs {
+			if !s.push(Item{Event: ev}) {
+				exit()
+				return
+			}
+			s.mu.Lock()
+			s.last = MustParseID(ev.ID)
+			s.mu.Unlock()
+		}
+		if len(evs) >= s.b.cfg.ReadChunk {
+			continue
+		}
+		// Caught up with the stream as of the read: drain what arrived live.
+		switch s.drain() {
+		case drainLive:
+			return
+		case drainClosed:
+			exit()
+			return
+		}
+		// drainReread: a gap or a reread request; read the stream again.
+	}
+}
+
+type drainResult int
+
+const (
+	drainLive   drainResult = iota // went live: the hub now feeds out
+	drainReread                    // gap or reread request: read the stream again
+	drainClosed                    // closed: the caller closes out
+)
+
+// drain delivers buffered live messages in order and goes live once none
+// are left.
+func (s *Subscription) drain() drainResult {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return drainClosed
+		}
+		if s.reread {
+			s.mu.Unlock()
+			return drainReread
+		}
+		if len(s.pending) == 0 {
+			s.live = true
+			s.mu.Unlock()
+			return drainLive
+		}
+		batch := s.pending
+		s.pending = make([]*wireMsg, 0, len(batch))
+		last := s.last
+		s.mu.Unlock()
+		for i, m := range batch {
+			if m.ev.Durable() {
+				if m.id.Compare(last) <= 0 {
+					continue
+				}
+				if !m.hasPrev || m.prev != last {
+					// Gap: put the rest back and read the stream again.
+					s.mu.Lock()
+					s.pending = append(batch[i:len(batch):len(batch)], s.pending...)
+					s.mu.Unlock()
+					return drainReread
+				}
+			}
+			if !s.push(Item{Event: m.ev}) {
+				return drainClosed
+			}
+			if m.ev.Durable() {
+				last = m.id
+				s.mu.Lock()
+				s.last = m.id
+				s.mu.Unlock()
+			}
+		}
+	}
+}
