@@ -1,14 +1,99 @@
 package main
 
-// This file belongs to the ETA engineer, who replaces it with the real
-// eta-eval command; it exists only so main.go compiles meanwhile.
-
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
+	"time"
+
+	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/geo"
 )
 
+// runETAEval is `hextrack eta-eval`: learn ETAs from training trips and
+// report their error on held-out trips, beside two baselines.
 func runETAEval(ctx context.Context, args []string, stdout io.Writer) error {
-	return errors.New("eta-eval: not built yet")
+	fs := flag.NewFlagSet("eta-eval", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	tripsPath := fs.String("trips", "", "trips CSV (Porto or NYC taxi format), split into train/test by --seed")
+	trainPath := fs.String("train", "", "training trips CSV (with --test, instead of --trips)")
+	testPath := fs.String("test", "", "test trips CSV (with --train)")
+	mapPath := fs.String("map", "", "OpenStreetMap PBF road network (optional)")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	seed := fs.Int64("seed", 1, "split seed")
+	frac := fs.Float64("test-fraction", 0.3, "share of trips held out for testing (with --trips)")
+	tz := fs.String("tz", "UTC", "time zone of the trips (time-of-day buckets), e.g. Europe/Lisbon")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	split := *trainPath != "" || *testPath != ""
+	if split == (*tripsPath != "") || (split && (*trainPath == "" || *testPath == "")) {
+		return errors.New("eta-eval: give --trips FILE, or --train FILE --test FILE")
+	}
+	loc, err := time.LoadLocation(*tz)
+	if err != nil {
+		return fmt.Errorf("eta-eval: --tz: %w", err)
+	}
+	opt := eta.EvalOptions{Seed: *seed, TestFraction: *frac}
+	if *mapPath != "" {
+		if opt.Graph, err = geo.LoadOSMFile(*mapPath); err != nil {
+			return err
+		}
+	}
+	var rep *eta.Report
+	if split {
+		train, err := readTrips(*trainPath, loc, stdout)
+		if err != nil {
+			return err
+		}
+		test, err := readTrips(*testPath, loc, stdout)
+		if err != nil {
+			return err
+		}
+		train, inv1, off1 := eta.Prepare(train, opt.Graph)
+		test, inv2, off2 := eta.Prepare(test, opt.Graph)
+		if rep, err = eta.EvalSplit(ctx, train, test, opt); err != nil {
+			return err
+		}
+		rep.Invalid, rep.OffMap = inv1+inv2, off1+off2
+	} else {
+		trips, err := readTrips(*tripsPath, loc, stdout)
+		if err != nil {
+			return err
+		}
+		if rep, err = eta.Eval(ctx, trips, opt); err != nil {
+			return err
+		}
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("eta-eval: %w", err)
+		}
+	}
+	return nil
+}
+
+func readTrips(path string, loc *time.Location, out io.Writer) ([]eta.Trip, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("eta-eval: %w", err)
+	}
+	defer f.Close()
+	trips, skipped, err := eta.ReadTrips(f, loc)
+	if err != nil {
+		return nil, fmt.Errorf("eta-eval: %s: %w", path, err)
+	}
+	fmt.Fprintf(out, "%s: %d trips read, %d rows skipped\n", path, len(trips), skipped)
+	return trips, nil
 }

@@ -104,6 +104,15 @@ func NewMain(cfg Config, w io.Writer) *Main {
 // the listener is open (a taken port fails here) and serves in the background.
 func (m *Main) Run(ctx context.Context) error {
 	c := &m.Config
+	if c.Addr == "" {
+		c.Addr = ":8080"
+	}
+	if c.TrimEvery <= 0 {
+		c.TrimEvery = 30 * time.Second
+	}
+	if c.RedisURL == "" {
+		c.Dev = true
+	}
 	if err := c.checkSecret(); err != nil {
 		return err
 	}
