@@ -66,14 +66,16 @@ func (g *Graph) state() *searchState {
 type endpoint struct {
 	edge int32
 	frac float64 // position of the point along edge
+	snap int     // index of the candidate snap
+	cost float64 // access cost of the candidate
 }
 
 // sides lists the directed edges a snapped point lies on: its edge and, for
 // a two-way road, the reverse twin (with the fraction mirrored).
 func (g *Graph) sides(s Snap) []endpoint {
-	out := []endpoint{{int32(s.Edge), s.Frac}}
+	out := []endpoint{{edge: int32(s.Edge), frac: s.Frac}}
 	if r := g.rev[s.Edge]; r >= 0 {
-		out = append(out, endpoint{r, 1 - s.Frac})
+		out = append(out, endpoint{edge: r, frac: 1 - s.Frac})
 	}
 	return out
 }
@@ -85,13 +87,42 @@ func (g *Graph) sides(s Snap) []endpoint {
 // ErrUnreachable when no directed path exists (the search ends when the
 // frontier is empty, so it never loops).
 func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Route, error) {
-	if len(secs) != len(g.head) || maxSpeed <= 0 {
+	return g.RouteMulti([]Snap{a}, []Snap{b}, secs, maxSpeed, 0)
+}
+
+// RouteMulti is RouteWeighted with several candidate snaps per end (see
+// Near): the route may start on any src candidate and end on any dst
+// candidate, each costing DistM/accessMS seconds extra (accessMS 0: free).
+// It keeps GPS noise from snapping a point onto the wrong side of a one-way
+// street and sending the route around the block.
+func (g *Graph) RouteMulti(srcSnaps, dstSnaps []Snap, secs []float32, maxSpeed, accessMS float64) (Route, error) {
+	if len(secs) != len(g.head) || maxSpeed <= 0 || len(srcSnaps) == 0 || len(dstSnaps) == 0 {
 		return Route{}, ErrUnreachable
 	}
-	src, dst := g.sides(a), g.sides(b)
-	target := g.proj.xy(b.Point)
+	access := func(s Snap) float64 {
+		if accessMS <= 0 {
+			return 0
+		}
+		return s.DistM / accessMS
+	}
+	var src, dst []endpoint
+	for i, s := range srcSnaps {
+		for _, e := range g.sides(s) {
+			e.snap, e.cost = i, access(s)
+			src = append(src, e)
+		}
+	}
+	target := g.proj.xy(dstSnaps[0].Point)
+	radius := 0.0
+	for i, s := range dstSnaps {
+		radius = math.Max(radius, g.planar(target, g.proj.xy(s.Point)))
+		for _, e := range g.sides(s) {
+			e.snap, e.cost = i, access(s)
+			dst = append(dst, e)
+		}
+	}
 	inv := heuristicSlack / maxSpeed
-	h := func(n int32) float64 { return g.planar(g.xy[n], target) * inv }
+	h := func(n int32) float64 { return math.Max(0, g.planar(g.xy[n], target)-radius) * inv }
 
 	// Direct: both points on the same directed edge, origin first.
 	best := math.Inf(1)
@@ -101,7 +132,7 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 	for _, s := range src {
 		for _, d := range dst {
 			if s.edge == d.edge && s.frac <= d.frac {
-				c := (d.frac - s.frac) * float64(secs[s.edge])
+				c := s.cost + d.cost + (d.frac-s.frac)*float64(secs[s.edge])
 				if c < best {
 					best = c
 					direct = &[2]endpoint{s, d}
@@ -121,11 +152,10 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 			st.heap.push(heapItem{f: d + h(v), n: v})
 		}
 	}
-	for _, s := range src {
-		v := g.head[s.edge]
-		relax(v, (1-s.frac)*float64(secs[s.edge]), -1-s.edge) // encode source edge
+	// Sources are encoded in parent as -1-index into src.
+	for i, s := range src {
+		relax(g.head[s.edge], s.cost+(1-s.frac)*float64(secs[s.edge]), int32(-1-i))
 	}
-	// Entry cost into the destination: reaching d.edge's tail, then frac of it.
 	for len(st.heap) > 0 {
 		it := st.heap.pop()
 		u := it.n
@@ -137,9 +167,10 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 		}
 		st.done[u] = gen
 		du := st.dist[u]
+		// Entry into a destination edge: reach its tail, then frac of it.
 		for _, d := range dst {
 			if g.tail[d.edge] == u {
-				if c := du + d.frac*float64(secs[d.edge]); c < best {
+				if c := du + d.cost + d.frac*float64(secs[d.edge]); c < best {
 					best, bestVia, bestDst, direct = c, u, d, nil
 				}
 			}
@@ -160,7 +191,7 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 		s, d := direct[0], direct[1]
 		r.Edges = []EdgeID{EdgeID(s.edge)}
 		r.Meters = (d.frac - s.frac) * float64(g.len[s.edge])
-		r.Path = []Point{a.Point, b.Point}
+		r.Path = []Point{srcSnaps[s.snap].Point, dstSnaps[d.snap].Point}
 		return r, nil
 	}
 	// Walk back from bestVia to a source.
@@ -170,12 +201,7 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 	for {
 		p := st.parent[v]
 		if p < 0 {
-			e := -1 - p
-			for _, s := range src {
-				if s.edge == e {
-					first = s
-				}
-			}
+			first = src[-1-p]
 			break
 		}
 		rev = append(rev, p)
@@ -185,7 +211,7 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 	r.Edges = append(r.Edges, EdgeID(first.edge))
 	r.Meters = (1 - first.frac) * float64(g.len[first.edge])
 	r.Path = make([]Point, 0, len(rev)+3)
-	r.Path = append(r.Path, a.Point, g.pts[g.head[first.edge]])
+	r.Path = append(r.Path, srcSnaps[first.snap].Point, g.pts[g.head[first.edge]])
 	for i := len(rev) - 1; i >= 0; i-- {
 		e := rev[i]
 		r.Edges = append(r.Edges, EdgeID(e))
@@ -194,7 +220,7 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 	}
 	r.Edges = append(r.Edges, EdgeID(bestDst.edge))
 	r.Meters += bestDst.frac * float64(g.len[bestDst.edge])
-	r.Path = append(r.Path, b.Point)
+	r.Path = append(r.Path, dstSnaps[bestDst.snap].Point)
 	return r, nil
 }
 

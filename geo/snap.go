@@ -1,6 +1,10 @@
 package geo
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"slices"
+)
 
 // gridCellM is the side of a snapping bucket. Urban edges are mostly shorter
 // than this, so each edge lands in one to four buckets.
@@ -128,6 +132,71 @@ func (g *Graph) Snap(p Point) (Snap, bool) {
 		return Snap{}, false
 	}
 	return Snap{Edge: EdgeID(best), Frac: bestT, Point: sp, DistM: d}, true
+}
+
+// Near returns the snaps of p onto every edge within slackM of the nearest
+// one (the nearest first, at most max), one per two-way pair; nil when p is
+// off the graph. Routing from or to all of them (RouteMulti) absorbs GPS
+// error near parallel or one-way streets.
+func (g *Graph) Near(p Point, slackM float64, max int) []Snap {
+	s, ok := g.Snap(p)
+	if !ok {
+		return nil
+	}
+	out := []Snap{s}
+	gr := &g.grid
+	q := g.proj.xy(p)
+	lim := s.DistM + slackM
+	bx0, by0 := gr.bucket(q[0]-lim, q[1]-lim)
+	bx1, by1 := gr.bucket(q[0]+lim, q[1]+lim)
+	type cand struct {
+		e    int32
+		d, t float64
+	}
+	var cs []cand
+	seen := map[int32]bool{int32(s.Edge): true}
+	if r := g.rev[s.Edge]; r >= 0 {
+		seen[r] = true
+	}
+	for y := by0; y <= by1; y++ {
+		for x := bx0; x <= bx1; x++ {
+			b := y*gr.nx + x
+			for _, e := range gr.items[gr.first[b]:gr.first[b+1]] {
+				if seen[e] {
+					continue
+				}
+				seen[e] = true
+				if d, t := segDist(q, g.xy[g.tail[e]], g.xy[g.head[e]]); d <= lim {
+					cs = append(cs, cand{e, d, t})
+				}
+			}
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(a.d, b.d) })
+	for _, c := range cs {
+		if len(out) >= max {
+			break
+		}
+		a, b := g.pts[g.tail[c.e]], g.pts[g.head[c.e]]
+		sp := Point{Lat: a.Lat + (b.Lat-a.Lat)*c.t, Lng: a.Lng + (b.Lng-a.Lng)*c.t}
+		out = append(out, Snap{Edge: EdgeID(c.e), Frac: c.t, Point: sp, DistM: Distance(p, sp)})
+	}
+	return out
+}
+
+// NodeSnap is a snap exactly at node n (frac 0 of one of its out-edges, or
+// frac 1 of an in-edge for a node without out-edges). Routes between node
+// snaps are node-to-node shortest paths.
+func (g *Graph) NodeSnap(n NodeID) Snap {
+	if lo, hi := g.OutEdges(n); lo < hi {
+		return Snap{Edge: lo, Frac: 0, Point: g.pts[n]}
+	}
+	for e, h := range g.head {
+		if h == int32(n) {
+			return Snap{Edge: EdgeID(e), Frac: 1, Point: g.pts[n]}
+		}
+	}
+	return Snap{Edge: -1}
 }
 
 // segDist is the planar distance from q to segment ab and the fraction along

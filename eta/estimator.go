@@ -1,0 +1,184 @@
+package eta
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// DefaultDetour is the detour factor (driven ÷ straight-line distance)
+// before any trip taught a better one; ~1.3 is typical of city grids.
+const DefaultDetour = 1.3
+
+// sameSpotM: closer points are the same spot as far as routing goes.
+const sameSpotM = 30
+
+// minRawS floors raw estimates before calibration: below it a stopping car
+// is dominated by the stop, not the distance, and a ratio to a near-zero
+// estimate would make the calibration explode.
+const minRawS = 10
+
+// lineStepM is the spacing of the cells sampled along a straight line.
+const lineStepM = 150
+
+// Estimate is a predicted trip: duration, distance, and the path (the
+// routed geometry, or just the two ends without a road graph).
+type Estimate struct {
+	Seconds float64     `json:"eta_s"`
+	Meters  float64     `json:"distance_m"`
+	Path    []geo.Point `json:"path,omitempty"`
+}
+
+// Estimator predicts travel times. With a router it runs A* over the road
+// graph with learned speeds; without one (or when a point is off the graph)
+// it uses haversine × the learned detour factor ÷ the speed along the
+// straight line (the harmonic mean of the cells' learned speeds sampled
+// every 150 m). A Calibration, when set, corrects the result by distance
+// and time of day. Safe for concurrent use.
+type Estimator struct {
+	model  *SpeedModel
+	router *Router // nil: no road graph
+
+	mu     sync.RWMutex
+	detour ewma
+	calib  *Calibration
+}
+
+// NewEstimator returns an estimator over model and, if not nil, router.
+func NewEstimator(model *SpeedModel, router *Router) *Estimator {
+	if model == nil {
+		model = NewSpeedModel(SpeedConfig{})
+	}
+	return &Estimator{model: model, router: router}
+}
+
+// Model is the estimator's speed model.
+func (e *Estimator) Model() *SpeedModel { return e.model }
+
+// ObserveDetour learns the detour factor from a finished trip: its driven
+// distance against the straight line between its ends. Implausible ratios
+// (below 1 or above 3, or trips under 200 m) are ignored.
+func (e *Estimator) ObserveDetour(straightM, drivenM float64) {
+	if straightM < 200 || !(drivenM > 0) {
+		return
+	}
+	r := drivenM / straightM
+	if r < 1 || r > 3 {
+		return
+	}
+	e.mu.Lock()
+	e.detour.add(r, 1, 0.01)
+	e.mu.Unlock()
+}
+
+// Detour is the learned detour factor (DefaultDetour before any trip).
+func (e *Estimator) Detour() float64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.detour.N == 0 {
+		return DefaultDetour
+	}
+	return e.detour.Pace
+}
+
+// SetCalibration installs a correction learned offline (nil removes it).
+func (e *Estimator) SetCalibration(c *Calibration) {
+	e.mu.Lock()
+	e.calib = c
+	e.mu.Unlock()
+}
+
+// Estimate predicts a trip from one point to another leaving now.
+func (e *Estimator) Estimate(ctx context.Context, from, to geo.Point) (Estimate, error) {
+	return e.EstimateAt(ctx, from, to, time.Now())
+}
+
+// EstimateAt predicts a trip leaving at t. Errors: geo.ErrUnreachable (with
+// a graph), ctx errors; an off-graph point falls back to the line estimate.
+func (e *Estimator) EstimateAt(ctx context.Context, from, to geo.Point, t time.Time) (Estimate, error) {
+	est, err := e.raw(ctx, from, to, t)
+	if err != nil {
+		return est, err
+	}
+	e.mu.RLock()
+	c := e.calib
+	e.mu.RUnlock()
+	if c != nil {
+		est.Seconds = math.Max(est.Seconds, minRawS) * c.Factor(est.Meters, t)
+	}
+	return est, nil
+}
+
+func (e *Estimator) raw(ctx context.Context, from, to geo.Point, t time.Time) (Estimate, error) {
+	if err := ctx.Err(); err != nil {
+		return Estimate{}, err
+	}
+	if e.router != nil {
+		if d := geo.Distance(from, to); d < sameSpotM {
+			// GPS noise around a stopped car: routing could send it around
+			// the block to reach a point a few metres "behind" it.
+			return Estimate{Seconds: d / accessMS, Meters: d, Path: []geo.Point{from, to}}, nil
+		}
+		r, err := e.router.Route(ctx, from, to, t)
+		switch {
+		case err == nil:
+			return Estimate{Seconds: r.Seconds, Meters: r.Meters, Path: r.Path}, nil
+		case !errors.Is(err, geo.ErrOffGraph):
+			return Estimate{}, err
+		}
+	}
+	return e.Line(from, to, t), nil
+}
+
+// Line is the estimate without a road graph: haversine × detour ÷ the
+// speed along the line.
+func (e *Estimator) Line(from, to geo.Point, t time.Time) Estimate {
+	d := geo.Distance(from, to)
+	m := d * e.Detour()
+	v := e.LineSpeed(from, to, t)
+	return Estimate{Seconds: m / v, Meters: m, Path: []geo.Point{from, to}}
+}
+
+// LineSpeed is the harmonic mean of the cell speeds sampled every 150 m on
+// the straight line from a to b, in the time-of-day bucket of t.
+func (e *Estimator) LineSpeed(a, b geo.Point, t time.Time) float64 {
+	bk := BucketOf(t)
+	cells := lineCells(a, b)
+	pace := 0.0
+	for _, c := range cells {
+		v, _ := e.model.Speed(c, bk)
+		pace += 1 / v
+	}
+	return float64(len(cells)) / pace
+}
+
+// lineCells are the speed cells sampled along a→b (repeats kept, so each
+// cell weighs by the length of line inside it).
+func lineCells(a, b geo.Point) []geo.Cell {
+	d := geo.Distance(a, b)
+	n := int(d/lineStepM) + 1
+	out := make([]geo.Cell, 0, n+1)
+	for i := 0; i <= n; i++ {
+		f := float64(i) / float64(n)
+		p := geo.Point{Lat: a.Lat + (b.Lat-a.Lat)*f, Lng: a.Lng + (b.Lng-a.Lng)*f}
+		if c := geo.CellOf(p, SpeedRes); c != 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ShouldEmit reports whether a new ETA (seconds) differs enough from the
+// last one sent to be worth a trip.eta event: by at least 15 s or at least
+// 10% of the previous value. A first ETA (prev ≤ 0) is always sent.
+func ShouldEmit(prev, next float64) bool {
+	if prev <= 0 {
+		return true
+	}
+	d := math.Abs(next - prev)
+	return d >= 15 || d >= 0.10*prev
+}

@@ -1,0 +1,391 @@
+package eta
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Trip validity rules, applied to training and test trips alike (and
+// reported): a trip must last 1 min–3 h, its ends be ≥ 100 m apart, and its
+// straight-line speed be ≤ 40 m/s. Records outside that are meter errors
+// (taxi meters left running for a day, zero-length trips), not traffic.
+const (
+	minTripS      = 60
+	maxTripS      = 3 * 3600
+	minTripM      = 100
+	maxLineSpeedM = 40
+)
+
+// EvalOptions configures an evaluation.
+type EvalOptions struct {
+	Graph        *geo.Graph // nil: no road graph (line estimates, no routed baseline)
+	Seed         int64      // split seed
+	TestFraction float64    // share of trips held out; 0 → 0.3
+}
+
+// Metrics are error statistics of predicted against actual durations.
+type Metrics struct {
+	MAE   float64 `json:"mae_s"`
+	MAPE  float64 `json:"mape"` // a fraction
+	RMSLE float64 `json:"rmsle"`
+	P90   float64 `json:"p90_s"`
+}
+
+// Comparison sets the model beside the baselines on the same samples.
+type Comparison struct {
+	Model          Metrics  `json:"model"`
+	StraightLine   Metrics  `json:"straight_line"`
+	RoutedConstant *Metrics `json:"routed_constant,omitempty"`
+
+	samples int
+}
+
+// Report is the result of an evaluation; its JSON is eta-eval's --json.
+type Report struct {
+	TestTrips int         `json:"test_trips"`
+	WholeTrip Comparison  `json:"whole_trip"`
+	Remaining *Comparison `json:"remaining,omitempty"`
+
+	// Not in the JSON: provenance for the table and for tests.
+	TrainTrips, Invalid, OffMap int
+	LineSpeedMS, RoutedSpeedMS  float64
+	Learned                     *Learned
+	Predictions                 []float64 // model predictions, whole trips then remaining samples
+}
+
+// Split assigns trips to training or test by a seeded hash of the trip ID:
+// deterministic, independent of order, and whole trips never straddle.
+func Split(trips []Trip, seed int64, testFraction float64) (train, test []Trip) {
+	if testFraction <= 0 {
+		testFraction = 0.3
+	}
+	for _, t := range trips {
+		h := fnv.New64a()
+		h.Write([]byte(strconv.FormatInt(seed, 10)))
+		h.Write([]byte{0})
+		h.Write([]byte(t.ID))
+		if float64(mix64(h.Sum64())>>11)/float64(1<<53) < testFraction {
+			test = append(test, t)
+		} else {
+			train = append(train, t)
+		}
+	}
+	return train, test
+}
+
+// mix64 is the splitmix64 finaliser: FNV's high bits are poorly mixed for
+// short, similar IDs ("T1", "T2", ...).
+func mix64(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// Learned is everything an evaluation learned from training trips.
+type Learned struct {
+	Model     *SpeedModel
+	Router    *Router // nil without a graph
+	Estimator *Estimator
+	// Baselines: constant speeds fitted on the training trips.
+	LineSpeedMS   float64 // straight-line metres per second
+	RoutedSpeedMS float64 // shortest-route metres per second (with a graph)
+}
+
+// Learn fits the speed model, detour factor, calibration and baselines on
+// training trips only.
+func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
+	train = slices.Clone(train)
+	slices.SortStableFunc(train, func(a, b Trip) int { return a.Fixes[0].Time.Compare(b.Fixes[0].Time) })
+	l := &Learned{Model: NewSpeedModel(SpeedConfig{})}
+	if g != nil {
+		l.Router = NewRouter(g, l.Model)
+	}
+	l.Estimator = NewEstimator(l.Model, l.Router)
+
+	// Detour factor, then speeds (line observations need the detour).
+	var lineM, routedM, secs float64
+	for _, t := range train {
+		a, b := t.Fixes[0].Point, t.Fixes[len(t.Fixes)-1].Point
+		l.Estimator.ObserveDetour(geo.Distance(a, b), driven(t))
+	}
+	for _, t := range train {
+		if len(t.Fixes) >= 3 {
+			for i := 1; i < len(t.Fixes); i++ {
+				if o, ok := l.Model.Observe(t.Fixes[i-1], t.Fixes[i]); ok {
+					l.Model.Add(o)
+				}
+			}
+			continue
+		}
+		// Only the ends: the trip's speed along its line, in every cell
+		// the line crosses.
+		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
+		d := driven(t)
+		if d <= 0 {
+			d = geo.Distance(a.Point, b.Point) * l.Estimator.Detour()
+		}
+		v := d / b.Time.Sub(a.Time).Seconds()
+		if v < l.Model.cfg.MinSpeedMS || v > l.Model.cfg.MaxSpeedMS {
+			continue
+		}
+		bk := BucketOf(a.Time)
+		for _, c := range lineCells(a.Point, b.Point) {
+			l.Model.Add(Observation{Cell: c, Bucket: bk, SpeedMS: v})
+		}
+	}
+	// Baselines and calibration samples.
+	var samples []Sample
+	for _, t := range train {
+		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
+		dur := b.Time.Sub(a.Time).Seconds()
+		lineM += geo.Distance(a.Point, b.Point)
+		secs += dur
+		if l.Router != nil {
+			if m, err := l.routedLength(a.Point, b.Point); err == nil {
+				routedM += m
+			}
+		}
+		// Calibrate on what will be predicted: from every point but the last.
+		for i := 0; i < len(t.Fixes)-1; i++ {
+			f := t.Fixes[i]
+			raw, err := l.Estimator.raw(ctx, f.Point, b.Point, f.Time)
+			if err != nil {
+				continue
+			}
+			samples = append(samples, Sample{EstSeconds: raw.Seconds, EstMeters: raw.Meters,
+				ActualSeconds: b.Time.Sub(f.Time).Seconds(), Start: f.Time})
+		}
+	}
+	if secs <= 0 {
+		return nil, fmt.Errorf("eta: no training trips")
+	}
+	l.LineSpeedMS = lineM / secs
+	l.RoutedSpeedMS = routedM / secs
+	l.Estimator.SetCalibration(FitCalibration(samples))
+	return l, nil
+}
+
+func driven(t Trip) float64 {
+	if t.DrivenM > 0 {
+		return t.DrivenM
+	}
+	if len(t.Fixes) < 3 {
+		return 0
+	}
+	d := 0.0
+	for i := 1; i < len(t.Fixes); i++ {
+		d += geo.Distance(t.Fixes[i-1].Point, t.Fixes[i].Point)
+	}
+	return d
+}
+
+func (l *Learned) routedLength(a, b geo.Point) (float64, error) {
+	sa, ok1 := l.Router.g.Snap(a)
+	sb, ok2 := l.Router.g.Snap(b)
+	if !ok1 || !ok2 {
+		return 0, geo.ErrOffGraph
+	}
+	r, err := l.Router.RouteLength(sa, sb)
+	return r.Meters, err
+}
+
+// valid applies the trip validity rules.
+func valid(t Trip) bool {
+	if len(t.Fixes) < 2 {
+		return false
+	}
+	d := t.Duration().Seconds()
+	m := geo.Distance(t.Fixes[0].Point, t.Fixes[len(t.Fixes)-1].Point)
+	return d >= minTripS && d <= maxTripS && m >= minTripM && m/d <= maxLineSpeedM
+}
+
+// onMapSnapM is how close to a road a fix must be to count as on the map.
+const onMapSnapM = 100
+
+// clipToMap keeps the longest run of consecutive fixes that all snap to the
+// graph within onMapSnapM: the real time between any two fixes of a trip is
+// ground truth, so a trip leaving the map's area still tells the truth about
+// its part inside. Trips entirely on the map are unchanged.
+func clipToMap(g *geo.Graph, t Trip) Trip {
+	bestLo, bestHi, lo := 0, 0, 0
+	for i := 0; i <= len(t.Fixes); i++ {
+		on := false
+		if i < len(t.Fixes) {
+			s, ok := g.Snap(t.Fixes[i].Point)
+			on = ok && s.DistM <= onMapSnapM
+		}
+		if !on {
+			if i-lo > bestHi-bestLo {
+				bestLo, bestHi = lo, i
+			}
+			lo = i + 1
+		}
+	}
+	if bestHi-bestLo == len(t.Fixes) {
+		return t
+	}
+	c := t
+	c.Fixes = t.Fixes[bestLo:bestHi]
+	c.DrivenM = 0 // the metered distance was for the whole trip
+	return c
+}
+
+// Prepare drops invalid trips; with a graph it first clips each trip to its
+// longest stretch on the map and counts the trips with none (offMap).
+func Prepare(trips []Trip, g *geo.Graph) (kept []Trip, invalid, offMap int) {
+	for _, t := range trips {
+		if g != nil {
+			if t = clipToMap(g, t); len(t.Fixes) < 2 {
+				offMap++
+				continue
+			}
+		}
+		if !valid(t) {
+			invalid++
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept, invalid, offMap
+}
+
+// Eval prepares trips, splits them, learns on the training part and reports
+// errors on the test part.
+func Eval(ctx context.Context, trips []Trip, opt EvalOptions) (*Report, error) {
+	kept, invalid, off := Prepare(trips, opt.Graph)
+	train, test := Split(kept, opt.Seed, opt.TestFraction)
+	rep, err := EvalSplit(ctx, train, test, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep.Invalid, rep.OffMap = invalid, off
+	return rep, nil
+}
+
+// EvalSplit learns on train and reports on test (both already prepared).
+func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Report, error) {
+	if len(test) == 0 {
+		return nil, fmt.Errorf("eta: no test trips")
+	}
+	l, err := Learn(ctx, train, opt.Graph)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{TestTrips: len(test), TrainTrips: len(train), Learned: l,
+		LineSpeedMS: l.LineSpeedMS, RoutedSpeedMS: l.RoutedSpeedMS}
+	type acc struct{ actual, model, line, routed []float64 }
+	var whole, rem acc
+	routedOK := l.Router != nil && l.RoutedSpeedMS > 0
+	add := func(a *acc, from, to Fix) error {
+		actual := to.Time.Sub(from.Time).Seconds()
+		est, err := l.Estimator.EstimateAt(ctx, from.Point, to.Point, from.Time)
+		if err != nil {
+			return err
+		}
+		a.actual = append(a.actual, actual)
+		a.model = append(a.model, est.Seconds)
+		a.line = append(a.line, geo.Distance(from.Point, to.Point)/l.LineSpeedMS)
+		if routedOK {
+			m, err := l.routedLength(from.Point, to.Point)
+			if err != nil {
+				return err
+			}
+			a.routed = append(a.routed, m/l.RoutedSpeedMS)
+		}
+		return nil
+	}
+	for _, t := range test {
+		last := t.Fixes[len(t.Fixes)-1]
+		if err := add(&whole, t.Fixes[0], last); err != nil {
+			return nil, fmt.Errorf("eta: trip %s: %w", t.ID, err)
+		}
+		for i := 1; i < len(t.Fixes)-1; i++ {
+			if err := add(&rem, t.Fixes[i], last); err != nil {
+				return nil, fmt.Errorf("eta: trip %s point %d: %w", t.ID, i, err)
+			}
+		}
+	}
+	cmp := func(a acc) Comparison {
+		c := Comparison{Model: metrics(a.actual, a.model), StraightLine: metrics(a.actual, a.line), samples: len(a.actual)}
+		if routedOK {
+			m := metrics(a.actual, a.routed)
+			c.RoutedConstant = &m
+		}
+		return c
+	}
+	rep.WholeTrip = cmp(whole)
+	rep.Predictions = append(slices.Clone(whole.model), rem.model...)
+	if len(rem.actual) > 0 {
+		c := cmp(rem)
+		rep.Remaining = &c
+	}
+	return rep, nil
+}
+
+func metrics(actual, pred []float64) Metrics {
+	n := float64(len(actual))
+	if n == 0 {
+		return Metrics{}
+	}
+	var ae, ape, sle float64
+	abs := make([]float64, len(actual))
+	for i, a := range actual {
+		p := math.Max(pred[i], 0)
+		abs[i] = math.Abs(p - a)
+		ae += abs[i]
+		ape += abs[i] / a
+		l := math.Log1p(p) - math.Log1p(a)
+		sle += l * l
+	}
+	slices.Sort(abs)
+	return Metrics{MAE: ae / n, MAPE: ape / n, RMSLE: math.Sqrt(sle / n), P90: quantile(abs, 0.9)}
+}
+
+// quantile of sorted values, linear interpolation.
+func quantile(s []float64, q float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	pos := q * float64(len(s)-1)
+	i := int(pos)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (s[i+1]-s[i])*(pos-float64(i))
+}
+
+// WriteTable prints the report as a plain-text table.
+func (r *Report) WriteTable(w io.Writer) error {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("trips: %d train, %d test (split by trip); dropped %d invalid, %d off the map (others clipped to the map)\n",
+		r.TrainTrips, r.TestTrips, r.Invalid, r.OffMap)
+	p("baselines fitted on training trips: straight line %.2f m/s", r.LineSpeedMS)
+	if r.RoutedSpeedMS > 0 {
+		p(", routed %.2f m/s", r.RoutedSpeedMS)
+	}
+	p("\n")
+	section := func(name string, c Comparison) {
+		p("\n%-28s %9s %8s %7s %9s\n", fmt.Sprintf("%s (%d)", name, c.samples), "MAE s", "MAPE", "RMSLE", "p90 s")
+		row := func(n string, m Metrics) {
+			p("  %-26s %9.1f %7.1f%% %7.3f %9.1f\n", n, m.MAE, m.MAPE*100, m.RMSLE, m.P90)
+		}
+		row("model", c.Model)
+		row("straight line, constant", c.StraightLine)
+		if c.RoutedConstant != nil {
+			row("routed, constant", *c.RoutedConstant)
+		}
+	}
+	section("whole trip", r.WholeTrip)
+	if r.Remaining != nil {
+		section("remaining time", *r.Remaining)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

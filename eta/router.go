@@ -1,0 +1,171 @@
+package eta
+
+import (
+	"context"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Speed factors a learned cell speed may apply to an edge's free-flow speed.
+const (
+	minFactor = 0.1
+	maxFactor = 2.0
+)
+
+// rebuildEvery bounds how often the edge weights follow a changing model.
+const rebuildEvery = time.Second
+
+// Router finds time-weighted routes over a road graph with A*, edge times
+// coming from the free-flow speed of each edge scaled by what the speed
+// model learned for the edge's cell and time-of-day bucket:
+// speed(edge) = freeflow(edge) × learned(cell) / prior(cell), clamped to
+// [0.1, 2] × free flow. The cell prior is the (harmonic, length-weighted)
+// mean free-flow speed of the cell's edges; NewRouter registers it in the
+// model. Safe for concurrent use.
+type Router struct {
+	g        *geo.Graph
+	model    *SpeedModel
+	edgeCell []int32
+	cells    []geo.Cell
+	priors   []float64
+	ff       []float32
+	lens     []float32
+
+	mu sync.Mutex // serialises rebuilds
+	w  atomic.Pointer[weights]
+}
+
+type weights struct {
+	ver   uint64
+	built time.Time
+	secs  [Buckets][]float32
+	vmax  [Buckets]float64
+}
+
+// NewRouter prepares a router over g using model's speeds (model may be nil:
+// free-flow speeds only).
+func NewRouter(g *geo.Graph, model *SpeedModel) *Router {
+	r := &Router{g: g, model: model, ff: g.FreeFlowSeconds()}
+	idx := map[geo.Cell]int32{}
+	r.edgeCell = make([]int32, g.NumEdges())
+	var sumLen, sumPace []float64
+	for e := range r.edgeCell {
+		ed := g.Edge(geo.EdgeID(e))
+		a, b := g.Node(ed.From), g.Node(ed.To)
+		c := geo.CellOf(geo.Point{Lat: (a.Lat + b.Lat) / 2, Lng: (a.Lng + b.Lng) / 2}, SpeedRes)
+		i, ok := idx[c]
+		if !ok {
+			i = int32(len(r.cells))
+			idx[c] = i
+			r.cells = append(r.cells, c)
+			sumLen, sumPace = append(sumLen, 0), append(sumPace, 0)
+		}
+		r.edgeCell[e] = i
+		r.lens = append(r.lens, float32(ed.LengthM))
+		sumLen[i] += ed.LengthM
+		sumPace[i] += float64(r.ff[e])
+	}
+	r.priors = make([]float64, len(r.cells))
+	for i, c := range r.cells {
+		r.priors[i] = sumLen[i] / sumPace[i]
+		if model != nil {
+			model.SetPrior(c, r.priors[i])
+		}
+	}
+	r.rebuild()
+	return r
+}
+
+// Graph is the router's road graph.
+func (r *Router) Graph() *geo.Graph { return r.g }
+
+// Cells are the speed cells the graph covers.
+func (r *Router) Cells() []geo.Cell { return append([]geo.Cell(nil), r.cells...) }
+
+func (r *Router) current() *weights {
+	w := r.w.Load()
+	if r.model == nil || time.Since(w.built) < rebuildEvery || r.model.Version() == w.ver {
+		return w
+	}
+	return r.rebuild()
+}
+
+// rebuild recomputes edge weights from the model.
+func (r *Router) rebuild() *weights {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ver uint64
+	if r.model != nil {
+		ver = r.model.Version()
+	}
+	if w := r.w.Load(); w != nil && w.ver == ver && r.model != nil {
+		return w
+	}
+	w := &weights{ver: ver, built: time.Now()}
+	factor := make([]float64, len(r.cells))
+	for b := 0; b < Buckets; b++ {
+		for i, c := range r.cells {
+			factor[i] = 1
+			if r.model != nil {
+				if v, learned := r.model.Speed(c, b); learned {
+					factor[i] = math.Max(minFactor, math.Min(maxFactor, v/r.priors[i]))
+				}
+			}
+		}
+		secs := make([]float32, len(r.ff))
+		vmax := 0.0
+		for e := range secs {
+			s := float64(r.ff[e]) / factor[r.edgeCell[e]]
+			secs[e] = float32(s)
+			// Bound from the float32 actually used, so rounding can't make
+			// the heuristic overestimate.
+			vmax = math.Max(vmax, r.g.Edge(geo.EdgeID(e)).LengthM/float64(secs[e]))
+		}
+		w.secs[b], w.vmax[b] = secs, vmax*1.0001
+	}
+	r.w.Store(w)
+	return w
+}
+
+// Route is the fastest route from one point to another departing at t (its
+// hour picks the time-of-day speeds). Errors: geo.ErrOffGraph when a point
+// is farther than geo.MaxSnapM from every road, geo.ErrUnreachable.
+func (r *Router) Route(ctx context.Context, from, to geo.Point, t time.Time) (geo.Route, error) {
+	if err := ctx.Err(); err != nil {
+		return geo.Route{}, err
+	}
+	a := r.g.Near(from, nearSlackM, nearMax)
+	b := r.g.Near(to, nearSlackM, nearMax)
+	if a == nil || b == nil {
+		return geo.Route{}, geo.ErrOffGraph
+	}
+	w := r.current()
+	bk := BucketOf(t)
+	return r.g.RouteMulti(a, b, w.secs[bk], w.vmax[bk], accessMS)
+}
+
+// Candidate roads per end: every edge within 25 m of the nearest (up to 6),
+// reached at walking-pace-like 3 m/s from the GPS point, so a fix a few
+// metres off picks the road that makes sense rather than the nearest one.
+const (
+	nearSlackM = 25
+	nearMax    = 6
+	accessMS   = 3
+)
+
+// RouteSnapped routes between already snapped points.
+func (r *Router) RouteSnapped(a, b geo.Snap, t time.Time) (geo.Route, error) {
+	w := r.current()
+	bk := BucketOf(t)
+	return r.g.RouteWeighted(a, b, w.secs[bk], w.vmax[bk])
+}
+
+// RouteLength is the shortest route by distance (its Seconds are meters).
+// The routed-constant baseline of eta-eval uses it.
+func (r *Router) RouteLength(a, b geo.Snap) (geo.Route, error) {
+	return r.g.RouteWeighted(a, b, r.lens, 1.0001)
+}
