@@ -1,0 +1,46 @@
+# hextrack — the targets the README names.
+GO      ?= go
+BIN     := bin
+FUZZTIME ?= 10s
+
+.PHONY: run test bench lint web fuzz build clean
+
+## run: server on an embedded Redis + simulated drivers + web pages (:8080)
+run: build
+	./scripts/run.sh
+
+## build: both binaries into ./bin
+build: web-if-missing
+	$(GO) build -o $(BIN)/hextrack ./cmd/hextrack
+	@if [ -d cmd/drivesim ] && ls cmd/drivesim/*.go >/dev/null 2>&1; then $(GO) build -o $(BIN)/drivesim ./cmd/drivesim; fi
+
+## test: vet, unit + integration + end-to-end tests (real Redis), short fuzz runs, browser tests
+test:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) test -race -count=1 -timeout 12m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+	./scripts/webtest.sh
+
+## fuzz: every fuzz target for FUZZTIME each
+fuzz:
+	./scripts/fuzz.sh $(FUZZTIME)
+
+## bench: benchmarks (long; not part of test)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+## lint: gofmt + go vet (+ golangci-lint when installed)
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+## web: build the web bundle into web/dist
+web:
+	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund && npm run build; else echo "no web/package.json"; fi
+
+web-if-missing:
+	@if [ -f web/package.json ] && [ ! -f web/dist/index.html ]; then $(MAKE) web; fi
+
+clean:
+	rm -rf $(BIN) web/dist/*.js web/dist/*.css
