@@ -169,3 +169,12 @@ func (r *Router) RouteSnapped(a, b geo.Snap, t time.Time) (geo.Route, error) {
 func (r *Router) RouteLength(a, b geo.Snap) (geo.Route, error) {
 	return r.g.RouteWeighted(a, b, r.lens, 1.0001)
 }
+
+// Weights are the edge travel times (seconds, indexed by geo.EdgeID) the
+// router uses for departures at t, and the speed bound of its heuristic.
+// The slice is shared: read only.
+func (r *Router) Weights(t time.Time) ([]float32, float64) {
+	w := r.current()
+	bk := BucketOf(t)
+	return w.secs[bk], w.vmax[bk]
+}
