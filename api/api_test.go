@@ -25,6 +25,11 @@ const secret = "test-secret-0123456789abcdef0123456789"
 // httptest server running it.
 func newServer(t *testing.T) (*api.Server, *httptest.Server) {
 	t.Helper()
+	return newServerB(t)
+}
+
+func newServerB(t testing.TB) (*api.Server, *httptest.Server) {
+	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
