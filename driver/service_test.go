@@ -19,7 +19,6 @@ import (
 
 var porto = geo.Point{Lat: 41.1496, Lng: -8.6109}
 
-
 // mustService returns a driver service over a real Redis with its own
 // prefix, and a settable clock.
 func mustService(t *testing.T) (*driver.Service, func(time.Duration), func() []string) {
