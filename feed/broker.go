@@ -171,10 +171,12 @@ func isNoSuchKey(err error) bool {
 // there is no stream), returned with every error except Redis failures so a
 // Reset can carry it.
 //
-// The rule: `after` is continuous if it is the last ID, or still in the
-// stream, or exactly the last entry trimmed (max-deleted-entry-id); "0-0" if
-// nothing was ever trimmed. Anything else older than the first entry was
-// trimmed past; anything else is unknown.
+// The proof: every entry stores its predecessor's ID ("prev", "" for the
+// first entry of a stream). `after` is continuous if it is the last
+// generated ID, or still in the stream, or the predecessor of the first
+// entry after it ("0-0" counts as the predecessor of a first entry). Else,
+// if the first entry after it is the oldest retained, it was trimmed
+// (ErrTrimmed); otherwise it was never an ID of this stream (ErrUnknownID).
 func (b *Broker) readAfter(ctx context.Context, topic, after string, n int) ([]Event, string, error) {
 	stream := StreamKey(topic)
 	fromOldest := after == ""
@@ -234,29 +236,28 @@ func (b *Broker) readAfter(ctx context.Context, topic, after string, n int) ([]E
 	if len(msgs) > 0 && msgs[0].ID == start {
 		return toEvents(topic, msgs[1:], n), pos, nil
 	}
-	// `after` is not in the stream: continuous only if it is exactly where
-	// trimming stopped.
-	if st.MaxDeletedEntryID != "" {
-		md, err := ParseID(st.MaxDeletedEntryID)
+	if len(msgs) == 0 {
+		// Everything after `after` (up to pos) was trimmed away.
+		return nil, pos, fmt.Errorf("%w: %s", ErrTrimmed, after)
+	}
+	prev, _ := msgs[0].Values["prev"].(string)
+	if prev == start || (prev == "" && aid.IsZero()) {
+		return toEvents(topic, msgs, n), pos, nil
+	}
+	first := st.RecordedFirstEntryID
+	if first == "" {
+		first = st.FirstEntry.ID
+	}
+	if first == "" { // the embedded miniredis reports neither
+		f, err := b.rdb.XRangeN(ctx, stream, "-", "+", 1).Result()
 		if err != nil {
-			return nil, "", fmt.Errorf("feed: read %s: bad max-deleted id %q", topic, st.MaxDeletedEntryID)
+			return nil, "", fmt.Errorf("feed: read %s: %w", topic, err)
 		}
-		switch c := aid.Compare(md); {
-		case c == 0:
-			return toEvents(topic, msgs, n), pos, nil
-		case c < 0:
-			return nil, pos, fmt.Errorf("%w: %s", ErrTrimmed, after)
+		if len(f) > 0 {
+			first = f[0].ID
 		}
-		return nil, pos, fmt.Errorf("%w: %s", ErrUnknownID, after)
 	}
-	// No max-deleted-entry-id (the embedded miniredis): be conservative. If
-	// `after` precedes the first retained entry it may have been trimmed with
-	// events after it: reset. Otherwise it was never an ID of this stream.
-	first, err := b.rdb.XRangeN(ctx, stream, "-", "+", 1).Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("feed: read %s: %w", topic, err)
-	}
-	if len(first) == 0 || aid.Less(MustParseID(first[0].ID)) {
+	if msgs[0].ID == first {
 		return nil, pos, fmt.Errorf("%w: %s", ErrTrimmed, after)
 	}
 	return nil, pos, fmt.Errorf("%w: %s", ErrUnknownID, after)

@@ -63,8 +63,9 @@
 //
 // Subscribe(ctx, topic, lastID) implements the resume algorithm: join the
 // topic's live fan-out first (buffering), wait until Redis confirms the
-// subscription, read the stream after lastID in chunks (XRANGE, continuity
-// proven against XINFO STREAM's max-deleted-entry-id), deliver the missed
+// subscription, read the stream after lastID in chunks (XRANGE; continuity
+// is proven because every entry stores its predecessor's ID, so "the first
+// entry after lastID follows lastID" is checked, not assumed), deliver the missed
 // events in order, then the buffered and later live events, dropping any
 // duplicate or older ID. Each live durable message carries its predecessor's
 // ID; one that does not directly follow the last delivered event (a lost
@@ -116,7 +117,5 @@
 // New(rdb, cfg) returns a Broker; goroutines start with the first
 // subscription. Run(ctx) blocks until ctx is done and then closes; Close ends
 // every subscription with ErrClosed and stops the pub/sub connections. The
-// embedded miniredis works for everything but sharded pub/sub; it lacks
-// max-deleted-entry-id, so there resumes from a trimmed ID reset
-// conservatively.
+// embedded miniredis works for everything but sharded pub/sub.
 package feed

@@ -36,14 +36,24 @@ local function hx_publish(stream, dedupe, argv, i, data)
     local old = redis.call('GET', dedupe)
     if old then return old, 0 end
   end
+  -- prev: the stream's last ID before this entry ('' for the first entry of
+  -- a new stream). Stored in the entry and sent with the live message, it
+  -- lets readers prove continuity across trimming and lost messages.
   local prev = ''
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
-  if #last > 0 then prev = last[1][1] end
+  if #last > 0 then
+    prev = last[1][1]
+  elseif redis.call('EXISTS', stream) == 1 then
+    local info = redis.call('XINFO', 'STREAM', stream)
+    for j = 1, #info, 2 do
+      if info[j] == 'last-generated-id' then prev = info[j+1] end
+    end
+  end
   local id
   if maxlen > 0 then
-    id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', typ, 'ts', ts, 'data', data)
+    id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'type', typ, 'ts', ts, 'data', data, 'prev', prev)
   else
-    id = redis.call('XADD', stream, '*', 'type', typ, 'ts', ts, 'data', data)
+    id = redis.call('XADD', stream, '*', 'type', typ, 'ts', ts, 'data', data, 'prev', prev)
   end
   if maxage > 0 then
     local ms = tonumber(string.match(id, '^(%d+)'))
