@@ -1,0 +1,52 @@
+// Package rider owns trips (rides and deliveries): the trip lifecycle state
+// machine, rider actions (create with an idempotency key, cancel, change
+// dropoff, chat), driver transitions (accept, arrived, pickup, complete,
+// decline), share links for viewers, and the live location of a trip's
+// driver (conflated trip.location, breadcrumbs). Its Redis code is in
+// redis.go.
+//
+// # Lifecycle
+//
+//	awaiting_payment ─▶ requested ─▶ driver_assigned ─▶ driver_arrived ─▶ in_progress ─▶ completed
+//	        │               │  ▲             │   │              │   │               │
+//	        ▼               ▼  └─────────────┴───┴──────────────┘   │               │
+//	    cancelled        expired   (driver cancel / decline,        │               │
+//	                               ops reassign: back to requested) ▼               ▼
+//	                                                            cancelled       cancelled (ops)
+//
+// Rules is the table of every allowed transition and who may make it. Every
+// transition bumps the trip's version and appends exactly one durable event
+// to the trip's feed in ONE Lua script (feed.Script), so the state, its
+// version and its event never disagree. A forbidden transition is a
+// *TransitionError (errors.Is ErrInvalidTransition) carrying the current
+// status.
+//
+// # Keys
+//
+// Trip hash "<prefix>trip:{<id>}", breadcrumbs list "<prefix>trip:{<id>}:path"
+// and share revocations "<prefix>trip:{<id>}:revoked:<share>" share the hash
+// tag of the trip's feed "feed:trip:{<id>}", so a transition and its event
+// are one atomic script even under Redis Cluster. Every key has a TTL
+// (Config.TripTTL, refreshed on every write).
+//
+// # Drivers
+//
+// A driver is given to a trip with Assign (used by accept; dispatch will use
+// it for offers): the driver is claimed atomically in its own hash first
+// (Drivers.Claim), so two trips never get the same driver, then the trip
+// moves to driver_assigned; if the trip move fails, the claim is released.
+// Completing or cancelling releases the driver.
+//
+// # Location
+//
+// Service implements driver.Listener: each applied move of a driver on a trip
+// is queued (latest wins per trip, never blocking the ingest path); workers
+// store it in the trip hash with a per-trip position sequence (a fix older
+// than the stored one is dropped), append a sampled breadcrumb (capped list),
+// and publish a live-only trip.location at most once per Config.LocationEvery
+// per trip across all nodes (leading edge at once, trailing edge carries the
+// latest fix). Run must be running for this.
+//
+// rider imports feed and driver (for driver.Move); it never imports api, web,
+// echo or gorilla.
+package rider

@@ -1,0 +1,296 @@
+package rider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hextrack/hextrack/driver"
+)
+
+var _ driver.Listener = (*Service)(nil)
+
+// DriverMoved queues a driver's applied move for its trip's location. It
+// never blocks: moves of one trip waiting to be stored are conflated (the
+// newest fix wins), so the queue holds at most one entry per active trip.
+func (s *Service) DriverMoved(_ context.Context, m driver.Move) {
+	if m.TripID == "" || !ValidID(m.TripID) {
+		return
+	}
+	s.loc.enqueue(m.TripID, &m, false)
+}
+
+// Run processes queued moves and delayed (trailing-edge) location publishes
+// until ctx is done. Without Run, trips get no location.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Go(func() { s.loc.work(ctx) })
+	}
+	<-ctx.Done()
+	s.loc.stop()
+	wg.Wait()
+	return nil
+}
+
+// tracker is the queue of trips with work: a newer move to store, or a
+// trailing publish due.
+type tracker struct {
+	s      *Service
+	mu     sync.Mutex
+	jobs   map[string]*locJob // by trip
+	ready  []string           // trips with a job, in arrival order
+	busy   map[string]bool    // trips being processed (one worker per trip)
+	timers map[string]*time.Timer
+	wake   chan struct{}
+	done   bool
+}
+
+type locJob struct {
+	move  *driver.Move
+	flush bool
+}
+
+func newTracker(s *Service) *tracker {
+	return &tracker{s: s, jobs: map[string]*locJob{}, busy: map[string]bool{},
+		timers: map[string]*time.Timer{}, wake: make(chan struct{}, 1)}
+}
+
+func (t *tracker) enqueue(trip string, m *driver.Move, flush bool) {
+	t.mu.Lock()
+	if t.done {
+		t.mu.Unlock()
+		return
+	}
+	j, ok := t.jobs[trip]
+	if !ok {
+		j = &locJob{}
+		t.jobs[trip] = j
+		if !t.busy[trip] {
+			t.ready = append(t.ready, trip)
+		}
+	}
+	if m != nil && (j.move == nil || !m.TS.Before(j.move.TS)) {
+		j.move = m
+	}
+	j.flush = j.flush || flush
+	t.mu.Unlock()
+	t.poke()
+}
+
+func (t *tracker) poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// next takes a trip's job for processing.
+func (t *tracker) next() (string, *locJob) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(t.ready) > 0 {
+		trip := t.ready[0]
+		t.ready = t.ready[1:]
+		j, ok := t.jobs[trip]
+		if !ok {
+			continue
+		}
+		delete(t.jobs, trip)
+		t.busy[trip] = true
+		if len(t.ready) > 0 {
+			t.poke() // let another worker take the next trip
+		}
+		return trip, j
+	}
+	return "", nil
+}
+
+func (t *tracker) finish(trip string) {
+	t.mu.Lock()
+	delete(t.busy, trip)
+	if _, ok := t.jobs[trip]; ok {
+		t.ready = append(t.ready, trip)
+		t.mu.Unlock()
+		t.poke()
+		return
+	}
+	t.mu.Unlock()
+}
+
+// later schedules a trailing publish for trip (one timer per trip).
+func (t *tracker) later(trip string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done || t.timers[trip] != nil {
+		return
+	}
+	t.timers[trip] = time.AfterFunc(d, func() {
+		t.mu.Lock()
+		delete(t.timers, trip)
+		t.mu.Unlock()
+		t.enqueue(trip, nil, true)
+	})
+}
+
+func (t *tracker) stop() {
+	t.mu.Lock()
+	t.done = true
+	for k, tm := range t.timers {
+		tm.Stop()
+		delete(t.timers, k)
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) work(ctx context.Context) {
+	for {
+		trip, j := t.next()
+		if j == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.wake:
+				continue
+			}
+		}
+		if err := t.s.process(ctx, trip, j); err != nil && ctx.Err() == nil {
+			t.s.cfg.Logger.Warn("rider: trip location", "trip", trip, "err", err)
+		}
+		t.finish(trip)
+	}
+}
+
+func fmtFloat(f float64, prec int) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', prec, 64)
+}
+
+// process stores a move and/or publishes the latest fix if the gate allows.
+func (s *Service) process(ctx context.Context, trip string, j *locJob) error {
+	gate := s.cfg.LocationEvery.Milliseconds()
+	var res []string
+	var err error
+	if m := j.move; m != nil {
+		res, err = runScript(ctx, s.rdb, locationScript, []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)},
+			m.DriverID, m.TS.UnixMilli(), fmtFloat(m.Pos.Lat, 7), fmtFloat(m.Pos.Lng, 7),
+			fmtFloat(m.Heading, 1), fmtFloat(m.Speed, 2), s.now().UnixMilli(), gate,
+			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl())
+	} else {
+		res, err = runScript(ctx, s.rdb, flushScript, []string{tripKey(s.cfg.Prefix, trip)}, s.now().UnixMilli(), gate)
+	}
+	if err != nil {
+		return err
+	}
+	switch res[0] {
+	case "publish":
+		return s.publishLocation(ctx, trip)
+	case "held":
+		wait, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
+		s.loc.later(trip, time.Duration(max(wait, 1))*time.Millisecond)
+		if s.metrics.Location != nil {
+			s.metrics.Location(false)
+		}
+	}
+	return nil
+}
+
+// publishLocation sends the trip's stored latest fix live. It reads it back
+// so that whichever node publishes, the newest fix is what goes out.
+func (s *Service) publishLocation(ctx context.Context, trip string) error {
+	m, err := s.rdb.HGetAll(ctx, tripKey(s.cfg.Prefix, trip)).Result()
+	if err != nil {
+		return err
+	}
+	l := decodeLocation(m)
+	if l == nil {
+		return nil
+	}
+	data, _ := json.Marshal(struct {
+		TripID string `json:"trip_id"`
+		*Location
+	}{trip, l})
+	if s.metrics.Location != nil {
+		s.metrics.Location(true)
+	}
+	return s.feed.PublishLive(ctx, Topic(trip), EventLocation, data)
+}
+
+// LocationOf returns a trip's latest stored fix (nil if none) without an
+// authorization check: streams send it right after a (re)connect.
+func (s *Service) LocationOf(ctx context.Context, id string) (*Location, error) {
+	if err := checkTripID(id); err != nil {
+		return nil, err
+	}
+	m, err := s.rdb.HMGet(ctx, tripKey(s.cfg.Prefix, id), "locseq", "loc_drv", "loc_ts", "loc_lat", "loc_lng", "loc_hdg", "loc_spd").Result()
+	if err != nil {
+		return nil, fmt.Errorf("rider: location %s: %w", id, err)
+	}
+	names := []string{"locseq", "loc_drv", "loc_ts", "loc_lat", "loc_lng", "loc_hdg", "loc_spd"}
+	h := map[string]string{}
+	for i, v := range m {
+		if sv, ok := v.(string); ok {
+			h[names[i]] = sv
+		}
+	}
+	return decodeLocation(h), nil
+}
+
+// Crumb is one breadcrumb of a trip's path.
+type Crumb struct {
+	Lat float64   `json:"lat"`
+	Lng float64   `json:"lng"`
+	TS  time.Time `json:"ts"`
+}
+
+// Path returns the trip's breadcrumbs, oldest first: fixes sampled every
+// Config.CrumbEvery or Config.CrumbMeters, at most Config.MaxCrumbs kept. If
+// limit > 0 and there are more, they are thinned evenly to limit points
+// (first and last kept).
+func (s *Service) Path(ctx context.Context, id string, a Actor, limit int) ([]Crumb, error) {
+	if _, err := s.Authorize(ctx, id, a); err != nil {
+		return nil, err
+	}
+	raw, err := s.rdb.LRange(ctx, pathKey(s.cfg.Prefix, id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("rider: path %s: %w", id, err)
+	}
+	out := make([]Crumb, 0, len(raw))
+	for _, r := range raw {
+		p := strings.Split(r, ",")
+		if len(p) != 3 {
+			continue
+		}
+		lat, err1 := strconv.ParseFloat(p[0], 64)
+		lng, err2 := strconv.ParseFloat(p[1], 64)
+		ms, err3 := strconv.ParseInt(p[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		out = append(out, Crumb{Lat: lat, Lng: lng, TS: time.UnixMilli(ms).UTC()})
+	}
+	return thin(out, limit), nil
+}
+
+// thin keeps limit evenly spaced points, the first and last among them.
+func thin(c []Crumb, limit int) []Crumb {
+	if limit <= 0 || len(c) <= limit {
+		return c
+	}
+	if limit == 1 {
+		return c[len(c)-1:]
+	}
+	out := make([]Crumb, 0, limit)
+	step := float64(len(c)-1) / float64(limit-1)
+	for i := range limit {
+		out = append(out, c[int(math.Round(float64(i)*step))])
+	}
+	return out
+}
