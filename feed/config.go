@@ -26,6 +26,10 @@ type Config struct {
 	// subscriber whose queue is full is dropped with ErrSlowConsumer (the
 	// publisher and the hub never wait for it). 0 means 256.
 	BufferSize int
+	// StallTimeout: while catching up, delivery waits for the consumer to
+	// make room (history can exceed BufferSize); a consumer that takes no
+	// item for this long is dropped with ErrSlowConsumer. 0 means 30s.
+	StallTimeout time.Duration
 	// ReadChunk is how many events one stream read (XRANGE COUNT) fetches
 	// while catching up. 0 means 256.
 	ReadChunk int
@@ -61,6 +65,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BufferSize <= 0 {
 		c.BufferSize = 256
+	}
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = 30 * time.Second
 	}
 	if c.ReadChunk <= 0 {
 		c.ReadChunk = 256

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -52,6 +53,9 @@ func MustOpenBroker(tb testing.TB, rdb redis.UniversalClient, cfg feed.Config) (
 	reg := prometheus.NewRegistry()
 	if cfg.Registerer == nil {
 		cfg.Registerer = reg
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	b := feed.New(rdb, cfg)
 	tb.Cleanup(func() { _ = b.Close() })

@@ -202,12 +202,26 @@ func (s *Subscription) recover() {
 	s.b.wg.Go(func() { s.catchUp("") })
 }
 
-// push hands an item to the consumer, waiting for room (catch-up only).
+// push hands an item to the consumer, waiting for room (catch-up only) up
+// to StallTimeout; a stalled consumer is dropped. false: closed.
 func (s *Subscription) push(it Item) bool {
 	select {
 	case s.out <- it:
 		return true
 	case <-s.done:
+		return false
+	default:
+	}
+	t := time.NewTimer(s.b.cfg.StallTimeout)
+	defer t.Stop()
+	select {
+	case s.out <- it:
+		return true
+	case <-s.done:
+		return false
+	case <-t.C:
+		s.b.m.drops.Inc()
+		s.closeWith(ErrSlowConsumer)
 		return false
 	}
 }
