@@ -18,7 +18,7 @@ type Calibration struct {
 }
 
 // distance bands of the raw estimate, in meters.
-var bandEdges = [...]float64{100, 250, 500, 1000, 2000, 4000, 8000}
+var bandEdges = [...]float64{500, 1000, 2000, 4000, 8000}
 
 const numBands = len(bandEdges) + 1
 

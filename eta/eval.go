@@ -54,10 +54,13 @@ type Report struct {
 	Remaining *Comparison `json:"remaining,omitempty"`
 
 	// Not in the JSON: provenance for the table and for tests.
-	TrainTrips, Invalid, OffMap int
-	LineSpeedMS, RoutedSpeedMS  float64
-	Learned                     *Learned
-	Predictions                 []float64 // model predictions, whole trips then remaining samples
+	TrainTrips    int       `json:"-"`
+	Invalid       int       `json:"-"`
+	OffMap        int       `json:"-"`
+	LineSpeedMS   float64   `json:"-"`
+	RoutedSpeedMS float64   `json:"-"`
+	Learned       *Learned  `json:"-"`
+	Predictions   []float64 `json:"-"` // model predictions, whole trips then remaining samples
 }
 
 // Split assigns trips to training or test by a seeded hash of the trip ID:
@@ -186,13 +189,19 @@ func driven(t Trip) float64 {
 	return d
 }
 
+// routedLength is the routed-constant baseline's distance: the shortest
+// route with the same end handling as the model (candidate roads near each
+// end, same-spot rule), so the baseline differs only in its speeds.
 func (l *Learned) routedLength(a, b geo.Point) (float64, error) {
-	sa, ok1 := l.Router.g.Snap(a)
-	sb, ok2 := l.Router.g.Snap(b)
-	if !ok1 || !ok2 {
+	if d := geo.Distance(a, b); d < sameSpotM {
+		return d, nil
+	}
+	sa := l.Router.g.Near(a, nearSlackM, nearMax)
+	sb := l.Router.g.Near(b, nearSlackM, nearMax)
+	if sa == nil || sb == nil {
 		return 0, geo.ErrOffGraph
 	}
-	r, err := l.Router.RouteLength(sa, sb)
+	r, err := l.Router.g.RouteMulti(sa, sb, l.Router.lens, 1.0001, 1)
 	return r.Meters, err
 }
 

@@ -46,7 +46,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		fwd, bwd bool
 	}
 	var ways []way
-	need := make(map[osm.NodeID]int32)
+	need := make(map[osm.NodeID]struct{})
 
 	sc := osmpbf.New(ctx, bytes.NewReader(data), 1)
 	sc.SkipNodes, sc.SkipRelations = true, true
@@ -61,7 +61,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		}
 		ids := w.Nodes.NodeIDs()
 		for _, id := range ids {
-			need[id] = -1
+			need[id] = struct{}{}
 		}
 		ways = append(ways, way{ids, class, speed, fwd, bwd})
 	}
@@ -74,6 +74,9 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		return nil, fmt.Errorf("geo: map has no drivable roads")
 	}
 
+	// need is read by the decoder goroutines (FilterNode) during the node
+	// scan, so the ids go into a separate map.
+	idOf := make(map[osm.NodeID]int32, len(need))
 	var b builder
 	sc = osmpbf.New(ctx, bytes.NewReader(data), 1)
 	sc.SkipWays, sc.SkipRelations = true, true
@@ -83,7 +86,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		if !ok {
 			continue
 		}
-		need[n.ID] = b.addNode(Point{Lat: n.Lat, Lng: n.Lon})
+		idOf[n.ID] = b.addNode(Point{Lat: n.Lat, Lng: n.Lon})
 	}
 	if err := sc.Err(); err != nil {
 		sc.Close()
@@ -100,7 +103,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 			idx = idx[:0]
 		}
 		for _, id := range w.nodes {
-			if n := need[id]; n >= 0 {
+			if n, ok := idOf[id]; ok {
 				idx = append(idx, n)
 			} else {
 				flush()

@@ -1,0 +1,305 @@
+package eta_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/geo"
+)
+
+const portoCSV = `shape,timestamps,TRIP_ID,CALL_TYPE,ORIGIN_CALL,ORIGIN_STAND,TAXI_ID,DAY_TYPE,MISSING_DATA
+"LINESTRING (-8.585676 41.148522, -8.585712 41.148639, -8.585685 41.148855)","1408039037, 1408039052, 1408039067",T1,B,NA,15,20000542,A,False
+"LINESTRING (-8.6 41.1, -8.61 41.11)","1408039037, 1408039052, 1408039067",T2,B,NA,15,20000542,A,False
+`
+
+const greenCSV = `vendorID,lpepPickupDatetime,lpepDropoffDatetime,passengerCount,tripDistance,puLocationId,doLocationId,pickupLongitude,pickupLatitude,dropoffLongitude,dropoffLatitude
+2,2016-01-03 21:02:35,2016-01-03 21:05:52,1,0.83,,,-73.98726654052734,40.6938362121582,-73.97611236572266,40.69454574584961
+2,bad date,2016-01-03 21:05:52,1,0.83,,,-73.98,40.69,-73.97,40.69
+`
+
+const yellowCSV = `vendorID,tpepPickupDateTime,tpepDropOffDateTime,passengerCount,tripDistance,startLon,startLat,endLon,endLat
+1,2016-01-03T21:02:35,2016-01-03T21:15:00,1,2.5,-73.99,40.75,-73.97,40.76
+`
+
+func TestReadTrips(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		csv         string
+		trips, skip int
+		first       string
+		points      int
+		dur         time.Duration
+		drivenM     float64
+		firstLat    float64
+	}{
+		{"porto", portoCSV, 1, 1, "T1", 3, 30 * time.Second, 0, 41.148522},
+		{"nyc green", greenCSV, 1, 1, "row-1", 2, 197 * time.Second, 0.83 * 1609.344, 40.6938362121582},
+		{"nyc yellow names", yellowCSV, 1, 0, "row-1", 2, 12*time.Minute + 25*time.Second, 2.5 * 1609.344, 40.75},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trips, skipped, err := eta.ReadTrips(strings.NewReader(tc.csv), time.UTC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(trips) != tc.trips || skipped != tc.skip {
+				t.Fatalf("%d trips, %d skipped; want %d, %d", len(trips), skipped, tc.trips, tc.skip)
+			}
+			tr := trips[0]
+			if tr.ID != tc.first || len(tr.Fixes) != tc.points || tr.Duration() != tc.dur ||
+				tr.DrivenM != tc.drivenM || tr.Fixes[0].Point.Lat != tc.firstLat {
+				t.Fatalf("trip %+v", tr)
+			}
+		})
+	}
+	if _, _, err := eta.ReadTrips(strings.NewReader("a,b\n1,2\n"), nil); err == nil {
+		t.Fatal("unknown format accepted")
+	}
+}
+
+func FuzzReadTrips(f *testing.F) {
+	f.Add(portoCSV)
+	f.Add(greenCSV)
+	f.Add(yellowCSV)
+	f.Fuzz(func(t *testing.T, s string) {
+		trips, _, err := eta.ReadTrips(strings.NewReader(s), time.UTC)
+		if err != nil {
+			return
+		}
+		for _, tr := range trips {
+			if len(tr.Fixes) < 2 {
+				t.Fatalf("trip with %d fixes", len(tr.Fixes))
+			}
+			for _, fx := range tr.Fixes {
+				if !fx.Point.Valid() {
+					t.Fatalf("invalid point %v", fx.Point)
+				}
+			}
+		}
+	})
+}
+
+// syntheticTrips drives cars over the synthetic city: routes between random
+// points, a fix every 15 s along the path, speed depending on the area.
+func syntheticTrips(g *geo.Graph, n int, seed uint64) []eta.Trip {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var trips []eta.Trip
+	start := time.Date(2024, 3, 4, 6, 0, 0, 0, time.UTC)
+	for len(trips) < n {
+		r, err := g.Route(g.RandomPoint(rng), g.RandomPoint(rng))
+		if err != nil || r.Meters < 800 {
+			continue
+		}
+		speed := 4 + rng.Float64()*6
+		t := start.Add(time.Duration(rng.IntN(16*3600)) * time.Second)
+		tr := eta.Trip{ID: fmt.Sprintf("S%d", len(trips))}
+		// Walk the path at speed, emitting a fix every 15 s.
+		pos, next := r.Path[0], 1
+		tr.Fixes = append(tr.Fixes, eta.Fix{Point: pos, Time: t})
+		for next < len(r.Path) {
+			left := speed * 15
+			for left > 0 && next < len(r.Path) {
+				d := geo.Distance(pos, r.Path[next])
+				if d <= left {
+					left -= d
+					pos = r.Path[next]
+					next++
+					continue
+				}
+				pos = geo.Offset(pos, geo.Bearing(pos, r.Path[next]), left)
+				left = 0
+			}
+			t = t.Add(15 * time.Second)
+			tr.Fixes = append(tr.Fixes, eta.Fix{Point: pos, Time: t})
+		}
+		trips = append(trips, tr)
+	}
+	return trips
+}
+
+// slowDown returns a copy of tr taking k times as long.
+func slowDown(tr eta.Trip, k float64) eta.Trip {
+	c := tr
+	c.Fixes = make([]eta.Fix, len(tr.Fixes))
+	t0 := tr.Fixes[0].Time
+	for i, f := range tr.Fixes {
+		c.Fixes[i] = eta.Fix{Point: f.Point, Time: t0.Add(time.Duration(float64(f.Time.Sub(t0)) * k))}
+	}
+	return c
+}
+
+func TestEvalNoLeakage(t *testing.T) {
+	g := geo.SyntheticCity(11, portoCenter)
+	trips := syntheticTrips(g, 60, 5)
+	opt := eta.EvalOptions{Graph: g, Seed: 3}
+	ctx := context.Background()
+	base, err := eta.Eval(ctx, trips, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, _, _ := eta.Prepare(trips, g)
+	train, test := eta.Split(kept, opt.Seed, 0)
+	if len(test) == 0 || len(train) == 0 || base.TestTrips != len(test) {
+		t.Fatalf("split %d/%d, report says %d test", len(train), len(test), base.TestTrips)
+	}
+	isTest := map[string]bool{}
+	for _, tr := range test {
+		isTest[tr.ID] = true
+	}
+	perturb := func(pred func(id string) bool) []eta.Trip {
+		out := make([]eta.Trip, len(trips))
+		for i, tr := range trips {
+			out[i] = tr
+			if pred(tr.ID) {
+				out[i] = slowDown(tr, 1.7)
+			}
+		}
+		return out
+	}
+	learned := func(r *eta.Report) any {
+		return []any{r.Learned.Model.Snapshot(), r.Learned.Estimator.Detour(), r.LineSpeedMS, r.RoutedSpeedMS}
+	}
+
+	t.Run("test trips change nothing learned", func(t *testing.T) {
+		rep, err := eta.Eval(ctx, perturb(func(id string) bool { return isTest[id] }), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(learned(base), learned(rep)) {
+			t.Fatal("changing test trips changed the learned speeds or baselines: leakage")
+		}
+		if !reflect.DeepEqual(base.Predictions, rep.Predictions) {
+			t.Fatal("changing test trips' durations changed the predictions: leakage")
+		}
+		if base.WholeTrip.Model == rep.WholeTrip.Model {
+			t.Fatal("slower test trips left the errors unchanged: the test trips were not evaluated")
+		}
+	})
+	t.Run("training trips do change it", func(t *testing.T) {
+		// The control: the same check catches influence when there is some.
+		var one string
+		for _, tr := range train {
+			one = tr.ID
+			break
+		}
+		rep, err := eta.Eval(ctx, perturb(func(id string) bool { return id == one }), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reflect.DeepEqual(learned(base), learned(rep)) {
+			t.Fatal("changing a training trip changed nothing: the leakage check is blind")
+		}
+	})
+	t.Run("split is deterministic and by trip", func(t *testing.T) {
+		tr2, te2 := eta.Split(kept, opt.Seed, 0)
+		if !reflect.DeepEqual(train, tr2) || !reflect.DeepEqual(test, te2) {
+			t.Fatal("same seed, different split")
+		}
+		_, te3 := eta.Split(kept, opt.Seed+1, 0)
+		if reflect.DeepEqual(test, te3) {
+			t.Fatal("different seed, same split")
+		}
+	})
+	t.Run("json shape", func(t *testing.T) {
+		b, err := json.Marshal(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		keys := func(v any) []string {
+			var ks []string
+			for k := range v.(map[string]any) {
+				ks = append(ks, k)
+			}
+			return ks
+		}
+		if got := keys(m); len(got) != 3 || m["test_trips"] == nil || m["whole_trip"] == nil || m["remaining"] == nil {
+			t.Fatalf("top-level keys %v", got)
+		}
+		for _, sec := range []string{"whole_trip", "remaining"} {
+			s := m[sec].(map[string]any)
+			for _, name := range []string{"model", "straight_line", "routed_constant"} {
+				met, ok := s[name].(map[string]any)
+				if !ok || len(met) != 4 || met["mae_s"] == nil || met["mape"] == nil || met["rmsle"] == nil || met["p90_s"] == nil {
+					t.Fatalf("%s.%s = %v", sec, name, s[name])
+				}
+			}
+		}
+	})
+}
+
+func TestEvalWithoutGraphOmitsRouted(t *testing.T) {
+	g := geo.SyntheticCity(11, portoCenter)
+	trips := syntheticTrips(g, 40, 6)
+	rep, err := eta.Eval(context.Background(), trips, eta.EvalOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(rep)
+	if bytes.Contains(b, []byte("routed_constant")) {
+		t.Fatalf("routed baseline reported without a map: %s", b)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "straight line") {
+		t.Fatalf("table: %v\n%s", err, buf.String())
+	}
+}
+
+// TestEvalRealData runs eta-eval's evaluation on the real Porto and NYC
+// samples and checks the model beats the straight-line baseline.
+func TestEvalRealData(t *testing.T) {
+	ctx := context.Background()
+	read := func(t *testing.T, name, tz string) []eta.Trip {
+		f, err := os.Open(dataFile(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			loc = time.UTC
+		}
+		trips, _, err := eta.ReadTrips(f, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return trips
+	}
+	t.Run("porto", func(t *testing.T) {
+		trips := read(t, "porto_trips.csv", "Europe/Lisbon")
+		rep, err := eta.Eval(ctx, trips, eta.EvalOptions{Graph: mustLoadPorto(t), Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		rep.WriteTable(&buf)
+		t.Log("\n" + buf.String())
+		if rep.WholeTrip.Model.MAPE >= rep.WholeTrip.StraightLine.MAPE {
+			t.Errorf("whole-trip MAPE %.3f not below straight line %.3f", rep.WholeTrip.Model.MAPE, rep.WholeTrip.StraightLine.MAPE)
+		}
+	})
+	t.Run("nyc", func(t *testing.T) {
+		trips := read(t, "nyc_green_2016.csv", "America/New_York")
+		rep, err := eta.Eval(ctx, trips, eta.EvalOptions{Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		rep.WriteTable(&buf)
+		t.Log("\n" + buf.String())
+		if rep.WholeTrip.Model.RMSLE >= rep.WholeTrip.StraightLine.RMSLE {
+			t.Errorf("RMSLE %.3f not below straight line %.3f", rep.WholeTrip.Model.RMSLE, rep.WholeTrip.StraightLine.RMSLE)
+		}
+	})
+}
