@@ -149,12 +149,12 @@ func (r *Router) Route(ctx context.Context, from, to geo.Point, t time.Time) (ge
 }
 
 // Candidate roads per end: every edge within 25 m of the nearest (up to 6),
-// reached at walking-pace-like 3 m/s from the GPS point, so a fix a few
-// metres off picks the road that makes sense rather than the nearest one.
+// each reached from the GPS point at a slow 8 m/s, so a fix a few metres off
+// picks the road that makes sense rather than just the nearest one.
 const (
 	nearSlackM = 25
 	nearMax    = 6
-	accessMS   = 3
+	accessMS   = 8
 )
 
 // RouteSnapped routes between already snapped points.
