@@ -1,0 +1,399 @@
+// Ops dashboard: drivers in the viewport (streamed by the H3 cells that
+// cover it), an H3 r7 supply/demand layer, live counters, uPlot charts of
+// ingest rate and delivery latency, and a live trips table with cancel and
+// reassign. Every feed degrades to a plainer one when the server lacks it:
+// the viewport stream to nearby polling, the summary stream to polling,
+// summary rates to /metrics.
+import '../style.css';
+import 'uplot/dist/uPlot.min.css';
+import uPlot from 'uplot';
+import { latLngToCell, cellToBoundary, polygonToCells } from 'h3-js';
+import { createMap, L } from '../lib/map.js';
+import { request, isMissing, backoff } from '../lib/api.js';
+import * as auth from '../lib/auth.js';
+import { MovingMarker } from '../lib/move.js';
+import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
+import { distance } from '../lib/geo.js';
+
+const S = {
+  token: null,
+  drivers: new Map(),
+  trips: new Map(),
+  hex: null,
+  viewStream: null,
+  series: { t: [], ingest: [], latency: [] },
+  metricsPrev: null,
+};
+window.hextrack = { state: S };
+let map;
+
+async function main() {
+  const r = await createMap($('#map'), {
+    onStatus: (s) => setText('#map-status', s.state === 'ok' ? '' : s.state === 'loading' ? 'Loading roads…' : `Road layer unavailable (${s.reason}).`),
+  });
+  map = r.map;
+  S.hex = L.layerGroup().addTo(map);
+  await signIn();
+  $('#hex-toggle').addEventListener('change', (e) => (e.target.checked ? S.hex.addTo(map) : S.hex.remove()));
+  $('#token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    try {
+      auth.store('ops', $('#token-input').value.trim());
+      S.token = auth.stored('ops');
+      restartAll();
+    } catch (err) {
+      notice(err.message, 'error');
+    }
+  });
+  await r.roads;
+  let t;
+  map.on('moveend', () => {
+    clearTimeout(t);
+    t = setTimeout(watchViewport, 300);
+  });
+  setupCharts();
+  restartAll();
+}
+
+async function signIn() {
+  const sub = auth.stableSub('ops', 'ops_');
+  try {
+    S.token = await auth.ensure('ops', sub);
+  } catch (e) {
+    notice(`Sign-in failed: ${e.message}`, 'error');
+  }
+  const c = S.token && auth.decode(S.token);
+  setText('#who', c ? `Signed in as ${c.sub} (ops).` : 'Not signed in: paste an ops token.');
+}
+
+function restartAll() {
+  watchViewport();
+  summaryLoop();
+  supplyLoop();
+  metricsLoop();
+}
+
+// --- drivers in the viewport ---------------------------------------------------
+
+// viewportCells returns the fewest-resolution H3 cells that cover the view
+// with a bounded count, so one stream URL stays short.
+function viewportCells() {
+  const b = map.getBounds().pad(0.1);
+  const poly = [[b.getSouth(), b.getWest()], [b.getSouth(), b.getEast()], [b.getNorth(), b.getEast()], [b.getNorth(), b.getWest()]];
+  for (const res of [7, 6, 5, 4, 3]) {
+    const cells = polygonToCells(poly, res);
+    if (cells.length && cells.length <= 150) return { res, cells };
+  }
+  return { res: 3, cells: [latLngToCell(map.getCenter().lat, map.getCenter().lng, 3)] };
+}
+
+function watchViewport() {
+  if (!S.token || !map) return;
+  if (S.viewStream) S.viewStream.close();
+  const { res, cells } = viewportCells();
+  const q = new URLSearchParams({ cells: cells.join(','), access_token: S.token });
+  if (S.noViewStream) {
+    pollNearby();
+    return;
+  }
+  const es = new EventSource(`/v1/ops/drivers/stream?${q}`);
+  S.viewStream = es;
+  let opened = false;
+  es.onopen = () => {
+    opened = true;
+    setConn('live', `viewport: ${cells.length} r${res} cells`);
+  };
+  const onFrame = (ev) => {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    const d = m.data || m;
+    applyDrivers(d.drivers || [], !d.partial);
+  };
+  for (const t of ['drivers', 'frame', 'snapshot', 'message']) es.addEventListener(t, onFrame);
+  es.onerror = () => {
+    if (es !== S.viewStream) return;
+    es.close();
+    if (!opened) {
+      // No viewport stream on this server: poll nearby (available only).
+      S.noViewStream = true;
+      pollNearby();
+      return;
+    }
+    setConn('reconnecting', 'viewport stream lost');
+    setTimeout(() => { if (es === S.viewStream) watchViewport(); }, backoff(1));
+  };
+}
+
+let nearbyTimer;
+async function pollNearby() {
+  clearTimeout(nearbyTimer);
+  const c = map.getCenter();
+  const radius = Math.min(50000, distance(c, map.getBounds().getNorthEast()));
+  try {
+    const r = await request(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=${Math.round(radius)}&limit=500`, { token: S.token });
+    applyDrivers((r.drivers || []).map((d) => ({ ...d, status: d.status || 'available' })), true);
+    setConn('live', 'polling nearby drivers (this server has no viewport stream; available drivers only)');
+  } catch (e) {
+    setConn('reconnecting', `drivers: ${e.message}`);
+  }
+  nearbyTimer = setTimeout(pollNearby, 2000);
+}
+
+function applyDrivers(list, full) {
+  const seen = new Set();
+  for (const d of list) {
+    seen.add(d.id);
+    let m = S.drivers.get(d.id);
+    if (!m) {
+      m = new MovingMarker(map, d, { cls: d.status === 'on_trip' ? 'assigned' : 'nearby', title: `Driver ${d.id}` });
+      S.drivers.set(d.id, m);
+    } else m.update(d);
+  }
+  if (full) {
+    for (const [id, m] of S.drivers) {
+      if (!seen.has(id)) { m.remove(); S.drivers.delete(id); }
+    }
+  }
+  setText('#c-inview', String(S.drivers.size));
+}
+
+// --- counters --------------------------------------------------------------------
+
+function pick(o, ...paths) {
+  for (const p of paths) {
+    let v = o;
+    for (const k of p.split('.')) v = v == null ? undefined : v[k];
+    if (v !== undefined && v !== null) return v;
+  }
+  return undefined;
+}
+
+function applySummary(s) {
+  const put = (id, v) => setText(id, v === undefined ? '–' : String(v));
+  put('#c-online', pick(s, 'drivers.online', 'drivers_online'));
+  put('#c-available', pick(s, 'drivers.available', 'drivers_available'));
+  put('#c-ontrip', pick(s, 'drivers.on_trip', 'drivers_on_trip'));
+  const trips = pick(s, 'trips', 'trips_by_status') || {};
+  const open = typeof trips === 'object' ? Object.entries(trips).filter(([k]) => !['completed', 'cancelled', 'expired'].includes(k)).reduce((a, [, v]) => a + (Number(v) || 0), 0) : trips;
+  put('#c-trips', open);
+  const conns = pick(s, 'connections') || {};
+  if (typeof conns === 'object') {
+    put('#c-conns', Object.values(conns).reduce((a, v) => a + (Number(v) || 0), 0));
+    setText('#c-detail', `Trips: ${fmtCounts(trips)} · Connections: ${fmtCounts(conns)}`);
+  }
+  const ingest = pick(s, 'ingest_rate', 'pings_per_s', 'rates.ingest');
+  const lat = pick(s, 'delivery_latency_ms', 'latency.delivery_ms', 'delivery_latency.p50_ms');
+  if (ingest !== undefined || lat !== undefined) {
+    S.summaryRates = true;
+    addPoint(Number(ingest) || 0, Number(lat) || 0);
+  }
+  for (const t of pick(s, 'recent_trips', 'trips_recent') || []) upsertTrip(t);
+}
+
+function fmtCounts(o) {
+  if (!o || typeof o !== 'object') return '–';
+  const e = Object.entries(o);
+  return e.length ? e.map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
+}
+
+let summaryES;
+function summaryLoop() {
+  if (summaryES) summaryES.close();
+  const es = new EventSource(`/v1/ops/summary/stream?${new URLSearchParams({ access_token: S.token || '' })}`);
+  summaryES = es;
+  let opened = false;
+  es.onopen = () => { opened = true; };
+  const onMsg = (ev) => {
+    let m;
+    try { m = JSON.parse(ev.data); } catch { return; }
+    const d = m.data || m;
+    if (m.type && m.type.startsWith('trip.')) upsertTrip(d.trip || { id: (m.topic || '').replace('trip:', ''), ...d });
+    else applySummary(d);
+  };
+  for (const t of ['summary', 'message', 'snapshot', 'trip.created', 'trip.status', 'trip.assigned', 'trip.cancelled']) es.addEventListener(t, onMsg);
+  es.onerror = () => {
+    if (es !== summaryES) return;
+    es.close();
+    if (!opened) pollSummary();
+    else setTimeout(summaryLoop, backoff(1));
+  };
+}
+
+async function pollSummary() {
+  try {
+    applySummary(await request('/v1/ops/summary', { token: S.token }));
+    setTimeout(pollSummary, 2000);
+  } catch (e) {
+    if (isMissing(e)) {
+      setText('#c-detail', 'This server has no ops summary yet; counters come from /metrics.');
+      return;
+    }
+    setTimeout(pollSummary, 5000);
+  }
+}
+
+// --- supply/demand hexes ------------------------------------------------------
+
+async function supplyLoop() {
+  try {
+    const r = await request('/v1/ops/supply?res=7', { token: S.token });
+    drawHexes(r.cells || r.supply || []);
+    setText('#hex-status', `${(r.cells || r.supply || []).length} cells · updated ${fmtTime(new Date())}`);
+    setTimeout(supplyLoop, 5000);
+  } catch (e) {
+    if (isMissing(e)) {
+      setText('#hex-status', 'No supply endpoint on this server: showing drivers per r7 cell from the map instead.');
+      drawLocalHexes();
+      setInterval(drawLocalHexes, 3000);
+      return;
+    }
+    setTimeout(supplyLoop, 10000);
+  }
+}
+
+function hexColor(supply, demand) {
+  if (demand <= 0) return supply > 0 ? '#2da44e' : '#8b949e';
+  const r = supply / demand;
+  return r >= 1.5 ? '#2da44e' : r >= 0.8 ? '#d4a72c' : '#cf222e';
+}
+
+function drawHexes(cells) {
+  S.hex.clearLayers();
+  for (const c of cells) {
+    const id = c.cell || c.id || c.h3;
+    if (!id) continue;
+    const supply = Number(c.available ?? c.supply ?? 0);
+    const demand = Number(c.demand ?? c.open_trips ?? 0);
+    L.polygon(cellToBoundary(id), { color: hexColor(supply, demand), weight: 1, fillOpacity: 0.25, interactive: false })
+      .addTo(S.hex);
+  }
+}
+
+// drawLocalHexes bins the drivers on the map by r7 cell (no demand known).
+function drawLocalHexes() {
+  const counts = new Map();
+  for (const m of S.drivers.values()) {
+    const c = latLngToCell(m.pos.lat, m.pos.lng, 7);
+    counts.set(c, (counts.get(c) || 0) + 1);
+  }
+  drawHexes([...counts].map(([cell, n]) => ({ cell, available: n, demand: 0 })));
+}
+
+// --- charts -------------------------------------------------------------------
+
+let ingestPlot;
+let latencyPlot;
+function setupCharts() {
+  const width = () => Math.max(260, $('#chart-ingest').clientWidth || 400);
+  const mk = (el, label, color) => new uPlot({
+    width: width(), height: 150,
+    series: [{}, { label, stroke: color, width: 2, fill: `${color}22` }],
+    axes: [{}, { size: 50 }],
+    legend: { show: true },
+  }, [[], []], el);
+  ingestPlot = mk($('#chart-ingest'), 'pings/s', '#1f6feb');
+  latencyPlot = mk($('#chart-latency'), 'ms', '#8250df');
+  window.addEventListener('resize', () => {
+    ingestPlot.setSize({ width: width(), height: 150 });
+    latencyPlot.setSize({ width: width(), height: 150 });
+  });
+}
+
+function addPoint(ingest, latency) {
+  const s = S.series;
+  s.t.push(Date.now() / 1000);
+  s.ingest.push(ingest);
+  s.latency.push(latency);
+  if (s.t.length > 300) for (const k of ['t', 'ingest', 'latency']) s[k].shift();
+  ingestPlot.setData([s.t, s.ingest]);
+  latencyPlot.setData([s.t, s.latency]);
+}
+
+// metricsLoop derives rates from the Prometheus text at /metrics when the
+// summary doesn't carry them: accepted pings per second, and the mean
+// feed delivery lag over the last interval.
+async function metricsLoop() {
+  if (S.summaryRates) return;
+  try {
+    const res = await fetch('/metrics', { headers: S.token ? { Authorization: `Bearer ${S.token}` } : {} });
+    if (res.ok) {
+      const m = parseMetrics(await res.text());
+      const now = Date.now() / 1000;
+      const p = S.metricsPrev;
+      if (p) {
+        const dt = now - p.t;
+        const ingest = Math.max(0, (m.pings - p.pings) / dt);
+        const dc = m.lagCount - p.lagCount;
+        const lat = dc > 0 ? ((m.lagSum - p.lagSum) / dc) * 1000 : 0;
+        addPoint(+ingest.toFixed(1), +lat.toFixed(1));
+        if (m.conns.size && $('#c-conns').textContent === '–') {
+          setText('#c-conns', String([...m.conns.values()].reduce((a, b) => a + b, 0)));
+        }
+      }
+      S.metricsPrev = { t: now, ...m };
+      setText('#chart-status', `From /metrics · ${fmtTime(new Date())}`);
+    } else setText('#chart-status', `Metrics unavailable (HTTP ${res.status}).`);
+  } catch {
+    setText('#chart-status', 'Metrics unavailable (server unreachable).');
+  }
+  setTimeout(metricsLoop, 2000);
+}
+
+function parseMetrics(text) {
+  const out = { pings: 0, lagSum: 0, lagCount: 0, conns: new Map() };
+  for (const line of text.split('\n')) {
+    if (!line || line[0] === '#') continue;
+    const sp = line.lastIndexOf(' ');
+    const name = line.slice(0, sp);
+    const v = Number(line.slice(sp + 1));
+    if (!Number.isFinite(v)) continue;
+    if (name === 'hextrack_pings_accepted_total') out.pings = v;
+    else if (name.startsWith('hextrack_feed_delivery_lag_seconds_sum')) out.lagSum += v;
+    else if (name.startsWith('hextrack_feed_delivery_lag_seconds_count')) out.lagCount += v;
+    else if (name.startsWith('hextrack_connections{')) {
+      const m = /transport="([^"]*)"/.exec(name);
+      out.conns.set(m ? m[1] : '?', v);
+    }
+  }
+  return out;
+}
+
+// --- trips table ---------------------------------------------------------------
+
+function upsertTrip(t) {
+  if (!t || !t.id) return;
+  S.trips.set(t.id, { ...(S.trips.get(t.id) || {}), ...t });
+  renderTrips();
+}
+
+function renderTrips() {
+  const rows = [...S.trips.values()].slice(-50).reverse();
+  setText('#trips-caption', rows.length ? `${rows.length} recent trips` : 'No trips yet.');
+  $('#trips').replaceChildren(...rows.map((t) => {
+    const open = !['completed', 'cancelled', 'expired'].includes(t.status);
+    return el('tr', { dataset: { trip: t.id, status: t.status || '' } },
+      el('td', { text: t.id }),
+      el('td', {}, el('span', { class: 'badge', dataset: { status: t.status || '' }, text: t.status || '?' })),
+      el('td', { text: t.driver_id || '—' }),
+      el('td', {}, open ? el('button', { type: 'button', text: 'Cancel', 'aria-label': `Cancel trip ${t.id}`, onclick: () => act(t.id, 'cancel') }) : null, ' ',
+        open && t.driver_id ? el('button', { type: 'button', text: 'Reassign', 'aria-label': `Reassign trip ${t.id}`, onclick: () => act(t.id, 'reassign') }) : null));
+  }));
+}
+
+async function act(id, action) {
+  try {
+    const snap = await request(`/v1/trips/${encodeURIComponent(id)}/${action}`, { method: 'POST', token: S.token, body: { reason: `ops_${action}` } });
+    if (snap && snap.trip) upsertTrip(snap.trip);
+    notice(`Trip ${id}: ${action} done.`);
+  } catch (e) {
+    notice(`${action} failed: ${e.message}`, 'error');
+  }
+}
+
+function setConn(state, detail) {
+  $('#conn').dataset.state = state;
+  setText('#conn-state', state);
+  setText('#conn-detail', detail ? `— ${detail}` : '');
+}
+
+main().catch((e) => notice(`Page failed to start: ${e.message}`, 'error'));

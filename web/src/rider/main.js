@@ -1,0 +1,603 @@
+// Rider map: plan a trip (pickup/dropoff, nearby drivers), request it, and
+// follow it live over the selected transport. Also the read-only view of a
+// share link (#trip=<id>&token=<viewer token>).
+import '../style.css';
+import { createMap, L, pinIcon } from '../lib/map.js';
+import { request, idKey, isMissing, isNetwork, ApiError } from '../lib/api.js';
+import * as auth from '../lib/auth.js';
+import { TripFeed, TRANSPORTS, label } from '../lib/feed.js';
+import { MovingMarker } from '../lib/move.js';
+import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
+import { fmtDistance, fmtDuration } from '../lib/geo.js';
+
+const TERMINAL = new Set(['completed', 'cancelled', 'expired']);
+const STATUS_TEXT = {
+  awaiting_payment: 'Awaiting payment',
+  requested: 'Finding a driver',
+  driver_assigned: 'Driver on the way',
+  driver_arrived: 'Driver has arrived',
+  in_progress: 'On the way',
+  completed: 'Completed',
+  cancelled: 'Cancelled',
+  expired: 'No driver found',
+};
+
+const S = {
+  token: null,
+  viewer: false,
+  pickup: null,
+  dropoff: null,
+  pickupMarker: null,
+  dropoffMarker: null,
+  nearby: new Map(),
+  tripId: null,
+  trip: null,
+  version: 0,
+  eta: null,
+  car: null,
+  feed: null,
+  timeline: [],
+  chatSeen: new Set(),
+  transport: localStorage.getItem('hextrack.transport') || 'sse',
+};
+
+// Expose a little state for the browser tests and for curious humans.
+window.hextrack = { state: S };
+
+let map;
+
+function params() {
+  const out = new URLSearchParams(location.search);
+  for (const [k, v] of new URLSearchParams(location.hash.slice(1))) out.set(k, v);
+  return out;
+}
+
+async function main() {
+  const { map: m, roads } = await createMap($('#map'), {
+    onStatus: (s) => setText('#map-status', s.state === 'ok' ? '' : s.state === 'loading' ? 'Loading roads…' : `Road layer unavailable: ${s.reason}. Drivers and trips still work.`),
+  });
+  map = m;
+  const p = params();
+  const shareToken = p.get('token') || p.get('access_token');
+  if (shareToken) {
+    S.viewer = true;
+    S.token = shareToken;
+    document.body.classList.add('viewer');
+    const claims = auth.decode(shareToken) || {};
+    S.tripId = p.get('trip') || claims.trip;
+    $('#plan').hidden = true;
+    setText('#who', 'Viewing a shared trip (read-only).');
+  } else {
+    await signIn();
+    S.tripId = localStorage.getItem('hextrack.rider.trip');
+  }
+  wireControls();
+  roads.then((r) => {
+    if (!r.ok && !S.tripId) locateFromDrivers();
+  });
+  if (S.tripId) {
+    await openTrip(S.tripId);
+  } else {
+    planMode();
+  }
+}
+
+async function signIn() {
+  const sub = auth.stableSub('rider', 'r_');
+  try {
+    S.token = await auth.ensure('rider', sub);
+  } catch (e) {
+    S.token = null;
+    notice(isNetwork(e) ? 'Server unreachable; retrying sign-in when you act.' : `Sign-in failed: ${e.message}`, 'error');
+  }
+  if (!S.token) {
+    const t = auth.stored('rider');
+    if (t) S.token = t;
+  }
+  const c = S.token && auth.decode(S.token);
+  setText('#who', c ? `Signed in as rider ${c.sub} (token expires ${fmtTime(new Date(c.exp * 1000))}).` : 'Not signed in: paste a rider token below.');
+}
+
+function wireControls() {
+  map.on('click', (e) => {
+    if (S.viewer || (S.trip && !TERMINAL.has(S.trip.status))) return;
+    if (!S.pickup) setPoint('pickup', e.latlng);
+    else if (!S.dropoff) setPoint('dropoff', e.latlng);
+    else setPoint('dropoff', e.latlng);
+  });
+  $('#set-pickup').addEventListener('click', () => setPoint('pickup', map.getCenter()));
+  $('#set-dropoff').addEventListener('click', () => setPoint('dropoff', map.getCenter()));
+  $('#request').addEventListener('click', requestTrip);
+  $('#cancel').addEventListener('click', cancelTrip);
+  $('#share').addEventListener('click', shareTrip);
+  $('#share-copy').addEventListener('click', async () => {
+    const inp = $('#share-url');
+    inp.select();
+    try { await navigator.clipboard.writeText(inp.value); notice('Link copied.'); } catch { notice('Select the link and copy it.'); }
+  });
+  $('#new-trip').addEventListener('click', () => {
+    closeTrip();
+    planMode();
+  });
+  $('#chat-form').addEventListener('submit', sendChat);
+  const sel = $('#transport');
+  sel.value = TRANSPORTS.includes(S.transport) ? S.transport : 'sse';
+  sel.addEventListener('change', () => {
+    S.transport = sel.value;
+    localStorage.setItem('hextrack.transport', S.transport);
+    if (S.feed) S.feed.setTransport(S.transport);
+    notice(`Transport: ${label(S.transport)}.`);
+  });
+  $('#token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    try {
+      auth.store('rider', $('#token-input').value.trim());
+      S.token = auth.stored('rider');
+      notice('Token saved.');
+      signIn();
+    } catch (err) {
+      notice(err.message, 'error');
+    }
+  });
+}
+
+// --- planning --------------------------------------------------------------
+
+function setPoint(which, ll) {
+  const p = { lat: +ll.lat.toFixed(6), lng: +ll.lng.toFixed(6) };
+  S[which] = p;
+  const key = `${which}Marker`;
+  if (!S[key]) {
+    S[key] = L.marker([p.lat, p.lng], {
+      icon: pinIcon(which === 'pickup' ? 'A' : 'B', which),
+      draggable: !S.viewer,
+      title: which === 'pickup' ? 'Pickup' : 'Dropoff',
+      alt: which,
+      keyboard: true,
+      autoPan: true,
+    }).addTo(map);
+    S[key].on('dragend', () => onDrag(which));
+  } else {
+    S[key].setLatLng([p.lat, p.lng]);
+  }
+  setText(`#${which}-text`, fmtPoint(p));
+  $('#request').disabled = !(S.pickup && S.dropoff);
+  if (which === 'pickup') refreshNearby();
+}
+
+function fmtPoint(p) {
+  return p.address || `${p.lat.toFixed(5)}, ${p.lng.toFixed(5)}`;
+}
+
+async function onDrag(which) {
+  const ll = S[`${which}Marker`].getLatLng();
+  const active = S.trip && !TERMINAL.has(S.trip.status);
+  if (!active) {
+    setPoint(which, ll);
+    return;
+  }
+  if (which !== 'dropoff') {
+    S.pickupMarker.setLatLng([S.pickup.lat, S.pickup.lng]);
+    notice('The pickup can’t be moved once requested.');
+    return;
+  }
+  const to = { lat: +ll.lat.toFixed(6), lng: +ll.lng.toFixed(6) };
+  try {
+    const snap = await request(`/v1/trips/${S.tripId}/dropoff`, {
+      method: 'POST', token: S.token, body: { dropoff: { ...to, address: '' }, ...to },
+      headers: { 'If-Match': String(S.version) },
+    });
+    if (snap && snap.trip) applySnapshot(snap, 'action');
+    S.dropoff = to;
+    setText('#dropoff-text', fmtPoint(to));
+    notice('Dropoff changed.');
+  } catch (e) {
+    S.dropoffMarker.setLatLng([S.dropoff.lat, S.dropoff.lng]);
+    if (e instanceof ApiError && e.status === 412) {
+      notice('The trip changed meanwhile; reloaded it — try again.', 'error');
+      refetch();
+    } else notice(`Could not change the dropoff: ${e.message}`, 'error');
+  }
+}
+
+let nearbyTimer;
+function planMode() {
+  $('#plan').hidden = S.viewer;
+  $('#trip').hidden = true;
+  setConn('idle', 'no trip yet', '');
+  clearInterval(nearbyTimer);
+  refreshNearby();
+  nearbyTimer = setInterval(refreshNearby, 3000);
+}
+
+async function refreshNearby() {
+  if (S.viewer || (S.trip && !TERMINAL.has(S.trip.status)) || !S.token || !map) return;
+  const c = S.pickup || map.getCenter();
+  try {
+    const r = await request(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=5000&limit=20`, { token: S.token });
+    drawNearby(r.drivers || []);
+  } catch (e) {
+    setText('#nearby-text', isNetwork(e) ? 'Server unreachable; retrying…' : `Nearby drivers unavailable (${e.message}).`);
+  }
+}
+
+function drawNearby(list) {
+  const seen = new Set();
+  for (const d of list) {
+    seen.add(d.id);
+    let m = S.nearby.get(d.id);
+    if (!m) {
+      m = new MovingMarker(map, d, { cls: 'nearby', title: `Driver ${d.id}` });
+      S.nearby.set(d.id, m);
+    } else m.update(d);
+  }
+  for (const [id, m] of S.nearby) {
+    if (!seen.has(id)) {
+      m.remove();
+      S.nearby.delete(id);
+    }
+  }
+  if (!list.length) {
+    setText('#nearby-text', 'No drivers nearby right now.');
+    return;
+  }
+  const n = list[0];
+  const eta = Number.isFinite(n.eta_s) && n.eta_s > 0 ? `, about ${Math.max(1, Math.round(n.eta_s / 60))} min away` : '';
+  setText('#nearby-text', `${list.length} driver${list.length === 1 ? '' : 's'} nearby; nearest ${fmtDistance(n.distance_m)}${eta}.`);
+}
+
+function clearNearby() {
+  clearInterval(nearbyTimer);
+  for (const m of S.nearby.values()) m.remove();
+  S.nearby.clear();
+}
+
+// locateFromDrivers centres the map on the server's drivers when there is
+// no road layer to fit to (the map otherwise shows a default place).
+async function locateFromDrivers() {
+  if (!S.token) return;
+  try {
+    const r = await request(`/v1/drivers/nearby?lat=${map.getCenter().lat}&lng=${map.getCenter().lng}&radius_m=50000&limit=5`, { token: S.token });
+    if (r.drivers && r.drivers.length) map.setView([r.drivers[0].lat, r.drivers[0].lng], 14);
+  } catch { /* the status line already says what is missing */ }
+}
+
+// --- trip ------------------------------------------------------------------
+
+async function requestTrip() {
+  if (!S.token) await signIn();
+  const btn = $('#request');
+  btn.disabled = true;
+  const kind = document.querySelector('input[name=kind]:checked').value;
+  const body = {
+    kind,
+    pickup: { ...S.pickup, address: S.pickup.address || '' },
+    dropoff: { ...S.dropoff, address: S.dropoff.address || '' },
+    payment: $('#payment').value,
+  };
+  try {
+    const snap = await request('/v1/trips', { method: 'POST', token: S.token, body, headers: { 'Idempotency-Key': idKey() } });
+    localStorage.setItem('hextrack.rider.trip', snap.trip.id);
+    await openTrip(snap.trip.id, snap);
+  } catch (e) {
+    btn.disabled = false;
+    if (isMissing(e)) notice('This server does not offer trips yet.', 'error');
+    else notice(`Request failed: ${e.message}`, 'error');
+  }
+}
+
+async function openTrip(id, snap) {
+  S.tripId = id;
+  clearNearby();
+  $('#plan').hidden = true;
+  $('#trip').hidden = false;
+  setText('#trip-id', id);
+  if (!snap) {
+    try {
+      snap = await request(`/v1/trips/${encodeURIComponent(id)}`, { token: S.token });
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 404 || e.status === 403)) {
+        notice(`Trip ${id} is not available (${e.message}).`, 'error');
+        if (!S.viewer) {
+          localStorage.removeItem('hextrack.rider.trip');
+          closeTrip();
+          planMode();
+        }
+        return;
+      }
+      notice(`Trip unavailable for now (${e.message}); retrying.`, 'error');
+    }
+  }
+  if (snap) applySnapshot(snap, 'snapshot');
+  startFeed(snap);
+}
+
+function startFeed(snap) {
+  if (S.feed) S.feed.stop();
+  S.feed = new TripFeed({
+    tripId: S.tripId,
+    getToken: () => S.token,
+    transport: S.transport,
+    lastId: snap && snap.feed_position,
+    onEvent: applyEvent,
+    onSnapshot: (s, why) => applySnapshot(s, why),
+    onState: (st) => setConn(st.state, st.detail, st.transport, st),
+  });
+  S.feed.start();
+}
+
+function closeTrip() {
+  if (S.feed) S.feed.stop();
+  S.feed = null;
+  if (S.car) S.car.remove();
+  S.car = null;
+  S.trip = null;
+  S.tripId = null;
+  S.timeline = [];
+  S.chatSeen.clear();
+  $('#timeline').replaceChildren();
+  $('#chat').replaceChildren();
+  $('#share-out').hidden = true;
+  localStorage.removeItem('hextrack.rider.trip');
+  for (const k of ['pickup', 'dropoff']) {
+    if (S[`${k}Marker`]) S[`${k}Marker`].remove();
+    S[`${k}Marker`] = null;
+    S[k] = null;
+    setText(`#${k}-text`, 'not set');
+  }
+  $('#request').disabled = true;
+}
+
+function applySnapshot(snap, why) {
+  if (!snap || !snap.trip) return;
+  const t = snap.trip;
+  S.trip = { ...(S.trip || {}), ...t };
+  if (Number.isFinite(snap.version)) S.version = snap.version;
+  else if (Number.isFinite(t.version)) S.version = t.version;
+  for (const k of ['pickup', 'dropoff']) {
+    if (t[k] && Number.isFinite(t[k].lat)) {
+      if (!S[`${k}Marker`] || !S[k] || S[k].lat !== t[k].lat || S[k].lng !== t[k].lng) setPoint(k, t[k]);
+      S[k] = t[k];
+      setText(`#${k}-text`, fmtPoint(t[k]));
+    }
+  }
+  const hist = t.history || t.timeline || t.transitions;
+  if (Array.isArray(hist)) {
+    for (const h of hist) addTimeline(h.status || h.to, h.ts || h.at);
+  }
+  addTimeline(t.status, t.updated_at || t.status_at || t.created_at);
+  setStatus(t.status);
+  setDriver(snap.driver || (t.driver_id ? { id: t.driver_id } : null));
+  if (snap.location) moveCar(snap.location);
+  if ('eta' in snap) setEta(snap.eta);
+  for (const msg of snap.messages || t.messages || []) addChat(msg);
+  if (why === 'reset') notice('Trip state reloaded from a fresh snapshot.');
+  if (!S.fitted && S.pickup && S.dropoff) {
+    S.fitted = true;
+    map.fitBounds(L.latLngBounds([S.pickup, S.dropoff]).pad(0.4));
+  }
+}
+
+function applyEvent(env) {
+  const d = env.data || {};
+  if (d.trip) {
+    S.trip = { ...(S.trip || {}), ...d.trip };
+  }
+  if (Number.isFinite(d.version)) S.version = d.version;
+  else if (d.trip && Number.isFinite(d.trip.version)) S.version = d.trip.version;
+  const status = d.status || d.to || (d.trip && d.trip.status);
+  switch (env.type) {
+    case 'trip.location':
+      moveCar(d);
+      return;
+    case 'trip.eta':
+      setEta(d.eta || d);
+      return;
+    case 'trip.message':
+      addChat(d.message || d);
+      return;
+    case 'trip.address_changed': {
+      const to = d.dropoff || (d.trip && d.trip.dropoff);
+      if (to && Number.isFinite(to.lat)) {
+        setPoint('dropoff', to);
+        S.dropoff = to;
+      }
+      notice('The dropoff was changed.');
+      break;
+    }
+    case 'trip.assigned':
+      setDriver(d.driver || { id: d.driver_id || (d.trip && d.trip.driver_id) });
+      break;
+    case 'trip.cancelled':
+      addTimeline('cancelled', env.ts);
+      setStatus('cancelled');
+      return;
+    default:
+  }
+  if (status) {
+    if (S.trip) S.trip.status = status;
+    addTimeline(status, env.ts);
+    setStatus(status);
+  }
+  if (d.eta !== undefined && env.type !== 'trip.eta') setEta(d.eta);
+  if (d.driver_id === '' || (status === 'requested' && S.trip)) setDriver(null);
+}
+
+function setStatus(status) {
+  if (!status) return;
+  const b = $('#trip-status');
+  b.textContent = STATUS_TEXT[status] || status;
+  b.dataset.status = status;
+  const done = TERMINAL.has(status);
+  $('#cancel').hidden = done || S.viewer || status === 'in_progress';
+  $('#share').hidden = done || S.viewer;
+  $('#new-trip').hidden = !done || S.viewer;
+  $('#chat-form').hidden = done || S.viewer;
+  if (S.dropoffMarker) {
+    if (done || S.viewer) S.dropoffMarker.dragging && S.dropoffMarker.dragging.disable();
+    else S.dropoffMarker.dragging && S.dropoffMarker.dragging.enable();
+  }
+  if (S.pickupMarker && S.pickupMarker.dragging) S.pickupMarker.dragging.disable();
+  if (done) {
+    setEta(null);
+    if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && S.feed.stop(), 5000);
+  }
+  if (status === 'requested' && S.car) {
+    S.car.remove();
+    S.car = null;
+  }
+}
+
+function addTimeline(status, ts) {
+  if (!status) return;
+  const last = S.timeline[S.timeline.length - 1];
+  if (last && last.status === status) return;
+  if (S.timeline.some((x) => x.status === status) && status !== 'requested') return;
+  const at = ts ? new Date(ts) : new Date();
+  S.timeline.push({ status, at });
+  $('#timeline').append(el('li', { dataset: { status } },
+    el('span', { class: 'when', text: fmtTime(Number.isNaN(at.getTime()) ? new Date() : at) }), ' ',
+    el('span', { text: STATUS_TEXT[status] || status })));
+}
+
+function setDriver(drv) {
+  if (!drv || !drv.id) {
+    setText('#driver-text', S.trip && TERMINAL.has(S.trip.status) ? '—' : 'searching…');
+    return;
+  }
+  const parts = [drv.name || drv.id];
+  if (drv.vehicle) parts.push(drv.vehicle);
+  setText('#driver-text', parts.join(' · '));
+}
+
+function moveCar(loc) {
+  if (!loc || !Number.isFinite(Number(loc.lat))) return;
+  if (S.trip && TERMINAL.has(S.trip.status)) return;
+  if (!S.car) S.car = new MovingMarker(map, { lat: Number(loc.lat), lng: Number(loc.lng), heading: Number(loc.heading) }, { cls: 'assigned', title: 'Your driver' });
+  else S.car.update(loc);
+  S.lastLoc = loc;
+}
+
+// --- ETA countdown -----------------------------------------------------------
+
+let etaTimer;
+function setEta(eta) {
+  clearInterval(etaTimer);
+  if (!eta) {
+    S.eta = null;
+    setText('#eta', '');
+    return;
+  }
+  const secs = Number(eta.seconds ?? eta.eta_s ?? eta.duration_s ?? eta.s ?? eta);
+  let at = eta.at || eta.arrival || eta.arrives_at;
+  at = at ? new Date(at).getTime() : Date.now() + secs * 1000;
+  if (!Number.isFinite(at)) return;
+  S.eta = { at, to: eta.to || eta.target || (S.trip && S.trip.status === 'in_progress' ? 'dropoff' : 'pickup') };
+  const tick = () => {
+    const left = (S.eta.at - Date.now()) / 1000;
+    const where = S.eta.to === 'dropoff' ? 'Arriving at your destination' : 'Driver arrives';
+    setText('#eta', left > 0 ? `${where} in ${fmtDuration(left)} (at ${fmtTime(new Date(S.eta.at))})` : `${where} any moment now`);
+  };
+  tick();
+  etaTimer = setInterval(tick, 1000);
+}
+
+// --- actions -------------------------------------------------------------------
+
+async function cancelTrip() {
+  if (!confirmable()) return;
+  const btn = $('#cancel');
+  btn.disabled = true;
+  try {
+    const snap = await request(`/v1/trips/${S.tripId}/cancel`, { method: 'POST', token: S.token, body: { reason: 'rider_cancelled' } });
+    if (snap && snap.trip) applySnapshot(snap, 'action');
+    else { addTimeline('cancelled'); setStatus('cancelled'); }
+    notice('Trip cancelled.');
+  } catch (e) {
+    notice(`Could not cancel: ${e.message}`, 'error');
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function confirmable() {
+  return !!S.tripId && !S.viewer;
+}
+
+async function shareTrip() {
+  try {
+    const r = await request(`/v1/trips/${S.tripId}/share`, { method: 'POST', token: S.token, body: { ttl: '2h' } });
+    let url = r.url || '';
+    if (!url && r.token) url = `${location.origin}/#trip=${encodeURIComponent(S.tripId)}&token=${encodeURIComponent(r.token)}`;
+    else if (url.startsWith('/')) url = location.origin + url;
+    $('#share-url').value = url;
+    $('#share-out').hidden = false;
+    $('#share-url').focus();
+    $('#share-url').select();
+  } catch (e) {
+    notice(isMissing(e) ? 'Sharing is not available on this server yet.' : `Could not share: ${e.message}`, 'error');
+  }
+}
+
+async function sendChat(e) {
+  e.preventDefault();
+  const inp = $('#chat-input');
+  const text = inp.value.trim();
+  if (!text) return;
+  const id = idKey();
+  addChat({ id, client_id: id, text, from: 'rider', pending: true });
+  inp.value = '';
+  try {
+    await request(`/v1/trips/${S.tripId}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id, client_msg_id: id } });
+  } catch (err) {
+    const li = document.querySelector(`#chat li[data-client="${id}"]`);
+    if (li) li.classList.add('failed');
+    notice(`Message not sent: ${err.message}`, 'error');
+  }
+}
+
+function addChat(m) {
+  if (!m || !m.text) return;
+  const key = m.client_id || m.client_msg_id || m.id;
+  const existing = key && document.querySelector(`#chat li[data-client="${CSS.escape(key)}"]`);
+  if (existing) {
+    existing.classList.remove('pending');
+    return;
+  }
+  if (m.id && S.chatSeen.has(m.id)) return;
+  if (m.id) S.chatSeen.add(m.id);
+  const from = m.from || m.sender || m.role || m.author || '';
+  const mine = from === 'rider' || (S.token && auth.decode(S.token) && from === auth.decode(S.token).sub);
+  $('#chat').append(el('li', { class: `${mine ? 'mine' : 'theirs'}${m.pending ? ' pending' : ''}`, dataset: { client: key || '' } },
+    el('span', { class: 'who', text: mine ? 'You' : 'Driver' }), ' ', el('span', { text: m.text })));
+}
+
+async function refetch() {
+  try {
+    const snap = await request(`/v1/trips/${S.tripId}`, { token: S.token });
+    applySnapshot(snap, 'action');
+  } catch { /* the feed will catch up */ }
+}
+
+// --- connection badge --------------------------------------------------------
+
+let liveTimer;
+function setConn(state, detail, transport, st = {}) {
+  const box = $('#conn');
+  box.dataset.state = state;
+  box.dataset.transport = transport || '';
+  setText('#conn-state', state);
+  setText('#conn-detail', detail ? `— ${detail}` : '');
+  clearTimeout(liveTimer);
+  if (state === 'resumed' || state === 'reset') {
+    const msg = state === 'resumed' ? `Resumed at ${fmtTime(new Date())}: ${st.missed} missed event${st.missed === 1 ? '' : 's'} replayed.` : `Reset at ${fmtTime(new Date())}: state reloaded from a snapshot.`;
+    setText('#resume-log', msg);
+    box.dataset.missed = String(st.missed ?? '');
+    box.dataset.resumes = String((Number(box.dataset.resumes) || 0) + 1);
+    liveTimer = setTimeout(() => { box.dataset.state = 'live'; setText('#conn-state', 'live'); }, 8000);
+  }
+}
+
+main().catch((e) => {
+  notice(`Page failed to start: ${e.message}`, 'error');
+});
