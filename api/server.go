@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/rider"
 )
 
 // Config configures the HTTP layer. Zero values are documented per field.
@@ -23,12 +25,16 @@ type Config struct {
 	Dev bool
 	// MaxBody is the largest request body, bytes. Zero: 1 MiB.
 	MaxBody int64
+	// Stream tunes SSE and long-poll streams (see StreamConfig).
+	Stream StreamConfig
 }
 
 // Deps are the domain services the handlers call.
 type Deps struct {
 	Redis    redis.UniversalClient
 	Drivers  *driver.Service
+	Trips    *rider.Service
+	Feed     *feed.Broker
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 }
@@ -40,11 +46,15 @@ type Server struct {
 	auth    *Auth
 	rdb     redis.UniversalClient
 	drivers *driver.Service
+	trips   *rider.Service
+	feed    *feed.Broker
 	reg     *prometheus.Registry
 	log     *slog.Logger
 	m       *metrics
 	// draining is closed when Shutdown starts; streams end on it.
 	draining chan struct{}
+	// sseStreams counts open trip SSE streams.
+	sseStreams prometheus.Gauge
 }
 
 // New builds the API server and registers every route.
@@ -61,6 +71,10 @@ func New(cfg Config, d Deps) *Server {
 	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), rdb: d.Redis,
 		drivers: d.Drivers, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
+	s.trips, s.feed = d.Trips, d.Feed
+	s.cfg.Stream = s.cfg.Stream.withDefaults()
+	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
+	_ = d.Registry.Register(s.sseStreams)
 	if d.Drivers != nil {
 		d.Drivers.SetMetrics(driver.Metrics{
 			Accepted: func(n int) { s.m.pingsAccepted.Add(float64(n)) },
@@ -111,6 +125,7 @@ func (s *Server) routes() {
 	e.GET("/openapi.yaml", s.openapi)
 	e.POST("/v1/dev/token", s.devToken)
 	s.driverRoutes()
+	s.tripRoutes()
 	s.webRoutes()
 }
 

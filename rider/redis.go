@@ -16,9 +16,9 @@ import (
 
 // Keys. All share the trip's hash tag with its feed stream
 // (feed:trip:{<id>}), so one script may change the trip and append its event.
-func tripKey(prefix, id string) string    { return prefix + "trip:{" + id + "}" }
-func pathKey(prefix, id string) string    { return prefix + "trip:{" + id + "}:path" }
-func sharesKey(prefix, id string) string  { return prefix + "trip:{" + id + "}:shares" }
+func tripKey(prefix, id string) string   { return prefix + "trip:{" + id + "}" }
+func pathKey(prefix, id string) string   { return prefix + "trip:{" + id + "}:path" }
+func sharesKey(prefix, id string) string { return prefix + "trip:{" + id + "}:shares" }
 func revokedKey(prefix, id, share string) string {
 	return prefix + "trip:{" + id + "}:revoked:" + share
 }

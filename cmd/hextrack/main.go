@@ -22,7 +22,9 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/rider"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -89,6 +91,8 @@ type Main struct {
 	http    *http.Server
 	API     *api.Server
 	Drivers *driver.Service
+	Feed    *feed.Broker
+	Trips   *rider.Service
 	cancel  context.CancelFunc
 	done    chan struct{}
 }
@@ -144,8 +148,11 @@ func (m *Main) Run(ctx context.Context) error {
 	idx := geo.NewIndex(m.rdb, geo.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
 	m.Drivers = driver.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
 		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch}})
-	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Registry: reg, Logger: m.Logger})
+	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
+	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
+	m.Drivers.Listen(m.Trips)
+	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow}},
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Registry: reg, Logger: m.Logger})
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -163,6 +170,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	go m.trimLoop(bg, idx)
+	go func() { _ = m.Trips.Run(bg) }()
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
 	}
@@ -211,6 +219,9 @@ func (m *Main) Close() error {
 	}
 	if m.cancel != nil {
 		m.cancel()
+	}
+	if m.Feed != nil {
+		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
 	}
 	if m.rdb != nil {
 		_ = m.rdb.Close()

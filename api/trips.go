@@ -1,0 +1,301 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/rider"
+)
+
+// tripErrors are the rows of the error table for the rider and feed
+// packages (see errorTable in error.go).
+var tripErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{rider.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
+	{rider.ErrNotFound, http.StatusNotFound, "not_found"},
+	{rider.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{rider.ErrInvalidTransition, http.StatusConflict, "invalid_transition"},
+	{rider.ErrVersionMismatch, http.StatusPreconditionFailed, "version_mismatch"},
+	{rider.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	{rider.ErrShareRevoked, http.StatusUnauthorized, "share_revoked"},
+	{feed.ErrInvalidID, http.StatusBadRequest, "invalid_cursor"},
+	{feed.ErrTrimmed, http.StatusGone, "cursor_expired"},
+	{feed.ErrUnknownID, http.StatusGone, "cursor_unknown"},
+	{feed.ErrInvalidTopic, http.StatusBadRequest, "invalid_argument"},
+}
+
+var allRoles = []string{RoleRider, RoleDriver, RoleOps, RoleViewer}
+
+func (s *Server) tripRoutes() {
+	g := s.e.Group("/v1/trips")
+	g.POST("", s.trip(s.createTrip), requireRole(RoleRider, RoleOps))
+	g.GET("/:id", s.trip(s.getTrip), requireRole(allRoles...))
+	g.GET("/:id/events", s.trip(s.tripEvents), requireRole(allRoles...))
+	g.GET("/:id/path", s.trip(s.tripPath), requireRole(allRoles...))
+	g.POST("/:id/cancel", s.trip(s.tripAction(rider.ActCancel)), requireRole(RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/dropoff", s.trip(s.changeDropoff), requireRole(RoleRider, RoleOps))
+	g.POST("/:id/messages", s.trip(s.postMessage), requireRole(RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/share", s.trip(s.shareTrip), requireRole(RoleRider, RoleOps))
+	g.DELETE("/:id/share/:share", s.trip(s.revokeShare), requireRole(RoleRider, RoleOps))
+	for _, a := range []string{rider.ActAccept, rider.ActDecline, rider.ActArrived, rider.ActPickup, rider.ActComplete} {
+		g.POST("/:id/"+a, s.trip(s.tripAction(a)), requireRole(RoleDriver, RoleOps))
+	}
+	g.POST("/:id/reassign", s.trip(s.tripAction(rider.ActReassign)), requireRole(RoleOps))
+}
+
+// trip wraps a trip handler: 503 when this server has no trip service, and
+// domain errors that carry state (current status, current version) become
+// errors with details.
+func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.trips == nil || s.feed == nil {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "trips are not served by this node"}
+		}
+		err := h(c)
+		var te *rider.TransitionError
+		var ve *rider.VersionError
+		switch {
+		case errors.As(err, &te):
+			return &Error{Status: http.StatusConflict, Code: "invalid_transition", Message: te.Error(),
+				Details: map[string]any{"status": te.Current, "version": te.Version}}
+		case errors.As(err, &ve):
+			return &Error{Status: http.StatusPreconditionFailed, Code: "version_mismatch", Message: ve.Error(),
+				Details: map[string]any{"version": ve.Current}}
+		}
+		return err
+	}
+}
+
+// actor turns the caller's claims into the rider package's Actor.
+func actor(c echo.Context) rider.Actor {
+	cl := claims(c)
+	if cl == nil {
+		return rider.Actor{}
+	}
+	a := rider.Actor{Role: cl.Role, ID: cl.Subject}
+	if cl.Role == RoleViewer {
+		a.Trip, a.Share = cl.Trip, cl.ID
+	}
+	return a
+}
+
+func (s *Server) createTrip(c echo.Context) error {
+	var r rider.CreateRequest
+	if err := bindJSON(c, &r); err != nil {
+		return err
+	}
+	snap, created, err := s.trips.Create(c.Request().Context(), actor(c), c.Request().Header.Get("Idempotency-Key"), r)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	if !created {
+		h.Set("Idempotent-Replayed", "true")
+	}
+	h.Set(echo.HeaderLocation, "/v1/trips/"+snap.Trip.ID)
+	h.Set("ETag", snap.ETag())
+	return c.JSON(http.StatusCreated, snap)
+}
+
+// pollInterval is the hint (seconds) for clients polling a snapshot: fast
+// while a driver is on the way, slower while waiting, slow once over.
+func pollInterval(status string) int {
+	switch {
+	case rider.Terminal(status):
+		return 30
+	case status == rider.StatusRequested || status == rider.StatusAwaitingPayment:
+		return 5
+	}
+	return 2
+}
+
+// getTrip is the snapshot, with ETag / If-None-Match → 304 for polling and
+// an X-Poll-Interval hint (seconds).
+func (s *Server) getTrip(c echo.Context) error {
+	snap, err := s.trips.Snapshot(c.Request().Context(), c.Param("id"), actor(c))
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	etag := snap.ETag()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, no-cache")
+	h.Set("X-Poll-Interval", strconv.Itoa(pollInterval(snap.Trip.Status)))
+	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.JSON(http.StatusOK, snap)
+}
+
+// etagMatch implements If-None-Match's weak comparison over a list.
+func etagMatch(header, etag string) bool {
+	if header == "" {
+		return false
+	}
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// tripEvents serves the trip's feed: SSE when the client accepts
+// text/event-stream, else JSON long-polling.
+func (s *Server) tripEvents(c echo.Context) error {
+	id, a := c.Param("id"), actor(c)
+	if _, err := s.trips.Authorize(c.Request().Context(), id, a); err != nil {
+		return err
+	}
+	if strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") {
+		return s.serveSSE(c, id, a)
+	}
+	return s.longPoll(c, id, a)
+}
+
+type reasonBody struct {
+	Reason string `json:"reason"`
+}
+
+// tripAction is a lifecycle action; the body ({"reason":"…"}) is optional.
+func (s *Server) tripAction(action string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		b, err := readBody(c, 4096)
+		if err != nil {
+			return err
+		}
+		var r reasonBody
+		if len(strings.TrimSpace(string(b))) > 0 {
+			if err := decodeJSON(b, &r); err != nil {
+				return err
+			}
+		}
+		snap, err := s.trips.Act(c.Request().Context(), c.Param("id"), actor(c), action, r.Reason)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("ETag", snap.ETag())
+		return c.JSON(http.StatusOK, snap)
+	}
+}
+
+// changeDropoff: If-Match (a version or the snapshot ETag) makes the change
+// conditional: 412 when the trip has moved on.
+func (s *Server) changeDropoff(c echo.Context) error {
+	var p rider.Place
+	if err := bindJSON(c, &p); err != nil {
+		return err
+	}
+	var want int64
+	if im := c.Request().Header.Get("If-Match"); im != "" {
+		v, any, err := rider.ParseVersion(im)
+		if err != nil {
+			return err
+		}
+		if !any {
+			want = v
+		}
+	}
+	snap, err := s.trips.ChangeDropoff(c.Request().Context(), c.Param("id"), actor(c), p, want)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("ETag", snap.ETag())
+	return c.JSON(http.StatusOK, snap)
+}
+
+// postMessage: 201 for a new message, 200 for a retry of one (same
+// client_id from the same sender).
+func (s *Server) postMessage(c echo.Context) error {
+	var r rider.MessageRequest
+	if err := bindJSON(c, &r); err != nil {
+		return err
+	}
+	p, err := s.trips.PostMessage(c.Request().Context(), c.Param("id"), actor(c), r)
+	if err != nil {
+		return err
+	}
+	if p.Duplicate {
+		return c.JSON(http.StatusOK, p)
+	}
+	return c.JSON(http.StatusCreated, p)
+}
+
+type shareRequest struct {
+	TTL string `json:"ttl"`
+}
+
+type shareReply struct {
+	rider.Share
+	Token string `json:"token"`
+	URL   string `json:"url"`
+}
+
+// shareTrip creates a share link: a viewer token scoped to the trip (its
+// jti is the share ID, for revocation) and a URL of the rider map opening it.
+func (s *Server) shareTrip(c echo.Context) error {
+	b, err := readBody(c, 4096)
+	if err != nil {
+		return err
+	}
+	var r shareRequest
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := decodeJSON(b, &r); err != nil {
+			return err
+		}
+	}
+	var ttl time.Duration
+	if r.TTL != "" {
+		if ttl, err = time.ParseDuration(r.TTL); err != nil || ttl <= 0 {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "ttl must be a duration like 2h"}
+		}
+	}
+	id := c.Param("id")
+	sh, err := s.trips.Share(c.Request().Context(), id, actor(c), ttl)
+	if err != nil {
+		return err
+	}
+	tok, err := s.auth.Mint(TokenRequest{Role: RoleViewer, Sub: sh.ID, Trip: id, ID: sh.ID, TTL: time.Until(sh.ExpiresAt)})
+	if err != nil {
+		return err
+	}
+	q := url.Values{"trip": {id}, "access_token": {tok}}
+	link := c.Scheme() + "://" + c.Request().Host + "/?" + q.Encode()
+	return c.JSON(http.StatusCreated, shareReply{Share: sh, Token: tok, URL: link})
+}
+
+func (s *Server) revokeShare(c echo.Context) error {
+	if err := s.trips.Revoke(c.Request().Context(), c.Param("id"), actor(c), c.Param("share")); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// tripPath returns the breadcrumbs, thinned to ?limit= points if given.
+func (s *Server) tripPath(c echo.Context) error {
+	limit := 0
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "limit must be within [1, 10000]"}
+		}
+		limit = n
+	}
+	id := c.Param("id")
+	pts, err := s.trips.Path(c.Request().Context(), id, actor(c), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"trip_id": id, "points": pts})
+}
