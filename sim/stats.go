@@ -1,0 +1,293 @@
+package sim
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Histogram records latencies. It keeps every sample up to a bound and then
+// a uniform reservoir of that size, so percentiles stay honest on long runs
+// while memory stays fixed; count and max are always exact. Safe for
+// concurrent use.
+type Histogram struct {
+	mu      sync.Mutex
+	samples []float64 // milliseconds
+	count   int64
+	max     float64
+	rng     *rand.Rand
+}
+
+// histCap bounds the reservoir: 1M float64s is 8 MB.
+const histCap = 1 << 20
+
+// Observe records one latency.
+func (h *Histogram) Observe(d time.Duration) {
+	ms := float64(d) / float64(time.Millisecond)
+	if ms < 0 {
+		ms = 0
+	}
+	h.mu.Lock()
+	h.count++
+	h.max = math.Max(h.max, ms)
+	if len(h.samples) < histCap {
+		h.samples = append(h.samples, ms)
+	} else {
+		if h.rng == nil {
+			h.rng = rand.New(rand.NewPCG(1, 2))
+		}
+		if j := h.rng.Int64N(h.count); j < histCap {
+			h.samples[j] = ms
+		}
+	}
+	h.mu.Unlock()
+}
+
+// Latency is a percentile summary in milliseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// Summary computes the percentiles of what was observed so far.
+func (h *Histogram) Summary() Latency {
+	h.mu.Lock()
+	s := slices.Clone(h.samples)
+	l := Latency{Count: h.count, Max: round2(h.max)}
+	h.mu.Unlock()
+	if len(s) == 0 {
+		return l
+	}
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return round2(s[max(0, min(i, len(s)-1))])
+	}
+	l.P50, l.P90, l.P99 = q(0.50), q(0.90), q(0.99)
+	return l
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// Counters are the running totals of a simulation. All fields are updated
+// atomically; read them with Load.
+type Counters struct {
+	TripsRequested atomic.Int64
+	TripsCompleted atomic.Int64
+	TripsCancelled atomic.Int64
+	TripsExpired   atomic.Int64
+	TripsAccepted  atomic.Int64 // accepts by simulated drivers
+
+	Offers         atomic.Int64
+	OffersDeclined atomic.Int64
+	Cancels        atomic.Int64 // rider cancels sent
+	DropoffChanges atomic.Int64
+	Messages       atomic.Int64
+
+	PingsSent      atomic.Int64
+	PingsAcked     atomic.Int64
+	PingsRejected  atomic.Int64
+	PingsDuplicate atomic.Int64
+	PingsBuffered  atomic.Int64 // generated while offline, uploaded later
+	Outages        atomic.Int64
+
+	EventsReceived atomic.Int64 // durable events received by riders
+	Locations      atomic.Int64 // trip.location frames received
+	Requests       atomic.Int64
+	Errors         atomic.Int64
+	Reconnects     atomic.Int64
+}
+
+// Errors keeps the first few distinct error messages for the report.
+type Errors struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+// Add records err.
+func (e *Errors) Add(err error) {
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.seen == nil {
+		e.seen = map[string]int{}
+	}
+	if _, ok := e.seen[msg]; ok || len(e.seen) < 20 {
+		e.seen[msg]++
+	}
+}
+
+// Top returns the recorded messages with their counts, most frequent first.
+func (e *Errors) Top() []ErrorCount {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]ErrorCount, 0, len(e.seen))
+	for m, n := range e.seen {
+		out = append(out, ErrorCount{m, n})
+	}
+	slices.SortFunc(out, func(a, b ErrorCount) int { return b.Count - a.Count })
+	return out
+}
+
+// ErrorCount is one distinct error and how often it happened.
+type ErrorCount struct {
+	Message string `json:"message"`
+	Count   int    `json:"count"`
+}
+
+// Report is what drivesim prints and writes with --json. The trips, events,
+// latency_ms and pings objects are the fixed shape other tools read;
+// latency_ms is ping→rider delivery latency.
+type Report struct {
+	Mode      string  `json:"mode"`
+	Server    string  `json:"server"`
+	WallS     float64 `json:"wall_s"`
+	SimS      float64 `json:"sim_s"`
+	SpeedUp   float64 `json:"speedup"`
+	Drivers   int     `json:"drivers"`
+	Riders    int     `json:"riders"`
+	Transport string  `json:"transport,omitempty"`
+
+	Trips struct {
+		Requested int64 `json:"requested"`
+		Completed int64 `json:"completed"`
+		Cancelled int64 `json:"cancelled"`
+		Expired   int64 `json:"expired"`
+		Active    int64 `json:"active"`
+	} `json:"trips"`
+	Events struct {
+		Received   int64 `json:"received"`
+		Lost       int64 `json:"lost"`
+		Duplicated int64 `json:"duplicated"`
+		OutOfOrder int64 `json:"out_of_order"`
+		Resets     int64 `json:"resets"`
+		Checked    int64 `json:"checked_topics"`
+		Unverified int64 `json:"unverified_topics"`
+	} `json:"events"`
+	Latency    Latency `json:"latency_ms"`
+	AckLatency Latency `json:"ack_latency_ms"`
+	Pings      struct {
+		Sent       int64 `json:"sent"`
+		Acked      int64 `json:"acked"`
+		Rejected   int64 `json:"rejected"`
+		Duplicates int64 `json:"duplicates"`
+		Buffered   int64 `json:"buffered"`
+	} `json:"pings"`
+	Throughput struct {
+		PingsPerS     float64 `json:"pings_per_s"`
+		RequestsPerS  float64 `json:"requests_per_s"`
+		EventsPerS    float64 `json:"events_per_s"`
+		LocationsPerS float64 `json:"locations_per_s"`
+	} `json:"throughput"`
+	Actions struct {
+		Offers         int64 `json:"offers"`
+		Declined       int64 `json:"declined"`
+		Accepted       int64 `json:"accepted"`
+		Cancels        int64 `json:"cancels"`
+		DropoffChanges int64 `json:"dropoff_changes"`
+		Messages       int64 `json:"messages"`
+		Outages        int64 `json:"outages"`
+	} `json:"actions"`
+	Requests    int64        `json:"requests"`
+	Errors      int64        `json:"errors"`
+	Reconnects  int64        `json:"reconnects"`
+	ErrorSample []ErrorCount `json:"error_sample,omitempty"`
+	Interrupted bool         `json:"interrupted,omitempty"`
+	Extra       any          `json:"extra,omitempty"`
+}
+
+// Stats gathers everything a run measures.
+type Stats struct {
+	C       Counters
+	Deliver Histogram // ping → rider (trip.location received)
+	Ack     Histogram // ping upload → ack
+	Errs    Errors
+	Check   Checker
+	start   time.Time
+	speedUp float64
+}
+
+// NewStats starts the clock of a run.
+func NewStats(speedUp float64) *Stats {
+	if speedUp <= 0 {
+		speedUp = 1
+	}
+	return &Stats{start: time.Now(), speedUp: speedUp}
+}
+
+// Err counts and records an error.
+func (s *Stats) Err(err error) {
+	if err == nil {
+		return
+	}
+	s.C.Errors.Add(1)
+	s.Errs.Add(err)
+}
+
+// Elapsed is the wall time since the run started.
+func (s *Stats) Elapsed() time.Duration { return time.Since(s.start) }
+
+// Report fills a report from the counters. Event lost/duplicated counts
+// come from the checker's last Verify.
+func (s *Stats) Report(mode string) Report {
+	var r Report
+	c := &s.C
+	wall := s.Elapsed().Seconds()
+	r.Mode = mode
+	r.WallS = math.Round(wall*10) / 10
+	r.SpeedUp = s.speedUp
+	r.SimS = math.Round(wall*s.speedUp*10) / 10
+	r.Trips.Requested = c.TripsRequested.Load()
+	r.Trips.Completed = c.TripsCompleted.Load()
+	r.Trips.Cancelled = c.TripsCancelled.Load()
+	r.Trips.Expired = c.TripsExpired.Load()
+	r.Trips.Active = max(0, r.Trips.Requested-r.Trips.Completed-r.Trips.Cancelled-r.Trips.Expired)
+	t := s.Check.Totals()
+	r.Events.Received = c.EventsReceived.Load()
+	r.Events.Lost, r.Events.Duplicated, r.Events.OutOfOrder = t.Lost, t.Duplicated, t.OutOfOrder
+	r.Events.Resets, r.Events.Checked, r.Events.Unverified = t.Resets, t.Checked, t.Unverified
+	r.Latency = s.Deliver.Summary()
+	r.AckLatency = s.Ack.Summary()
+	r.Pings.Sent = c.PingsSent.Load()
+	r.Pings.Acked = c.PingsAcked.Load()
+	r.Pings.Rejected = c.PingsRejected.Load()
+	r.Pings.Duplicates = c.PingsDuplicate.Load()
+	r.Pings.Buffered = c.PingsBuffered.Load()
+	if wall > 0 {
+		r.Throughput.PingsPerS = math.Round(float64(r.Pings.Acked)/wall*10) / 10
+		r.Throughput.RequestsPerS = math.Round(float64(c.Requests.Load())/wall*10) / 10
+		r.Throughput.EventsPerS = math.Round(float64(r.Events.Received)/wall*10) / 10
+		r.Throughput.LocationsPerS = math.Round(float64(c.Locations.Load())/wall*10) / 10
+	}
+	r.Actions.Offers = c.Offers.Load()
+	r.Actions.Declined = c.OffersDeclined.Load()
+	r.Actions.Accepted = c.TripsAccepted.Load()
+	r.Actions.Cancels = c.Cancels.Load()
+	r.Actions.DropoffChanges = c.DropoffChanges.Load()
+	r.Actions.Messages = c.Messages.Load()
+	r.Actions.Outages = c.Outages.Load()
+	r.Requests = c.Requests.Load()
+	r.Errors = c.Errors.Load()
+	r.Reconnects = c.Reconnects.Load()
+	r.ErrorSample = s.Errs.Top()
+	return r
+}
+
+// JSON is the report, indented.
+func (r Report) JSON() []byte {
+	b, _ := json.MarshalIndent(r, "", "  ")
+	return append(b, '\n')
+}
