@@ -130,7 +130,7 @@ async function pollNearby() {
   const c = map.getCenter();
   const radius = Math.min(50000, distance(c, map.getBounds().getNorthEast()));
   try {
-    const r = await request(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=${Math.round(radius)}&limit=500`, { token: S.token });
+    const r = await request(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=${Math.round(radius)}&limit=100`, { token: S.token });
     applyDrivers((r.drivers || []).map((d) => ({ ...d, status: d.status || 'available' })), true);
     setConn('live', 'polling nearby drivers (this server has no viewport stream; available drivers only)');
   } catch (e) {
