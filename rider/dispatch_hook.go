@@ -43,10 +43,11 @@ func (s *Service) notify(ctx context.Context, c Change) {
 	}
 }
 
-// checkAccept asks the hook whether driverID may accept tripID.
-func (s *Service) checkAccept(ctx context.Context, tripID, driverID string) error {
-	if s.hook == nil {
+// checkAccept asks the hook whether driver a may accept tripID (the
+// system, e.g. a test or an admin tool, always may).
+func (s *Service) checkAccept(ctx context.Context, tripID string, a Actor) error {
+	if s.hook == nil || a.Role != RoleDriver {
 		return nil
 	}
-	return s.hook.CheckAccept(ctx, tripID, driverID)
+	return s.hook.CheckAccept(ctx, tripID, a.ID)
 }

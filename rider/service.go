@@ -106,6 +106,7 @@ type Service struct {
 	cfg     Config
 	loc     *tracker
 	metrics Metrics
+	hook    Hook // dispatch (rider/dispatch_hook.go); nil: none
 
 	closeOnce sync.Once
 }
@@ -201,6 +202,7 @@ func (s *Service) Create(ctx context.Context, a Actor, idemKey string, r CreateR
 		return snap, false, err
 	}
 	s.count(ActCreate, t.Status)
+	s.notify(ctx, Change{Trip: t, Action: ActCreate, To: t.Status, Actor: a, EventID: res[1]}) // dispatch hook
 	snap, err := s.snapshot(ctx, id)
 	return snap, true, err
 }
@@ -292,6 +294,9 @@ func (s *Service) snapshot(ctx context.Context, id string) (Snapshot, error) {
 func (s *Service) Accept(ctx context.Context, id string, a Actor) (Snapshot, error) {
 	if a.Role != RoleDriver && a.Role != RoleSystem {
 		return Snapshot{}, fmt.Errorf("%w: only drivers accept trips", ErrForbidden)
+	}
+	if err := s.checkAccept(ctx, id, a); err != nil { // dispatch hook: only the offered driver
+		return Snapshot{}, err
 	}
 	if err := s.Assign(ctx, id, a.ID); err != nil {
 		return Snapshot{}, err
@@ -514,6 +519,7 @@ func (s *Service) transition(ctx context.Context, t Trip, a Actor, action string
 	case "ok":
 		v, _ := strconv.ParseInt(res[2], 10, 64)
 		s.count(action, status)
+		s.notify(ctx, Change{Trip: t, Action: action, From: res[3], To: status, OldDriver: res[4], Actor: a, EventID: res[1]}) // dispatch hook
 		return transitionResult{eventID: res[1], version: v, from: res[3], oldDriver: res[4]}, nil
 	case "notfound":
 		return transitionResult{}, fmt.Errorf("%w: %s", ErrNotFound, t.ID)

@@ -1,0 +1,605 @@
+package rider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Finder finds fresh available drivers near a point (driver.Service).
+type Finder interface {
+	Nearby(ctx context.Context, q driver.NearbyQuery) ([]driver.Nearby, error)
+}
+
+var _ Finder = (*driver.Service)(nil)
+
+// DispatchConfig configures a Dispatcher. Zero values are documented per
+// field.
+type DispatchConfig struct {
+	// Prefix is prepended to every Redis key; it must be the trip
+	// Service's. Zero: "".
+	Prefix string
+	// NodeID names this node in leases. Zero: random.
+	NodeID string
+	// OfferTimeout is how long a driver has to answer an offer. Zero: 15s.
+	OfferTimeout time.Duration
+	// Timeout is how long a trip may stay requested before it expires.
+	// Zero: 2m. It restarts when a trip returns to requested.
+	Timeout time.Duration
+	// Radii are the search radii in meters, smallest first: each search
+	// widens until one radius yields a candidate. Zero: 1500, 3000, 6000,
+	// 12000, 25000.
+	Radii []float64
+	// Candidates bounds each search. Zero: 10.
+	Candidates int
+	// Poll is how often an owned trip is re-checked (answers, cancels).
+	// Zero: 250ms.
+	Poll time.Duration
+	// Retry is the pause when no candidate could be offered. Zero: 1s.
+	Retry time.Duration
+	// LeaseTTL is how long a node owns a trip's dispatch without renewing;
+	// another node takes a trip over at most this long after its owner
+	// died. Zero: 5s.
+	LeaseTTL time.Duration
+	// Scan is how often the queue of trips to dispatch is read. Zero: 500ms.
+	Scan time.Duration
+	// MaxActive bounds the trips one node dispatches at once. Zero: 2000.
+	MaxActive int
+	// Arrival detection: within ArriveM of the pickup for Dwell (by ping
+	// time) → driver_arrived; leaving LeaveM resets the dwell (hysteresis).
+	// trip.arriving is sent once when the ETA to pickup falls under
+	// ArrivingETA. Zero: 50 m, 80 m, 10s, 60s.
+	ArriveM, LeaveM float64
+	Dwell           time.Duration
+	ArrivingETA     time.Duration
+	// CitySpeed (m/s) gives the ETA to pickup without an Estimator. Zero: 8.3.
+	CitySpeed float64
+	// Now returns the current time. Zero: time.Now.
+	Now func() time.Time
+	// Logger. Zero: slog.Default().
+	Logger *slog.Logger
+}
+
+func (c DispatchConfig) withDefaults() DispatchConfig {
+	if c.NodeID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.NodeID = hex.EncodeToString(b[:])
+	}
+	if c.OfferTimeout <= 0 {
+		c.OfferTimeout = 15 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 2 * time.Minute
+	}
+	if len(c.Radii) == 0 {
+		c.Radii = []float64{1500, 3000, 6000, 12000, 25000}
+	}
+	if c.Candidates <= 0 {
+		c.Candidates = 10
+	}
+	if c.Poll <= 0 {
+		c.Poll = 250 * time.Millisecond
+	}
+	if c.Retry <= 0 {
+		c.Retry = time.Second
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 5 * time.Second
+	}
+	if c.Scan <= 0 {
+		c.Scan = 500 * time.Millisecond
+	}
+	if c.MaxActive <= 0 {
+		c.MaxActive = 2000
+	}
+	if c.ArriveM <= 0 {
+		c.ArriveM = 50
+	}
+	if c.LeaveM <= c.ArriveM {
+		c.LeaveM = c.ArriveM + 30
+	}
+	if c.Dwell <= 0 {
+		c.Dwell = 10 * time.Second
+	}
+	if c.ArrivingETA <= 0 {
+		c.ArrivingETA = 60 * time.Second
+	}
+	if c.CitySpeed <= 0 {
+		c.CitySpeed = 8.3
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Dispatcher matches requested trips with drivers. It implements Hook (so
+// the trip Service tells it about new, re-requested, cancelled and changed
+// trips) and driver.Listener (arrival detection).
+//
+// Every node runs one. A trip to dispatch is a member of a Redis sorted set
+// (the queue, scored by when it is due); a node takes a due trip by
+// acquiring its lease (SET NX PX LeaseTTL) and keeps it by renewing; the
+// lease holder alone makes offers, and it records each offer in the trip's
+// dispatch hash before sending it (idempotently, so a node taking over
+// re-sends a pending offer at most once). When a node dies its leases
+// expire and its trips become due again on the other nodes: no trip is
+// lost, no offer is sent twice. A driver holds at most one pending offer
+// (a per-driver offer lock), and assignment itself is atomic in Redis
+// (Service.Assign: the driver's claim, then the trip's transition).
+type Dispatcher struct {
+	rdb     redis.UniversalClient
+	trips   *Service
+	finder  Finder
+	cmds    *Commands
+	est     driver.Estimator
+	cfg     DispatchConfig
+	log     *slog.Logger
+	wake    chan struct{}
+	arrival *arrivals
+
+	mu     sync.Mutex
+	active map[string]chan struct{} // trip → poke
+	wg     sync.WaitGroup
+	offers func(d time.Duration) // metric hook: offer sent (latency of the send)
+}
+
+var (
+	_ Hook            = (*Dispatcher)(nil)
+	_ driver.Listener = (*Dispatcher)(nil)
+)
+
+// NewDispatcher returns a dispatcher of trips' trips, finding drivers with
+// f and sending commands with cmds, and installs itself as trips' Hook.
+func NewDispatcher(rdb redis.UniversalClient, trips *Service, f Finder, cmds *Commands, cfg DispatchConfig) *Dispatcher {
+	cfg = cfg.withDefaults()
+	d := &Dispatcher{rdb: rdb, trips: trips, finder: f, cmds: cmds, cfg: cfg, log: cfg.Logger,
+		wake: make(chan struct{}, 1), active: map[string]chan struct{}{}}
+	d.arrival = newArrivals(d)
+	trips.SetHook(d)
+	return d
+}
+
+// SetEstimator sets the ETA engine used for trip.arriving. Call before Run.
+func (d *Dispatcher) SetEstimator(e driver.Estimator) { d.est = e }
+
+// OnOffer sets a hook called after each offer is sent. Call before Run.
+func (d *Dispatcher) OnOffer(f func(sendTime time.Duration)) { d.offers = f }
+
+// Config returns the effective configuration.
+func (d *Dispatcher) Config() DispatchConfig { return d.cfg }
+
+// Keys (the trip's hash tag, except the queue and the driver's offer lock).
+func queueKey(prefix string) string           { return prefix + "dispatch:queue" }
+func dispatchKey(prefix, id string) string    { return prefix + "trip:{" + id + "}:dispatch" }
+func leaseKey(prefix, id string) string       { return prefix + "trip:{" + id + "}:lease" }
+func offerLockKey(prefix, drv string) string  { return prefix + "drv:{" + drv + "}:offer" }
+func arrivalKey(prefix, tripID string) string { return prefix + "trip:{" + tripID + "}:arrival" }
+func (d *Dispatcher) key(f func(string, string) string, id string) string {
+	return f(d.cfg.Prefix, id)
+}
+
+// Run dispatches due trips until ctx is done. On return, the trips this
+// node owned are handed back (leases released, due at once elsewhere).
+func (d *Dispatcher) Run(ctx context.Context) error {
+	d.wg.Go(func() { d.arrival.run(ctx) })
+	t := time.NewTicker(d.cfg.Scan)
+	defer t.Stop()
+	for {
+		d.scan(ctx)
+		select {
+		case <-ctx.Done():
+			d.wg.Wait()
+			return nil
+		case <-t.C:
+		case <-d.wake:
+		}
+	}
+}
+
+func (d *Dispatcher) poke() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// scan takes due trips whose lease is free.
+func (d *Dispatcher) scan(ctx context.Context) {
+	now := d.cfg.Now().UnixMilli()
+	ids, err := d.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: queueKey(d.cfg.Prefix), ByScore: true,
+		Start: "-inf", Stop: strconv.FormatInt(now, 10), Count: 200}).Result()
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Warn("dispatch: scan", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		d.mu.Lock()
+		_, mine := d.active[id]
+		full := len(d.active) >= d.cfg.MaxActive
+		d.mu.Unlock()
+		if mine || full {
+			continue
+		}
+		ok, err := d.rdb.SetNX(ctx, d.key(leaseKey, id), d.cfg.NodeID, d.cfg.LeaseTTL).Result()
+		if err != nil || !ok {
+			continue
+		}
+		// Not due elsewhere while the lease lives; renewals push it further.
+		d.rdb.ZAddXX(ctx, queueKey(d.cfg.Prefix), redis.Z{Score: float64(now + d.cfg.LeaseTTL.Milliseconds()), Member: id})
+		poke := make(chan struct{}, 1)
+		d.mu.Lock()
+		d.active[id] = poke
+		d.mu.Unlock()
+		d.wg.Go(func() { d.work(ctx, id, poke) })
+	}
+}
+
+// Active returns how many trips this node is dispatching.
+func (d *Dispatcher) Active() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.active)
+}
+
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[4])
+  return 1
+end
+return 0`)
+
+var releaseLeaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[4]) end
+  return 1
+end
+return 0`)
+
+// work owns one trip's dispatch while its lease lasts.
+func (d *Dispatcher) work(ctx context.Context, id string, poke chan struct{}) {
+	finished := false
+	defer func() {
+		d.mu.Lock()
+		delete(d.active, id)
+		d.mu.Unlock()
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if finished {
+			d.rdb.ZRem(bg, queueKey(d.cfg.Prefix), id)
+			// Back in requested meanwhile (accepted, then cancelled by
+			// the driver)? The hook queued it before our ZREM: queue again.
+			if t, err := d.trips.Get(bg, id); err == nil && t.Status == StatusRequested {
+				d.rdb.ZAdd(bg, queueKey(d.cfg.Prefix), redis.Z{Score: float64(d.cfg.Now().UnixMilli()), Member: id})
+				finished = false
+			} else {
+				d.rdb.Del(bg, d.key(dispatchKey, id))
+			}
+		}
+		// Hand back: due at once for whoever takes it next.
+		requeue := "0"
+		if !finished {
+			requeue = "1"
+		}
+		releaseLeaseScript.Run(bg, d.rdb, []string{d.key(leaseKey, id), queueKey(d.cfg.Prefix)},
+			d.cfg.NodeID, d.cfg.Now().UnixMilli(), requeue, id)
+	}()
+	renew := time.Now().Add(d.cfg.LeaseTTL / 3)
+	published := map[int64]bool{}
+	for ctx.Err() == nil {
+		if time.Now().After(renew) {
+			ok, err := renewScript.Run(ctx, d.rdb, []string{d.key(leaseKey, id), queueKey(d.cfg.Prefix)},
+				d.cfg.NodeID, d.cfg.LeaseTTL.Milliseconds(), d.cfg.Now().UnixMilli()+d.cfg.LeaseTTL.Milliseconds(), id).Int()
+			if err != nil || ok != 1 {
+				if ctx.Err() == nil {
+					d.log.Warn("dispatch: lease lost", "trip", id, "err", err)
+				}
+				return
+			}
+			renew = time.Now().Add(d.cfg.LeaseTTL / 3)
+		}
+		done, wait, err := d.step(ctx, id, published)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, errLeaseLost) {
+				return
+			}
+			d.log.Warn("dispatch: step", "trip", id, "err", err)
+			wait = d.cfg.Retry
+		}
+		if done {
+			finished = true
+			return
+		}
+		wait = min(wait, d.cfg.Poll)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-poke:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+var errLeaseLost = errors.New("dispatch: lease lost")
+
+// offerScript records an offer if this node still holds the lease.
+//
+// KEYS: dispatch hash, lease. ARGV: node, driver, deadline ms, eta s,
+// distance m, ttl s. Returns the offer number, or 0 without the lease.
+var offerScript = redis.NewScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('HSET', KEYS[1], 'offer', ARGV[2], 'deadline', ARGV[3], 'eta', ARGV[4], 'dist', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+return n`)
+
+// step does one round of a trip's dispatch: it returns done when the trip
+// no longer needs dispatching, else how long to wait before the next.
+func (d *Dispatcher) step(ctx context.Context, id string, published map[int64]bool) (bool, time.Duration, error) {
+	t, err := d.trips.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return true, 0, nil
+	}
+	if err != nil {
+		return false, 0, err
+	}
+	st, err := d.rdb.HGetAll(ctx, d.key(dispatchKey, id)).Result()
+	if err != nil {
+		return false, 0, err
+	}
+	if t.Status != StatusRequested {
+		if o := st["offer"]; o != "" {
+			d.unlockOffer(ctx, o, id)
+		}
+		return true, 0, nil
+	}
+	now := d.cfg.Now()
+	ttl := int64((d.cfg.Timeout + time.Hour) / time.Second)
+	started, _ := strconv.ParseInt(st["started"], 10, 64)
+	if started == 0 {
+		started = now.UnixMilli()
+		if err := d.rdb.HSetNX(ctx, d.key(dispatchKey, id), "started", started).Err(); err != nil {
+			return false, 0, err
+		}
+		d.rdb.Expire(ctx, d.key(dispatchKey, id), time.Duration(ttl)*time.Second)
+	}
+	excluded, err := d.trips.Excluded(ctx, id)
+	if err != nil {
+		return false, 0, err
+	}
+	exclude := map[string]bool{}
+	for _, x := range excluded {
+		exclude[x] = true
+	}
+	if o := st["offer"]; o != "" {
+		deadline, _ := strconv.ParseInt(st["deadline"], 10, 64)
+		n, _ := strconv.ParseInt(st["n"], 10, 64)
+		if !exclude[o] && now.UnixMilli() < deadline {
+			if !published[n] {
+				// Taken over (or the send failed): re-send, idempotently.
+				if err := d.sendOffer(ctx, t, o, n, deadline, st["eta"], st["dist"]); err != nil {
+					return false, 0, err
+				}
+				published[n] = true
+			}
+			return false, time.Duration(deadline-now.UnixMilli()) * time.Millisecond, nil
+		}
+		// Declined or timed out: not offered again in this round.
+		_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.HSet(ctx, d.key(dispatchKey, id), "tried:"+o, "1")
+			p.HDel(ctx, d.key(dispatchKey, id), "offer", "deadline")
+			return nil
+		})
+		if err != nil {
+			return false, 0, err
+		}
+		d.unlockOffer(ctx, o, id)
+		st["tried:"+o] = "1"
+	}
+	if now.UnixMilli()-started >= d.cfg.Timeout.Milliseconds() {
+		if _, err := d.trips.Expire(ctx, id); err != nil && !errors.Is(err, ErrInvalidTransition) {
+			return false, 0, err
+		}
+		return true, 0, nil
+	}
+	for k := range st {
+		if drv, ok := cutPrefix(k, "tried:"); ok {
+			exclude[drv] = true
+		}
+	}
+	center := geo.Point{Lat: t.Pickup.Lat, Lng: t.Pickup.Lng}
+	for _, r := range d.cfg.Radii {
+		cands, err := d.finder.Nearby(ctx, driver.NearbyQuery{Center: center, RadiusM: r, Limit: d.cfg.Candidates, Exclude: exclude})
+		if err != nil {
+			return false, 0, err
+		}
+		if len(cands) == 0 {
+			continue // widen
+		}
+		sort.SliceStable(cands, func(a, b int) bool {
+			if cands[a].ETAS != cands[b].ETAS {
+				return cands[a].ETAS < cands[b].ETAS
+			}
+			return cands[a].DistanceM < cands[b].DistanceM
+		})
+		for _, c := range cands {
+			ok, err := d.rdb.SetNX(ctx, d.key(offerLockKey, c.ID), id, d.cfg.OfferTimeout+2*time.Second).Result()
+			if err != nil {
+				return false, 0, err
+			}
+			if !ok {
+				continue // busy with another offer
+			}
+			deadline := now.Add(d.cfg.OfferTimeout).UnixMilli()
+			eta := strconv.FormatFloat(c.ETAS, 'f', 0, 64)
+			dist := strconv.FormatFloat(c.DistanceM, 'f', 1, 64)
+			n, err := offerScript.Run(ctx, d.rdb, []string{d.key(dispatchKey, id), d.key(leaseKey, id)},
+				d.cfg.NodeID, c.ID, deadline, eta, dist, ttl).Int64()
+			if err != nil || n == 0 {
+				d.unlockOffer(ctx, c.ID, id)
+				if err == nil {
+					err = errLeaseLost
+				}
+				return false, 0, err
+			}
+			if err := d.sendOffer(ctx, t, c.ID, n, deadline, eta, dist); err != nil {
+				return false, 0, err // the next step re-sends it
+			}
+			published[n] = true
+			return false, d.cfg.OfferTimeout, nil
+		}
+		break // candidates exist but all are busy: retry soon at this radius
+	}
+	return false, d.cfg.Retry, nil
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}
+
+// Offer is the data of an offer command.
+type Offer struct {
+	TripID    string    `json:"trip_id"`
+	OfferNo   int64     `json:"offer_no"`
+	Kind      string    `json:"kind"`
+	Pickup    Place     `json:"pickup"`
+	Dropoff   Place     `json:"dropoff"`
+	ETAS      float64   `json:"eta_s"`
+	DistanceM float64   `json:"distance_m"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (d *Dispatcher) sendOffer(ctx context.Context, t Trip, drv string, n, deadline int64, eta, dist string) error {
+	start := time.Now()
+	o := Offer{TripID: t.ID, OfferNo: n, Kind: t.Kind, Pickup: t.Pickup, Dropoff: t.Dropoff,
+		ExpiresAt: time.UnixMilli(deadline).UTC()}
+	o.ETAS, _ = strconv.ParseFloat(eta, 64)
+	o.DistanceM, _ = strconv.ParseFloat(dist, 64)
+	if _, err := d.cmds.Send(ctx, drv, CmdOffer, o, "offer:"+t.ID+":"+strconv.FormatInt(n, 10)); err != nil {
+		return err
+	}
+	if d.offers != nil {
+		d.offers(time.Since(start))
+	}
+	return nil
+}
+
+var unlockScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+
+func (d *Dispatcher) unlockOffer(ctx context.Context, drv, tripID string) {
+	unlockScript.Run(ctx, d.rdb, []string{d.key(offerLockKey, drv)}, tripID)
+}
+
+// enqueue makes a trip due for dispatch now, with a fresh round.
+func (d *Dispatcher) enqueue(ctx context.Context, id string) error {
+	if err := d.rdb.Del(ctx, d.key(dispatchKey, id)).Err(); err != nil {
+		return err
+	}
+	if err := d.rdb.ZAdd(ctx, queueKey(d.cfg.Prefix), redis.Z{Score: float64(d.cfg.Now().UnixMilli()), Member: id}).Err(); err != nil {
+		return err
+	}
+	d.poke()
+	return nil
+}
+
+// TripChanged implements Hook: a trip entering requested is queued; the
+// drivers concerned are told about cancellations, reassignments and
+// address changes.
+func (d *Dispatcher) TripChanged(ctx context.Context, c Change) {
+	id := c.Trip.ID
+	logErr := func(what string, err error) {
+		if err != nil {
+			d.log.Warn("dispatch: "+what, "trip", id, "err", err)
+		}
+	}
+	switch {
+	case c.To == StatusRequested && c.Action != ActDropoff:
+		logErr("enqueue", d.enqueue(ctx, id))
+		if c.OldDriver != "" && !(c.Actor.Role == RoleDriver && c.Actor.ID == c.OldDriver) {
+			_, err := d.cmds.Send(ctx, c.OldDriver, CmdReassigned,
+				map[string]any{"trip_id": id, "reason": c.Action}, "reassigned:"+id+":"+c.EventID)
+			logErr("notify reassigned", err)
+		}
+	case c.To == StatusCancelled || c.To == StatusExpired:
+		to := c.OldDriver
+		if to == "" {
+			to, _ = d.rdb.HGet(ctx, d.key(dispatchKey, id), "offer").Result()
+		}
+		if to != "" && !(c.Actor.Role == RoleDriver && c.Actor.ID == to) {
+			_, err := d.cmds.Send(ctx, to, CmdCancelled,
+				map[string]any{"trip_id": id, "status": c.To, "by": roleName(c.Actor.Role)}, "cancelled:"+id)
+			logErr("notify cancelled", err)
+		}
+		d.pokeTrip(id)
+	case c.Action == ActDropoff:
+		drv := c.Trip.DriverID
+		if drv == "" {
+			drv, _ = d.rdb.HGet(ctx, d.key(dispatchKey, id), "offer").Result()
+		}
+		if drv != "" {
+			t, err := d.trips.Get(ctx, id)
+			if err == nil {
+				_, err = d.cmds.Send(ctx, drv, CmdAddressChanged,
+					map[string]any{"trip_id": id, "dropoff": t.Dropoff, "version": t.Version}, "address:"+id+":"+c.EventID)
+			}
+			logErr("notify address", err)
+		}
+	case c.To == StatusAssigned:
+		d.pokeTrip(id)
+	}
+}
+
+// pokeTrip wakes the local worker of a trip, if this node owns it.
+func (d *Dispatcher) pokeTrip(id string) {
+	d.mu.Lock()
+	c := d.active[id]
+	d.mu.Unlock()
+	if c != nil {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// CheckAccept implements Hook: only the driver a trip is offered to may
+// accept it.
+func (d *Dispatcher) CheckAccept(ctx context.Context, tripID, driverID string) error {
+	o, err := d.rdb.HGet(ctx, d.key(dispatchKey, tripID), "offer").Result()
+	if err != nil && err != redis.Nil {
+		return fmt.Errorf("rider: check accept %s: %w", tripID, err)
+	}
+	if o != driverID {
+		return fmt.Errorf("%w: trip %s is not offered to you", ErrForbidden, tripID)
+	}
+	return nil
+}
