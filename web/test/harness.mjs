@@ -32,9 +32,10 @@ let binPath;
 export function binary() {
   if (process.env.HEXTRACK_BIN) return process.env.HEXTRACK_BIN;
   if (!binPath) {
-    binPath = path.join(repoRoot, 'test-artifacts', 'bin', 'hextrack');
-    mkdirSync(path.dirname(binPath), { recursive: true });
-    execFileSync('go', ['build', '-o', binPath, './cmd/hextrack'], { cwd: repoRoot, stdio: 'inherit' });
+    const out = path.join(repoRoot, 'test-artifacts', 'bin', 'hextrack');
+    mkdirSync(path.dirname(out), { recursive: true });
+    execFileSync('go', ['build', '-o', out, './cmd/hextrack'], { cwd: repoRoot, stdio: 'inherit' });
+    binPath = out;
   }
   return binPath;
 }

@@ -333,7 +333,7 @@ async function answerOffer(accept) {
   const trip = offerTrip(cmd);
   hideOffer();
   try {
-    const snap = await request(`/v1/trips/${encodeURIComponent(trip)}/${accept ? 'accept' : 'decline'}`, { method: 'POST', token: S.token, body: { offer_id: cmd.id } });
+    const snap = await request(`/v1/trips/${encodeURIComponent(trip)}/${accept ? 'accept' : 'decline'}`, { method: 'POST', token: S.token });
     if (accept) startTrip(snap && snap.trip ? snap : await request(`/v1/trips/${encodeURIComponent(trip)}`, { token: S.token }));
     else log(`declined ${trip}`);
   } catch (e) {
@@ -407,7 +407,7 @@ async function tripAction(action) {
   const t = S.trip && S.trip.trip;
   if (!t) return;
   try {
-    const snap = await request(`/v1/trips/${encodeURIComponent(t.id)}/${action}`, { method: 'POST', token: S.token, body: {} });
+    const snap = await request(`/v1/trips/${encodeURIComponent(t.id)}/${action}`, { method: 'POST', token: S.token });
     if (snap && snap.trip) {
       S.trip = { ...S.trip, ...snap };
       drawTrip();
@@ -426,7 +426,7 @@ async function sendChat(e) {
   const id = `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   addChat({ client_id: id, text, from: 'driver' });
   try {
-    await request(`/v1/trips/${encodeURIComponent(t.id)}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id, client_msg_id: id } });
+    await request(`/v1/trips/${encodeURIComponent(t.id)}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id } });
   } catch (err) {
     notice(`Message not sent: ${err.message}`, 'error');
   }
@@ -436,8 +436,8 @@ function addChat(m) {
   if (!m || !m.text) return;
   const key = m.client_id || m.client_msg_id || m.id || '';
   if (key && document.querySelector(`#chat li[data-client="${CSS.escape(key)}"]`)) return;
-  const from = m.from || m.sender || m.role || '';
-  const mine = from === 'driver' || from === S.id;
+  const f = m.from || m.sender || m.role || '';
+  const mine = (typeof f === 'object' ? f.role : f) === 'driver';
   $('#chat').append(el('li', { class: mine ? 'mine' : 'theirs', dataset: { client: key } },
     el('span', { class: 'who', text: mine ? 'You' : 'Rider' }), ' ', el('span', { text: m.text })));
 }

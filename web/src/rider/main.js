@@ -184,7 +184,7 @@ async function onDrag(which) {
   const to = { lat: +ll.lat.toFixed(6), lng: +ll.lng.toFixed(6) };
   try {
     const snap = await request(`/v1/trips/${S.tripId}/dropoff`, {
-      method: 'POST', token: S.token, body: { dropoff: { ...to, address: '' }, ...to },
+      method: 'POST', token: S.token, body: to,
       headers: { 'If-Match': String(S.version) },
     });
     if (snap && snap.trip) applySnapshot(snap, 'action');
@@ -548,7 +548,7 @@ async function sendChat(e) {
   addChat({ id, client_id: id, text, from: 'rider', pending: true });
   inp.value = '';
   try {
-    await request(`/v1/trips/${S.tripId}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id, client_msg_id: id } });
+    await request(`/v1/trips/${S.tripId}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id } });
   } catch (err) {
     const li = document.querySelector(`#chat li[data-client="${id}"]`);
     if (li) li.classList.add('failed');
@@ -566,8 +566,9 @@ function addChat(m) {
   }
   if (m.id && S.chatSeen.has(m.id)) return;
   if (m.id) S.chatSeen.add(m.id);
-  const from = m.from || m.sender || m.role || m.author || '';
-  const mine = from === 'rider' || (S.token && auth.decode(S.token) && from === auth.decode(S.token).sub);
+  const f = m.from || m.sender || m.role || m.author || '';
+  const from = typeof f === 'object' ? f.role || '' : f;
+  const mine = !S.viewer && from === 'rider';
   $('#chat').append(el('li', { class: `${mine ? 'mine' : 'theirs'}${m.pending ? ' pending' : ''}`, dataset: { client: key || '' } },
     el('span', { class: 'who', text: mine ? 'You' : 'Driver' }), ' ', el('span', { text: m.text })));
 }
