@@ -1,0 +1,424 @@
+package client
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Place is a pickup or dropoff.
+type Place struct {
+	Lat     float64 `json:"lat"`
+	Lng     float64 `json:"lng"`
+	Address string  `json:"address,omitempty"`
+}
+
+// Trip is a ride or delivery.
+type Trip struct {
+	ID           string    `json:"id"`
+	Kind         string    `json:"kind"`
+	Status       string    `json:"status"`
+	RiderID      string    `json:"rider_id"`
+	DriverID     string    `json:"driver_id"`
+	Pickup       Place     `json:"pickup"`
+	Dropoff      Place     `json:"dropoff"`
+	Payment      string    `json:"payment"`
+	CancelReason string    `json:"cancel_reason"`
+	CancelledBy  string    `json:"cancelled_by"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	Version      int64     `json:"version"`
+}
+
+// TripLocation is the latest fix of a trip's driver (highest Seq wins).
+type TripLocation struct {
+	TripID   string    `json:"trip_id,omitempty"`
+	Seq      int64     `json:"seq"`
+	DriverID string    `json:"driver_id"`
+	Lat      float64   `json:"lat"`
+	Lng      float64   `json:"lng"`
+	TS       time.Time `json:"ts"`
+	Heading  *float64  `json:"heading"`
+	Speed    *float64  `json:"speed"`
+}
+
+// Snapshot is a trip's full state up to FeedPosition.
+type Snapshot struct {
+	Trip   Trip `json:"trip"`
+	Driver *struct {
+		ID string `json:"id"`
+	} `json:"driver"`
+	Location     *TripLocation   `json:"location"`
+	ETA          json.RawMessage `json:"eta"`
+	Version      int64           `json:"version"`
+	FeedPosition string          `json:"feed_position"`
+}
+
+// CreateTripRequest is a new trip.
+type CreateTripRequest struct {
+	Kind    string `json:"kind,omitempty"`
+	Pickup  Place  `json:"pickup"`
+	Dropoff Place  `json:"dropoff"`
+	Payment string `json:"payment,omitempty"`
+}
+
+func tripPath(id string, rest ...string) string {
+	p := "/v1/trips/" + url.PathEscape(id)
+	for _, r := range rest {
+		p += "/" + r
+	}
+	return p
+}
+
+// CreateTrip creates a trip; with idemKey a retry returns the same trip.
+func (c *Client) CreateTrip(ctx context.Context, r CreateTripRequest, idemKey string) (Snapshot, error) {
+	var out Snapshot
+	h := http.Header{}
+	if idemKey != "" {
+		h.Set("Idempotency-Key", idemKey)
+	}
+	_, _, err := c.Do(ctx, http.MethodPost, "/v1/trips", r, &out, h)
+	return out, err
+}
+
+// Poll is the answer to GetTrip.
+type Poll struct {
+	Snapshot    Snapshot
+	ETag        string
+	NotModified bool
+	// Every is the server's polling hint (X-Poll-Interval).
+	Every time.Duration
+}
+
+// GetTrip fetches the snapshot; with etag (from the last Poll) an unchanged
+// trip answers NotModified without a body.
+func (c *Client) GetTrip(ctx context.Context, id, etag string) (Poll, error) {
+	var p Poll
+	h := http.Header{}
+	if etag != "" {
+		h.Set("If-None-Match", etag)
+	}
+	hdr, status, err := c.Do(ctx, http.MethodGet, tripPath(id), nil, &p.Snapshot, h)
+	if err != nil {
+		return p, err
+	}
+	p.ETag = hdr.Get("ETag")
+	p.NotModified = status == http.StatusNotModified
+	if n, err := strconv.Atoi(hdr.Get("X-Poll-Interval")); err == nil {
+		p.Every = time.Duration(n) * time.Second
+	}
+	return p, nil
+}
+
+// TripAction posts a lifecycle action (accept, decline, arrived, pickup,
+// complete, cancel, reassign) with an optional reason.
+func (c *Client) TripAction(ctx context.Context, id, action, reason string) (Snapshot, error) {
+	var out Snapshot
+	var body any
+	if reason != "" {
+		body = map[string]string{"reason": reason}
+	}
+	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, action), body, &out, nil)
+	return out, err
+}
+
+// CancelTrip cancels (or, for its driver, hands back) a trip.
+func (c *Client) CancelTrip(ctx context.Context, id, reason string) (Snapshot, error) {
+	return c.TripAction(ctx, id, "cancel", reason)
+}
+
+// ChangeDropoff changes the dropoff; ifMatch > 0 makes it conditional on
+// the trip version (a 412 *Error otherwise).
+func (c *Client) ChangeDropoff(ctx context.Context, id string, p Place, ifMatch int64) (Snapshot, error) {
+	var out Snapshot
+	h := http.Header{}
+	if ifMatch > 0 {
+		h.Set("If-Match", strconv.FormatInt(ifMatch, 10))
+	}
+	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, "dropoff"), p, &out, h)
+	return out, err
+}
+
+// Posted is the answer to SendMessage.
+type Posted struct {
+	EventID   string `json:"event_id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// SendMessage posts a chat message; clientID makes retries safe.
+func (c *Client) SendMessage(ctx context.Context, id, clientID, text string) (Posted, error) {
+	var out Posted
+	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, "messages"), map[string]string{"client_id": clientID, "text": text}, &out, nil)
+	return out, err
+}
+
+// ShareLink is a viewer link to one trip.
+type ShareLink struct {
+	ID        string    `json:"id"`
+	TripID    string    `json:"trip_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Token     string    `json:"token"`
+	URL       string    `json:"url"`
+}
+
+// ShareTrip creates a share link (ttl 0: the server's default).
+func (c *Client) ShareTrip(ctx context.Context, id string, ttl time.Duration) (ShareLink, error) {
+	var out ShareLink
+	var body any
+	if ttl > 0 {
+		body = map[string]string{"ttl": ttl.String()}
+	}
+	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, "share"), body, &out, nil)
+	return out, err
+}
+
+// RevokeShare revokes a share link.
+func (c *Client) RevokeShare(ctx context.Context, id, shareID string) error {
+	_, _, err := c.Do(ctx, http.MethodDelete, tripPath(id, "share", url.PathEscape(shareID)), nil, nil, nil)
+	return err
+}
+
+// Event is the envelope of every feed event.
+type Event struct {
+	ID    string          `json:"id,omitempty"`
+	Type  string          `json:"type"`
+	Topic string          `json:"topic"`
+	TS    time.Time       `json:"ts"`
+	Data  json.RawMessage `json:"data"`
+}
+
+// EventPage is one long-poll answer.
+type EventPage struct {
+	Events   []Event       `json:"events"`
+	Next     string        `json:"next"`
+	Location *TripLocation `json:"location"`
+}
+
+// TripEvents long-polls the trip's feed: events after `after` ("" = from
+// the oldest retained), at most limit (0: server default), waiting up to
+// wait. A cursor too old is an *Error with Status 410 whose Details is a
+// Snapshot (see GoneSnapshot).
+func (c *Client) TripEvents(ctx context.Context, id, after string, limit int, wait time.Duration) (EventPage, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if wait > 0 {
+		q.Set("wait", strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
+	}
+	var out EventPage
+	_, _, err := c.Do(ctx, http.MethodGet, tripPath(id, "events")+"?"+q.Encode(), nil, &out, http.Header{"Accept": {"application/json"}})
+	return out, err
+}
+
+// GoneSnapshot returns the snapshot carried by a 410 from TripEvents.
+func GoneSnapshot(err error) (Snapshot, bool) {
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusGone {
+		return Snapshot{}, false
+	}
+	var s Snapshot
+	return s, json.Unmarshal(e.Details, &s) == nil
+}
+
+// Crumb is one breadcrumb.
+type Crumb struct {
+	Lat float64   `json:"lat"`
+	Lng float64   `json:"lng"`
+	TS  time.Time `json:"ts"`
+}
+
+// TripPath returns the trip's breadcrumbs (limit 0: all kept).
+func (c *Client) TripPath(ctx context.Context, id string, limit int) ([]Crumb, error) {
+	p := tripPath(id, "path")
+	if limit > 0 {
+		p += "?limit=" + strconv.Itoa(limit)
+	}
+	var out struct {
+		Points []Crumb `json:"points"`
+	}
+	_, _, err := c.Do(ctx, http.MethodGet, p, nil, &out, nil)
+	return out.Points, err
+}
+
+// Frame is one SSE event of a trip stream. Snapshot is set for "snapshot"
+// and "reset" events; Event is the envelope of the others.
+type Frame struct {
+	ID       string
+	Type     string
+	Event    Event
+	Snapshot *Snapshot
+}
+
+// Stream is a trip's SSE stream that reconnects by itself, resuming after
+// the last ID it saw (Last-Event-ID) after the server's retry: delay, like
+// a browser's EventSource. Read frames from C; it is closed when ctx ends
+// or the server refuses the stream (Err tells why).
+type Stream struct {
+	C          <-chan Frame
+	c          chan Frame
+	err        atomic.Value
+	reconnects atomic.Int64
+	lastID     atomic.Value
+}
+
+// Err is why the stream ended (nil when its context was cancelled).
+func (s *Stream) Err() error {
+	e, _ := s.err.Load().(error)
+	return e
+}
+
+// Reconnects counts reconnections so far.
+func (s *Stream) Reconnects() int { return int(s.reconnects.Load()) }
+
+// LastID is the last event ID received.
+func (s *Stream) LastID() string {
+	v, _ := s.lastID.Load().(string)
+	return v
+}
+
+// WatchTrip opens the trip's SSE stream, resuming after lastID ("" for a
+// fresh connect, which starts with a snapshot). The stream reconnects after
+// drops (end of body, network errors, node drains) until ctx is done; an
+// HTTP error answer (401, 403, 404) ends it.
+func (c *Client) WatchTrip(ctx context.Context, id, lastID string) *Stream {
+	ch := make(chan Frame, 64)
+	s := &Stream{C: ch, c: ch}
+	s.lastID.Store(lastID)
+	go s.run(ctx, c, id)
+	return s
+}
+
+func (s *Stream) run(ctx context.Context, c *Client, id string) {
+	defer close(s.c)
+	retry := time.Second
+	hc := *c.http
+	hc.Timeout = 0 // a stream lives long
+	for first := true; ; first = false {
+		if !first {
+			s.reconnects.Add(1)
+			select {
+			case <-time.After(retry):
+			case <-ctx.Done():
+				return
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+tripPath(id, "events"), nil)
+		if err != nil {
+			s.err.Store(err)
+			return
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		if last := s.LastID(); last != "" {
+			req.Header.Set("Last-Event-ID", last)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode >= 500 {
+				continue
+			}
+			s.err.Store(fmt.Errorf("hextrack: stream %d: %s", resp.StatusCode, strings.TrimSpace(string(b))))
+			return
+		}
+		r := s.read(ctx, resp.Body, &retry)
+		resp.Body.Close()
+		if r != nil {
+			s.err.Store(r)
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// read parses frames until the body ends. It returns a non-nil error only
+// when the stream must not reconnect (ctx done returns nil).
+func (s *Stream) read(ctx context.Context, body io.Reader, retry *time.Duration) error {
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var id, typ string
+	var data strings.Builder
+	hasID := false
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			if data.Len() > 0 || typ != "" {
+				f := Frame{ID: id, Type: typ}
+				if f.Type == "" {
+					f.Type = "message"
+				}
+				raw := []byte(data.String())
+				switch f.Type {
+				case "snapshot", "reset":
+					var env struct {
+						Data Snapshot `json:"data"`
+					}
+					if json.Unmarshal(raw, &env) == nil {
+						f.Snapshot = &env.Data
+					}
+				default:
+					_ = json.Unmarshal(raw, &f.Event)
+				}
+				if hasID {
+					s.lastID.Store(id)
+				}
+				select {
+				case s.c <- f:
+				case <-ctx.Done():
+					return nil
+				}
+				if f.Type == "error" {
+					return fmt.Errorf("hextrack: stream ended by the server: %s", raw)
+				}
+			}
+			id, typ, hasID = "", "", false
+			data.Reset()
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch field {
+		case "id":
+			id, hasID = value, true
+		case "event":
+			typ = value
+		case "data":
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.WriteString(value)
+		case "retry":
+			if ms, err := strconv.Atoi(value); err == nil && ms >= 0 {
+				*retry = time.Duration(ms) * time.Millisecond
+			}
+		}
+	}
+	return nil
+}
