@@ -86,6 +86,17 @@
 // consumer instead (they only hold that subscription's goroutine). Publishers
 // never wait for subscribers.
 //
+// # Connections
+//
+// On a standalone or Sentinel Redis a node holds one pub/sub connection for
+// all its topics. Under Cluster a sharded subscription must live on the
+// slot's owner, so a node holds one connection per hash slot in use (each
+// trip is its own slot: at most one connection per watched trip per node,
+// bounded by 16,384 slots). When a slot migrates, Redis drops the shard
+// channels, the probe (same slot) stops arriving, and the connection is
+// re-made on the new owner. Grouping slots per master would need fewer
+// connections; it is not done yet.
+//
 // # Liveness
 //
 // Each pub/sub connection (one per node; one per hash slot under Cluster)

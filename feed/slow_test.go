@@ -19,8 +19,8 @@ import (
 // dropped subscriber resumes by ID without loss.
 func TestSlowConsumerDropped(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	const buf = 16
-	b, reg := MustOpenBroker(t, rdb, feed.Config{BufferSize: buf})
+	const buf = 256
+	b, reg := MustOpenBroker(t, rdb, feed.Config{BufferSize: buf, StallTimeout: 500 * time.Millisecond})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 
@@ -68,7 +68,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	// Unbounded queues would hold 50 × 1000 × 4 KiB ≈ 200 MB; bounded ones
-	// hold at most 50 × 16 items sharing the payloads.
+	// hold at most 50 × 256 items sharing the payloads (~1 MB).
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 32<<20 {
 		t.Fatalf("heap grew by %d MiB", grown>>20)
 	}
