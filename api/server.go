@@ -27,6 +27,8 @@ type Config struct {
 	MaxBody int64
 	// Stream tunes SSE and long-poll streams (see StreamConfig).
 	Stream StreamConfig
+	// WS tunes driver WebSockets (see WSConfig in ws.go).
+	WS WSConfig
 }
 
 // Deps are the domain services the handlers call.
@@ -35,6 +37,7 @@ type Deps struct {
 	Drivers  *driver.Service
 	Trips    *rider.Service
 	Feed     *feed.Broker
+	Commands *rider.Commands // the driver command channel (ws.go, commands.go)
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 }
@@ -53,6 +56,8 @@ type Server struct {
 	m       *metrics
 	// draining is closed when Shutdown starts; streams end on it.
 	draining chan struct{}
+	// dc is the driver command channel: open WebSockets (ws.go).
+	dc *driverChannel
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
 }
@@ -72,6 +77,7 @@ func New(cfg Config, d Deps) *Server {
 		drivers: d.Drivers, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
 	s.trips, s.feed = d.Trips, d.Feed
+	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
 	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
 	_ = d.Registry.Register(s.sseStreams)
@@ -126,6 +132,7 @@ func (s *Server) routes() {
 	e.POST("/v1/dev/token", s.devToken)
 	s.driverRoutes()
 	s.tripRoutes()
+	s.driverChannelRoutes()
 	s.webRoutes()
 }
 

@@ -163,6 +163,11 @@ func (c *Commands) Poll(ctx context.Context, driverID, after string, limit int, 
 	return c.feed.Wait(ctx, DriverTopic(driverID), after, limit, wait)
 }
 
+// Position is the ID of the driver's latest command ("0-0" if none).
+func (c *Commands) Position(ctx context.Context, driverID string) (string, error) {
+	return c.feed.Position(ctx, DriverTopic(driverID))
+}
+
 // TakeSession makes session the driver's current connection and tells every
 // older connection, on any node, to close (a live CmdReplaced message).
 func (c *Commands) TakeSession(ctx context.Context, driverID, session string) error {

@@ -1,0 +1,105 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hextrack/hextrack/feed"
+)
+
+type commandsReply struct {
+	Commands []feed.Event `json:"commands"`
+	// Next is the cursor of the following poll (after=).
+	Next string `json:"next"`
+}
+
+// pollCommands is the command channel of REST drivers: commands after
+// `after` (default: after the driver's last ack), at most `limit` (≤ 1000),
+// waiting up to `wait` seconds (≤ 30) when there are none. A cursor older
+// than the feed retains is a 410 whose details carry the current position.
+func (s *Server) pollCommands(c echo.Context) error {
+	if err := selfDriver(c); err != nil {
+		return err
+	}
+	if s.dc.cmds == nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the driver channel is not served by this node"}
+	}
+	id := c.Param("id")
+	q := c.QueryParams()
+	limit := defaultPollLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPollLimit {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "limit must be within [1, 1000]"}
+		}
+		limit = n
+	}
+	var wait time.Duration
+	if v := q.Get("wait"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > maxPollWait.Seconds() {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "wait must be within [0, 30] seconds"}
+		}
+		wait = time.Duration(f * float64(time.Second))
+	}
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.draining: // a long-poll answers at once when the node drains
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	after := q.Get("after")
+	if after == "" {
+		var err error
+		if after, err = s.dc.cmds.ResumeFrom(ctx, id, ""); err != nil {
+			return err
+		}
+	} else if _, err := feed.ParseID(after); err != nil {
+		return err
+	}
+	evs, next, err := s.dc.cmds.Poll(ctx, id, after, limit, wait)
+	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
+		ae, _ := toError(err)
+		pos, perr := s.dc.cmds.Position(c.Request().Context(), id)
+		if perr != nil {
+			return perr
+		}
+		ae.Details = map[string]string{"position": pos}
+		return ae
+	}
+	if err != nil {
+		if ctx.Err() != nil && c.Request().Context().Err() == nil {
+			evs, next, err = []feed.Event{}, after, nil // drained: poll again elsewhere
+		} else {
+			return err
+		}
+	}
+	if evs == nil {
+		evs = []feed.Event{}
+	}
+	return c.JSON(http.StatusOK, commandsReply{Commands: evs, Next: next})
+}
+
+// ackCommand records that the driver handled every command up to cmd.
+func (s *Server) ackCommand(c echo.Context) error {
+	if err := selfDriver(c); err != nil {
+		return err
+	}
+	if s.dc.cmds == nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the driver channel is not served by this node"}
+	}
+	acked, err := s.dc.cmds.Ack(c.Request().Context(), c.Param("id"), c.Param("cmd"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"acked": acked})
+}
