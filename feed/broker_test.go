@@ -240,7 +240,20 @@ func TestSubscribeFreshAndLive(t *testing.T) {
 	defer sub2.Close()
 	more := publishN(t, b, topic, 2)
 	want := append(append(append(old[1:], first...), next...), more...)
-	equalIDs(t, itemIDs(recvN(t, sub2, len(want), 5*time.Second)), want)
+	resumed := recvN(t, sub2, len(want), 5*time.Second)
+	equalIDs(t, itemIDs(resumed), want)
+	// The same event is byte-identical whether it came live, from a resume
+	// read or from history.
+	hist, _, err := b.Read(ctx, topic, first[0], 1)
+	if err != nil || len(hist) != 1 {
+		t.Fatalf("Read = %v, %v", hist, err)
+	}
+	liveJSON, _ := json.Marshal(items[1].Event)
+	resumedJSON, _ := json.Marshal(resumed[3].Event)
+	histJSON, _ := json.Marshal(hist[0])
+	if string(liveJSON) != string(histJSON) || string(resumedJSON) != string(histJSON) {
+		t.Fatalf("envelopes differ:\n live    %s\n resumed %s\n history %s", liveJSON, resumedJSON, histJSON)
+	}
 
 	// The subscription ends when its ctx does, with a nil error.
 	cctx, cancel := context.WithCancel(ctx)
