@@ -27,6 +27,11 @@ type Config struct {
 	MapFile     string        // HEXTRACK_MAP: OSM PBF for roads and routing
 	DrainWindow time.Duration // HEXTRACK_DRAIN_WINDOW: reconnect spread on shutdown, default 5s
 	LogLevel    string        // HEXTRACK_LOG_LEVEL: debug|info|warn|error, default info
+	// Dispatch and the driver WebSocket (zero: the rider/api defaults).
+	OfferTimeout    time.Duration // HEXTRACK_OFFER_TIMEOUT: default 15s
+	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
+	LeaseTTL        time.Duration // HEXTRACK_DISPATCH_LEASE: default 5s
+	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -69,8 +74,17 @@ func parseServe(args []string) (Config, error) {
 	if v := os.Getenv("HEXTRACK_MAX_BATCH"); v != "" {
 		_, _ = fmt.Sscan(v, &c.MaxBatch)
 	}
+	fs.DurationVar(&c.OfferTimeout, "offer-timeout", envDur("HEXTRACK_OFFER_TIMEOUT", 15*time.Second), "time a driver has to answer an offer (HEXTRACK_OFFER_TIMEOUT)")
+	fs.DurationVar(&c.DispatchTimeout, "dispatch-timeout", envDur("HEXTRACK_DISPATCH_TIMEOUT", 2*time.Minute), "a trip nobody accepts expires after this (HEXTRACK_DISPATCH_TIMEOUT)")
+	fs.DurationVar(&c.LeaseTTL, "dispatch-lease", envDur("HEXTRACK_DISPATCH_LEASE", 5*time.Second), "a dead node's trips are taken over after this (HEXTRACK_DISPATCH_LEASE)")
+	origins := fs.String("ws-origins", os.Getenv("HEXTRACK_WS_ORIGINS"), "browser origins allowed on the driver WebSocket besides this host, comma-separated (HEXTRACK_WS_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.WSOrigins = append(c.WSOrigins, o)
+		}
 	}
 	secret, err := readSecret("HEXTRACK_JWT_SECRET")
 	if err != nil {

@@ -93,8 +93,12 @@ type Main struct {
 	Drivers *driver.Service
 	Feed    *feed.Broker
 	Trips   *rider.Service
-	cancel  context.CancelFunc
-	done    chan struct{}
+	// Commands and Dispatch: the driver command channel and dispatch.
+	Commands     *rider.Commands
+	Dispatch     *rider.Dispatcher
+	dispatchDone chan struct{}
+	cancel       context.CancelFunc
+	done         chan struct{}
 }
 
 // NewMain returns a Main logging to w.
@@ -151,8 +155,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
 	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips)
-	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow}},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Registry: reg, Logger: m.Logger})
+	m.Commands = rider.NewCommands(m.rdb, m.Feed, c.Prefix)
+	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
+		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
+	m.Drivers.Listen(m.Dispatch)
+	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
+		WS: api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow}},
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Registry: reg, Logger: m.Logger})
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -171,6 +180,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	go m.trimLoop(bg, idx)
 	go func() { _ = m.Trips.Run(bg) }()
+	m.dispatchDone = make(chan struct{})
+	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
 	}
@@ -209,6 +220,10 @@ func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
 func (m *Main) Close() error {
 	if m.API != nil {
 		m.API.StartDrain()
+		// WebSockets are hijacked: Shutdown would not wait for them.
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
+		_ = m.API.WaitWebSockets(ctx)
+		cancel()
 	}
 	var err error
 	if m.http != nil {
@@ -219,6 +234,9 @@ func (m *Main) Close() error {
 	}
 	if m.cancel != nil {
 		m.cancel()
+	}
+	if m.dispatchDone != nil {
+		<-m.dispatchDone // leases handed back before Redis closes
 	}
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
