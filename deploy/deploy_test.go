@@ -750,6 +750,13 @@ func TestCompose(t *testing.T) {
 				t.Errorf("drivesim runs %q, lacks %q", args, want)
 			}
 		}
+		// Without the servers' secret drivesim can mint no tokens once dev
+		// mode is off.
+		for _, n := range nodes {
+			if got, want := ds.Environment["HEXTRACK_JWT_SECRET"], c.Services[n].Environment["HEXTRACK_JWT_SECRET"]; got == "" || got != want {
+				t.Errorf("drivesim HEXTRACK_JWT_SECRET %q, %s has %q", got, n, want)
+			}
+		}
 	})
 	t.Run("prometheus scrapes every node", func(t *testing.T) {
 		var prom struct {
