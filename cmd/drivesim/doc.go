@@ -1,0 +1,14 @@
+// Command drivesim simulates drivers and riders against a hextrack server,
+// replays recorded GPS trips, and generates load, speaking only the public
+// API (api/client, SSE, WebSocket). Subcommands:
+//
+//	drivesim run     --server URL --drivers N --riders M --map FILE|synthetic ...
+//	drivesim replay  --server URL --trips porto_trips.csv --map porto.osm.pbf --speedup 10
+//	drivesim load    --server URL --drivers K --hz H --subscribers R ...
+//
+// Every subcommand prints a live progress line (plain periodic lines when
+// stderr is not a terminal), a final table, and with --json FILE the
+// report as JSON. Ctrl-C stops cleanly and still prints the report.
+// Simulation logic lives in package sim; this command only reads flags,
+// loads maps and prints.
+package main

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/hextrack/hextrack/sim"
+)
+
+// printTable writes the final report as an aligned table.
+func printTable(w io.Writer, r sim.Report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	title := r.Mode
+	if r.Interrupted {
+		title += " (interrupted)"
+	}
+	fmt.Fprintf(tw, "drivesim %s\t%s, %.1f s wall, %.1f s simulated (%gx)\n", title, r.Server, r.WallS, r.SimS, r.SpeedUp)
+	fmt.Fprintf(tw, "drivers / riders\t%d / %d (%s)\n", r.Drivers, r.Riders, r.Transport)
+	fmt.Fprintf(tw, "trips\trequested %d  completed %d  cancelled %d  expired %d  active %d\n",
+		r.Trips.Requested, r.Trips.Completed, r.Trips.Cancelled, r.Trips.Expired, r.Trips.Active)
+	fmt.Fprintf(tw, "durable events\treceived %d  lost %d  duplicated %d  out-of-order %d  resets %d  (topics checked %d, unverified %d)\n",
+		r.Events.Received, r.Events.Lost, r.Events.Duplicated, r.Events.OutOfOrder, r.Events.Resets, r.Events.Checked, r.Events.Unverified)
+	fmt.Fprintf(tw, "ping→rider ms\t%s\n", lat(r.Latency))
+	fmt.Fprintf(tw, "ping ack ms\t%s\n", lat(r.AckLatency))
+	fmt.Fprintf(tw, "pings\tsent %d  acked %d  rejected %d  duplicates %d  buffered offline %d\n",
+		r.Pings.Sent, r.Pings.Acked, r.Pings.Rejected, r.Pings.Duplicates, r.Pings.Buffered)
+	fmt.Fprintf(tw, "throughput /s\tpings %.1f  requests %.1f  events %.1f  locations %.1f\n",
+		r.Throughput.PingsPerS, r.Throughput.RequestsPerS, r.Throughput.EventsPerS, r.Throughput.LocationsPerS)
+	fmt.Fprintf(tw, "actions\toffers %d  declined %d  accepted %d  cancels %d  dropoff changes %d  messages %d  outages %d\n",
+		r.Actions.Offers, r.Actions.Declined, r.Actions.Accepted, r.Actions.Cancels, r.Actions.DropoffChanges, r.Actions.Messages, r.Actions.Outages)
+	fmt.Fprintf(tw, "requests / errors / reconnects\t%d / %d / %d\n", r.Requests, r.Errors, r.Reconnects)
+	for i, e := range r.ErrorSample {
+		if i == 5 {
+			break
+		}
+		fmt.Fprintf(tw, "  error ×%d\t%s\n", e.Count, e.Message)
+	}
+	_ = tw.Flush()
+}
+
+func lat(l sim.Latency) string {
+	if l.Count == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (n=%d)", l.P50, l.P90, l.P99, l.Max, l.Count)
+}
+
+// progress prints a live line on a terminal (rewritten in place) or a
+// plain line every few seconds otherwise.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	tty   bool
+	quiet bool
+	n     int
+	last  int
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(r sim.Report) {
+	if p.quiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n++
+	line := fmt.Sprintf("%5.0fs trips %d/%d done (%d cancelled, %d expired)  pings %d acked (%.0f/s, %d rejected)  events %d lost %d dup %d  ping→rider p50 %.0fms p99 %.0fms  errors %d",
+		r.WallS, r.Trips.Completed, r.Trips.Requested, r.Trips.Cancelled, r.Trips.Expired,
+		r.Pings.Acked, r.Throughput.PingsPerS, r.Pings.Rejected, r.Events.Received, r.Events.Lost, r.Events.Duplicated,
+		r.Latency.P50, r.Latency.P99, r.Errors)
+	if p.tty {
+		pad := ""
+		if p.last > len(line) {
+			pad = strings.Repeat(" ", p.last-len(line))
+		}
+		p.last = len(line)
+		fmt.Fprintf(p.w, "\r%s%s", line, pad)
+		return
+	}
+	if p.n%5 == 1 {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty && !p.quiet && p.last > 0 {
+		fmt.Fprintln(p.w)
+	}
+}

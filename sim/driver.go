@@ -1,0 +1,302 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/geo"
+)
+
+// DriverBehaviour is how simulated drivers act. Times are simulated.
+type DriverBehaviour struct {
+	AcceptProb  float64       // chance an offer is accepted; the rest are declined
+	AcceptDelay time.Duration // mean think time before answering an offer
+	PickupDwell time.Duration // time at the pickup before starting the trip
+	PingEvery   time.Duration // GPS fix period (simulated)
+	BatchEvery  time.Duration // upload period (simulated); fixes in between are batched
+	GPS         GPS
+	Link        Link // network loss model (a copy per driver)
+	Roam        bool // drive around when idle (else wait in place)
+}
+
+type driverPhase int
+
+const (
+	phaseIdle driverPhase = iota
+	phaseToPickup
+	phaseAtPickup
+	phaseToDropoff
+)
+
+// offer is an offer to handle: from the server's command channel, or from
+// the simulator's own dispatcher (then ID is empty and nothing is acked).
+type offer struct {
+	trip string
+	id   string
+}
+
+// simDriver is one simulated driver: a goroutine stepping a car, taking
+// GPS fixes, uploading them, answering offers and driving trips.
+type simDriver struct {
+	id    string
+	api   *client.Client
+	conn  DriverConn
+	beh   DriverBehaviour
+	sim   *Engine
+	rng   *rand.Rand
+	car   *Mover
+	link  Link
+	seq   int64
+	buf   []client.Ping
+	phase driverPhase
+	trip  Snapshot
+	// answerAt is when the pending offer is answered (zero: none).
+	answerAt time.Time
+	pending  offer
+	dwellEnd time.Time
+	offers   chan offer // the simulator's own dispatcher
+	index    int
+}
+
+func (d *simDriver) now() time.Time { return d.sim.Clock.Now() }
+
+// run steps the driver until ctx ends.
+func (d *simDriver) run(ctx context.Context) {
+	st := d.sim.Stats
+	tick := d.sim.Clock.Wall(d.beh.PingEvery)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	lastStep := time.Now()
+	lastSend := d.now()
+	online := true
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-d.offers:
+			d.offer(o)
+		case e := <-d.conn.Commands():
+			d.command(ctx, e)
+		case now := <-t.C:
+			dt := now.Sub(lastStep).Seconds() * d.sim.Clock.SpeedUp
+			lastStep = now
+			d.car.Step(dt)
+			d.act(ctx)
+			pos := d.car.Pos()
+			d.sim.pos[d.index].Store(&pos)
+			d.sim.idle[d.index].Store(d.phase == phaseIdle && d.answerAt.IsZero())
+			// A fix, taken online or not.
+			d.seq++
+			p, acc := d.beh.GPS.Fix(d.rng, d.car.Pos())
+			sp, hd := d.car.Speed(), d.car.Heading()
+			d.buf = append(d.buf, client.Ping{Lat: p.Lat, Lng: p.Lng, TS: now, Seq: d.seq, Accuracy: &acc, Speed: &sp, Heading: &hd})
+			st.C.PingsSent.Add(1)
+			was := online
+			var began bool
+			online, began = d.link.Step(d.rng, dt)
+			if began {
+				st.C.Outages.Add(1)
+			}
+			if !online {
+				st.C.PingsBuffered.Add(1)
+				continue
+			}
+			if len(d.buf) > 0 && (!was || d.now().Sub(lastSend) >= d.beh.BatchEvery) {
+				if err := d.conn.Send(ctx, d.buf); err != nil {
+					if ctx.Err() == nil && !errors.Is(err, errNotConnected) {
+						st.Err(err)
+					}
+					if len(d.buf) > 5000 { // keep an hour of fixes at most
+						d.buf = append(d.buf[:0], d.buf[len(d.buf)-5000:]...)
+					}
+					continue
+				}
+				d.buf = d.buf[:0]
+				lastSend = d.now()
+			}
+		}
+	}
+}
+
+// act moves the driver's plan along: roam, answer a due offer, arrive,
+// pick up, complete.
+func (d *simDriver) act(ctx context.Context) {
+	if !d.answerAt.IsZero() && !d.now().Before(d.answerAt) {
+		d.answerAt = time.Time{}
+		d.answer(ctx)
+	}
+	switch d.phase {
+	case phaseIdle:
+		if d.beh.Roam && d.car.Arrived() {
+			_ = d.car.RouteTo(d.sim.Graph.RandomPoint(d.rng))
+		}
+	case phaseToPickup:
+		if d.car.Arrived() {
+			if _, err := d.transition(ctx, "arrived"); err != nil {
+				return
+			}
+			d.phase = phaseAtPickup
+			d.dwellEnd = d.now().Add(d.beh.PickupDwell)
+		}
+	case phaseAtPickup:
+		if !d.now().Before(d.dwellEnd) {
+			if _, err := d.transition(ctx, "pickup"); err != nil {
+				return
+			}
+			d.phase = phaseToDropoff
+			d.routeTo(geo.Point{Lat: d.trip.Trip.Dropoff.Lat, Lng: d.trip.Trip.Dropoff.Lng})
+		}
+	case phaseToDropoff:
+		if d.car.Arrived() {
+			if _, err := d.transition(ctx, "complete"); err != nil {
+				return
+			}
+			d.idle()
+		}
+	}
+}
+
+func (d *simDriver) routeTo(p geo.Point) {
+	if err := d.car.RouteTo(p); err != nil {
+		d.sim.Stats.Err(err)
+	}
+}
+
+func (d *simDriver) idle() {
+	d.phase = phaseIdle
+	d.trip = Snapshot{}
+}
+
+// transition posts a driver action. A refusal because the trip moved on
+// (cancelled, reassigned) sends the driver back to idle; the error is
+// returned either way so the caller stops.
+func (d *simDriver) transition(ctx context.Context, action string) (Snapshot, error) {
+	st := d.sim.Stats
+	st.C.Requests.Add(1)
+	s, err := TripAction(ctx, d.api, d.trip.Trip.ID, action, "")
+	if err != nil {
+		if ctx.Err() != nil {
+			return s, err
+		}
+		var ae *client.Error
+		if errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == http.StatusForbidden || ae.Status == http.StatusNotFound) {
+			// The trip is no longer ours to drive (cancelled, reassigned)
+			// or the server already made this move (arrival detection).
+			if cur, gerr := GetTrip(ctx, d.api, d.trip.Trip.ID); gerr == nil && cur.Trip.DriverID == d.id && !Terminal(cur.Trip.Status) {
+				d.trip = cur
+				if statusReached(cur.Trip.Status, action) {
+					return cur, nil
+				}
+			}
+			d.idle()
+			return s, err
+		}
+		st.Err(err)
+		return s, err
+	}
+	d.trip = s
+	return s, nil
+}
+
+// statusReached: the trip already is where action would take it.
+func statusReached(status, action string) bool {
+	switch action {
+	case "arrived":
+		return status == StatusArrived || status == StatusInProgress
+	case "pickup":
+		return status == StatusInProgress
+	}
+	return false
+}
+
+// offer queues an offer's answer after the think time.
+func (d *simDriver) offer(o offer) {
+	d.sim.Stats.C.Offers.Add(1)
+	if d.phase != phaseIdle || !d.answerAt.IsZero() {
+		d.pending2(o)
+		return
+	}
+	d.pending = o
+	think := time.Duration(d.rng.ExpFloat64() * float64(d.beh.AcceptDelay))
+	d.answerAt = d.now().Add(think)
+}
+
+// pending2 declines an offer the driver can't take (busy).
+func (d *simDriver) pending2(o offer) {
+	d.sim.Stats.C.OffersDeclined.Add(1)
+	if o.id != "" {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, _ = TripAction(ctx, d.api, o.trip, "decline", "busy")
+		}()
+	}
+}
+
+func (d *simDriver) answer(ctx context.Context) {
+	o := d.pending
+	d.pending = offer{}
+	st := d.sim.Stats
+	if d.phase != phaseIdle {
+		d.pending2(o)
+		return
+	}
+	if d.rng.Float64() >= d.beh.AcceptProb {
+		st.C.OffersDeclined.Add(1)
+		st.C.Requests.Add(1)
+		_, _ = TripAction(ctx, d.api, o.trip, "decline", "not now")
+		if o.id == "" {
+			d.sim.dispatchAgain(o.trip, d.id)
+		}
+		return
+	}
+	st.C.Requests.Add(1)
+	s, err := TripAction(ctx, d.api, o.trip, "accept", "")
+	if err != nil {
+		var ae *client.Error
+		if !errors.As(err, &ae) || ae.Status >= 500 {
+			st.Err(err)
+		}
+		if o.id == "" && ctx.Err() == nil {
+			d.sim.dispatchAgain(o.trip, d.id)
+		}
+		return
+	}
+	st.C.TripsAccepted.Add(1)
+	d.trip = s
+	d.phase = phaseToPickup
+	d.routeTo(geo.Point{Lat: s.Trip.Pickup.Lat, Lng: s.Trip.Pickup.Lng})
+}
+
+// command handles one command from the server.
+func (d *simDriver) command(ctx context.Context, e Event) {
+	trip := commandTrip(e.Data)
+	switch e.Type {
+	case "offer":
+		if trip != "" {
+			d.offer(offer{trip: trip, id: e.ID})
+		}
+	case "trip.cancelled", "trip.reassigned":
+		if trip != "" && trip == d.trip.Trip.ID {
+			d.idle()
+		}
+	case "trip.address_changed":
+		if trip != "" && trip == d.trip.Trip.ID {
+			if s, err := GetTrip(ctx, d.api, trip); err == nil {
+				d.trip = s
+				if d.phase == phaseToDropoff {
+					d.routeTo(geo.Point{Lat: s.Trip.Dropoff.Lat, Lng: s.Trip.Dropoff.Lng})
+				}
+			}
+		}
+	}
+	if e.ID != "" {
+		if err := d.conn.Ack(ctx, e.ID); err != nil && ctx.Err() == nil && !errors.Is(err, errNotConnected) {
+			d.sim.Stats.Err(err)
+		}
+	}
+}

@@ -1,0 +1,271 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"time"
+
+	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/geo"
+)
+
+// RiderBehaviour is how simulated riders act. Times are simulated.
+type RiderBehaviour struct {
+	Transport     string        // RiderSSE, RiderLongPoll or RiderPoll
+	Think         time.Duration // mean wait before each request
+	TripMinM      float64       // straight-line pickup→dropoff distance range
+	TripMaxM      float64
+	DeliveryShare float64       // share of requests that are deliveries
+	CancelProb    float64       // chance a rider cancels before pickup
+	ChangeProb    float64       // chance a rider changes the dropoff on the way
+	ChatProb      float64       // chance a rider sends a chat message once assigned
+	ChatEvery     time.Duration // >0: a message this often while on a trip (load)
+	GiveUp        time.Duration // stop waiting for a trip's end after this (0: 30 min)
+}
+
+type simRider struct {
+	id  string
+	api *client.Client
+	beh RiderBehaviour
+	sim *Engine
+	rng *rand.Rand
+	n   int
+}
+
+func (r *simRider) run(ctx context.Context) {
+	clock := r.sim.Clock
+	for ctx.Err() == nil {
+		think := time.Duration(r.rng.ExpFloat64() * float64(r.beh.Think))
+		if !clock.Sleep(ctx, think) {
+			return
+		}
+		r.trip(ctx)
+	}
+}
+
+// places picks a pickup and a dropoff TripMinM..TripMaxM apart.
+func (r *simRider) places() (Place, Place) {
+	g := r.sim.Graph
+	a := g.RandomPoint(r.rng)
+	b := g.RandomPoint(r.rng)
+	for i := 0; i < 200; i++ {
+		d := geo.Distance(a, b)
+		if d >= r.beh.TripMinM && (r.beh.TripMaxM <= 0 || d <= r.beh.TripMaxM) {
+			break
+		}
+		b = g.RandomPoint(r.rng)
+	}
+	return Place{Lat: a.Lat, Lng: a.Lng, Address: "sim pickup"}, Place{Lat: b.Lat, Lng: b.Lng, Address: "sim dropoff"}
+}
+
+type tripEvent struct {
+	Status  string `json:"status"`
+	Version int64  `json:"version"`
+}
+
+// trip requests one trip and follows it to its end (or the run's end).
+func (r *simRider) trip(ctx context.Context) {
+	st, clock := r.sim.Stats, r.sim.Clock
+	r.n++
+	pickup, dropoff := r.places()
+	kind := "ride"
+	if r.rng.Float64() < r.beh.DeliveryShare {
+		kind = "delivery"
+	}
+	st.C.Requests.Add(1)
+	snap, err := CreateTrip(ctx, r.api, fmt.Sprintf("%s-%d", r.id, r.n), kind, pickup, dropoff)
+	if err != nil {
+		if ctx.Err() == nil {
+			st.Err(err)
+		}
+		return
+	}
+	st.C.TripsRequested.Add(1)
+	id := snap.Trip.ID
+	topic := "trip:" + id
+	r.sim.track(id, r.api)
+	if r.sim.cfg.Dispatch == DispatchSim {
+		r.sim.dispatch(id, pickup, "")
+	}
+	status, version := snap.Trip.Status, snap.Version
+
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	items := make(chan Item, 256)
+	w := &Watcher{Client: r.api, Stream: r.sim.stream, Transport: r.beh.Transport, Trip: id,
+		Reconnected: func(err error) {
+			st.C.Reconnects.Add(1)
+			if err != nil && wctx.Err() == nil {
+				st.Err(err)
+			}
+		}}
+	go func() {
+		defer close(items)
+		err := w.Run(wctx, func(it Item) bool {
+			select {
+			case items <- it:
+				return true
+			case <-wctx.Done():
+				return false
+			}
+		})
+		if err != nil && wctx.Err() == nil {
+			st.Err(fmt.Errorf("watch %s: %w", id, err))
+		}
+	}()
+
+	now := clock.Now()
+	var cancelAt, chatAt time.Time
+	if r.rng.Float64() < r.beh.CancelProb {
+		cancelAt = now.Add(time.Duration((5 + 55*r.rng.Float64()) * float64(time.Second)))
+	}
+	changeWanted := r.rng.Float64() < r.beh.ChangeProb
+	chatWanted := r.rng.Float64() < r.beh.ChatProb || r.beh.ChatEvery > 0
+	giveUp := r.beh.GiveUp
+	if giveUp <= 0 {
+		giveUp = 30 * time.Minute
+	}
+	deadline := now.Add(giveUp)
+	tick := time.NewTicker(max(clock.Wall(time.Second), 20*time.Millisecond))
+	defer tick.Stop()
+	started := false
+	msgs := 0
+	for {
+		select {
+		case it, ok := <-items:
+			if !ok {
+				return
+			}
+			switch it.Kind {
+			case ItemSnapshot, ItemReset:
+				s := it.Snapshot
+				if r.beh.Transport != RiderPoll {
+					if !started {
+						st.Check.Start(topic, s.FeedPosition)
+						started = true
+					} else if it.Kind == ItemReset {
+						st.Check.Reset(topic, s.FeedPosition)
+					}
+				}
+				if s.Trip.Status != "" {
+					status, version = s.Trip.Status, max(version, s.Version)
+				}
+			case ItemEvent:
+				st.C.EventsReceived.Add(1)
+				if !started { // long-poll/SSE always start with a snapshot; be safe
+					st.Check.Start(topic, "")
+					started = true
+				}
+				st.Check.Observe(topic, it.Event.ID)
+				var te tripEvent
+				if json.Unmarshal(it.Event.Data, &te) == nil {
+					if te.Status != "" {
+						status = te.Status
+					}
+					version = max(version, te.Version)
+				}
+			case ItemLocation:
+				st.C.Locations.Add(1)
+				if l := it.Location; l != nil && !l.TS.IsZero() {
+					st.Deliver.Observe(it.At.Sub(l.TS))
+				}
+			}
+			if Terminal(status) {
+				r.finish(ctx, id, topic, status, items)
+				return
+			}
+		case <-tick.C:
+			now := clock.Now()
+			if now.After(deadline) {
+				return
+			}
+			switch {
+			case !cancelAt.IsZero() && now.After(cancelAt) && beforePickup(status):
+				cancelAt = time.Time{}
+				st.C.Requests.Add(1)
+				if _, err := TripAction(ctx, r.api, id, "cancel", "changed my mind"); err == nil {
+					st.C.Cancels.Add(1)
+				} else if !isConflict(err) && ctx.Err() == nil {
+					st.Err(err)
+				}
+			case changeWanted && status == StatusInProgress:
+				changeWanted = false
+				_, nd := r.places()
+				st.C.Requests.Add(1)
+				if _, err := ChangeDropoff(ctx, r.api, id, nd, version); err == nil {
+					st.C.DropoffChanges.Add(1)
+				} else if !isConflict(err) && ctx.Err() == nil {
+					st.Err(err)
+				}
+			case chatWanted && (status == StatusAssigned || status == StatusArrived || status == StatusInProgress) &&
+				(chatAt.IsZero() || (r.beh.ChatEvery > 0 && now.After(chatAt))):
+				if r.beh.ChatEvery <= 0 {
+					chatWanted = false
+				}
+				chatAt = now.Add(r.beh.ChatEvery)
+				msgs++
+				st.C.Requests.Add(1)
+				if err := PostMessage(ctx, r.api, id, fmt.Sprintf("m%d", msgs), "on my way down"); err == nil {
+					st.C.Messages.Add(1)
+				} else if !isConflict(err) && ctx.Err() == nil {
+					st.Err(err)
+				}
+			}
+		}
+	}
+}
+
+// finish counts a trip's outcome, lingers briefly for stragglers (a
+// duplicate would show up now), and verifies the events received against
+// the server's history.
+func (r *simRider) finish(ctx context.Context, id, topic, status string, items <-chan Item) {
+	st := r.sim.Stats
+	switch status {
+	case StatusCompleted:
+		st.C.TripsCompleted.Add(1)
+	case StatusCancelled:
+		st.C.TripsCancelled.Add(1)
+	case StatusExpired:
+		st.C.TripsExpired.Add(1)
+	}
+	linger := time.NewTimer(300 * time.Millisecond)
+	defer linger.Stop()
+	for done := false; !done; {
+		select {
+		case it, ok := <-items:
+			if !ok {
+				done = true
+			} else if it.Kind == ItemEvent {
+				st.C.EventsReceived.Add(1)
+				st.Check.Observe(topic, it.Event.ID)
+			}
+		case <-linger.C:
+			done = true
+		}
+	}
+	if r.beh.Transport == RiderPoll {
+		r.sim.untrack(id)
+		return
+	}
+	st.Check.Finish(topic)
+	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.sim.verify(vctx, id, r.api); err != nil {
+		st.Err(err)
+	}
+}
+
+func beforePickup(status string) bool {
+	return status == StatusRequested || status == StatusAssigned || status == StatusArrived || status == "awaiting_payment"
+}
+
+// isConflict: the trip moved on before our action (409/412) — normal in a
+// live system, not an error.
+func isConflict(err error) bool {
+	var ae *client.Error
+	return errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == http.StatusPreconditionFailed)
+}
