@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -432,3 +433,5 @@ func TestLongPoll(t *testing.T) {
 		t.Fatalf("trimmed cursor: %v %+v", err, gone)
 	}
 }
+
+func newReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
