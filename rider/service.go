@@ -137,15 +137,17 @@ func (s *Service) now() time.Time { return s.cfg.Now() }
 
 func nowMS(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
-// newTripID is random, or derived from the rider and idempotency key so
-// that a retried create lands on the same trip atomically.
-func newTripID(riderID, idemKey string) string {
+// newTripID is random, or derived from the key prefix, the rider and the
+// idempotency key so that a retried create lands on the same trip
+// atomically. The prefix is part of it because feed keys are not prefixed:
+// two deployments (or test runs) sharing a Redis must not share a feed.
+func newTripID(prefix, riderID, idemKey string) string {
 	if idemKey == "" {
 		var b [10]byte
 		_, _ = rand.Read(b[:])
 		return "t_" + hex.EncodeToString(b[:])
 	}
-	sum := sha256.Sum256([]byte(riderID + "\x00" + idemKey))
+	sum := sha256.Sum256([]byte(prefix + "\x00" + riderID + "\x00" + idemKey))
 	return "t_" + hex.EncodeToString(sum[:10])
 }
 
@@ -172,7 +174,7 @@ func (s *Service) Create(ctx context.Context, a Actor, idemKey string, r CreateR
 	canon, _ := json.Marshal(r)
 	sum := sha256.Sum256(canon)
 	reqHash := hex.EncodeToString(sum[:])
-	id := newTripID(a.ID, idemKey)
+	id := newTripID(s.cfg.Prefix, a.ID, idemKey)
 	now := s.now()
 	t := Trip{ID: id, Kind: r.Kind, Status: r.initialStatus(), RiderID: a.ID, Pickup: r.Pickup,
 		Dropoff: r.Dropoff, Payment: r.Payment, CreatedAt: now.UTC().Truncate(time.Millisecond), Version: 1}

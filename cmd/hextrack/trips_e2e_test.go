@@ -64,7 +64,7 @@ func TestTripAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	snap, err := ra.CreateTrip(ctx, client.CreateTripRequest{Kind: "ride",
-		Pickup: client.Place{Lat: 41.1496, Lng: -8.6109}, Dropoff: client.Place{Lat: 41.16, Lng: -8.62}}, "e2e-1")
+		Pickup: client.Place{Lat: 41.1496, Lng: -8.6109}, Dropoff: client.Place{Lat: 41.16, Lng: -8.62}}, "e2e-"+time.Now().Format(time.RFC3339Nano))
 	if err != nil {
 		t.Fatal(err)
 	}
