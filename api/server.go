@@ -14,6 +14,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/rider"
 )
 
@@ -40,6 +41,10 @@ type Deps struct {
 	Commands *rider.Commands // the driver command channel (ws.go, commands.go)
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
+	// Roads is the road graph drawn by the web map (nil: none); MapSource
+	// says where it came from: "osm" or "synthetic".
+	Roads     *geo.Graph
+	MapSource string
 }
 
 // Server is hextrack's HTTP API.
@@ -53,7 +58,10 @@ type Server struct {
 	feed    *feed.Broker
 	reg     *prometheus.Registry
 	log     *slog.Logger
-	m       *metrics
+	// roadsGraph and mapSource serve /v1/map/roads.geojson (maps.go).
+	roadsGraph *geo.Graph
+	mapSource  string
+	m          *metrics
 	// draining is closed when Shutdown starts; streams end on it.
 	draining chan struct{}
 	// dc is the driver command channel: open WebSockets (ws.go).
@@ -77,6 +85,7 @@ func New(cfg Config, d Deps) *Server {
 		drivers: d.Drivers, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
 	s.trips, s.feed = d.Trips, d.Feed
+	s.roadsGraph, s.mapSource = d.Roads, d.MapSource
 	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
 	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
@@ -131,6 +140,7 @@ func (s *Server) routes() {
 	e.GET("/openapi.yaml", s.openapi)
 	e.POST("/v1/dev/token", s.devToken)
 	s.driverRoutes()
+	s.mapRoutes()
 	s.tripRoutes()
 	s.driverChannelRoutes()
 	s.webRoutes()

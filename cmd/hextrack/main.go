@@ -93,6 +93,8 @@ type Main struct {
 	Drivers *driver.Service
 	Feed    *feed.Broker
 	Trips   *rider.Service
+	// ETA is the map, speed model and estimator (eta.go).
+	ETA *etaParts
 	// Commands and Dispatch: the driver command channel and dispatch.
 	Commands     *rider.Commands
 	Dispatch     *rider.Dispatcher
@@ -152,6 +154,12 @@ func (m *Main) Run(ctx context.Context) error {
 	idx := geo.NewIndex(m.rdb, geo.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
 	m.Drivers = driver.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
 		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch}})
+	m.ETA, err = openETA(c.MapFile, c.Prefix, m.rdb, reg, m)
+	if err != nil {
+		return err
+	}
+	m.Drivers.SetEstimator(m.ETA)
+	m.Drivers.Listen(m.ETA.speeds)
 	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
 	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips)
@@ -161,7 +169,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.Listen(m.Dispatch)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS: api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow}},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Registry: reg, Logger: m.Logger})
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Registry: reg, Logger: m.Logger,
+			Roads: m.ETA.graph, MapSource: m.ETA.source})
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -179,6 +188,7 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	go m.trimLoop(bg, idx)
+	go func() { _ = m.ETA.feeder.Run(bg) }()
 	go func() { _ = m.Trips.Run(bg) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
