@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=${HEXTRACK_ADDR:-:8080}
 port=${addr##*:}
-./bin/hextrack serve --addr "$addr" ${MAP:+--map "$MAP"} &
+./bin/hextrack serve --addr "$addr" --map "${MAP:-synthetic}" &
 srv=$!
 trap 'kill $srv $sim 2>/dev/null; wait' EXIT INT TERM
 sim=""
