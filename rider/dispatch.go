@@ -155,7 +155,7 @@ type Dispatcher struct {
 	arrival *arrivals
 
 	mu     sync.Mutex
-	active map[string]chan struct{} // trip → poke
+	active map[string]*owned // trips this node dispatches
 	wg     sync.WaitGroup
 	offers func(d time.Duration) // metric hook: offer sent (latency of the send)
 }
@@ -170,7 +170,7 @@ var (
 func NewDispatcher(rdb redis.UniversalClient, trips *Service, f Finder, cmds *Commands, cfg DispatchConfig) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{rdb: rdb, trips: trips, finder: f, cmds: cmds, cfg: cfg, log: cfg.Logger,
-		wake: make(chan struct{}, 1), active: map[string]chan struct{}{}}
+		wake: make(chan struct{}, 1), active: map[string]*owned{}}
 	d.arrival = newArrivals(d)
 	trips.SetHook(d)
 	return d
@@ -199,6 +199,7 @@ func (d *Dispatcher) key(f func(string, string) string, id string) string {
 // node owned are handed back (leases released, due at once elsewhere).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	d.wg.Go(func() { d.arrival.run(ctx) })
+	d.wg.Go(func() { d.renewLoop(ctx) })
 	t := time.NewTicker(d.cfg.Scan)
 	defer t.Stop()
 	for {
@@ -245,11 +246,12 @@ func (d *Dispatcher) scan(ctx context.Context) {
 		}
 		// Not due elsewhere while the lease lives; renewals push it further.
 		d.rdb.ZAddXX(ctx, queueKey(d.cfg.Prefix), redis.Z{Score: float64(now + d.cfg.LeaseTTL.Milliseconds()), Member: id})
-		poke := make(chan struct{}, 1)
+		wctx, cancel := context.WithCancel(ctx)
+		o := &owned{poke: make(chan struct{}, 1), cancel: cancel}
 		d.mu.Lock()
-		d.active[id] = poke
+		d.active[id] = o
 		d.mu.Unlock()
-		d.wg.Go(func() { d.work(ctx, id, poke) })
+		d.wg.Go(func() { d.work(wctx, ctx, id, o.poke) })
 	}
 }
 
@@ -260,30 +262,83 @@ func (d *Dispatcher) Active() int {
 	return len(d.active)
 }
 
+// Lease scripts touch only the lease key (the queue is in another slot
+// under Cluster); the queue score is moved by a separate ZADD XX.
 var renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('ZADD', KEYS[2], 'XX', ARGV[3], ARGV[4])
   return 1
 end
 return 0`)
 
 var releaseLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  if ARGV[3] == '1' then redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[4]) end
-  return 1
-end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// work owns one trip's dispatch while its lease lasts.
-func (d *Dispatcher) work(ctx context.Context, id string, poke chan struct{}) {
+// owned is a trip this node dispatches.
+type owned struct {
+	poke   chan struct{}
+	cancel context.CancelFunc // stops the worker (lease lost)
+}
+
+// renewLoop renews every lease of this node in one pipeline every
+// LeaseTTL/3, independent of how busy the workers are; a worker whose lease
+// is gone is stopped (another node owns the trip now).
+func (d *Dispatcher) renewLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		ids := make([]string, 0, len(d.active))
+		for id := range d.active {
+			ids = append(ids, id)
+		}
+		d.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		due := float64(d.cfg.Now().Add(d.cfg.LeaseTTL).UnixMilli())
+		cmds := make([]*redis.Cmd, len(ids))
+		_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				cmds[i] = renewScript.Run(ctx, p, []string{d.key(leaseKey, id)}, d.cfg.NodeID, d.cfg.LeaseTTL.Milliseconds())
+				p.ZAddXX(ctx, queueKey(d.cfg.Prefix), redis.Z{Score: due, Member: id})
+			}
+			return nil
+		})
+		if err != nil && ctx.Err() == nil {
+			d.log.Warn("dispatch: renew leases", "err", err)
+		}
+		for i, id := range ids {
+			if n, err := cmds[i].Int(); err == nil && n == 0 {
+				d.log.Warn("dispatch: lease lost", "trip", id, "node", d.cfg.NodeID)
+				d.mu.Lock()
+				if o := d.active[id]; o != nil {
+					o.cancel()
+				}
+				d.mu.Unlock()
+			}
+		}
+	}
+}
+
+// work owns one trip's dispatch while its lease lasts (ctx ends when it is
+// lost or the node stops; parent is the node's context).
+func (d *Dispatcher) work(ctx, parent context.Context, id string, poke chan struct{}) {
 	finished := false
 	defer func() {
 		d.mu.Lock()
+		if o := d.active[id]; o != nil {
+			o.cancel()
+		}
 		delete(d.active, id)
 		d.mu.Unlock()
-		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		bg, cancel := context.WithTimeout(context.WithoutCancel(parent), 2*time.Second)
 		defer cancel()
 		if finished {
 			d.rdb.ZRem(bg, queueKey(d.cfg.Prefix), id)
@@ -296,28 +351,15 @@ func (d *Dispatcher) work(ctx context.Context, id string, poke chan struct{}) {
 				d.rdb.Del(bg, d.key(dispatchKey, id))
 			}
 		}
-		// Hand back: due at once for whoever takes it next.
-		requeue := "0"
-		if !finished {
-			requeue = "1"
+		// Hand back (node stopping, or a Redis error): due at once for
+		// whoever takes it next. A lost lease is someone else's already.
+		if !finished && (ctx.Err() == nil || parent.Err() != nil) {
+			d.rdb.ZAddXX(bg, queueKey(d.cfg.Prefix), redis.Z{Score: float64(d.cfg.Now().UnixMilli()), Member: id})
 		}
-		releaseLeaseScript.Run(bg, d.rdb, []string{d.key(leaseKey, id), queueKey(d.cfg.Prefix)},
-			d.cfg.NodeID, d.cfg.Now().UnixMilli(), requeue, id)
+		releaseLeaseScript.Run(bg, d.rdb, []string{d.key(leaseKey, id)}, d.cfg.NodeID)
 	}()
-	renew := time.Now().Add(d.cfg.LeaseTTL / 3)
 	published := map[int64]bool{}
 	for ctx.Err() == nil {
-		if time.Now().After(renew) {
-			ok, err := renewScript.Run(ctx, d.rdb, []string{d.key(leaseKey, id), queueKey(d.cfg.Prefix)},
-				d.cfg.NodeID, d.cfg.LeaseTTL.Milliseconds(), d.cfg.Now().UnixMilli()+d.cfg.LeaseTTL.Milliseconds(), id).Int()
-			if err != nil || ok != 1 {
-				if ctx.Err() == nil {
-					d.log.Warn("dispatch: lease lost", "trip", id, "err", err)
-				}
-				return
-			}
-			renew = time.Now().Add(d.cfg.LeaseTTL / 3)
-		}
 		done, wait, err := d.step(ctx, id, published)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -581,11 +623,11 @@ func (d *Dispatcher) TripChanged(ctx context.Context, c Change) {
 // pokeTrip wakes the local worker of a trip, if this node owns it.
 func (d *Dispatcher) pokeTrip(id string) {
 	d.mu.Lock()
-	c := d.active[id]
+	o := d.active[id]
 	d.mu.Unlock()
-	if c != nil {
+	if o != nil {
 		select {
-		case c <- struct{}{}:
+		case o.poke <- struct{}{}:
 		default:
 		}
 	}
