@@ -17,11 +17,6 @@ const DefaultDetour = 1.3
 // sameSpotM: closer points are the same spot as far as routing goes.
 const sameSpotM = 30
 
-// minRawS floors raw estimates before calibration: below it a stopping car
-// is dominated by the stop, not the distance, and a ratio to a near-zero
-// estimate would make the calibration explode.
-const minRawS = 10
-
 // lineStepM is the spacing of the cells sampled along a straight line.
 const lineStepM = 150
 
@@ -37,15 +32,15 @@ type Estimate struct {
 // graph with learned speeds; without one (or when a point is off the graph)
 // it uses haversine × the learned detour factor ÷ the speed along the
 // straight line (the harmonic mean of the cells' learned speeds sampled
-// every 150 m). A Calibration, when set, corrects the result by distance
-// and time of day. Safe for concurrent use.
+// every 150 m). A Correction, when set, maps that raw estimate to the
+// final one (see Correction). Safe for concurrent use.
 type Estimator struct {
 	model  *SpeedModel
 	router *Router // nil: no road graph
 
 	mu     sync.RWMutex
 	detour ewma
-	calib  *Calibration
+	corr   *Correction
 }
 
 // NewEstimator returns an estimator over model and, if not nil, router.
@@ -85,11 +80,18 @@ func (e *Estimator) Detour() float64 {
 	return e.detour.Pace
 }
 
-// SetCalibration installs a correction learned offline (nil removes it).
-func (e *Estimator) SetCalibration(c *Calibration) {
+// SetCorrection installs a correction learned offline (nil removes it).
+func (e *Estimator) SetCorrection(c *Correction) {
 	e.mu.Lock()
-	e.calib = c
+	e.corr = c
 	e.mu.Unlock()
+}
+
+// Correction is the installed correction (nil: none).
+func (e *Estimator) Correction() *Correction {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.corr
 }
 
 // Estimate predicts a trip from one point to another leaving now.
@@ -104,11 +106,8 @@ func (e *Estimator) EstimateAt(ctx context.Context, from, to geo.Point, t time.T
 	if err != nil {
 		return est, err
 	}
-	e.mu.RLock()
-	c := e.calib
-	e.mu.RUnlock()
-	if c != nil {
-		est.Seconds = math.Max(est.Seconds, minRawS) * c.Factor(est.Meters, t)
+	if c := e.Correction(); c != nil {
+		est.Seconds = c.Seconds(from, to, t, est)
 	}
 	return est, nil
 }

@@ -101,19 +101,100 @@ type Learned struct {
 	RoutedSpeedMS float64 // shortest-route metres per second (with a graph)
 }
 
-// Learn fits the speed model, detour factor, calibration and baselines on
+// Learn fits the speed model, detour factor, correction and baselines on
 // training trips only.
+//
+// The correction is stacked: its training queries (every point of a
+// training trip but the last, to that last point) need raw estimates made
+// the way test queries will be, by speeds that never saw the trip. So the
+// training trips are cut into correctionFolds folds by trip, and each
+// fold's queries are estimated with speeds learned on the other folds
+// (out-of-fold); the same folds then cross-validate the correction's
+// depth and number of trees. The final speeds are learned on every
+// training trip.
 func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
 	train = slices.Clone(train)
 	slices.SortStableFunc(train, func(a, b Trip) int { return a.Fixes[0].Time.Compare(b.Fixes[0].Time) })
+	if len(train) == 0 {
+		return nil, fmt.Errorf("eta: no training trips")
+	}
+	l := learnSpeeds(train, g)
+
+	// Baselines.
+	var lineM, routedM, secs float64
+	for _, t := range train {
+		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
+		lineM += geo.Distance(a.Point, b.Point)
+		secs += b.Time.Sub(a.Time).Seconds()
+		if l.Router != nil {
+			if m, err := l.routedLength(a.Point, b.Point); err == nil {
+				routedM += m
+			}
+		}
+	}
+	if secs <= 0 {
+		return nil, fmt.Errorf("eta: no training trips")
+	}
+	l.LineSpeedMS = lineM / secs
+	l.RoutedSpeedMS = routedM / secs
+
+	// Out-of-fold correction samples.
+	fold := make([]int, len(train))
+	for i, t := range train {
+		fold[i] = foldOf(t.ID)
+	}
+	var samples []correctionSample
+	for k := 0; k < correctionFolds; k++ {
+		var rest []Trip
+		for i, t := range train {
+			if fold[i] != k {
+				rest = append(rest, t)
+			}
+		}
+		if len(rest) == 0 {
+			continue
+		}
+		sub := learnSpeeds(rest, g)
+		for i, t := range train {
+			if fold[i] != k {
+				continue
+			}
+			last := t.Fixes[len(t.Fixes)-1]
+			for j := 0; j < len(t.Fixes)-1; j++ {
+				f := t.Fixes[j]
+				raw, err := sub.Estimator.raw(ctx, f.Point, last.Point, f.Time)
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil, ctx.Err()
+					}
+					continue
+				}
+				samples = append(samples, correctionSample{X: features(f.Point, last.Point, f.Time, raw),
+					Actual: last.Time.Sub(f.Time).Seconds(), Fold: k})
+			}
+		}
+	}
+	l.Estimator.SetCorrection(fitCorrection(samples))
+	return l, nil
+}
+
+// foldOf is a training trip's correction fold, a hash of its ID.
+func foldOf(id string) int {
+	h := fnv.New64a()
+	h.Write([]byte("fold\x00"))
+	h.Write([]byte(id))
+	return int(mix64(h.Sum64()) % correctionFolds)
+}
+
+// learnSpeeds fits the detour factor and the cell speeds on trips (in
+// departure order): the raw estimator, before any correction.
+func learnSpeeds(train []Trip, g *geo.Graph) *Learned {
 	l := &Learned{Model: NewSpeedModel(SpeedConfig{})}
 	if g != nil {
 		l.Router = NewRouter(g, l.Model)
 	}
 	l.Estimator = NewEstimator(l.Model, l.Router)
-
 	// Detour factor, then speeds (line observations need the detour).
-	var lineM, routedM, secs float64
 	for _, t := range train {
 		a, b := t.Fixes[0].Point, t.Fixes[len(t.Fixes)-1].Point
 		l.Estimator.ObserveDetour(geo.Distance(a, b), driven(t))
@@ -143,36 +224,7 @@ func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
 			l.Model.Add(Observation{Cell: c, Bucket: bk, SpeedMS: v})
 		}
 	}
-	// Baselines and calibration samples.
-	var samples []Sample
-	for _, t := range train {
-		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
-		dur := b.Time.Sub(a.Time).Seconds()
-		lineM += geo.Distance(a.Point, b.Point)
-		secs += dur
-		if l.Router != nil {
-			if m, err := l.routedLength(a.Point, b.Point); err == nil {
-				routedM += m
-			}
-		}
-		// Calibrate on what will be predicted: from every point but the last.
-		for i := 0; i < len(t.Fixes)-1; i++ {
-			f := t.Fixes[i]
-			raw, err := l.Estimator.raw(ctx, f.Point, b.Point, f.Time)
-			if err != nil {
-				continue
-			}
-			samples = append(samples, Sample{EstSeconds: raw.Seconds, EstMeters: raw.Meters,
-				ActualSeconds: b.Time.Sub(f.Time).Seconds(), Start: f.Time})
-		}
-	}
-	if secs <= 0 {
-		return nil, fmt.Errorf("eta: no training trips")
-	}
-	l.LineSpeedMS = lineM / secs
-	l.RoutedSpeedMS = routedM / secs
-	l.Estimator.SetCalibration(FitCalibration(samples))
-	return l, nil
+	return l
 }
 
 func driven(t Trip) float64 {

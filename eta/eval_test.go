@@ -150,6 +150,9 @@ func TestEvalNoLeakage(t *testing.T) {
 	if len(test) == 0 || len(train) == 0 || base.TestTrips != len(test) {
 		t.Fatalf("split %d/%d, report says %d test", len(train), len(test), base.TestTrips)
 	}
+	if c := base.Learned.Estimator.Correction(); c == nil || c.Trees() == 0 {
+		t.Fatal("no correction was fitted: the leakage check would not cover it")
+	}
 	isTest := map[string]bool{}
 	for _, tr := range test {
 		isTest[tr.ID] = true
@@ -165,7 +168,8 @@ func TestEvalNoLeakage(t *testing.T) {
 		return out
 	}
 	learned := func(r *eta.Report) any {
-		return []any{r.Learned.Model.Snapshot(), r.Learned.Estimator.Detour(), r.LineSpeedMS, r.RoutedSpeedMS}
+		return []any{r.Learned.Model.Snapshot(), r.Learned.Estimator.Detour(), r.LineSpeedMS, r.RoutedSpeedMS,
+			r.Learned.Estimator.Correction().Fingerprint()}
 	}
 
 	t.Run("test trips change nothing learned", func(t *testing.T) {

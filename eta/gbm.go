@@ -1,0 +1,343 @@
+package eta
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+)
+
+// A small gradient-boosted regression-tree learner (squared loss), written
+// here rather than imported: the corrections it fits have a dozen features
+// and a few thousand rows, and a histogram learner of that size is a page
+// of code. Features are bucketed once into at most maxBins quantile bins;
+// trees grow depth-first to a fixed depth; each tree fits the residuals of a
+// seeded row subsample. Deterministic for a given input.
+
+// maxBins is the number of quantile bins per feature.
+const maxBins = 64
+
+// boostParams are a booster's hyperparameters.
+type boostParams struct {
+	Trees     int     // number of trees
+	Depth     int     // depth of each tree
+	Rate      float64 // shrinkage applied to each tree
+	MinLeaf   int     // fewest rows in a leaf
+	Lambda    float64 // L2 penalty on leaf values (in rows)
+	Subsample float64 // share of rows each tree sees
+	Seed      uint64
+}
+
+// gbNode is a tree node: a split (x[Feature] ≤ Thresh goes Left) or, with
+// Feature < 0, a leaf holding Value.
+type gbNode struct {
+	Feature     int32
+	Left, Right int32
+	Thresh      float64
+	Value       float64
+}
+
+type gbTree []gbNode
+
+func (t gbTree) eval(x []float64) float64 {
+	i := int32(0)
+	for {
+		n := &t[i]
+		if n.Feature < 0 {
+			return n.Value
+		}
+		if x[n.Feature] <= n.Thresh {
+			i = n.Left
+		} else {
+			i = n.Right
+		}
+	}
+}
+
+// booster is a fitted ensemble: Base plus the sum of its trees.
+type booster struct {
+	Base  float64
+	Trees []gbTree
+}
+
+func (b *booster) predict(x []float64) float64 {
+	s := b.Base
+	for _, t := range b.Trees {
+		s += t.eval(x)
+	}
+	return s
+}
+
+// binned is a feature matrix bucketed for training: cuts[f] are the upper
+// bounds of feature f's bins (x ≤ cuts[f][j] ⇔ bin ≤ j) and bins[f][i] the
+// bin of row i.
+type binned struct {
+	cuts [][]float64
+	bins [][]uint8
+}
+
+// binRows buckets the rows of X (all the same width) by quantiles.
+func binRows(X [][]float64) *binned {
+	if len(X) == 0 {
+		return &binned{}
+	}
+	nf := len(X[0])
+	b := &binned{cuts: make([][]float64, nf), bins: make([][]uint8, nf)}
+	col := make([]float64, len(X))
+	for f := 0; f < nf; f++ {
+		for i, x := range X {
+			col[i] = x[f]
+		}
+		s := slices.Clone(col)
+		slices.Sort(s)
+		s = slices.Compact(s)
+		var cuts []float64
+		if len(s) <= maxBins {
+			for i := 0; i+1 < len(s); i++ {
+				cuts = append(cuts, (s[i]+s[i+1])/2)
+			}
+		} else {
+			// Quantiles of the distinct values weighted by rows.
+			all := slices.Clone(col)
+			slices.Sort(all)
+			for q := 1; q < maxBins; q++ {
+				i := q * len(all) / maxBins
+				if i <= 0 || i >= len(all) || all[i] == all[i-1] {
+					continue
+				}
+				c := (all[i] + all[i-1]) / 2
+				if len(cuts) == 0 || c > cuts[len(cuts)-1] {
+					cuts = append(cuts, c)
+				}
+			}
+		}
+		b.cuts[f] = cuts
+		bf := make([]uint8, len(X))
+		for i, v := range col {
+			bf[i] = uint8(sort.SearchFloat64s(cuts, v))
+		}
+		b.bins[f] = bf
+	}
+	return b
+}
+
+// fitBoost fits a booster to y on the rows listed in rows (nil: all). When
+// val is not empty it also returns, after every tree, the mean squared
+// error on the val rows (for choosing the number of trees).
+func fitBoost(b *binned, y []float64, rows, val []int32, p boostParams) (*booster, []float64) {
+	if rows == nil {
+		rows = make([]int32, len(y))
+		for i := range rows {
+			rows[i] = int32(i)
+		}
+	}
+	if len(rows) == 0 {
+		return &booster{}, nil
+	}
+	base := 0.0
+	for _, i := range rows {
+		base += y[i]
+	}
+	base /= float64(len(rows))
+	bst := &booster{Base: base}
+	pred := make([]float64, len(y))
+	for i := range pred {
+		pred[i] = base
+	}
+	resid := make([]float64, len(y))
+	rng := rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15))
+	sub := make([]int32, 0, len(rows))
+	var curve []float64
+	g := grower{b: b, resid: resid, p: p}
+	for t := 0; t < p.Trees; t++ {
+		for _, i := range rows {
+			resid[i] = y[i] - pred[i]
+		}
+		sub = sub[:0]
+		for _, i := range rows {
+			if p.Subsample >= 1 || rng.Float64() < p.Subsample {
+				sub = append(sub, i)
+			}
+		}
+		g.tree = g.tree[:0]
+		g.grow(sub, 0)
+		tree := slices.Clone(g.tree)
+		bst.Trees = append(bst.Trees, tree)
+		// Update with the binned rows (same decisions as the thresholds).
+		for _, i := range rows {
+			pred[i] += g.evalBinned(tree, i)
+		}
+		if len(val) > 0 {
+			se := 0.0
+			for _, i := range val {
+				pred[i] += g.evalBinned(tree, i)
+				d := pred[i] - y[i]
+				se += d * d
+			}
+			curve = append(curve, se/float64(len(val)))
+		}
+	}
+	return bst, curve
+}
+
+type grower struct {
+	b     *binned
+	resid []float64
+	p     boostParams
+	tree  gbTree
+	hs    [maxBins]float64
+	hn    [maxBins]int
+}
+
+func (g *grower) evalBinned(t gbTree, i int32) float64 {
+	k := int32(0)
+	for {
+		n := &t[k]
+		if n.Feature < 0 {
+			return n.Value
+		}
+		if float64(g.b.bins[n.Feature][i]) <= n.Thresh {
+			k = n.Left
+		} else {
+			k = n.Right
+		}
+	}
+}
+
+// grow appends the subtree for rows and returns its index. While growing,
+// split nodes hold the bin index in Thresh; the caller's copy is converted
+// by thresholds (see fitBoost's use of evalBinned and finish).
+func (g *grower) grow(rows []int32, depth int) int32 {
+	idx := int32(len(g.tree))
+	g.tree = append(g.tree, gbNode{Feature: -1})
+	sum := 0.0
+	for _, i := range rows {
+		sum += g.resid[i]
+	}
+	n := float64(len(rows))
+	leaf := func() int32 {
+		g.tree[idx].Value = g.p.Rate * sum / (n + g.p.Lambda)
+		return idx
+	}
+	if depth >= g.p.Depth || len(rows) < 2*g.p.MinLeaf {
+		return leaf()
+	}
+	parent := sum * sum / (n + g.p.Lambda)
+	bestGain, bestF, bestBin := 1e-12, -1, 0
+	for f, bins := range g.b.bins {
+		nb := len(g.b.cuts[f]) + 1
+		if nb < 2 {
+			continue
+		}
+		clear(g.hs[:nb])
+		clear(g.hn[:nb])
+		for _, i := range rows {
+			k := bins[i]
+			g.hs[k] += g.resid[i]
+			g.hn[k]++
+		}
+		var sl float64
+		var nl int
+		for j := 0; j < nb-1; j++ {
+			sl += g.hs[j]
+			nl += g.hn[j]
+			nr := len(rows) - nl
+			if nl < g.p.MinLeaf {
+				continue
+			}
+			if nr < g.p.MinLeaf {
+				break
+			}
+			sr := sum - sl
+			gain := sl*sl/(float64(nl)+g.p.Lambda) + sr*sr/(float64(nr)+g.p.Lambda) - parent
+			if gain > bestGain {
+				bestGain, bestF, bestBin = gain, f, j
+			}
+		}
+	}
+	if bestF < 0 {
+		return leaf()
+	}
+	// Partition rows in place: bin ≤ bestBin first.
+	bins := g.b.bins[bestF]
+	lo, hi := 0, len(rows)-1
+	for lo <= hi {
+		if int(bins[rows[lo]]) <= bestBin {
+			lo++
+		} else {
+			rows[lo], rows[hi] = rows[hi], rows[lo]
+			hi--
+		}
+	}
+	l := g.grow(rows[:lo], depth+1)
+	r := g.grow(rows[lo:], depth+1)
+	g.tree[idx] = gbNode{Feature: int32(bestF), Left: l, Right: r, Thresh: float64(bestBin)}
+	return idx
+}
+
+// thresholds converts a tree grown on bins into one on raw feature values.
+func (b *binned) thresholds(t gbTree) gbTree {
+	out := slices.Clone(t)
+	for i := range out {
+		if f := out[i].Feature; f >= 0 {
+			out[i].Thresh = b.cuts[f][int(out[i].Thresh)]
+		}
+	}
+	return out
+}
+
+// finish converts every tree of a booster grown on b to raw thresholds.
+func (b *binned) finish(bst *booster) *booster {
+	out := &booster{Base: bst.Base, Trees: make([]gbTree, len(bst.Trees))}
+	for i, t := range bst.Trees {
+		out.Trees[i] = b.thresholds(t)
+	}
+	return out
+}
+
+// cvBoost picks, among the depths given, the depth and number of trees with
+// the lowest mean validation error over the folds (rows with fold[i] = k
+// are fold k's validation set), then fits on every row with them. It
+// returns the fitted booster and the chosen parameters with their CV error.
+func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths []int, p boostParams) (*booster, boostParams, float64) {
+	b := binRows(X)
+	bestErr, best := math.Inf(1), p
+	for _, d := range depths {
+		q := p
+		q.Depth = d
+		sum := make([]float64, p.Trees)
+		used := 0
+		for k := 0; k < folds; k++ {
+			var tr, va []int32
+			for i, f := range fold {
+				if f == k {
+					va = append(va, int32(i))
+				} else {
+					tr = append(tr, int32(i))
+				}
+			}
+			if len(va) == 0 || len(tr) == 0 {
+				continue
+			}
+			_, curve := fitBoost(b, y, tr, va, q)
+			for t, e := range curve {
+				sum[t] += e
+			}
+			used++
+		}
+		if used == 0 {
+			continue
+		}
+		for t, s := range sum {
+			if e := s / float64(used); e < bestErr {
+				bestErr, best = e, q
+				best.Trees = t + 1
+			}
+		}
+	}
+	if math.IsInf(bestErr, 1) {
+		best.Trees = 0
+	}
+	bst, _ := fitBoost(b, y, nil, nil, best)
+	return b.finish(bst), best, bestErr
+}
