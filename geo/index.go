@@ -253,9 +253,13 @@ type Hit struct {
 const maxCandidates = 20000
 
 // Nearby returns fresh drivers within q.RadiusM of q.Center, nearest first,
-// at most q.Limit. It reads ring by ring around the center's r9 cell (one
-// pipelined read per step) and stops as soon as no unread ring can hold a
-// driver nearer than the worst one kept.
+// at most q.Limit. It reads the center's r9 cell first, then ring by ring
+// (one pipelined read per step) while fewer than Limit drivers were found;
+// once Limit are kept it reads, in one last step, every unread cell that
+// could still hold a nearer driver — a cell whose nearest possible point
+// (distance to its center minus its circumradius) is closer than the worst
+// kept driver — and stops. In dense areas that is usually the center cell
+// alone.
 func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	if q.Limit <= 0 {
 		q.Limit = 10
@@ -264,22 +268,19 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	if c0 == 0 {
 		return nil, fmt.Errorf("geo: nearby: invalid center %v", q.Center)
 	}
-	edge := EdgeLengthM(ResIndex)
-	maxK := int(q.RadiusM/(1.5*edge*0.8)) + 2
+	// The local circumradius: ring distances scale with it.
+	edge := circumradius(c0)
+	maxK := int(q.RadiusM/(1.5*edge*0.9)) + 2
 	best := &hitHeap{}
 	minScore := x.now().Add(-x.stale).UnixMilli()
 	read := 0
-	for k := 0; k <= maxK; k++ {
-		var cells []Cell
-		if k == 0 {
-			cells = c0.Disk(1)
-			k = 1
-		} else {
-			cells = c0.Ring(k)
+	add := func(cells []Cell) error {
+		if len(cells) == 0 {
+			return nil
 		}
 		entries, err := x.read(ctx, cells, minScore)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, e := range entries {
 			if q.Status != "" && e.Status != q.Status {
@@ -297,10 +298,49 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 				heap.Fix(best, 0)
 			}
 		}
-		next := ringMinDist(k+1, edge)
-		if next > q.RadiusM || (best.Len() >= q.Limit && next > (*best)[0].DistanceM) || read > maxCandidates {
+		return nil
+	}
+	bound := func() float64 {
+		if best.Len() >= q.Limit && (*best)[0].DistanceM < q.RadiusM {
+			return (*best)[0].DistanceM
+		}
+		return q.RadiusM
+	}
+	// near keeps the cells of ring k that may hold a point within b.
+	near := func(k int, b float64) []Cell {
+		ring := c0.Ring(k)
+		out := ring[:0]
+		for _, c := range ring {
+			if Distance(q.Center, c.Center())-circumradius(c)*1.01 <= b {
+				out = append(out, c)
+			}
+		}
+		return out
+	}
+	if err := add([]Cell{c0}); err != nil {
+		return nil, err
+	}
+	for k := 1; k <= maxK && read <= maxCandidates; {
+		b := bound()
+		if ringMinDist(k, edge) > b {
 			break
 		}
+		if best.Len() < q.Limit {
+			if err := add(near(k, b)); err != nil {
+				return nil, err
+			}
+			k++
+			continue
+		}
+		// Full: one last read of every cell that may beat the worst kept.
+		var cells []Cell
+		for ; k <= maxK && ringMinDist(k, edge) <= b; k++ {
+			cells = append(cells, near(k, b)...)
+		}
+		if err := add(cells); err != nil {
+			return nil, err
+		}
+		break
 	}
 	out := make([]Hit, best.Len())
 	for i := len(out) - 1; i >= 0; i-- {
@@ -309,12 +349,26 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	return out, nil
 }
 
+// circumradius is the largest distance from c's center to its vertices.
+func circumradius(c Cell) float64 {
+	ctr := c.Center()
+	r := 0.0
+	for _, v := range c.Boundary() {
+		r = math.Max(r, Distance(ctr, v))
+	}
+	if r == 0 {
+		r = EdgeLengthM(c.Res()) * 1.5
+	}
+	return r
+}
+
 // ringMinDist is a lower bound of the distance from a point in the center
 // cell to any point in a cell of ring k: centers of ring-k cells are at
-// least 1.5·k edges away, each point is within one edge of its center, and
-// 0.8 absorbs H3's area distortion.
+// least 1.5·k circumradii away (the hexagonal lattice), each point is within
+// one circumradius of its center, and 0.9 absorbs the variation of cell size
+// within a few rings.
 func ringMinDist(k int, edge float64) float64 {
-	return math.Max(0, 1.5*float64(k)-2) * edge * 0.8
+	return math.Max(0, 1.5*float64(k)-2) * edge * 0.9
 }
 
 // Scan calls fn for every fresh driver indexed in cells until fn returns false.

@@ -2,6 +2,10 @@ package geo_test
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -95,4 +99,59 @@ func ids(hs []geo.Hit) string {
 func countMemberships(t *testing.T, ctx context.Context, rdb *redis.Client, prefix, id string) int {
 	t.Helper()
 	return len(geotest.CellsOf(ctx, t, rdb, prefix, id))
+}
+
+// TestNearbyMatchesBruteForce checks the pruned ring search against a
+// linear scan on city-dense and sparse points: same drivers, same order.
+func TestNearbyMatchesBruteForce(t *testing.T) {
+	ctx := context.Background()
+	rdb, prefix := redistest.MustOpen(t)
+	now := time.Now()
+	x := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
+	r := rand.New(rand.NewPCG(3, 4))
+	var pts []geo.Point
+	var us []geo.Update
+	for i := 0; i < 3000; i++ {
+		var p geo.Point
+		if i%3 == 0 {
+			p = geo.Offset(portoCenter, r.Float64()*360, r.Float64()*8000) // sparse
+		} else {
+			p = geo.Offset(portoCenter, r.Float64()*360, math.Abs(r.NormFloat64())*300) // hotspot
+		}
+		pts = append(pts, p)
+		us = append(us, geo.Update{ID: fmt.Sprintf("d%d", i), Pos: p, Seen: now, Status: "available"})
+	}
+	if err := x.UpdateMany(ctx, us); err != nil {
+		t.Fatal(err)
+	}
+	for qi := 0; qi < 60; qi++ {
+		c := geo.Offset(portoCenter, r.Float64()*360, r.Float64()*6000)
+		for _, tc := range []struct {
+			radius float64
+			limit  int
+		}{{3000, 20}, {500, 5}, {8000, 50}, {150, 3}} {
+			hits, err := x.Nearby(ctx, geo.NearbyQuery{Center: c, RadiusM: tc.radius, Limit: tc.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []float64
+			for _, p := range pts {
+				if d := geo.Distance(c, p); d <= tc.radius {
+					want = append(want, d)
+				}
+			}
+			sort.Float64s(want)
+			if len(want) > tc.limit {
+				want = want[:tc.limit]
+			}
+			if len(hits) != len(want) {
+				t.Fatalf("query %d r=%v: %d hits, brute force %d", qi, tc.radius, len(hits), len(want))
+			}
+			for i := range want {
+				if math.Abs(hits[i].DistanceM-want[i]) > 0.01 {
+					t.Fatalf("query %d r=%v: hit %d at %.2f m, brute force %.2f m", qi, tc.radius, i, hits[i].DistanceM, want[i])
+				}
+			}
+		}
+	}
 }

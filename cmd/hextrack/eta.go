@@ -59,13 +59,13 @@ func openETA(mapFile, prefix string, rdb redis.UniversalClient, reg *prometheus.
 	return p, nil
 }
 
-// EstimateSeconds makes the ETA engine a driver.Estimator (nearby eta_s).
-func (p *etaParts) EstimateSeconds(ctx context.Context, from, to geo.Point) (float64, error) {
-	e, err := p.est.Estimate(ctx, from, to)
-	if err != nil {
-		return 0, err
-	}
-	return e.Seconds, nil
+// EstimateSeconds makes the ETA engine a driver.Estimator (nearby eta_s
+// and dispatch ranking). It is the learned straight-line estimate (speeds of
+// the cells along the line × the learned detour factor): nearby answers up
+// to 100 drivers per request and must stay well under a millisecond, so it
+// does not route each candidate. Trip ETAs route over the graph.
+func (p *etaParts) EstimateSeconds(_ context.Context, from, to geo.Point) (float64, error) {
+	return p.est.Line(from, to, time.Now()).Seconds, nil
 }
 
 var _ driver.Estimator = (*etaParts)(nil)
