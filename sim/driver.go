@@ -3,8 +3,10 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/hextrack/hextrack/api/client"
@@ -22,6 +24,22 @@ type DriverBehaviour struct {
 	Link        Link // network loss model (a copy per driver)
 	Roam        bool // drive around when idle (else wait in place)
 }
+
+// car is what a driver drives: a Mover on the road graph, or a recorded
+// trace (replay).
+type car interface {
+	Pos() geo.Point
+	Step(dt float64)
+	Arrived() bool
+	Speed() float64
+	Heading() float64
+	RouteTo(dst geo.Point) error
+}
+
+var (
+	_ car = (*Mover)(nil)
+	_ car = (*traceCar)(nil)
+)
 
 type driverPhase int
 
@@ -48,7 +66,7 @@ type simDriver struct {
 	beh   DriverBehaviour
 	sim   *Engine
 	rng   *rand.Rand
-	car   *Mover
+	car   car
 	link  Link
 	seq   int64
 	buf   []client.Ping
@@ -60,6 +78,13 @@ type simDriver struct {
 	dwellEnd time.Time
 	offers   chan offer // the simulator's own dispatcher
 	index    int
+	// truth, if set, records the true position of every fix (replay).
+	truth *truthLog
+	// once: leave after the first trip (replay)
+	once bool
+	// want, if set, is the only trip this driver accepts (replay).
+	want     atomic.Pointer[string]
+	doneTrip chan struct{}
 }
 
 func (d *simDriver) now() time.Time { return d.sim.Clock.Now() }
@@ -71,7 +96,7 @@ func (d *simDriver) run(ctx context.Context) {
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	lastStep := time.Now()
-	lastSend := d.now()
+	var lastSend time.Time // the first fix goes at once: the driver appears
 	online := true
 	for {
 		select {
@@ -91,6 +116,9 @@ func (d *simDriver) run(ctx context.Context) {
 			d.sim.idle[d.index].Store(d.phase == phaseIdle && d.answerAt.IsZero())
 			// A fix, taken online or not.
 			d.seq++
+			if d.truth != nil {
+				d.truth.put(d.seq, d.car.Pos())
+			}
 			p, acc := d.beh.GPS.Fix(d.rng, d.car.Pos())
 			sp, hd := d.car.Speed(), d.car.Heading()
 			d.buf = append(d.buf, client.Ping{Lat: p.Lat, Lng: p.Lng, TS: now, Seq: d.seq, Accuracy: &acc, Speed: &sp, Heading: &hd})
@@ -169,6 +197,10 @@ func (d *simDriver) routeTo(p geo.Point) {
 func (d *simDriver) idle() {
 	d.phase = phaseIdle
 	d.trip = Snapshot{}
+	if d.once && d.doneTrip != nil {
+		close(d.doneTrip)
+		d.doneTrip = nil
+	}
 }
 
 // transition posts a driver action. A refusal because the trip moved on
@@ -216,7 +248,7 @@ func statusReached(status, action string) bool {
 // offer queues an offer's answer after the think time.
 func (d *simDriver) offer(o offer) {
 	d.sim.Stats.C.Offers.Add(1)
-	if d.phase != phaseIdle || !d.answerAt.IsZero() {
+	if w := d.want.Load(); d.phase != phaseIdle || !d.answerAt.IsZero() || (w != nil && *w != o.trip) {
 		d.pending2(o)
 		return
 	}
@@ -257,9 +289,8 @@ func (d *simDriver) answer(ctx context.Context) {
 	st.C.Requests.Add(1)
 	s, err := TripAction(ctx, d.api, o.trip, "accept", "")
 	if err != nil {
-		var ae *client.Error
-		if !errors.As(err, &ae) || ae.Status >= 500 {
-			st.Err(err)
+		if ctx.Err() == nil {
+			st.Err(fmt.Errorf("accept %s: %w", o.trip, err))
 		}
 		if o.id == "" && ctx.Err() == nil {
 			d.sim.dispatchAgain(o.trip, d.id)

@@ -152,25 +152,7 @@ func (e *Engine) Run(ctx context.Context, mode string) Report {
 		return sleepCtx(runCtx, time.Duration(float64(cfg.Ramp)*float64(i)/float64(n)))
 	}
 
-	// Progress.
-	progDone := make(chan struct{})
-	go func() {
-		defer close(progDone)
-		if cfg.Progress == nil {
-			return
-		}
-		t := time.NewTicker(cfg.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-				cfg.Progress(e.Stats.Report(mode))
-			}
-		}
-	}()
-
+	progDone := e.progress(runCtx, mode)
 	for i := 0; i < cfg.Drivers; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -203,7 +185,37 @@ func (e *Engine) Run(ctx context.Context, mode string) Report {
 	<-runCtx.Done()
 	wg.Wait()
 	<-progDone
-	// Verify the trips still open (their tails may be in flight).
+	rep := e.finishReport(ctx, mode)
+	rep.Drivers, rep.Riders = cfg.Drivers, cfg.Riders
+	return rep
+}
+
+// progress calls cfg.Progress every ProgressEvery until ctx ends; the
+// returned channel closes when it has stopped.
+func (e *Engine) progress(ctx context.Context, mode string) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if e.cfg.Progress == nil {
+			return
+		}
+		t := time.NewTicker(e.cfg.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				e.cfg.Progress(e.Stats.Report(mode))
+			}
+		}
+	}()
+	return done
+}
+
+// finishReport verifies the trips still open (their tails may be in
+// flight) against the server's history and builds the final report.
+func (e *Engine) finishReport(ctx context.Context, mode string) Report {
 	vctx, vcancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer vcancel()
 	e.mu.Lock()
@@ -218,9 +230,8 @@ func (e *Engine) Run(ctx context.Context, mode string) Report {
 		}
 	}
 	rep := e.Stats.Report(mode)
-	rep.Server = cfg.Server
-	rep.Drivers, rep.Riders = cfg.Drivers, cfg.Riders
-	rep.Transport = cfg.Transport
+	rep.Server = e.cfg.Server
+	rep.Transport = e.cfg.Transport
 	rep.Interrupted = ctx.Err() != nil
 	return rep
 }

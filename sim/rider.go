@@ -34,6 +34,10 @@ type simRider struct {
 	sim *Engine
 	rng *rand.Rand
 	n   int
+	// fixed, if set, is the pickup and dropoff of every request (replay).
+	fixed []Place
+	// created, if set, is told the ID of each new trip.
+	created func(id string)
 }
 
 func (r *simRider) run(ctx context.Context) {
@@ -49,6 +53,9 @@ func (r *simRider) run(ctx context.Context) {
 
 // places picks a pickup and a dropoff TripMinM..TripMaxM apart.
 func (r *simRider) places() (Place, Place) {
+	if len(r.fixed) == 2 {
+		return r.fixed[0], r.fixed[1]
+	}
 	g := r.sim.Graph
 	a := g.RandomPoint(r.rng)
 	b := g.RandomPoint(r.rng)
@@ -87,6 +94,9 @@ func (r *simRider) trip(ctx context.Context) {
 	st.C.TripsRequested.Add(1)
 	id := snap.Trip.ID
 	topic := "trip:" + id
+	if r.created != nil {
+		r.created(id)
+	}
 	r.sim.track(id, r.api)
 	if r.sim.cfg.Dispatch == DispatchSim {
 		r.sim.dispatch(id, pickup, "")

@@ -27,7 +27,11 @@ const histCap = 1 << 20
 
 // Observe records one latency.
 func (h *Histogram) Observe(d time.Duration) {
-	ms := float64(d) / float64(time.Millisecond)
+	h.ObserveValue(float64(d) / float64(time.Millisecond))
+}
+
+// ObserveValue records a value in the histogram's own unit.
+func (h *Histogram) ObserveValue(ms float64) {
 	if ms < 0 {
 		ms = 0
 	}
@@ -214,6 +218,7 @@ type Stats struct {
 	C       Counters
 	Deliver Histogram // ping → rider (trip.location received)
 	Ack     Histogram // ping upload → ack
+	Track   Histogram // replay: metres between the server\'s position and the trace
 	Errs    Errors
 	Check   Checker
 	start   time.Time
