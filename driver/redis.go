@@ -22,13 +22,37 @@ const (
 
 // ingestScript applies a ts-ordered batch of pings to one driver atomically.
 //
-// KEYS: drv hash, seqs zset.
-// ARGV: max jump speed (m/s), seq window, state ttl (s), default status, then
-// per ping: seq, ts ms, lat, lng, accuracy, speed, heading, r9 cell.
-// Returns: {max seq, applied 0|1, prev cell, cell, ts, lat, lng, status, trip, codes}.
+// First it charges the driver's ping bucket (KEYS[3]: tokens t, refilled at
+// rate/s up to burst since ts): a batch costs its size; when the bucket
+// cannot pay, nothing is applied and the reply is the error
+// "RATELIMIT <ms until it can>". Rate <= 0 disables the bucket.
+//
+// KEYS: drv hash, seqs zset, bucket hash.
+// ARGV: max jump speed (m/s), seq window, state ttl (s), default status, now
+// ms, rate (pings/s), burst, cost, then per ping: seq, ts ms, lat, lng,
+// accuracy, speed, heading, r9 cell.
+// Returns: {max seq, applied 0|1, prev cell, cell, ts, lat, lng, status, trip,
+// codes}, or 0 when there are no pings (only the bucket was charged).
 var ingestScript = redis.NewScript(`
 local h, s = KEYS[1], KEYS[2]
 local maxv, window, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, rate, burst, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+if rate > 0 then
+  local bk = redis.call('HMGET', KEYS[3], 't', 'ts')
+  local tokens, last = tonumber(bk[1]), tonumber(bk[2])
+  if not tokens or not last then tokens, last = burst, now end
+  if now > last then
+    tokens = math.min(burst, tokens + (now - last) * rate / 1000)
+    last = now
+  end
+  if tokens < cost then
+    return redis.error_reply('RATELIMIT ' .. math.ceil((cost - tokens) * 1000 / rate))
+  end
+  redis.call('HSET', KEYS[3], 't', tostring(tokens - cost), 'ts', tostring(last))
+  redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 1000 / rate) + 1000)
+end
+local n = (#ARGV - 8) / 8
+if n == 0 then return 0 end
 local st = redis.call('HMGET', h, 'lat', 'lng', 'ts', 'seq', 'cell', 'status', 'trip')
 local lat, lng, ts = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
 local maxseq = tonumber(st[4]) or 0
@@ -49,9 +73,8 @@ end
 local codes = {}
 local applied = 0
 local cur = {}
-local n = (#ARGV - 4) / 8
 for i = 0, n - 1 do
-  local b = 4 + i * 8
+  local b = 8 + i * 8
   local seq, pts = tonumber(ARGV[b+1]), tonumber(ARGV[b+2])
   local plat, plng = tonumber(ARGV[b+3]), tonumber(ARGV[b+4])
   if seq <= floor or redis.call('ZSCORE', s, ARGV[b+1]) then

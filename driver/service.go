@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -100,6 +101,13 @@ type Config struct {
 	CitySpeed float64
 	// Now returns the current time. Zero: time.Now.
 	Now func() time.Time
+	// PingRate is each driver's sustained ping rate (pings/s, a token
+	// bucket kept in Redis beside the driver's state, so it holds across
+	// nodes); a batch costs its size. Zero: 10; negative: no limit.
+	PingRate float64
+	// PingBurst is the bucket size; it is raised to Limits.MaxBatch so a
+	// full offline batch always fits an idle bucket. Zero: 2×MaxBatch.
+	PingBurst int
 }
 
 // Service manages drivers. It is safe for concurrent use.
@@ -110,6 +118,9 @@ type Service struct {
 	listeners []Listener
 	est       Estimator
 	metrics   Metrics
+	// denied caches, per driver, until when the ping bucket is known to be
+	// empty (ratelimit.go): a flood is refused without a Redis round trip.
+	denied sync.Map
 }
 
 // Metrics receives ingest figures; a nil func is skipped.
@@ -135,6 +146,13 @@ func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.PingRate == 0 {
+		cfg.PingRate = 10
+	}
+	if cfg.PingBurst == 0 {
+		cfg.PingBurst = 2 * cfg.Limits.MaxBatch
+	}
+	cfg.PingBurst = max(cfg.PingBurst, cfg.Limits.MaxBatch)
 	return &Service{rdb: rdb, idx: idx, cfg: cfg}
 }
 
@@ -192,7 +210,16 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		}
 		valid = append(valid, item{i, d.Ping})
 	}
+	if err := s.limited(driverID, now); err != nil {
+		return IngestResult{}, err
+	}
 	if len(valid) == 0 {
+		// Invalid pings cost the bucket too: a client sending garbage in a
+		// loop is slowed like one sending good pings.
+		_, err := runScript(ctx, s.rdb, ingestScript, s.ingestKeys(driverID), s.ingestArgs(now, len(pings), 0)...)
+		if err != nil {
+			return IngestResult{}, s.ingestErr(driverID, now, err)
+		}
 		return res, nil
 	}
 	sort.SliceStable(valid, func(a, b int) bool {
@@ -201,16 +228,15 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		}
 		return valid[a].p.Seq < valid[b].p.Seq
 	})
-	args := make([]any, 0, 4+8*len(valid))
-	args = append(args, s.cfg.Limits.MaxJumpSpeed, s.cfg.SeqWindow, int64(s.cfg.StateTTL/time.Second), StatusAvailable)
+	args := s.ingestArgs(now, len(pings), len(valid))
 	for _, it := range valid {
 		p := it.p
 		args = append(args, p.Seq, p.TS.UnixMilli(), fmtF(p.Pos.Lat), fmtF(p.Pos.Lng),
 			fmtOpt(p.Accuracy), fmtOpt(p.Speed), fmtOpt(p.Heading), geo.CellOf(p.Pos, geo.ResIndex).String())
 	}
-	v, err := runScript(ctx, s.rdb, ingestScript, []string{stateKey(s.cfg.Prefix, driverID), seqsKey(s.cfg.Prefix, driverID)}, args...)
+	v, err := runScript(ctx, s.rdb, ingestScript, s.ingestKeys(driverID), args...)
 	if err != nil {
-		return IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
+		return IngestResult{}, s.ingestErr(driverID, now, err)
 	}
 	rep, err := parseIngestReply(v)
 	if err != nil {
