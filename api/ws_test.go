@@ -1,0 +1,76 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeWSMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, typ, code string
+	}{
+		{"hello", `{"type":"hello"}`, "hello", ""},
+		{"hello with id", `{"type":"hello","last_id":"1732521600000-3"}`, "hello", ""},
+		{"hello bad id", `{"type":"hello","last_id":"yesterday"}`, "", "invalid_message"},
+		{"locations", `{"type":"locations","pings":[{"lat":1,"lng":2,"ts":1,"seq":1}]}`, "locations", ""},
+		{"locations without pings", `{"type":"locations"}`, "", "invalid_message"},
+		{"locations pings object", `{"type":"locations","pings":{"lat":1}}`, "", "invalid_message"},
+		{"ack", `{"type":"ack","id":"1-0"}`, "ack", ""},
+		{"ack without id", `{"type":"ack"}`, "", "invalid_message"},
+		{"accept", `{"type":"accept","trip":"t_1"}`, "accept", ""},
+		{"accept bad trip", `{"type":"accept","trip":"../x"}`, "", "invalid_message"},
+		{"complete", `{"type":"complete","trip":"t_1","ref":"r1"}`, "complete", ""},
+		{"unknown type", `{"type":"teleport"}`, "", "invalid_message"},
+		{"no type", `{}`, "", "invalid_message"},
+		{"array", `[1,2]`, "", "invalid_json"},
+		{"truncated", `{"type":"hello"`, "", "invalid_json"},
+		{"empty", ``, "", "invalid_json"},
+		{"unknown fields ignored", `{"type":"hello","client":"v2"}`, "hello", ""},
+		{"long ref", `{"type":"hello","ref":"` + strings.Repeat("r", 65) + `"}`, "", "invalid_message"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := decodeWSMessage([]byte(tc.in))
+			if tc.code != "" {
+				var ae *Error
+				if !errors.As(err, &ae) || ae.Code != tc.code {
+					t.Fatalf("err %v, want code %s", err, tc.code)
+				}
+				return
+			}
+			if err != nil || m.Type != tc.typ {
+				t.Fatalf("%+v %v, want type %s", m, err, tc.typ)
+			}
+		})
+	}
+}
+
+// FuzzDecodeWSMessage: any input gives a valid message or an *Error with a
+// 400 status whose text is safe to send; a valid message re-encodes and
+// decodes to the same type.
+func FuzzDecodeWSMessage(f *testing.F) {
+	for _, s := range []string{`{"type":"hello","last_id":"1-0"}`, `{"type":"locations","pings":[{"lat":1,"lng":2,"ts":"2024-01-01T00:00:00Z","seq":1}]}`,
+		`{"type":"ack","id":"1732521600000-0"}`, `{"type":"accept","trip":"t_1","ref":"x"}`, `{"type":"decline","trip":"t","reason":"busy"}`,
+		`{"type":`, `null`, `{"type":"locations","pings":null}`, "\xff", `{"type":"hello","last_id":"99999999999999999999-0"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeWSMessage(b)
+		if err != nil {
+			var ae *Error
+			if !errors.As(err, &ae) || ae.Status != 400 || ae.Code == "" || len(ae.Message) > 200 {
+				t.Fatalf("error %#v", err)
+			}
+			return
+		}
+		if m.Type == "" || len(m.Ref) > 64 {
+			t.Fatalf("accepted %+v", m)
+		}
+		again, _ := json.Marshal(m)
+		m2, err := decodeWSMessage(again)
+		if err != nil || m2.Type != m.Type || m2.Trip != m.Trip || m2.ID != m.ID || m2.LastID != m.LastID {
+			t.Fatalf("re-decode of %s: %+v %v", again, m2, err)
+		}
+	})
+}
