@@ -15,7 +15,8 @@ echo "  ops dashboard:  http://localhost:$port/ops"
 echo "  driver page:    http://localhost:$port/driver"
 echo
 if [ -x ./bin/drivesim ]; then
-  ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "${MAP:-synthetic}" &
+  # Speed-up 5 and trips under 1.5 km: drivers move and trips complete within a minute.
+  ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "${MAP:-synthetic}" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
   sim=$!
 fi
 wait $srv
