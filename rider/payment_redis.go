@@ -49,7 +49,7 @@ return {'ok', id}
 // 11 payment id, 12.. payment.status feed args, 21.. trip event feed args.
 // Returns {'unknown'} | {'duplicate', status} | {outcome, status} for
 // ignored, conflict, mismatch | {'applied', status, payment version, trip
-// event id or ”, old trip status or ”, trip version or ”}.
+// event id or empty, old trip status or empty, trip version or empty}.
 var paymentWebhookScript = feed.Script(`
 local p = redis.call('HMGET', KEYS[2], 'id', 'status', 'amount', 'currency')
 if not p[1] or p[1] ~= ARGV[11] then return {'unknown'} end
