@@ -145,6 +145,8 @@ func (w *wsConn) read(ws *websocket.Conn) error {
 		switch {
 		case f.Type == "ack" && f.ID == "":
 			w.acked(f.Seq)
+		case f.Type == "ready" || f.Type == "acked" || f.Type == "ok":
+			// Session start, a command ack confirmed, an action done.
 		case f.Type == "error":
 			w.st.Err(errors.New("ws error: " + f.Code + ": " + f.Message))
 		case f.ID != "":
