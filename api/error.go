@@ -68,7 +68,7 @@ func toError(err error) (*Error, bool) {
 		err    error
 		status int
 		code   string
-	}{errorTable, extraErrors, tripErrors} {
+	}{errorTable, extraErrors, tripErrors, paymentErrors} {
 		for _, row := range rows {
 			if errors.Is(err, row.err) {
 				return &Error{Status: row.status, Code: row.code, Message: err.Error()}, true

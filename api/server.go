@@ -39,6 +39,7 @@ type Deps struct {
 	Trips    *rider.Service
 	Feed     *feed.Broker
 	Commands *rider.Commands // the driver command channel (ws.go, commands.go)
+	Payments *rider.Payments // online payments of deliveries (payments.go); nil: 503
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 	// Roads is the road graph drawn by the web map (nil: none); MapSource
@@ -66,6 +67,8 @@ type Server struct {
 	draining chan struct{}
 	// dc is the driver command channel: open WebSockets (ws.go).
 	dc *driverChannel
+	// payments serves payments.go's routes.
+	payments *rider.Payments
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
 }
@@ -85,6 +88,7 @@ func New(cfg Config, d Deps) *Server {
 		drivers: d.Drivers, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
 	s.trips, s.feed = d.Trips, d.Feed
+	s.payments = d.Payments
 	s.roadsGraph, s.mapSource = d.Roads, d.MapSource
 	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
@@ -142,6 +146,7 @@ func (s *Server) routes() {
 	s.driverRoutes()
 	s.mapRoutes()
 	s.tripRoutes()
+	s.paymentRoutes()
 	s.driverChannelRoutes()
 	s.webRoutes()
 }

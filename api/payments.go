@@ -1,0 +1,123 @@
+package api
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/hextrack/hextrack/rider"
+)
+
+// paymentErrors are the rows of the error table for payments (see
+// errorTable in error.go).
+var paymentErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{rider.ErrPaymentNotFound, http.StatusNotFound, "payment_not_found"},
+	{rider.ErrSignature, http.StatusUnauthorized, "invalid_signature"},
+	{rider.ErrInvalidEvent, http.StatusBadRequest, "invalid_event"},
+}
+
+// paymentRoutes: creating a payment and polling it need a rider (or ops)
+// token; the webhook is the gateway's door and carries no token: its
+// HMAC signature is its credential.
+func (s *Server) paymentRoutes() {
+	s.e.POST("/v1/trips/:id/payment", s.pay(s.createPayment), requireRole(RoleRider, RoleOps))
+	s.e.GET("/v1/payments/:id", s.pay(s.getPayment), requireRole(RoleRider, RoleOps))
+	s.e.POST("/v1/webhooks/payments", s.pay(s.paymentWebhook))
+}
+
+// pay wraps a payment handler: 503 when this server has no payments, and
+// transition errors carry the trip's current status (like s.trip).
+func (s *Server) pay(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.payments == nil {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "payments are not served by this node"}
+		}
+		return s.trip(h)(c)
+	}
+}
+
+type createPaymentRequest struct {
+	// ReturnPath is where the gateway sends the customer back: a path on
+	// this site ("/?trip=…"). Zero: "/?trip=<id>".
+	ReturnPath string `json:"return_path"`
+}
+
+// createPayment: 201 with a new payment, 200 with the trip's existing one.
+func (s *Server) createPayment(c echo.Context) error {
+	b, err := readBody(c, 4096)
+	if err != nil {
+		return err
+	}
+	var r createPaymentRequest
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := decodeJSON(b, &r); err != nil {
+			return err
+		}
+	}
+	id := c.Param("id")
+	if r.ReturnPath == "" {
+		r.ReturnPath = "/?trip=" + id
+	}
+	// Only a path on this site: the checkout page must not become an open
+	// redirect to anywhere.
+	if !strings.HasPrefix(r.ReturnPath, "/") || strings.HasPrefix(r.ReturnPath, "//") ||
+		strings.ContainsAny(r.ReturnPath, "\\\r\n\t") || len(r.ReturnPath) > 512 {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "return_path must be a path on this site, like /?trip=t_1"}
+	}
+	pay, created, err := s.payments.Create(c.Request().Context(), id, actor(c), c.Scheme()+"://"+c.Request().Host+r.ReturnPath)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderLocation, "/v1/payments/"+pay.ID)
+	h.Set("ETag", pay.ETag())
+	if !created {
+		h.Set("Idempotent-Replayed", "true")
+		return c.JSON(http.StatusOK, pay)
+	}
+	return c.JSON(http.StatusCreated, pay)
+}
+
+// getPayment is the polling endpoint: ETag / If-None-Match → 304, and a
+// Retry-After of 2 or 3 s (random, so that clients spread out) while the
+// payment is pending; none once it is final. A final payment is served
+// from memory, a pending one with one Redis read.
+func (s *Server) getPayment(c echo.Context) error {
+	pay, err := s.payments.Get(c.Request().Context(), c.Param("id"), actor(c))
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	etag := pay.ETag()
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, no-cache")
+	if !pay.Final() {
+		h.Set("Retry-After", string(rune('2'+rand.IntN(2))))
+	}
+	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.JSON(http.StatusOK, pay)
+}
+
+// paymentWebhook verifies and applies a gateway event. 200 for anything
+// verified and understood, including a redelivery or an event that no
+// longer changes anything (the gateway must stop retrying); 401 for a bad
+// signature, 400 for a malformed body, 404 for an unknown payment.
+func (s *Server) paymentWebhook(c echo.Context) error {
+	body, err := readBody(c, rider.MaxWebhookBody)
+	if err != nil {
+		return err
+	}
+	r, err := s.payments.Webhook(c.Request().Context(), c.Request().Header.Get(rider.SignatureHeader), body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, r)
+}
