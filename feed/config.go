@@ -43,6 +43,13 @@ type Config struct {
 	// SubscribeTimeout bounds waiting for Redis to confirm a (S)SUBSCRIBE.
 	// 0 means 5s.
 	SubscribeTimeout time.Duration
+	// DownAfter: a pub/sub connection that cannot be re-established for
+	// this long ends the subscriptions of its topics with ErrUnavailable,
+	// and Subscribe on it fails at once with ErrUnavailable until it is
+	// back, so a node cut off from Redis sends its clients to nodes that
+	// have it instead of holding them silent. 0 means 3s; negative means
+	// never (subscriptions wait for Redis however long it takes).
+	DownAfter time.Duration
 	// NodeID names this node's probe channel. "" means a random ID.
 	NodeID string
 	// Registerer receives the broker's Prometheus collectors; nil means they
@@ -80,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SubscribeTimeout <= 0 {
 		c.SubscribeTimeout = 5 * time.Second
+	}
+	if c.DownAfter == 0 {
+		c.DownAfter = 3 * time.Second
 	}
 	if c.NodeID == "" {
 		var b [6]byte

@@ -108,6 +108,14 @@
 // is confirmed. A receive error (e.g. CLIENT KILL TYPE pubsub) does the same
 // at once.
 //
+// A connection that cannot be re-established for Config.DownAfter (default
+// 3s: the node is cut off from Redis) ends the subscriptions of its topics
+// with ErrUnavailable, and Subscribe on it fails at once with ErrUnavailable
+// until it is back: the clients reconnect through the load balancer to a
+// node that reaches Redis and resume there by ID, instead of waiting in
+// silence on this one. When Redis is down for every node they get 503s
+// until it returns.
+//
 // # Reading and long-polling
 //
 // Read(ctx, topic, afterID, limit) returns a chunk of history and the next

@@ -54,6 +54,9 @@ type conn struct {
 	// probe state for the current ps
 	probeReady chan struct{}
 	probeGot   atomic.Int64
+	// down: the connection stayed broken for DownAfter; its subscribers
+	// were sent away and new ones are refused until it is back.
+	down bool
 }
 
 func newHub(b *Broker) *hub {
@@ -76,6 +79,9 @@ func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
 			key = slot(ch)
 		}
 		c := h.conns[key]
+		if c != nil && c.down {
+			return nil, ErrUnavailable
+		}
 		if c == nil {
 			tag, _ := HashTag(name)
 			if !h.b.sharded {
@@ -203,6 +209,7 @@ func (c *conn) subscribe(ps *redis.PubSub, channels ...string) error {
 func (c *conn) run() {
 	log := c.h.b.cfg.Logger
 	backoff := 50 * time.Millisecond
+	lost := time.Now() // since when the connection is not up
 	for first := true; c.ctx.Err() == nil; first = false {
 		if !first {
 			c.h.b.m.resubscribes.Inc()
@@ -211,6 +218,9 @@ func (c *conn) run() {
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
+			}
+			if d := c.h.b.cfg.DownAfter; d > 0 && time.Since(lost) >= d {
+				c.giveUp()
 			}
 			log.Warn("feed: pub/sub connect failed", "err", err, "retry_in", backoff)
 			select {
@@ -222,6 +232,9 @@ func (c *conn) run() {
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		c.h.mu.Lock()
+		c.down = false
+		c.h.mu.Unlock()
 		epochDone := make(chan struct{})
 		var pw sync.WaitGroup
 		pw.Go(func() { c.probeLoop(ps, epochDone) })
@@ -234,9 +247,38 @@ func (c *conn) run() {
 			c.ps = nil
 		}
 		c.h.mu.Unlock()
+		lost = time.Now()
 		if c.ctx.Err() == nil {
 			log.Warn("feed: pub/sub connection lost; resubscribing", "err", err, "probe", c.probe)
 		}
+	}
+}
+
+// giveUp marks the connection down and ends its subscriptions with
+// ErrUnavailable: their clients reconnect, through the load balancer, to a
+// node that reaches Redis, instead of waiting here in silence. Long-poll
+// waiters are left alone (they time out on their own). The connection keeps
+// retrying; once it is back new subscriptions are accepted again.
+func (c *conn) giveUp() {
+	var subs []*Subscription
+	c.h.mu.Lock()
+	if !c.down {
+		c.down = true
+		for _, t := range c.topics {
+			for l := range t.set {
+				if s, ok := l.(*Subscription); ok {
+					subs = append(subs, s)
+				}
+			}
+		}
+	}
+	c.h.mu.Unlock()
+	if len(subs) > 0 {
+		c.h.b.cfg.Logger.Warn("feed: redis unreachable; ending subscriptions so their clients move to another node",
+			"subscriptions", len(subs), "down_after", c.h.b.cfg.DownAfter)
+	}
+	for _, s := range subs {
+		s.closeWith(ErrUnavailable)
 	}
 }
 

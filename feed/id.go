@@ -148,4 +148,9 @@ var (
 	ErrInvalidTopic = errors.New("feed: invalid topic")
 	// ErrInvalidEvent: an event type or payload that cannot be published.
 	ErrInvalidEvent = errors.New("feed: invalid event")
+	// ErrUnavailable: this node cannot reach Redis for the topic's live
+	// fan-out (its pub/sub connection stayed down for Config.DownAfter, or
+	// a subscription was not confirmed). The client should reconnect, and
+	// reach a node that has Redis; the api maps it to 503.
+	ErrUnavailable = errors.New("feed: redis unavailable")
 )

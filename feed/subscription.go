@@ -49,8 +49,9 @@ var _ listener = (*Subscription)(nil)
 // malformed, future) the first item is a Reset.
 //
 // The subscription ends when ctx is done, Close is called, the consumer is
-// too slow (ErrSlowConsumer), the broker closes (ErrClosed) or a stream read
-// fails (a wrapped Redis error). Subscribe itself fails if the (S)SUBSCRIBE
+// too slow (ErrSlowConsumer), the broker closes (ErrClosed), its pub/sub
+// connection stays down for Config.DownAfter (ErrUnavailable) or a stream
+// read fails (a wrapped Redis error). Subscribe itself fails if the (S)SUBSCRIBE
 // isn't confirmed within Config.SubscribeTimeout.
 func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscription, error) {
 	if _, _, err := ParseTopic(topic); err != nil {
@@ -79,7 +80,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 	case <-s.done:
 		return fail(ErrClosed)
 	case <-wait.C:
-		return fail(fmt.Errorf("feed: subscribe %s: not confirmed within %v", topic, b.cfg.SubscribeTimeout))
+		return fail(fmt.Errorf("%w: subscribe %s not confirmed within %v", ErrUnavailable, topic, b.cfg.SubscribeTimeout))
 	}
 	if lastID == "" {
 		pos, err := b.Position(ctx, topic)
