@@ -32,6 +32,8 @@ type Config struct {
 	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
 	LeaseTTL        time.Duration // HEXTRACK_DISPATCH_LEASE: default 5s
 	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
+	// Online payments of deliveries (payments.go).
+	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -78,6 +80,9 @@ func parseServe(args []string) (Config, error) {
 	fs.DurationVar(&c.DispatchTimeout, "dispatch-timeout", envDur("HEXTRACK_DISPATCH_TIMEOUT", 2*time.Minute), "a trip nobody accepts expires after this (HEXTRACK_DISPATCH_TIMEOUT)")
 	fs.DurationVar(&c.LeaseTTL, "dispatch-lease", envDur("HEXTRACK_DISPATCH_LEASE", 5*time.Second), "a dead node's trips are taken over after this (HEXTRACK_DISPATCH_LEASE)")
 	origins := fs.String("ws-origins", os.Getenv("HEXTRACK_WS_ORIGINS"), "browser origins allowed on the driver WebSocket besides this host, comma-separated (HEXTRACK_WS_ORIGINS)")
+	if err := paymentFlags(fs, &c.Payment); err != nil {
+		return c, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -95,6 +95,8 @@ type Main struct {
 	Trips   *rider.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
+	// Payments: online payments of deliveries (payments.go).
+	Payments *rider.Payments
 	// Commands and Dispatch: the driver command channel and dispatch.
 	Commands     *rider.Commands
 	Dispatch     *rider.Dispatcher
@@ -163,13 +165,14 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
 	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips)
+	m.Payments = rider.NewPayments(m.Trips, c.Payment.config(c.Dev, m.Logger))
 	m.Commands = rider.NewCommands(m.rdb, m.Feed, c.Prefix)
 	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Drivers.Listen(m.Dispatch)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS: api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow}},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Registry: reg, Logger: m.Logger,
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments, Registry: reg, Logger: m.Logger,
 			Roads: m.ETA.graph, MapSource: m.ETA.source})
 
 	ln, err := net.Listen("tcp", c.Addr)
