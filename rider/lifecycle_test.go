@@ -39,7 +39,9 @@ func mustEnv(tb testing.TB, cfg rider.Config) *env {
 	return &env{rdb: rdb, feed: b, drivers: d, trips: rider.NewService(rdb, b, d, cfg)}
 }
 
-func (e *env) id(p string) string { return fmt.Sprintf("%s%d_%d", p, time.Now().UnixNano()%1e9, e.n.Add(1)) }
+func (e *env) id(p string) string {
+	return fmt.Sprintf("%s%d_%d", p, time.Now().UnixNano()%1e9, e.n.Add(1))
+}
 
 func (e *env) driver(tb testing.TB) string {
 	tb.Helper()
