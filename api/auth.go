@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -87,9 +88,22 @@ func (a *Auth) Parse(token string) (*Claims, error) {
 
 const claimsKey = "hextrack.claims"
 
-// authenticate parses the bearer token (or, on GET, ?access_token= since
-// EventSource can't set headers) and stores the claims. Routes without a
-// token get no claims; requireRole decides whether that is allowed.
+// queryTokenRoutes are the GET routes that accept ?access_token= because
+// their browser clients (EventSource, WebSocket, a shared link's first
+// snapshot) can't set headers. Anywhere else a token in the URL is ignored
+// (it would end up in proxies' logs and histories): send Authorization.
+var queryTokenRoutes = map[string]bool{
+	"/v1/trips/:id":          true,
+	"/v1/trips/:id/events":   true,
+	"/v1/drivers/:id/ws":     true,
+	"/v1/ops/summary/stream": true,
+	"/v1/ops/drivers/stream": true,
+}
+
+// authenticate parses the bearer token (or, on the GET routes of
+// queryTokenRoutes, ?access_token= since EventSource can't set headers)
+// and stores the claims. Routes without a token get no claims;
+// requireRole decides whether that is allowed.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		tok := ""
@@ -99,7 +113,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 				return fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthorized)
 			}
 			tok = strings.TrimSpace(h[len(p):])
-		} else if c.Request().Method == "GET" {
+		} else if c.Request().Method == http.MethodGet && queryTokenRoutes[c.Path()] {
 			tok = c.QueryParam("access_token")
 		}
 		if tok == "" {
@@ -141,6 +155,9 @@ func requireRole(roles ...string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			cl := claims(c)
 			if cl == nil {
+				if c.QueryParam("access_token") != "" {
+					return fmt.Errorf("%w: access_token in the URL is accepted only by stream and snapshot routes; send Authorization: Bearer <token>", ErrUnauthorized)
+				}
 				return fmt.Errorf("%w: a bearer token is required", ErrUnauthorized)
 			}
 			if !slices.Contains(roles, cl.Role) {

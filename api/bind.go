@@ -14,6 +14,9 @@ import (
 // readBody reads the request body up to max bytes; more → 413.
 func readBody(c echo.Context, max int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(c.Request().Body, max+1))
+	if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) { // the BodyLimit middleware
+		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "body too large"}
+	}
 	if err != nil {
 		return nil, &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "could not read body"}
 	}

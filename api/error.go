@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -48,6 +49,7 @@ var errorTable = []struct {
 	{driver.ErrTooManyPings, http.StatusBadRequest, "too_many_pings"},
 	{driver.ErrNotFound, http.StatusNotFound, "not_found"},
 	{driver.ErrConflict, http.StatusConflict, "conflict"},
+	{driver.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 }
 
 // extraErrors lets other files of this package add rows (one per domain
@@ -104,6 +106,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	ae, known := toError(err)
 	if !known {
 		s.log.Error("request failed", "request_id", requestID(c), "route", c.Path(), "err", err)
+	}
+	// Errors that know when to come back (driver.RateLimitError) say so.
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		setRetryAfter(c, ra.RetryAfter())
 	}
 	var body errorBody
 	body.Error.Code = ae.Code

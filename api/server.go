@@ -30,6 +30,15 @@ type Config struct {
 	Stream StreamConfig
 	// WS tunes driver WebSockets (see WSConfig in ws.go).
 	WS WSConfig
+	// Limits are the rate limits and stream admission (limits.go).
+	Limits LimitConfig
+	// CORSOrigins are the browser origins allowed to call the API from
+	// other sites; the driver WebSocket's origin check uses the same list
+	// (plus WS.Origins). "*" allows any. Zero: none (same-origin only).
+	CORSOrigins []string
+	// HSTSMaxAge (seconds) sends Strict-Transport-Security on HTTPS
+	// requests. Zero: not sent.
+	HSTSMaxAge int
 }
 
 // Deps are the domain services the handlers call.
@@ -71,6 +80,8 @@ type Server struct {
 	payments *rider.Payments
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
+	// lim holds the rate limiters and stream admission (limits.go).
+	lim *limiter
 }
 
 // New builds the API server and registers every route.
@@ -90,6 +101,9 @@ func New(cfg Config, d Deps) *Server {
 	s.trips, s.feed = d.Trips, d.Feed
 	s.payments = d.Payments
 	s.roadsGraph, s.mapSource = d.Roads, d.MapSource
+	// One origin allow-list for CORS and the WebSocket origin check.
+	s.cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)
+	s.lim = newLimiter(cfg.Limits, d.Redis, d.Registry)
 	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
 	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
@@ -105,11 +119,22 @@ func New(cfg Config, d Deps) *Server {
 	e := s.e
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	if ipx, err := ipExtractor(cfg.Limits.TrustedProxies); err == nil {
+		e.IPExtractor = ipx
+	} else {
+		s.log.Error("limits: ignoring trusted proxies", "err", err)
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
 	e.Use(middleware.RequestID())
 	e.Use(middleware.Recover())
 	e.Use(s.logRequests)
 	e.Use(s.m.observe)
+	e.Use(secureHeaders(cfg.HSTSMaxAge))
+	e.Use(corsMiddleware(s.cfg.WS.Origins))
+	e.Use(bodyLimit(s.cfg.MaxBody))
+	e.Use(s.lim.streamIP, s.lim.actionIP) // per IP, before any token work
 	e.Use(s.authenticate)
+	e.Use(s.lim.admitStream, s.lim.perSubject)
 	s.routes()
 	return s
 }

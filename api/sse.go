@@ -224,6 +224,20 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 	defer hb.Stop()
 	check := time.NewTicker(cfg.AuthCheck)
 	defer check.Stop()
+	// The stream ends when its token expires: a token_expired event tells
+	// the client to fetch a fresh token and reconnect with Last-Event-ID.
+	var expired <-chan time.Time
+	if cl := claims(c); cl != nil && cl.ExpiresAt != nil {
+		t := time.NewTimer(time.Until(cl.ExpiresAt.Time))
+		defer t.Stop()
+		expired = t.C
+	}
+	tokenExpired := func() {
+		b, _ := json.Marshal(envelope{Type: "token_expired", Topic: topic, TS: time.Now().UTC(),
+			Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token and Last-Event-ID"}})
+		w.frame("", "token_expired", b)
+		_ = w.flush()
+	}
 	for {
 		select {
 		case it, ok := <-sub.C():
@@ -269,8 +283,14 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 			if err := w.flush(); err != nil {
 				return nil
 			}
+		case <-expired:
+			tokenExpired()
+			return nil
 		case <-check.C:
-			if err := s.streamAuth(ctx, c, id, a); err != nil {
+			if err := s.streamAuth(ctx, c, id, a); errors.Is(err, ErrUnauthorized) {
+				tokenExpired()
+				return nil
+			} else if err != nil {
 				b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "access_revoked", "message": "access to this trip ended; open a new link"}})
 				w.frame("", "error", b)
 				_ = w.flush()

@@ -45,7 +45,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	drivers.Listen(trips)
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = trips.Run(ctx) }()
-	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Stream: sc},
+	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Stream: sc, Limits: unlimited},
 		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b})
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	ts.Start()

@@ -37,6 +37,9 @@ const (
 	CloseSlow = 4002
 	// CloseProtocol: the first message was not a valid hello in time.
 	CloseProtocol = 4003
+	// CloseTokenExpired: the connection's token expired. Get a fresh
+	// token, reconnect and resume (hello.last_id).
+	CloseTokenExpired = 4401
 )
 
 // WSConfig tunes driver WebSockets. Zero values are the documented defaults.
@@ -150,12 +153,7 @@ func (dc *driverChannel) checkOrigin(r *http.Request) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	for _, o := range dc.cfg.Origins {
-		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
-			return true
-		}
-	}
-	return false
+	return originAllowed(dc.cfg.Origins, origin) // the CORS rule (cors.go)
 }
 
 // driverWS upgrades to the driver WebSocket. Everything that can be refused
@@ -213,6 +211,8 @@ type wsConn struct {
 	once     sync.Once
 	code     int
 	text     string
+	// expires is when the connection's token expires (zero: never).
+	expires time.Time
 }
 
 func newWSConn(s *Server, ws *websocket.Conn, id string, cl *Claims) *wsConn {
@@ -220,7 +220,16 @@ func newWSConn(s *Server, ws *websocket.Conn, id string, cl *Claims) *wsConn {
 	_, _ = rand.Read(b[:])
 	return &wsConn{s: s, ws: ws, driverID: id, session: hex.EncodeToString(b[:]),
 		actor: rider.Actor{Role: rider.RoleDriver, ID: cl.Subject},
-		send:  make(chan []byte, s.dc.cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{})}
+		send:  make(chan []byte, s.dc.cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{}),
+		expires: tokenExpiry(cl)}
+}
+
+// tokenExpiry is when cl's token expires; zero when it has no exp.
+func tokenExpiry(cl *Claims) time.Time {
+	if cl == nil || cl.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return cl.ExpiresAt.Time
 }
 
 // closeWith makes the writer send a close frame with code and close; the
@@ -363,6 +372,12 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 	defer ping.Stop()
 	var drain <-chan time.Time
 	draining := c.s.draining
+	var expired <-chan time.Time
+	if !c.expires.IsZero() {
+		t := time.NewTimer(time.Until(c.expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	write := func(b []byte) bool {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(cfg.WriteWait))
 		if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
@@ -426,6 +441,8 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 			drain = time.After(mrand.N(cfg.DrainWindow) + time.Millisecond)
 		case <-drain:
 			c.closeWith(CloseReconnect, "node draining; reconnect")
+		case <-expired:
+			c.closeWith(CloseTokenExpired, "token expired; reconnect with a fresh token")
 		}
 	}
 }

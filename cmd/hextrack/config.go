@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hextrack/hextrack/api"
 )
 
 // Config is the server configuration, filled once from flags and env.
@@ -32,8 +35,22 @@ type Config struct {
 	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
 	LeaseTTL        time.Duration // HEXTRACK_DISPATCH_LEASE: default 5s
 	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
-	// Online payments of deliveries (payments.go).
-	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
+	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
+	CORSOrigins    []string      // HEXTRACK_CORS_ORIGINS: browser origins allowed by CORS and on the driver WebSocket
+	TrustedProxies []string      // HEXTRACK_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For names the client
+	HSTSMaxAge     int           // HEXTRACK_HSTS_MAX_AGE: seconds; 0: no Strict-Transport-Security
+	PingRate       float64       // HEXTRACK_PING_RATE: pings/s per driver, default 10
+	PingBurst      int           // HEXTRACK_PING_BURST: default 2×max batch (never below it)
+	ActionRate     float64       // HEXTRACK_ACTION_RATE: actions/s per token subject, default 5
+	ActionBurst    int           // HEXTRACK_ACTION_BURST: default 30
+	IPActionRate   float64       // HEXTRACK_IP_ACTION_RATE: actions/s per client IP per node, default 20
+	IPActionBurst  int           // HEXTRACK_IP_ACTION_BURST: default 100
+	IPStreamRate   float64       // HEXTRACK_IP_STREAM_RATE: new SSE/WS per client IP per node, default 5/s
+	IPStreamBurst  int           // HEXTRACK_IP_STREAM_BURST: default 50
+	StreamRate     float64       // HEXTRACK_STREAM_RATE: new streams/s admitted per node, default 500
+	StreamBurst    int           // HEXTRACK_STREAM_BURST: default 500
+	MaxStreams     int           // HEXTRACK_MAX_STREAMS: open streams per node, default 15000
+	RetrySpread    time.Duration // HEXTRACK_RETRY_SPREAD: jitter of Retry-After on 503, default 10s
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -51,6 +68,62 @@ func envDur(name string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+func envFloat(name string, def float64) float64 {
+	if v := os.Getenv(name); v != "" {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
+		}
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v := os.Getenv(name); v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, o := range strings.Split(v, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// limitFlags registers the rate-limit, CORS and proxy flags.
+func limitFlags(fs *flag.FlagSet, c *Config) (cors, proxies *string) {
+	cors = fs.String("cors-origins", os.Getenv("HEXTRACK_CORS_ORIGINS"), "browser origins allowed by CORS and on the driver WebSocket, comma-separated; * for any (HEXTRACK_CORS_ORIGINS)")
+	proxies = fs.String("trusted-proxies", os.Getenv("HEXTRACK_TRUSTED_PROXIES"), "CIDRs of proxies whose X-Forwarded-For is trusted, comma-separated (HEXTRACK_TRUSTED_PROXIES)")
+	fs.IntVar(&c.HSTSMaxAge, "hsts-max-age", envInt("HEXTRACK_HSTS_MAX_AGE", 0), "Strict-Transport-Security max-age on HTTPS, seconds; 0: off (HEXTRACK_HSTS_MAX_AGE)")
+	fs.Float64Var(&c.PingRate, "ping-rate", envFloat("HEXTRACK_PING_RATE", 10), "sustained pings/s per driver, across nodes; negative: no limit (HEXTRACK_PING_RATE)")
+	fs.IntVar(&c.PingBurst, "ping-burst", envInt("HEXTRACK_PING_BURST", 0), "ping bucket size; 0: 2×max batch; never below the max batch (HEXTRACK_PING_BURST)")
+	fs.Float64Var(&c.ActionRate, "action-rate", envFloat("HEXTRACK_ACTION_RATE", 5), "POST/PUT/DELETE per token subject per second, across nodes; negative: off (HEXTRACK_ACTION_RATE)")
+	fs.IntVar(&c.ActionBurst, "action-burst", envInt("HEXTRACK_ACTION_BURST", 30), "burst of actions per subject (HEXTRACK_ACTION_BURST)")
+	fs.Float64Var(&c.IPActionRate, "ip-action-rate", envFloat("HEXTRACK_IP_ACTION_RATE", 20), "POST/PUT/DELETE per client IP per second on a node; negative: off (HEXTRACK_IP_ACTION_RATE)")
+	fs.IntVar(&c.IPActionBurst, "ip-action-burst", envInt("HEXTRACK_IP_ACTION_BURST", 100), "burst of actions per IP (HEXTRACK_IP_ACTION_BURST)")
+	fs.Float64Var(&c.IPStreamRate, "ip-stream-rate", envFloat("HEXTRACK_IP_STREAM_RATE", 5), "new SSE/WebSocket connections per client IP per second on a node; negative: off (HEXTRACK_IP_STREAM_RATE)")
+	fs.IntVar(&c.IPStreamBurst, "ip-stream-burst", envInt("HEXTRACK_IP_STREAM_BURST", 50), "burst of new streams per IP (HEXTRACK_IP_STREAM_BURST)")
+	fs.Float64Var(&c.StreamRate, "stream-rate", envFloat("HEXTRACK_STREAM_RATE", 500), "new streams admitted per second per node, the rest 503 + Retry-After; negative: off (HEXTRACK_STREAM_RATE)")
+	fs.IntVar(&c.StreamBurst, "stream-burst", envInt("HEXTRACK_STREAM_BURST", 500), "burst of admitted streams (HEXTRACK_STREAM_BURST)")
+	fs.IntVar(&c.MaxStreams, "max-streams", envInt("HEXTRACK_MAX_STREAMS", 15000), "open SSE+WebSocket streams per node; keep below the fd limit (HEXTRACK_MAX_STREAMS)")
+	fs.DurationVar(&c.RetrySpread, "retry-spread", envDur("HEXTRACK_RETRY_SPREAD", 10*time.Second), "random spread of Retry-After on admission 503s (HEXTRACK_RETRY_SPREAD)")
+	return cors, proxies
+}
+
+// limits is the api.LimitConfig of c.
+func (c *Config) limits() api.LimitConfig {
+	return api.LimitConfig{SubjectRate: c.ActionRate, SubjectBurst: c.ActionBurst, IPRate: c.IPActionRate, IPBurst: c.IPActionBurst,
+		StreamIPRate: c.IPStreamRate, StreamIPBurst: c.IPStreamBurst, StreamRate: c.StreamRate, StreamBurst: c.StreamBurst,
+		MaxStreams: c.MaxStreams, RetrySpread: c.RetrySpread, TrustedProxies: c.TrustedProxies, Prefix: c.Prefix}
 }
 
 // parseServe reads the serve flags (env vars give their defaults).
@@ -79,18 +152,14 @@ func parseServe(args []string) (Config, error) {
 	fs.DurationVar(&c.OfferTimeout, "offer-timeout", envDur("HEXTRACK_OFFER_TIMEOUT", 15*time.Second), "time a driver has to answer an offer (HEXTRACK_OFFER_TIMEOUT)")
 	fs.DurationVar(&c.DispatchTimeout, "dispatch-timeout", envDur("HEXTRACK_DISPATCH_TIMEOUT", 2*time.Minute), "a trip nobody accepts expires after this (HEXTRACK_DISPATCH_TIMEOUT)")
 	fs.DurationVar(&c.LeaseTTL, "dispatch-lease", envDur("HEXTRACK_DISPATCH_LEASE", 5*time.Second), "a dead node's trips are taken over after this (HEXTRACK_DISPATCH_LEASE)")
-	origins := fs.String("ws-origins", os.Getenv("HEXTRACK_WS_ORIGINS"), "browser origins allowed on the driver WebSocket besides this host, comma-separated (HEXTRACK_WS_ORIGINS)")
-	if err := paymentFlags(fs, &c.Payment); err != nil {
-		return c, err
-	}
+	origins := fs.String("ws-origins", os.Getenv("HEXTRACK_WS_ORIGINS"), "browser origins allowed on the driver WebSocket besides this host, comma-separated (HEXTRACK_WS_ORIGINS; prefer --cors-origins, which covers both)")
+	cors, proxies := limitFlags(fs, &c)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.WSOrigins = append(c.WSOrigins, o)
-		}
-	}
+	c.WSOrigins = splitList(*origins)
+	c.CORSOrigins = splitList(*cors)
+	c.TrustedProxies = splitList(*proxies)
 	secret, err := readSecret("HEXTRACK_JWT_SECRET")
 	if err != nil {
 		return c, err
@@ -123,12 +192,30 @@ func (c *Config) checkSecret() error {
 		c.JWTSecret = hex.EncodeToString(b)
 		return nil
 	}
-	if len(c.JWTSecret) < 32 || strings.Contains(strings.ToLower(c.JWTSecret), "changeme") ||
-		strings.Contains(strings.ToLower(c.JWTSecret), "secret") {
+	if weakSecret(c.JWTSecret) {
 		if c.Dev {
 			return nil
 		}
 		return errors.New("HEXTRACK_JWT_SECRET must be set to at least 32 random characters outside dev mode")
 	}
 	return nil
+}
+
+// weakSecret: empty, short, a placeholder (the values in examples and the
+// compose file), or with too few distinct characters to be random.
+func weakSecret(s string) bool {
+	if len(s) < 32 {
+		return true
+	}
+	l := strings.ToLower(s)
+	for _, w := range []string{"changeme", "change-me", "change_me", "replace", "secret", "default", "example", "password", "dev-only", "test"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	distinct := map[rune]bool{}
+	for _, r := range s {
+		distinct[r] = true
+	}
+	return len(distinct) < 10
 }

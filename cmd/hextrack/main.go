@@ -95,8 +95,6 @@ type Main struct {
 	Trips   *rider.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
-	// Payments: online payments of deliveries (payments.go).
-	Payments *rider.Payments
 	// Commands and Dispatch: the driver command channel and dispatch.
 	Commands     *rider.Commands
 	Dispatch     *rider.Dispatcher
@@ -155,7 +153,8 @@ func (m *Main) Run(ctx context.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	idx := geo.NewIndex(m.rdb, geo.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
 	m.Drivers = driver.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
-		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch}})
+		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch},
+		PingRate: c.PingRate, PingBurst: c.PingBurst})
 	m.ETA, err = openETA(c.MapFile, c.Prefix, m.rdb, reg, m)
 	if err != nil {
 		return err
@@ -165,14 +164,14 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
 	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips)
-	m.Payments = rider.NewPayments(m.Trips, c.Payment.config(c.Dev, m.Logger))
 	m.Commands = rider.NewCommands(m.rdb, m.Feed, c.Prefix)
 	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Drivers.Listen(m.Dispatch)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
-		WS: api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow}},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments, Registry: reg, Logger: m.Logger,
+		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
+		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, Limits: c.limits()},
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Registry: reg, Logger: m.Logger,
 			Roads: m.ETA.graph, MapSource: m.ETA.source})
 
 	ln, err := net.Listen("tcp", c.Addr)

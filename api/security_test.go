@@ -1,0 +1,440 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+
+	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/redistest"
+	"github.com/hextrack/hextrack/rider"
+)
+
+// newSecEnv is newTripEnv with a whole api.Config (limits, CORS) and an
+// optional logger; n nodes share one Redis prefix (the same deployment).
+func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tripEnv {
+	tb.Helper()
+	rdb, prefix := redistest.MustOpen(tb)
+	var out []*tripEnv
+	for range n {
+		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+		trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
+		drivers.Listen(trips)
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { _ = trips.Run(ctx) }()
+		c := cfg
+		c.JWTSecret, c.Dev = []byte(secret), true
+		c.Limits.Prefix = prefix
+		srv := api.New(c, api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Logger: logger})
+		ts := httptest.NewServer(srv.Handler())
+		tb.Cleanup(func() {
+			srv.StartDrain()
+			ts.CloseClientConnections()
+			ts.Close()
+			cancel()
+			_ = b.Close()
+		})
+		out = append(out, &tripEnv{srv: srv, ts: ts, trips: trips, drivers: drivers, feed: b, rdb: rdb})
+	}
+	return out
+}
+
+func do(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// TestActionLimits: per-subject limits hold across nodes (Redis), per-IP
+// limits hold per node; both answer 429 with Retry-After.
+func TestActionLimits(t *testing.T) {
+	t.Run("per subject, across nodes", func(t *testing.T) {
+		nodes := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: 1, SubjectBurst: 4, IPRate: -1}}, nil, 2)
+		snap, rc := nodes[0].newTrip(t) // one action of the burst
+		tok := rc.Token()
+		var got []int
+		for i := range 5 {
+			r := call(t, "POST", nodes[i%2].ts.URL+"/v1/trips/"+snap.Trip.ID+"/messages", tok, `{"client_id":"c`+strconv.Itoa(i)+`","text":"hi"}`)
+			got = append(got, r.status)
+		}
+		want := []int{201, 201, 201, 429, 429}
+		if !slicesEqual(got, want) {
+			t.Fatalf("statuses %v, want %v", got, want)
+		}
+		req, _ := http.NewRequest("POST", nodes[1].ts.URL+"/v1/trips/"+snap.Trip.ID+"/messages", strings.NewReader(`{"client_id":"z","text":"hi"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp := do(t, req)
+		if ra, _ := strconv.Atoi(resp.Header.Get("Retry-After")); resp.StatusCode != 429 || ra < 1 || ra > 2 {
+			t.Fatalf("status %d Retry-After %q, want 429 and 1-2 s", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		// Another subject is not affected; reads are not limited.
+		if r := call(t, "GET", nodes[0].ts.URL+"/v1/trips/"+snap.Trip.ID, tok, ""); r.status != 200 {
+			t.Fatalf("read after limit: %d", r.status)
+		}
+		if _, orc := nodes[1].newTrip(t); orc == nil {
+			t.Fatal("other rider")
+		}
+	})
+	t.Run("per IP, per node", func(t *testing.T) {
+		nodes := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, IPRate: 1, IPBurst: 3}}, nil, 1)
+		var got []int
+		for i := range 4 {
+			// Different subjects from one address: the IP limit still holds.
+			r := call(t, "POST", nodes[0].ts.URL+"/v1/trips", nodes[0].tok(t, "rider", "r"+strconv.Itoa(i)), `{"kind":"ride","pickup":{"lat":52.52,"lng":13.4},"dropoff":{"lat":52.5,"lng":13.38},"payment":"cash"}`)
+			got = append(got, r.status)
+		}
+		if want := []int{201, 201, 201, 429}; !slicesEqual(got, want) {
+			t.Fatalf("statuses %v, want %v", got, want)
+		}
+	})
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPingLimitHTTP: the driver's ping bucket answers 429 + Retry-After on
+// REST and an error on the WebSocket path alike (both call Ingest).
+func TestPingLimitHTTP(t *testing.T) {
+	rdb, prefix := redistest.MustOpen(t)
+	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: 2, PingBurst: 5, Limits: driver.Limits{MaxBatch: 5}})
+	srv := api.New(api.Config{JWTSecret: []byte(secret)}, api.Deps{Redis: rdb, Drivers: drivers})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	tok := token(t, srv, api.RoleDriver, "d1")
+	t0 := time.Now().Add(-time.Minute)
+	batch := `{"pings":[` + pingBody(41.15, -8.61, t0, 1) + `,` + pingBody(41.15, -8.61, t0.Add(time.Second), 2) + `,` +
+		pingBody(41.15, -8.61, t0.Add(2*time.Second), 3) + `,` + pingBody(41.15, -8.61, t0.Add(3*time.Second), 4) + `]}`
+	if r := call(t, "POST", ts.URL+"/v1/drivers/d1/locations", tok, batch); r.status != 200 {
+		t.Fatalf("batch of 4: %d %s", r.status, r.body)
+	}
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/drivers/d1/locations", strings.NewReader(`{"pings":[`+pingBody(41.15, -8.61, t0.Add(5*time.Second), 5)+`,`+pingBody(41.15, -8.61, t0.Add(6*time.Second), 6)+`]}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(string(b), "rate_limited") {
+		t.Fatalf("batch of 2 over the bucket: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+}
+
+// TestStreamAdmission: per-IP new-stream limit (429) and the node's
+// admission (503 + jittered Retry-After; a cap on open streams).
+func TestStreamAdmission(t *testing.T) {
+	sse := func(e *tripEnv, id, tok string) *http.Response {
+		req, _ := http.NewRequest("GET", e.eventsURL(id), nil)
+		req.Header.Set("Accept", "text/event-stream")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	t.Run("per IP", func(t *testing.T) {
+		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: 0.1, StreamIPBurst: 2, StreamRate: -1}}, nil, 1)[0]
+		snap, rc := e.newTrip(t)
+		var got []int
+		for range 3 {
+			got = append(got, sse(e, snap.Trip.ID, rc.Token()).StatusCode)
+		}
+		if want := []int{200, 200, 429}; !slicesEqual(got, want) {
+			t.Fatalf("statuses %v, want %v", got, want)
+		}
+		// JSON long-polls of the same route are not streams.
+		if r := call(t, "GET", e.eventsURL(snap.Trip.ID)+"?limit=1", rc.Token(), ""); r.status != 200 {
+			t.Fatalf("long-poll: %d", r.status)
+		}
+	})
+	t.Run("node rate, jittered Retry-After", func(t *testing.T) {
+		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: -1, StreamRate: 0.01, StreamBurst: 3, RetrySpread: 20 * time.Second}}, nil, 1)[0]
+		snap, rc := e.newTrip(t)
+		retry := map[string]bool{}
+		for i := range 23 {
+			resp := sse(e, snap.Trip.ID, rc.Token())
+			switch {
+			case i < 3 && resp.StatusCode != 200:
+				t.Fatalf("stream %d: %d, want 200 within the burst", i, resp.StatusCode)
+			case i >= 3 && resp.StatusCode != 503:
+				t.Fatalf("stream %d: %d, want 503", i, resp.StatusCode)
+			case i >= 3:
+				retry[resp.Header.Get("Retry-After")] = true
+			}
+		}
+		if len(retry) < 3 {
+			t.Fatalf("Retry-After values %v: not jittered", retry)
+		}
+		// A bad token never takes admission: 401, not 503.
+		if r := call(t, "GET", e.eventsURL(snap.Trip.ID), "garbage", ""); r.status != 401 {
+			t.Fatalf("bad token: %d", r.status)
+		}
+	})
+	t.Run("cap on open streams", func(t *testing.T) {
+		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: -1, StreamRate: -1, MaxStreams: 2}}, nil, 1)[0]
+		snap, rc := e.newTrip(t)
+		a := sse(e, snap.Trip.ID, rc.Token())
+		b := sse(e, snap.Trip.ID, rc.Token())
+		c := sse(e, snap.Trip.ID, rc.Token())
+		if a.StatusCode != 200 || b.StatusCode != 200 || c.StatusCode != 503 || c.Header.Get("Retry-After") == "" {
+			t.Fatalf("statuses %d %d %d (Retry-After %q), want 200 200 503", a.StatusCode, b.StatusCode, c.StatusCode, c.Header.Get("Retry-After"))
+		}
+		if e.srv.OpenStreams() != 2 {
+			t.Fatalf("open streams %d", e.srv.OpenStreams())
+		}
+		a.Body.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for e.srv.OpenStreams() != 1 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if d := sse(e, snap.Trip.ID, rc.Token()); d.StatusCode != 200 {
+			t.Fatalf("after one closed: %d", d.StatusCode)
+		}
+	})
+}
+
+// TestCORSAndOrigins: one allow-list for CORS and the WebSocket origin
+// check.
+func TestCORSAndOrigins(t *testing.T) {
+	e := newSecEnv(t, api.Config{CORSOrigins: []string{"https://ops.example.com"}, Limits: unlimited}, nil, 1)[0]
+	tests := []struct {
+		origin string
+		allow  bool
+	}{
+		{"https://ops.example.com", true},
+		{"https://OPS.example.com", true},
+		{"https://evil.example.com", false},
+		{"http://ops.example.com", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.origin, func(t *testing.T) {
+			req, _ := http.NewRequest("OPTIONS", e.ts.URL+"/v1/trips", nil)
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,idempotency-key")
+			resp := do(t, req)
+			got := resp.Header.Get("Access-Control-Allow-Origin")
+			if tt.allow != (got == tt.origin) {
+				t.Fatalf("preflight from %s: status %d allow-origin %q", tt.origin, resp.StatusCode, got)
+			}
+			if tt.allow && !strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "idempotency-key") {
+				t.Fatalf("allow-headers %q", resp.Header.Get("Access-Control-Allow-Headers"))
+			}
+			// The WebSocket upgrade applies the same rule (checked before the
+			// upgrade: 403 origin_not_allowed, or past it).
+			tok := e.tok(t, "driver", "d1")
+			h := http.Header{"Origin": {tt.origin}, "Authorization": {"Bearer " + tok}}
+			ws, wresp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d1/ws", h)
+			if ws != nil {
+				ws.Close()
+			}
+			if wresp == nil {
+				t.Fatalf("ws dial: %v", err)
+			}
+			refused := wresp.StatusCode == 403
+			if refused == tt.allow {
+				t.Fatalf("ws from %s: %d, allowed by CORS: %v", tt.origin, wresp.StatusCode, tt.allow)
+			}
+		})
+	}
+}
+
+// TestSecurityHeaders: API responses carry echo Secure's headers and an
+// API CSP; pages carry the page CSP (web.go).
+func TestSecurityHeaders(t *testing.T) {
+	_, ts := newServer(t)
+	for _, p := range []string{"/healthz", "/v1/trips/x", "/", "/ops", "/driver", "/nope"} {
+		resp := do(t, mustReq(t, "GET", ts.URL+p))
+		h := resp.Header
+		if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("X-Frame-Options") != "DENY" || h.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", p, h)
+		}
+		csp := h.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("%s: CSP %q", p, csp)
+		}
+		if (p == "/" || p == "/ops" || p == "/driver") && !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: page CSP %q", p, csp)
+		}
+	}
+}
+
+func mustReq(t *testing.T, method, url string) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestTokensStayOutOfURLsLogsAndMetrics: access_token is read only on
+// stream/snapshot GETs; tokens never reach logs or metric labels.
+func TestTokensStayOutOfURLsLogsAndMetrics(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := newSecEnv(t, api.Config{Limits: unlimited}, logger, 1)[0]
+	snap, rc := e.newTrip(t)
+	id, tok := snap.Trip.ID, rc.Token()
+	q := "?access_token=" + tok
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/v1/trips/" + id + q, 200},                          // snapshot: allowed
+		{"GET", "/v1/trips/" + id + "/events" + q + "&limit=1", 200}, // stream route: allowed
+		{"GET", "/v1/trips/" + id + "/path" + q, 401},                // not a stream route
+		{"POST", "/v1/trips/" + id + "/messages" + q, 401},           // never on writes
+		{"GET", "/v1/drivers/nearby" + q + "&lat=52.5&lng=13.4", 401},
+		{"GET", "/no/such/route" + q, 404},
+		{"GET", "/v1/trips/" + id + q + "x", 401}, // a bad token in the URL
+	}
+	for _, tt := range tests {
+		req := mustReq(t, tt.method, e.ts.URL+tt.path)
+		if tt.method == "POST" {
+			req.Body = io.NopCloser(strings.NewReader(`{"client_id":"c1","text":"hi"}`))
+		}
+		if resp := do(t, req); resp.StatusCode != tt.want {
+			t.Errorf("%s %s: %d, want %d", tt.method, tt.path[:min(len(tt.path), 40)], resp.StatusCode, tt.want)
+		}
+	}
+	resp, err := http.Get(e.ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	sig := tok[strings.LastIndexByte(tok, '.')+1:]
+	for name, text := range map[string]string{"logs": logs.String(), "metrics": string(metrics)} {
+		if strings.Contains(text, sig) || strings.Contains(text, "access_token") {
+			t.Errorf("the token reached the %s", name)
+		}
+	}
+	if !strings.Contains(logs.String(), "route=/v1/trips/:id/path") {
+		t.Fatalf("the log check saw no request lines:\n%s", logs.String())
+	}
+}
+
+// TestForeignTokensRefused: alg none, another HMAC size, another key, an
+// expired token, a token without exp: all 401.
+func TestForeignTokensRefused(t *testing.T) {
+	srv, ts := newServer(t)
+	claims := func(exp time.Time) api.Claims {
+		return api.Claims{Role: api.RoleOps, RegisteredClaims: jwt.RegisteredClaims{Subject: "o1", ExpiresAt: jwt.NewNumericDate(exp)}}
+	}
+	sign := func(m jwt.SigningMethod, key any, c jwt.Claims) string {
+		s, err := jwt.NewWithClaims(m, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hour := time.Now().Add(time.Hour)
+	tests := []struct {
+		name, tok string
+		want      int
+	}{
+		{"valid", sign(jwt.SigningMethodHS256, []byte(secret), claims(hour)), 200},
+		{"alg none", sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims(hour)), 401},
+		{"HS512 same key", sign(jwt.SigningMethodHS512, []byte(secret), claims(hour)), 401},
+		{"HS384 same key", sign(jwt.SigningMethodHS384, []byte(secret), claims(hour)), 401},
+		{"another key", sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef012345"), claims(hour)), 401},
+		{"expired", sign(jwt.SigningMethodHS256, []byte(secret), claims(time.Now().Add(-time.Minute))), 401},
+		{"no exp", sign(jwt.SigningMethodHS256, []byte(secret), api.Claims{Role: api.RoleOps, RegisteredClaims: jwt.RegisteredClaims{Subject: "o1"}}), 401},
+		{"unknown role", sign(jwt.SigningMethodHS256, []byte(secret), api.Claims{Role: "admin", RegisteredClaims: jwt.RegisteredClaims{Subject: "o1", ExpiresAt: jwt.NewNumericDate(hour)}}), 401},
+	}
+	_ = srv
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if r := call(t, "GET", ts.URL+"/v1/drivers/nearby?lat=52.5&lng=13.4", tt.tok, ""); r.status != tt.want {
+				t.Fatalf("%d %s, want %d", r.status, r.body, tt.want)
+			}
+		})
+	}
+}
+
+// TestStreamEndsWhenTokenExpires: the SSE stream ends with a token_expired
+// event at the token's exp; resuming with a fresh token and Last-Event-ID
+// continues.
+func TestStreamEndsWhenTokenExpires(t *testing.T) {
+	e := newSecEnv(t, api.Config{Limits: unlimited}, nil, 1)[0]
+	snap, rc := e.newTrip(t)
+	id := snap.Trip.ID
+	short, err := e.srv.Auth().Mint(api.TokenRequest{Role: api.RoleRider, Sub: snap.Trip.RiderID, TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	c := openSSE(t, e.eventsURL(id), short, nil)
+	if f := c.nextEvent(t, 5*time.Second); f.event != "snapshot" {
+		t.Fatalf("first frame %+v", f)
+	}
+	f := c.nextEvent(t, 5*time.Second)
+	if f.event != "token_expired" || !strings.Contains(f.data, `"type":"token_expired"`) {
+		t.Fatalf("want token_expired, got %+v", f)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("ended %v after opening a 2 s token", d)
+	}
+	if _, err := c.next(); err == nil {
+		t.Fatal("stream open after token_expired")
+	}
+	if _, err := rc.SendMessage(context.Background(), id, "m1", "after expiry"); err != nil {
+		t.Fatal(err)
+	}
+	c2 := openSSE(t, e.eventsURL(id), rc.Token(), map[string]string{"Last-Event-ID": snap.FeedPosition})
+	if f := c2.nextEvent(t, 5*time.Second); f.event != "trip.message" {
+		t.Fatalf("resumed frame %+v", f)
+	}
+}
