@@ -47,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReplay(ctx, args, stdout, stderr)
 	case "load":
 		return runLoad(ctx, args, stdout, stderr)
+	case "gateway": // simulated payment gateway (gateway.go)
+		return runGateway(ctx, args, stdout)
 	}
 	return fmt.Errorf("unknown command %q (run, replay, load)", cmd)
 }
