@@ -39,8 +39,9 @@ type DispatchConfig struct {
 	// Zero: 2m. It restarts when a trip returns to requested.
 	Timeout time.Duration
 	// Radii are the search radii in meters, smallest first: each search
-	// widens until one radius yields a candidate. Zero: 1500, 3000, 6000,
-	// 12000, 25000.
+	// widens until one radius yields a candidate, up to a limit that grows
+	// with time (the two smallest at first, all of them from half the
+	// Timeout on). Zero: 1500, 3000, 6000, 12000, 25000.
 	Radii []float64
 	// Candidates bounds each search. Zero: 10.
 	Candidates int
@@ -359,8 +360,14 @@ func (d *Dispatcher) work(ctx, parent context.Context, id string, poke chan stru
 		releaseLeaseScript.Run(bg, d.rdb, []string{d.key(leaseKey, id)}, d.cfg.NodeID)
 	}()
 	published := map[int64]bool{}
+	backoff := d.cfg.Retry
 	for ctx.Err() == nil {
 		done, wait, err := d.step(ctx, id, published)
+		if wait == waitEmpty {
+			wait, backoff = backoff, min(2*backoff, 4*d.cfg.Retry)
+		} else {
+			backoff = d.cfg.Retry
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -375,7 +382,6 @@ func (d *Dispatcher) work(ctx, parent context.Context, id string, poke chan stru
 			finished = true
 			return
 		}
-		wait = min(wait, d.cfg.Poll)
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -387,6 +393,11 @@ func (d *Dispatcher) work(ctx, parent context.Context, id string, poke chan stru
 }
 
 var errLeaseLost = errors.New("dispatch: lease lost")
+
+// waitEmpty is step's wait when no driver was found at all: the worker
+// backs off (Retry, doubling up to 4×; expiry may come that much late), since a wide empty search is the
+// costliest query there is.
+const waitEmpty = time.Duration(-1)
 
 // offerScript records an offer if this node still holds the lease.
 //
@@ -448,7 +459,7 @@ func (d *Dispatcher) step(ctx context.Context, id string, published map[int64]bo
 				}
 				published[n] = true
 			}
-			return false, time.Duration(deadline-now.UnixMilli()) * time.Millisecond, nil
+			return false, min(time.Duration(deadline-now.UnixMilli())*time.Millisecond, d.cfg.Poll), nil
 		}
 		// Declined or timed out: not offered again in this round.
 		_, err := d.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -474,7 +485,12 @@ func (d *Dispatcher) step(ctx context.Context, id string, published map[int64]bo
 		}
 	}
 	center := geo.Point{Lat: t.Pickup.Lat, Lng: t.Pickup.Lng}
-	for _, r := range d.cfg.Radii {
+	// The radius widens with time: at first the two smallest radii, all of
+	// them by half the dispatch timeout (wide searches are costly and
+	// rarely right while near drivers may still free up).
+	elapsed := now.UnixMilli() - started
+	allowed := min(len(d.cfg.Radii), 2+int(elapsed*2*int64(len(d.cfg.Radii))/max(1, d.cfg.Timeout.Milliseconds())))
+	for _, r := range d.cfg.Radii[:allowed] {
 		cands, err := d.finder.Nearby(ctx, driver.NearbyQuery{Center: center, RadiusM: r, Limit: d.cfg.Candidates, Exclude: exclude})
 		if err != nil {
 			return false, 0, err
@@ -512,11 +528,11 @@ func (d *Dispatcher) step(ctx context.Context, id string, published map[int64]bo
 				return false, 0, err // the next step re-sends it
 			}
 			published[n] = true
-			return false, d.cfg.OfferTimeout, nil
+			return false, d.cfg.Poll, nil
 		}
-		break // candidates exist but all are busy: retry soon at this radius
+		return false, d.cfg.Retry, nil // candidates exist but all are busy: retry soon
 	}
-	return false, d.cfg.Retry, nil
+	return false, waitEmpty, nil
 }
 
 func cutPrefix(s, p string) (string, bool) {

@@ -21,7 +21,8 @@ import (
 // fastDispatch is a dispatch configuration with test-sized timeouts.
 func fastDispatch(prefix string) rider.DispatchConfig {
 	return rider.DispatchConfig{Prefix: prefix, OfferTimeout: 600 * time.Millisecond, Timeout: 3 * time.Second,
-		Poll: 20 * time.Millisecond, Retry: 50 * time.Millisecond, Scan: 50 * time.Millisecond, LeaseTTL: time.Second}
+		Poll: 20 * time.Millisecond, Retry: 50 * time.Millisecond, Scan: 50 * time.Millisecond, LeaseTTL: time.Second,
+		Radii: []float64{1500, 3000, 6000}}
 }
 
 func prefixOf(e *env) string { return e.trips.Config().Prefix }
@@ -254,6 +255,14 @@ func TestDispatchRace(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if counts[rider.StatusAssigned]+counts[rider.StatusExpired] != len(ids) {
+		for _, id := range ids {
+			if tr, _ := e.trips.Get(ctx, id); tr.Status == rider.StatusRequested {
+				p := prefixOf(e)
+				score, serr := e.rdb.ZScore(ctx, p+"dispatch:queue", id).Result()
+				t.Logf("stuck %s: queue score %v (%v, now %d) lease %q state %v", id, int64(score), serr, time.Now().UnixMilli(),
+					e.rdb.Get(ctx, p+"trip:{"+id+"}:lease").Val(), e.rdb.HGetAll(ctx, p+"trip:{"+id+"}:dispatch").Val())
+			}
+		}
 		t.Fatalf("trips not all assigned or expired: %v", counts)
 	}
 	// From Redis state: each assigned trip's driver holds exactly that trip.
