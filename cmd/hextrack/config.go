@@ -35,6 +35,8 @@ type Config struct {
 	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
 	LeaseTTL        time.Duration // HEXTRACK_DISPATCH_LEASE: default 5s
 	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
+	// Online payments of deliveries (payments.go).
+	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
 	CORSOrigins    []string      // HEXTRACK_CORS_ORIGINS: browser origins allowed by CORS and on the driver WebSocket
 	TrustedProxies []string      // HEXTRACK_TRUSTED_PROXIES: CIDRs whose X-Forwarded-For names the client
@@ -154,6 +156,9 @@ func parseServe(args []string) (Config, error) {
 	fs.DurationVar(&c.LeaseTTL, "dispatch-lease", envDur("HEXTRACK_DISPATCH_LEASE", 5*time.Second), "a dead node's trips are taken over after this (HEXTRACK_DISPATCH_LEASE)")
 	origins := fs.String("ws-origins", os.Getenv("HEXTRACK_WS_ORIGINS"), "browser origins allowed on the driver WebSocket besides this host, comma-separated (HEXTRACK_WS_ORIGINS; prefer --cors-origins, which covers both)")
 	cors, proxies := limitFlags(fs, &c)
+	if err := paymentFlags(fs, &c.Payment); err != nil {
+		return c, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

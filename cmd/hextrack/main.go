@@ -95,9 +95,13 @@ type Main struct {
 	Trips   *rider.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
+	// Payments: online payments of deliveries (payments.go).
+	Payments *rider.Payments
 	// Commands and Dispatch: the driver command channel and dispatch.
-	Commands     *rider.Commands
-	Dispatch     *rider.Dispatcher
+	Commands *rider.Commands
+	Dispatch *rider.Dispatcher
+	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
+	TripETA      *rider.LiveETA
 	dispatchDone chan struct{}
 	cancel       context.CancelFunc
 	done         chan struct{}
@@ -164,14 +168,18 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
 	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips)
+	m.Payments = rider.NewPayments(m.Trips, c.Payment.config(c.Dev, m.Logger))
 	m.Commands = rider.NewCommands(m.rdb, m.Feed, c.Prefix)
 	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Drivers.Listen(m.Dispatch)
+	m.Dispatch.SetEstimator(arrivalEstimator{m.ETA})
+	m.TripETA = m.ETA.liveETA(m.Trips)
+	m.Drivers.Listen(m.TripETA)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, Limits: c.limits()},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Registry: reg, Logger: m.Logger,
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments, Registry: reg, Logger: m.Logger,
 			Roads: m.ETA.graph, MapSource: m.ETA.source})
 
 	ln, err := net.Listen("tcp", c.Addr)
@@ -192,6 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.trimLoop(bg, idx)
 	go func() { _ = m.ETA.feeder.Run(bg) }()
 	go func() { _ = m.Trips.Run(bg) }()
+	go func() { _ = m.TripETA.Run(bg) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if c.Dev {
@@ -227,21 +236,38 @@ func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
 	}
 }
 
-// Close drains and stops: stop accepting, tell streams to reconnect, wait
-// for handlers, close Redis.
+// Close drains and stops, in the order a load balancer needs: /readyz
+// fails and the listener closes at once (new connections are refused, so
+// the balancer sends them to another node), open SSE and WebSocket clients
+// are told to reconnect, spread with jitter over DrainWindow, in-flight
+// requests and the WebSockets are waited for, then background work stops
+// and Redis is closed.
 func (m *Main) Close() error {
 	if m.API != nil {
 		m.API.StartDrain()
-		// WebSockets are hijacked: Shutdown would not wait for them.
+	}
+	var err error
+	shut := make(chan struct{})
+	if m.http != nil {
+		// Shutdown closes the listener first, then waits for the requests
+		// in flight (SSE streams end on the drain signal).
+		go func() {
+			defer close(shut)
+			ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
+			err = m.http.Shutdown(ctx)
+			cancel()
+		}()
+	} else {
+		close(shut)
+	}
+	if m.API != nil {
+		// WebSockets are hijacked: Shutdown does not wait for them.
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
 		_ = m.API.WaitWebSockets(ctx)
 		cancel()
 	}
-	var err error
+	<-shut
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
-		err = m.http.Shutdown(ctx)
-		cancel()
 		<-m.done
 	}
 	if m.cancel != nil {
