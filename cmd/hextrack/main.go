@@ -98,10 +98,8 @@ type Main struct {
 	// Payments: online payments of deliveries (payments.go).
 	Payments *rider.Payments
 	// Commands and Dispatch: the driver command channel and dispatch.
-	Commands *rider.Commands
-	Dispatch *rider.Dispatcher
-	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
-	TripETA      *rider.LiveETA
+	Commands     *rider.Commands
+	Dispatch     *rider.Dispatcher
 	dispatchDone chan struct{}
 	cancel       context.CancelFunc
 	done         chan struct{}
@@ -173,9 +171,6 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Drivers.Listen(m.Dispatch)
-	m.Dispatch.SetEstimator(arrivalEstimator{m.ETA})
-	m.TripETA = m.ETA.liveETA(m.Trips)
-	m.Drivers.Listen(m.TripETA)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, Limits: c.limits()},
@@ -200,7 +195,6 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.trimLoop(bg, idx)
 	go func() { _ = m.ETA.feeder.Run(bg) }()
 	go func() { _ = m.Trips.Run(bg) }()
-	go func() { _ = m.TripETA.Run(bg) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if c.Dev {
@@ -236,38 +230,21 @@ func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
 	}
 }
 
-// Close drains and stops, in the order a load balancer needs: /readyz
-// fails and the listener closes at once (new connections are refused, so
-// the balancer sends them to another node), open SSE and WebSocket clients
-// are told to reconnect, spread with jitter over DrainWindow, in-flight
-// requests and the WebSockets are waited for, then background work stops
-// and Redis is closed.
+// Close drains and stops: stop accepting, tell streams to reconnect, wait
+// for handlers, close Redis.
 func (m *Main) Close() error {
 	if m.API != nil {
 		m.API.StartDrain()
-	}
-	var err error
-	shut := make(chan struct{})
-	if m.http != nil {
-		// Shutdown closes the listener first, then waits for the requests
-		// in flight (SSE streams end on the drain signal).
-		go func() {
-			defer close(shut)
-			ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
-			err = m.http.Shutdown(ctx)
-			cancel()
-		}()
-	} else {
-		close(shut)
-	}
-	if m.API != nil {
-		// WebSockets are hijacked: Shutdown does not wait for them.
+		// WebSockets are hijacked: Shutdown would not wait for them.
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
 		_ = m.API.WaitWebSockets(ctx)
 		cancel()
 	}
-	<-shut
+	var err error
 	if m.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
+		err = m.http.Shutdown(ctx)
+		cancel()
 		<-m.done
 	}
 	if m.cancel != nil {
