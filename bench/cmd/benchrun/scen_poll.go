@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// pollTarget is one resource a polling client keeps fresh.
+type pollTarget struct {
+	path, token, etag string
+}
+
+type pollResult struct {
+	total, n304, other, errs int64
+	rate                     float64
+}
+
+// hammer runs conns keep-alive connections in a closed loop for d, each
+// polling targets round-robin with If-None-Match; a 200 updates the ETag
+// as a client would.
+func hammer(ctx context.Context, addr string, conns int, d time.Duration, targets []pollTarget) pollResult {
+	var total, n304, other, errs atomic.Int64
+	var wg sync.WaitGroup
+	dl := &spreadDialer{n: 16}
+	start := make(chan struct{})
+	var stopAt time.Time
+	for k := 0; k < conns; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			h, err := dialH(ctx, dl, addr)
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			defer h.Close()
+			ts := append([]pollTarget(nil), targets...)
+			reqs := make([][]byte, len(ts))
+			for i, t := range ts {
+				reqs[i] = request("GET", addr, t.path, t.token, []string{"If-None-Match", t.etag}, nil)
+			}
+			<-start
+			var etag string
+			for i := k; time.Now().Before(stopAt); i++ {
+				j := i % len(ts)
+				etag = ""
+				st, _, err := h.do(reqs[j], "etag", &etag)
+				if err != nil {
+					errs.Add(1)
+					return
+				}
+				total.Add(1)
+				if st == 304 {
+					n304.Add(1)
+					continue
+				}
+				other.Add(1)
+				if st == 200 && etag != "" {
+					ts[j].etag = etag
+					reqs[j] = request("GET", addr, ts[j].path, ts[j].token, []string{"If-None-Match", etag}, nil)
+				}
+			}
+		}(k)
+	}
+	time.Sleep(200 * time.Millisecond) // let every connection open
+	t0 := time.Now()
+	stopAt = t0.Add(d)
+	close(start)
+	wg.Wait()
+	el := time.Since(t0).Seconds()
+	return pollResult{total: total.Load(), n304: n304.Load(), other: other.Load(), errs: errs.Load(), rate: float64(n304.Load()) / el}
+}
+
+const pollConns = 32
+
+// scenarioPoll: GET /v1/trips/{id} and GET /v1/payments/{id} with
+// If-None-Match → 304, against the same generator on a trivial 304 handler.
+func (b *bench) scenarioPoll(ctx context.Context) error {
+	ref, err := b.startRef()
+	if err != nil {
+		return err
+	}
+	rr := hammer(ctx, "127.0.0.1:18090", pollConns, b.cfg.pollDur, []pollTarget{{path: "/304", etag: `"v1"`}})
+	ref.stop(5 * time.Second)
+	refRow := Ref{Name: "net/http 304 handler, same generator", Value: rr.rate, Unit: "req/s"}
+	logf("reference 304: %.0f req/s (%d errors)", rr.rate, rr.errs)
+
+	if err := b.startServer(ctx, "poll"); err != nil {
+		return err
+	}
+	rider := b.token("rider", "poll-rider")
+	pts := cityDense(200, 3)
+	var trips []pollTarget
+	for i := 0; i < 100; i++ {
+		s, err := b.createTrip(ctx, rider, fmt.Sprintf("poll-%d", i), "ride", "cash", pts[2*i], pts[2*i+1])
+		if err != nil {
+			return err
+		}
+		trips = append(trips, pollTarget{path: "/v1/trips/" + s.Trip.ID, token: rider})
+	}
+	for i := range trips {
+		_, h, err := call(ctx, http.MethodGet, b.base()+trips[i].path, rider, nil, nil)
+		if err != nil {
+			return err
+		}
+		trips[i].etag = h.Get("ETag")
+	}
+	cmd := fmt.Sprintf("%s -only poll  # %d keep-alive connections, %s, 100 trips round-robin, If-None-Match", b.cmdline0(), pollConns, b.cfg.pollDur)
+	prof := b.profile(ctx, "poll-trips", b.cfg.pollDur-2*time.Second)
+	r := hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, trips)
+	<-prof
+	b.add(Scenario{Name: "6 polling trips", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
+		Reference: refRow, Command: cmd,
+		Extra: map[string]any{"requests": r.total, "not_modified": r.n304, "other_status": r.other, "errors": r.errs, "connections": pollConns}})
+
+	// Payments: an online delivery awaits payment; its payment is polled.
+	var pays []pollTarget
+	var payErr error
+	for i := 0; i < 100 && payErr == nil; i++ {
+		s, err := b.createTrip(ctx, rider, fmt.Sprintf("pay-%d", i), "delivery", "online", pts[2*i], pts[2*i+1])
+		if err != nil {
+			payErr = err
+			break
+		}
+		var p struct {
+			ID      string `json:"id"`
+			Payment struct {
+				ID string `json:"id"`
+			} `json:"payment"`
+		}
+		if _, _, err := call(ctx, http.MethodPost, b.base()+"/v1/trips/"+s.Trip.ID+"/payment", rider, map[string]any{}, &p); err != nil {
+			payErr = err
+			break
+		}
+		id := p.ID
+		if id == "" {
+			id = p.Payment.ID
+		}
+		t := pollTarget{path: "/v1/payments/" + id, token: rider}
+		_, h, err := call(ctx, http.MethodGet, b.base()+t.path, rider, nil, nil)
+		if err != nil {
+			payErr = err
+			break
+		}
+		t.etag = h.Get("ETag")
+		pays = append(pays, t)
+	}
+	if payErr != nil {
+		logf("payments unavailable: %v", payErr)
+		b.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Unit: "req/s", Target: ">= 30000", Met: false, Reference: refRow,
+			Command: cmd, Notes: "not measured: payments are not served by this build (" + firstLine(payErr.Error()) + ")"})
+		return nil
+	}
+	prof = b.profile(ctx, "poll-payments", b.cfg.pollDur-2*time.Second)
+	r = hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, pays)
+	<-prof
+	b.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
+		Reference: refRow, Command: strings.Replace(cmd, "100 trips", "100 payments", 1),
+		Extra: map[string]any{"requests": r.total, "not_modified": r.n304, "other_status": r.other, "errors": r.errs, "connections": pollConns}})
+	return nil
+}
+
+func firstLine(s string) string {
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return strings.SplitN(s, "\n", 2)[0]
+}
+
+func (b *bench) cmdline0() string { return "bench/bin/benchrun" }
+
+// startRef starts the reference server as a child process.
+func (b *bench) startRef() (*proc, error) {
+	p, err := startProc("ref", filepath.Join(b.cfg.dir, "ref.log"), nil, b.self, "ref", "-addr", "127.0.0.1:18090")
+	if err != nil {
+		return nil, err
+	}
+	if err := waitPort("127.0.0.1:18090", 10*time.Second); err != nil {
+		p.stop(time.Second)
+		return nil, err
+	}
+	return p, nil
+}
+
+var _ = geo.Point{}
