@@ -78,6 +78,8 @@ type Server struct {
 	dc *driverChannel
 	// payments serves payments.go's routes.
 	payments *rider.Payments
+	// health caches whether Redis answers (health.go: the stream gate).
+	health redisHealth
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
 	// lim holds the rate limiters and stream admission (limits.go).
@@ -134,6 +136,7 @@ func New(cfg Config, d Deps) *Server {
 	e.Use(bodyLimit(s.cfg.MaxBody))
 	e.Use(s.lim.streamIP, s.lim.actionIP) // per IP, before any token work
 	e.Use(s.authenticate)
+	e.Use(s.redisGate) // no Redis: streams refused with 503, Redis errors are 503s (health.go)
 	e.Use(s.lim.admitStream, s.lim.perSubject)
 	s.routes()
 	return s

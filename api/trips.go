@@ -32,6 +32,7 @@ var tripErrors = []struct {
 	{feed.ErrTrimmed, http.StatusGone, "cursor_expired"},
 	{feed.ErrUnknownID, http.StatusGone, "cursor_unknown"},
 	{feed.ErrInvalidTopic, http.StatusBadRequest, "invalid_argument"},
+	{feed.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
 }
 
 var allRoles = []string{RoleRider, RoleDriver, RoleOps, RoleViewer}

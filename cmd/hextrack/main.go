@@ -230,21 +230,38 @@ func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
 	}
 }
 
-// Close drains and stops: stop accepting, tell streams to reconnect, wait
-// for handlers, close Redis.
+// Close drains and stops, in the order a load balancer needs: /readyz
+// fails and the listener closes at once (new connections are refused, so
+// the balancer sends them to another node), open SSE and WebSocket clients
+// are told to reconnect, spread with jitter over DrainWindow, in-flight
+// requests and the WebSockets are waited for, then background work stops
+// and Redis is closed.
 func (m *Main) Close() error {
 	if m.API != nil {
 		m.API.StartDrain()
-		// WebSockets are hijacked: Shutdown would not wait for them.
+	}
+	var err error
+	shut := make(chan struct{})
+	if m.http != nil {
+		// Shutdown closes the listener first, then waits for the requests
+		// in flight (SSE streams end on the drain signal).
+		go func() {
+			defer close(shut)
+			ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
+			err = m.http.Shutdown(ctx)
+			cancel()
+		}()
+	} else {
+		close(shut)
+	}
+	if m.API != nil {
+		// WebSockets are hijacked: Shutdown does not wait for them.
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
 		_ = m.API.WaitWebSockets(ctx)
 		cancel()
 	}
-	var err error
+	<-shut
 	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+5*time.Second)
-		err = m.http.Shutdown(ctx)
-		cancel()
 		<-m.done
 	}
 	if m.cancel != nil {
