@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 FUZZTIME ?= 10s
 
-.PHONY: run test bench lint web fuzz build clean
+.PHONY: run test test-faults bench lint web fuzz build clean
 
 ## run: server on an embedded Redis + simulated drivers + web pages (:8080)
 run: build
@@ -21,6 +21,10 @@ test:
 	$(GO) test -race -count=1 -timeout 12m ./...
 	$(MAKE) fuzz FUZZTIME=5s
 	./scripts/webtest.sh
+
+## test-faults: the fault suite (real Redis Cluster, nodes, nginx; needs redis-server and nginx)
+test-faults:
+	./scripts/test-faults.sh
 
 ## fuzz: every fuzz target for FUZZTIME each
 fuzz:
