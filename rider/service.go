@@ -106,7 +106,8 @@ type Service struct {
 	cfg     Config
 	loc     *tracker
 	metrics Metrics
-	hook    Hook // dispatch (rider/dispatch_hook.go); nil: none
+	hook    Hook     // dispatch (rider/dispatch_hook.go); nil: none
+	eta     *LiveETA // live trip ETAs (rider/eta.go); nil: none
 
 	closeOnce sync.Once
 }
@@ -284,7 +285,7 @@ func (s *Service) snapshot(ctx context.Context, id string) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	t := decodeTrip(m)
-	snap := Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version, FeedPosition: pos, ETA: json.RawMessage("null")}
+	snap := Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version, FeedPosition: pos, ETA: decodeETA(m, t.Status)}
 	if t.DriverID != "" {
 		snap.Driver = &DriverRef{ID: t.DriverID}
 	}
@@ -401,6 +402,7 @@ func (s *Service) Act(ctx context.Context, id string, a Actor, action, reason st
 	if reason != "" {
 		extra["reason"] = reason
 	}
+	pairs = append(pairs, etaPairs(rule.To, s.now())...) // rider/eta.go
 	res, err := s.transition(ctx, t, a, action, rule.From, rule.To, requiredDriver, 0, extra, pairs...)
 	if err != nil {
 		return Snapshot{}, err
@@ -465,7 +467,7 @@ func (s *Service) ChangeDropoff(ctx context.Context, id string, a Actor, p Place
 	}
 	drop, _ := json.Marshal(p)
 	_, err = s.transition(ctx, t, a, ActDropoff, rule.From, "", "", ifMatch,
-		map[string]any{"dropoff": p, "by": roleName(a.Role)}, "dropoff", string(drop))
+		map[string]any{"dropoff": p, "by": roleName(a.Role)}, append([]string{"dropoff", string(drop)}, etaForgetDropoff...)...)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -521,7 +523,9 @@ func (s *Service) transition(ctx context.Context, t Trip, a Actor, action string
 	case "ok":
 		v, _ := strconv.ParseInt(res[2], 10, 64)
 		s.count(action, status)
-		s.notify(ctx, Change{Trip: t, Action: action, From: res[3], To: status, OldDriver: res[4], Actor: a, EventID: res[1]}) // dispatch hook
+		c := Change{Trip: t, Action: action, From: res[3], To: status, OldDriver: res[4], Actor: a, EventID: res[1]}
+		s.notify(ctx, c)     // dispatch hook
+		s.etaChanged(c, now) // live ETA (rider/eta.go)
 		return transitionResult{eventID: res[1], version: v, from: res[3], oldDriver: res[4]}, nil
 	case "notfound":
 		return transitionResult{}, fmt.Errorf("%w: %s", ErrNotFound, t.ID)

@@ -1,0 +1,412 @@
+package rider_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/rider"
+)
+
+// lineRouter drives the straight line at speed m/s, or answers fixed
+// seconds per destination; it logs every call.
+type lineRouter struct {
+	speed float64
+	fixed map[geo.Point]float64
+
+	mu    sync.Mutex
+	calls []routeCall
+}
+
+type routeCall struct {
+	at       time.Time
+	from, to geo.Point
+	secs     float64
+}
+
+func (r *lineRouter) Estimate(_ context.Context, from, to geo.Point) (float64, float64, error) {
+	d := geo.Distance(from, to)
+	s := d / r.speed
+	r.mu.Lock()
+	if f, ok := r.fixed[to]; ok {
+		s = f
+	}
+	r.calls = append(r.calls, routeCall{time.Now(), from, to, s})
+	r.mu.Unlock()
+	return s, d, nil
+}
+
+func (r *lineRouter) log() []routeCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]routeCall(nil), r.calls...)
+}
+
+// waitCalls waits until the router was called n times in all.
+func (r *lineRouter) waitCalls(tb testing.TB, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for len(r.log()) < n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("router called %d times, want %d", len(r.log()), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func runETA(tb testing.TB, l *rider.LiveETA) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
+}
+
+type etaEvent struct {
+	RouteVersion int64     `json:"route_version"`
+	TripID       string    `json:"trip_id"`
+	Leg          string    `json:"leg"`
+	Seconds      float64   `json:"eta_s"`
+	ArriveAt     time.Time `json:"arrive_at"`
+	DistanceM    float64   `json:"distance_m"`
+}
+
+func etaEvents(tb testing.TB, e *env, trip string) []etaEvent {
+	tb.Helper()
+	evs, _, err := e.feed.Read(context.Background(), rider.Topic(trip), "0-0", 10000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []etaEvent
+	for _, ev := range evs {
+		if ev.Type != rider.EventETA {
+			continue
+		}
+		var x etaEvent
+		if err := json.Unmarshal(ev.Data, &x); err != nil {
+			tb.Fatalf("trip.eta data %s: %v", ev.Data, err)
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func snapshotETA(tb testing.TB, e *env, trip string) *rider.ETA {
+	tb.Helper()
+	snap, err := e.trips.Snapshot(context.Background(), trip, rider.Actor{Role: rider.RoleOps, ID: "ops"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var x *rider.ETA
+	if err := json.Unmarshal(snap.ETA, &x); err != nil {
+		tb.Fatalf("snapshot eta %s: %v", snap.ETA, err)
+	}
+	return x
+}
+
+// TestETAEmission drives a driver towards the pickup in irregular steps:
+// every estimate is stored, but trip.eta goes out only when it moved ≥ 15 s
+// or ≥ 10% from the last one sent (replayed with eta.ShouldEmit over the
+// router's answers); picking up switches to the dropoff leg at once, with
+// an event although no move came; the snapshot carries the latest estimate.
+func TestETAEmission(t *testing.T) {
+	e := mustEnv(t, rider.Config{})
+	r := &lineRouter{speed: 10}
+	l := rider.NewLiveETA(e.trips, r, rider.ETAConfig{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit})
+	runETA(t, l)
+	ctx := context.Background()
+	trip, _, drv := e.tripIn(t, rider.StatusAssigned)
+	if x := snapshotETA(t, e, trip.ID); x != nil {
+		t.Fatalf("ETA before any move: %+v", x)
+	}
+	// 6 km out, closing in by 40-130 m a step (4-13 s at 10 m/s).
+	dist := 6000.0
+	ts := time.Now().Add(-time.Hour)
+	var last geo.Point
+	for i := 0; dist > 0; i++ {
+		last = geo.Offset(pickup, 200, dist)
+		ts = ts.Add(time.Second)
+		m := driver.Move{DriverID: drv, TripID: trip.ID, Pos: last, TS: ts}
+		l.DriverMoved(ctx, m)
+		r.waitCalls(t, i+1)
+		time.Sleep(2 * time.Millisecond) // let the 1 ms gate open
+		dist -= 40 + float64((i*37)%91)
+	}
+	calls := r.log()
+	var want []float64
+	prev := 0.0
+	for _, c := range calls {
+		s := math.Round(c.secs)
+		if len(want) == 0 || (s != prev && eta.ShouldEmit(prev, s)) {
+			want = append(want, s)
+			prev = s
+		}
+	}
+	got := etaEvents(t, e, trip.ID)
+	if len(got) != len(want) {
+		secs := make([]float64, len(got))
+		for i, ev := range got {
+			secs[i] = ev.Seconds
+		}
+		t.Fatalf("%d trip.eta for %d estimates, want %d: sent %v, want %v", len(got), len(calls), len(want), secs, want)
+	}
+	for i, ev := range got {
+		if ev.Seconds != want[i] || ev.Leg != rider.LegPickup || ev.TripID != trip.ID {
+			t.Fatalf("event %d: %+v, want %v s to the pickup", i, ev, want[i])
+		}
+		if i > 0 && (ev.RouteVersion <= got[i-1].RouteVersion || !eta.ShouldEmit(got[i-1].Seconds, ev.Seconds)) {
+			t.Fatalf("event %d (%+v) after %+v", i, ev, got[i-1])
+		}
+		if ev.DistanceM <= 0 || ev.ArriveAt.IsZero() {
+			t.Fatalf("event %d lacks distance or arrive_at: %+v", i, ev)
+		}
+	}
+	if len(got) >= len(calls) || len(got) < 5 {
+		t.Fatalf("%d events for %d estimates: thresholds not exercised", len(got), len(calls))
+	}
+	t.Logf("%d estimates → %d trip.eta events", len(calls), len(got))
+	x := snapshotETA(t, e, trip.ID)
+	lastSecs := math.Round(calls[len(calls)-1].secs)
+	if x == nil || x.Leg != rider.LegPickup || x.Seconds != lastSecs || x.RouteVersion != int64(len(calls)) {
+		t.Fatalf("snapshot eta %+v, want the latest estimate %v s (route version %d)", x, lastSecs, len(calls))
+	}
+	if d := x.ArriveAt.Sub(x.ComputedAt); d != time.Duration(lastSecs)*time.Second {
+		t.Fatalf("arrive_at - computed_at = %v, want %v s", d, lastSecs)
+	}
+
+	// Pickup: the dropoff leg is estimated at once and always sent.
+	da := rider.Actor{Role: rider.RoleDriver, ID: drv}
+	if _, err := e.trips.Act(ctx, trip.ID, da, rider.ActArrived, ""); err != nil {
+		t.Fatal(err)
+	}
+	if x := snapshotETA(t, e, trip.ID); x == nil || x.Leg != rider.LegPickup {
+		t.Fatalf("driver_arrived: snapshot eta %+v, want the pickup leg", x)
+	}
+	if _, err := e.trips.Act(ctx, trip.ID, da, rider.ActPickup, ""); err != nil {
+		t.Fatal(err)
+	}
+	r.waitCalls(t, len(calls)+1)
+	deadline := time.Now().Add(2 * time.Second)
+	for len(etaEvents(t, e, trip.ID)) == len(got) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	after := etaEvents(t, e, trip.ID)
+	if len(after) != len(got)+1 {
+		t.Fatalf("no trip.eta on the leg change (%d events)", len(after))
+	}
+	drop := geo.Point{Lat: ride.Dropoff.Lat, Lng: ride.Dropoff.Lng}
+	ev := after[len(after)-1]
+	wantS := math.Round(geo.Distance(pickup, drop) / 10) // no fix stored: from the pickup
+	if ev.Leg != rider.LegDropoff || math.Abs(ev.Seconds-wantS) > 1 {
+		t.Fatalf("leg change event %+v, want the dropoff leg, ~%v s", ev, wantS)
+	}
+	// On the dropoff leg a small change is stored, not sent.
+	p := geo.Offset(pickup, geo.Bearing(pickup, drop), 50)
+	l.DriverMoved(ctx, driver.Move{DriverID: drv, TripID: trip.ID, Pos: p, TS: ts.Add(time.Second)})
+	r.waitCalls(t, len(calls)+2)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(etaEvents(t, e, trip.ID)); n != len(after) {
+		t.Fatalf("a 5 s change was sent (%d events)", n)
+	}
+	x = snapshotETA(t, e, trip.ID)
+	if x == nil || x.Leg != rider.LegDropoff || x.Seconds >= ev.Seconds || x.RouteVersion != int64(len(calls)+2) {
+		t.Fatalf("snapshot after a dropoff-leg move: %+v (last event %+v)", x, ev)
+	}
+	// A stranger's move changes nothing.
+	l.DriverMoved(ctx, driver.Move{DriverID: e.id("d"), TripID: trip.ID, Pos: drop, TS: ts.Add(2 * time.Second)})
+	time.Sleep(30 * time.Millisecond)
+	if n := len(r.log()); n != len(calls)+2 {
+		t.Fatalf("a stranger's move was estimated (%d calls)", n)
+	}
+}
+
+// TestETAThrottleAcrossNodes: two nodes (Services and LiveETAs on one
+// Redis) get a driver's moves every 5 ms for 1.5 s: the trip is estimated
+// at most once per Every between them, and the last move is estimated (a
+// move that finds the gate closed is held until it opens).
+func TestETAThrottleAcrossNodes(t *testing.T) {
+	e := mustEnv(t, rider.Config{})
+	b2 := feed.New(e.rdb, feed.Config{MaxAge: 10 * time.Minute})
+	t.Cleanup(func() { _ = b2.Close() })
+	other := rider.NewService(e.rdb, b2, e.drivers, rider.Config{Prefix: prefixOf(e)})
+	r := &lineRouter{speed: 10}
+	const every = 300 * time.Millisecond
+	nodes := []*rider.LiveETA{
+		rider.NewLiveETA(e.trips, r, rider.ETAConfig{Every: every, ShouldEmit: eta.ShouldEmit}),
+		rider.NewLiveETA(other, r, rider.ETAConfig{Every: every, ShouldEmit: eta.ShouldEmit}),
+	}
+	for _, n := range nodes {
+		runETA(t, n)
+	}
+	trip, _, drv := e.tripIn(t, rider.StatusAssigned)
+	ctx := context.Background()
+	start := time.Now()
+	ts := start.Add(-time.Minute)
+	var lastPos geo.Point
+	for i := 0; time.Since(start) < 1500*time.Millisecond; i++ {
+		ts = ts.Add(100 * time.Millisecond)
+		lastPos = geo.Offset(pickup, 90, 5000-float64(i))
+		nodes[i%2].DriverMoved(ctx, driver.Move{DriverID: drv, TripID: trip.ID, Pos: lastPos, TS: ts})
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The newest move is estimated once the gate opens: at worst the other
+	// node takes the gate first with an older move and this one waits one
+	// more period.
+	deadline := time.Now().Add(2*every + time.Second)
+	for {
+		calls := r.log()
+		if len(calls) > 0 && geo.Distance(calls[len(calls)-1].from, lastPos) < 0.01 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last move was never estimated (%d estimates)", len(calls))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	time.Sleep(every + 100*time.Millisecond) // nothing more comes
+	calls := r.log()
+	sort.Slice(calls, func(i, j int) bool { return calls[i].at.Before(calls[j].at) })
+	limit := int(elapsed/every) + 1
+	if len(calls) > limit || len(calls) < 3 {
+		var desc []string
+		for _, c := range calls {
+			desc = append(desc, fmt.Sprintf("%v: move %.0f", c.at.Sub(start).Round(time.Millisecond), 5000-geo.Distance(c.from, pickup)))
+		}
+		t.Fatalf("%d estimates in %v with Every %v (limit %d): %v", len(calls), elapsed, every, limit, desc)
+	}
+	for i := 1; i < len(calls); i++ {
+		if gap := calls[i].at.Sub(calls[i-1].at); gap < every-40*time.Millisecond {
+			t.Fatalf("estimates %d and %d only %v apart", i-1, i, gap)
+		}
+	}
+	t.Logf("%d estimates in %v across two nodes (Every %v)", len(calls), elapsed, every)
+}
+
+// TestETAAccuracyOnCompletion: the first promise of each leg is compared
+// with the actual time on completion (a fake clock: pickup promised 100 s,
+// took 130 s; dropoff promised 200 s, took 180 s).
+func TestETAAccuracyOnCompletion(t *testing.T) {
+	var clock atomic.Int64
+	base := time.Now().Add(-time.Hour)
+	now := func() time.Time { return base.Add(time.Duration(clock.Load())) }
+	advance := func(d time.Duration) { clock.Add(int64(d)) }
+	e := mustEnv(t, rider.Config{Now: now})
+	drop := geo.Point{Lat: ride.Dropoff.Lat, Lng: ride.Dropoff.Lng}
+	r := &lineRouter{speed: 10, fixed: map[geo.Point]float64{pickup: 100, drop: 200}}
+	reg := prometheus.NewRegistry()
+	l := rider.NewLiveETA(e.trips, r, rider.ETAConfig{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit,
+		Accuracy: eta.NewAccuracy(reg)})
+	runETA(t, l)
+	ctx := context.Background()
+
+	// A first driver hands the trip back: its promise is forgotten.
+	trip, _, first := e.tripIn(t, rider.StatusAssigned)
+	r.fixed[pickup] = 500
+	l.DriverMoved(ctx, driver.Move{DriverID: first, TripID: trip.ID, Pos: geo.Offset(pickup, 0, 900), TS: now()})
+	r.waitCalls(t, 1)
+	time.Sleep(10 * time.Millisecond)
+	if _, err := e.trips.Act(ctx, trip.ID, rider.Actor{Role: rider.RoleDriver, ID: first}, rider.ActDecline, ""); err != nil {
+		t.Fatal(err)
+	}
+	drv := e.driver(t)
+	if err := e.trips.Assign(ctx, trip.ID, drv); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.fixed[pickup] = 100
+	r.mu.Unlock()
+	l.DriverMoved(ctx, driver.Move{DriverID: drv, TripID: trip.ID, Pos: geo.Offset(pickup, 0, 900), TS: now()})
+	r.waitCalls(t, 2)
+	time.Sleep(10 * time.Millisecond)
+	advance(130 * time.Second)
+	da := rider.Actor{Role: rider.RoleDriver, ID: drv}
+	for _, act := range []string{rider.ActArrived, rider.ActPickup} {
+		if _, err := e.trips.Act(ctx, trip.ID, da, act, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.waitCalls(t, 3) // the dropoff leg, promised at pickup
+	time.Sleep(10 * time.Millisecond)
+	advance(180 * time.Second)
+	if _, err := e.trips.Act(ctx, trip.ID, da, rider.ActComplete, ""); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]float64{ // leg → {ratio, error s}
+		rider.LegPickup:  {1.3, 30},
+		rider.LegDropoff: {0.9, -20},
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		got := histSums(t, reg)
+		ok := len(got) == 2*len(want)
+		for leg, w := range want {
+			r, e := got["hextrack_eta_actual_over_promised_ratio/"+leg], got["hextrack_eta_error_seconds/"+leg]
+			ok = ok && r.n == 1 && e.n == 1 && math.Abs(r.sum-w[0]) < 1e-3 && math.Abs(e.sum-w[1]) < 0.01
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("accuracy histograms %+v, want one observation per leg %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type histSum struct {
+	n   uint64
+	sum float64
+}
+
+// histSums returns "<name>/<leg>" → count and sum of every histogram.
+func histSums(tb testing.TB, reg *prometheus.Registry) map[string]histSum {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := map[string]histSum{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			leg := ""
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "leg" {
+					leg = lp.GetValue()
+				}
+			}
+			if h := m.GetHistogram(); h != nil {
+				out[mf.GetName()+"/"+leg] = histSum{h.GetSampleCount(), h.GetSampleSum()}
+			}
+		}
+	}
+	return out
+}
+
+// TestETAQueueBound: with the queue full, moves of further trips are
+// dropped and counted; moves of a queued trip are conflated.
+func TestETAQueueBound(t *testing.T) {
+	e := mustEnv(t, rider.Config{})
+	var dropped atomic.Int64
+	l := rider.NewLiveETA(e.trips, &lineRouter{speed: 10}, rider.ETAConfig{Queue: 2,
+		Metrics: rider.ETAMetrics{Dropped: func() { dropped.Add(1) }}})
+	// Not running: nothing leaves the queue.
+	for i, trip := range []string{"a", "b", "a", "b", "c", "d", "a"} {
+		l.DriverMoved(context.Background(), driver.Move{DriverID: "d1", TripID: trip, TS: time.Unix(int64(i), 0)})
+	}
+	if n := dropped.Load(); n != 2 {
+		t.Fatalf("%d moves dropped, want 2 (trips c and d)", n)
+	}
+}
