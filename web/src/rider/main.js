@@ -9,6 +9,7 @@ import { TripFeed, TRANSPORTS, label } from '../lib/feed.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
 import { fmtDistance, fmtDuration } from '../lib/geo.js';
+import { Payment } from './payment.js';
 
 const TERMINAL = new Set(['completed', 'cancelled', 'expired']);
 const STATUS_TEXT = {
@@ -45,6 +46,10 @@ const S = {
 window.hextrack = { state: S };
 
 let map;
+// payment: online payment of deliveries (payment.js); returned is the
+// payment ID when the gateway sent the rider back (?payment=).
+let payment;
+let returned = null;
 
 function params() {
   const out = new URLSearchParams(location.search);
@@ -70,6 +75,14 @@ async function main() {
   } else {
     await signIn();
     S.tripId = localStorage.getItem('hextrack.rider.trip');
+    // Back from the payment gateway: /?trip=<id>&payment=<id>.
+    if (p.get('trip') && p.get('payment')) {
+      S.tripId = p.get('trip');
+      returned = p.get('payment');
+      localStorage.setItem('hextrack.rider.trip', S.tripId);
+      history.replaceState(null, '', '/');
+    }
+    payment = new Payment(() => S.token);
   }
   wireControls();
   roads.then((r) => {
@@ -338,6 +351,7 @@ function closeTrip() {
   $('#timeline').replaceChildren();
   $('#chat').replaceChildren();
   $('#share-out').hidden = true;
+  if (payment) payment.hide();
   localStorage.removeItem('hextrack.rider.trip');
   for (const k of ['pickup', 'dropoff']) {
     if (S[`${k}Marker`]) S[`${k}Marker`].remove();
@@ -408,6 +422,9 @@ function applyEvent(env) {
     case 'trip.assigned':
       setDriver(d.driver || { id: d.driver_id || (d.trip && d.trip.driver_id) });
       break;
+    case 'payment.status':
+      if (payment) payment.onEvent(d);
+      return;
     case 'trip.cancelled':
       addTimeline('cancelled', env.ts);
       setStatus('cancelled');
@@ -438,6 +455,7 @@ function setStatus(status) {
     else S.dropoffMarker.dragging && S.dropoffMarker.dragging.enable();
   }
   if (S.pickupMarker && S.pickupMarker.dragging) S.pickupMarker.dragging.disable();
+  if (status === 'awaiting_payment' && payment && S.tripId) payment.show(S.tripId, returned);
   if (done) {
     setEta(null);
     if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && S.feed.stop(), 5000);
