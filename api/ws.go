@@ -216,9 +216,12 @@ type wsConn struct {
 }
 
 func newWSConn(s *Server, ws *websocket.Conn, id string, cl *Claims) *wsConn {
-	var b [8]byte
+	// Sessions sort by start time, so a connection is only ever replaced by
+	// a newer one, even when two handshakes overlap.
+	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return &wsConn{s: s, ws: ws, driverID: id, session: hex.EncodeToString(b[:]),
+	session := fmt.Sprintf("%016x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
+	return &wsConn{s: s, ws: ws, driverID: id, session: session,
 		actor: rider.Actor{Role: rider.RoleDriver, ID: cl.Subject},
 		send:  make(chan []byte, s.dc.cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{}),
 		expires: tokenExpiry(cl)}
@@ -283,10 +286,14 @@ func (c *wsConn) serve(ctx context.Context) {
 	// Newer wins: replace this node's older connection at once, and tell
 	// the other nodes' through the driver's feed.
 	dc.mu.Lock()
-	if old := dc.conns[c.driverID]; old != nil {
-		old.closeWith(CloseReplaced, "replaced by a newer connection")
+	if old := dc.conns[c.driverID]; old == nil || old.session < c.session {
+		if old != nil {
+			old.closeWith(CloseReplaced, "replaced by a newer connection")
+		}
+		dc.conns[c.driverID] = c
+	} else {
+		c.closeWith(CloseReplaced, "replaced by a newer connection")
 	}
-	dc.conns[c.driverID] = c
 	dc.mu.Unlock()
 	defer func() {
 		dc.mu.Lock()
@@ -298,8 +305,10 @@ func (c *wsConn) serve(ctx context.Context) {
 		dc.cmds.EndSession(bg, c.driverID, c.session)
 		cancel()
 	}()
-	if err := dc.cmds.TakeSession(ctx, c.driverID, c.session); err != nil {
+	if cur, err := dc.cmds.TakeSession(ctx, c.driverID, c.session); err != nil {
 		c.s.log.Warn("ws: session", "driver", c.driverID, "err", err)
+	} else if cur != c.session {
+		c.closeWith(CloseReplaced, "replaced by a newer connection")
 	}
 
 	subCtx, cancelSub := context.WithCancel(ctx)
@@ -433,7 +442,7 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 			}
 			// Fallback to the live replaced message: is this still the
 			// driver's current connection?
-			if cur, err := c.s.dc.cmds.Session(ctx, c.driverID); err == nil && cur != "" && cur != c.session {
+			if cur, err := c.s.dc.cmds.Session(ctx, c.driverID); err == nil && cur > c.session {
 				c.closeWith(CloseReplaced, "replaced by a newer connection")
 			}
 		case <-draining:
@@ -462,7 +471,7 @@ func (c *wsConn) frame(ctx context.Context, it feed.Item) []byte {
 		var d struct {
 			Session string `json:"session"`
 		}
-		if json.Unmarshal(ev.Data, &d) == nil && d.Session != "" && d.Session != c.session {
+		if json.Unmarshal(ev.Data, &d) == nil && d.Session > c.session {
 			c.closeWith(CloseReplaced, "replaced by a newer connection")
 		}
 		return nil

@@ -168,15 +168,27 @@ func (c *Commands) Position(ctx context.Context, driverID string) (string, error
 	return c.feed.Position(ctx, DriverTopic(driverID))
 }
 
-// TakeSession makes session the driver's current connection and tells every
-// older connection, on any node, to close (a live CmdReplaced message).
-func (c *Commands) TakeSession(ctx context.Context, driverID, session string) error {
-	if err := c.rdb.Set(ctx, sessionKey(c.prefix, driverID), session, 24*time.Hour).Err(); err != nil {
-		return fmt.Errorf("rider: session %s: %w", driverID, err)
+// TakeSession makes session the driver's current connection unless a newer
+// one (sessions sort by start time) already is, and tells every older
+// connection, on any node, to close (a live CmdReplaced message). It
+// returns the current session: session itself, or the newer one that won.
+func (c *Commands) TakeSession(ctx context.Context, driverID, session string) (string, error) {
+	cur, err := takeSessionScript.Run(ctx, c.rdb, []string{sessionKey(c.prefix, driverID)}, session, 86400).Text()
+	if err != nil {
+		return "", fmt.Errorf("rider: session %s: %w", driverID, err)
+	}
+	if cur != session {
+		return cur, nil
 	}
 	b, _ := json.Marshal(map[string]string{"session": session})
-	return c.feed.PublishLive(ctx, DriverTopic(driverID), CmdReplaced, b)
+	return cur, c.feed.PublishLive(ctx, DriverTopic(driverID), CmdReplaced, b)
 }
+
+var takeSessionScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur > ARGV[1] then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return ARGV[1]`)
 
 // Session returns the driver's current connection ("" if none).
 func (c *Commands) Session(ctx context.Context, driverID string) (string, error) {

@@ -252,8 +252,10 @@ func TestDriverWebSocketBadInput(t *testing.T) {
 	c := mustCluster(t, 1)
 	drv := c.driverID()
 	tok := c.token(t, "driver", drv)
+	// Each case its own driver: connections of one driver replace each other.
 	t.Run("invalid JSON: error, connection kept", func(t *testing.T) {
-		ws, _, err := rawWS(t, c, drv, tok, nil)
+		drv := c.driverID()
+		ws, _, err := rawWS(t, c, drv, c.token(t, "driver", drv), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +277,8 @@ func TestDriverWebSocketBadInput(t *testing.T) {
 		}
 	})
 	t.Run("oversized frame: close 1009", func(t *testing.T) {
-		ws, _, err := rawWS(t, c, drv, tok, nil)
+		drv := c.driverID()
+		ws, _, err := rawWS(t, c, drv, c.token(t, "driver", drv), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,6 +328,8 @@ func TestDriverWebSocketBadInput(t *testing.T) {
 		})
 	}
 	t.Run("newer connection wins", func(t *testing.T) {
+		drv := c.driverID()
+		tok := c.token(t, "driver", drv)
 		old, _, err := rawWS(t, c, drv, tok, nil)
 		if err != nil {
 			t.Fatal(err)
