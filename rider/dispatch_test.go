@@ -471,3 +471,48 @@ func TestCommandAcks(t *testing.T) {
 		t.Fatalf("resume from %s, want %s", from, ids[2])
 	}
 }
+
+// TestDispatchReassign: ops reassign → the driver is told, the trip is
+// offered to another driver and never again to the first.
+func TestDispatchReassign(t *testing.T) {
+	e := mustEnv(t, rider.Config{})
+	ctx := context.Background()
+	first := placeDriver(t, e, geo.Offset(pickup, 0, 100))
+	second := placeDriver(t, e, geo.Offset(pickup, 180, 900))
+	runDispatcher(t, e.rdb, e, fastDispatch(prefixOf(e)))
+	snap, _ := e.create(t, ride)
+	id := snap.Trip.ID
+	waitOffer := func(drv string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for len(commands(t, e, drv, rider.CmdOffer)) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no offer %d to %s", n, drv)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitOffer(first, 1)
+	if _, err := e.trips.Accept(ctx, id, rider.Actor{Role: rider.RoleDriver, ID: first}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.trips.Act(ctx, id, rider.Actor{Role: rider.RoleOps, ID: "ops1"}, rider.ActReassign, "driver stuck"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(commands(t, e, first, rider.CmdReassigned)); n != 1 {
+		t.Fatalf("%d trip.reassigned to the first driver, want 1", n)
+	}
+	waitOffer(second, 1)
+	if _, err := e.trips.Accept(ctx, id, rider.Actor{Role: rider.RoleDriver, ID: second}); err != nil {
+		t.Fatal(err)
+	}
+	if tr := waitStatus(t, e, id, rider.StatusAssigned, time.Second); tr.DriverID != second {
+		t.Fatalf("reassigned to %s, want %s", tr.DriverID, second)
+	}
+	if n := len(commands(t, e, first, rider.CmdOffer)); n != 1 {
+		t.Fatalf("the reassigned-away driver got %d offers, want 1", n)
+	}
+	if st, _ := e.drivers.Get(ctx, first); st.Status != driver.StatusAvailable || st.TripID != "" {
+		t.Fatalf("first driver after reassign: %+v", st)
+	}
+}
