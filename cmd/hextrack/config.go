@@ -197,11 +197,15 @@ func (c *Config) checkSecret() error {
 		c.JWTSecret = hex.EncodeToString(b)
 		return nil
 	}
-	if weakSecret(c.JWTSecret) {
-		if c.Dev {
-			return nil
-		}
+	if weakSecret(c.JWTSecret) && !c.Dev {
 		return errors.New("HEXTRACK_JWT_SECRET must be set to at least 32 random characters outside dev mode")
+	}
+	// Webhook secrets are shared with the payment gateway: outside dev
+	// mode each must be long and not the dev mode's well-known one.
+	for _, w := range c.Payment.WebhookSecrets {
+		if !c.Dev && (len(w) < 24 || w == devWebhookSecret) {
+			return errors.New("each HEXTRACK_PAYMENT_WEBHOOK_SECRETS entry must be at least 24 characters (the gateway's signing secret) outside dev mode")
+		}
 	}
 	return nil
 }
