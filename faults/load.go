@@ -46,7 +46,8 @@ type Load struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	post   atomic.Bool // riders post while set
+	post   atomic.Bool  // riders post while set
+	busy   atomic.Int64 // posts in flight (retrying included)
 
 	mu      sync.Mutex
 	riders  []*riderState
@@ -322,7 +323,9 @@ func (l *Load) postRider(r *riderState, lat, lng float64) {
 			return
 		case <-t.C:
 		}
+		l.busy.Add(1)
 		if !l.post.Load() {
+			l.busy.Add(-1)
 			continue
 		}
 		n++
@@ -336,6 +339,7 @@ func (l *Load) postRider(r *riderState, lat, lng float64) {
 				}
 				return err
 			})
+			l.busy.Add(-1)
 			continue
 		}
 		cid := fmt.Sprintf("m%d", n)
@@ -346,6 +350,7 @@ func (l *Load) postRider(r *riderState, lat, lng float64) {
 			}
 			return err
 		})
+		l.busy.Add(-1)
 	}
 }
 
@@ -414,7 +419,15 @@ func (l *Load) Resume() { l.post.Store(true) }
 // its stream in Redis.
 func (l *Load) Verify(ctx context.Context, rdb redis.UniversalClient, settle time.Duration) (Result, error) {
 	l.Pause()
-	time.Sleep(l.cfg.Every + 200*time.Millisecond) // posts in flight land
+	// Posts in flight (a retry loop runs until the server acknowledges)
+	// land before the streams are read, so every ack can be checked.
+	deadline := time.Now().Add(settle)
+	for l.busy.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := l.busy.Load(); n > 0 {
+		return Result{}, fmt.Errorf("%d posts still retrying after %s", n, settle)
+	}
 	type topicTruth struct {
 		topic string
 		ids   []string
@@ -434,7 +447,7 @@ func (l *Load) Verify(ctx context.Context, rdb redis.UniversalClient, settle tim
 		}
 		return out, nil
 	}
-	deadline := time.Now().Add(settle)
+	deadline = time.Now().Add(settle)
 	var truth []topicTruth
 	for {
 		var err error
