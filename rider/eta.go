@@ -556,12 +556,12 @@ func etaPairs(status string, now time.Time) []string {
 // etaForgetDropoff: a new dropoff voids the promise made for the old one.
 var etaForgetDropoff = []string{"eta_p_dropoff", "", "eta_p_dropoff_ms", ""}
 
-// decodeETA returns the snapshot's "eta": the stored estimate if it is of
-// the leg of status, else null.
-func decodeETA(m map[string]string, status string) json.RawMessage {
+// decodeETA returns the snapshot's "eta" and its route version: the stored
+// estimate if it is of the leg of status, else null and 0.
+func decodeETA(m map[string]string, status string) (json.RawMessage, int64) {
 	leg, _, _ := legOf(status)
 	if leg == "" || m["eta_leg"] != leg {
-		return json.RawMessage("null")
+		return json.RawMessage("null"), 0
 	}
 	e := ETA{Leg: leg, ArriveAt: msTime(m["eta_at"]), ComputedAt: msTime(m["eta_ms"])}
 	e.Seconds, _ = strconv.ParseFloat(m["eta_s"], 64)
@@ -569,7 +569,7 @@ func decodeETA(m map[string]string, status string) json.RawMessage {
 	e.RouteVersion, _ = strconv.ParseInt(m["eta_rv"], 10, 64)
 	b, err := json.Marshal(e)
 	if err != nil {
-		return json.RawMessage("null")
+		return json.RawMessage("null"), 0
 	}
-	return b
+	return b, e.RouteVersion
 }

@@ -212,7 +212,12 @@ func TestETAEmission(t *testing.T) {
 	if ev.Leg != rider.LegDropoff || math.Abs(ev.Seconds-wantS) > 1 {
 		t.Fatalf("leg change event %+v, want the dropoff leg, ~%v s", ev, wantS)
 	}
-	// On the dropoff leg a small change is stored, not sent.
+	// On the dropoff leg a small change is stored, not sent; the ETag shows it.
+	ops := rider.Actor{Role: rider.RoleOps, ID: "ops"}
+	before, err := e.trips.Snapshot(ctx, trip.ID, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := geo.Offset(pickup, geo.Bearing(pickup, drop), 50)
 	l.DriverMoved(ctx, driver.Move{DriverID: drv, TripID: trip.ID, Pos: p, TS: ts.Add(time.Second)})
 	r.waitCalls(t, len(calls)+2)
@@ -223,6 +228,9 @@ func TestETAEmission(t *testing.T) {
 	x = snapshotETA(t, e, trip.ID)
 	if x == nil || x.Leg != rider.LegDropoff || x.Seconds >= ev.Seconds || x.RouteVersion != int64(len(calls)+2) {
 		t.Fatalf("snapshot after a dropoff-leg move: %+v (last event %+v)", x, ev)
+	}
+	if now, _ := e.trips.Snapshot(ctx, trip.ID, ops); now.ETag() == before.ETag() || now.Version != before.Version {
+		t.Fatalf("ETag %s unchanged by a new ETA (version %d → %d)", now.ETag(), before.Version, now.Version)
 	}
 	// A stranger's move changes nothing.
 	l.DriverMoved(ctx, driver.Move{DriverID: e.id("d"), TripID: trip.ID, Pos: drop, TS: ts.Add(2 * time.Second)})

@@ -285,7 +285,8 @@ func (s *Service) snapshot(ctx context.Context, id string) (Snapshot, error) {
 		return Snapshot{}, err
 	}
 	t := decodeTrip(m)
-	snap := Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version, FeedPosition: pos, ETA: decodeETA(m, t.Status)}
+	snap := Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version, FeedPosition: pos}
+	snap.ETA, snap.etaRV = decodeETA(m, t.Status)
 	if t.DriverID != "" {
 		snap.Driver = &DriverRef{ID: t.DriverID}
 	}

@@ -120,18 +120,25 @@ type Snapshot struct {
 	ETA          json.RawMessage `json:"eta"`
 	Version      int64           `json:"version"`
 	FeedPosition string          `json:"feed_position"`
+
+	etaRV int64 // route version of ETA (0: none), for the ETag
 }
 
 // ETag is a strong validator of the snapshot's content apart from
-// FeedPosition: it changes with the version and the location sequence.
-// Its form is "<version>.<location seq>" (quoted); If-Match parsing accepts
-// it as well as a bare version.
+// FeedPosition: it changes with the version, the location sequence and the
+// ETA's route version. Its form is "<version>.<location seq>" (quoted),
+// with ".<route version>" appended when the snapshot has an ETA; If-Match
+// parsing accepts it as well as a bare version.
 func (s Snapshot) ETag() string {
 	var seq int64
 	if s.Location != nil {
 		seq = s.Location.Seq
 	}
-	return `"` + strconv.FormatInt(s.Version, 10) + "." + strconv.FormatInt(seq, 10) + `"`
+	tag := `"` + strconv.FormatInt(s.Version, 10) + "." + strconv.FormatInt(seq, 10)
+	if s.etaRV > 0 {
+		tag += "." + strconv.FormatInt(s.etaRV, 10)
+	}
+	return tag + `"`
 }
 
 // ParseVersion parses an If-Match value: a version ("3"), quoted or weak

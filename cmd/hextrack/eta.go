@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/rider"
 )
 
 // syntheticCenter is where `--map synthetic` builds its city; drivesim's
@@ -26,6 +29,10 @@ type etaParts struct {
 	est    *eta.Estimator
 	feeder *eta.Feeder
 	speeds *speedListener
+	// acc is the live accuracy histogram (actual vs first promised per
+	// leg), fed by rider.LiveETA on completion.
+	acc *eta.Accuracy
+	reg *prometheus.Registry
 }
 
 // openETA loads the map (a PBF path, "synthetic" or nothing) and builds the
@@ -56,6 +63,7 @@ func openETA(mapFile, prefix string, rdb redis.UniversalClient, reg *prometheus.
 	store := eta.NewSpeedStore(rdb, prefix+"eta:speed", 7*24*time.Hour)
 	p.feeder = eta.NewFeeder(model, store, eta.FeederConfig{Registry: reg, Logger: m.Logger})
 	p.speeds = &speedListener{feeder: p.feeder, last: map[string]eta.Fix{}}
+	p.acc, p.reg = eta.NewAccuracy(reg), reg
 	return p, nil
 }
 
@@ -105,4 +113,67 @@ func (l *speedListener) DriverMoved(ctx context.Context, m driver.Move) {
 			l.feeder.Offer(pr[0], pr[1])
 		}
 	}
+}
+
+// tripRouter makes the ETA engine a rider.Router for live trip ETAs: routed
+// over the road graph when there is one (the line estimate off the graph or
+// when no directed path joins the points, e.g. a driver snapped onto the
+// wrong side of a one-way), else the learned line.
+type tripRouter struct{ est *eta.Estimator }
+
+func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, meters float64, err error) {
+	e, err := r.est.Estimate(ctx, from, to)
+	if errors.Is(err, geo.ErrUnreachable) {
+		e, err = r.est.Line(from, to, time.Now()), nil
+	}
+	return e.Seconds, e.Meters, err
+}
+
+var _ rider.Router = tripRouter{}
+
+// arrivalRouteM: within this straight-line distance of the pickup,
+// dispatch's trip.arriving ETA is routed; farther out the line estimate
+// serves (the "arriving" threshold is about a minute out, and routing every
+// move of every assigned driver from across town would cost for nothing).
+const arrivalRouteM = 2000
+
+// arrivalEstimator is the driver.Estimator dispatch uses for trip.arriving.
+type arrivalEstimator struct{ p *etaParts }
+
+func (a arrivalEstimator) EstimateSeconds(ctx context.Context, from, to geo.Point) (float64, error) {
+	if geo.Distance(from, to) > arrivalRouteM {
+		return a.p.EstimateSeconds(ctx, from, to)
+	}
+	s, _, err := tripRouter{a.p.est}.Estimate(ctx, from, to)
+	return s, err
+}
+
+var _ driver.Estimator = arrivalEstimator{}
+
+// liveETA builds the live trip ETAs over trips, with their metrics on the
+// server's registry.
+func (p *etaParts) liveETA(trips *rider.Service) *rider.LiveETA {
+	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_dropped_total",
+		Help: "Driver moves dropped by live trip ETAs because the queue was full."})
+	throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_throttled_total",
+		Help: "Driver moves that came within the per-trip ETA period of the last estimate."})
+	computed := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hextrack_trip_eta_computed_total",
+		Help: "Live trip ETAs stored, by whether they were emitted as trip.eta."}, []string{"emitted"})
+	took := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hextrack_trip_eta_compute_seconds",
+		Help: "Time to estimate and store one live trip ETA.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)})
+	if p.reg != nil {
+		p.reg.MustRegister(dropped, throttled, computed, took)
+	}
+	return rider.NewLiveETA(trips, tripRouter{p.est}, rider.ETAConfig{
+		ShouldEmit: eta.ShouldEmit,
+		Accuracy:   p.acc,
+		Metrics: rider.ETAMetrics{
+			Dropped:   dropped.Inc,
+			Throttled: throttled.Inc,
+			Computed: func(d time.Duration, emitted bool) {
+				computed.WithLabelValues(strconv.FormatBool(emitted)).Inc()
+				took.Observe(d.Seconds())
+			},
+		},
+	})
 }

@@ -98,8 +98,10 @@ type Main struct {
 	// Payments: online payments of deliveries (payments.go).
 	Payments *rider.Payments
 	// Commands and Dispatch: the driver command channel and dispatch.
-	Commands     *rider.Commands
-	Dispatch     *rider.Dispatcher
+	Commands *rider.Commands
+	Dispatch *rider.Dispatcher
+	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
+	TripETA      *rider.LiveETA
 	dispatchDone chan struct{}
 	cancel       context.CancelFunc
 	done         chan struct{}
@@ -171,6 +173,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Drivers.Listen(m.Dispatch)
+	m.Dispatch.SetEstimator(arrivalEstimator{m.ETA})
+	m.TripETA = m.ETA.liveETA(m.Trips)
+	m.Drivers.Listen(m.TripETA)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, Limits: c.limits()},
@@ -195,6 +200,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.trimLoop(bg, idx)
 	go func() { _ = m.ETA.feeder.Run(bg) }()
 	go func() { _ = m.Trips.Run(bg) }()
+	go func() { _ = m.TripETA.Run(bg) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if c.Dev {

@@ -101,7 +101,7 @@ func TestTripAcrossNodes(t *testing.T) {
 	}
 	want := []string{"trip.assigned", "trip.message", "trip.status", "trip.cancelled"}
 	var got []string
-	locations := 0
+	locations, etas := 0, 0
 	for len(got) < len(want) {
 		select {
 		case f, ok := <-stream.C:
@@ -110,6 +110,10 @@ func TestTripAcrossNodes(t *testing.T) {
 			}
 			if f.Type == "trip.location" {
 				locations++
+				continue
+			}
+			if f.Type == "trip.eta" { // live ETA from the driver's pings (its own tests: rider/eta_test.go)
+				etas++
 				continue
 			}
 			got = append(got, f.Type)
@@ -124,6 +128,9 @@ func TestTripAcrossNodes(t *testing.T) {
 	}
 	if locations == 0 {
 		t.Fatal("no trip.location reached node B")
+	}
+	if etas == 0 {
+		t.Fatal("no trip.eta reached node B")
 	}
 	// The driver was released by the cancel, through node B's view too.
 	st, err := b.WithToken(dtok).GetDriver(ctx, "d_e2e")
