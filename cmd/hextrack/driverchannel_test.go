@@ -37,7 +37,9 @@ func runNode(tb testing.TB, redisURL, prefix string) *Main {
 	tb.Helper()
 	cfg := Config{Addr: "127.0.0.1:0", RedisURL: redisURL, Dev: true, LogLevel: "error", Prefix: prefix,
 		JWTSecret: nodeSecret, OfferTimeout: 3 * time.Second, DispatchTimeout: 20 * time.Second,
-		LeaseTTL: time.Second, DrainWindow: 300 * time.Millisecond}
+		LeaseTTL: time.Second, DrainWindow: 300 * time.Millisecond,
+		// Every client of these tests is one IP: rate limits off.
+		PingRate: -1, ActionRate: -1, IPActionRate: -1, IPStreamRate: -1, StreamRate: -1}
 	var w io.Writer = io.Discard
 	if testing.Verbose() {
 		w = os.Stderr
