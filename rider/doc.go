@@ -64,6 +64,26 @@
 // trip's hash tag and TTL. A payment ID embeds its trip ID, so a poll is
 // one read; final payments are cached in process.
 //
-// rider imports feed and driver (for driver.Move); it never imports api, web,
-// echo or gorilla.
+// # ETA
+//
+// LiveETA (eta.go) keeps a trip's ETA current: to the pickup while
+// driver_assigned or driver_arrived, to the dropoff while in_progress. It is
+// a driver.Listener that only queues moves (latest wins per trip, bounded;
+// a full queue drops and counts); workers estimate through a Router (the
+// eta engine, adapted in cmd: rider does not import eta) at most once per
+// ETAConfig.Every per trip across all nodes (a SET NX PX gate beside the
+// trip hash; a gated move waits for the gate unless an estimate from a
+// newer fix was made meanwhile). One script stores the estimate in the trip
+// hash (so snapshots carry it as "eta", atomically with the feed position)
+// and appends the durable trip.eta {eta_s, arrive_at, distance_m,
+// route_version, leg} when the leg or its target changed, or
+// ETAConfig.ShouldEmit (eta.ShouldEmit: ≥ 15 s or ≥ 10%) says the change
+// matters. Pickup and dropoff changes are estimated at once. The first ETA
+// of each leg is the promise: on completion ETAConfig.Accuracy gets the
+// actual duration of each leg against it (the pickup leg ends at
+// driver_arrived; a return to requested forgets the pickup promise, a new
+// dropoff the dropoff one).
+//
+// rider imports feed, geo and driver (for driver.Move); it never imports
+// eta, api, web, echo or gorilla.
 package rider
