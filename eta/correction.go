@@ -21,17 +21,23 @@ import (
 // stopping at the end, rush hours, which parts of town are slow to get out
 // of. Immutable once built; safe for concurrent use.
 type Correction struct {
+	fs     featureSpace
 	b      *booster
 	params boostParams
 	cvRMSE float64
 }
 
-// numFeatures is the width of a correction's feature vector.
-const numFeatures = 13
+// featureSpace turns a query into the correction's feature vector. gridDeg
+// is the orientation of the city's street grid (degrees, [0, 90)), learned
+// from the training trips (gridAngle): the distance along the grid,
+// |Δ along| + |Δ across|, is what a car on a grid drives.
+type featureSpace struct {
+	gridDeg float64
+	od      *odIndex // journeys of the training trips (see odIndex)
+}
 
-// features describes a query for the correction. t's location gives the
-// local hour and weekday.
-func features(from, to geo.Point, t time.Time, raw Estimate) []float64 {
+// vector describes a query. t's location gives the local hour and weekday.
+func (fs featureSpace) vector(from, to geo.Point, t time.Time, m Motion, raw Estimate) []float64 {
 	d := geo.Distance(from, to)
 	br := geo.Bearing(from, to)
 	wd := float64(t.Weekday())
@@ -39,11 +45,12 @@ func features(from, to geo.Point, t time.Time, raw Estimate) []float64 {
 	if wd == 0 || wd == 6 {
 		we = 1
 	}
-	return []float64{
+	x := []float64{
 		math.Log1p(d),
+		math.Log1p(gridDistance(d, br, fs.gridDeg)),
 		math.Log1p(raw.Meters),
 		math.Log1p(math.Max(raw.Seconds, 0)),
-		math.Mod(br, 90),
+		math.Mod(br-fs.gridDeg+360, 90),
 		br,
 		from.Lat, from.Lng, to.Lat, to.Lng,
 		float64(t.Hour()) + float64(t.Minute())/60,
@@ -51,15 +58,70 @@ func features(from, to geo.Point, t time.Time, raw Estimate) []float64 {
 		we,
 		math.Log1p(raw.Meters) - math.Log1p(d),
 	}
+	// Motion: -1 when unknown (trees split it off).
+	v1, v4, t1, t4 := -1.0, -1.0, -1.0, -1.0
+	if m.Known {
+		v1, v4 = math.Log1p(m.LastSpeedMS), math.Log1p(m.RecentSpeedMS)
+		t1 = math.Log1p(d / math.Max(m.LastSpeedMS, 0.5))
+		t4 = math.Log1p(d / math.Max(m.RecentSpeedMS, 0.5))
+	}
+	x = append(x, v1, v4, t1, t4)
+	if fs.od != nil {
+		x = fs.od.features(x, from, to)
+	}
+	return x
+}
+
+// gridDistance is the length of the staircase path over a grid oriented
+// gridDeg between two points d metres apart on bearing br.
+func gridDistance(d, br, gridDeg float64) float64 {
+	a := (br - gridDeg) * math.Pi / 180
+	return d * (math.Abs(math.Cos(a)) + math.Abs(math.Sin(a)))
+}
+
+// gridAngle finds the grid orientation (whole degrees in [0, 90)) that best
+// explains the driven distances of trips: the angle minimising the variance
+// of log(driven ÷ grid distance). 0 when no trip has a driven distance.
+func gridAngle(trips []Trip) float64 {
+	type obs struct{ d, br, logDriven float64 }
+	var os []obs
+	for _, t := range trips {
+		a, b := t.Fixes[0].Point, t.Fixes[len(t.Fixes)-1].Point
+		d, dr := geo.Distance(a, b), driven(t)
+		if d < 200 || !(dr >= d) || dr > 3*d {
+			continue
+		}
+		os = append(os, obs{d, geo.Bearing(a, b), math.Log(dr)})
+	}
+	if len(os) < 10 {
+		return 0
+	}
+	best, bestVar := 0.0, math.Inf(1)
+	for deg := 0; deg < 90; deg++ {
+		var s, ss float64
+		for _, o := range os {
+			r := o.logDriven - math.Log(gridDistance(o.d, o.br, float64(deg)))
+			s += r
+			ss += r * r
+		}
+		n := float64(len(os))
+		if v := ss/n - (s/n)*(s/n); v < bestVar {
+			best, bestVar = float64(deg), v
+		}
+	}
+	return best
 }
 
 // Seconds is the corrected travel time for raw, from → to leaving at t.
-func (c *Correction) Seconds(from, to geo.Point, t time.Time, raw Estimate) float64 {
-	return math.Max(0, math.Expm1(c.b.predict(features(from, to, t, raw))))
+func (c *Correction) Seconds(from, to geo.Point, t time.Time, m Motion, raw Estimate) float64 {
+	return math.Max(0, math.Expm1(c.b.predict(c.fs.vector(from, to, t, m, raw))))
 }
 
 // Trees is the number of trees (0: the correction is a constant factor).
 func (c *Correction) Trees() int { return len(c.b.Trees) }
+
+// GridDegrees is the learned orientation of the street grid.
+func (c *Correction) GridDegrees() float64 { return c.fs.gridDeg }
 
 // Depth is the depth of each tree, chosen by cross-validation.
 func (c *Correction) Depth() int { return c.params.Depth }
@@ -79,6 +141,14 @@ func (c *Correction) Fingerprint() uint64 {
 	put := func(v uint64) {
 		binary.LittleEndian.PutUint64(buf[:], v)
 		h.Write(buf[:])
+	}
+	put(math.Float64bits(c.fs.gridDeg))
+	if c.fs.od != nil {
+		for _, j := range c.fs.od.j {
+			put(uint64(math.Float32bits(j.ax))<<32 | uint64(math.Float32bits(j.bx)))
+			put(uint64(math.Float32bits(j.ay))<<32 | uint64(math.Float32bits(j.by)))
+			put(uint64(math.Float32bits(j.y)))
+		}
 	}
 	put(math.Float64bits(c.b.Base))
 	for _, t := range c.b.Trees {
@@ -103,7 +173,10 @@ type correctionSample struct {
 // subsample are fixed; the depth (among correctionDepths) and the number of
 // trees (up to correctionTrees) are chosen by cross-validation over the
 // training trips' folds, inside Learn.
-var correctionDepths = []int{3, 5}
+var (
+	correctionDepths = []int{3, 5}
+	correctionLeaves = []int{100}
+)
 
 const (
 	correctionTrees = 300
@@ -112,7 +185,7 @@ const (
 
 // fitCorrection fits a correction to samples by cross-validation over
 // their folds; nil when there are too few.
-func fitCorrection(samples []correctionSample) *Correction {
+func fitCorrection(fs featureSpace, samples []correctionSample) *Correction {
 	if len(samples) < 50 {
 		return nil
 	}
@@ -122,7 +195,7 @@ func fitCorrection(samples []correctionSample) *Correction {
 	for i, s := range samples {
 		X[i], y[i], fold[i] = s.X, math.Log1p(s.Actual), s.Fold
 	}
-	p := boostParams{Trees: correctionTrees, Rate: 0.05, MinLeaf: 20, Lambda: 1, Subsample: 0.8, Seed: 1}
-	b, best, err := cvBoost(X, y, fold, correctionFolds, correctionDepths, p)
-	return &Correction{b: b, params: best, cvRMSE: err}
+	p := boostParams{Trees: correctionTrees, Rate: 0.05, MinLeaf: 100, Lambda: 1, Subsample: 0.8, Seed: 1}
+	b, best, err := cvBoost(X, y, fold, correctionFolds, correctionDepths, correctionLeaves, p)
+	return &Correction{fs: fs, b: b, params: best, cvRMSE: err}
 }

@@ -102,14 +102,58 @@ func (e *Estimator) Estimate(ctx context.Context, from, to geo.Point) (Estimate,
 // EstimateAt predicts a trip leaving at t. Errors: geo.ErrUnreachable (with
 // a graph), ctx errors; an off-graph point falls back to the line estimate.
 func (e *Estimator) EstimateAt(ctx context.Context, from, to geo.Point, t time.Time) (Estimate, error) {
+	return e.EstimateMoving(ctx, from, to, t, Motion{})
+}
+
+// EstimateMoving is EstimateAt for a vehicle already under way, whose
+// recent fixes give its Motion (a live trip's ETA to dropoff).
+func (e *Estimator) EstimateMoving(ctx context.Context, from, to geo.Point, t time.Time, m Motion) (Estimate, error) {
 	est, err := e.raw(ctx, from, to, t)
 	if err != nil {
 		return est, err
 	}
 	if c := e.Correction(); c != nil {
-		est.Seconds = c.Seconds(from, to, t, est)
+		est.Seconds = c.Seconds(from, to, t, m, est)
 	}
 	return est, nil
+}
+
+// Motion is what a moving vehicle's latest fixes say about it: its speed
+// over the last hop and over about the last minute. The zero value means
+// unknown (a trip not yet started, a query about someone else's journey).
+type Motion struct {
+	Known         bool
+	LastSpeedMS   float64 // between the last two fixes
+	RecentSpeedMS float64 // path length ÷ time over the fixes of the last ~60 s
+}
+
+// recentWindow is how far back MotionOf looks for RecentSpeedMS.
+const recentWindow = 60 * time.Second
+
+// MotionOf is the Motion of a vehicle whose fixes so far are fixes (oldest
+// first, the current one last). Fewer than two fixes: unknown.
+func MotionOf(fixes []Fix) Motion {
+	n := len(fixes)
+	if n < 2 {
+		return Motion{}
+	}
+	cur := fixes[n-1]
+	dt := cur.Time.Sub(fixes[n-2].Time).Seconds()
+	if dt <= 0 {
+		return Motion{}
+	}
+	m := Motion{Known: true, LastSpeedMS: geo.Distance(fixes[n-2].Point, cur.Point) / dt}
+	path, i := 0.0, n-1
+	for i > 0 && cur.Time.Sub(fixes[i-1].Time) <= recentWindow {
+		path += geo.Distance(fixes[i-1].Point, fixes[i].Point)
+		i--
+	}
+	if i == n-1 { // the previous fix is older than the window
+		m.RecentSpeedMS = m.LastSpeedMS
+	} else {
+		m.RecentSpeedMS = path / cur.Time.Sub(fixes[i].Time).Seconds()
+	}
+	return m
 }
 
 func (e *Estimator) raw(ctx context.Context, from, to geo.Point, t time.Time) (Estimate, error) {

@@ -143,18 +143,31 @@ func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
 	for i, t := range train {
 		fold[i] = foldOf(t.ID)
 	}
+	grid := gridAngle(train)
+	journeys := make([][]odJourneyIn, len(train))
+	var all []odJourneyIn
+	for i, t := range train {
+		last := t.Fixes[len(t.Fixes)-1]
+		for _, f := range t.Fixes[:len(t.Fixes)-1] {
+			journeys[i] = append(journeys[i], odJourneyIn{A: f.Point, B: last.Point, Seconds: last.Time.Sub(f.Time).Seconds()})
+		}
+		all = append(all, journeys[i]...)
+	}
 	var samples []correctionSample
 	for k := 0; k < correctionFolds; k++ {
 		var rest []Trip
+		var restJ []odJourneyIn
 		for i, t := range train {
 			if fold[i] != k {
 				rest = append(rest, t)
+				restJ = append(restJ, journeys[i]...)
 			}
 		}
 		if len(rest) == 0 {
 			continue
 		}
 		sub := learnSpeeds(rest, g)
+		fs := featureSpace{gridDeg: grid, od: newODIndex(restJ)}
 		for i, t := range train {
 			if fold[i] != k {
 				continue
@@ -169,12 +182,13 @@ func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
 					}
 					continue
 				}
-				samples = append(samples, correctionSample{X: features(f.Point, last.Point, f.Time, raw),
+				samples = append(samples, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, MotionOf(t.Fixes[:j+1]), raw),
 					Actual: last.Time.Sub(f.Time).Seconds(), Fold: k})
 			}
 		}
 	}
-	l.Estimator.SetCorrection(fitCorrection(samples))
+	fs := featureSpace{gridDeg: grid, od: newODIndex(all)}
+	l.Estimator.SetCorrection(fitCorrection(fs, samples))
 	return l, nil
 }
 
@@ -223,6 +237,11 @@ func learnSpeeds(train []Trip, g *geo.Graph) *Learned {
 		for _, c := range lineCells(a.Point, b.Point) {
 			l.Model.Add(Observation{Cell: c, Bucket: bk, SpeedMS: v})
 		}
+	}
+	if l.Router != nil {
+		// The router follows a changing model at most once a second;
+		// routes made right after learning must see all of it.
+		l.Router.rebuild()
 	}
 	return l
 }
@@ -344,9 +363,12 @@ func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Repor
 	type acc struct{ actual, model, line, routed []float64 }
 	var whole, rem acc
 	routedOK := l.Router != nil && l.RoutedSpeedMS > 0
-	add := func(a *acc, from, to Fix) error {
+	// past are the fixes up to the query point: the live system knows
+	// them (the driver's last pings); nothing after it is used.
+	add := func(a *acc, past []Fix, to Fix) error {
+		from := past[len(past)-1]
 		actual := to.Time.Sub(from.Time).Seconds()
-		est, err := l.Estimator.EstimateAt(ctx, from.Point, to.Point, from.Time)
+		est, err := l.Estimator.EstimateMoving(ctx, from.Point, to.Point, from.Time, MotionOf(past))
 		if err != nil {
 			return err
 		}
@@ -364,11 +386,11 @@ func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Repor
 	}
 	for _, t := range test {
 		last := t.Fixes[len(t.Fixes)-1]
-		if err := add(&whole, t.Fixes[0], last); err != nil {
+		if err := add(&whole, t.Fixes[:1], last); err != nil {
 			return nil, fmt.Errorf("eta: trip %s: %w", t.ID, err)
 		}
 		for i := 1; i < len(t.Fixes)-1; i++ {
-			if err := add(&rem, t.Fixes[i], last); err != nil {
+			if err := add(&rem, t.Fixes[:i+1], last); err != nil {
 				return nil, fmt.Errorf("eta: trip %s point %d: %w", t.ID, i, err)
 			}
 		}

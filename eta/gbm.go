@@ -121,68 +121,102 @@ func binRows(X [][]float64) *binned {
 	return b
 }
 
-// fitBoost fits a booster to y on the rows listed in rows (nil: all). When
-// val is not empty it also returns, after every tree, the mean squared
-// error on the val rows (for choosing the number of trees).
-func fitBoost(b *binned, y []float64, rows, val []int32, p boostParams) (*booster, []float64) {
+// boostRun fits a booster one tree at a time (see step), so that
+// cross-validation can grow every fold together and stop them all once the
+// mean validation error stops improving.
+type boostRun struct {
+	g     grower
+	y     []float64
+	rows  []int32 // training rows
+	val   []int32 // validation rows (may be empty)
+	pred  []float64
+	sub   []int32
+	inSub []bool
+	rng   *rand.Rand
+	bst   *booster
+}
+
+// newBoostRun starts fitting y on rows (nil: all) of b, tracking the error
+// on val.
+func newBoostRun(b *binned, y []float64, rows, val []int32, p boostParams) *boostRun {
 	if rows == nil {
 		rows = make([]int32, len(y))
 		for i := range rows {
 			rows[i] = int32(i)
 		}
 	}
-	if len(rows) == 0 {
-		return &booster{}, nil
-	}
 	base := 0.0
 	for _, i := range rows {
 		base += y[i]
 	}
-	base /= float64(len(rows))
-	bst := &booster{Base: base}
-	pred := make([]float64, len(y))
-	for i := range pred {
-		pred[i] = base
+	if len(rows) > 0 {
+		base /= float64(len(rows))
 	}
-	resid := make([]float64, len(y))
-	rng := rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15))
-	sub := make([]int32, 0, len(rows))
-	var curve []float64
-	g := grower{b: b, resid: resid, p: p}
+	r := &boostRun{y: y, rows: rows, val: val, pred: make([]float64, len(y)), inSub: make([]bool, len(y)),
+		sub: make([]int32, 0, len(rows)), rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)),
+		bst: &booster{Base: base}}
+	r.g = grower{b: b, resid: make([]float64, len(y)), p: p, pred: r.pred}
+	for i := range r.pred {
+		r.pred[i] = base
+	}
+	return r
+}
+
+// step grows one more tree and returns the mean squared error on the
+// validation rows afterwards (0 without any).
+func (r *boostRun) step() float64 {
+	p := r.g.p
+	r.sub = r.sub[:0]
+	for _, i := range r.rows {
+		r.inSub[i] = p.Subsample >= 1 || r.rng.Float64() < p.Subsample
+		if r.inSub[i] {
+			r.sub = append(r.sub, i)
+			r.g.resid[i] = r.y[i] - r.pred[i]
+		}
+	}
+	if len(r.sub) == 0 {
+		return r.valErr()
+	}
+	r.g.tree = r.g.tree[:0]
+	r.g.grow(r.sub, 0) // also adds the leaf values to pred of r.sub
+	tree := slices.Clone(r.g.tree)
+	r.bst.Trees = append(r.bst.Trees, tree)
+	for _, i := range r.rows {
+		if !r.inSub[i] {
+			r.pred[i] += r.g.evalBinned(tree, i)
+		}
+	}
+	for _, i := range r.val {
+		r.pred[i] += r.g.evalBinned(tree, i)
+	}
+	return r.valErr()
+}
+
+func (r *boostRun) valErr() float64 {
+	if len(r.val) == 0 {
+		return 0
+	}
+	se := 0.0
+	for _, i := range r.val {
+		d := r.pred[i] - r.y[i]
+		se += d * d
+	}
+	return se / float64(len(r.val))
+}
+
+// fitBoost fits p.Trees trees to y on rows (nil: all).
+func fitBoost(b *binned, y []float64, rows []int32, p boostParams) *booster {
+	r := newBoostRun(b, y, rows, nil, p)
 	for t := 0; t < p.Trees; t++ {
-		for _, i := range rows {
-			resid[i] = y[i] - pred[i]
-		}
-		sub = sub[:0]
-		for _, i := range rows {
-			if p.Subsample >= 1 || rng.Float64() < p.Subsample {
-				sub = append(sub, i)
-			}
-		}
-		g.tree = g.tree[:0]
-		g.grow(sub, 0)
-		tree := slices.Clone(g.tree)
-		bst.Trees = append(bst.Trees, tree)
-		// Update with the binned rows (same decisions as the thresholds).
-		for _, i := range rows {
-			pred[i] += g.evalBinned(tree, i)
-		}
-		if len(val) > 0 {
-			se := 0.0
-			for _, i := range val {
-				pred[i] += g.evalBinned(tree, i)
-				d := pred[i] - y[i]
-				se += d * d
-			}
-			curve = append(curve, se/float64(len(val)))
-		}
+		r.step()
 	}
-	return bst, curve
+	return r.bst
 }
 
 type grower struct {
 	b     *binned
 	resid []float64
+	pred  []float64
 	p     boostParams
 	tree  gbTree
 	hs    [maxBins]float64
@@ -216,7 +250,11 @@ func (g *grower) grow(rows []int32, depth int) int32 {
 	}
 	n := float64(len(rows))
 	leaf := func() int32 {
-		g.tree[idx].Value = g.p.Rate * sum / (n + g.p.Lambda)
+		v := g.p.Rate * sum / (n + g.p.Lambda)
+		g.tree[idx].Value = v
+		for _, i := range rows {
+			g.pred[i] += v
+		}
 		return idx
 	}
 	if depth >= g.p.Depth || len(rows) < 2*g.p.MinLeaf {
@@ -295,18 +333,29 @@ func (b *binned) finish(bst *booster) *booster {
 	return out
 }
 
-// cvBoost picks, among the depths given, the depth and number of trees with
+// cvPatience: cross-validation stops adding trees after this many without
+// a lower mean validation error.
+const cvPatience = 40
+
+// cvBoost picks, among the depths and leaf sizes given, the depth, leaf
+// size and number of trees with
 // the lowest mean validation error over the folds (rows with fold[i] = k
 // are fold k's validation set), then fits on every row with them. It
 // returns the fitted booster and the chosen parameters with their CV error.
-func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths []int, p boostParams) (*booster, boostParams, float64) {
+func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths, leaves []int, p boostParams) (*booster, boostParams, float64) {
 	b := binRows(X)
 	bestErr, best := math.Inf(1), p
+	type combo struct{ depth, leaf int }
+	var grid []combo
 	for _, d := range depths {
+		for _, l := range leaves {
+			grid = append(grid, combo{d, l})
+		}
+	}
+	for _, c := range grid {
 		q := p
-		q.Depth = d
-		sum := make([]float64, p.Trees)
-		used := 0
+		q.Depth, q.MinLeaf = c.depth, c.leaf
+		var runs []*boostRun
 		for k := 0; k < folds; k++ {
 			var tr, va []int32
 			for i, f := range fold {
@@ -316,21 +365,25 @@ func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths []int, p 
 					tr = append(tr, int32(i))
 				}
 			}
-			if len(va) == 0 || len(tr) == 0 {
-				continue
+			if len(va) > 0 && len(tr) > 0 {
+				runs = append(runs, newBoostRun(b, y, tr, va, q))
 			}
-			_, curve := fitBoost(b, y, tr, va, q)
-			for t, e := range curve {
-				sum[t] += e
-			}
-			used++
 		}
-		if used == 0 {
+		if len(runs) == 0 {
 			continue
 		}
-		for t, s := range sum {
-			if e := s / float64(used); e < bestErr {
-				bestErr, best = e, q
+		// Grow all folds together; stop once the mean validation error
+		// has not improved for cvPatience trees.
+		since := 0
+		for t := 0; t < p.Trees && since < cvPatience; t++ {
+			e := 0.0
+			for _, r := range runs {
+				e += r.step()
+			}
+			e /= float64(len(runs))
+			since++
+			if e < bestErr {
+				bestErr, best, since = e, q, 0
 				best.Trees = t + 1
 			}
 		}
@@ -338,6 +391,5 @@ func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths []int, p 
 	if math.IsInf(bestErr, 1) {
 		best.Trees = 0
 	}
-	bst, _ := fitBoost(b, y, nil, nil, best)
-	return b.finish(bst), best, bestErr
+	return b.finish(fitBoost(b, y, nil, best)), best, bestErr
 }
