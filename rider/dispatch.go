@@ -282,7 +282,8 @@ type owned struct {
 	cancel context.CancelFunc // stops the worker (lease lost)
 }
 
-// renewLoop renews every lease of this node in one pipeline every
+// renewLoop renews every lease of this node in one pipeline (EVAL, not
+// EVALSHA: a pipeline cannot fall back on NOSCRIPT) every
 // LeaseTTL/3, independent of how busy the workers are; a worker whose lease
 // is gone is stopped (another node owns the trip now).
 func (d *Dispatcher) renewLoop(ctx context.Context) {
@@ -305,9 +306,14 @@ func (d *Dispatcher) renewLoop(ctx context.Context) {
 		}
 		due := float64(d.cfg.Now().Add(d.cfg.LeaseTTL).UnixMilli())
 		cmds := make([]*redis.Cmd, len(ids))
+		// Script.Run cannot fall back from EVALSHA to EVAL inside a pipeline:
+		// load the script first (a fresh or restarted Redis has none).
+		if err := renewScript.Load(ctx, d.rdb).Err(); err != nil && ctx.Err() == nil {
+			d.log.Warn("dispatch: load renew script", "err", err)
+		}
 		_, err := d.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range ids {
-				cmds[i] = renewScript.Run(ctx, p, []string{d.key(leaseKey, id)}, d.cfg.NodeID, d.cfg.LeaseTTL.Milliseconds())
+				cmds[i] = renewScript.Eval(ctx, p, []string{d.key(leaseKey, id)}, d.cfg.NodeID, d.cfg.LeaseTTL.Milliseconds())
 				p.ZAddXX(ctx, queueKey(d.cfg.Prefix), redis.Z{Score: due, Member: id})
 			}
 			return nil
