@@ -500,6 +500,10 @@ function moveCar(loc) {
 
 let etaTimer;
 function setEta(eta) {
+  // trip.eta and the snapshot's eta: {leg, eta_s, arrive_at, distance_m,
+  // route_version}; an older route_version than the one shown is stale.
+  const rv = eta ? Number(eta.route_version) : NaN;
+  if (Number.isFinite(rv) && S.eta && Number.isFinite(S.eta.rv) && rv < S.eta.rv) return;
   clearInterval(etaTimer);
   if (!eta) {
     S.eta = null;
@@ -507,10 +511,10 @@ function setEta(eta) {
     return;
   }
   const secs = Number(eta.seconds ?? eta.eta_s ?? eta.duration_s ?? eta.s ?? eta);
-  let at = eta.at || eta.arrival || eta.arrives_at;
+  let at = eta.arrive_at || eta.at || eta.arrival || eta.arrives_at;
   at = at ? new Date(at).getTime() : Date.now() + secs * 1000;
   if (!Number.isFinite(at)) return;
-  S.eta = { at, to: eta.to || eta.target || (S.trip && S.trip.status === 'in_progress' ? 'dropoff' : 'pickup') };
+  S.eta = { at, rv, to: eta.leg || eta.to || eta.target || (S.trip && S.trip.status === 'in_progress' ? 'dropoff' : 'pickup') };
   const tick = () => {
     const left = (S.eta.at - Date.now()) / 1000;
     const where = S.eta.to === 'dropoff' ? 'Arriving at your destination' : 'Driver arrives';
