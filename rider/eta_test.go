@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -416,5 +417,82 @@ func TestETAQueueBound(t *testing.T) {
 	}
 	if n := dropped.Load(); n != 2 {
 		t.Fatalf("%d moves dropped, want 2 (trips c and d)", n)
+	}
+}
+
+// estimatorRouter adapts the real ETA engine (as cmd/hextrack does).
+type estimatorRouter struct{ est *eta.Estimator }
+
+func (r estimatorRouter) Estimate(ctx context.Context, from, to geo.Point) (float64, float64, error) {
+	e, err := r.est.Estimate(ctx, from, to)
+	return e.Seconds, e.Meters, err
+}
+
+// BenchmarkLiveETA measures one live ETA end to end on the synthetic city
+// (A* over the road graph, then the store/emit script on the real Redis):
+// a move of one of 20 driving trips is queued and the benchmark waits for
+// its estimate. compute-ms is the mean estimate+store time.
+func BenchmarkLiveETA(b *testing.B) {
+	e := mustEnv(b, rider.Config{})
+	center := geo.Point{Lat: 41.1579, Lng: -8.6291}
+	g := geo.SyntheticCity(1, center)
+	model := eta.NewSpeedModel(eta.SpeedConfig{})
+	est := eta.NewEstimator(model, eta.NewRouter(g, model))
+	var n, total atomic.Int64
+	l := rider.NewLiveETA(e.trips, estimatorRouter{est}, rider.ETAConfig{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit,
+		Metrics: rider.ETAMetrics{Computed: func(d time.Duration, _ bool) { n.Add(1); total.Add(int64(d)) }}})
+	runETA(b, l)
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	type live struct{ trip, drv string }
+	var trips []live
+	for range 20 {
+		p, d := g.RandomPoint(rng), g.RandomPoint(rng)
+		snap, _, err := e.trips.Create(ctx, rider.Actor{Role: rider.RoleRider, ID: e.id("r")}, "",
+			rider.CreateRequest{Pickup: rider.Place{Lat: p.Lat, Lng: p.Lng}, Dropoff: rider.Place{Lat: d.Lat, Lng: d.Lng}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drv := e.driver(b)
+		if err := e.trips.Assign(ctx, snap.Trip.ID, drv); err != nil {
+			b.Fatal(err)
+		}
+		trips = append(trips, live{snap.Trip.ID, drv})
+	}
+	ts := time.Now().Add(-time.Hour)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		tr := trips[i%len(trips)]
+		ts = ts.Add(time.Millisecond)
+		want := n.Load() + 1
+		l.DriverMoved(ctx, driver.Move{DriverID: tr.drv, TripID: tr.trip, Pos: g.RandomPoint(rng), TS: ts})
+		for n.Load() < want {
+			time.Sleep(20 * time.Microsecond)
+		}
+		if i%len(trips) == len(trips)-1 {
+			time.Sleep(time.Millisecond) // every trip's 1 ms gate open again
+		}
+	}
+	b.StopTimer()
+	if c := n.Load(); c > 0 {
+		b.ReportMetric(float64(total.Load())/float64(c)/1e6, "compute-ms")
+	}
+}
+
+// BenchmarkETADriverMoved is the cost LiveETA adds to the ingest path.
+func BenchmarkETADriverMoved(b *testing.B) {
+	e := mustEnv(b, rider.Config{})
+	l := rider.NewLiveETA(e.trips, &lineRouter{speed: 10}, rider.ETAConfig{Queue: 1 << 20})
+	ids := make([]string, 10000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t_%d", i)
+	}
+	ctx := context.Background()
+	ts := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		l.DriverMoved(ctx, driver.Move{DriverID: "d1", TripID: ids[i%len(ids)], TS: ts})
 	}
 }
