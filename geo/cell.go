@@ -106,6 +106,13 @@ func (c Cell) Disk(k int) []Cell {
 	return toCells(d)
 }
 
+// GridDistance is the number of grid steps between c and o (ok=false when
+// H3 cannot tell, e.g. across a pentagon or too far apart).
+func (c Cell) GridDistance(o Cell) (int, bool) {
+	d, err := h3.GridDistance(h3.Cell(c), h3.Cell(o))
+	return d, err == nil
+}
+
 // Children returns the descendants of c at resolution res.
 func (c Cell) Children(res int) []Cell {
 	ch, err := h3.Cell(c).Children(res)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -271,6 +272,9 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	// The local circumradius: ring distances scale with it.
 	edge := circumradius(c0)
 	maxK := int(q.RadiusM/(1.5*edge*0.9)) + 2
+	// Cells within a few kilometers differ little in size: a cell's
+	// nearest point is at least its center distance minus slack.
+	slack := edge * 1.25
 	best := &hitHeap{}
 	minScore := x.now().Add(-x.stale).UnixMilli()
 	read := 0
@@ -311,7 +315,7 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		ring := c0.Ring(k)
 		out := ring[:0]
 		for _, c := range ring {
-			if Distance(q.Center, c.Center())-circumradius(c)*1.01 <= b {
+			if Distance(q.Center, c.Center())-slack <= b {
 				out = append(out, c)
 			}
 		}
@@ -319,6 +323,11 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	}
 	if err := add([]Cell{c0}); err != nil {
 		return nil, err
+	}
+	// Rings grow as 6k cells; past denseRings, a search that is still not
+	// full switches to the populated cells of the regions in range.
+	if maxK > 2*denseRings {
+		maxK = denseRings
 	}
 	for k := 1; k <= maxK && read <= maxCandidates; {
 		b := bound()
@@ -342,11 +351,94 @@ func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		}
 		break
 	}
+	if b := bound(); ringMinDist(maxK+1, edge) <= b && read <= maxCandidates {
+		if err := x.nearbyPopulated(ctx, q, c0, maxK, edge, bound, add); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]Hit, best.Len())
 	for i := len(out) - 1; i >= 0; i-- {
 		out[i] = heap.Pop(best).(Hit)
 	}
 	return out, nil
+}
+
+// denseRings is how far Nearby walks rings cell by cell (ring k has 6k
+// cells; 12 rings ≈ 3 km at r9) when the radius would need more than twice
+// as many; beyond it, it lists populated cells instead.
+const denseRings = 12
+
+// nearbyPopulated continues a search beyond ring done: it lists the
+// populated r9 cells of every r6 region that may hold a point within the
+// radius (one pipelined SMEMBERS), orders them by their lower-bound
+// distance and reads them in batches until no unread cell can beat the
+// bound. Sparse areas and large radii cost a read of the populated cells
+// only, not of thousands of empty ones.
+func (x *Index) nearbyPopulated(ctx context.Context, q NearbyQuery, c0 Cell, done int, edge float64,
+	bound func() float64, add func([]Cell) error) error {
+	r0 := c0.Parent(ResRegion)
+	redge := circumradius(r0)
+	kr := int(q.RadiusM/(1.5*redge*0.9)) + 2
+	var regions []Cell
+	for _, r := range r0.Disk(kr) {
+		if Distance(q.Center, r.Center())-circumradius(r)*1.01 <= q.RadiusM {
+			regions = append(regions, r)
+		}
+	}
+	pipe := x.rdb.Pipeline()
+	sets := make([]*redis.StringSliceCmd, len(regions))
+	for i, r := range regions {
+		sets[i] = pipe.SMembers(ctx, x.regionPrefix(r)+"cells")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return fmt.Errorf("geo: nearby regions: %w", err)
+	}
+	type cand struct {
+		c  Cell
+		lb float64
+	}
+	slack := edge * 1.25 // local cells differ little in size
+	var cands []cand
+	for _, sc := range sets {
+		for _, s := range sc.Val() {
+			c, err := ParseCell(s)
+			if err != nil || c.Res() != ResIndex {
+				continue
+			}
+			if gridWithin(c0, c, done) {
+				continue // read by the ring walk
+			}
+			lb := Distance(q.Center, c.Center()) - slack
+			if lb <= q.RadiusM {
+				cands = append(cands, cand{c, lb})
+			}
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].lb < cands[j].lb })
+	const batch = 64
+	for i := 0; i < len(cands); {
+		b := bound()
+		if cands[i].lb > b {
+			break
+		}
+		j := i
+		var cells []Cell
+		for j < len(cands) && cands[j].lb <= b && len(cells) < batch {
+			cells = append(cells, cands[j].c)
+			j++
+		}
+		if err := add(cells); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// gridWithin reports whether b is within k grid steps of a.
+func gridWithin(a, b Cell, k int) bool {
+	d, ok := a.GridDistance(b)
+	return ok && d <= k
 }
 
 // circumradius is the largest distance from c's center to its vertices.

@@ -129,7 +129,7 @@ func TestNearbyMatchesBruteForce(t *testing.T) {
 		for _, tc := range []struct {
 			radius float64
 			limit  int
-		}{{3000, 20}, {500, 5}, {8000, 50}, {150, 3}} {
+		}{{3000, 20}, {500, 5}, {8000, 50}, {150, 3}, {25000, 10}, {25000, 400}} {
 			hits, err := x.Nearby(ctx, geo.NearbyQuery{Center: c, RadiusM: tc.radius, Limit: tc.limit})
 			if err != nil {
 				t.Fatal(err)
