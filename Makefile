@@ -3,7 +3,7 @@ GO      ?= go
 BIN     := bin
 FUZZTIME ?= 10s
 
-.PHONY: run test test-faults bench lint web fuzz build clean
+.PHONY: run test test-faults test-security bench lint web fuzz build clean
 
 ## run: server on an embedded Redis + simulated drivers + web pages (:8080)
 run: build
@@ -34,10 +34,20 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
-## lint: gofmt + go vet (+ golangci-lint when installed)
+## test-security: the flood and reconnect-storm tests (alone: they measure latency and open 5,000 streams)
+test-security:
+	HEXTRACK_LOAD_TESTS=1 $(GO) test -count=1 -timeout 5m -run '^(TestPingFlood|TestReconnectStorm)$$' -v ./api/
+
+## lint: gofmt + go vet + golangci-lint (the pinned version, installed into $(go env GOPATH)/bin when missing)
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	@if ! $(GOLANGCI) version 2>/dev/null | grep -q "version $(GOLANGCI_VERSION:v%=%) "; then \
+		echo "installing golangci-lint $(GOLANGCI_VERSION)"; \
+		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION); fi
+	$(GOLANGCI) run ./...
 
 ## web: build the web bundle into web/dist
 web:
