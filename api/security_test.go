@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -436,5 +437,38 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 	c2 := openSSE(t, e.eventsURL(id), rc.Token(), map[string]string{"Last-Event-ID": snap.FeedPosition})
 	if f := c2.nextEvent(t, 5*time.Second); f.event != "trip.message" {
 		t.Fatalf("resumed frame %+v", f)
+	}
+}
+
+// TestWebSocketEndsWhenTokenExpires: a driver WebSocket is closed with
+// 4401 at its token's exp, so the client refreshes and resumes.
+func TestWebSocketEndsWhenTokenExpires(t *testing.T) {
+	e := newAuditEnv(t)
+	tok, err := e.srv.Auth().Mint(api.TokenRequest{Role: api.RoleDriver, Sub: "d_ws", TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d_ws/ws",
+		http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.WriteJSON(map[string]string{"type": "hello"})
+	_ = ws.SetReadDeadline(time.Now().Add(6 * time.Second))
+	for {
+		_, _, err := ws.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != api.CloseTokenExpired {
+			t.Fatalf("closed with %v, want %d", err, api.CloseTokenExpired)
+		}
+		break
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("closed %v after a 2 s token", d)
 	}
 }
