@@ -271,8 +271,10 @@ func (s *Server) shareTrip(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The token rides in the fragment: browsers never send it to a server
+	// (no access logs, no Referer); the rider page reads it from there.
 	q := url.Values{"trip": {id}, "access_token": {tok}}
-	link := c.Scheme() + "://" + c.Request().Host + "/?" + q.Encode()
+	link := c.Scheme() + "://" + c.Request().Host + "/#" + q.Encode()
 	return c.JSON(http.StatusCreated, shareReply{Share: sh, Token: tok, URL: link})
 }
 
