@@ -38,6 +38,7 @@ func (s *Service) SetHook(h Hook) { s.hook = h }
 
 // notify tells the hook about a change, if there is one.
 func (s *Service) notify(ctx context.Context, c Change) {
+	s.indexTrip(context.WithoutCancel(ctx), c) // ops trip index (ops_redis.go)
 	if s.hook != nil {
 		s.hook.TripChanged(context.WithoutCancel(ctx), c)
 	}

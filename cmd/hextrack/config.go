@@ -203,7 +203,7 @@ func (c *Config) checkSecret() error {
 	// Webhook secrets are shared with the payment gateway: outside dev
 	// mode each must be long and not the dev mode's well-known one.
 	for _, w := range c.Payment.WebhookSecrets {
-		if !c.Dev && (len(w) < 24 || w == devWebhookSecret) {
+		if !c.Dev && (len(w) < 24 || w == devWebhookSecret || placeholder(w)) {
 			return errors.New("each HEXTRACK_PAYMENT_WEBHOOK_SECRETS entry must be at least 24 characters (the gateway's signing secret) outside dev mode")
 		}
 	}
@@ -216,15 +216,23 @@ func weakSecret(s string) bool {
 	if len(s) < 32 {
 		return true
 	}
-	l := strings.ToLower(s)
-	for _, w := range []string{"changeme", "change-me", "change_me", "replace", "secret", "default", "example", "password", "dev-only", "test"} {
-		if strings.Contains(l, w) {
-			return true
-		}
+	if placeholder(s) || strings.Contains(strings.ToLower(s), "secret") {
+		return true
 	}
 	distinct := map[rune]bool{}
 	for _, r := range s {
 		distinct[r] = true
 	}
 	return len(distinct) < 10
+}
+
+// placeholder: a value from an example or a compose default, not a key.
+func placeholder(s string) bool {
+	l := strings.ToLower(s)
+	for _, w := range []string{"changeme", "change-me", "change_me", "replace", "default", "example", "password", "dev-only"} {
+		if strings.Contains(l, w) {
+			return true
+		}
+	}
+	return false
 }

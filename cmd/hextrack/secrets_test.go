@@ -33,6 +33,8 @@ func TestSecretChecks(t *testing.T) {
 		{"good webhook", false, good, []string{"whsec_9f8e7d6c5b4a3928171605ab"}, true},
 		{"short webhook", false, good, []string{"whsec_short"}, false},
 		{"dev webhook outside dev", false, good, []string{devWebhookSecret}, false},
+		{"compose webhook default", false, good, []string{"DEV-ONLY-change-me-webhook-secret"}, false},
+		{"rotation: one good, one placeholder", false, good, []string{"whsec_9f8e7d6c5b4a3928171605ab", "example-webhook-secret-0123456789"}, false},
 		{"dev: short allowed", true, "short", []string{"x"}, true},
 		{"dev: empty becomes random", true, "", nil, true},
 	}
