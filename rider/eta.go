@@ -107,11 +107,11 @@ func (c ETAConfig) withDefaults() ETAConfig {
 // LiveETA keeps trips' ETAs current as their drivers move. It implements
 // driver.Listener: DriverMoved only queues the move (latest wins per trip,
 // bounded, never blocking the ingest path); workers estimate at most once
-// per ETAConfig.Every per trip across all nodes (a SET NX PX gate in the
-// trip's hash slot; a move that finds the gate closed is retried once when
-// it opens, so the newest position is not lost), store the estimate in the
-// trip hash (the snapshot's "eta") and append trip.eta when the leg or its
-// target changed or ShouldEmit says so. Leg changes (pickup) and dropoff
+// per ETAConfig.Every per trip across all nodes (a gate in the trip hash; a
+// move that finds the gate closed is retried when it opens unless an
+// estimate from a newer fix was made meanwhile, so the newest position is
+// not lost), store the estimate in the trip hash (the snapshot's "eta") and
+// append trip.eta when the leg or its target changed or ShouldEmit says so. Leg changes (pickup) and dropoff
 // changes are estimated at once, ignoring the gate. On completion the first
 // ETA promised for each leg is compared with the actual duration
 // (ETAConfig.Accuracy). Run must be running.
@@ -150,8 +150,6 @@ func NewLiveETA(trips *Service, r Router, cfg ETAConfig) *LiveETA {
 
 // Config returns the effective configuration.
 func (l *LiveETA) Config() ETAConfig { return l.cfg }
-
-func etaGateKey(prefix, id string) string { return prefix + "trip:{" + id + "}:eta" }
 
 // DriverMoved queues a move of a driver on a trip. It never blocks.
 func (l *LiveETA) DriverMoved(_ context.Context, m driver.Move) {
@@ -314,16 +312,31 @@ func (l *LiveETA) process(ctx context.Context, trip string, j *etaJob) error {
 	return nil
 }
 
-// gateScript opens the per-trip estimate gate for ARGV[1] ms, noting in it
-// the time of the fix about to be estimated (ARGV[2]), or answers how long
-// it stays closed and the newest fix estimated or being estimated.
+// gateScript opens the trip's estimate gate (at most one estimate per
+// period, across nodes) and reads the fields the estimate needs. The gate
+// is the time of the last estimate in the trip hash, not a key with a TTL:
+// the embedded dev Redis does not expire keys by itself. As with the
+// location gate, a stored time far in the future (another node's clock)
+// does not block for longer than one period.
 //
-// KEYS: gate, trip hash. Returns {1} | {0, pttl ms, fix ms}.
+// KEYS: trip hash. ARGV: 1 now ms, 2 period ms, 3 time of the fix about to
+// be estimated (ms, "0": none), 4 force 0|1, 5.. fields to read (the first
+// must be "status").
+// Returns {'gone'} | {'closed', wait ms, newest fix ms estimated or being
+// estimated} | {'open', field values...} ("" for a missing field).
 var gateScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then return {1} end
-local g = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-local f = tonumber(redis.call('HGET', KEYS[2], 'eta_fix_ms') or '0') or 0
-return {0, redis.call('PTTL', KEYS[1]), math.max(g, f)}
+local f = redis.call('HMGET', KEYS[1], unpack(ARGV, 5))
+if not f[1] then return {'gone'} end
+local now, every = tonumber(ARGV[1]), tonumber(ARGV[2])
+local g = redis.call('HMGET', KEYS[1], 'eta_gate_ms', 'eta_gate_fix', 'eta_fix_ms')
+local last = tonumber(g[1]) or 0
+if ARGV[4] ~= '1' and now - last < every and last - now <= every then
+  return {'closed', tostring(every - (now - last)), tostring(math.max(tonumber(g[2]) or 0, tonumber(g[3]) or 0))}
+end
+redis.call('HSET', KEYS[1], 'eta_gate_ms', ARGV[1], 'eta_gate_fix', ARGV[3])
+local out = {'open'}
+for i = 1, #ARGV - 4 do out[i + 1] = f[i] or '' end
+return out
 `)
 
 // etaScript stores an estimate if the trip is still on the leg it was made
@@ -383,36 +396,38 @@ var etaFields = []string{"status", "driver", "pickup", "dropoff", "loc_drv", "lo
 // node) started from a fix at least as new.
 func (l *LiveETA) estimate(ctx context.Context, trip string, m *driver.Move, force bool) error {
 	s := l.s
-	gate := etaGateKey(s.cfg.Prefix, trip)
-	if force {
-		if err := s.rdb.Set(ctx, gate, "0", l.cfg.Every).Err(); err != nil {
-			return err
-		}
-	} else {
-		res, err := gateScript.Run(ctx, s.rdb, []string{gate, tripKey(s.cfg.Prefix, trip)},
-			l.cfg.Every.Milliseconds(), m.TS.UnixMilli()).Int64Slice()
-		if err != nil {
-			return err
-		}
-		if len(res) == 0 || res[0] != 1 {
-			if l.cfg.Metrics.Throttled != nil {
-				l.cfg.Metrics.Throttled()
-			}
-			if m != nil && len(res) == 3 && m.TS.UnixMilli() > res[2] {
-				l.hold(trip, m, time.Duration(max(res[1], 1))*time.Millisecond)
-			}
-			return nil
-		}
+	fixArg, forceArg := "0", "0"
+	if m != nil {
+		fixArg = strconv.FormatInt(m.TS.UnixMilli(), 10)
 	}
-	raw, err := s.rdb.HMGet(ctx, tripKey(s.cfg.Prefix, trip), etaFields...).Result()
+	if force {
+		forceArg = "1"
+	}
+	args := []any{s.now().UnixMilli(), l.cfg.Every.Milliseconds(), fixArg, forceArg}
+	for _, f := range etaFields {
+		args = append(args, f)
+	}
+	res, err := runScript(ctx, s.rdb, gateScript, []string{tripKey(s.cfg.Prefix, trip)}, args...)
 	if err != nil {
 		return err
 	}
-	h := make(map[string]string, len(etaFields))
-	for i, v := range raw {
-		if sv, ok := v.(string); ok {
-			h[etaFields[i]] = sv
+	switch {
+	case res[0] == "closed" && len(res) == 3:
+		if l.cfg.Metrics.Throttled != nil {
+			l.cfg.Metrics.Throttled()
 		}
+		wait, _ := strconv.ParseInt(res[1], 10, 64)
+		newest, _ := strconv.ParseInt(res[2], 10, 64)
+		if m != nil && m.TS.UnixMilli() > newest {
+			l.hold(trip, m, time.Duration(max(wait, 1))*time.Millisecond)
+		}
+		return nil
+	case res[0] != "open" || len(res) != len(etaFields)+1:
+		return nil // the trip is gone
+	}
+	h := make(map[string]string, len(etaFields))
+	for i, f := range etaFields {
+		h[f] = res[i+1]
 	}
 	leg, field, allowed := legOf(h["status"])
 	if leg == "" || h["driver"] == "" || (m != nil && m.DriverID != h["driver"]) {
@@ -481,9 +496,9 @@ func (l *LiveETA) estimate(ctx context.Context, trip string, m *driver.Move, for
 	if emit {
 		emitArg = "1"
 	}
-	args := []any{allowed, h["driver"], field, h[field], leg, fmtFloat(secs, 0), fmtFloat(meters, 0), nowMS(now),
+	args = []any{allowed, h["driver"], field, h[field], leg, fmtFloat(secs, 0), fmtFloat(meters, 0), nowMS(now),
 		nowMS(arrive), emitArg, erv, data, fixMS}
-	res, err := runScript(ctx, s.rdb, etaScript, append([]string{tripKey(s.cfg.Prefix, trip)}, fkeys...), append(args, fargs...)...)
+	res, err = runScript(ctx, s.rdb, etaScript, append([]string{tripKey(s.cfg.Prefix, trip)}, fkeys...), append(args, fargs...)...)
 	if err != nil {
 		return err
 	}
@@ -546,7 +561,8 @@ func etaPairs(status string, now time.Time) []string {
 	switch status {
 	case StatusRequested:
 		return []string{"eta_leg", "", "eta_s", "", "eta_m", "", "eta_at", "", "eta_ms", "", "eta_es", "",
-			"eta_etgt", "", "eta_fix_ms", "", "eta_p_pickup", "", "eta_p_pickup_ms", "", "eta_arr_ms", ""}
+			"eta_etgt", "", "eta_fix_ms", "", "eta_gate_ms", "", "eta_gate_fix", "",
+			"eta_p_pickup", "", "eta_p_pickup_ms", "", "eta_arr_ms", ""}
 	case StatusArrived:
 		return []string{"eta_arr_ms", nowMS(now)}
 	}
