@@ -71,9 +71,10 @@
 // a driver.Listener that only queues moves (latest wins per trip, bounded;
 // a full queue drops and counts); workers estimate through a Router (the
 // eta engine, adapted in cmd: rider does not import eta) at most once per
-// ETAConfig.Every per trip across all nodes (a SET NX PX gate beside the
-// trip hash; a gated move waits for the gate unless an estimate from a
-// newer fix was made meanwhile). One script stores the estimate in the trip
+// ETAConfig.Every per trip across all nodes (the time of the last estimate
+// in the trip hash, read and set by one script with the fields the estimate
+// needs; a gated move waits for the gate unless an estimate from a newer
+// fix was made meanwhile). One script stores the estimate in the trip
 // hash (so snapshots carry it as "eta", atomically with the feed position)
 // and appends the durable trip.eta {eta_s, arrive_at, distance_m,
 // route_version, leg} when the leg or its target changed, or
