@@ -77,11 +77,10 @@ func (s *Server) pollCommands(c echo.Context) error {
 		return ae
 	}
 	if err != nil {
-		if ctx.Err() != nil && c.Request().Context().Err() == nil {
-			evs, next, err = []feed.Event{}, after, nil // drained: poll again elsewhere
-		} else {
+		if ctx.Err() == nil || c.Request().Context().Err() != nil {
 			return err
 		}
+		evs, next = []feed.Event{}, after // drained: poll again elsewhere
 	}
 	if evs == nil {
 		evs = []feed.Event{}
