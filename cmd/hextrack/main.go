@@ -85,14 +85,15 @@ type Main struct {
 	Config Config
 	Logger *slog.Logger
 
-	mini    *miniredis.Miniredis
-	rdb     redis.UniversalClient
-	ln      net.Listener
-	http    *http.Server
-	API     *api.Server
-	Drivers *driver.Service
-	Feed    *feed.Broker
-	Trips   *rider.Service
+	mini     *miniredis.Miniredis
+	miniDone chan struct{} // stops expireLoop
+	rdb      redis.UniversalClient
+	ln       net.Listener
+	http     *http.Server
+	API      *api.Server
+	Drivers  *driver.Service
+	Feed     *feed.Broker
+	Trips    *rider.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
 	// Payments: online payments of deliveries (payments.go).
@@ -136,6 +137,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("embedded redis: %w", err)
 		}
 		m.mini = mr
+		m.miniDone = make(chan struct{})
+		go expireLoop(mr, m.miniDone)
 		m.rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
 		m.Logger.Info("redis: embedded, single node, in-memory (set HEXTRACK_REDIS_URL for a real Redis)")
 	} else {
@@ -283,6 +286,7 @@ func (m *Main) Close() error {
 		_ = m.rdb.Close()
 	}
 	if m.mini != nil {
+		close(m.miniDone)
 		m.mini.Close()
 	}
 	return err
@@ -294,4 +298,22 @@ func redactURL(raw string) string {
 		return "(unparsable url)"
 	}
 	return u.Redacted()
+}
+
+// expireLoop makes the embedded Redis expire keys in real time: miniredis
+// only counts TTLs down when told to, and leases, locks and dedupe keys rely
+// on expiry.
+func expireLoop(mr *miniredis.Miniredis, done <-chan struct{}) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			mr.FastForward(now.Sub(last))
+			last = now
+		}
+	}
 }

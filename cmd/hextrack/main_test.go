@@ -121,3 +121,22 @@ func TestSecretRequiredOutsideDev(t *testing.T) {
 		t.Fatalf("a good secret was refused: %v", err)
 	}
 }
+
+// TestEmbeddedRedisExpiresKeys: leases and dedupe keys rely on TTLs, which
+// miniredis only counts down when told; Main's embedded Redis must expire
+// keys in real time.
+func TestEmbeddedRedisExpiresKeys(t *testing.T) {
+	m := MustRunMain(t, "")
+	ctx := context.Background()
+	if err := m.Redis().Set(ctx, "ttl-probe", "1", 300*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) {
+		if n, _ := m.Redis().Exists(ctx, "ttl-probe").Result(); n == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("a key with a 300 ms TTL still exists after 3 s on the embedded Redis")
+}
