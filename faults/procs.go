@@ -115,7 +115,7 @@ func waitPing(ctx context.Context, addr string, p *Proc) error {
 			return nil
 		}
 		if p != nil && !p.Alive() {
-			return fmt.Errorf("redis %s exited: %v", addr, p.err)
+			return fmt.Errorf("redis %s exited: %w", addr, p.err)
 		}
 		select {
 		case <-ctx.Done():

@@ -117,7 +117,7 @@ func (s *Service) indexTrip(ctx context.Context, c Change) {
 func tripCounts(ctx context.Context, rdb redis.UniversalClient, prefix string, since time.Time) (map[string]int64, error) {
 	pipe := rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(Statuses))
-	min := "-inf"
+	var min string
 	for i, st := range Statuses {
 		if Terminal(st) {
 			min = strconv.FormatInt(since.UnixMilli(), 10)

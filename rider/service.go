@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -108,8 +107,6 @@ type Service struct {
 	metrics Metrics
 	hook    Hook     // dispatch (rider/dispatch_hook.go); nil: none
 	eta     *LiveETA // live trip ETAs (rider/eta.go); nil: none
-
-	closeOnce sync.Once
 }
 
 // Metrics receives figures; a nil func is skipped.

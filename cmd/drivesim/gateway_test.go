@@ -50,12 +50,11 @@ func (c e2eClient) do(ctx context.Context, method, path string, body any, hdr ma
 
 // flowResult is what one customer saw.
 type flowResult struct {
-	pay       rider.Payment
-	tripID    string
-	polls     int
-	notMod    int
-	finalTrip string
-	err       error
+	pay    rider.Payment
+	tripID string
+	polls  int
+	notMod int
+	err    error
 }
 
 // TestGatewayEndToEnd is the whole online-payment flow against the real
