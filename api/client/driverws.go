@@ -65,6 +65,10 @@ type DriverWSConfig struct {
 	MaxBuffered int
 	// Dialer; nil: a dialer with a 10s handshake timeout.
 	Dialer *websocket.Dialer
+	// OnAck, if set, is called with every locations ack as it arrives (on
+	// the connection's reader goroutine: keep it short), e.g. to measure
+	// ping→ack latency. Nil: none.
+	OnAck func(LocationAck)
 }
 
 // LocationAck is the server's answer to one locations message.
@@ -468,6 +472,9 @@ func (d *DriverWS) reader(conn *websocket.Conn, up chan struct{}) int {
 				d.sentBatch = 0
 			}
 			d.mu.Unlock()
+			if head.Type == "ack" && d.cfg.OnAck != nil {
+				d.cfg.OnAck(a)
+			}
 			d.poke()
 		case head.Ref != "":
 			r := wsReply{Raw: b}
