@@ -2,10 +2,11 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -53,8 +54,9 @@ const (
 // offer is an offer to handle: from the server's command channel, or from
 // the simulator's own dispatcher (then ID is empty and nothing is acked).
 type offer struct {
-	trip string
-	id   string
+	trip    string
+	id      string
+	expires time.Time // zero: unknown
 }
 
 // simDriver is one simulated driver: a goroutine stepping a car, taking
@@ -71,7 +73,7 @@ type simDriver struct {
 	seq   int64
 	buf   []client.Ping
 	phase driverPhase
-	trip  Snapshot
+	trip  client.Snapshot
 	// answerAt is when the pending offer is answered (zero: none).
 	answerAt time.Time
 	pending  offer
@@ -98,6 +100,13 @@ func (d *simDriver) run(ctx context.Context) {
 	lastStep := time.Now()
 	var lastSend time.Time // the first fix goes at once: the driver appears
 	online := true
+	st.C.DriversOnline.Add(1)
+	var moving, onTrip gauge
+	defer func() {
+		st.C.DriversOnline.Add(-1)
+		moving.set(&st.C.DriversMoving, false)
+		onTrip.set(&st.C.DriversOnTrip, false)
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,6 +120,8 @@ func (d *simDriver) run(ctx context.Context) {
 			lastStep = now
 			d.car.Step(dt)
 			d.act(ctx)
+			moving.set(&st.C.DriversMoving, d.car.Speed() > 0.5)
+			onTrip.set(&st.C.DriversOnTrip, d.phase != phaseIdle)
 			pos := d.car.Pos()
 			d.sim.pos[d.index].Store(&pos)
 			d.sim.idle[d.index].Store(d.phase == phaseIdle && d.answerAt.IsZero())
@@ -128,6 +139,7 @@ func (d *simDriver) run(ctx context.Context) {
 			online, began = d.link.Step(d.rng, dt)
 			if began {
 				st.C.Outages.Add(1)
+				d.conn.Drop() // a WebSocket goes down with the network and resumes after
 			}
 			if !online {
 				st.C.PingsBuffered.Add(1)
@@ -135,7 +147,7 @@ func (d *simDriver) run(ctx context.Context) {
 			}
 			if len(d.buf) > 0 && (!was || d.now().Sub(lastSend) >= d.beh.BatchEvery) {
 				if err := d.conn.Send(ctx, d.buf); err != nil {
-					if ctx.Err() == nil && !errors.Is(err, errNotConnected) {
+					if ctx.Err() == nil && !errors.Is(err, errThrottled) {
 						st.Err(err)
 					}
 					if len(d.buf) > 5000 { // keep an hour of fixes at most
@@ -196,7 +208,7 @@ func (d *simDriver) routeTo(p geo.Point) {
 
 func (d *simDriver) idle() {
 	d.phase = phaseIdle
-	d.trip = Snapshot{}
+	d.trip = client.Snapshot{}
 	if d.once && d.doneTrip != nil {
 		close(d.doneTrip)
 		d.doneTrip = nil
@@ -206,19 +218,19 @@ func (d *simDriver) idle() {
 // transition posts a driver action. A refusal because the trip moved on
 // (cancelled, reassigned) sends the driver back to idle; the error is
 // returned either way so the caller stops.
-func (d *simDriver) transition(ctx context.Context, action string) (Snapshot, error) {
+func (d *simDriver) transition(ctx context.Context, action string) (client.Snapshot, error) {
 	st := d.sim.Stats
-	st.C.Requests.Add(1)
-	s, err := TripAction(ctx, d.api, d.trip.Trip.ID, action, "")
+	s, err := d.conn.Act(ctx, d.trip.Trip.ID, action, "")
 	if err != nil {
 		if ctx.Err() != nil {
 			return s, err
 		}
-		var ae *client.Error
-		if errors.As(err, &ae) && (ae.Status == http.StatusConflict || ae.Status == http.StatusForbidden || ae.Status == http.StatusNotFound) {
+		if movedOn(err) {
 			// The trip is no longer ours to drive (cancelled, reassigned)
 			// or the server already made this move (arrival detection).
-			if cur, gerr := GetTrip(ctx, d.api, d.trip.Trip.ID); gerr == nil && cur.Trip.DriverID == d.id && !Terminal(cur.Trip.Status) {
+			st.C.Requests.Add(1)
+			if p, gerr := d.api.GetTrip(ctx, d.trip.Trip.ID, ""); gerr == nil && p.Snapshot.Trip.DriverID == d.id && !Terminal(p.Snapshot.Trip.Status) {
+				cur := p.Snapshot
 				d.trip = cur
 				if statusReached(cur.Trip.Status, action) {
 					return cur, nil
@@ -245,16 +257,43 @@ func statusReached(status, action string) bool {
 	return false
 }
 
-// offer queues an offer's answer after the think time.
+// offer queues an offer's answer after the think time, answering before
+// the offer expires.
 func (d *simDriver) offer(o offer) {
 	d.sim.Stats.C.Offers.Add(1)
+	left := time.Duration(math.MaxInt64)
+	if !o.expires.IsZero() {
+		if left = time.Until(o.expires); left <= 0 {
+			d.sim.Stats.C.OffersMissed.Add(1) // replayed after it lapsed: silence is a decline
+			return
+		}
+	}
 	if w := d.want.Load(); d.phase != phaseIdle || !d.answerAt.IsZero() || (w != nil && *w != o.trip) {
 		d.pending2(o)
 		return
 	}
 	d.pending = o
 	think := time.Duration(d.rng.ExpFloat64() * float64(d.beh.AcceptDelay))
+	// Wall time left → simulated time: keep a fifth of it in hand.
+	if limit := time.Duration(float64(left) * 0.8 * d.sim.Clock.SpeedUp); think > limit && left != time.Duration(math.MaxInt64) {
+		think = limit
+	}
 	d.answerAt = d.now().Add(think)
+}
+
+// gauge keeps one driver's contribution (0 or 1) to a fleet gauge.
+type gauge bool
+
+func (g *gauge) set(c *atomic.Int64, v bool) {
+	if bool(*g) == v {
+		return
+	}
+	*g = gauge(v)
+	if v {
+		c.Add(1)
+	} else {
+		c.Add(-1)
+	}
 }
 
 // pending2 declines an offer the driver can't take (busy).
@@ -264,7 +303,7 @@ func (d *simDriver) pending2(o offer) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, _ = TripAction(ctx, d.api, o.trip, "decline", "busy")
+			_, _ = d.conn.Act(ctx, o.trip, "decline", "busy")
 		}()
 	}
 }
@@ -279,17 +318,20 @@ func (d *simDriver) answer(ctx context.Context) {
 	}
 	if d.rng.Float64() >= d.beh.AcceptProb {
 		st.C.OffersDeclined.Add(1)
-		st.C.Requests.Add(1)
-		_, _ = TripAction(ctx, d.api, o.trip, "decline", "not now")
+		_, _ = d.conn.Act(ctx, o.trip, "decline", "not now")
 		if o.id == "" {
 			d.sim.dispatchAgain(o.trip, d.id)
 		}
 		return
 	}
-	st.C.Requests.Add(1)
-	s, err := TripAction(ctx, d.api, o.trip, "accept", "")
+	s, err := d.conn.Act(ctx, o.trip, "accept", "")
 	if err != nil {
-		if ctx.Err() == nil {
+		switch {
+		case ctx.Err() != nil:
+		case movedOn(err):
+			// The offer expired or the trip was cancelled meanwhile.
+			st.C.OffersMissed.Add(1)
+		default:
 			st.Err(fmt.Errorf("accept %s: %w", o.trip, err))
 		}
 		if o.id == "" && ctx.Err() == nil {
@@ -304,12 +346,16 @@ func (d *simDriver) answer(ctx context.Context) {
 }
 
 // command handles one command from the server.
-func (d *simDriver) command(ctx context.Context, e Event) {
+func (d *simDriver) command(ctx context.Context, e client.Command) {
 	trip := commandTrip(e.Data)
 	switch e.Type {
 	case "offer":
 		if trip != "" {
-			d.offer(offer{trip: trip, id: e.ID})
+			var od struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			_ = json.Unmarshal(e.Data, &od)
+			d.offer(offer{trip: trip, id: e.ID, expires: od.ExpiresAt})
 		}
 	case "trip.cancelled", "trip.reassigned":
 		if trip != "" && trip == d.trip.Trip.ID {
@@ -317,7 +363,10 @@ func (d *simDriver) command(ctx context.Context, e Event) {
 		}
 	case "trip.address_changed":
 		if trip != "" && trip == d.trip.Trip.ID {
-			if s, err := GetTrip(ctx, d.api, trip); err == nil {
+			st := d.sim.Stats
+			st.C.Requests.Add(1)
+			if p, err := d.api.GetTrip(ctx, trip, ""); err == nil {
+				s := p.Snapshot
 				d.trip = s
 				if d.phase == phaseToDropoff {
 					d.routeTo(geo.Point{Lat: s.Trip.Dropoff.Lat, Lng: s.Trip.Dropoff.Lng})
@@ -326,7 +375,7 @@ func (d *simDriver) command(ctx context.Context, e Event) {
 		}
 	}
 	if e.ID != "" {
-		if err := d.conn.Ack(ctx, e.ID); err != nil && ctx.Err() == nil && !errors.Is(err, errNotConnected) {
+		if err := d.conn.Ack(ctx, e.ID); err != nil && ctx.Err() == nil {
 			d.sim.Stats.Err(err)
 		}
 	}

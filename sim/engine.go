@@ -55,7 +55,6 @@ type Engine struct {
 	Graph  *geo.Graph
 	anon   *client.Client
 	rest   *http.Client
-	stream *http.Client
 	dialer *Dialer
 	runID  string
 
@@ -113,8 +112,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e := &Engine{cfg: cfg, Graph: cfg.Graph, runID: hex.EncodeToString(b)}
 	e.dialer = NewDialer(cfg.Server, cfg.Spread)
 	conns := cfg.Drivers + cfg.Riders + 16
-	e.rest = e.dialer.HTTPClient(min(conns, 4096), 30*time.Second)
-	e.stream = e.dialer.HTTPClient(min(conns, 4096), 0)
+	// Long polls wait up to 25 s: the request timeout leaves room for them.
+	e.rest = e.dialer.HTTPClient(min(conns, 4096), 40*time.Second)
 	e.anon = client.New(cfg.Server, "", e.rest)
 	e.active = map[string]*client.Client{}
 	e.tried = map[string]map[string]bool{}
@@ -256,12 +255,12 @@ func (e *Engine) runDriver(ctx context.Context, i int, tok Tokens) {
 			transport = TransportWS
 		}
 	}
-	var conn DriverConn
-	commands := cfg.Dispatch == DispatchServer
-	if transport == TransportWS {
-		conn = newWSConn(ctx, api, id, st, e.dialer.WebSocket())
-	} else {
-		conn = newRESTConn(ctx, api, id, st, commands)
+	conn, err := e.connect(ctx, api, id, transport)
+	if err != nil {
+		if ctx.Err() == nil {
+			st.Err(err)
+		}
+		return
 	}
 	start := e.Graph.RandomPoint(rng)
 	d := &simDriver{id: id, api: api, conn: conn, beh: cfg.Driver, sim: e, rng: rng,
@@ -275,6 +274,15 @@ func (e *Engine) runDriver(ctx context.Context, i int, tok Tokens) {
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	_, _ = api.SetStatus(octx, id, "offline")
+}
+
+// connect opens a driver's link: a WebSocket, or REST with the command
+// channel long-polled when the server dispatches.
+func (e *Engine) connect(ctx context.Context, api *client.Client, id, transport string) (DriverConn, error) {
+	if transport == TransportWS {
+		return dialWS(ctx, api, id, e.Stats, e.dialer.WebSocket())
+	}
+	return newRESTConn(ctx, api, id, e.Stats, e.cfg.Dispatch == DispatchServer), nil
 }
 
 // track remembers a trip to verify at the end; untrack forgets it.
@@ -304,7 +312,7 @@ func (e *Engine) verify(ctx context.Context, id string, c *client.Client) error 
 
 // dispatch (DispatchSim) offers a trip to the nearest idle driver not yet
 // tried for it.
-func (e *Engine) dispatch(trip string, pickup Place, exclude string) {
+func (e *Engine) dispatch(trip string, pickup client.Place, exclude string) {
 	p := geo.Point{Lat: pickup.Lat, Lng: pickup.Lng}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -348,11 +356,11 @@ func (e *Engine) dispatchAgain(trip, exclude string) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s, err := GetTrip(ctx, e.anon.WithToken(e.trackedToken(trip)), trip)
-		if err != nil || s.Trip.Status != StatusRequested {
+		p, err := e.anon.WithToken(e.trackedToken(trip)).GetTrip(ctx, trip, "")
+		if err != nil || p.Snapshot.Trip.Status != StatusRequested {
 			return
 		}
-		e.dispatch(trip, s.Trip.Pickup, exclude)
+		e.dispatch(trip, p.Snapshot.Trip.Pickup, exclude)
 	}()
 }
 

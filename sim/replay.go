@@ -176,11 +176,16 @@ func (e *Engine) replayOne(ctx context.Context, i int, tr Trace) error {
 	}
 	api := client.New(cfg.Server, t, e.rest)
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-	var conn DriverConn
-	if cfg.Transport == TransportWS || (cfg.Transport == TransportMixed && i%2 == 1) {
-		conn = newWSConn(ctx, api, id, e.Stats, e.dialer.WebSocket())
-	} else {
-		conn = newRESTConn(ctx, api, id, e.Stats, cfg.Dispatch == DispatchServer)
+	transport := cfg.Transport
+	if transport == TransportMixed {
+		transport = TransportREST
+		if i%2 == 1 {
+			transport = TransportWS
+		}
+	}
+	conn, err := e.connect(ctx, api, id, transport)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
 	done := make(chan struct{})
@@ -206,8 +211,11 @@ func (e *Engine) replayOne(ctx context.Context, i int, tr Trace) error {
 		return err
 	}
 	last := tr.Points[len(tr.Points)-1]
-	r := &simRider{id: rid, api: client.New(cfg.Server, rt, e.rest), beh: cfg.Rider, sim: e, rng: rng,
-		fixed: []Place{{Lat: tr.Points[0].Lat, Lng: tr.Points[0].Lng, Address: "replay start"},
+	// The rider has a generator of its own: the driver's runs on the
+	// driver's goroutine.
+	r := &simRider{id: rid, api: client.New(cfg.Server, rt, e.rest), beh: cfg.Rider, sim: e,
+		rng: rand.New(rand.NewPCG(cfg.Seed, uint64(1<<40+i))),
+		fixed: []client.Place{{Lat: tr.Points[0].Lat, Lng: tr.Points[0].Lng, Address: "replay start"},
 			{Lat: last.Lat, Lng: last.Lng, Address: "replay end"}},
 		created: func(id string) { d.want.Store(&id) }}
 	r.trip(ctx)

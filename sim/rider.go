@@ -35,7 +35,7 @@ type simRider struct {
 	rng *rand.Rand
 	n   int
 	// fixed, if set, is the pickup and dropoff of every request (replay).
-	fixed []Place
+	fixed []client.Place
 	// created, if set, is told the ID of each new trip.
 	created func(id string)
 }
@@ -52,7 +52,7 @@ func (r *simRider) run(ctx context.Context) {
 }
 
 // places picks a pickup and a dropoff TripMinM..TripMaxM apart.
-func (r *simRider) places() (Place, Place) {
+func (r *simRider) places() (client.Place, client.Place) {
 	if len(r.fixed) == 2 {
 		return r.fixed[0], r.fixed[1]
 	}
@@ -66,7 +66,7 @@ func (r *simRider) places() (Place, Place) {
 		}
 		b = g.RandomPoint(r.rng)
 	}
-	return Place{Lat: a.Lat, Lng: a.Lng, Address: "sim pickup"}, Place{Lat: b.Lat, Lng: b.Lng, Address: "sim dropoff"}
+	return client.Place{Lat: a.Lat, Lng: a.Lng, Address: "sim pickup"}, client.Place{Lat: b.Lat, Lng: b.Lng, Address: "sim dropoff"}
 }
 
 type tripEvent struct {
@@ -84,7 +84,8 @@ func (r *simRider) trip(ctx context.Context) {
 		kind = "delivery"
 	}
 	st.C.Requests.Add(1)
-	snap, err := CreateTrip(ctx, r.api, fmt.Sprintf("%s-%d", r.id, r.n), kind, pickup, dropoff)
+	snap, err := r.api.CreateTrip(ctx, client.CreateTripRequest{Kind: kind, Pickup: pickup, Dropoff: dropoff, Payment: "cash"},
+		fmt.Sprintf("%s-%d", r.id, r.n))
 	if err != nil {
 		if ctx.Err() == nil {
 			st.Err(err)
@@ -106,7 +107,7 @@ func (r *simRider) trip(ctx context.Context) {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	items := make(chan Item, 256)
-	w := &Watcher{Client: r.api, Stream: r.sim.stream, Transport: r.beh.Transport, Trip: id,
+	w := &Watcher{Client: r.api, Transport: r.beh.Transport, Trip: id,
 		Reconnected: func(err error) {
 			st.C.Reconnects.Add(1)
 			if err != nil && wctx.Err() == nil {
@@ -197,7 +198,7 @@ func (r *simRider) trip(ctx context.Context) {
 			case !cancelAt.IsZero() && now.After(cancelAt) && beforePickup(status):
 				cancelAt = time.Time{}
 				st.C.Requests.Add(1)
-				if _, err := TripAction(ctx, r.api, id, "cancel", "changed my mind"); err == nil {
+				if _, err := r.api.CancelTrip(ctx, id, "changed my mind"); err == nil {
 					st.C.Cancels.Add(1)
 				} else if !isConflict(err) && ctx.Err() == nil {
 					st.Err(err)
@@ -206,7 +207,7 @@ func (r *simRider) trip(ctx context.Context) {
 				changeWanted = false
 				_, nd := r.places()
 				st.C.Requests.Add(1)
-				if _, err := ChangeDropoff(ctx, r.api, id, nd, version); err == nil {
+				if _, err := r.api.ChangeDropoff(ctx, id, nd, version); err == nil {
 					st.C.DropoffChanges.Add(1)
 				} else if !isConflict(err) && ctx.Err() == nil {
 					st.Err(err)
@@ -219,7 +220,7 @@ func (r *simRider) trip(ctx context.Context) {
 				chatAt = now.Add(r.beh.ChatEvery)
 				msgs++
 				st.C.Requests.Add(1)
-				if err := PostMessage(ctx, r.api, id, fmt.Sprintf("m%d", msgs), "on my way down"); err == nil {
+				if _, err := r.api.SendMessage(ctx, id, fmt.Sprintf("m%d", msgs), "on my way down"); err == nil {
 					st.C.Messages.Add(1)
 				} else if !isConflict(err) && ctx.Err() == nil {
 					st.Err(err)
@@ -270,7 +271,7 @@ func (r *simRider) finish(ctx context.Context, id, topic, status string, items <
 }
 
 func beforePickup(status string) bool {
-	return status == StatusRequested || status == StatusAssigned || status == StatusArrived || status == "awaiting_payment"
+	return status == StatusRequested || status == StatusAssigned || status == StatusArrived || status == StatusAwaitingPayment
 }
 
 // isConflict: the trip moved on before our action (409/412) — normal in a

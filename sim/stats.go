@@ -91,6 +91,7 @@ type Counters struct {
 
 	Offers         atomic.Int64
 	OffersDeclined atomic.Int64
+	OffersMissed   atomic.Int64 // accepts refused: the offer expired or the trip moved on
 	Cancels        atomic.Int64 // rider cancels sent
 	DropoffChanges atomic.Int64
 	Messages       atomic.Int64
@@ -100,7 +101,14 @@ type Counters struct {
 	PingsRejected  atomic.Int64
 	PingsDuplicate atomic.Int64
 	PingsBuffered  atomic.Int64 // generated while offline, uploaded later
+	PingsThrottled atomic.Int64 // uploads refused with 429 (kept and sent again)
 	Outages        atomic.Int64
+	Resets         atomic.Int64 // command channel resets (commands trimmed)
+
+	// Gauges of the fleet, for progress lines.
+	DriversOnline atomic.Int64 // drivers running
+	DriversMoving atomic.Int64 // drivers whose car moved in the last step
+	DriversOnTrip atomic.Int64 // drivers with an accepted trip
 
 	EventsReceived atomic.Int64 // durable events received by riders
 	Locations      atomic.Int64 // trip.location frames received
@@ -189,7 +197,14 @@ type Report struct {
 		Rejected   int64 `json:"rejected"`
 		Duplicates int64 `json:"duplicates"`
 		Buffered   int64 `json:"buffered"`
+		Throttled  int64 `json:"throttled"` // uploads refused with 429 (the pings were sent again)
 	} `json:"pings"`
+	// Fleet is the drivers' state when the report was made.
+	Fleet struct {
+		Online int64 `json:"online"`
+		Moving int64 `json:"moving"`
+		OnTrip int64 `json:"on_trip"`
+	} `json:"fleet"`
 	Throughput struct {
 		PingsPerS     float64 `json:"pings_per_s"`
 		RequestsPerS  float64 `json:"requests_per_s"`
@@ -199,6 +214,7 @@ type Report struct {
 	Actions struct {
 		Offers         int64 `json:"offers"`
 		Declined       int64 `json:"declined"`
+		Missed         int64 `json:"missed"`
 		Accepted       int64 `json:"accepted"`
 		Cancels        int64 `json:"cancels"`
 		DropoffChanges int64 `json:"dropoff_changes"`
@@ -271,6 +287,10 @@ func (s *Stats) Report(mode string) Report {
 	r.Pings.Rejected = c.PingsRejected.Load()
 	r.Pings.Duplicates = c.PingsDuplicate.Load()
 	r.Pings.Buffered = c.PingsBuffered.Load()
+	r.Pings.Throttled = c.PingsThrottled.Load()
+	r.Fleet.Online = c.DriversOnline.Load()
+	r.Fleet.Moving = c.DriversMoving.Load()
+	r.Fleet.OnTrip = c.DriversOnTrip.Load()
 	if wall > 0 {
 		r.Throughput.PingsPerS = math.Round(float64(r.Pings.Acked)/wall*10) / 10
 		r.Throughput.RequestsPerS = math.Round(float64(c.Requests.Load())/wall*10) / 10
@@ -279,6 +299,7 @@ func (s *Stats) Report(mode string) Report {
 	}
 	r.Actions.Offers = c.Offers.Load()
 	r.Actions.Declined = c.OffersDeclined.Load()
+	r.Actions.Missed = c.OffersMissed.Load()
 	r.Actions.Accepted = c.TripsAccepted.Load()
 	r.Actions.Cancels = c.Cancels.Load()
 	r.Actions.DropoffChanges = c.DropoffChanges.Load()

@@ -1,15 +1,12 @@
 package sim
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hextrack/hextrack/api/client"
@@ -36,21 +33,23 @@ const (
 // Item is one thing a watcher delivers.
 type Item struct {
 	Kind     ItemKind
-	Event    Event     // ItemEvent, ItemLocation
-	Snapshot *Snapshot // ItemSnapshot, ItemReset
-	Location *Location // ItemLocation
-	At       time.Time // when it arrived
+	Event    client.Event         // ItemEvent, ItemLocation
+	Snapshot *client.Snapshot     // ItemSnapshot, ItemReset
+	Location *client.TripLocation // ItemLocation
+	At       time.Time            // when it arrived
 }
 
-// Watcher follows one trip over a rider transport until its context ends
-// or fn returns false. It reconnects and resumes by the last durable ID on
-// its own; every reconnect is counted in Reconnects.
+// Watcher follows one trip over a rider transport, speaking only
+// api/client: SSE is client.WatchTrip (which reconnects by itself,
+// resuming after the last event ID), long-poll client.TripEvents, poll
+// client.GetTrip with its ETag. It runs until its context ends or fn
+// returns false; every reconnect is reported to Reconnected.
 type Watcher struct {
 	Client    *client.Client
-	Stream    *http.Client // for SSE; nil: Client's transport without a timeout
-	Transport string       // RiderSSE (default), RiderLongPoll, RiderPoll
+	Transport string // RiderSSE (default), RiderLongPoll, RiderPoll
 	Trip      string
-	// Reconnected is called on every reconnect after the first connect.
+	// Reconnected is called on every reconnect after the first connect
+	// (err: why, when known).
 	Reconnected func(err error)
 }
 
@@ -67,39 +66,58 @@ func (w *Watcher) Run(ctx context.Context, fn func(Item) bool) error {
 	return fmt.Errorf("sim: unknown rider transport %q (sse, longpoll, poll)", w.Transport)
 }
 
-var errStop = errors.New("stop")
-
-func (w *Watcher) backoff(ctx context.Context, attempt int, err error) bool {
+func (w *Watcher) reconnected(err error) {
 	if w.Reconnected != nil {
 		w.Reconnected(err)
 	}
-	d := time.Duration(100*(1<<min(attempt, 5))) * time.Millisecond
-	d += time.Duration(rand.Int64N(int64(d)/2 + 1))
-	select {
-	case <-ctx.Done():
-		return false
-	case <-time.After(d):
-		return true
-	}
 }
 
+// backoff waits before retry attempt (jittered, doubling up to ~5 s).
+func (w *Watcher) backoff(ctx context.Context, attempt int, err error) bool {
+	w.reconnected(err)
+	d := time.Duration(100*(1<<min(attempt, 5))) * time.Millisecond
+	d += rand.N(d/2 + 1)
+	return sleepCtx(ctx, d)
+}
+
+// sse follows the trip's SSE stream. client.WatchTrip resumes by itself
+// after drops and 5xx; when it gives up (an HTTP error answer such as a
+// 429 from the server's stream admission, or the server ending the
+// stream) the watcher opens it again after the last ID it saw, a few
+// times, before reporting the error.
 func (w *Watcher) sse(ctx context.Context, fn func(Item) bool) error {
-	hc := w.Stream
-	if hc == nil {
-		hc = &http.Client{Transport: w.Client.HTTPClient().Transport}
-	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
 	last := ""
 	for attempt := 0; ; attempt++ {
-		err := w.sseOnce(ctx, hc, &last, fn)
-		if errors.Is(err, errStop) || ctx.Err() != nil {
+		s := w.Client.WatchTrip(sctx, w.Trip, last)
+		reopened := attempt > 0 || last != ""
+		seen := 0
+		for f := range s.C {
+			for ; seen < s.Reconnects(); seen++ {
+				w.reconnected(nil)
+			}
+			it, ok := frameItem(f)
+			if !ok {
+				continue
+			}
+			if reopened && it.Kind == ItemSnapshot {
+				// A fresh snapshot on a stream opened again without a
+				// resume point: continuity is not proven, like a reset.
+				it.Kind = ItemReset
+			}
+			reopened, attempt = false, 0
+			if !fn(it) {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
 			return nil
 		}
-		var ae *client.Error
-		if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 429 {
-			return err // bad token, no such trip: retrying won't help
-		}
-		if err == nil {
-			attempt = 0 // a clean end (server drain): resume promptly
+		err := s.Err()
+		last = s.LastID()
+		if attempt >= 5 {
+			return err
 		}
 		if !w.backoff(ctx, attempt, err) {
 			return nil
@@ -107,145 +125,64 @@ func (w *Watcher) sse(ctx context.Context, fn func(Item) bool) error {
 	}
 }
 
-func (w *Watcher) sseOnce(ctx context.Context, hc *http.Client, last *string, fn func(Item) bool) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.Client.BaseURL()+tripPath(w.Trip)+"/events", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Authorization", "Bearer "+w.Client.Token())
-	if *last != "" {
-		req.Header.Set("Last-Event-ID", *last)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		_ = json.Unmarshal(b, &eb)
-		return &client.Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-	}
-	return ReadSSE(resp.Body, func(f Frame) error {
-		it, ok, err := frameItem(f)
-		if err != nil || !ok {
-			return err
-		}
-		if f.ID != "" {
-			*last = f.ID
-		}
-		if !fn(it) {
-			return errStop
-		}
-		return nil
-	})
-}
-
-// frameItem decodes an SSE frame's envelope.
-func frameItem(f Frame) (Item, bool, error) {
+// frameItem turns an SSE frame into an Item; ok is false for frames the
+// simulator does not follow (live-only messages other than locations).
+func frameItem(f client.Frame) (Item, bool) {
 	it := Item{At: time.Now()}
-	switch f.Event {
+	switch f.Type {
 	case "snapshot", "reset":
-		var env struct {
-			Data Snapshot `json:"data"`
+		if f.Snapshot == nil {
+			return it, false
 		}
-		if err := json.Unmarshal([]byte(f.Data), &env); err != nil {
-			return it, false, fmt.Errorf("sim: bad %s frame: %w", f.Event, err)
+		s := *f.Snapshot
+		if s.FeedPosition == "" {
+			s.FeedPosition = f.ID
 		}
-		if env.Data.FeedPosition == "" {
-			env.Data.FeedPosition = f.ID
-		}
-		it.Kind, it.Snapshot = ItemSnapshot, &env.Data
-		if f.Event == "reset" {
+		it.Kind, it.Snapshot = ItemSnapshot, &s
+		if f.Type == "reset" {
 			it.Kind = ItemReset
 		}
-		return it, true, nil
-	case "error":
-		return it, false, fmt.Errorf("sim: stream error: %s", f.Data)
+		return it, true
 	}
-	if err := json.Unmarshal([]byte(f.Data), &it.Event); err != nil {
-		return it, false, fmt.Errorf("sim: bad %s frame: %w", f.Event, err)
-	}
-	if it.Event.Type == "trip.location" {
-		var l Location
-		if json.Unmarshal(it.Event.Data, &l) == nil {
-			it.Kind, it.Location = ItemLocation, &l
-			return it, true, nil
+	it.Event = f.Event
+	if f.Event.Type == "trip.location" {
+		var l client.TripLocation
+		if json.Unmarshal(f.Event.Data, &l) != nil {
+			return it, false
 		}
-		return it, false, nil
+		it.Kind, it.Location = ItemLocation, &l
+		return it, true
 	}
-	if it.Event.ID == "" {
-		return it, false, nil // some other live-only message
+	if f.Event.ID == "" {
+		return it, false
 	}
 	it.Kind = ItemEvent
-	return it, true, nil
+	return it, true
 }
 
-// Frame is one Server-Sent Event.
-type Frame struct {
-	ID, Event, Data string
-	Retry           time.Duration
-}
-
-// ReadSSE parses a text/event-stream and calls fn for every dispatched
-// event (comments and retry-only blocks are skipped). Lines longer than
-// 1 MB are an error. It returns fn's first error, or the read error.
-func ReadSSE(r io.Reader, fn func(Frame) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	var f Frame
-	var data strings.Builder
-	hasData := false
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			if hasData {
-				f.Data = data.String()
-				if err := fn(f); err != nil {
-					return err
-				}
-			}
-			f, hasData = Frame{}, false
-			data.Reset()
-			continue
-		}
-		if line[0] == ':' {
-			continue
-		}
-		field, val, _ := strings.Cut(line, ":")
-		val = strings.TrimPrefix(val, " ")
-		switch field {
-		case "id":
-			f.ID = val
-		case "event":
-			f.Event = val
-		case "data":
-			if hasData {
-				data.WriteByte('\n')
-			}
-			data.WriteString(val)
-			hasData = true
-		case "retry":
-			var ms int64
-			if _, err := fmt.Sscan(val, &ms); err == nil {
-				f.Retry = time.Duration(ms) * time.Millisecond
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	return io.ErrUnexpectedEOF
+// retryable: an error worth retrying (network, 5xx, 429), not a refusal.
+func retryable(err error) bool {
+	var ae *client.Error
+	return !errors.As(err, &ae) || ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 }
 
 func (w *Watcher) longPoll(ctx context.Context, fn func(Item) bool) error {
-	snap, err := GetTrip(ctx, w.Client, w.Trip)
-	if err != nil {
-		return err
+	var snap client.Snapshot
+	for attempt := 0; ; attempt++ {
+		p, err := w.Client.GetTrip(ctx, w.Trip, "")
+		if err == nil {
+			snap = p.Snapshot
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !retryable(err) {
+			return err
+		}
+		if !w.backoff(ctx, attempt, err) {
+			return nil
+		}
 	}
 	if !fn(Item{Kind: ItemSnapshot, Snapshot: &snap, At: time.Now()}) {
 		return nil
@@ -256,23 +193,19 @@ func (w *Watcher) longPoll(ctx context.Context, fn func(Item) bool) error {
 		locSeq = snap.Location.Seq
 	}
 	for attempt := 0; ctx.Err() == nil; {
-		p, err := PollEvents(ctx, w.Client, w.Trip, after, 100, 25*time.Second)
+		p, err := w.Client.TripEvents(ctx, w.Trip, after, 100, 25*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ae *client.Error
-			if errors.As(err, &ae) && ae.Status == http.StatusGone {
-				var s Snapshot
-				if json.Unmarshal(ae.Details, &s) == nil && s.FeedPosition != "" {
-					after = s.FeedPosition
-					if !fn(Item{Kind: ItemReset, Snapshot: &s, At: time.Now()}) {
-						return nil
-					}
-					continue
+			if s, ok := client.GoneSnapshot(err); ok && s.FeedPosition != "" {
+				after = s.FeedPosition
+				if !fn(Item{Kind: ItemReset, Snapshot: &s, At: time.Now()}) {
+					return nil
 				}
+				continue
 			}
-			if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 429 {
+			if !retryable(err) {
 				return err
 			}
 			attempt++
@@ -304,19 +237,12 @@ func (w *Watcher) longPoll(ctx context.Context, fn func(Item) bool) error {
 func (w *Watcher) poll(ctx context.Context, fn func(Item) bool) error {
 	etag := ""
 	for attempt := 0; ctx.Err() == nil; {
-		var s Snapshot
-		h := http.Header{}
-		if etag != "" {
-			h.Set("If-None-Match", etag)
-		}
-		hdr, status, err := w.Client.Do(ctx, http.MethodGet, tripPath(w.Trip), nil, &s, h)
-		wait := 2 * time.Second
+		p, err := w.Client.GetTrip(ctx, w.Trip, etag)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			var ae *client.Error
-			if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 429 {
+			if !retryable(err) {
 				return err
 			}
 			attempt++
@@ -326,9 +252,10 @@ func (w *Watcher) poll(ctx context.Context, fn func(Item) bool) error {
 			continue
 		}
 		attempt = 0
-		if status == http.StatusOK {
-			etag = hdr.Get("ETag")
+		if !p.NotModified {
+			etag = p.ETag
 			now := time.Now()
+			s := p.Snapshot
 			if !fn(Item{Kind: ItemSnapshot, Snapshot: &s, At: now}) {
 				return nil
 			}
@@ -336,15 +263,12 @@ func (w *Watcher) poll(ctx context.Context, fn func(Item) bool) error {
 				return nil
 			}
 		}
-		if v := hdr.Get("X-Poll-Interval"); v != "" {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err == nil && n > 0 {
-				wait = time.Duration(n) * time.Second
-			}
+		wait := p.Every
+		if wait <= 0 {
+			wait = 2 * time.Second
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
+		if !sleepCtx(ctx, wait) {
+			return nil
 		}
 	}
 	return nil

@@ -91,6 +91,11 @@ func mustRunServer(tb testing.TB, env ...string) string {
 	return ""
 }
 
+// fastFleet lets a sped-up fleet ping: at speed-up X a simulated driver
+// sends X fixes per wall second, beyond the server's default per-driver
+// ping rate (10/s) that a real phone never reaches.
+const fastFleet = "HEXTRACK_PING_RATE=100"
+
 // dataFile finds a file of ../shared/data from the module root: a missing
 // file fails under CI=true and skips otherwise.
 func dataFile(tb testing.TB, name string) string {
@@ -146,12 +151,12 @@ func TestRunEndToEnd(t *testing.T) {
 			if v := os.Getenv("DRIVESIM_TEST_DISPATCH"); v != "" {
 				tc.dispatch = v
 			}
-			url := mustRunServer(t)
+			url := mustRunServer(t, fastFleet)
 			out := filepath.Join(t.TempDir(), "report.json")
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), []string{"run", "--server", url, "--drivers", "20", "--riders", "5",
 				"--transport", tc.transport, "--rider-transport", tc.rider, "--dispatch", tc.dispatch,
-				"--speedup", "20", "--duration", "240s", "--trip-min-m", "300", "--trip-max-m", "900",
+				"--speedup", "40", "--duration", "480s", "--trip-min-m", "300", "--trip-max-m", "900",
 				"--rider-think", "2s", "--pickup-dwell", "5s", "--accept-delay", "1s", "--accept-prob", "1",
 				"--cancel-prob", "0.1", "--change-prob", "0.3", "--chat-prob", "0.5",
 				"--offline-rate", "20", "--offline-duration", "10s", "--quiet", "--json", out}, &stdout, &stderr)
@@ -185,7 +190,7 @@ func TestRunEndToEnd(t *testing.T) {
 func TestReplayPorto(t *testing.T) {
 	trips := dataFile(t, "porto_trips.csv")
 	pbf := dataFile(t, "porto.osm.pbf")
-	url := mustRunServer(t)
+	url := mustRunServer(t, fastFleet)
 	out := filepath.Join(t.TempDir(), "report.json")
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -26,12 +26,12 @@ func printTable(w io.Writer, r sim.Report) {
 		r.Events.Received, r.Events.Lost, r.Events.Duplicated, r.Events.OutOfOrder, r.Events.Resets, r.Events.Checked, r.Events.Unverified)
 	fmt.Fprintf(tw, "ping→rider ms\t%s\n", lat(r.Latency))
 	fmt.Fprintf(tw, "ping ack ms\t%s\n", lat(r.AckLatency))
-	fmt.Fprintf(tw, "pings\tsent %d  acked %d  rejected %d  duplicates %d  buffered offline %d\n",
-		r.Pings.Sent, r.Pings.Acked, r.Pings.Rejected, r.Pings.Duplicates, r.Pings.Buffered)
+	fmt.Fprintf(tw, "pings\tsent %d  acked %d  rejected %d  duplicates %d  buffered offline %d  throttled uploads %d\n",
+		r.Pings.Sent, r.Pings.Acked, r.Pings.Rejected, r.Pings.Duplicates, r.Pings.Buffered, r.Pings.Throttled)
 	fmt.Fprintf(tw, "throughput /s\tpings %.1f  requests %.1f  events %.1f  locations %.1f\n",
 		r.Throughput.PingsPerS, r.Throughput.RequestsPerS, r.Throughput.EventsPerS, r.Throughput.LocationsPerS)
-	fmt.Fprintf(tw, "actions\toffers %d  declined %d  accepted %d  cancels %d  dropoff changes %d  messages %d  outages %d\n",
-		r.Actions.Offers, r.Actions.Declined, r.Actions.Accepted, r.Actions.Cancels, r.Actions.DropoffChanges, r.Actions.Messages, r.Actions.Outages)
+	fmt.Fprintf(tw, "actions\toffers %d  declined %d  missed %d  accepted %d  cancels %d  dropoff changes %d  messages %d  outages %d\n",
+		r.Actions.Offers, r.Actions.Declined, r.Actions.Missed, r.Actions.Accepted, r.Actions.Cancels, r.Actions.DropoffChanges, r.Actions.Messages, r.Actions.Outages)
 	fmt.Fprintf(tw, "requests / errors / reconnects\t%d / %d / %d\n", r.Requests, r.Errors, r.Reconnects)
 	for i, e := range r.ErrorSample {
 		if i == 5 {
@@ -40,6 +40,10 @@ func printTable(w io.Writer, r sim.Report) {
 		fmt.Fprintf(tw, "  error ×%d\t%s\n", e.Count, e.Message)
 	}
 	_ = tw.Flush()
+	if r.Pings.Throttled > 0 {
+		fmt.Fprintf(w, "note: the server throttled %d uploads (429: its per-driver ping rate). At --speedup %g each driver sends %g fixes per wall second;\n"+
+			"      raise the server's HEXTRACK_PING_RATE (--ping-rate) for fast simulations.\n", r.Pings.Throttled, r.SpeedUp, r.SpeedUp)
+	}
 }
 
 func lat(l sim.Latency) string {
@@ -77,8 +81,8 @@ func (p *progress) update(r sim.Report) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.n++
-	line := fmt.Sprintf("%5.0fs trips %d/%d done (%d cancelled, %d expired)  pings %d acked (%.0f/s, %d rejected)  events %d lost %d dup %d  ping→rider p50 %.0fms p99 %.0fms  errors %d",
-		r.WallS, r.Trips.Completed, r.Trips.Requested, r.Trips.Cancelled, r.Trips.Expired,
+	line := fmt.Sprintf("%5.0fs drivers %d (%d moving, %d on trips)  trips %d/%d done (%d cancelled, %d expired)  pings %d acked (%.0f/s, %d rejected)  events %d lost %d dup %d  ping→rider p50 %.0fms p99 %.0fms  errors %d",
+		r.WallS, r.Fleet.Online, r.Fleet.Moving, r.Fleet.OnTrip, r.Trips.Completed, r.Trips.Requested, r.Trips.Cancelled, r.Trips.Expired,
 		r.Pings.Acked, r.Throughput.PingsPerS, r.Pings.Rejected, r.Events.Received, r.Events.Lost, r.Events.Duplicated,
 		r.Latency.P50, r.Latency.P99, r.Errors)
 	if p.tty {
