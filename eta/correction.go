@@ -174,12 +174,12 @@ type correctionSample struct {
 // trees (up to correctionTrees) are chosen by cross-validation over the
 // training trips' folds, inside Learn.
 var (
-	correctionDepths = []int{3, 5}
+	correctionDepths = []int{3}
 	correctionLeaves = []int{100}
 )
 
 const (
-	correctionTrees = 300
+	correctionTrees = 200
 	correctionFolds = 5
 )
 
@@ -195,7 +195,7 @@ func fitCorrection(fs featureSpace, samples []correctionSample) *Correction {
 	for i, s := range samples {
 		X[i], y[i], fold[i] = s.X, math.Log1p(s.Actual), s.Fold
 	}
-	p := boostParams{Trees: correctionTrees, Rate: 0.05, MinLeaf: 100, Lambda: 1, Subsample: 0.8, Seed: 1}
+	p := boostParams{Trees: correctionTrees, Rate: 0.1, MinLeaf: 100, Lambda: 1, Subsample: 0.8, Seed: 1}
 	b, best, err := cvBoost(X, y, fold, correctionFolds, correctionDepths, correctionLeaves, p)
 	return &Correction{fs: fs, b: b, params: best, cvRMSE: err}
 }

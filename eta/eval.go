@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/hextrack/hextrack/geo"
 )
@@ -153,43 +154,66 @@ func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
 		}
 		all = append(all, journeys[i]...)
 	}
-	var samples []correctionSample
+	// Folds are independent (each its own speed model and router over the
+	// shared, read-only graph): estimate them in parallel.
+	perFold := make([][]correctionSample, correctionFolds)
+	var wg sync.WaitGroup
 	for k := 0; k < correctionFolds; k++ {
-		var rest []Trip
-		var restJ []odJourneyIn
-		for i, t := range train {
-			if fold[i] != k {
-				rest = append(rest, t)
-				restJ = append(restJ, journeys[i]...)
-			}
-		}
-		if len(rest) == 0 {
-			continue
-		}
-		sub := learnSpeeds(rest, g)
-		fs := featureSpace{gridDeg: grid, od: newODIndex(restJ)}
-		for i, t := range train {
-			if fold[i] != k {
-				continue
-			}
-			last := t.Fixes[len(t.Fixes)-1]
-			for j := 0; j < len(t.Fixes)-1; j++ {
-				f := t.Fixes[j]
-				raw, err := sub.Estimator.raw(ctx, f.Point, last.Point, f.Time)
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil, ctx.Err()
-					}
-					continue
-				}
-				samples = append(samples, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, MotionOf(t.Fixes[:j+1]), raw),
-					Actual: last.Time.Sub(f.Time).Seconds(), Fold: k})
-			}
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			perFold[k] = foldSamples(ctx, train, fold, journeys, k, grid, g)
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var samples []correctionSample
+	for _, s := range perFold {
+		samples = append(samples, s...)
 	}
 	fs := featureSpace{gridDeg: grid, od: newODIndex(all)}
 	l.Estimator.SetCorrection(fitCorrection(fs, samples))
 	return l, nil
+}
+
+// foldSamples are fold k's correction samples: its trips' queries, with
+// raw estimates and journeys learned from the other folds only.
+func foldSamples(ctx context.Context, train []Trip, fold []int, journeys [][]odJourneyIn, k int, grid float64, g *geo.Graph) []correctionSample {
+	var rest []Trip
+	var restJ []odJourneyIn
+	for i, t := range train {
+		if fold[i] != k {
+			rest = append(rest, t)
+			restJ = append(restJ, journeys[i]...)
+		}
+	}
+	if len(rest) == 0 {
+		return nil
+	}
+	sub := learnSpeeds(rest, g)
+	fs := featureSpace{gridDeg: grid, od: newODIndex(restJ)}
+	var out []correctionSample
+	for i, t := range train {
+		if fold[i] != k {
+			continue
+		}
+		last := t.Fixes[len(t.Fixes)-1]
+		for j := 0; j < len(t.Fixes)-1; j++ {
+			f := t.Fixes[j]
+			raw, err := sub.Estimator.raw(ctx, f.Point, last.Point, f.Time)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				continue
+			}
+			out = append(out, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, MotionOf(t.Fixes[:j+1]), raw),
+				Actual: last.Time.Sub(f.Time).Seconds(), Fold: k})
+		}
+	}
+	return out
 }
 
 // foldOf is a training trip's correction fold, a hash of its ID.
@@ -241,7 +265,7 @@ func learnSpeeds(train []Trip, g *geo.Graph) *Learned {
 	if l.Router != nil {
 		// The router follows a changing model at most once a second;
 		// routes made right after learning must see all of it.
-		l.Router.rebuild()
+		l.Router.Refresh()
 	}
 	return l
 }

@@ -139,7 +139,7 @@ func slowDown(tr eta.Trip, k float64) eta.Trip {
 
 func TestEvalNoLeakage(t *testing.T) {
 	g := geo.SyntheticCity(11, portoCenter)
-	trips := syntheticTrips(g, 60, 5)
+	trips := syntheticTrips(g, 40, 5)
 	opt := eta.EvalOptions{Graph: g, Seed: 3}
 	ctx := context.Background()
 	base, err := eta.Eval(ctx, trips, opt)

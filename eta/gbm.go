@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
 )
 
 // A small gradient-boosted regression-tree learner (squared loss), written
@@ -178,7 +179,12 @@ func (r *boostRun) step() float64 {
 		return r.valErr()
 	}
 	r.g.tree = r.g.tree[:0]
-	r.g.grow(r.sub, 0) // also adds the leaf values to pred of r.sub
+	var h *hist
+	if r.g.splits(len(r.sub), 0) {
+		h = r.g.newHist()
+		r.g.fill(h, r.sub)
+	}
+	r.g.grow(r.sub, 0, h) // also adds the leaf values to pred of r.sub
 	tree := slices.Clone(r.g.tree)
 	r.bst.Trees = append(r.bst.Trees, tree)
 	for _, i := range r.rows {
@@ -219,8 +225,7 @@ type grower struct {
 	pred  []float64
 	p     boostParams
 	tree  gbTree
-	hs    [maxBins]float64
-	hn    [maxBins]int
+	free  []*hist // reusable histograms
 }
 
 func (g *grower) evalBinned(t gbTree, i int32) float64 {
@@ -238,10 +243,51 @@ func (g *grower) evalBinned(t gbTree, i int32) float64 {
 	}
 }
 
-// grow appends the subtree for rows and returns its index. While growing,
-// split nodes hold the bin index in Thresh; the caller's copy is converted
-// by thresholds (see fitBoost's use of evalBinned and finish).
-func (g *grower) grow(rows []int32, depth int) int32 {
+// hist is a per-feature histogram of residual sums and row counts,
+// feature f's bin k at f*maxBins+k.
+type hist struct {
+	s []float64
+	n []int32
+}
+
+func (g *grower) newHist() *hist {
+	if k := len(g.free); k > 0 {
+		h := g.free[k-1]
+		g.free = g.free[:k-1]
+		clear(h.s)
+		clear(h.n)
+		return h
+	}
+	nf := len(g.b.bins)
+	return &hist{s: make([]float64, nf*maxBins), n: make([]int32, nf*maxBins)}
+}
+
+// fill adds rows to h.
+func (g *grower) fill(h *hist, rows []int32) {
+	for f, bins := range g.b.bins {
+		if len(g.b.cuts[f]) == 0 {
+			continue
+		}
+		hs, hn := h.s[f*maxBins:(f+1)*maxBins], h.n[f*maxBins:(f+1)*maxBins]
+		for _, i := range rows {
+			k := bins[i]
+			hs[k] += g.resid[i]
+			hn[k]++
+		}
+	}
+}
+
+// splits reports whether a node of n rows at depth will be split.
+func (g *grower) splits(n, depth int) bool {
+	return depth < g.p.Depth && n >= 2*g.p.MinLeaf
+}
+
+// grow appends the subtree for rows and returns its index; h is the
+// histogram of rows when the node may split (nil otherwise), and is
+// consumed. A child's histogram is the parent's minus its sibling's, so
+// only the smaller child is scanned. While growing, split nodes hold the
+// bin index in Thresh (binned.thresholds converts them).
+func (g *grower) grow(rows []int32, depth int, h *hist) int32 {
 	idx := int32(len(g.tree))
 	g.tree = append(g.tree, gbNode{Feature: -1})
 	sum := 0.0
@@ -255,30 +301,27 @@ func (g *grower) grow(rows []int32, depth int) int32 {
 		for _, i := range rows {
 			g.pred[i] += v
 		}
+		if h != nil {
+			g.free = append(g.free, h)
+		}
 		return idx
 	}
-	if depth >= g.p.Depth || len(rows) < 2*g.p.MinLeaf {
+	if h == nil || !g.splits(len(rows), depth) {
 		return leaf()
 	}
 	parent := sum * sum / (n + g.p.Lambda)
 	bestGain, bestF, bestBin := 1e-12, -1, 0
-	for f, bins := range g.b.bins {
+	for f := range g.b.bins {
 		nb := len(g.b.cuts[f]) + 1
 		if nb < 2 {
 			continue
 		}
-		clear(g.hs[:nb])
-		clear(g.hn[:nb])
-		for _, i := range rows {
-			k := bins[i]
-			g.hs[k] += g.resid[i]
-			g.hn[k]++
-		}
+		hs, hn := h.s[f*maxBins:f*maxBins+nb], h.n[f*maxBins:f*maxBins+nb]
 		var sl float64
 		var nl int
 		for j := 0; j < nb-1; j++ {
-			sl += g.hs[j]
-			nl += g.hn[j]
+			sl += hs[j]
+			nl += int(hn[j])
 			nr := len(rows) - nl
 			if nl < g.p.MinLeaf {
 				continue
@@ -307,8 +350,42 @@ func (g *grower) grow(rows []int32, depth int) int32 {
 			hi--
 		}
 	}
-	l := g.grow(rows[:lo], depth+1)
-	r := g.grow(rows[lo:], depth+1)
+	left, right := rows[:lo], rows[lo:]
+	var hl, hr *hist
+	ls, rs := g.splits(len(left), depth+1), g.splits(len(right), depth+1)
+	switch {
+	case ls && rs:
+		small, big := left, &hl
+		if len(right) < len(left) {
+			small, big = right, &hr
+		}
+		hsm := g.newHist()
+		g.fill(hsm, small)
+		for k := range h.s {
+			h.s[k] -= hsm.s[k]
+			h.n[k] -= hsm.n[k]
+		}
+		*big = h
+		if big == &hl {
+			hr = hsm
+		} else {
+			hl = hsm
+		}
+	case ls:
+		hl = h
+		clear(h.s)
+		clear(h.n)
+		g.fill(hl, left)
+	case rs:
+		hr = h
+		clear(h.s)
+		clear(h.n)
+		g.fill(hr, right)
+	default:
+		g.free = append(g.free, h)
+	}
+	l := g.grow(left, depth+1, hl)
+	r := g.grow(right, depth+1, hr)
 	g.tree[idx] = gbNode{Feature: int32(bestF), Left: l, Right: r, Thresh: float64(bestBin)}
 	return idx
 }
@@ -375,10 +452,21 @@ func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths, leaves [
 		// Grow all folds together; stop once the mean validation error
 		// has not improved for cvPatience trees.
 		since := 0
+		errs := make([]float64, len(runs))
 		for t := 0; t < p.Trees && since < cvPatience; t++ {
+			// Folds are independent: grow them in parallel, sum in order.
+			var wg sync.WaitGroup
+			for i, r := range runs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = r.step()
+				}()
+			}
+			wg.Wait()
 			e := 0.0
-			for _, r := range runs {
-				e += r.step()
+			for _, x := range errs {
+				e += x
 			}
 			e /= float64(len(runs))
 			since++

@@ -94,6 +94,11 @@ func (r *Router) current() *weights {
 	return r.rebuild()
 }
 
+// Refresh makes the edge weights follow the model now instead of within
+// a second: for a batch of learning (eta-eval) followed by routing, and
+// for tests.
+func (r *Router) Refresh() { r.rebuild() }
+
 // rebuild recomputes edge weights from the model.
 func (r *Router) rebuild() *weights {
 	r.mu.Lock()

@@ -126,6 +126,7 @@ func TestRouterMatchesDijkstra(t *testing.T) {
 			m := eta.NewSpeedModel(eta.SpeedConfig{})
 			r := eta.NewRouter(g, m)
 			trainRandom(m, r, 1)
+			r.Refresh() // else the weights could change between Weights and RouteSnapped
 			at := time.Date(2024, 5, 6, 8, 30, 0, 0, time.UTC)
 			w, _ := r.Weights(at)
 			rng := rand.New(rand.NewPCG(2, 3))
@@ -249,6 +250,7 @@ func BenchmarkRoutePorto(b *testing.B) {
 	m := eta.NewSpeedModel(eta.SpeedConfig{})
 	r := eta.NewRouter(g, m)
 	trainRandom(m, r, 1)
+	r.Refresh()
 	rng := rand.New(rand.NewPCG(4, 4))
 	pairs := make([][2]geo.Point, 512)
 	for i := range pairs {
