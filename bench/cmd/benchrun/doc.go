@@ -9,7 +9,7 @@
 //
 //	benchrun [flags]            run the scenarios (default: all)
 //	benchrun ref                a minimal net/http reference server
-//	benchrun sse-idle           hold idle SSE connections, report when open
+//	benchrun riders             SSE riders + pinging drivers (idle and fan-out)
 //	benchrun ingest             drivers pushing batched pings (ws|rest)
 //
 // It imports only api (token minting), geo (the same point helpers and

@@ -37,8 +37,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		switch args[0] {
 		case "ref":
 			return runRef(ctx, args[1:])
-		case "sse-idle":
-			return runSSEIdle(ctx, args[1:], stdout)
 		case "riders":
 			return runRiders(ctx, args[1:], stdout)
 		case "ingest":
@@ -333,8 +331,8 @@ func (b *bench) takeProfile(ctx context.Context, name string, d time.Duration) {
 		logf("profile %s: %v", name, err)
 	}
 	b.res.Profiles[name] = map[string]string{"cpu": cpu, "allocs": allocs,
-		"cpu_top": pprofTop(b.cfg.server, cpu, 25),
-		"cpu_top_cum": pprofTop(b.cfg.server, cpu, 25, "-cum"),
+		"cpu_top":         pprofTop(b.cfg.server, cpu, 25),
+		"cpu_top_cum":     pprofTop(b.cfg.server, cpu, 25, "-cum"),
 		"alloc_space_top": pprofTop(b.cfg.server, allocs, 15, "-sample_index=alloc_space")}
 }
 

@@ -71,7 +71,7 @@ func (b *bench) scenarioResume(ctx context.Context) error {
 	hx, rx = hx.sorted(), rx.sorted()
 	cmd := fmt.Sprintf("%s -only resume  # %d runs: SSE GET /v1/trips/{id}/events with Last-Event-ID 1,000 events back, new TCP connection each; reference XRANGE key (from +  COUNT 1000", b.cmdline0(), resumeRuns)
 	b.add(Scenario{Name: "5 resume", Metric: "catch-up of 1,000 missed events (median)", Value: ms(hx.q(0.5)), Unit: "ms", Target: "<= 100 ms",
-		Met: hx.q(0.5) <= 100*time.Millisecond && hx.q(1) <= 100*time.Millisecond,
+		Met:       hx.q(0.5) <= 100*time.Millisecond && hx.q(1) <= 100*time.Millisecond,
 		Reference: Ref{Name: "XRANGE of the same 1,000 entries (median)", Value: ms(rx.q(0.5)), Unit: "ms"}, Command: cmd,
 		Extra: map[string]any{"runs": resumeRuns, "max_ms": ms(hx.q(1)), "min_ms": ms(hx.q(0)), "xrange_max_ms": ms(rx.q(1))}})
 	return nil
