@@ -84,6 +84,8 @@ type Server struct {
 	sseStreams prometheus.Gauge
 	// lim holds the rate limiters and stream admission (limits.go).
 	lim *limiter
+	// ops serves the ops dashboard's routes (ops.go); nil: 503.
+	ops *opsView
 }
 
 // New builds the API server and registers every route.
@@ -176,6 +178,7 @@ func (s *Server) routes() {
 	s.tripRoutes()
 	s.paymentRoutes()
 	s.driverChannelRoutes()
+	s.opsRoutes()
 	s.webRoutes()
 }
 

@@ -31,7 +31,12 @@ async function main() {
   });
   map = r.map;
   roadsP = r.roads.then((x) => {
-    if (x.ok && x.geojson) S.graph = new RoadGraph(x.geojson);
+    // A server without a map serves an empty collection: no graph then,
+    // and the simulated drive goes in straight lines.
+    if (x.ok && x.geojson) {
+      const g = new RoadGraph(x.geojson);
+      if (g.size) S.graph = g;
+    }
     return x;
   });
   map.on('click', (e) => {
@@ -230,7 +235,8 @@ function simStep() {
     S.routeTarget = target ? target.key : '';
     if (target) S.route = (S.graph && S.graph.path(S.pos, target.p)) || [target.p];
     else if (S.graph) S.route = S.graph.wander(S.pos, 2000) || [];
-    else S.route = [offset(S.pos, 600, (S.heading + 90) % 360)];
+    // No road to follow (no map, or a dead end): a straight leg.
+    if (!S.route.length) S.route = [offset(S.pos, 600, (S.heading + 90) % 360)];
     if (target) S.route.push(target.p);
   }
   if (target && distance(S.pos, target.p) < 15) {

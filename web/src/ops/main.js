@@ -71,6 +71,19 @@ function restartAll() {
   summaryLoop();
   supplyLoop();
   metricsLoop();
+  loadTrips();
+}
+
+// loadTrips fills the table with the most recently changed trips; the
+// summary stream keeps it live afterwards (its recent_trips).
+async function loadTrips() {
+  try {
+    const r = await request('/v1/ops/trips?limit=50', { token: S.token });
+    for (const t of r.trips || []) upsertTrip(t, false);
+    renderTrips();
+  } catch (e) {
+    if (!isMissing(e)) setText('#trips-caption', `Trips unavailable: ${e.message}`);
+  }
 }
 
 // --- drivers in the viewport ---------------------------------------------------
@@ -187,7 +200,8 @@ function applySummary(s) {
     S.summaryRates = true;
     addPoint(Number(ingest) || 0, Number(lat) || 0);
   }
-  for (const t of pick(s, 'recent_trips', 'trips_recent') || []) upsertTrip(t);
+  for (const t of pick(s, 'recent_trips', 'trips_recent') || []) upsertTrip(t, false);
+  renderTrips();
 }
 
 function fmtCounts(o) {
@@ -360,14 +374,25 @@ function parseMetrics(text) {
 
 // --- trips table ---------------------------------------------------------------
 
-function upsertTrip(t) {
+// upsertTrip keeps the newest version of a trip: a full trip (with a
+// version) replaces an older one whole, so a field the server dropped
+// (driver_id after a reassign) goes too; partial updates merge.
+function upsertTrip(t, render = true) {
   if (!t || !t.id) return;
-  S.trips.set(t.id, { ...(S.trips.get(t.id) || {}), ...t });
-  renderTrips();
+  const old = S.trips.get(t.id);
+  if (old && Number.isFinite(t.version) && Number.isFinite(old.version) && t.version < old.version) return;
+  if (old && Number.isFinite(t.version) && old.version === t.version && old.status === t.status) return;
+  S.trips.set(t.id, Number.isFinite(t.version) ? t : { ...(old || {}), ...t });
+  if (render) renderTrips();
 }
 
 function renderTrips() {
-  const rows = [...S.trips.values()].slice(-50).reverse();
+  const at = (t) => Date.parse(t.updated_at || t.created_at || 0) || 0;
+  const rows = [...S.trips.values()].sort((a, b) => at(b) - at(a)).slice(0, 50);
+  // Re-render only on a change: a rebuilt table would steal keyboard focus.
+  const sig = rows.map((t) => `${t.id}:${t.status}:${t.driver_id || ''}`).join(',');
+  if (sig === S.tripsSig) return;
+  S.tripsSig = sig;
   setText('#trips-caption', rows.length ? `${rows.length} recent trips` : 'No trips yet.');
   $('#trips').replaceChildren(...rows.map((t) => {
     const open = !['completed', 'cancelled', 'expired'].includes(t.status);
@@ -376,7 +401,7 @@ function renderTrips() {
       el('td', {}, el('span', { class: 'badge', dataset: { status: t.status || '' }, text: t.status || '?' })),
       el('td', { text: t.driver_id || '—' }),
       el('td', {}, open ? el('button', { type: 'button', text: 'Cancel', 'aria-label': `Cancel trip ${t.id}`, onclick: () => act(t.id, 'cancel') }) : null, ' ',
-        open && t.driver_id ? el('button', { type: 'button', text: 'Reassign', 'aria-label': `Reassign trip ${t.id}`, onclick: () => act(t.id, 'reassign') }) : null));
+        ['driver_assigned', 'driver_arrived'].includes(t.status) ? el('button', { type: 'button', text: 'Reassign', 'aria-label': `Reassign trip ${t.id}`, onclick: () => act(t.id, 'reassign') }) : null));
   }));
 }
 
