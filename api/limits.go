@@ -58,6 +58,11 @@ type LimitConfig struct {
 	TrustedProxies []string
 	// Prefix is prepended to the Redis keys of the subject limiter.
 	Prefix string
+	// LimitLoopback applies the per-IP limits to loopback clients too.
+	// Zero: loopback peers (local tools and simulators, a same-host proxy
+	// not listed in TrustedProxies) are exempt from the per-IP limits; the
+	// per-subject, per-driver and admission limits still apply.
+	LimitLoopback bool
 }
 
 func (l LimitConfig) withDefaults() LimitConfig {
@@ -142,7 +147,9 @@ func (l *limiter) perIP(name string, r float64, burst int, skip middleware.Skipp
 	}
 	wait := time.Duration(float64(time.Second) / r)
 	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Skipper: skip,
+		Skipper: func(c echo.Context) bool {
+			return skip(c) || (!l.cfg.LimitLoopback && isLoopback(c.RealIP()))
+		},
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 			Rate: rate.Limit(r), Burst: burst, ExpiresIn: 3 * time.Minute}),
 		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
@@ -151,6 +158,11 @@ func (l *limiter) perIP(name string, r float64, burst int, skip middleware.Skipp
 			return tooMany(c, wait, "too many requests from this address")
 		},
 	})
+}
+
+func isLoopback(ip string) bool {
+	a := net.ParseIP(ip)
+	return a != nil && a.IsLoopback()
 }
 
 // tooMany sets Retry-After (whole seconds, at least 1) and returns the 429.

@@ -143,7 +143,7 @@ func pct(d []time.Duration, p float64) time.Duration {
 func TestReconnectStorm(t *testing.T) {
 	loadTests(t)
 	const clients, addrs = 5000, 250
-	e := newSecEnv(t, api.Config{}, nil, 1)[0] // default limits
+	e := newSecEnv(t, api.Config{Limits: api.LimitConfig{LimitLoopback: true}}, nil, 1)[0] // default limits, loopback included
 	snap, rc := e.newTrip(t)
 	url, tok := e.eventsURL(snap.Trip.ID), rc.Token()
 	transports := make([]*http.Transport, addrs)

@@ -98,7 +98,7 @@ func TestActionLimits(t *testing.T) {
 		}
 	})
 	t.Run("per IP, per node", func(t *testing.T) {
-		nodes := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, IPRate: 1, IPBurst: 3}}, nil, 1)
+		nodes := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, IPRate: 1, IPBurst: 3, LimitLoopback: true}}, nil, 1)
 		var got []int
 		for i := range 4 {
 			// Different subjects from one address: the IP limit still holds.
@@ -167,7 +167,7 @@ func TestStreamAdmission(t *testing.T) {
 		return resp
 	}
 	t.Run("per IP", func(t *testing.T) {
-		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: 0.1, StreamIPBurst: 2, StreamRate: -1}}, nil, 1)[0]
+		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: 0.1, StreamIPBurst: 2, StreamRate: -1, LimitLoopback: true}}, nil, 1)[0]
 		snap, rc := e.newTrip(t)
 		var got []int
 		for range 3 {
@@ -470,5 +470,16 @@ func TestWebSocketEndsWhenTokenExpires(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("closed %v after a 2 s token", d)
+	}
+}
+
+// TestLoopbackExemptFromIPLimits: by default local tools (loopback peers)
+// are not subject to the per-IP limits; subject limits still apply.
+func TestLoopbackExemptFromIPLimits(t *testing.T) {
+	e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, IPRate: 1, IPBurst: 1}}, nil, 1)[0]
+	for i := range 3 {
+		if r := call(t, "POST", e.ts.URL+"/v1/trips", e.tok(t, "rider", "r"+strconv.Itoa(i)), `{"kind":"ride","pickup":{"lat":52.52,"lng":13.4},"dropoff":{"lat":52.5,"lng":13.38},"payment":"cash"}`); r.status != 201 {
+			t.Fatalf("trip %d from loopback: %d", i, r.status)
+		}
 	}
 }
