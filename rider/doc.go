@@ -85,6 +85,22 @@
 // driver_arrived; a return to requested forgets the pickup promise, a new
 // dropoff the dropoff one).
 //
+// # Ops
+//
+// Ops (ops.go, ops_redis.go) is the ops dashboard's cluster-wide view.
+// Trips: after every change (create, transition, address change, payment;
+// from notify, after the trip's own script) the trip is moved in an ops
+// index under the hash tag {ops-trips}: a sorted set of all trips and one
+// per status (score: last change), and a record "event id|status|pickup
+// r9" per trip. A record only moves to a newer event ID, so changes indexed
+// out of order by two nodes end right; a failed index write is logged and
+// caught up at the trip's next change. Counts are one ZCOUNT per status;
+// entries older than TripTTL are trimmed a few per write. Drivers: one read
+// of the position index's region records (geo.Index's documented layout),
+// O(fleet), reused for OpsConfig.FleetEvery per node. Viewports and the
+// supply map follow the H3 hierarchy: a driver is in a cell when its r9
+// cell descends from it.
+//
 // rider imports feed, geo and driver (for driver.Move); it never imports
 // eta, api, web, echo or gorilla.
 package rider
