@@ -355,21 +355,19 @@ func (g *grower) grow(rows []int32, depth int, h *hist) int32 {
 	ls, rs := g.splits(len(left), depth+1), g.splits(len(right), depth+1)
 	switch {
 	case ls && rs:
-		small, big := left, &hl
-		if len(right) < len(left) {
-			small, big = right, &hr
-		}
+		// Scan the smaller child; the parent's histogram minus it is the
+		// bigger child's.
 		hsm := g.newHist()
-		g.fill(hsm, small)
+		if len(left) <= len(right) {
+			g.fill(hsm, left)
+			hl, hr = hsm, h
+		} else {
+			g.fill(hsm, right)
+			hl, hr = h, hsm
+		}
 		for k := range h.s {
 			h.s[k] -= hsm.s[k]
 			h.n[k] -= hsm.n[k]
-		}
-		*big = h
-		if big == &hl {
-			hr = hsm
-		} else {
-			hl = hsm
 		}
 	case ls:
 		hl = h
