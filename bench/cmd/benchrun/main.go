@@ -126,7 +126,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if c.quick {
-		c.ingestDur, c.fanDur, c.pollDur, c.trips = 10*time.Second, 10*time.Second, 3*time.Second, 500
+		c.ingestDur, c.fanDur, c.pollDur, c.trips = 20*time.Second, 10*time.Second, 5*time.Second, 500
 	}
 	if *only != "" {
 		c.only = map[string]bool{}
@@ -169,7 +169,8 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		if ctx.Err() != nil {
 			break
 		}
-		logf("== %s", s.name)
+		logf("== %s (load average %s)", s.name, loadavg())
+		b.res.Machine["loadavg_before_"+s.name] = loadavg()
 		t := time.Now()
 		if err := s.fn(ctx); err != nil {
 			logf("%s: FAILED: %v", s.name, err)
@@ -191,6 +192,17 @@ func (b *bench) cmd(only string) string {
 
 func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+format+"\n", a...)
+}
+
+// loadavg is /proc/loadavg's first three fields: the machine is shared,
+// and a busy neighbour shows here.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func machine() map[string]any {

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type netConn = net.Conn
+
+const ingestDrivers, ingestProcs = 10000, 2
+
+// scenarioIngest: pings/s sustained over the window from 10,000 drivers,
+// first over WebSocket, then over REST; reference: redis-benchmark GEOADD
+// pipelined on the same Redis.
+func (b *bench) scenarioIngest(ctx context.Context) error {
+	if err := b.startServer(ctx, "ingest"); err != nil {
+		return err
+	}
+	refArgs := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(b.cfg.redisPort), "-c", "50", "-n", "2000000", "-P", "50", "-r", "200000", "-q",
+		"GEOADD", "bench:ref:geoadd", "-8.61", "41.15", "m:__rand_int__"}
+	out, err := exec.CommandContext(ctx, "redis-benchmark", refArgs...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("redis-benchmark: %v: %s", err, out)
+	}
+	refCmd := "redis-benchmark " + strings.Join(refArgs, " ")
+	m := regexp.MustCompile(`([0-9.]+) requests per second`).FindAllSubmatch(out, -1)
+	if len(m) == 0 {
+		return fmt.Errorf("redis-benchmark output: %s", out)
+	}
+	refRate, _ := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+	ref := Ref{Name: "redis-benchmark GEOADD pipelined (-P 50 -c 50)", Value: refRate, Unit: "GEOADD/s"}
+	logf("reference: %s → %.0f/s", refCmd, refRate)
+	b.rdb.Del(ctx, "bench:ref:geoadd")
+	for _, tr := range []string{"ws", "rest"} {
+		r, cpu, err := b.ingestRun(ctx, tr)
+		if err != nil {
+			return err
+		}
+		rate := float64(r.Accepted) / r.Seconds
+		cmd := fmt.Sprintf("%s -only ingest  # %d drivers over %s in %d processes (%s), batches of %d pings, closed loop (next batch after the ack) for %s; pings/s = accepted pings / window; reference: %s",
+			b.cmdline0(), ingestDrivers, strings.ToUpper(tr), ingestProcs, map[string]string{"ws": "one WebSocket per driver", "rest": "100 keep-alive connections per process"}[tr],
+			b.cfg.batch, b.cfg.ingestDur, refCmd)
+		s := Scenario{Name: "1 ingest " + strings.ToUpper(tr), Metric: "pings/s accepted", Value: round1(rate), Unit: "pings/s", Reference: ref, Command: cmd,
+			Extra: map[string]any{"batches": r.Batches, "accepted": r.Accepted, "duplicates": r.Dups, "rejected": r.Rejected, "errors": r.Errors,
+				"error_sample": r.ErrSample, "connected": r.Connected, "server_cpu_pct_of_core": round1(cpu), "batch": b.cfg.batch}}
+		if tr == "ws" {
+			s.Target, s.Met = ">= 100000", rate >= 100000 && r.Connected == ingestDrivers
+		} else {
+			s.Target, s.Met = "none", true
+		}
+		b.add(s)
+	}
+	return nil
+}
+
+func (b *bench) ingestRun(ctx context.Context, tr string) (IngestResult, float64, error) {
+	var sum IngestResult
+	type child struct {
+		cmd *exec.Cmd
+		in  interface{ Write([]byte) (int, error) }
+		out *bufio.Reader
+	}
+	var kids []child
+	defer func() {
+		for _, k := range kids {
+			_ = k.cmd.Process.Kill()
+			_ = k.cmd.Wait()
+		}
+	}()
+	per := ingestDrivers / ingestProcs
+	for p := 0; p < ingestProcs; p++ {
+		cmd := exec.CommandContext(ctx, b.self, "ingest", "-transport", tr, "-addr", b.addr(), "-drivers", strconv.Itoa(per),
+			"-first", strconv.Itoa(p*per), "-name", tr, "-batch", strconv.Itoa(b.cfg.batch), "-duration", b.cfg.ingestDur.String())
+		cmd.Env = append(os.Environ(), "BENCH_SECRET="+b.secret)
+		ef, err := os.Create(filepath.Join(b.cfg.dir, fmt.Sprintf("ingest-%s-%d.log", tr, p)))
+		if err != nil {
+			return sum, 0, err
+		}
+		defer ef.Close()
+		cmd.Stderr = ef
+		in, _ := cmd.StdinPipe()
+		so, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			return sum, 0, err
+		}
+		kids = append(kids, child{cmd: cmd, in: in, out: bufio.NewReader(so)})
+	}
+	for i, k := range kids {
+		line, err := k.out.ReadString('\n')
+		if err != nil {
+			return sum, 0, fmt.Errorf("ingest %s process %d: %w (see %s)", tr, i, err, b.cfg.dir)
+		}
+		logf("ingest %s process %d: %s", tr, i, strings.TrimSpace(line))
+	}
+	time.Sleep(2 * time.Second)
+	pid := b.srv.pid()
+	c0, t0 := cpuTicks(pid), time.Now()
+	for _, k := range kids {
+		if _, err := k.in.Write([]byte("go\n")); err != nil {
+			return sum, 0, err
+		}
+	}
+	time.Sleep(b.cfg.ingestDur / 3)
+	prof := b.profile(ctx, "ingest-"+tr, b.cfg.ingestDur/3)
+	for time.Since(t0) < b.cfg.ingestDur {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cpu := float64(cpuTicks(pid)-c0) / time.Since(t0).Seconds()
+	for i, k := range kids {
+		var r IngestResult
+		if err := json.NewDecoder(k.out).Decode(&r); err != nil {
+			return sum, 0, fmt.Errorf("ingest %s process %d report: %w", tr, i, err)
+		}
+		sum.Drivers += r.Drivers
+		sum.Connected += r.Connected
+		sum.Batches += r.Batches
+		sum.Accepted += r.Accepted
+		sum.Dups += r.Dups
+		sum.Rejected += r.Rejected
+		sum.Errors += r.Errors
+		sum.Seconds = r.Seconds
+		if sum.ErrSample == "" {
+			sum.ErrSample = r.ErrSample
+		}
+	}
+	<-prof
+	return sum, cpu, nil
+}
