@@ -30,8 +30,12 @@ test-faults:
 fuzz:
 	./scripts/fuzz.sh $(FUZZTIME)
 
-## bench: benchmarks (long; not part of test)
+## bench: end-to-end scenarios vs same-run references → table + bench/results.json (~12 min; not part of test)
 bench:
+	./scripts/bench.sh $(BENCH_ARGS)
+
+## bench-micro: the Go micro-benchmarks of every package
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
 ## test-security: the flood and reconnect-storm tests (alone: they measure latency and open 5,000 streams)
