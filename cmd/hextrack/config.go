@@ -133,7 +133,12 @@ func parseServe(args []string) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&c.Addr, "addr", envOr("HEXTRACK_ADDR", ":8080"), "listen address (HEXTRACK_ADDR)")
-	fs.StringVar(&c.RedisURL, "redis", os.Getenv("HEXTRACK_REDIS_URL"), "Redis URL; empty: embedded in-memory (HEXTRACK_REDIS_URL)")
+	// The Redis URL may carry a password: a secret, so *_FILE works too.
+	redisURL, err := readSecret("HEXTRACK_REDIS_URL")
+	if err != nil {
+		return c, err
+	}
+	fs.StringVar(&c.RedisURL, "redis", redisURL, "Redis URL; empty: embedded in-memory (HEXTRACK_REDIS_URL or HEXTRACK_REDIS_URL_FILE)")
 	fs.BoolVar(&c.Dev, "dev", os.Getenv("HEXTRACK_DEV") == "1", "dev mode: random secret unless set, POST /v1/dev/token enabled")
 	fs.StringVar(&c.Prefix, "key-prefix", os.Getenv("HEXTRACK_KEY_PREFIX"), "prefix of every Redis key (HEXTRACK_KEY_PREFIX)")
 	fs.DurationVar(&c.Stale, "stale", envDur("HEXTRACK_STALE", 30*time.Second), "driver staleness (HEXTRACK_STALE)")

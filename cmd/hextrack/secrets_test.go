@@ -69,10 +69,17 @@ func TestSecretsFromFiles(t *testing.T) {
 	t.Setenv("HEXTRACK_JWT_SECRET", "ignored-when-a-file-is-given")
 	t.Setenv("HEXTRACK_JWT_SECRET_FILE", jf)
 	t.Setenv("HEXTRACK_PAYMENT_WEBHOOK_SECRETS_FILE", wf)
-	t.Setenv("HEXTRACK_REDIS_URL", "redis://127.0.0.1:6379")
+	rf := filepath.Join(dir, "redis")
+	if err := os.WriteFile(rf, []byte("redis://default:pw-from-file@127.0.0.1:6379/0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HEXTRACK_REDIS_URL_FILE", rf)
 	c, err := parseServe(nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.RedisURL != "redis://default:pw-from-file@127.0.0.1:6379/0" || c.Dev {
+		t.Fatalf("redis url %q (dev %v)", c.RedisURL, c.Dev)
 	}
 	if c.JWTSecret != "k9Qz7x2LmP4vW8nR1tY6uB3cE5fH0jA2" {
 		t.Fatalf("jwt secret %q", c.JWTSecret)
