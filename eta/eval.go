@@ -478,6 +478,15 @@ func (r *Report) WriteTable(w io.Writer) error {
 		p(", routed %.2f m/s", r.RoutedSpeedMS)
 	}
 	p("\n")
+	if r.Learned != nil {
+		if c := r.Learned.Estimator.Correction(); c != nil {
+			p("correction (log space, fitted on training trips only): %d trees of depth %d, cross-validated RMSLE %.3f; street grid %.0f°\n",
+				c.Trees(), c.Depth(), c.CVRMSLE(), c.GridDegrees())
+		}
+	}
+	if r.Remaining != nil {
+		p("remaining-time queries see the vehicle's fixes up to the query point, never after\n")
+	}
 	section := func(name string, c Comparison) {
 		p("\n%-28s %9s %8s %7s %9s\n", fmt.Sprintf("%s (%d)", name, c.samples), "MAE s", "MAPE", "RMSLE", "p90 s")
 		row := func(n string, m Metrics) {

@@ -291,7 +291,8 @@ func TestEvalWithoutGraphOmitsRouted(t *testing.T) {
 }
 
 // TestEvalRealData runs eta-eval's evaluation on the real Porto and NYC
-// samples and checks the model beats the straight-line baseline.
+// samples (seed 1, as eta-eval by default) and checks the model beats the
+// straight-line baseline and meets issue 5's targets.
 func TestEvalRealData(t *testing.T) {
 	ctx := context.Background()
 	read := func(t *testing.T, name, tz string) []eta.Trip {
@@ -322,6 +323,10 @@ func TestEvalRealData(t *testing.T) {
 		if rep.WholeTrip.Model.MAPE >= rep.WholeTrip.StraightLine.MAPE {
 			t.Errorf("whole-trip MAPE %.3f not below straight line %.3f", rep.WholeTrip.Model.MAPE, rep.WholeTrip.StraightLine.MAPE)
 		}
+		// Issue 5's target: remaining-time MAPE ≥ 25% below the line.
+		if m, l := rep.Remaining.Model.MAPE, rep.Remaining.StraightLine.MAPE; m > 0.75*l {
+			t.Errorf("remaining-time MAPE %.3f is only %.1f%% below the straight line's %.3f (target 25%%)", m, 100*(1-m/l), l)
+		}
 	})
 	t.Run("nyc", func(t *testing.T) {
 		trips := read(t, "nyc_green_2016.csv", "America/New_York")
@@ -334,6 +339,9 @@ func TestEvalRealData(t *testing.T) {
 		t.Log("\n" + buf.String())
 		if rep.WholeTrip.Model.RMSLE >= rep.WholeTrip.StraightLine.RMSLE {
 			t.Errorf("RMSLE %.3f not below straight line %.3f", rep.WholeTrip.Model.RMSLE, rep.WholeTrip.StraightLine.RMSLE)
+		}
+		if rep.WholeTrip.Model.RMSLE > 0.40 { // issue 5's target
+			t.Errorf("whole-trip RMSLE %.3f above the 0.40 target", rep.WholeTrip.Model.RMSLE)
 		}
 	})
 }

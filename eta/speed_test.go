@@ -159,3 +159,28 @@ func TestEstimatorLine(t *testing.T) {
 		t.Fatalf("line estimate %+v, want 4500 m in 900 s", est)
 	}
 }
+
+func TestMotionOf(t *testing.T) {
+	// A car heading north: 150 m per 15 s, then 30 m in the last 15 s.
+	at := func(i int, m float64) eta.Fix {
+		return eta.Fix{Point: geo.Offset(portoCenter, 0, m), Time: t0.Add(time.Duration(i) * 15 * time.Second)}
+	}
+	fixes := []eta.Fix{at(0, 0), at(1, 150), at(2, 300), at(3, 450), at(4, 600), at(5, 630)}
+	for _, tc := range []struct {
+		name         string
+		n            int
+		known        bool
+		last, recent float64
+	}{
+		{"no history", 1, false, 0, 0},
+		{"one hop", 2, true, 10, 10},
+		{"slowing down", 6, true, 2, (450 + 30.0) / 60}, // the last 60 s: fixes 1..5
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := eta.MotionOf(fixes[:tc.n])
+			if m.Known != tc.known || math.Abs(m.LastSpeedMS-tc.last) > 0.01 || math.Abs(m.RecentSpeedMS-tc.recent) > 0.01 {
+				t.Fatalf("%+v, want known=%v last %.2f recent %.2f", m, tc.known, tc.last, tc.recent)
+			}
+		})
+	}
+}
