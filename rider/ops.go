@@ -187,8 +187,9 @@ func (s CellSet) Contains(c geo.Cell) bool {
 	return false
 }
 
-// Drivers returns the fresh drivers inside the cells, at most max (sorted
-// by ID); truncated says some were left out.
+// Drivers returns the online drivers (available or on a trip) inside the
+// cells, at most max (sorted by ID); truncated says some were left out. A
+// driver who went offline leaves the map at once, though its fix is fresh.
 func (o *Ops) Drivers(ctx context.Context, within CellSet, max int) (ds []FleetDriver, truncated bool, err error) {
 	f, err := o.Fleet(ctx)
 	if err != nil {
@@ -196,7 +197,7 @@ func (o *Ops) Drivers(ctx context.Context, within CellSet, max int) (ds []FleetD
 	}
 	ds = []FleetDriver{}
 	for _, d := range f.Drivers {
-		if !within.Contains(d.Cell) {
+		if (d.Status != "available" && d.Status != "on_trip") || !within.Contains(d.Cell) {
 			continue
 		}
 		if len(ds) == max {

@@ -142,6 +142,10 @@ func TestOpsFleetAndSupply(t *testing.T) {
 	if _, err := e.drivers.SetStatus(ctx, off, driver.StatusOffline); err != nil {
 		t.Fatal(err)
 	}
+	farOn := placeDriver(t, e, geo.Offset(far, 0, 300))
+	if _, err := e.drivers.SetStatus(ctx, farOn, driver.StatusAvailable); err != nil {
+		t.Fatal(err)
+	}
 	stale := placeDriverAt(t, e, base, time.Now().Add(-5*time.Minute))
 	// Open demand: two requested trips picking up at base (ride's pickup).
 	e.tripIn(t, rider.StatusRequested)
@@ -151,7 +155,7 @@ func TestOpsFleetAndSupply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (rider.DriverCounts{Online: 3, Available: 2, OnTrip: 1, Offline: 1}); c != want {
+	if want := (rider.DriverCounts{Online: 4, Available: 3, OnTrip: 1, Offline: 1}); c != want {
 		t.Fatalf("counts %+v, want %+v", c, want)
 	}
 	t.Run("viewport", func(t *testing.T) {
@@ -161,7 +165,7 @@ func TestOpsFleetAndSupply(t *testing.T) {
 			want  []string
 		}{
 			{"r5 of base", []string{up(base, 5)}, append([]string{busy}, avail...)},
-			{"r5 of the far city", []string{up(far, 5)}, []string{off}},
+			{"r5 of the far city: online only", []string{up(far, 5)}, []string{farOn}},
 			{"r9 of the first driver", []string{geo.CellOf(base, 9).String()}, avail[:1]},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
@@ -209,8 +213,8 @@ func TestOpsFleetAndSupply(t *testing.T) {
 					t.Errorf("home cell %+v, want 2 available, 1 on trip, 2 demand", s)
 				}
 			case up(far, 5):
-				if s.Available != 0 || s.Demand != 0 {
-					t.Errorf("far cell %+v: an offline driver is no supply", s)
+				if s.Available != 1 || s.Demand != 0 {
+					t.Errorf("far cell %+v: want 1 available (an offline driver is no supply), no demand", s)
 				}
 			}
 		}
