@@ -130,6 +130,9 @@ func newLimiter(cfg LimitConfig, rdb redis.UniversalClient, reg prometheus.Regis
 	}, []string{"limit"})
 	_ = reg.Register(refused)
 	l := &limiter{cfg: cfg.withDefaults(), rdb: rdb, rejected: func(name string) { refused.WithLabelValues(name).Inc() }}
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hextrack_streams_open", Help: "Open SSE + WebSocket streams of this node (admission counts these against MaxStreams).",
+	}, func() float64 { return float64(l.open.Load()) }))
 	cfg = l.cfg
 	l.streamIP = l.perIP("stream_ip", cfg.StreamIPRate, cfg.StreamIPBurst, func(c echo.Context) bool { return !isStream(c.Request()) })
 	l.actionIP = l.perIP("action_ip", cfg.IPRate, cfg.IPBurst, func(c echo.Context) bool { return !isAction(c) })
@@ -152,12 +155,22 @@ func (l *limiter) perIP(name string, r float64, burst int, skip middleware.Skipp
 		},
 		Store: middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
 			Rate: rate.Limit(r), Burst: burst, ExpiresIn: 3 * time.Minute}),
-		IdentifierExtractor: func(c echo.Context) (string, error) { return c.RealIP(), nil },
+		IdentifierExtractor: func(c echo.Context) (string, error) { return clientKey(c.RealIP()), nil },
 		DenyHandler: func(c echo.Context, _ string, _ error) error {
 			l.rejected(name)
 			return tooMany(c, wait, "too many requests from this address")
 		},
 	})
+}
+
+// clientKey is the per-IP limit's key: the address, or its /64 for IPv6
+// (one subscriber usually holds a whole /64 and can rotate within it).
+func clientKey(ip string) string {
+	a := net.ParseIP(ip)
+	if a == nil || a.To4() != nil {
+		return ip
+	}
+	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 func isLoopback(ip string) bool {

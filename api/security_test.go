@@ -483,3 +483,24 @@ func TestLoopbackExemptFromIPLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardedForTrust: X-Forwarded-For names the client only when the
+// peer is a trusted proxy; otherwise a client can't dodge per-IP limits.
+func TestForwardedForTrust(t *testing.T) {
+	create := func(e *tripEnv, i int, xff string) int {
+		req, _ := http.NewRequest("POST", e.ts.URL+"/v1/trips", strings.NewReader(`{"kind":"ride","pickup":{"lat":52.52,"lng":13.4},"dropoff":{"lat":52.5,"lng":13.38},"payment":"cash"}`))
+		req.Header.Set("Authorization", "Bearer "+e.tok(t, "rider", "r"+strconv.Itoa(i)))
+		req.Header.Set("X-Forwarded-For", xff)
+		return do(t, req).StatusCode
+	}
+	lim := api.LimitConfig{SubjectRate: -1, IPRate: 0.01, IPBurst: 1, LimitLoopback: true}
+	e := newSecEnv(t, api.Config{Limits: lim}, nil, 1)[0]
+	if a, b := create(e, 1, "198.51.100.1"), create(e, 2, "198.51.100.2"); a != 201 || b != 429 {
+		t.Fatalf("untrusted peer: %d %d, want 201 429 (X-Forwarded-For ignored)", a, b)
+	}
+	lim.TrustedProxies = []string{"127.0.0.0/8"}
+	e = newSecEnv(t, api.Config{Limits: lim}, nil, 1)[0]
+	if a, b, c := create(e, 1, "198.51.100.1"), create(e, 2, "198.51.100.2"), create(e, 3, "198.51.100.1"); a != 201 || b != 201 || c != 429 {
+		t.Fatalf("trusted proxy: %d %d %d, want 201 201 429 (clients told apart)", a, b, c)
+	}
+}
