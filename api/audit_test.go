@@ -121,11 +121,16 @@ type auditEnv struct {
 	n   atomic.Int64
 }
 
-func newAuditEnv(t *testing.T) *auditEnv {
+func newAuditEnv(t *testing.T) *auditEnv { return newAuditEnvDrivers(t, driver.Config{}) }
+
+// newAuditEnvDrivers is newAuditEnv with the driver service's config
+// (the prefix is set here).
+func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+	dc.Prefix = prefix
+	drivers := driver.NewService(rdb, idx, dc)
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix})
 	drivers.Listen(trips)

@@ -504,3 +504,51 @@ func TestForwardedForTrust(t *testing.T) {
 		t.Fatalf("trusted proxy: %d %d %d, want 201 201 429 (clients told apart)", a, b, c)
 	}
 }
+
+// TestWebSocketPingLimit: pings over the WebSocket draw on the same
+// per-driver bucket as REST: over it, an error reply with rate_limited.
+func TestWebSocketPingLimit(t *testing.T) {
+	e := newAuditEnvDrivers(t, driver.Config{PingRate: 1, PingBurst: 3, Limits: driver.Limits{MaxBatch: 3}})
+	tok := e.mint(t, api.RoleDriver, "d_wsl", "", "")
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d_wsl/ws",
+		http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.WriteJSON(map[string]string{"type": "hello"})
+	t0 := time.Now().Add(-time.Minute)
+	send := func(ref string, seqs ...int) {
+		var ps []string
+		for _, s := range seqs {
+			ps = append(ps, pingBody(52.52, 13.405, t0.Add(time.Duration(s)*time.Second), s))
+		}
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"locations","ref":"`+ref+`","pings":[`+strings.Join(ps, ",")+`]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply := func(ref string) map[string]any {
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			var m map[string]any
+			if err := ws.ReadJSON(&m); err != nil {
+				t.Fatalf("waiting for %s: %v", ref, err)
+			}
+			if m["ref"] == ref {
+				return m
+			}
+		}
+	}
+	send("a", 1, 2, 3)
+	if m := reply("a"); m["type"] != "ack" {
+		t.Fatalf("first batch: %v", m)
+	}
+	send("b", 4)
+	if m := reply("b"); m["type"] != "error" || m["code"] != "rate_limited" {
+		t.Fatalf("over the bucket: %v, want an error rate_limited", m)
+	}
+	// The REST path shares the bucket.
+	if r := call(t, "POST", e.ts.URL+"/v1/drivers/d_wsl/locations", tok, pingBody(52.52, 13.405, t0.Add(5*time.Second), 5)); r.status != 429 {
+		t.Fatalf("REST after the WebSocket emptied the bucket: %d", r.status)
+	}
+}
