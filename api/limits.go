@@ -134,7 +134,7 @@ func newLimiter(cfg LimitConfig, rdb redis.UniversalClient, reg prometheus.Regis
 		Name: "hextrack_streams_open", Help: "Open SSE + WebSocket streams of this node (admission counts these against MaxStreams).",
 	}, func() float64 { return float64(l.open.Load()) }))
 	cfg = l.cfg
-	l.streamIP = l.perIP("stream_ip", cfg.StreamIPRate, cfg.StreamIPBurst, func(c echo.Context) bool { return !isStream(c.Request()) })
+	l.streamIP = l.perIP("stream_ip", cfg.StreamIPRate, cfg.StreamIPBurst, func(c echo.Context) bool { return !isStream(c) })
 	l.actionIP = l.perIP("action_ip", cfg.IPRate, cfg.IPBurst, func(c echo.Context) bool { return !isAction(c) })
 	if cfg.StreamRate > 0 {
 		l.admit = rate.NewLimiter(rate.Limit(cfg.StreamRate), cfg.StreamBurst)
@@ -188,10 +188,14 @@ func setRetryAfter(c echo.Context, wait time.Duration) {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 }
 
+// streamRoutes always stream, whatever the Accept header says.
+var streamRoutes = map[string]bool{"/v1/drivers/:id/ws": true, "/v1/ops/summary/stream": true, "/v1/ops/drivers/stream": true}
+
 // isStream: a request that opens a long-lived stream (SSE or WebSocket).
-func isStream(r *http.Request) bool {
-	return r.Method == http.MethodGet &&
-		(websocket.IsWebSocketUpgrade(r) || strings.Contains(r.Header.Get(echo.HeaderAccept), "text/event-stream"))
+func isStream(c echo.Context) bool {
+	r := c.Request()
+	return r.Method == http.MethodGet && (streamRoutes[c.Path()] || websocket.IsWebSocketUpgrade(r) ||
+		strings.Contains(r.Header.Get(echo.HeaderAccept), "text/event-stream"))
 }
 
 // pingRoute has its own per-driver bucket (driver.Config.PingRate).
@@ -213,7 +217,7 @@ func isAction(c echo.Context) bool {
 // requests with a bad token never take a slot.
 func (l *limiter) admitStream(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !isStream(c.Request()) || claims(c) == nil {
+		if !isStream(c) || claims(c) == nil {
 			return next(c)
 		}
 		if n := l.open.Add(1); n > int64(l.cfg.MaxStreams) {
