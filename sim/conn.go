@@ -98,6 +98,11 @@ func sendREST(ctx context.Context, c *client.Client, id string, pings []client.P
 		start := time.Now()
 		st.C.Requests.Add(1)
 		res, err := c.SendLocations(ctx, id, pings[:n])
+		if rej, ok := allRejected(err); ok {
+			// Every ping of the chunk was refused (outliers, jumps): they
+			// never will be accepted, so they are done, not retried.
+			res, err = rej, nil
+		}
 		if err != nil {
 			if isStatus(err, http.StatusTooManyRequests) {
 				st.C.PingsThrottled.Add(1)
@@ -112,6 +117,20 @@ func sendREST(ctx context.Context, c *client.Client, id string, pings []client.P
 		pings = pings[n:]
 	}
 	return nil
+}
+
+// allRejected: err is the 400 of an upload none of whose pings was
+// acceptable; its details are the per-ping verdicts.
+func allRejected(err error) (client.IngestResult, bool) {
+	var ae *client.Error
+	var res client.IngestResult
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest || len(ae.Details) == 0 {
+		return res, false
+	}
+	if json.Unmarshal(ae.Details, &res) != nil || len(res.Rejected) == 0 {
+		return res, false
+	}
+	return res, true
 }
 
 // pollCommands long-polls the command channel, resuming after the last

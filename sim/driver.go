@@ -97,6 +97,7 @@ func (d *simDriver) run(ctx context.Context) {
 	tick := d.sim.Clock.Wall(d.beh.PingEvery)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	every := d.beh.PingEvery.Seconds()
 	lastStep := time.Now()
 	var lastSend time.Time // the first fix goes at once: the driver appears
 	online := true
@@ -116,24 +117,26 @@ func (d *simDriver) run(ctx context.Context) {
 		case e := <-d.conn.Commands():
 			d.command(ctx, e)
 		case now := <-t.C:
+			// One fix per PingEvery of simulated time, however late this
+			// tick is: a goroutine delayed under load still moves its car
+			// in PingEvery steps, each fix stamped at its share of the
+			// wall time that passed, so consecutive fixes stay a few tens
+			// of metres apart (the server's jump check) at any speed-up.
 			dt := now.Sub(lastStep).Seconds() * d.sim.Clock.SpeedUp
+			n := max(1, min(int(math.Round(dt/every)), maxCatchUp))
+			wall := now.Sub(lastStep)
+			for k := 1; k <= n; k++ {
+				d.car.Step(dt / float64(n))
+				ts := lastStep.Add(wall * time.Duration(k) / time.Duration(n))
+				d.fix(ts, !online)
+			}
 			lastStep = now
-			d.car.Step(dt)
 			d.act(ctx)
 			moving.set(&st.C.DriversMoving, d.car.Speed() > 0.5)
 			onTrip.set(&st.C.DriversOnTrip, d.phase != phaseIdle)
 			pos := d.car.Pos()
 			d.sim.pos[d.index].Store(&pos)
 			d.sim.idle[d.index].Store(d.phase == phaseIdle && d.answerAt.IsZero())
-			// A fix, taken online or not.
-			d.seq++
-			if d.truth != nil {
-				d.truth.put(d.seq, d.car.Pos())
-			}
-			p, acc := d.beh.GPS.Fix(d.rng, d.car.Pos())
-			sp, hd := d.car.Speed(), d.car.Heading()
-			d.buf = append(d.buf, client.Ping{Lat: p.Lat, Lng: p.Lng, TS: now, Seq: d.seq, Accuracy: &acc, Speed: &sp, Heading: &hd})
-			st.C.PingsSent.Add(1)
 			was := online
 			var began bool
 			online, began = d.link.Step(d.rng, dt)
@@ -142,7 +145,6 @@ func (d *simDriver) run(ctx context.Context) {
 				d.conn.Drop() // a WebSocket goes down with the network and resumes after
 			}
 			if !online {
-				st.C.PingsBuffered.Add(1)
 				continue
 			}
 			if len(d.buf) > 0 && (!was || d.now().Sub(lastSend) >= d.beh.BatchEvery) {
@@ -159,6 +161,25 @@ func (d *simDriver) run(ctx context.Context) {
 				lastSend = d.now()
 			}
 		}
+	}
+}
+
+// maxCatchUp bounds the fixes made up for one late tick.
+const maxCatchUp = 600
+
+// fix takes a GPS fix of the car at wall time ts and queues it for upload.
+func (d *simDriver) fix(ts time.Time, offline bool) {
+	st := d.sim.Stats
+	d.seq++
+	if d.truth != nil {
+		d.truth.put(d.seq, d.car.Pos())
+	}
+	p, acc := d.beh.GPS.Fix(d.rng, d.car.Pos())
+	sp, hd := d.car.Speed(), d.car.Heading()
+	d.buf = append(d.buf, client.Ping{Lat: p.Lat, Lng: p.Lng, TS: ts, Seq: d.seq, Accuracy: &acc, Speed: &sp, Heading: &hd})
+	st.C.PingsSent.Add(1)
+	if offline {
+		st.C.PingsBuffered.Add(1)
 	}
 }
 
