@@ -120,8 +120,28 @@ test('ops page shows the drivers in view and live counters', { skip, timeout: 60
     await until(async () => Number(await page.textContent('#c-inview')) >= 3, { what: 'drivers in view', timeout: 20000 });
     await until(async () => /^\d+$/.test((await page.textContent('#c-online')).trim()), { what: 'online counter', timeout: 20000 });
     await until(async () => (await page.$$('.uplot')).length === 2, { what: 'charts' });
-    await page.waitForTimeout(2500);
+    // A rider's trip shows up in the trips table (live, from the summary
+    // stream) and as open demand on the hex layer; ops cancel it there.
+    const rider = await server.token('rider', 'r_ops');
+    const trip = await server.api('POST', '/v1/trips', {
+      token: rider, headers: { 'Idempotency-Key': `ops-${Date.now()}` },
+      body: { kind: 'ride', pickup: offset(c, 300, 120), dropoff: offset(c, 1500, 200), payment: 'cash' },
+    });
+    assert.equal(trip.status, 201, JSON.stringify(trip.body));
+    const id = trip.body.trip.id;
+    const row = `#trips tr[data-trip="${id}"]`;
+    await until(async () => (await page.getAttribute(row, 'data-status')) === 'requested', { what: 'trip row requested', timeout: 10000 });
+    // The map draws on a canvas: count the hex layer's polygons instead.
+    await until(async () => page.evaluate(() => window.hextrack.state.hex.getLayers().length >= 1), { what: 'hex layer', timeout: 12000 });
+    await page.waitForTimeout(1500);
     await shot(page, 'ops-live');
+    await page.click(`button[aria-label="Cancel trip ${id}"]`);
+    await until(async () => (await page.getAttribute(row, 'data-status')) === 'cancelled', { what: 'trip row cancelled' });
+    const snap = await server.api('GET', `/v1/trips/${id}`, { token: rider });
+    assert.equal(snap.body.trip.status, 'cancelled');
+    assert.equal(snap.body.trip.cancelled_by, 'ops');
+    await page.$eval('#trips', (e) => e.closest('.card').scrollIntoView());
+    await shot(page, 'ops-trips');
     assert.deepEqual(w.problems(), []);
     assert.deepEqual(w.external, []);
   } finally {

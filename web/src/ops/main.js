@@ -199,6 +199,8 @@ function applySummary(s) {
   if (ingest !== undefined || lat !== undefined) {
     S.summaryRates = true;
     addPoint(Number(ingest) || 0, Number(lat) || 0);
+    const n = pick(s, 'nodes');
+    setText('#chart-status', `From the server${n ? ` (${n} node${n === 1 ? '' : 's'})` : ''} · ${fmtTime(new Date())}`);
   }
   for (const t of pick(s, 'recent_trips', 'trips_recent') || []) upsertTrip(t, false);
   renderTrips();
@@ -330,6 +332,7 @@ async function metricsLoop() {
   if (S.summaryRates) return;
   try {
     const res = await fetch('/metrics', { headers: S.token ? { Authorization: `Bearer ${S.token}` } : {} });
+    if (S.summaryRates) return; // the summary took over meanwhile
     if (res.ok) {
       const m = parseMetrics(await res.text());
       const now = Date.now() / 1000;
@@ -397,7 +400,8 @@ function renderTrips() {
   $('#trips').replaceChildren(...rows.map((t) => {
     const open = !['completed', 'cancelled', 'expired'].includes(t.status);
     return el('tr', { dataset: { trip: t.id, status: t.status || '' } },
-      el('td', { text: t.id }),
+      // Ids are long: the cell shows the start, the title the whole id.
+      el('td', { text: t.id.length > 12 ? `${t.id.slice(0, 11)}…` : t.id, title: t.id }),
       el('td', {}, el('span', { class: 'badge', dataset: { status: t.status || '' }, text: t.status || '?' })),
       el('td', { text: t.driver_id || '—' }),
       el('td', {}, open ? el('button', { type: 'button', text: 'Cancel', 'aria-label': `Cancel trip ${t.id}`, onclick: () => act(t.id, 'cancel') }) : null, ' ',
