@@ -215,7 +215,7 @@ func StartCluster(ctx context.Context, dir string, n int) (*Cluster, error) {
 		"--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis-cli --cluster create: %v\n%s", err, out)
+		return nil, fmt.Errorf("redis-cli --cluster create: %w\n%s", err, out)
 	}
 	for _, a := range addrs {
 		rc := redis.NewClient(&redis.Options{Addr: a})
@@ -355,7 +355,7 @@ func (n *Node) Start(ctx context.Context) error {
 			return nil
 		}
 		if !p.Alive() {
-			return fmt.Errorf("%s exited at start: %v (log %s)", n.Name, p.err, filepath.Join(n.Dir, "hextrack.log"))
+			return fmt.Errorf("%s exited at start: %w (log %s)", n.Name, p.err, filepath.Join(n.Dir, "hextrack.log"))
 		}
 		select {
 		case <-wctx.Done():
@@ -474,7 +474,7 @@ func StartNginx(ctx context.Context, dir string, upstreams ...string) (*Nginx, e
 		if !p.Alive() || time.Now().After(deadline) {
 			ng.Close()
 			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			return nil, fmt.Errorf("nginx did not start: %v\n%s", err, b)
+			return nil, fmt.Errorf("nginx did not start: %w\n%s", err, b)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
