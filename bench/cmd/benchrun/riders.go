@@ -106,16 +106,9 @@ func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 			trips = append(trips, &fanTrip{Trip: "t" + strconv.Itoa(i)})
 		}
 	} else {
-		b, err := os.ReadFile(*setup)
-		if err != nil {
+		var err error
+		if trips, err = readTrips(*setup); err != nil {
 			return err
-		}
-		for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-			t := &fanTrip{}
-			if err := json.Unmarshal(l, t); err != nil {
-				return err
-			}
-			trips = append(trips, t)
 		}
 	}
 	dl := &spreadDialer{n: *spread}
@@ -489,4 +482,21 @@ func readSSE(br *bufio.Reader, fn func(id, event string, data []byte)) {
 			data = append(data, l[6:]...)
 		}
 	}
+}
+
+// readTrips reads the trips file written by setupTrips.
+func readTrips(path string) ([]*fanTrip, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var trips []*fanTrip
+	for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		t := &fanTrip{}
+		if err := json.Unmarshal(l, t); err != nil {
+			return nil, err
+		}
+		trips = append(trips, t)
+	}
+	return trips, nil
 }
