@@ -89,6 +89,7 @@ test('driver page receives an offer and accepts it', { skip, timeout: 90000 }, a
     await page.click('#accept');
     await page.waitForSelector('#trip:not([hidden])');
     await until(async () => (await page.getAttribute('#trip-status', 'data-status')) === 'driver_assigned', { what: 'assigned on the driver page' });
+    assert.equal(await page.textContent('#status'), 'on_trip');
     const snap = await server.api('GET', `/v1/trips/${trip.body.trip.id}`, { token: rider });
     assert.equal(snap.body.trip.driver_id, 'd_offer_1');
     await page.click('#arrived');

@@ -155,11 +155,17 @@ async function goOnline(on) {
 async function setStatus(status) {
   try {
     await request(`/v1/drivers/${encodeURIComponent(S.id)}/status`, { method: 'PUT', token: S.token, body: { status } });
-    setText('#status', status);
-    $('#status').dataset.status = status;
+    showStatus(status);
   } catch (e) {
     notice(`Status not changed: ${e.message}`, 'error');
   }
+}
+
+// showStatus shows the driver's status; the server makes a driver on_trip
+// when it gets a trip and available again when the trip ends.
+function showStatus(status) {
+  setText('#status', status);
+  $('#status').dataset.status = status;
 }
 
 function startPoint() {
@@ -349,6 +355,7 @@ async function answerOffer(accept) {
 
 function startTrip(snap) {
   S.trip = snap;
+  showStatus('on_trip');
   $('#trip').hidden = false;
   setText('#trip-id', snap.trip.id);
   drawTrip();
@@ -399,6 +406,7 @@ function drawTrip() {
 }
 
 function endTrip() {
+  if (S.trip && S.online) showStatus('available');
   if (S.tripFeed) S.tripFeed.stop();
   S.tripFeed = null;
   S.trip = null;
