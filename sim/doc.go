@@ -5,11 +5,17 @@
 // generator, and the measurements they report (latency histograms, counters,
 // and the checker that finds lost or duplicated durable events by ID).
 //
-// It talks to a hextrack server only through its public API (api/client and
-// the documented HTTP/SSE/WebSocket protocols); it never imports the
-// server's packages (api, driver, rider, feed). It may import geo and eta
-// for the map and routing of simulated cars: that is simulation-side
-// geometry, not a shortcut into the server.
+// It talks to a hextrack server only through api/client, and never imports
+// the server's packages (api, driver, rider, feed): WebSocket drivers are
+// client.DialDriver (resume by command ID, pings kept until acked, actions
+// over the socket); REST drivers upload with SendLocations and long-poll
+// the command channel with DriverCommands/AckCommand; riders watch with
+// client.WatchTrip (SSE), TripEvents (long-poll) or GetTrip (poll, ETag);
+// trip actions are the client's trip calls. With the server's dispatch
+// (the default) offers arrive on the driver's command channel and only the
+// offered driver accepts; DispatchSim is for servers without dispatch. It
+// may import geo and eta for the map and routing of simulated cars: that is
+// simulation-side geometry, not a shortcut into the server.
 //
 // # Time
 //
@@ -20,7 +26,13 @@
 // consecutive 1 Hz pings are 1/X s apart on the wire and a car covers X
 // times more ground per wall second; the server's jump check (70 m/s plus
 // 50 m of slack per fix by default) still passes because each simulated
-// second moves a car only a few tens of metres.
+// second moves a car only a few tens of metres — and a driver whose tick
+// comes late (a loaded machine, a slow upload) catches up in one-period
+// steps, one fix each, rather than one long jump. At speed-up X a driver
+// sends X fixes per wall second: beyond the server's per-driver ping rate
+// (HEXTRACK_PING_RATE, 10/s by default) uploads are refused with 429;
+// drivers keep the fixes and send them later, and the report counts the
+// throttled uploads.
 //
 // # Shutdown
 //

@@ -180,6 +180,14 @@ func TestRunEndToEnd(t *testing.T) {
 			if r.Pings.Acked == 0 || r.Pings.Acked > r.Pings.Sent {
 				t.Errorf("pings %+v", r.Pings)
 			}
+			// Outliers are 0.2% of fixes; far more rejections mean the
+			// sped-up cars trip the server's jump check.
+			if r.Pings.Rejected*100 > r.Pings.Sent {
+				t.Errorf("%d of %d pings rejected", r.Pings.Rejected, r.Pings.Sent)
+			}
+			if tc.dispatch == "server" && (r.Actions.Offers == 0 || r.Actions.Accepted == 0) {
+				t.Errorf("the server's offers did not reach the drivers: %+v", r.Actions)
+			}
 		})
 	}
 }
