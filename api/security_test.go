@@ -552,3 +552,29 @@ func TestWebSocketPingLimit(t *testing.T) {
 		t.Fatalf("REST after the WebSocket emptied the bucket: %d", r.status)
 	}
 }
+
+// TestClientHonoursRetryAfter: the Go client's trip stream, refused by the
+// per-IP stream limit (429 + Retry-After), comes back after the delay and
+// connects instead of giving up.
+func TestClientHonoursRetryAfter(t *testing.T) {
+	e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: 0.5, StreamIPBurst: 1, StreamRate: -1, LimitLoopback: true}}, nil, 1)[0]
+	snap, rc := e.newTrip(t)
+	first := openSSE(t, e.eventsURL(snap.Trip.ID), rc.Token(), nil) // takes the only token
+	if first.resp.StatusCode != 200 {
+		t.Fatalf("first stream: %d", first.resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	s := rc.WatchTrip(ctx, snap.Trip.ID, "")
+	select {
+	case f, ok := <-s.C:
+		if !ok {
+			t.Fatalf("stream ended: %v", s.Err())
+		}
+		if s.Reconnects() == 0 {
+			t.Fatalf("first frame %s without a refusal: admission did not apply", f.Type)
+		}
+	case <-ctx.Done():
+		t.Fatal("never connected")
+	}
+}

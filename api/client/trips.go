@@ -304,13 +304,18 @@ func (c *Client) WatchTrip(ctx context.Context, id, lastID string) *Stream {
 func (s *Stream) run(ctx context.Context, c *Client, id string) {
 	defer close(s.c)
 	retry := time.Second
+	var after time.Duration // the server's Retry-After for the next attempt
 	hc := *c.http
 	hc.Timeout = 0 // a stream lives long
 	for first := true; ; first = false {
 		if !first {
 			s.reconnects.Add(1)
+			wait := retry
+			if after > 0 {
+				wait, after = after, 0
+			}
 			select {
-			case <-time.After(retry):
+			case <-time.After(wait):
 			case <-ctx.Done():
 				return
 			}
@@ -337,7 +342,12 @@ func (s *Stream) run(ctx context.Context, c *Client, id string) {
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
-			if resp.StatusCode >= 500 {
+			if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+				// Overloaded or rate limited: come back when told to (a
+				// reconnect storm is spread by the server's jitter).
+				if sec, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && sec > 0 {
+					after = time.Duration(sec) * time.Second
+				}
 				continue
 			}
 			s.err.Store(fmt.Errorf("hextrack: stream %d: %s", resp.StatusCode, strings.TrimSpace(string(b))))
