@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -102,6 +103,7 @@ type bench struct {
 	srv     *proc
 	srvEnv  []string
 	res     Results
+	profMu  sync.Mutex // res.Profiles
 	cmdline string
 }
 
@@ -342,6 +344,8 @@ func (b *bench) takeProfile(ctx context.Context, name string, d time.Duration) {
 	if err := fetch(ctx, url+"allocs", allocs); err != nil {
 		logf("profile %s: %v", name, err)
 	}
+	b.profMu.Lock()
+	defer b.profMu.Unlock()
 	b.res.Profiles[name] = map[string]string{"cpu": cpu, "allocs": allocs,
 		"cpu_top":         pprofTop(b.cfg.server, cpu, 25),
 		"cpu_top_cum":     pprofTop(b.cfg.server, cpu, 25, "-cum"),

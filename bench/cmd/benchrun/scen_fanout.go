@@ -54,6 +54,15 @@ func (b *bench) runRiders(ctx context.Context, name string, pid int, profile boo
 	logf("riders %s: %s", name, strings.TrimSpace(line))
 	time.Sleep(10 * time.Second) // idle: heartbeats only
 	out.idle, out.fds = rssKiB(pid), openFiles(pid)
+	if profile { // what the idle connections hold
+		heap := filepath.Join(b.cfg.dir, "idle.heap.pprof")
+		if err := fetch(ctx, "http://127.0.0.1:16060/debug/pprof/heap", heap); err == nil {
+			b.profMu.Lock()
+			b.res.Profiles["idle"] = map[string]string{"heap": heap,
+				"inuse_space_top": pprofTop(b.cfg.server, heap, 20, "-sample_index=inuse_space")}
+			b.profMu.Unlock()
+		}
+	}
 	if _, err := in.Write([]byte("go\n")); err != nil {
 		return out, err
 	}
