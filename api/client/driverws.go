@@ -106,7 +106,6 @@ type DriverWS struct {
 	err       error
 	lastAck   LocationAck
 	sentBatch int // pings of outbox[0:sentBatch] are in flight
-	flushed   chan struct{}
 }
 
 type wsReply struct {

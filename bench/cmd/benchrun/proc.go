@@ -60,15 +60,6 @@ func (p *proc) stop(grace time.Duration) {
 	p.log.Close()
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // waitPort waits until addr accepts TCP connections.
 func waitPort(addr string, d time.Duration) error {
 	end := time.Now().Add(d)
