@@ -75,6 +75,72 @@ for (const vp of [{ name: 'desktop', width: 1280, height: 800 }, { name: 'phone'
   }
 }
 
+// attribution returns the text of the map's attribution control once the
+// road layer has loaded (map.js then sets data-map-source on the map).
+async function attribution(page, source) {
+  await page.waitForSelector(`.leaflet-container[data-map-source="${source}"]`);
+  return page.textContent('.leaflet-control-attribution');
+}
+
+const ROAD = { type: 'FeatureCollection', features: [{ type: 'Feature', properties: { class: 'primary' },
+  geometry: { type: 'LineString', coordinates: [[-8.63, 41.15], [-8.62, 41.16]] } }] };
+
+// The OpenStreetMap attribution appears exactly when OSM data is drawn: road
+// data the server declares osm, or an OSM tile basemap; never for the
+// synthetic city or an empty layer.
+test('OpenStreetMap attribution follows the map source', { skip }, async () => {
+  const cases = [
+    { name: 'osm roads', source: 'osm', want: true },
+    { name: 'synthetic roads', source: 'synthetic', want: false },
+    { name: 'no roads', source: 'none', want: false },
+    { name: 'osm tiles', source: 'none', tileURL: 'https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png', want: true },
+    { name: 'other tiles', source: 'synthetic', tileURL: 'https://tiles.example.com/{z}/{x}/{y}.png', want: false },
+    { name: 'configured attribution', source: 'synthetic', tileURL: 'https://tiles.example.com/{z}/{x}/{y}.png', tileAttribution: 'Example Tiles', want: false, has: 'Example Tiles' },
+  ];
+  for (const c of cases) {
+    // Every page for the two road sources; the rest on the rider page.
+    for (const pg of c.tileURL || c.source === 'none' ? PAGES.slice(0, 1) : PAGES) {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      const page = await ctx.newPage();
+      try {
+        await page.route('**/v1/map/roads.geojson', (r) => r.fulfill({ status: 200, contentType: 'application/geo+json',
+          headers: { 'X-Map-Source': c.source }, body: JSON.stringify(c.source === 'none' ? { type: 'FeatureCollection', features: [] } : ROAD) }));
+        await page.route('**/config.json', (r) => r.fulfill({ status: 200, contentType: 'application/json',
+          body: JSON.stringify({ tileURL: c.tileURL || '', tileAttribution: c.tileAttribution || '' }) }));
+        // Tiles would leave the machine: answer them with nothing.
+        await page.route((u) => !u.host.startsWith('127.0.0.1'), (r) => r.fulfill({ status: 204, body: '' }));
+        await page.goto(server.url + pg.path);
+        await page.waitForSelector(pg.ready);
+        const text = await attribution(page, c.source);
+        assert.equal(/OpenStreetMap/.test(text), c.want, `${c.name} on ${pg.name}: attribution "${text}"`);
+        if (c.has) assert.ok(text.includes(c.has), `${c.name} on ${pg.name}: attribution "${text}" lacks ${c.has}`);
+      } finally {
+        await ctx.close();
+      }
+    }
+  }
+});
+
+// The real server with the synthetic city: roads drawn, no OSM credit.
+test('the synthetic city is drawn without the OpenStreetMap attribution', { skip }, async () => {
+  const synth = await new Server({ env: { HEXTRACK_MAP: 'synthetic' } }).start();
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const r = await fetch(`${synth.url}/v1/map/roads.geojson`);
+    assert.equal(r.headers.get('x-map-source'), 'synthetic');
+    assert.ok((await r.json()).features.length > 0, 'synthetic city has roads');
+    const page = await ctx.newPage();
+    await page.goto(`${synth.url}/`);
+    await page.waitForSelector('#nearby-text');
+    const text = await attribution(page, 'synthetic');
+    assert.match(text, /Leaflet/);
+    assert.doesNotMatch(text, /OpenStreetMap/);
+  } finally {
+    await ctx.close();
+    await synth.stop();
+  }
+});
+
 test('an unknown asset is a 404 and paths cannot escape the bundle', { skip }, async () => {
   for (const p of ['/assets/nope.js', '/assets/../web.go', '/assets/%2e%2e/doc.go']) {
     const r = await fetch(server.url + p);

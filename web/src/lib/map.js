@@ -6,6 +6,22 @@ import 'leaflet/dist/leaflet.css';
 
 export const OSM_ATTRIBUTION = '© <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
 
+// isOSMTileURL reports whether a tile URL template serves OpenStreetMap's
+// own tiles (tile.openstreetmap.org or one of its a/b/c subdomains).
+export function isOSMTileURL(url) {
+  const m = /^(?:https?:)?\/\/([^/:?#]+)/i.exec(url || '');
+  if (!m) return false;
+  const host = m[1].toLowerCase().replace(/\{s\}/g, 'a');
+  return host === 'openstreetmap.org' || host.endsWith('.openstreetmap.org');
+}
+
+// tileAttribution is the attribution a configured basemap carries: the one
+// configured, else OpenStreetMap's for OSM tiles, else none.
+export function tileAttribution(cfg) {
+  if (cfg.tileAttribution) return cfg.tileAttribution;
+  return isOSMTileURL(cfg.tileURL) ? OSM_ATTRIBUTION : '';
+}
+
 // Fallback view when the server has no road layer: the synthetic city's
 // default centre is unknown to the page, so use a neutral zoomed-out view
 // until drivers or a trip give a place to look at.
@@ -48,7 +64,7 @@ export async function createMap(el, { onStatus } = {}) {
   map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
   const cfg = await settings();
   if (cfg.tileURL) {
-    L.tileLayer(cfg.tileURL, { attribution: cfg.tileAttribution || OSM_ATTRIBUTION, maxZoom: 19 }).addTo(map);
+    L.tileLayer(cfg.tileURL, { attribution: tileAttribution(cfg), maxZoom: 19 }).addTo(map);
   }
   const roads = loadRoads(map, onStatus);
   return { map, roads };
@@ -78,13 +94,15 @@ async function loadRoads(map, onStatus) {
   const source = (res.headers.get('X-Map-Source') || gj.source || '').toLowerCase();
   const layer = L.geoJSON(gj, { style: roadStyle, interactive: false }).addTo(map);
   layer.bringToBack();
-  // Road data from OpenStreetMap must carry its attribution; only a map
-  // the server declares synthetic goes without it.
-  if (source !== 'synthetic') map.attributionControl.addAttribution(OSM_ATTRIBUTION);
+  // Road data from OpenStreetMap must carry its attribution; a synthetic
+  // city or an empty layer ("none") is not OSM data and goes without it.
+  if (source === 'osm') map.attributionControl.addAttribution(OSM_ATTRIBUTION);
+  // The loaded source, for tests and styling: data-map-source on the map.
+  map.getContainer().dataset.mapSource = source || 'none';
   const bounds = layer.getBounds();
   if (bounds.isValid()) map.fitBounds(bounds, { padding: [10, 10] });
   const n = (gj.features || []).length;
-  report({ state: 'ok', features: n, source: source || 'osm' });
+  report({ state: 'ok', features: n, source: source || 'none' });
   return { ok: true, bounds, features: n, geojson: gj };
 }
 
