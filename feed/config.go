@@ -24,7 +24,9 @@ type Config struct {
 	DedupeTTL time.Duration
 	// BufferSize is each subscriber's queue of undelivered items. A live
 	// subscriber whose queue is full is dropped with ErrSlowConsumer (the
-	// publisher and the hub never wait for it). 0 means 256.
+	// publisher and the hub never wait for it). 0 means 256. Memory for it
+	// is taken only while items are queued, so a large value costs idle
+	// subscribers nothing.
 	BufferSize int
 	// StallTimeout: while catching up, delivery waits for the consumer to
 	// make room (history can exceed BufferSize); a consumer that takes no

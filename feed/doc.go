@@ -80,7 +80,10 @@
 // never a silent gap. lastID "" is a fresh connect: no history, Position()
 // is the stream position to send with the initial snapshot.
 //
-// Each subscription's queue holds Config.BufferSize items. While live, the
+// Each subscription's queue holds Config.BufferSize items: a channel of a
+// few items plus an overflow slice allocated only while a burst is queued
+// (moved into the channel by a goroutine that exits once it is empty), so an
+// idle subscriber costs a few hundred bytes, not BufferSize items. While live, the
 // hub offers messages without blocking; a full queue closes C with
 // ErrSlowConsumer (the client resumes by ID). Catch-up reads wait for the
 // consumer instead (they only hold that subscription's goroutine). Publishers

@@ -23,7 +23,7 @@ type Subscription struct {
 	b        *Broker
 	topic    string
 	position string
-	out      chan Item
+	q        *queue
 	done     chan struct{}
 	stop     func() bool // stops the ctx watcher
 
@@ -59,7 +59,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 	}
 	s := &Subscription{
 		b: b, topic: topic,
-		out:  make(chan Item, b.cfg.BufferSize),
+		q:    newQueue(b.ctx, b.cfg.BufferSize, b.wg.Go),
 		done: make(chan struct{}),
 	}
 	ready, err := b.hub.join(topic, s)
@@ -68,7 +68,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 	}
 	fail := func(err error) (*Subscription, error) {
 		s.closeWith(err)
-		close(s.out) // no catch-up goroutine was started
+		s.q.close() // no catch-up goroutine was started
 		return nil, err
 	}
 	wait := time.NewTimer(b.cfg.SubscribeTimeout)
@@ -101,7 +101,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 }
 
 // C returns the items; it is closed when the subscription ends.
-func (s *Subscription) C() <-chan Item { return s.out }
+func (s *Subscription) C() <-chan Item { return s.q.out }
 
 // Position is where delivery starts: the stream position at subscribe time
 // for a fresh connect, else the lastID given to Subscribe.
@@ -120,7 +120,13 @@ func (s *Subscription) Err() error {
 }
 
 // Close ends the subscription; C is closed soon after (at once if live).
-func (s *Subscription) Close() { s.closeWith(nil) }
+// Items still queued beyond C's own small buffer are dropped: the consumer
+// is gone. (After any other ending, such as ErrSlowConsumer, C yields every
+// queued item before it closes.)
+func (s *Subscription) Close() {
+	s.closeWith(nil)
+	s.q.abort()
+}
 
 func (s *Subscription) closeWith(err error) {
 	s.mu.Lock()
@@ -133,7 +139,7 @@ func (s *Subscription) closeWith(err error) {
 	s.pending = nil
 	close(s.done)
 	if s.live {
-		close(s.out) // no goroutine sends once live; the hub checks closed under mu
+		s.q.close() // the hub checks closed under mu: no offer follows
 	}
 	s.mu.Unlock()
 	if s.stop != nil {
@@ -150,7 +156,7 @@ func (s *Subscription) deliver(m *wireMsg) {
 		return
 	}
 	if !s.live {
-		if len(s.pending) < cap(s.out) {
+		if len(s.pending) < s.b.cfg.BufferSize {
 			s.pending = append(s.pending, m)
 		} else {
 			s.reread = true // durable events are re-read from the stream
@@ -173,17 +179,16 @@ func (s *Subscription) deliver(m *wireMsg) {
 			return
 		}
 	}
-	select {
-	case s.out <- Item{Event: m.ev}:
+	if s.q.offer(Item{Event: m.ev}) {
 		if m.ev.Durable() {
 			s.last = m.id
 		}
 		s.mu.Unlock()
-	default:
-		s.mu.Unlock()
-		s.b.m.drops.Inc()
-		s.closeWith(ErrSlowConsumer)
+		return
 	}
+	s.mu.Unlock()
+	s.b.m.drops.Inc()
+	s.closeWith(ErrSlowConsumer)
 }
 
 // recover is called after the topic was re-subscribed on a new connection.
@@ -206,31 +211,21 @@ func (s *Subscription) recover() {
 // push hands an item to the consumer, waiting for room (catch-up only) up
 // to StallTimeout; a stalled consumer is dropped. false: closed.
 func (s *Subscription) push(it Item) bool {
-	select {
-	case s.out <- it:
+	switch err := s.q.put(it, s.done, s.b.cfg.StallTimeout); err {
+	case nil:
 		return true
-	case <-s.done:
-		return false
-	default:
-	}
-	t := time.NewTimer(s.b.cfg.StallTimeout)
-	defer t.Stop()
-	select {
-	case s.out <- it:
-		return true
-	case <-s.done:
-		return false
-	case <-t.C:
+	case errStall:
 		s.b.m.drops.Inc()
 		s.closeWith(ErrSlowConsumer)
-		return false
 	}
+	return false
 }
 
-// catchUp runs while the subscription is not live: it owns sending on s.out.
-// start is the raw resume ID on the first run ("" afterwards: use s.last).
+// catchUp runs while the subscription is not live: it is the queue's only
+// producer. start is the raw resume ID on the first run ("" afterwards: use
+// s.last).
 func (s *Subscription) catchUp(start string) {
-	exit := func() { close(s.out) } // only reached when closed
+	exit := func() { s.q.close() } // only reached when closed
 	ctx := s.b.ctx
 	for {
 		s.mu.Lock()
