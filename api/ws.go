@@ -536,9 +536,9 @@ type wsAck struct {
 // locations applies a batch with the same validation and idempotency as
 // POST /v1/drivers/{id}/locations, and acks the highest applied seq.
 func (c *wsConn) locations(ctx context.Context, m wsMessage) {
-	body := make([]byte, 0, len(m.Pings)+12)
-	body = append(append(append(body, `{"pings":`...), m.Pings...), '}')
-	pings, _, err := driver.DecodePings(body, c.s.drivers.Limits().MaxBatch)
+	// Decoded once, straight from the message: the same pings, limit and
+	// errors as the REST batch {"pings":[...]}.
+	pings, err := driver.DecodePingList(m.Pings, c.s.drivers.Limits().MaxBatch)
 	if err != nil {
 		c.replyErr(m.Ref, err)
 		return

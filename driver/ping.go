@@ -148,23 +148,9 @@ func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, e
 		return nil, false, err
 	}
 	if raw, ok := probe["pings"]; ok {
-		var list []json.RawMessage
-		if err := strictUnmarshal(raw, &list); err != nil {
-			return nil, false, fmt.Errorf("pings: %w", err)
-		}
-		if len(list) > maxBatch {
-			return nil, false, fmt.Errorf("%w: %d pings, at most %d per request", ErrTooManyPings, len(list), maxBatch)
-		}
-		if len(list) == 0 {
-			return nil, false, fmt.Errorf("%w: pings: empty list", ErrInvalid)
-		}
-		out := make([]DecodedPing, len(list))
-		for i, r := range list {
-			p, err := decodeOne(r)
-			if err != nil {
-				return nil, false, fmt.Errorf("pings[%d]: %w", i, err)
-			}
-			out[i] = p
+		out, err := DecodePingList(raw, maxBatch)
+		if err != nil {
+			return nil, false, err
 		}
 		return out, false, nil
 	}
@@ -173,6 +159,164 @@ func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, e
 		return nil, true, err
 	}
 	return []DecodedPing{p}, true, nil
+}
+
+// DecodePingList decodes a JSON array of ping objects, the value of "pings"
+// in a batch body, exactly as DecodePings decodes that batch: the same
+// DecodedPing values, the same limit (maxBatch; zero: 500) and the same
+// errors, prefixed "pings" and "pings[i]" as there. It decodes straight from
+// raw without copying it, so a caller that already holds the array (a
+// json.RawMessage of a larger message) need not wrap it in a body again.
+// raw should be valid JSON, as a json.RawMessage filled by encoding/json is;
+// invalid JSON is rejected with ErrInvalid too, but a syntax error's byte
+// offset counts from raw and an over-long invalid array may be reported as
+// ErrTooManyPings.
+func DecodePingList(raw json.RawMessage, maxBatch int) ([]DecodedPing, error) {
+	if maxBatch <= 0 {
+		maxBatch = 500
+	}
+	raw = bytes.TrimSpace(raw) // as in a body, where the decoder trims it
+	list, ok := splitArray(raw)
+	if !ok {
+		// Not a well-formed array (null, an object, garbage): the standard
+		// decoder says why, in the words DecodePings always used.
+		var l []json.RawMessage
+		if err := strictUnmarshal(raw, &l); err != nil {
+			return nil, fmt.Errorf("pings: %w", err)
+		}
+		list = make([][]byte, len(l))
+		for i, r := range l {
+			list[i] = r
+		}
+	}
+	if len(list) > maxBatch {
+		return nil, fmt.Errorf("%w: %d pings, at most %d per request", ErrTooManyPings, len(list), maxBatch)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("%w: pings: empty list", ErrInvalid)
+	}
+	out := make([]DecodedPing, len(list))
+	for i, r := range list {
+		p, err := decodeOne(r)
+		if err != nil {
+			if !json.Valid(raw) {
+				// splitArray does not validate elements; report invalid
+				// JSON as a whole, as decoding the array would.
+				var l []json.RawMessage
+				if err := strictUnmarshal(raw, &l); err != nil {
+					return nil, fmt.Errorf("pings: %w", err)
+				}
+			}
+			return nil, fmt.Errorf("pings[%d]: %w", i, err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// splitArray splits a JSON array into its elements, whitespace trimmed, as
+// sub-slices of raw. It checks the array's own syntax (brackets, commas,
+// nothing after it) but not the elements'; decodeOne validates those. ok is
+// false when raw is not such an array.
+func splitArray(raw []byte) (elems [][]byte, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '[' {
+		return nil, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return nil, skipSpace(raw, i+1) == len(raw)
+	}
+	// Pings are ~60-120 bytes on the wire; size the list once.
+	elems = make([][]byte, 0, min(len(raw)/48+1, 1024))
+	for {
+		end, ok := valueEnd(raw, i)
+		if !ok {
+			return nil, false
+		}
+		elems = append(elems, raw[i:end])
+		i = skipSpace(raw, end)
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			if skipSpace(raw, i+1) != len(raw) {
+				return nil, false
+			}
+			return elems, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the end of the JSON value starting at raw[i], tracking
+// strings and nesting only.
+func valueEnd(raw []byte, i int) (int, bool) {
+	if i >= len(raw) {
+		return 0, false
+	}
+	switch raw[i] {
+	case ',', ']', '}', ':':
+		return 0, false
+	case '"':
+		return stringEnd(raw, i)
+	case '{', '[':
+		depth := 0
+		for i < len(raw) {
+			switch raw[i] {
+			case '"':
+				end, ok := stringEnd(raw, i)
+				if !ok {
+					return 0, false
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+			i++
+		}
+		return 0, false
+	}
+	// A number, true, false or null: up to the next delimiter.
+	j := i
+	for j < len(raw) {
+		switch raw[j] {
+		case ',', ']', ' ', '\t', '\n', '\r':
+			return j, true
+		}
+		j++
+	}
+	return j, true
+}
+
+// stringEnd returns the end of the JSON string whose quote is at raw[i].
+func stringEnd(raw []byte, i int) (int, bool) {
+	for j := i + 1; j < len(raw); j++ {
+		switch raw[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, true
+		}
+	}
+	return 0, false
 }
 
 func decodeOne(raw []byte) (DecodedPing, error) {
@@ -259,9 +403,11 @@ var digits = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 // UnmarshalJSON accepts "2024-11-25T10:00:00Z" or 1732528800000.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return &tsError{"must be an RFC 3339 string or unix milliseconds"}
+		s, ok := plainString(b)
+		if !ok {
+			if err := json.Unmarshal(b, &s); err != nil {
+				return &tsError{"must be an RFC 3339 string or unix milliseconds"}
+			}
 		}
 		v, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -279,6 +425,21 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	}
 	*t = Timestamp(time.UnixMilli(int64(f)))
 	return nil
+}
+
+// plainString returns the content of a JSON string literal made of
+// printable ASCII without escapes (every RFC 3339 time), which is what
+// json.Unmarshal would give; ok is false for anything else.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	for _, c := range b[1 : len(b)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(b[1 : len(b)-1]), true
 }
 
 // MarshalJSON writes RFC 3339 with nanoseconds.

@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -154,6 +155,97 @@ func FuzzDecodePings(f *testing.F) {
 				}
 			}
 			_ = fmt.Sprint(p)
+		}
+	})
+}
+
+// samePingList checks that DecodePingList(raw) is exactly what DecodePings
+// gives for {"pings":raw}: the same pings and the same error text.
+func samePingList(t *testing.T, raw []byte, maxBatch int) {
+	t.Helper()
+	got, gotErr := driver.DecodePingList(raw, maxBatch)
+	if !json.Valid(raw) {
+		if gotErr == nil || !errors.Is(gotErr, driver.ErrInvalid) && !errors.Is(gotErr, driver.ErrTooManyPings) {
+			t.Fatalf("invalid JSON %q: pings %v, err %v", raw, got, gotErr)
+		}
+		return
+	}
+	body := append(append([]byte(`{"pings":`), raw...), '}')
+	want, _, wantErr := driver.DecodePings(body, maxBatch)
+	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
+		t.Fatalf("%q: err %v, want %v", raw, gotErr, wantErr)
+	}
+	if gotErr != nil && (errors.Is(gotErr, driver.ErrInvalid) != errors.Is(wantErr, driver.ErrInvalid) ||
+		errors.Is(gotErr, driver.ErrTooManyPings) != errors.Is(wantErr, driver.ErrTooManyPings)) {
+		t.Fatalf("%q: err %v wraps other sentinels than %v", raw, gotErr, wantErr)
+	}
+	if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w {
+		t.Fatalf("%q:\n got %s\nwant %s", raw, g, w)
+	}
+}
+
+var pingListSeeds = []string{
+	`[{"lat":41.1,"lng":-8.6,"ts":"2026-11-25T12:00:00Z","seq":1}]`,
+	` [ {"lat":41.1,"lng":-8.6,"ts":1795608000000,"seq":1,"accuracy":5,"speed":3,"heading":90} , {"lng":1,"ts":1,"seq":2} ] `,
+	`[{"lat":1,"lng":1,"ts":1,"seq":1},{"lat":"x"}]`,
+	`[{"lat":1,"lng":1,"ts":"yesterday","seq":1}]`,
+	`[{"lat":1,"lng":1,"ts":true,"seq":1}]`,
+	`[{"lat":1,"lng":1,"ts":1,"seq":1,"note":"a \"]},{\\"}]`,
+	`[{"lat":1,"lng":1,"ts":1,"seq":1,"x":[{"y":[]}]}]`,
+	`[null]`, `[1]`, `["s"]`, `[[]]`, `[true, false]`, `[]`, ` [ ] `, `null`, `{"lat":1}`, `"x"`, `1`,
+	` "" `, ` [1] `, `[1,]`, `[,1]`, `[1 2]`, `[{}`, `[{]`, `[{"a":1}}]`, `[tru e]`, `["a"b]`, `[1]x`, `[{"lat":NaN}]`, ``, `[`,
+}
+
+func TestDecodePingListMatchesBatch(t *testing.T) {
+	seeds := append([]string(nil), pingListSeeds...)
+	ping := `{"lat":1,"lng":1,"ts":1,"seq":1}`
+	for _, n := range []int{499, 500, 501, 600} {
+		seeds = append(seeds, "["+strings.TrimSuffix(strings.Repeat(ping+",", n), ",")+"]")
+	}
+	for i, raw := range seeds {
+		t.Run(fmt.Sprint(i), func(t *testing.T) { samePingList(t, []byte(raw), 500) })
+	}
+	if _, err := driver.DecodePingList([]byte(seeds[len(seeds)-1]), 500); !errors.Is(err, driver.ErrTooManyPings) {
+		t.Fatalf("600 pings: err %v, want ErrTooManyPings", err)
+	}
+	ps, err := driver.DecodePingList([]byte(pingListSeeds[1]), 0)
+	if err != nil || len(ps) != 2 || ps[0].Heading != 90 || ps[1].Missing != "lat" || !math.IsNaN(ps[1].Speed) {
+		t.Fatalf("got %+v %v", ps, err)
+	}
+}
+
+// FuzzDecodePingList: for any valid JSON value, DecodePingList agrees with
+// DecodePings on the same batch; invalid JSON is an error wrapping a sentinel.
+func FuzzDecodePingList(f *testing.F) {
+	for _, s := range pingListSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { samePingList(t, raw, 3) })
+}
+
+// BenchmarkDecodePingList: a 50-ping list as the WebSocket path holds it,
+// decoded directly ("list") and the old way, wrapped into a body ("wrapped").
+func BenchmarkDecodePingList(b *testing.B) {
+	ps := make([]string, 50)
+	for i := range ps {
+		ps[i] = fmt.Sprintf(`{"lat":%v,"lng":-8.6,"ts":"2026-11-25T12:00:%02dZ","seq":%d,"accuracy":5}`, 41.1+float64(i)*1e-5, i, i+1)
+	}
+	raw := []byte("[" + strings.Join(ps, ",") + "]")
+	b.Run("list", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := driver.DecodePingList(raw, 500); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("wrapped", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			body := append(append([]byte(`{"pings":`), raw...), '}')
+			if _, _, err := driver.DecodePings(body, 500); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }
