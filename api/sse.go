@@ -101,7 +101,10 @@ func (w *sseWriter) flush() error {
 	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.to))
 	_, err := w.w.Write(w.buf.Bytes())
-	w.buf.Reset()
+	// Release the buffer rather than keep its capacity: most streams sit
+	// idle between flushes, and one allocation per flush is cheaper than a
+	// snapshot-sized buffer held by every idle connection.
+	w.buf = bytes.Buffer{}
 	if err != nil {
 		return err
 	}
@@ -220,18 +223,29 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 	if last != "" {
 		locDue = time.After(cfg.LocationDelay)
 	}
-	hb := time.NewTicker(cfg.Heartbeat)
-	defer hb.Stop()
-	check := time.NewTicker(cfg.AuthCheck)
-	defer check.Stop()
-	// The stream ends when its token expires: a token_expired event tells
-	// the client to fetch a fresh token and reconnect with Last-Event-ID.
-	var expired <-chan time.Time
+	// One timer per stream serves the heartbeat, the access re-check and
+	// the token's expiry (each idle connection holds it; three would cost
+	// three). The stream ends when its token expires: a token_expired event
+	// tells the client to fetch a fresh token and reconnect with
+	// Last-Event-ID.
+	now := time.Now()
+	nextHB, nextCheck := now.Add(cfg.Heartbeat), now.Add(cfg.AuthCheck)
+	var expiry time.Time
 	if cl := claims(c); cl != nil && cl.ExpiresAt != nil {
-		t := time.NewTimer(time.Until(cl.ExpiresAt.Time))
-		defer t.Stop()
-		expired = t.C
+		expiry = cl.ExpiresAt.Time
 	}
+	due := func() time.Duration {
+		next := nextHB
+		if nextCheck.Before(next) {
+			next = nextCheck
+		}
+		if !expiry.IsZero() && expiry.Before(next) {
+			next = expiry
+		}
+		return time.Until(next)
+	}
+	tick := time.NewTimer(due())
+	defer tick.Stop()
 	tokenExpired := func() {
 		b, _ := json.Marshal(envelope{Type: "token_expired", Topic: topic, TS: time.Now().UTC(),
 			Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token and Last-Event-ID"}})
@@ -278,24 +292,31 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 			if sendLocation() != nil || w.flush() != nil {
 				return nil
 			}
-		case <-hb.C:
-			w.comment("hb")
-			if err := w.flush(); err != nil {
-				return nil
-			}
-		case <-expired:
-			tokenExpired()
-			return nil
-		case <-check.C:
-			if err := s.streamAuth(ctx, c, id, a); errors.Is(err, ErrUnauthorized) {
+		case now := <-tick.C:
+			if !expiry.IsZero() && !now.Before(expiry) {
 				tokenExpired()
 				return nil
-			} else if err != nil {
-				b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "access_revoked", "message": "access to this trip ended; open a new link"}})
-				w.frame("", "error", b)
-				_ = w.flush()
-				return nil
 			}
+			if !now.Before(nextCheck) {
+				nextCheck = now.Add(cfg.AuthCheck)
+				if err := s.streamAuth(ctx, c, id, a); errors.Is(err, ErrUnauthorized) {
+					tokenExpired()
+					return nil
+				} else if err != nil {
+					b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "access_revoked", "message": "access to this trip ended; open a new link"}})
+					w.frame("", "error", b)
+					_ = w.flush()
+					return nil
+				}
+			}
+			if !now.Before(nextHB) {
+				nextHB = now.Add(cfg.Heartbeat)
+				w.comment("hb")
+				if err := w.flush(); err != nil {
+					return nil
+				}
+			}
+			tick.Reset(due())
 		case <-s.draining:
 			// Spread the reconnects of this node's clients over DrainRetry.
 			w.retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
