@@ -82,12 +82,13 @@
 //
 // Each subscription's queue holds Config.BufferSize items: a channel of a
 // few items plus an overflow slice allocated only while a burst is queued
-// (moved into the channel by a goroutine that exits once it is empty), so an
-// idle subscriber costs a few hundred bytes, not BufferSize items. While live, the
-// hub offers messages without blocking; a full queue closes C with
-// ErrSlowConsumer (the client resumes by ID). Catch-up reads wait for the
-// consumer instead (they only hold that subscription's goroutine). Publishers
-// never wait for subscribers.
+// (moved into the channel by a goroutine that exits once it is empty), so
+// an idle subscriber costs a few hundred bytes, not BufferSize items. While
+// live, the hub offers messages without blocking; a full queue closes C
+// with ErrSlowConsumer (the client resumes by ID; C still yields what was
+// queued first). Catch-up reads wait for the consumer instead (they only
+// hold that subscription's goroutine). Publishers never wait for
+// subscribers.
 //
 // # Connections
 //
