@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -32,11 +33,23 @@ type Claims struct {
 type Auth struct {
 	secret []byte
 	now    func() time.Time
+
+	// verified caches the claims of tokens whose signature and claims
+	// were checked, keyed by the exact token string, so that a client
+	// polling with the same token doesn't pay an HMAC and a JSON decode per
+	// request. Only successes are cached; a hit is still refused once past
+	// its exp or before its nbf (re-parsed for the error). Bounded: when full, an arbitrary
+	// entry goes.
+	mu       sync.Mutex
+	verified map[string]Claims
 }
+
+// maxVerified bounds Auth's cache of verified tokens (~0.5 KiB each).
+const maxVerified = 4096
 
 // NewAuth returns an Auth using secret.
 func NewAuth(secret []byte) *Auth {
-	return &Auth{secret: secret, now: time.Now}
+	return &Auth{secret: secret, now: time.Now, verified: make(map[string]Claims)}
 }
 
 // TokenRequest describes a token to mint.
@@ -71,8 +84,41 @@ func (a *Auth) Mint(r TokenRequest) (string, error) {
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
 }
 
-// Parse verifies a token (HS256 only, exp required) and returns its claims.
+// Parse verifies a token (HS256 only, exp required) and returns its claims
+// (the caller's own copy).
 func (a *Auth) Parse(token string) (*Claims, error) {
+	a.mu.Lock()
+	c, ok := a.verified[token]
+	a.mu.Unlock()
+	if ok {
+		now := a.now()
+		if now.Before(c.ExpiresAt.Time) && (c.NotBefore == nil || !now.Before(c.NotBefore.Time)) {
+			return &c, nil
+		}
+	}
+	cl, err := a.parse(token)
+	if err != nil {
+		if ok {
+			a.mu.Lock()
+			delete(a.verified, token)
+			a.mu.Unlock()
+		}
+		return nil, err
+	}
+	a.mu.Lock()
+	if len(a.verified) >= maxVerified {
+		for k := range a.verified {
+			delete(a.verified, k)
+			break
+		}
+	}
+	a.verified[token] = *cl
+	a.mu.Unlock()
+	return cl, nil
+}
+
+// parse is Parse without the cache.
+func (a *Auth) parse(token string) (*Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		return a.secret, nil

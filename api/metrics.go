@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -17,6 +18,35 @@ type metrics struct {
 	ingest        prometheus.Histogram
 	nearby        prometheus.Histogram
 	connections   *prometheus.GaugeVec
+
+	// series caches the children of requests and duration per (route,
+	// method, status): WithLabelValues hashes its labels and allocates on
+	// every call. Routes are patterns and statuses few, so it stays small.
+	series sync.Map // seriesKey → *httpSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// seriesFor returns the cached children for one label set.
+func (m *metrics) seriesFor(route, method string, status int) *httpSeries {
+	k := seriesKey{route, method, status}
+	if v, ok := m.series.Load(k); ok {
+		return v.(*httpSeries)
+	}
+	hs := &httpSeries{
+		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+		duration: m.duration.WithLabelValues(route),
+	}
+	v, _ := m.series.LoadOrStore(k, hs)
+	return v.(*httpSeries)
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -66,8 +96,9 @@ func (m *metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Inc()
-		m.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		hs := m.seriesFor(route, c.Request().Method, status)
+		hs.requests.Inc()
+		hs.duration.Observe(time.Since(start).Seconds())
 		return err
 	}
 }

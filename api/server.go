@@ -198,7 +198,11 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			lvl = slog.LevelWarn
 		}
-		s.log.Log(c.Request().Context(), lvl, "http",
+		ctx := c.Request().Context()
+		if !s.log.Enabled(ctx, lvl) {
+			return err // no line at this level: build no attributes
+		}
+		s.log.Log(ctx, lvl, "http",
 			"request_id", requestID(c), "method", c.Request().Method, "route", c.Path(),
 			"path", c.Request().URL.Path, "status", status, "dur", time.Since(start))
 		return err
