@@ -123,11 +123,26 @@ func pollInterval(status string) int {
 // getTrip is the snapshot, with ETag / If-None-Match → 304 for polling and
 // an X-Poll-Interval hint (seconds).
 func (s *Server) getTrip(c echo.Context) error {
-	snap, err := s.trips.Snapshot(c.Request().Context(), c.Param("id"), actor(c))
+	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
+	h := c.Response().Header()
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
+		// A poller: compare with the tag alone (one small read, same
+		// access check) and load the snapshot only when it changed.
+		etag, status, err := s.trips.SnapshotTag(ctx, id, a)
+		if err != nil {
+			return err
+		}
+		if etagMatch(inm, etag) {
+			h.Set("ETag", etag)
+			h.Set("Cache-Control", "private, no-cache")
+			h.Set("X-Poll-Interval", strconv.Itoa(pollInterval(status)))
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
+	snap, err := s.trips.Snapshot(ctx, id, a)
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
 	etag := snap.ETag()
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, no-cache")

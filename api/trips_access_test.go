@@ -183,8 +183,24 @@ func TestTripHTTPSemantics(t *testing.T) {
 			t.Fatalf("%+v %v", p, err)
 		}
 		p2, err := rc.GetTrip(ctx, id, p.ETag)
-		if err != nil || !p2.NotModified {
+		if err != nil || !p2.NotModified || p2.ETag != p.ETag || p2.Every != 5*time.Second {
 			t.Fatalf("unchanged: %+v %v", p2, err)
+		}
+		// The cheap 304 check keeps the access check: a stranger, a
+		// stranger's "*", no token and an unknown trip never get a 304.
+		for _, tc := range []struct {
+			name, tok, url, inm string
+			want                int
+		}{
+			{"stranger", e.tok(t, "rider", "someone-else"), e.ts.URL + "/v1/trips/" + id, p.ETag, 403},
+			{"stranger star", e.tok(t, "rider", "someone-else"), e.ts.URL + "/v1/trips/" + id, "*", 403},
+			{"no token", "", e.ts.URL + "/v1/trips/" + id, p.ETag, 401},
+			{"unknown trip", rc.Token(), e.ts.URL + "/v1/trips/t_nope_404", p.ETag, 404},
+			{"owner", rc.Token(), e.ts.URL + "/v1/trips/" + id, p.ETag, 304},
+		} {
+			if r := call2(t, "GET", tc.url, tc.tok, "", map[string]string{"If-None-Match": tc.inm}); r.status != tc.want {
+				t.Fatalf("%s with If-None-Match: %d %s, want %d", tc.name, r.status, r.body, tc.want)
+			}
 		}
 		_, dc := e.newDriver(t)
 		if _, err := dc.TripAction(ctx, id, "accept", ""); err != nil {
