@@ -3,10 +3,7 @@ package api
 import (
 	"context"
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -32,21 +29,9 @@ func (s *Server) pollCommands(c echo.Context) error {
 	}
 	id := c.Param("id")
 	q := c.QueryParams()
-	limit := defaultPollLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPollLimit {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "limit must be within [1, 1000]"}
-		}
-		limit = n
-	}
-	var wait time.Duration
-	if v := q.Get("wait"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || f < 0 || f > maxPollWait.Seconds() {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "wait must be within [0, 30] seconds"}
-		}
-		wait = time.Duration(f * float64(time.Second))
+	limit, wait, err := pollParams(q)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(c.Request().Context())
 	defer cancel()

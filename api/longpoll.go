@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -35,21 +36,9 @@ type pollReply struct {
 // snapshot: continue with after=<its feed_position>.
 func (s *Server) longPoll(c echo.Context, id string, a rider.Actor) error {
 	q := c.QueryParams()
-	limit := defaultPollLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPollLimit {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "limit must be within [1, 1000]"}
-		}
-		limit = n
-	}
-	var wait time.Duration
-	if v := q.Get("wait"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || f < 0 || f > maxPollWait.Seconds() {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "wait must be within [0, 30] seconds"}
-		}
-		wait = time.Duration(f * float64(time.Second))
+	limit, wait, err := pollParams(q)
+	if err != nil {
+		return err
 	}
 	after := q.Get("after")
 	if after != "" {
@@ -87,4 +76,26 @@ func (s *Server) longPoll(c echo.Context, id string, a rider.Actor) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, pollReply{Events: evs, Next: next, Location: loc})
+}
+
+// pollParams reads the long-poll parameters shared by the trip feed and the
+// driver command channel: limit (1–1000, default defaultPollLimit) and wait
+// (0–30 s, fractions allowed).
+func pollParams(q url.Values) (limit int, wait time.Duration, err error) {
+	limit = defaultPollLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPollLimit {
+			return 0, 0, &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "limit must be within [1, 1000]"}
+		}
+		limit = n
+	}
+	if v := q.Get("wait"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || f < 0 || f > maxPollWait.Seconds() {
+			return 0, 0, &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "wait must be within [0, 30] seconds"}
+		}
+		wait = time.Duration(f * float64(time.Second))
+	}
+	return limit, wait, nil
 }
