@@ -193,16 +193,14 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 		ev := it.Event
 		if !ev.Durable() {
 			if ev.Type == rider.EventLocation {
-				var l struct {
-					Seq int64 `json:"seq"`
-				}
-				if json.Unmarshal(ev.Data, &l) != nil || l.Seq <= locSeq {
+				seq, ok := locationSeq(ev.Data)
+				if !ok || seq <= locSeq {
 					return nil // stale or malformed fix: latest wins
 				}
-				locSeq = l.Seq
+				locSeq = seq
 			}
 		}
-		b, err := json.Marshal(ev)
+		b, err := it.JSON() // a live event is encoded once per node
 		if err != nil {
 			return err
 		}
@@ -338,4 +336,47 @@ func (s *Server) streamAuth(ctx context.Context, c echo.Context, id string, a ri
 		return s.trips.CheckShare(ctx, id, a.Share)
 	}
 	return nil
+}
+
+// locationSeq reads the seq of a trip.location's data. rider writes it
+// first after the trip ID ({"trip_id":"…","seq":N,…}), where it is read
+// without decoding the JSON; anything else is decoded.
+func locationSeq(data []byte) (int64, bool) {
+	const pre, key = `{"trip_id":"`, `","seq":`
+	if rest, ok := bytes.CutPrefix(data, []byte(pre)); ok {
+		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.HasPrefix(rest[i:], []byte(key)) {
+			rest = rest[i+len(key):]
+			n := 0
+			for n < len(rest) && n < 19 && rest[n] >= '0' && rest[n] <= '9' {
+				n++
+			}
+			if n > 0 && n < len(rest) && (rest[n] == ',' || rest[n] == '}') && !mayHaveSeq(rest[n:]) {
+				if v, err := strconv.ParseInt(string(rest[:n]), 10, 64); err == nil {
+					return v, true
+				}
+			}
+		}
+	}
+	var l struct {
+		Seq int64 `json:"seq"`
+	}
+	if json.Unmarshal(data, &l) != nil {
+		return 0, false
+	}
+	return l.Seq, true
+}
+
+// mayHaveSeq reports whether b might hold another "seq" key: encoding/json
+// matches keys case-insensitively (with Unicode folding), and escapes could
+// spell one, so any escape or non-ASCII byte counts.
+func mayHaveSeq(b []byte) bool {
+	for i, c := range b {
+		if c == '\\' || c >= 0x80 {
+			return true
+		}
+		if c == '"' && i+4 <= len(b) && bytes.EqualFold(b[i+1:i+4], []byte("seq")) {
+			return true
+		}
+	}
+	return false
 }

@@ -476,7 +476,7 @@ func (c *wsConn) frame(ctx context.Context, it feed.Item) []byte {
 		}
 		return nil
 	}
-	b, err := json.Marshal(ev)
+	b, err := it.JSON()
 	if err != nil {
 		return nil
 	}

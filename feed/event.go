@@ -37,6 +37,18 @@ type Item struct {
 	Event    Event
 	Reset    bool
 	Position string
+
+	enc []byte // Event's JSON, shared by the subscribers of a live message
+}
+
+// JSON returns the event's envelope, exactly json.Marshal(it.Event). A
+// message received live is encoded once per node and the bytes are shared
+// by every subscriber of its topic: they must not be modified.
+func (it Item) JSON() ([]byte, error) {
+	if it.enc != nil {
+		return it.enc, nil
+	}
+	return json.Marshal(it.Event)
 }
 
 // The pub/sub wire format (internal; written by the Lua publish script and
@@ -52,7 +64,8 @@ const wireMagic = "hx1"
 
 type wireMsg struct {
 	ev      Event
-	id      ID // parsed ev.ID (durable only)
+	enc     []byte // json.Marshal(ev), set once when there are subscribers
+	id      ID     // parsed ev.ID (durable only)
 	prev    ID
 	hasPrev bool
 }

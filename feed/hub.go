@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -383,7 +384,14 @@ func (c *conn) dispatch(m *redis.Message) {
 		return
 	}
 	c.h.b.m.lag.Observe(time.Since(w.ev.TS).Seconds())
-	for _, l := range *t.list.Load() {
+	list := *t.list.Load()
+	if len(list) > 0 {
+		// Encoded once here rather than by each subscriber's stream.
+		if b, err := json.Marshal(w.ev); err == nil {
+			w.enc = b
+		}
+	}
+	for _, l := range list {
 		l.deliver(w)
 	}
 }

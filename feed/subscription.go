@@ -179,7 +179,7 @@ func (s *Subscription) deliver(m *wireMsg) {
 			return
 		}
 	}
-	if s.q.offer(Item{Event: m.ev}) {
+	if s.q.offer(Item{Event: m.ev, enc: m.enc}) {
 		if m.ev.Durable() {
 			s.last = m.id
 		}
@@ -329,7 +329,7 @@ func (s *Subscription) drain() drainResult {
 					return drainReread
 				}
 			}
-			if !s.push(Item{Event: m.ev}) {
+			if !s.push(Item{Event: m.ev, enc: m.enc}) {
 				return drainClosed
 			}
 			if m.ev.Durable() {

@@ -1,6 +1,7 @@
 package rider
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -174,24 +175,43 @@ func fmtFloat(f float64, prec int) string {
 }
 
 // process stores a move and/or publishes the latest fix if the gate allows.
+// A move is one round trip: the script stores it and, when the gate is open,
+// publishes it itself (the feed permitting, see liveWirer).
 func (s *Service) process(ctx context.Context, trip string, j *locJob) error {
 	gate := s.cfg.LocationEvery.Milliseconds()
 	var res []string
 	var err error
+	var stored map[string]string
 	if m := j.move; m != nil {
-		res, err = runScript(ctx, s.rdb, locationScript, []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)},
-			m.DriverID, m.TS.UnixMilli(), fmtFloat(m.Pos.Lat, 7), fmtFloat(m.Pos.Lng, 7),
-			fmtFloat(m.Heading, 1), fmtFloat(m.Speed, 2), s.now().UnixMilli(), gate,
-			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl())
+		stored = map[string]string{"loc_drv": m.DriverID, "loc_ts": strconv.FormatInt(m.TS.UnixMilli(), 10),
+			"loc_lat": fmtFloat(m.Pos.Lat, 7), "loc_lng": fmtFloat(m.Pos.Lng, 7),
+			"loc_hdg": fmtFloat(m.Heading, 1), "loc_spd": fmtFloat(m.Speed, 2)}
+		args := []any{m.DriverID, stored["loc_ts"], stored["loc_lat"], stored["loc_lng"],
+			stored["loc_hdg"], stored["loc_spd"], s.now().UnixMilli(), gate,
+			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl()}
+		args = append(args, s.liveArgs(trip, stored)...)
+		res, err = runScript(ctx, s.rdb, locationScript, []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)}, args...)
 	} else {
 		res, err = runScript(ctx, s.rdb, flushScript, []string{tripKey(s.cfg.Prefix, trip)}, s.now().UnixMilli(), gate)
+		if err == nil && res[0] == "publish" && len(res) == 8 {
+			stored = map[string]string{"loc_drv": res[2], "loc_ts": res[3], "loc_lat": res[4],
+				"loc_lng": res[5], "loc_hdg": res[6], "loc_spd": res[7]}
+		}
 	}
 	if err != nil {
 		return err
 	}
 	switch res[0] {
+	case "published":
+		if s.metrics.Location != nil {
+			s.metrics.Location(true)
+		}
 	case "publish":
-		return s.publishLocation(ctx, trip)
+		if stored == nil || len(res) < 2 {
+			return fmt.Errorf("rider: location script reply %v", res)
+		}
+		stored["locseq"] = res[1]
+		return s.publishLocation(ctx, trip, decodeLocation(stored))
 	case "held":
 		wait, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
 		s.loc.later(trip, time.Duration(max(wait, 1))*time.Millisecond)
@@ -202,25 +222,58 @@ func (s *Service) process(ctx context.Context, trip string, j *locJob) error {
 	return nil
 }
 
-// publishLocation sends the trip's stored latest fix live. It reads it back
-// so that whichever node publishes, the newest fix is what goes out.
-func (s *Service) publishLocation(ctx context.Context, trip string) error {
-	m, err := s.rdb.HGetAll(ctx, tripKey(s.cfg.Prefix, trip)).Result()
-	if err != nil {
-		return err
-	}
-	l := decodeLocation(m)
-	if l == nil {
-		return nil
-	}
+// liveWirer is implemented by feed.Broker: what a script needs to publish a
+// live-only message itself (same channel and wire format as PublishLive).
+type liveWirer interface {
+	LiveWire(topic, typ string, ts time.Time) (channel, cmd, head string, err error)
+}
+
+// locationData is the JSON of a trip.location event.
+func locationData(trip string, l *Location) []byte {
 	data, _ := json.Marshal(struct {
 		TripID string `json:"trip_id"`
 		*Location
 	}{trip, l})
+	return data
+}
+
+// liveArgs are the locationScript arguments 13-16 that let it publish the fix
+// it stores (the seq is only known there), or none when the feed cannot
+// (then the caller publishes).
+func (s *Service) liveArgs(trip string, stored map[string]string) []any {
+	lw, ok := s.feed.(liveWirer)
+	if !ok {
+		return nil
+	}
+	l := decodeLocation(map[string]string{"locseq": "1", "loc_drv": stored["loc_drv"], "loc_ts": stored["loc_ts"],
+		"loc_lat": stored["loc_lat"], "loc_lng": stored["loc_lng"], "loc_hdg": stored["loc_hdg"], "loc_spd": stored["loc_spd"]})
+	if l == nil {
+		return nil
+	}
+	l.Seq = 0
+	data := locationData(trip, l)
+	tid, _ := json.Marshal(trip)
+	pre := `{"trip_id":` + string(tid) + `,"seq":`
+	if !bytes.HasPrefix(data, []byte(pre+"0,")) {
+		return nil
+	}
+	ch, cmd, head, err := lw.LiveWire(Topic(trip), EventLocation, time.Now())
+	if err != nil {
+		return nil
+	}
+	return []any{ch, cmd, head + pre, string(data[len(pre)+1:])}
+}
+
+// publishLocation sends a trip's fix live (the one stored when the gate
+// opened).
+func (s *Service) publishLocation(ctx context.Context, trip string, l *Location) error {
+	if l == nil {
+		return nil
+	}
 	if s.metrics.Location != nil {
 		s.metrics.Location(true)
 	}
-	return s.feed.PublishLive(ctx, Topic(trip), EventLocation, data)
+	return s.feed.PublishLive(ctx, Topic(trip), EventLocation, locationData(trip, l))
 }
 
 // LocationOf returns a trip's latest stored fix (nil if none) without an

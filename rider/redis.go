@@ -102,8 +102,12 @@ return {'ok', id}
 //
 // KEYS: trip hash, path list.
 // ARGV: 1 driver, 2 ts ms, 3 lat, 4 lng, 5 heading, 6 speed, 7 now ms,
-// 8 gate ms, 9 crumb min ms, 10 crumb min m, 11 crumb cap, 12 ttl s.
-// Returns {'skip'} | {'stale'} | {'publish', seq} | {'held', seq, wait ms}.
+// 8 gate ms, 9 crumb min ms, 10 crumb min m, 11 crumb cap, 12 ttl s, and,
+// to publish from here (feed.Broker.LiveWire; empty to let the caller
+// publish): 13 channel, 14 command, 15 message head + data up to the seq,
+// 16 the data after the seq.
+// Returns {'skip'} | {'stale'} | {'publish', seq} | {'published', seq} |
+// {'held', seq, wait ms}.
 var locationScript = redis.NewScript(`
 local h = KEYS[1]
 local st = redis.call('HMGET', h, 'status', 'driver', 'loc_ts', 'crumb_ts', 'crumb_lat', 'crumb_lng', 'pub_ms')
@@ -134,6 +138,10 @@ local now, gate = tonumber(ARGV[7]), tonumber(ARGV[8])
 local last = tonumber(st[7]) or 0
 if now - last >= gate or last - now > gate then
   redis.call('HSET', h, 'pub_ms', ARGV[7], 'pub_seq', seq)
+  if ARGV[13] and ARGV[13] ~= '' then
+    redis.call(ARGV[14], ARGV[13], ARGV[15] .. seq .. ARGV[16])
+    return {'published', seq}
+  end
   return {'publish', seq}
 end
 return {'held', seq, gate - (now - last)}
@@ -143,15 +151,16 @@ return {'held', seq, gate - (now - last)}
 // and the gate is open (the trailing edge of the conflation).
 //
 // KEYS: trip hash. ARGV: now ms, gate ms.
-// Returns {'none'} | {'held', wait ms} | {'publish', seq}.
+// Returns {'none'} | {'held', wait ms} | {'publish', seq, driver, ts, lat,
+// lng, heading, speed} (the stored fix, what goes out).
 var flushScript = redis.NewScript(`
-local st = redis.call('HMGET', KEYS[1], 'locseq', 'pub_seq', 'pub_ms')
+local st = redis.call('HMGET', KEYS[1], 'locseq', 'pub_seq', 'pub_ms', 'loc_drv', 'loc_ts', 'loc_lat', 'loc_lng', 'loc_hdg', 'loc_spd')
 local seq, pub = tonumber(st[1]) or 0, tonumber(st[2]) or 0
 if seq <= pub then return {'none'} end
 local now, gate, last = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(st[3]) or 0
 if now - last < gate and last - now <= gate then return {'held', gate - (now - last)} end
 redis.call('HSET', KEYS[1], 'pub_ms', ARGV[1], 'pub_seq', seq)
-return {'publish', seq}
+return {'publish', seq, st[4] or '', st[5] or '', st[6] or '', st[7] or '', st[8] or '', st[9] or ''}
 `)
 
 // reply is a script's array answer as strings (numbers formatted).

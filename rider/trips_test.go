@@ -353,6 +353,18 @@ loop:
 			if err := jsonUnmarshal(it.Event.Data, &l); err != nil {
 				t.Fatal(err)
 			}
+			// Published by the location script or by Go: the same bytes.
+			want, _ := json.Marshal(struct {
+				TripID string `json:"trip_id"`
+				*rider.Location
+			}{trip.ID, &l})
+			if string(it.Event.Data) != string(want) {
+				t.Fatalf("location data %s, want %s", it.Event.Data, want)
+			}
+			enc, err := it.JSON()
+			if want, _ := json.Marshal(it.Event); err != nil || string(enc) != string(want) {
+				t.Fatalf("item JSON %s (%v), want %s", enc, err, want)
+			}
 			seqs = append(seqs, l.Seq)
 			got = append(got, time.Now())
 			if l.Lat > 52.5+float64(n-1)*0.00018-1e-6 {
