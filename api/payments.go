@@ -89,21 +89,36 @@ func (s *Server) createPayment(c echo.Context) error {
 // payment is pending; none once it is final. A final payment is served
 // from memory, a pending one with one Redis read.
 func (s *Server) getPayment(c echo.Context) error {
-	pay, err := s.payments.Get(c.Request().Context(), c.Param("id"), actor(c))
+	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
+	h := c.Response().Header()
+	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
+		// A poller: compare with the tag alone (same checks, a smaller
+		// read) and load the payment only when it changed.
+		etag, final, err := s.payments.Tag(ctx, id, a)
+		if err != nil {
+			return err
+		}
+		if etagMatch(inm, etag) {
+			paymentHeaders(h, etag, final)
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
+	pay, err := s.payments.Get(ctx, id, a)
 	if err != nil {
 		return err
 	}
-	h := c.Response().Header()
-	etag := pay.ETag()
+	paymentHeaders(h, pay.ETag(), pay.Final())
+	return c.JSON(http.StatusOK, pay)
+}
+
+// paymentHeaders sets a payment poll's ETag, Cache-Control and, while
+// pending, Retry-After.
+func paymentHeaders(h http.Header, etag string, final bool) {
 	h.Set("ETag", etag)
 	h.Set("Cache-Control", "private, no-cache")
-	if !pay.Final() {
+	if !final {
 		h.Set("Retry-After", string(rune('2'+rand.IntN(2))))
 	}
-	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
-		return c.NoContent(http.StatusNotModified)
-	}
-	return c.JSON(http.StatusOK, pay)
 }
 
 // paymentWebhook verifies and applies a gateway event. 200 for anything

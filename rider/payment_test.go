@@ -524,6 +524,59 @@ func TestPaymentFinalCached(t *testing.T) {
 	}
 }
 
+// TestPaymentTag checks that the poller's validator agrees with Get
+// (ETag, finality, errors) while pending and once final, and that a tag
+// read never puts a partial payment in the final cache.
+func TestPaymentTag(t *testing.T) {
+	e := mustPayEnv(t)
+	ctx := context.Background()
+	pay, a := e.pending(t)
+	same := func(t *testing.T, id string, who rider.Actor) {
+		t.Helper()
+		got, gerr := e.pays.Get(ctx, id, who)
+		tag, final, terr := e.pays.Tag(ctx, id, who)
+		if gerr != nil || terr != nil {
+			if gerr == nil || terr == nil || gerr.Error() != terr.Error() {
+				t.Fatalf("%s as %+v: Get error %v, Tag error %v", id, who, gerr, terr)
+			}
+			return
+		}
+		if tag != got.ETag() || final != got.Final() {
+			t.Fatalf("%s as %+v: Tag %s final %v, Get %s final %v", id, who, tag, final, got.ETag(), got.Final())
+		}
+	}
+	ops := rider.Actor{Role: rider.RoleOps, ID: "ops"}
+	other := rider.Actor{Role: rider.RoleRider, ID: "other"}
+	unknown := strings.Replace(pay.ID, pay.TripID, pay.TripID+"x", 1)
+	for _, phase := range []string{"pending", "final"} {
+		t.Run(phase, func(t *testing.T) {
+			if tag, final, err := e.pays.Tag(ctx, pay.ID, a); err != nil || final != (phase == "final") || tag == "" {
+				t.Fatalf("rider: %s final %v, %v", tag, final, err)
+			}
+			if _, _, err := e.pays.Tag(ctx, pay.ID, other); !errors.Is(err, rider.ErrForbidden) {
+				t.Fatalf("other rider: %v", err)
+			}
+			for _, tc := range []struct {
+				id  string
+				who rider.Actor
+			}{{pay.ID, a}, {pay.ID, ops}, {pay.ID, other}, {pay.ID, rider.Actor{}}, {unknown, ops}, {"pay_nope", ops}} {
+				same(t, tc.id, tc.who)
+			}
+		})
+		if phase == "pending" {
+			// Tag reads of a pending payment cached nothing: the webhook's
+			// change shows at once.
+			before, _, _ := e.pays.Tag(ctx, pay.ID, a)
+			if _, err := e.deliver(t, eventBody(evtID(), rider.WebhookSucceeded, pay, time.Now())); err != nil {
+				t.Fatal(err)
+			}
+			if after, final, _ := e.pays.Tag(ctx, pay.ID, a); after == before || !final {
+				t.Fatalf("after the webhook: tag %s (was %s), final %v", after, before, final)
+			}
+		}
+	}
+}
+
 func FuzzParseSignature(f *testing.F) {
 	now := time.Unix(1_750_000_000, 0)
 	body := []byte(`{"id":"evt_1"}`)
