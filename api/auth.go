@@ -40,7 +40,7 @@ type Auth struct {
 	// request. Only successes are cached; a hit is still refused once past
 	// its exp or before its nbf (re-parsed for the error). Bounded: when full, an arbitrary
 	// entry goes.
-	mu       sync.Mutex
+	mu       sync.RWMutex
 	verified map[string]Claims
 }
 
@@ -87,9 +87,9 @@ func (a *Auth) Mint(r TokenRequest) (string, error) {
 // Parse verifies a token (HS256 only, exp required) and returns its claims
 // (the caller's own copy).
 func (a *Auth) Parse(token string) (*Claims, error) {
-	a.mu.Lock()
+	a.mu.RLock() // concurrent pollers don't queue behind each other
 	c, ok := a.verified[token]
-	a.mu.Unlock()
+	a.mu.RUnlock()
 	if ok {
 		now := a.now()
 		if now.Before(c.ExpiresAt.Time) && (c.NotBefore == nil || !now.Before(c.NotBefore.Time)) {

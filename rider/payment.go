@@ -288,6 +288,18 @@ func (p *Payments) Tag(ctx context.Context, id string, a Actor) (etag string, fi
 		if pay.ID != id {
 			return "", false, fmt.Errorf("%w: %s", ErrPaymentNotFound, clip(id))
 		}
+		if pay.Final() {
+			// Final now: load it whole once, so that it joins the cache
+			// like through Get and later polls read no Redis.
+			full, err := p.load(ctx, tripID)
+			if err != nil {
+				return "", false, err
+			}
+			if full.ID == id && full.Final() {
+				p.remember(full)
+				pay = full
+			}
+		}
 	}
 	if err := paymentAccess(pay, a, id); err != nil {
 		return "", false, err

@@ -573,6 +573,13 @@ func TestPaymentTag(t *testing.T) {
 			if after, final, _ := e.pays.Tag(ctx, pay.ID, a); after == before || !final {
 				t.Fatalf("after the webhook: tag %s (was %s), final %v", after, before, final)
 			}
+			// Once final, a tag read cached it: Redis is no longer read.
+			if err := e.rdb.Del(ctx, prefixOf(e.env)+"trip:{"+pay.TripID+"}:payment").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if _, final, err := e.pays.Tag(ctx, pay.ID, a); err != nil || !final {
+				t.Fatalf("final payment not cached by Tag: final %v, %v", final, err)
+			}
 		}
 	}
 }
