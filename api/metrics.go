@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -96,9 +97,20 @@ func (m *metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		hs := m.seriesFor(route, c.Request().Method, status)
+		hs := m.seriesFor(route, methodLabel(c.Request().Method), status)
 		hs.requests.Inc()
 		hs.duration.Observe(time.Since(start).Seconds())
 		return err
 	}
+}
+
+// methodLabel keeps the method label to the methods the API serves, so a
+// client sending made-up methods cannot create unbounded metric series.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
 }
