@@ -5,43 +5,21 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/shareddata"
 )
 
 var portoCenter = geo.Point{Lat: 41.1496, Lng: -8.6109}
 
-// dataFile finds ../shared/data/name from the module root; it fails under
-// CI=true when the file is missing and skips otherwise.
+// dataFile is the path of a file of ../shared/data (see shareddata.Path).
 func dataFile(tb testing.TB, name string) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			tb.Fatal("module root not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "data", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("test data missing (CI=true): %v", err)
-		}
-		tb.Skipf("test data missing: %v", err)
-	}
-	return p
+	return shareddata.Path(tb, name)
 }
 
 func mustLoadPorto(tb testing.TB) *geo.Graph {

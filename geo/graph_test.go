@@ -6,39 +6,16 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/shareddata"
 )
 
-// dataFile returns the path of a file of ../shared/data (relative to the
-// module root). It fails under CI=true when the file is missing, else skips.
+// dataFile is the path of a file of ../shared/data (see shareddata.Path).
 func dataFile(tb testing.TB, name string) string {
 	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("module root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("test data missing (CI=true): %v", err)
-		}
-		tb.Skipf("test data missing: %v", err)
-	}
-	return p
+	return shareddata.Path(tb, name)
 }
 
 func mustLoadPorto(tb testing.TB) *geo.Graph {

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hextrack/hextrack/internal/redistest"
+	"github.com/hextrack/hextrack/internal/shareddata"
 	"github.com/hextrack/hextrack/sim"
 )
 
@@ -96,19 +96,10 @@ func mustRunServer(tb testing.TB, env ...string) string {
 // ping rate (10/s) that a real phone never reaches.
 const fastFleet = "HEXTRACK_PING_RATE=100"
 
-// dataFile finds a file of ../shared/data from the module root: a missing
-// file fails under CI=true and skips otherwise.
+// dataFile is the path of a file of ../shared/data (see shareddata.Path).
 func dataFile(tb testing.TB, name string) string {
 	tb.Helper()
-	_, this, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(this), "..", "..", "..", "shared", "data", name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("test data %s missing: %v", p, err)
-		}
-		tb.Skipf("test data %s missing", p)
-	}
-	return p
+	return shareddata.Path(tb, name)
 }
 
 func readReport(t *testing.T, path string) sim.Report {
