@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/jsonscan"
 )
 
 // Ping is one GPS fix sent by a driver app.
@@ -143,6 +143,15 @@ func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, e
 	if len(trimmed) == 0 {
 		return nil, false, fmt.Errorf("%w: empty body", ErrInvalid)
 	}
+	if out, single, ok := decodeBodyFast(trimmed, maxBatch); ok {
+		return out, single, nil
+	}
+	return decodeBodySlow(trimmed, maxBatch)
+}
+
+// decodeBodySlow is DecodePings on a trimmed body with encoding/json (the
+// reference; errors are reported only here).
+func decodeBodySlow(trimmed []byte, maxBatch int) (pings []DecodedPing, single bool, err error) {
 	var probe map[string]json.RawMessage
 	if err := strictUnmarshal(trimmed, &probe); err != nil {
 		return nil, false, err
@@ -159,6 +168,46 @@ func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, e
 		return nil, true, err
 	}
 	return []DecodedPing{p}, true, nil
+}
+
+// decodeBodyFast decodes a body that decodes without error, exactly as
+// DecodePings does, without encoding/json's passes over the whole body: a
+// one-member scan finds "pings" (a map key: case-sensitive) and checks the
+// other members, then DecodePingList or decodeFast decode. ok is false
+// otherwise (an error included, so DecodePings reports it as always).
+func decodeBodyFast(body []byte, maxBatch int) (pings []DecodedPing, single, ok bool) {
+	var list []byte
+	m := jsonscan.Open(body)
+	for m.Next() {
+		switch {
+		case string(m.Key) == "pings":
+			if list != nil {
+				return nil, false, false // the last would win: leave it to the map
+			}
+			list = m.Val
+		case m.Kind == jsonscan.Array || m.Kind == jsonscan.Object:
+			if !json.Valid(m.Val) {
+				return nil, false, false
+			}
+		}
+	}
+	if !m.OK() {
+		return nil, false, false
+	}
+	if list == nil {
+		d, ok := decodeFast(body)
+		if !ok {
+			return nil, true, false
+		}
+		return []DecodedPing{d}, true, true
+	}
+	// DecodePingList succeeds only on an array whose elements all decoded,
+	// i.e. valid JSON, which the map probe would have accepted too.
+	out, err := DecodePingList(list, maxBatch)
+	if err != nil {
+		return nil, false, false
+	}
+	return out, false, true
 }
 
 // DecodePingList decodes a JSON array of ping objects, the value of "pings"
@@ -319,7 +368,104 @@ func stringEnd(raw []byte, i int) (int, bool) {
 	return 0, false
 }
 
+// decodeOne decodes one ping object: decodeFast when it can, else
+// encoding/json (decodeSlow), which decides every case decodeFast declines,
+// errors included.
 func decodeOne(raw []byte) (DecodedPing, error) {
+	if d, ok := decodeFast(raw); ok {
+		return d, nil
+	}
+	return decodeSlow(raw)
+}
+
+// pingFields are pingJSON's keys, in the bit order decodeFast tracks them.
+var pingFields = [...]string{"lat", "lng", "ts", "seq", "accuracy", "speed", "heading"}
+
+// decodeFast decodes the ping object raw holds without reflection, giving
+// exactly what decodeSlow gives. It handles the common shape: an object whose
+// keys are plain and spelled like pingJSON's (other keys are skipped, as
+// encoding/json skips them), each known key once, with numbers for the
+// numeric fields and a string or number for ts. ok is false for anything
+// else (null, a duplicate key, a key differing only in case, escapes, a
+// number out of range, invalid JSON...), and decodeSlow decides.
+func decodeFast(raw []byte) (d DecodedPing, ok bool) {
+	d.Accuracy, d.Speed, d.Heading = math.NaN(), math.NaN(), math.NaN()
+	var seen uint8
+	m := jsonscan.Open(raw)
+	for m.Next() {
+		var f *float64
+		var bit uint8
+		switch string(m.Key) {
+		case "lat":
+			bit, f = 1<<0, &d.Pos.Lat
+		case "lng":
+			bit, f = 1<<1, &d.Pos.Lng
+		case "ts":
+			bit = 1 << 2
+		case "seq":
+			bit = 1 << 3
+		case "accuracy":
+			bit, f = 1<<4, &d.Accuracy
+		case "speed":
+			bit, f = 1<<5, &d.Speed
+		case "heading":
+			bit, f = 1<<6, &d.Heading
+		default:
+			for _, name := range pingFields {
+				if bytes.EqualFold(m.Key, []byte(name)) {
+					return DecodedPing{}, false // encoding/json matches keys case-insensitively
+				}
+			}
+			if (m.Kind == jsonscan.Array || m.Kind == jsonscan.Object) && !json.Valid(m.Val) {
+				return DecodedPing{}, false
+			}
+			continue
+		}
+		if seen&bit != 0 {
+			return DecodedPing{}, false
+		}
+		seen |= bit
+		switch {
+		case f != nil:
+			if m.Kind != jsonscan.Number {
+				return DecodedPing{}, false
+			}
+			v, err := strconv.ParseFloat(string(m.Val), 64)
+			if err != nil {
+				return DecodedPing{}, false
+			}
+			*f = v
+		case bit == 1<<2:
+			var ts Timestamp
+			if m.Kind != jsonscan.String && m.Kind != jsonscan.Number || ts.UnmarshalJSON(m.Val) != nil {
+				return DecodedPing{}, false
+			}
+			d.TS = time.Time(ts)
+		default: // seq
+			if m.Kind != jsonscan.Number {
+				return DecodedPing{}, false
+			}
+			n, err := strconv.ParseInt(string(m.Val), 10, 64)
+			if err != nil {
+				return DecodedPing{}, false
+			}
+			d.Seq = n
+		}
+	}
+	if !m.OK() {
+		return DecodedPing{}, false
+	}
+	for i, name := range pingFields[:4] {
+		if seen&(1<<i) == 0 {
+			d.Missing = name
+			break
+		}
+	}
+	return d, true
+}
+
+// decodeSlow decodes one ping object with encoding/json, the reference.
+func decodeSlow(raw []byte) (DecodedPing, error) {
 	var j pingJSON
 	if err := strictUnmarshal(raw, &j); err != nil {
 		return DecodedPing{}, err
@@ -398,25 +544,59 @@ type tsError struct{ msg string }
 
 func (e *tsError) Error() string { return e.msg }
 
-var digits = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+// isDecimal reports whether b is a decimal number in the form
+// -?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)? (leading zeros allowed).
+func isDecimal(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	j := skipDigits(b, i)
+	if j == i {
+		return false
+	}
+	i = j
+	if i < len(b) && b[i] == '.' {
+		j = skipDigits(b, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j = skipDigits(b, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(b)
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
 
 // UnmarshalJSON accepts "2024-11-25T10:00:00Z" or 1732528800000.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		s, ok := plainString(b)
-		if !ok {
-			if err := json.Unmarshal(b, &s); err != nil {
-				return &tsError{"must be an RFC 3339 string or unix milliseconds"}
-			}
+		if s, ok := plainString(b); ok {
+			return t.parseRFC3339(s)
 		}
-		v, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return &tsError{fmt.Sprintf("%q is not RFC 3339", s)}
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return &tsError{"must be an RFC 3339 string or unix milliseconds"}
 		}
-		*t = Timestamp(v)
-		return nil
+		return t.parseRFC3339(s)
 	}
-	if !digits.Match(b) {
+	if !isDecimal(b) {
 		return &tsError{"must be an RFC 3339 string or unix milliseconds"}
 	}
 	f, err := strconv.ParseFloat(string(b), 64)
@@ -424,6 +604,16 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 		return &tsError{"unix milliseconds out of range"}
 	}
 	*t = Timestamp(time.UnixMilli(int64(f)))
+	return nil
+}
+
+// parseRFC3339 sets t from s. s does not escape (it may live on the stack).
+func (t *Timestamp) parseRFC3339(s string) error {
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return &tsError{strconv.Quote(s) + " is not RFC 3339"} // as %q
+	}
+	*t = Timestamp(v)
 	return nil
 }
 
