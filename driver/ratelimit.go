@@ -29,22 +29,7 @@ func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
 // RetryAfter is how long to wait before the batch fits the bucket.
 func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
 
-// ingestKeys are ingestScript's keys: state hash, seq window, ping bucket.
-// All carry the driver's hash tag, so they share a Cluster slot.
-func (s *Service) ingestKeys(id string) []string {
-	p := s.cfg.Prefix
-	return []string{stateKey(p, id), seqsKey(p, id), p + "drv:{" + id + "}:rl"}
-}
-
-// ingestArgs are ingestScript's fixed arguments; cost is the batch size as
-// sent (invalid pings included), n the number of pings that follow.
-func (s *Service) ingestArgs(now time.Time, cost, n int) []any {
-	args := make([]any, 0, ingestFixedArgs+8*n)
-	return append(args, s.cfg.Limits.MaxJumpSpeed, s.cfg.SeqWindow, int64(s.cfg.StateTTL/time.Second), StatusAvailable,
-		now.UnixMilli(), s.cfg.PingRate, s.cfg.PingBurst, cost)
-}
-
-// ingestFixedArgs is the number of ARGV before the pings.
+// ingestFixedArgs is the number of ARGV before the pings (newIngestCall).
 const ingestFixedArgs = 8
 
 // ingestErr turns the script's RATELIMIT reply into a *RateLimitError and

@@ -3,8 +3,11 @@ package driver
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,7 +36,9 @@ const (
 // accuracy, speed, heading, r9 cell.
 // Returns: {max seq, applied 0|1, prev cell, cell, ts, lat, lng, status, trip,
 // codes}, or 0 when there are no pings (only the bucket was charged).
-var ingestScript = redis.NewScript(`
+var ingestScript = redis.NewScript(ingestLua)
+
+const ingestLua = `
 local h, s = KEYS[1], KEYS[2]
 local maxv, window, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now, rate, burst, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -112,7 +117,135 @@ redis.call('EXPIRE', h, ttl)
 redis.call('EXPIRE', s, ttl)
 local cell = redis.call('HGET', h, 'cell') or ''
 return {maxseq, applied, prevCell, cell, tostring(ts or 0), tostring(lat or ''), tostring(lng or ''), status, trip, codes}
-`)
+`
+
+// ingestCall is one ingestScript call (EVALSHA, keys, ARGV) with every
+// argument encoded into one buffer: a batch of n pings is 8n+14 arguments,
+// and building them as strings in interfaces cost an allocation or two
+// each. Calls are pooled (ingestCalls); go-redis writes the arguments
+// before the call returns and keeps none of them.
+type ingestCall struct {
+	buf  []byte
+	args []any // "evalsha", then *ingestArg each
+	arg  []ingestArg
+}
+
+// ingestArg is one argument of an ingestCall: its buf[start:end].
+type ingestArg struct {
+	c          *ingestCall
+	start, end int
+}
+
+// MarshalBinary makes an ingestArg a go-redis argument, sent as is.
+func (a *ingestArg) MarshalBinary() ([]byte, error) { return a.c.buf[a.start:a.end], nil }
+
+// String is the argument's text (go-redis reads keys with fmt.Sprint to
+// route a command in a Cluster).
+func (a *ingestArg) String() string { return string(a.c.buf[a.start:a.end]) }
+
+var ingestCalls = sync.Pool{New: func() any { return new(ingestCall) }}
+
+// newIngestCall starts a call to ingestScript for driver id with the
+// script's fixed ARGV (see ingestScript; cost is the batch size as sent,
+// invalid pings included) and room for n pings.
+func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
+	c := ingestCalls.Get().(*ingestCall)
+	nargs := 6 + ingestFixedArgs + 8*n
+	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+90*n)
+	c.args = slices.Grow(c.args[:0], nargs)
+	// Every ingestArg is in place before the first pointer to one is taken:
+	// growing arg later would leave args pointing into the old array.
+	c.arg = slices.Grow(c.arg[:0], nargs)
+	c.args = append(c.args, "evalsha")
+	c.str(ingestScript.Hash())
+	c.str("3")
+	p := s.cfg.Prefix
+	c.key(p, id, "")
+	c.key(p, id, ":seqs")
+	c.key(p, id, ":rl")
+	// As go-redis writes a float64 and ints.
+	c.float(s.cfg.Limits.MaxJumpSpeed, -1)
+	c.int(int64(s.cfg.SeqWindow))
+	c.int(int64(s.cfg.StateTTL / time.Second))
+	c.str(StatusAvailable)
+	c.int(now.UnixMilli())
+	c.float(s.cfg.PingRate, -1)
+	c.int(int64(s.cfg.PingBurst))
+	c.int(int64(cost))
+	return c
+}
+
+// ping adds one ping's ARGV: seq, ts ms, lat, lng, accuracy, speed,
+// heading (the optional ones empty when unknown), r9 cell.
+func (c *ingestCall) ping(p Ping) {
+	c.int(p.Seq)
+	c.int(p.TS.UnixMilli())
+	c.float(p.Pos.Lat, 7)
+	c.float(p.Pos.Lng, 7)
+	c.opt(p.Accuracy)
+	c.opt(p.Speed)
+	c.opt(p.Heading)
+	start := len(c.buf)
+	c.buf = strconv.AppendUint(c.buf, uint64(geo.CellOf(p.Pos, geo.ResIndex)), 16) // Cell.String's form
+	c.mark(start)
+}
+
+func (c *ingestCall) mark(start int) {
+	c.arg = append(c.arg, ingestArg{c: c, start: start, end: len(c.buf)})
+	c.args = append(c.args, &c.arg[len(c.arg)-1])
+}
+
+func (c *ingestCall) str(v string) {
+	start := len(c.buf)
+	c.buf = append(c.buf, v...)
+	c.mark(start)
+}
+
+// key adds the key stateKey (suffix "") or seqsKey (":seqs") would give.
+func (c *ingestCall) key(prefix, id, suffix string) {
+	start := len(c.buf)
+	c.buf = append(append(append(append(append(c.buf, prefix...), "drv:{"...), id...), '}'), suffix...)
+	c.mark(start)
+}
+
+func (c *ingestCall) int(n int64) {
+	start := len(c.buf)
+	c.buf = strconv.AppendInt(c.buf, n, 10)
+	c.mark(start)
+}
+
+func (c *ingestCall) float(f float64, prec int) {
+	start := len(c.buf)
+	c.buf = strconv.AppendFloat(c.buf, f, 'f', prec, 64)
+	c.mark(start)
+}
+
+// opt adds an optional value with 2 decimals, or "" for NaN (not sent).
+func (c *ingestCall) opt(f float64) {
+	if math.IsNaN(f) {
+		c.mark(len(c.buf))
+		return
+	}
+	c.float(f, 2)
+}
+
+// run sends the call (EVALSHA, then EVAL when Redis does not know the
+// script, as redis.Script.Run) and puts it back in the pool.
+func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
+	defer func() {
+		if cap(c.buf) <= 64<<10 {
+			clear(c.args) // drop the pointers into this call
+			ingestCalls.Put(c)
+		}
+	}()
+	v, err := s.rdb.Do(ctx, c.args...).Result()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		args := slices.Clone(c.args)
+		args[0], args[1] = "eval", ingestLua
+		v, err = s.rdb.Do(ctx, args...).Result()
+	}
+	return v, err
+}
 
 // statusScript sets a driver's status unless it is busy on a trip.
 // KEYS: drv hash. ARGV: status, ttl. Returns {status, trip, cell} or an error reply.
@@ -182,6 +315,7 @@ func parseIngestReply(v any) (ingestReply, error) {
 	r.status = str(arr[7])
 	r.trip = str(arr[8])
 	codes, _ := arr[9].([]any)
+	r.codes = make([]int64, 0, len(codes))
 	for _, c := range codes {
 		n, _ := c.(int64)
 		r.codes = append(r.codes, n)

@@ -1,10 +1,12 @@
 package driver
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -216,25 +218,26 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	if len(valid) == 0 {
 		// Invalid pings cost the bucket too: a client sending garbage in a
 		// loop is slowed like one sending good pings.
-		_, err := runScript(ctx, s.rdb, ingestScript, s.ingestKeys(driverID), s.ingestArgs(now, len(pings), 0)...)
+		_, err := s.run(ctx, s.newIngestCall(driverID, now, len(pings), 0))
 		if err != nil {
 			return IngestResult{}, s.ingestErr(driverID, now, err)
 		}
 		return res, nil
 	}
-	sort.SliceStable(valid, func(a, b int) bool {
-		if !valid[a].p.TS.Equal(valid[b].p.TS) {
-			return valid[a].p.TS.Before(valid[b].p.TS)
+	byTime := func(a, b item) int {
+		if c := a.p.TS.Compare(b.p.TS); c != 0 {
+			return c
 		}
-		return valid[a].p.Seq < valid[b].p.Seq
-	})
-	args := s.ingestArgs(now, len(pings), len(valid))
-	for _, it := range valid {
-		p := it.p
-		args = append(args, p.Seq, p.TS.UnixMilli(), fmtF(p.Pos.Lat), fmtF(p.Pos.Lng),
-			fmtOpt(p.Accuracy), fmtOpt(p.Speed), fmtOpt(p.Heading), geo.CellOf(p.Pos, geo.ResIndex).String())
+		return cmp.Compare(a.p.Seq, b.p.Seq)
 	}
-	v, err := runScript(ctx, s.rdb, ingestScript, s.ingestKeys(driverID), args...)
+	if !slices.IsSortedFunc(valid, byTime) { // apps send them in order
+		slices.SortStableFunc(valid, byTime)
+	}
+	call := s.newIngestCall(driverID, now, len(pings), len(valid))
+	for _, it := range valid {
+		call.ping(it.p)
+	}
+	v, err := s.run(ctx, call)
 	if err != nil {
 		return IngestResult{}, s.ingestErr(driverID, now, err)
 	}
@@ -245,17 +248,14 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	if len(rep.codes) != len(valid) {
 		return IngestResult{}, fmt.Errorf("driver: ingest: %d codes for %d pings", len(rep.codes), len(valid))
 	}
-	accepted := make([]Ping, 0, len(valid))
 	var last Ping
 	for k, code := range rep.codes {
 		switch code {
 		case codeApplied:
 			res.Accepted++
-			accepted = append(accepted, valid[k].p)
 			last = valid[k].p
 		case codeOlder:
 			res.Accepted++
-			accepted = append(accepted, valid[k].p)
 		case codeDuplicate:
 			res.Duplicates++
 		case codeJump:
@@ -263,7 +263,9 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 			s.countRejected(ReasonImplausible)
 		}
 	}
-	sort.Slice(res.Rejected, func(a, b int) bool { return res.Rejected[a].Index < res.Rejected[b].Index })
+	if len(res.Rejected) > 1 {
+		slices.SortFunc(res.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Index, b.Index) })
+	}
 	res.LastSeq = rep.maxSeq
 	if s.metrics.Accepted != nil && res.Accepted > 0 {
 		s.metrics.Accepted(res.Accepted)
@@ -272,6 +274,12 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		err := s.idx.Put(ctx, geo.Update{ID: driverID, Prev: rep.prev, Pos: rep.pos, Seen: rep.ts, Status: rep.status})
 		if err != nil {
 			return IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
+		}
+		accepted := make([]Ping, 0, res.Accepted)
+		for k, code := range rep.codes {
+			if code == codeApplied || code == codeOlder {
+				accepted = append(accepted, valid[k].p)
+			}
 		}
 		m := Move{DriverID: driverID, TripID: rep.trip, Status: rep.status, From: rep.prev, Pos: rep.pos,
 			TS: rep.ts, Seq: last.Seq, Heading: last.Heading, Speed: last.Speed, Accepted: accepted}
@@ -289,15 +297,6 @@ func (s *Service) countRejected(reason string) {
 	if s.metrics.Rejected != nil {
 		s.metrics.Rejected(reason)
 	}
-}
-
-func fmtF(f float64) string { return strconv.FormatFloat(f, 'f', 7, 64) }
-
-func fmtOpt(f float64) string {
-	if math.IsNaN(f) {
-		return ""
-	}
-	return strconv.FormatFloat(f, 'f', 2, 64)
 }
 
 // SetStatus makes a driver available or offline. A driver on a trip cannot

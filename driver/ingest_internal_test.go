@@ -1,0 +1,72 @@
+package driver
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/redistest"
+)
+
+// TestIngestCallArgs pins ingestCall's encoding to what go-redis wrote for
+// the former []any arguments (ingestScript's stored fields depend on it).
+func TestIngestCallArgs(t *testing.T) {
+	s := NewService(nil, nil, Config{Prefix: "t:", Limits: Limits{MaxJumpSpeed: 70.5}, PingRate: 2.5})
+	now := time.UnixMilli(1795608000123)
+	pings := []Ping{
+		{Pos: geo.Point{Lat: 41.15791234567, Lng: -8.62914}, TS: now.Add(-time.Second), Seq: 1 << 40,
+			Accuracy: 5, Speed: 10.456, Heading: 359.999},
+		{Pos: geo.Point{Lat: -0.0000001, Lng: 179.99999999}, TS: now, Seq: 7,
+			Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()},
+	}
+	c := s.newIngestCall("d-1", now, 3, len(pings))
+	for _, p := range pings {
+		c.ping(p)
+	}
+	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+	want := []string{ingestScript.Hash(), "3", stateKey("t:", "d-1"), seqsKey("t:", "d-1"), "t:drv:{d-1}:rl",
+		"70.5", "4096", strconv.Itoa(7 * 24 * 3600), StatusAvailable, "1795608000123", "2.5", "1000", "3"}
+	for _, p := range pings {
+		opt := func(v float64) string {
+			if math.IsNaN(v) {
+				return ""
+			}
+			return f(v, 2)
+		}
+		want = append(want, strconv.FormatInt(p.Seq, 10), strconv.FormatInt(p.TS.UnixMilli(), 10), f(p.Pos.Lat, 7), f(p.Pos.Lng, 7),
+			opt(p.Accuracy), opt(p.Speed), opt(p.Heading), geo.CellOf(p.Pos, geo.ResIndex).String())
+	}
+	if len(c.args) != 1+len(want) || c.args[0] != "evalsha" {
+		t.Fatalf("%d args starting %v, want evalsha and %d", len(c.args), c.args[0], len(want))
+	}
+	for i, w := range want {
+		a := c.args[1+i].(*ingestArg)
+		b, _ := a.MarshalBinary()
+		if string(b) != w || a.String() != w {
+			t.Errorf("arg %d = %q (String %q), want %q", 1+i, b, a.String(), w)
+		}
+	}
+}
+
+// TestIngestCallNoScript: a Redis that does not know the script's hash gets
+// it by EVAL, as redis.Script.Run does (without flushing the shared Redis's
+// scripts: the call asks for an unknown hash).
+func TestIngestCallNoScript(t *testing.T) {
+	rdb, prefix := redistest.MustOpen(t)
+	s := NewService(rdb, nil, Config{Prefix: prefix})
+	now := time.Now()
+	c := s.newIngestCall("d1", now, 1, 1)
+	c.ping(Ping{Pos: geo.Point{Lat: 41.15, Lng: -8.61}, TS: now, Seq: 1, Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()})
+	c.args[1] = "0000000000000000000000000000000000000000"
+	v, err := s.run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := parseIngestReply(v)
+	if err != nil || !rep.applied || rep.maxSeq != 1 || len(rep.codes) != 1 || rep.codes[0] != codeApplied {
+		t.Fatalf("reply %+v, %v; want the ping applied", rep, err)
+	}
+}
