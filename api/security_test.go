@@ -205,7 +205,9 @@ func TestStreamAdmission(t *testing.T) {
 		}
 	})
 	t.Run("cap on open streams", func(t *testing.T) {
-		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: -1, StreamRate: -1, MaxStreams: 2}}, nil, 1)[0]
+		// A stream notices its client went at the next heartbeat.
+		e := newSecEnv(t, api.Config{Limits: api.LimitConfig{SubjectRate: -1, StreamIPRate: -1, StreamRate: -1, MaxStreams: 2},
+			Stream: api.StreamConfig{Heartbeat: 100 * time.Millisecond}}, nil, 1)[0]
 		snap, rc := e.newTrip(t)
 		a := sse(e, snap.Trip.ID, rc.Token())
 		b := sse(e, snap.Trip.ID, rc.Token())

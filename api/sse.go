@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -70,29 +72,37 @@ type sseWriter struct {
 
 // frame appends one event. id "" omits the id line (live-only events and
 // comments must not move the client's Last-Event-ID).
-func (w *sseWriter) frame(id, event string, data []byte) {
+func (w *sseWriter) frame(id, event string, data []byte) { appendFrame(&w.buf, id, event, data) }
+func (w *sseWriter) retry(d time.Duration)               { appendRetry(&w.buf, d) }
+func (w *sseWriter) comment(s string)                    { appendComment(&w.buf, s) }
+
+// appendFrame appends one event to b. id "" omits the id line (live-only
+// events and comments must not move the client's Last-Event-ID).
+func appendFrame(b *bytes.Buffer, id, event string, data []byte) {
 	if id != "" {
-		w.buf.WriteString("id: ")
-		w.buf.WriteString(id)
-		w.buf.WriteByte('\n')
+		b.WriteString("id: ")
+		b.WriteString(id)
+		b.WriteByte('\n')
 	}
-	w.buf.WriteString("event: ")
-	w.buf.WriteString(event)
-	w.buf.WriteString("\ndata: ")
-	w.buf.Write(data) // compact JSON: never a newline
-	w.buf.WriteString("\n\n")
+	b.WriteString("event: ")
+	b.WriteString(event)
+	b.WriteString("\ndata: ")
+	b.Write(data) // compact JSON: never a newline
+	b.WriteString("\n\n")
 }
 
-func (w *sseWriter) retry(d time.Duration) {
-	w.buf.WriteString("retry: ")
-	w.buf.WriteString(strconv.FormatInt(d.Milliseconds(), 10))
-	w.buf.WriteString("\n\n")
+// appendRetry appends a reconnect delay hint.
+func appendRetry(b *bytes.Buffer, d time.Duration) {
+	b.WriteString("retry: ")
+	b.WriteString(strconv.FormatInt(d.Milliseconds(), 10))
+	b.WriteString("\n\n")
 }
 
-func (w *sseWriter) comment(s string) {
-	w.buf.WriteString(": ")
-	w.buf.WriteString(s)
-	w.buf.WriteString("\n\n")
+// appendComment appends a comment line (heartbeats).
+func appendComment(b *bytes.Buffer, s string) {
+	b.WriteString(": ")
+	b.WriteString(s)
+	b.WriteString("\n\n")
 }
 
 func (w *sseWriter) flush() error {
@@ -131,146 +141,263 @@ type envelope struct {
 // newer than the last location sent. The stream ends when the client goes,
 // the subscription is dropped (slow consumer; the client resumes by ID),
 // the token expires or a viewer's share link is revoked (an `error` event
-// first), or the node drains (a jittered retry: hint first).
+// first), the node drains (a jittered retry: hint first) or Close is
+// called.
+//
+// On HTTP/1.x the stream takes its connection over from net/http once the
+// first frames are built (sse_conn.go): the handler returns, and one
+// goroutine holding little more than the connection and the subscription
+// serves the stream, which is what keeps an idle stream small. Where the
+// connection can't be taken over (HTTP/2, a test recorder) the handler
+// serves the stream itself, the same way.
 func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
-	ctx := c.Request().Context()
-	cfg := s.cfg.Stream
-	last := c.Request().Header.Get("Last-Event-ID")
+	req := c.Request()
+	last := req.Header.Get("Last-Event-ID")
 	if last == "" {
 		last = c.QueryParam("lastEventId")
 	}
+	// A stream that takes its connection over outlives the request: its
+	// subscription and later Redis calls use the streams' context (ended
+	// by Close), not the request's (cancelled when the handler returns).
+	takeOver := canHijack(c)
+	sctx := req.Context()
+	if takeOver {
+		sctx = s.sse.context()
+		if sctx.Err() != nil {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is shutting down"}
+		}
+	}
 	topic := rider.Topic(id)
-	sub, err := s.feed.Subscribe(ctx, topic, last)
+	sub, err := s.feed.Subscribe(sctx, topic, last)
 	if err != nil {
 		return err
 	}
-	defer sub.Close()
 	s.sseStreams.Inc()
+	t := &tripStream{s: s, sub: sub, ctx: sctx, id: id, topic: topic, a: a, resumed: last != ""}
+	if cl := claims(c); cl != nil && cl.ExpiresAt != nil {
+		t.expiry = cl.ExpiresAt.Time
+	}
+	t.retry(s.cfg.Stream.Retry)
+	failed := false
+	if last == "" {
+		// The snapshot's Redis calls run here, on the request's goroutine,
+		// whose deep stack goes away with it.
+		failed = t.snapshot(req.Context(), "snapshot", sub.Position()) != nil
+	}
+	if takeOver {
+		if conn, err := s.hijackSSE(c); err == nil {
+			t.takeOver(conn, c.Response().Header(), failed)
+			return nil
+		}
+	}
 	defer s.sseStreams.Dec()
-
+	defer sub.Close()
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache, no-transform")
 	h.Set("X-Accel-Buffering", "no")
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
-	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), to: cfg.WriteTimeout}
-	w.retry(cfg.Retry)
+	t.resp, t.rc = c.Response(), http.NewResponseController(c.Response())
+	// A failed snapshot: the headers and retry: go out, and the client
+	// reconnects (an HTTP error would make EventSource give up).
+	if t.flush() != nil || failed {
+		return nil
+	}
+	t.run(req.Context().Done())
+	return nil
+}
 
-	var locSeq int64 // highest location seq sent
-	sendSnapshot := func(event, pos string) error {
-		snap, err := s.trips.Snapshot(ctx, id, a)
-		if err != nil {
-			return err
-		}
-		snap.FeedPosition = pos
-		if snap.Location != nil {
-			locSeq = max(locSeq, snap.Location.Seq)
-		}
-		b, _ := json.Marshal(envelope{Type: event, Topic: topic, TS: time.Now().UTC(), Data: snap})
-		w.frame(pos, event, b)
-		return nil
-	}
-	sendLocation := func() error {
-		l, err := s.trips.LocationOf(ctx, id)
-		if err != nil || l == nil || l.Seq <= locSeq {
-			return err
-		}
-		locSeq = l.Seq
-		data, _ := json.Marshal(struct {
-			TripID string `json:"trip_id"`
-			*rider.Location
-		}{id, l})
-		b, _ := json.Marshal(feed.Event{Type: rider.EventLocation, Topic: topic, TS: time.Now().UTC(), Data: data})
-		w.frame("", rider.EventLocation, b)
-		return nil
-	}
-	// writeItem appends one item; false when the stream must end.
-	writeItem := func(it feed.Item) error {
-		if it.Reset {
-			return sendSnapshot("reset", it.Position)
-		}
-		ev := it.Event
-		if !ev.Durable() {
-			if ev.Type == rider.EventLocation {
-				seq, ok := locationSeq(ev.Data)
-				if !ok || seq <= locSeq {
-					return nil // stale or malformed fix: latest wins
-				}
-				locSeq = seq
-			}
-		}
-		b, err := it.JSON() // a live event is encoded once per node
-		if err != nil {
-			return err
-		}
-		w.frame(ev.ID, ev.Type, b)
-		return nil
-	}
+// tripStream is one trip SSE stream once its first frames are built: what
+// its serving goroutine owns. Exactly one of conn (taken over from
+// net/http) and resp is set.
+type tripStream struct {
+	s         *Server
+	sub       *feed.Subscription
+	ctx       context.Context // the Redis calls of resets, locations and share checks
+	id, topic string
+	a         rider.Actor
+	expiry    time.Time // the token's; zero: none
+	locSeq    int64     // highest location seq sent
+	resumed   bool      // the latest location follows the missed events
+	// buf holds the frames of the batch being built; nil between batches
+	// (an idle stream holds no buffer).
+	buf  *bytes.Buffer
+	conn net.Conn
+	resp *echo.Response
+	rc   *http.ResponseController
+}
 
-	if last == "" {
-		if err := sendSnapshot("snapshot", sub.Position()); err != nil {
-			return nil // headers are out; the client reconnects
-		}
+// frameBufs recycles batch buffers: most streams sit idle between batches,
+// and one pooled buffer per batch beats both an allocation per batch and a
+// buffer held by every idle stream.
+var frameBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func (t *tripStream) b() *bytes.Buffer {
+	if t.buf == nil {
+		t.buf = frameBufs.Get().(*bytes.Buffer)
 	}
-	if err := w.flush(); err != nil {
+	return t.buf
+}
+
+func (t *tripStream) frame(id, event string, data []byte) { appendFrame(t.b(), id, event, data) }
+func (t *tripStream) retry(d time.Duration)               { appendRetry(t.b(), d) }
+func (t *tripStream) comment(s string)                    { appendComment(t.b(), s) }
+
+// buffered is the size of the batch being built.
+func (t *tripStream) buffered() int {
+	if t.buf == nil {
+		return 0
+	}
+	return t.buf.Len()
+}
+
+// flush writes the batch, bounded by WriteTimeout: on a taken-over
+// connection one write syscall, else through net/http and a flush.
+func (t *tripStream) flush() error {
+	b := t.buf
+	if b == nil {
 		return nil
 	}
-	// On a resume the latest location follows the missed events.
+	t.buf = nil
+	defer putFrameBuf(b)
+	deadline := time.Now().Add(t.s.cfg.Stream.WriteTimeout)
+	if t.conn != nil {
+		_ = t.conn.SetWriteDeadline(deadline)
+		_, err := t.conn.Write(b.Bytes())
+		return err
+	}
+	_ = t.rc.SetWriteDeadline(deadline)
+	if _, err := t.resp.Write(b.Bytes()); err != nil {
+		return err
+	}
+	t.resp.Flush()
+	return nil
+}
+
+func putFrameBuf(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 { // a large snapshot's buffer is not kept
+		b.Reset()
+		frameBufs.Put(b)
+	}
+}
+
+// snapshot appends a snapshot (event "snapshot" or "reset") at feed
+// position pos.
+func (t *tripStream) snapshot(ctx context.Context, event, pos string) error {
+	snap, err := t.s.trips.Snapshot(ctx, t.id, t.a)
+	if err != nil {
+		return err
+	}
+	snap.FeedPosition = pos
+	if snap.Location != nil {
+		t.locSeq = max(t.locSeq, snap.Location.Seq)
+	}
+	b, _ := json.Marshal(envelope{Type: event, Topic: t.topic, TS: time.Now().UTC(), Data: snap})
+	t.frame(pos, event, b)
+	return nil
+}
+
+// location appends the trip's latest location unless it is not newer than
+// the last one sent.
+func (t *tripStream) location() error {
+	l, err := t.s.trips.LocationOf(t.ctx, t.id)
+	if err != nil || l == nil || l.Seq <= t.locSeq {
+		return err
+	}
+	t.locSeq = l.Seq
+	data, _ := json.Marshal(struct {
+		TripID string `json:"trip_id"`
+		*rider.Location
+	}{t.id, l})
+	b, _ := json.Marshal(feed.Event{Type: rider.EventLocation, Topic: t.topic, TS: time.Now().UTC(), Data: data})
+	t.frame("", rider.EventLocation, b)
+	return nil
+}
+
+// item appends one item of the subscription; an error ends the stream.
+func (t *tripStream) item(it feed.Item) error {
+	if it.Reset {
+		return t.snapshot(t.ctx, "reset", it.Position)
+	}
+	ev := it.Event
+	if !ev.Durable() && ev.Type == rider.EventLocation {
+		seq, ok := locationSeq(ev.Data)
+		if !ok || seq <= t.locSeq {
+			return nil // stale or malformed fix: latest wins
+		}
+		t.locSeq = seq
+	}
+	b, err := it.JSON() // a live event is encoded once per node
+	if err != nil {
+		return err
+	}
+	t.frame(ev.ID, ev.Type, b)
+	return nil
+}
+
+// tokenExpired tells the client to fetch a fresh token and reconnect with
+// Last-Event-ID.
+func (t *tripStream) tokenExpired() {
+	b, _ := json.Marshal(envelope{Type: "token_expired", Topic: t.topic, TS: time.Now().UTC(),
+		Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token and Last-Event-ID"}})
+	t.frame("", "token_expired", b)
+	_ = t.flush()
+}
+
+// run serves the stream after its first frames until it ends (see
+// serveSSE); gone is closed when net/http sees the client go (nil on a
+// taken-over connection, where a write or the heartbeat's check notices).
+func (t *tripStream) run(gone <-chan struct{}) {
+	s, cfg, sub := t.s, t.s.cfg.Stream, t.sub
 	var locDue <-chan time.Time
-	if last != "" {
+	if t.resumed {
 		locDue = time.After(cfg.LocationDelay)
 	}
-	// One timer per stream serves the heartbeat, the access re-check and
-	// the token's expiry (each idle connection holds it; three would cost
-	// three). The stream ends when its token expires: a token_expired event
-	// tells the client to fetch a fresh token and reconnect with
-	// Last-Event-ID.
+	// One timer per stream serves the heartbeat, the token's expiry and,
+	// for viewers, the share link's re-check (each idle stream holds it;
+	// three would cost three). Other roles' access can only end by expiry,
+	// so their streams wake once per heartbeat, not once per AuthCheck.
 	now := time.Now()
-	nextHB, nextCheck := now.Add(cfg.Heartbeat), now.Add(cfg.AuthCheck)
-	var expiry time.Time
-	if cl := claims(c); cl != nil && cl.ExpiresAt != nil {
-		expiry = cl.ExpiresAt.Time
+	nextHB := now.Add(cfg.Heartbeat)
+	var nextCheck time.Time // zero: no share link to re-check
+	if t.a.Role == RoleViewer {
+		nextCheck = now.Add(cfg.AuthCheck)
 	}
 	due := func() time.Duration {
 		next := nextHB
-		if nextCheck.Before(next) {
+		if !nextCheck.IsZero() && nextCheck.Before(next) {
 			next = nextCheck
 		}
-		if !expiry.IsZero() && expiry.Before(next) {
-			next = expiry
+		if !t.expiry.IsZero() && t.expiry.Before(next) {
+			next = t.expiry
 		}
 		return time.Until(next)
 	}
 	tick := time.NewTimer(due())
 	defer tick.Stop()
-	tokenExpired := func() {
-		b, _ := json.Marshal(envelope{Type: "token_expired", Topic: topic, TS: time.Now().UTC(),
-			Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token and Last-Event-ID"}})
-		w.frame("", "token_expired", b)
-		_ = w.flush()
-	}
+	closing := s.sse.closing()
 	for {
 		select {
 		case it, ok := <-sub.C():
 			if !ok {
-				if err := sub.Err(); err != nil && !errors.Is(err, feed.ErrSlowConsumer) && !errors.Is(err, feed.ErrClosed) && ctx.Err() == nil {
-					s.log.Warn("sse: subscription ended", "trip", id, "err", err)
+				if err := sub.Err(); err != nil && !errors.Is(err, feed.ErrSlowConsumer) && !errors.Is(err, feed.ErrClosed) && t.ctx.Err() == nil {
+					s.log.Warn("sse: subscription ended", "trip", t.id, "err", err)
 				}
-				return nil
+				return
 			}
-			if err := writeItem(it); err != nil {
-				return nil
+			if t.item(it) != nil {
+				return
 			}
-			for more := true; more && w.buf.Len() < 64<<10; {
+			for more := true; more && t.buffered() < 64<<10; {
 				select {
 				case it, ok := <-sub.C():
 					if !ok {
 						more = false
 						break
 					}
-					if err := writeItem(it); err != nil {
-						return nil
+					if t.item(it) != nil {
+						return
 					}
 				default:
 					more = false
@@ -278,64 +405,57 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 			}
 			if locDue != nil && len(sub.C()) == 0 {
 				locDue = nil
-				if err := sendLocation(); err != nil {
-					return nil
+				if t.location() != nil {
+					return
 				}
 			}
-			if err := w.flush(); err != nil {
-				return nil
+			if t.flush() != nil {
+				return
 			}
 		case <-locDue:
 			locDue = nil
-			if sendLocation() != nil || w.flush() != nil {
-				return nil
+			if t.location() != nil || t.flush() != nil {
+				return
 			}
 		case now := <-tick.C:
-			if !expiry.IsZero() && !now.Before(expiry) {
-				tokenExpired()
-				return nil
+			if !t.expiry.IsZero() && !now.Before(t.expiry) {
+				t.tokenExpired()
+				return
 			}
-			if !now.Before(nextCheck) {
+			if !nextCheck.IsZero() && !now.Before(nextCheck) {
 				nextCheck = now.Add(cfg.AuthCheck)
-				if err := s.streamAuth(ctx, c, id, a); errors.Is(err, ErrUnauthorized) {
-					tokenExpired()
-					return nil
-				} else if err != nil {
+				if err := s.trips.CheckShare(t.ctx, t.id, t.a.Share); err != nil {
+					if t.ctx.Err() != nil {
+						return // Close or the client went: no verdict
+					}
 					b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "access_revoked", "message": "access to this trip ended; open a new link"}})
-					w.frame("", "error", b)
-					_ = w.flush()
-					return nil
+					t.frame("", "error", b)
+					_ = t.flush()
+					return
 				}
 			}
 			if !now.Before(nextHB) {
 				nextHB = now.Add(cfg.Heartbeat)
-				w.comment("hb")
-				if err := w.flush(); err != nil {
-					return nil
+				if t.conn != nil && peerClosed(t.conn) {
+					return
+				}
+				t.comment("hb")
+				if t.flush() != nil {
+					return
 				}
 			}
 			tick.Reset(due())
 		case <-s.draining:
 			// Spread the reconnects of this node's clients over DrainRetry.
-			w.retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
-			_ = w.flush()
-			return nil
-		case <-ctx.Done():
-			return nil
+			t.retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
+			_ = t.flush()
+			return
+		case <-gone:
+			return
+		case <-closing:
+			return
 		}
 	}
-}
-
-// streamAuth re-checks an open stream's access: the token must not have
-// expired, and a viewer's share link must still be valid.
-func (s *Server) streamAuth(ctx context.Context, c echo.Context, id string, a rider.Actor) error {
-	if cl := claims(c); cl != nil && cl.ExpiresAt != nil && !time.Now().Before(cl.ExpiresAt.Time) {
-		return ErrUnauthorized
-	}
-	if a.Role == RoleViewer {
-		return s.trips.CheckShare(ctx, id, a.Share)
-	}
-	return nil
 }
 
 // locationSeq reads the seq of a trip.location's data. rider writes it

@@ -264,10 +264,13 @@ func (m *Main) Close() error {
 		close(shut)
 	}
 	if m.API != nil {
-		// WebSockets are hijacked: Shutdown does not wait for them.
+		// WebSockets and SSE streams are hijacked: Shutdown does not wait
+		// for them. Streams still open after the drain are closed.
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
 		_ = m.API.WaitWebSockets(ctx)
+		_ = m.API.WaitStreams(ctx)
 		cancel()
+		_ = m.API.Close()
 	}
 	<-shut
 	if m.http != nil {
