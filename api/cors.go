@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,21 +43,56 @@ func corsMiddleware(origins []string) echo.MiddlewareFunc {
 	})
 }
 
-// secureHeaders is echo's Secure middleware: every response (API and
-// pages) says nosniff, no framing, no referrer, and a CSP that lets an API
-// response load nothing. Pages replace the CSP with theirs (web.go).
+// secureHeaders does what echo's Secure middleware did here: every
+// response (API and pages) says nosniff, no framing, no referrer, and a CSP
+// that lets an API response load nothing; HTTPS responses also carry
+// Strict-Transport-Security when hstsMaxAge is set. Pages replace the CSP
+// with theirs (web.go). The values are built once and assigned under their
+// canonical keys: no per-request canonicalisation or allocation. They are
+// shared between responses, as Header.Set/Add/Del and Clone never write
+// into an existing value slice (full slice expressions keep Add from
+// appending into it).
 func secureHeaders(hstsMaxAge int) echo.MiddlewareFunc {
-	return middleware.SecureWithConfig(middleware.SecureConfig{
-		ContentTypeNosniff:    "nosniff",
-		XFrameOptions:         "DENY",
-		ReferrerPolicy:        "no-referrer",
-		ContentSecurityPolicy: "default-src 'none'; frame-ancestors 'none'",
-		HSTSMaxAge:            hstsMaxAge,
-	})
+	one := func(v string) []string { return []string{v}[:1:1] }
+	fixed := []struct {
+		key string
+		val []string
+	}{
+		{echo.HeaderXContentTypeOptions, one("nosniff")},
+		{echo.HeaderXFrameOptions, one("DENY")},
+		{echo.HeaderContentSecurityPolicy, one("default-src 'none'; frame-ancestors 'none'")},
+		{echo.HeaderReferrerPolicy, one("no-referrer")},
+	}
+	for _, f := range fixed {
+		if http.CanonicalHeaderKey(f.key) != f.key {
+			panic("api: secure header key not canonical: " + f.key)
+		}
+	}
+	var hsts []string
+	if hstsMaxAge != 0 {
+		hsts = one(fmt.Sprintf("max-age=%d; includeSubdomains", hstsMaxAge))
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			for _, f := range fixed {
+				h[f.key] = f.val
+			}
+			if hsts != nil && c.Scheme() == "https" {
+				h[echo.HeaderStrictTransportSecurity] = hsts
+			}
+			return next(c)
+		}
+	}
 }
 
 // bodyLimit is echo's BodyLimit at max bytes: a larger declared body is a
 // 413 before any handler reads it.
+// A request without a body (net/http's http.NoBody: no Content-Length, not
+// chunked, e.g. every poll) has nothing to limit and skips the wrapper.
 func bodyLimit(max int64) echo.MiddlewareFunc {
-	return middleware.BodyLimit(strconv.FormatInt(max, 10) + "B")
+	return middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit:   strconv.FormatInt(max, 10) + "B",
+		Skipper: func(c echo.Context) bool { return c.Request().Body == http.NoBody },
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -23,7 +24,10 @@ type metrics struct {
 	// series caches the children of requests and duration per (route,
 	// method, status): WithLabelValues hashes its labels and allocates on
 	// every call. Routes are patterns and statuses few, so it stays small.
-	series sync.Map // seriesKey → *httpSeries
+	// Readers load the map without a lock (a sync.Map would allocate to box
+	// the key); a new label set copies it under seriesMu.
+	series   atomic.Pointer[map[seriesKey]*httpSeries]
+	seriesMu sync.Mutex
 }
 
 type seriesKey struct {
@@ -39,15 +43,31 @@ type httpSeries struct {
 // seriesFor returns the cached children for one label set.
 func (m *metrics) seriesFor(route, method string, status int) *httpSeries {
 	k := seriesKey{route, method, status}
-	if v, ok := m.series.Load(k); ok {
-		return v.(*httpSeries)
+	if p := m.series.Load(); p != nil {
+		if hs, ok := (*p)[k]; ok {
+			return hs
+		}
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	var old map[seriesKey]*httpSeries
+	if p := m.series.Load(); p != nil {
+		old = *p
+	}
+	if hs, ok := old[k]; ok {
+		return hs
 	}
 	hs := &httpSeries{
 		requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
 		duration: m.duration.WithLabelValues(route),
 	}
-	v, _ := m.series.LoadOrStore(k, hs)
-	return v.(*httpSeries)
+	next := make(map[seriesKey]*httpSeries, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[k] = hs
+	m.series.Store(&next)
+	return hs
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -26,19 +26,20 @@ var paymentErrors = []struct {
 // token; the webhook is the gateway's door and carries no token: its
 // HMAC signature is its credential.
 func (s *Server) paymentRoutes() {
-	s.e.POST("/v1/trips/:id/payment", s.pay(s.createPayment), requireRole(RoleRider, RoleOps))
-	s.e.GET("/v1/payments/:id", s.pay(s.getPayment), requireRole(RoleRider, RoleOps))
+	s.e.POST("/v1/trips/:id/payment", guard(s.pay(s.createPayment), RoleRider, RoleOps))
+	s.e.GET("/v1/payments/:id", guard(s.pay(s.getPayment), RoleRider, RoleOps))
 	s.e.POST("/v1/webhooks/payments", s.pay(s.paymentWebhook))
 }
 
 // pay wraps a payment handler: 503 when this server has no payments, and
 // transition errors carry the trip's current status (like s.trip).
 func (s *Server) pay(h echo.HandlerFunc) echo.HandlerFunc {
+	th := s.trip(h)
 	return func(c echo.Context) error {
 		if s.payments == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "payments are not served by this node"}
 		}
-		return s.trip(h)(c)
+		return th(c)
 	}
 }
 
@@ -114,12 +115,15 @@ func (s *Server) getPayment(c echo.Context) error {
 // paymentHeaders sets a payment poll's ETag, Cache-Control and, while
 // pending, Retry-After.
 func paymentHeaders(h http.Header, etag string, final bool) {
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "private, no-cache")
+	h["Etag"] = []string{etag}
+	h["Cache-Control"] = privateNoCache
 	if !final {
-		h.Set("Retry-After", string(rune('2'+rand.IntN(2))))
+		h["Retry-After"] = retryAfter23[rand.IntN(2)][:1:1]
 	}
 }
+
+// retryAfter23 are the Retry-After values of a pending payment's poll.
+var retryAfter23 = [2][]string{{"2"}, {"3"}}
 
 // paymentWebhook verifies and applies a gateway event. 200 for anything
 // verified and understood, including a redelivery or an event that no

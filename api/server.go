@@ -2,8 +2,12 @@ package api
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -82,9 +86,6 @@ type Server struct {
 	health redisHealth
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
-	// sse tracks the trip SSE streams that took their connection over
-	// from net/http (sse_conn.go).
-	sse streamConns
 	// lim holds the rate limiters and stream admission (limits.go).
 	lim *limiter
 	// ops serves the ops dashboard's routes (ops.go); nil: 503.
@@ -132,19 +133,59 @@ func New(cfg Config, d Deps) *Server {
 		s.log.Error("limits: ignoring trusted proxies", "err", err)
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
-	e.Use(middleware.RequestID())
-	e.Use(middleware.Recover())
-	e.Use(s.logRequests)
-	e.Use(s.m.observe)
-	e.Use(secureHeaders(cfg.HSTSMaxAge))
-	e.Use(corsMiddleware(s.cfg.WS.Origins))
-	e.Use(bodyLimit(s.cfg.MaxBody))
-	e.Use(s.lim.streamIP, s.lim.actionIP) // per IP, before any token work
-	e.Use(s.authenticate)
-	e.Use(s.redisGate) // no Redis: streams refused with 503, Redis errors are 503s (health.go)
-	e.Use(s.lim.admitStream, s.lim.perSubject)
+	e.Use(chain(
+		requestIDs(),
+		middleware.Recover(),
+		s.logRequests,
+		s.m.observe,
+		secureHeaders(cfg.HSTSMaxAge),
+		corsMiddleware(s.cfg.WS.Origins),
+		bodyLimit(s.cfg.MaxBody),
+		s.lim.streamIP, s.lim.actionIP, // per IP, before any token work
+		s.authenticate,
+		s.redisGate, // no Redis: streams refused with 503, Redis errors are 503s (health.go)
+		s.lim.admitStream, s.lim.perSubject,
+	))
 	s.routes()
 	return s
+}
+
+// chain composes mws (outermost first) once, around a last step that calls
+// the route echo matched, and returns it as one middleware that ignores its
+// argument. Echo applies its global middlewares anew on every request
+// (each application allocates a closure, a dozen per request here); the
+// route handler it would pass is c.Handler() (echo.ServeHTTP: the router
+// sets it, then the middlewares wrap it), so the precomposed chain serves
+// every request, matched or not (404, 405, CORS preflight), with the same
+// middlewares in the same order and none of those allocations.
+func chain(mws ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+	h := func(c echo.Context) error { return c.Handler()(c) }
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
+}
+
+// requestIDs is echo's RequestID without its per-request crypto/rand
+// read: a client's (or proxy's) X-Request-Id is kept, otherwise the id is
+// a random per-process prefix and a counter, unique across nodes and
+// restarts.
+func requestIDs() echo.MiddlewareFunc {
+	var b [8]byte
+	_, _ = cryptorand.Read(b[:])
+	prefix := hex.EncodeToString(b[:]) + "-"
+	var n atomic.Uint64
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			rid := c.Request().Header.Get(echo.HeaderXRequestID)
+			if rid == "" {
+				var buf [40]byte
+				rid = string(strconv.AppendUint(append(buf[:0], prefix...), n.Add(1), 36))
+			}
+			c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
+			return next(c)
+		}
+	}
 }
 
 // Handler is the http.Handler serving the API.

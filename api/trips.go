@@ -37,21 +37,23 @@ var tripErrors = []struct {
 
 var allRoles = []string{RoleRider, RoleDriver, RoleOps, RoleViewer}
 
+// Route middleware is applied here, once (guard), not passed to echo,
+// which would apply it again on every request.
 func (s *Server) tripRoutes() {
 	g := s.e.Group("/v1/trips")
-	g.POST("", s.trip(s.createTrip), requireRole(RoleRider, RoleOps))
-	g.GET("/:id", s.trip(s.getTrip), requireRole(allRoles...))
-	g.GET("/:id/events", s.trip(s.tripEvents), requireRole(allRoles...))
-	g.GET("/:id/path", s.trip(s.tripPath), requireRole(allRoles...))
-	g.POST("/:id/cancel", s.trip(s.tripAction(rider.ActCancel)), requireRole(RoleRider, RoleDriver, RoleOps))
-	g.POST("/:id/dropoff", s.trip(s.changeDropoff), requireRole(RoleRider, RoleOps))
-	g.POST("/:id/messages", s.trip(s.postMessage), requireRole(RoleRider, RoleDriver, RoleOps))
-	g.POST("/:id/share", s.trip(s.shareTrip), requireRole(RoleRider, RoleOps))
-	g.DELETE("/:id/share/:share", s.trip(s.revokeShare), requireRole(RoleRider, RoleOps))
+	g.POST("", guard(s.trip(s.createTrip), RoleRider, RoleOps))
+	g.GET("/:id", guard(s.trip(s.getTrip), allRoles...))
+	g.GET("/:id/events", guard(s.trip(s.tripEvents), allRoles...))
+	g.GET("/:id/path", guard(s.trip(s.tripPath), allRoles...))
+	g.POST("/:id/cancel", guard(s.trip(s.tripAction(rider.ActCancel)), RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/dropoff", guard(s.trip(s.changeDropoff), RoleRider, RoleOps))
+	g.POST("/:id/messages", guard(s.trip(s.postMessage), RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/share", guard(s.trip(s.shareTrip), RoleRider, RoleOps))
+	g.DELETE("/:id/share/:share", guard(s.trip(s.revokeShare), RoleRider, RoleOps))
 	for _, a := range []string{rider.ActAccept, rider.ActDecline, rider.ActArrived, rider.ActPickup, rider.ActComplete} {
-		g.POST("/:id/"+a, s.trip(s.tripAction(a)), requireRole(RoleDriver, RoleOps))
+		g.POST("/:id/"+a, guard(s.trip(s.tripAction(a)), RoleDriver, RoleOps))
 	}
-	g.POST("/:id/reassign", s.trip(s.tripAction(rider.ActReassign)), requireRole(RoleOps))
+	g.POST("/:id/reassign", guard(s.trip(s.tripAction(rider.ActReassign)), RoleOps))
 }
 
 // trip wraps a trip handler: 503 when this server has no trip service, and
@@ -63,6 +65,9 @@ func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "trips are not served by this node"}
 		}
 		err := h(c)
+		if err == nil {
+			return nil
+		}
 		var te *rider.TransitionError
 		var ve *rider.VersionError
 		switch {
@@ -133,9 +138,7 @@ func (s *Server) getTrip(c echo.Context) error {
 			return err
 		}
 		if etagMatch(inm, etag) {
-			h.Set("ETag", etag)
-			h.Set("Cache-Control", "private, no-cache")
-			h.Set("X-Poll-Interval", strconv.Itoa(pollInterval(status)))
+			pollHeaders(h, etag, pollInterval(status))
 			return c.NoContent(http.StatusNotModified)
 		}
 	}
@@ -144,13 +147,29 @@ func (s *Server) getTrip(c echo.Context) error {
 		return err
 	}
 	etag := snap.ETag()
-	h.Set("ETag", etag)
-	h.Set("Cache-Control", "private, no-cache")
-	h.Set("X-Poll-Interval", strconv.Itoa(pollInterval(snap.Trip.Status)))
+	pollHeaders(h, etag, pollInterval(snap.Trip.Status))
 	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.JSON(http.StatusOK, snap)
+}
+
+// Header values of polls, built once (see secureHeaders on sharing them).
+var (
+	privateNoCache = []string{"private, no-cache"}[:1:1]
+	pollEvery      = map[int][]string{2: {"2"}, 5: {"5"}, 30: {"30"}}
+)
+
+// pollHeaders sets a trip poll's ETag, Cache-Control and X-Poll-Interval
+// (seconds), assigned under their canonical keys.
+func pollHeaders(h http.Header, etag string, every int) {
+	h["Etag"] = []string{etag}
+	h["Cache-Control"] = privateNoCache
+	if v, ok := pollEvery[every]; ok {
+		h["X-Poll-Interval"] = v[:1:1]
+	} else {
+		h["X-Poll-Interval"] = []string{strconv.Itoa(every)}
+	}
 }
 
 // etagMatch implements If-None-Match's weak comparison over a list.
@@ -158,7 +177,9 @@ func etagMatch(header, etag string) bool {
 	if header == "" {
 		return false
 	}
-	for _, t := range strings.Split(header, ",") {
+	for header != "" {
+		var t string
+		t, header, _ = strings.Cut(header, ",")
 		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
 		if t == "*" || t == etag {
 			return true

@@ -145,12 +145,23 @@ func newPaymentID(tripID string) string {
 
 // PaymentTrip returns the trip ID inside a payment ID; ok is false for a
 // malformed ID.
+// It is paymentIDPattern spelled out (every poll of a payment calls it).
 func PaymentTrip(id string) (tripID string, ok bool) {
-	m := paymentIDPattern.FindStringSubmatch(id)
-	if m == nil {
+	const head = len("pay_") + 16 + len("_")
+	if len(id) <= head || len(id) > head+64 || id[:4] != "pay_" || id[head-1] != '_' {
 		return "", false
 	}
-	return m[1], true
+	for i := 4; i < head-1; i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return "", false
+		}
+	}
+	for i := head; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
+			return "", false
+		}
+	}
+	return id[head:], true
 }
 
 // Price returns the amount (minor units) of a delivery from pickup to
@@ -274,17 +285,16 @@ func (p *Payments) Tag(ctx context.Context, id string, a Actor) (etag string, fi
 	pay, cached := p.final[id]
 	p.mu.Unlock()
 	if !cached {
-		vals, err := p.s.rdb.HMGet(ctx, paymentKey(p.s.cfg.Prefix, tripID), "id", "rider", "status", "version").Result()
-		if err != nil {
+		var f [4]string
+		if err := hmget(ctx, p.s.rdb, payTagArgs, paymentKey(p.s.cfg.Prefix, tripID), f[:]); err != nil {
 			return "", false, fmt.Errorf("rider: payment of %s: %w", tripID, err)
 		}
-		str := func(i int) string { s, _ := vals[i].(string); return s }
-		if str(0) == "" {
+		if f[0] == "" {
 			return "", false, fmt.Errorf("%w: trip %s has no payment", ErrPaymentNotFound, tripID)
 		}
 		// Partial: never remembered as a final payment.
-		pay = Payment{ID: str(0), riderID: str(1), Status: str(2)}
-		pay.Version, _ = strconv.ParseInt(str(3), 10, 64)
+		pay = Payment{ID: f[0], riderID: f[1], Status: f[2]}
+		pay.Version, _ = strconv.ParseInt(f[3], 10, 64)
 		if pay.ID != id {
 			return "", false, fmt.Errorf("%w: %s", ErrPaymentNotFound, clip(id))
 		}
@@ -306,6 +316,10 @@ func (p *Payments) Tag(ctx context.Context, id string, a Actor) (etag string, fi
 	}
 	return pay.ETag(), pay.Final(), nil
 }
+
+// payTagArgs is the HMGET of Tag: the fields a payment's ETag and its
+// access check depend on.
+var payTagArgs = hmgetArgs("id", "rider", "status", "version")
 
 // ForTrip returns the payment of trip tripID (for its rider, ops or the
 // system), ErrPaymentNotFound if it has none yet.

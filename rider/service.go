@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -259,9 +260,62 @@ func (s *Service) Snapshot(ctx context.Context, id string, a Actor) (Snapshot, e
 }
 
 // tagFields are the trip hash fields the snapshot's ETag and its access
-// check depend on (see SnapshotTag).
+// check depend on (see SnapshotTag), in the order of the tf* indexes.
 var tagFields = []string{"id", "status", "rider", "driver", "version", "locseq", "loc_ts",
 	"eta_leg", "eta_at", "eta_ms", "eta_s", "eta_m", "eta_rv"}
+
+const (
+	tfID = iota
+	tfStatus
+	tfRider
+	tfDriver
+	tfVersion
+	tfLocSeq
+	tfLocTS
+	tfETALeg
+	tfETAAt
+	tfETAMs
+	tfETAS
+	tfETAM
+	tfETARV
+	tfN // number of tag fields
+)
+
+// tagArgs is "HMGET <key> tagFields..." with the fields boxed once: a poll
+// copies it and sets the key instead of boxing 13 strings.
+var tagArgs = hmgetArgs(tagFields...)
+
+// hmgetArgs returns an HMGET command's arguments with a nil slot for the
+// key (index 1).
+func hmgetArgs(fields ...string) []any {
+	args := make([]any, 0, 2+len(fields))
+	args = append(args, "hmget", nil)
+	for _, f := range fields {
+		args = append(args, f)
+	}
+	return args
+}
+
+// hmget runs an HMGET built from template (hmgetArgs) on key and returns
+// the values, "" for absent fields.
+func hmget(ctx context.Context, rdb interface {
+	Do(context.Context, ...any) *redis.Cmd
+}, template []any, key string, into []string) error {
+	args := make([]any, len(template))
+	copy(args, template)
+	args[1] = key
+	vals, err := rdb.Do(ctx, args...).Slice()
+	if err != nil {
+		return err
+	}
+	if len(vals) != len(into) {
+		return fmt.Errorf("HMGET: %d values for %d fields", len(vals), len(into))
+	}
+	for i, v := range vals {
+		into[i], _ = v.(string)
+	}
+	return nil
+}
 
 // SnapshotTag returns the ETag that Snapshot(ctx, id, a) would carry and the
 // trip's status, after the same access check, reading only the fields the
@@ -272,28 +326,53 @@ func (s *Service) SnapshotTag(ctx context.Context, id string, a Actor) (etag, st
 	if err := checkTripID(id); err != nil {
 		return "", "", err
 	}
-	vals, err := s.rdb.HMGet(ctx, tripKey(s.cfg.Prefix, id), tagFields...).Result()
-	if err != nil {
+	var f [tfN]string
+	if err := hmget(ctx, s.rdb, tagArgs, tripKey(s.cfg.Prefix, id), f[:]); err != nil {
 		return "", "", fmt.Errorf("rider: load %s: %w", id, err)
 	}
-	m := make(map[string]string, len(tagFields))
-	for i, v := range vals {
-		if str, ok := v.(string); ok {
-			m[tagFields[i]] = str
-		}
-	}
-	if m["id"] == "" {
+	if f[tfID] == "" {
 		return "", "", fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
-	t := Trip{ID: m["id"], Status: m["status"], RiderID: m["rider"], DriverID: m["driver"]}
-	t.Version, _ = strconv.ParseInt(m["version"], 10, 64)
+	t := Trip{ID: f[tfID], Status: f[tfStatus], RiderID: f[tfRider], DriverID: f[tfDriver]}
+	t.Version, _ = strconv.ParseInt(f[tfVersion], 10, 64)
 	if err := s.authorizeView(ctx, a, t); err != nil {
 		return "", "", err
 	}
-	snap := Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version}
-	_, snap.etaRV = decodeETA(m, t.Status)
+	// As decodeLocation and decodeETA would have it for the snapshot, with
+	// no Location or JSON built.
+	snap := Snapshot{Version: t.Version}
+	if seq, _ := strconv.ParseInt(f[tfLocSeq], 10, 64); seq != 0 && f[tfLocTS] != "" {
+		snap.Location = &Location{Seq: seq}
+	}
+	snap.etaRV = tagETARouteVersion(t.Status, f[tfETALeg], f[tfETAAt], f[tfETAMs], f[tfETAS], f[tfETAM], f[tfETARV])
 	return snap.ETag(), t.Status, nil
 }
+
+// tagETARouteVersion is the route version decodeETA returns for these
+// fields (0: no ETA of the current leg, or one that doesn't encode), without
+// encoding the ETA when it clearly encodes.
+func tagETARouteVersion(status, leg, at, ms, secs, dist, rv string) int64 {
+	want, _, _ := legOf(status)
+	if want == "" || leg != want {
+		return 0
+	}
+	e := ETA{Leg: want, ArriveAt: msTime(at), ComputedAt: msTime(ms)}
+	e.Seconds, _ = strconv.ParseFloat(secs, 64)
+	e.DistanceM, _ = strconv.ParseFloat(dist, 64)
+	e.RouteVersion, _ = strconv.ParseInt(rv, 10, 64)
+	if finite(e.Seconds) && finite(e.DistanceM) && jsonYear(e.ArriveAt) && jsonYear(e.ComputedAt) {
+		return e.RouteVersion
+	}
+	if _, err := json.Marshal(e); err != nil {
+		return 0
+	}
+	return e.RouteVersion
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// jsonYear: time.Time's MarshalJSON accepts years 0..9999 only.
+func jsonYear(t time.Time) bool { y := t.Year(); return y >= 0 && y <= 9999 }
 
 // Authorize checks that a may see trip id (including, for viewers, that the
 // share link is not revoked) and returns the trip. Streams call it again

@@ -13,12 +13,23 @@ import (
 )
 
 // checkTag asserts that SnapshotTag agrees with Snapshot for a: the same
-// ETag and status, or the same error. It returns the tag.
+// ETag and status, or the same error. It returns the tag. Locations and
+// ETAs are stored asynchronously: a trip that changed between the two reads
+// (SnapshotTag differs before and after Snapshot) is compared again.
 func checkTag(tb testing.TB, e *env, id string, a rider.Actor) string {
 	tb.Helper()
 	ctx := context.Background()
-	snap, serr := e.trips.Snapshot(ctx, id, a)
-	tag, status, terr := e.trips.SnapshotTag(ctx, id, a)
+	var snap rider.Snapshot
+	var tag, status string
+	var serr, terr error
+	for range 20 {
+		tag0, _, _ := e.trips.SnapshotTag(ctx, id, a)
+		snap, serr = e.trips.Snapshot(ctx, id, a)
+		tag, status, terr = e.trips.SnapshotTag(ctx, id, a)
+		if tag == tag0 {
+			break
+		}
+	}
 	if serr != nil || terr != nil {
 		if serr == nil || terr == nil || serr.Error() != terr.Error() {
 			tb.Fatalf("%s as %+v: Snapshot error %v, SnapshotTag error %v", id, a, serr, terr)

@@ -1,0 +1,55 @@
+package rider
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestTagETARouteVersion: the tag's route version is decodeETA's, also for
+// stored values that don't encode as JSON (NaN, a year past 9999), for
+// another leg and for no ETA; and the field indexes match tagFields.
+func TestTagETARouteVersion(t *testing.T) {
+	if len(tagFields) != tfN || tagFields[tfETARV] != "eta_rv" || tagFields[tfLocTS] != "loc_ts" {
+		t.Fatalf("tagFields and the tf* indexes disagree: %v", tagFields)
+	}
+	far := strconv.FormatInt(300_000*365*24*3600*1000, 10) // year ~302000
+	for _, c := range []struct {
+		name, status, leg, at, ms, secs, dist, rv string
+	}{
+		{"pickup", StatusAssigned, LegPickup, "1700000000000", "1700000000000", "120.5", "800", "7"},
+		{"dropoff", StatusInProgress, LegDropoff, "1700000000000", "1700000000000", "60", "500", "3"},
+		{"other leg", StatusInProgress, LegPickup, "1700000000000", "1700000000000", "60", "500", "3"},
+		{"no leg", StatusRequested, "", "", "", "", "", ""},
+		{"no eta", StatusAssigned, "", "", "", "", "", ""},
+		{"NaN seconds", StatusAssigned, LegPickup, "1700000000000", "1700000000000", "NaN", "500", "4"},
+		{"Inf distance", StatusAssigned, LegPickup, "1700000000000", "1700000000000", "60", "+Inf", "4"},
+		{"far arrival", StatusAssigned, LegPickup, far, "1700000000000", "60", "500", "5"},
+		{"garbage", StatusArrived, LegPickup, "x", "y", "z", "w", "9"},
+	} {
+		m := map[string]string{"eta_leg": c.leg, "eta_at": c.at, "eta_ms": c.ms, "eta_s": c.secs, "eta_m": c.dist, "eta_rv": c.rv}
+		_, want := decodeETA(m, c.status)
+		if got := tagETARouteVersion(c.status, c.leg, c.at, c.ms, c.secs, c.dist, c.rv); got != want {
+			t.Errorf("%s: route version %d, decodeETA's %d", c.name, got, want)
+		}
+	}
+}
+
+// TestPaymentTrip: PaymentTrip accepts exactly paymentIDPattern's IDs and
+// returns its group.
+func TestPaymentTrip(t *testing.T) {
+	hex16 := "0123456789abcdef"
+	long := strings.Repeat("x", 64)
+	for _, id := range []string{
+		"pay_" + hex16 + "_t_1", "pay_" + hex16 + "_" + long, "pay_" + hex16 + "_" + long + "x",
+		"pay_" + hex16 + "_", "pay_" + hex16 + "t_1", "pay_0123456789ABCDEF_t_1", "pay_0123456789abcde_t_1",
+		"pax_" + hex16 + "_t_1", "pay_" + hex16 + "_t 1", "pay_" + hex16 + "_t\n", "pay_" + hex16 + "__-Az9",
+		"", "pay_", "pay_" + hex16 + "_é", " pay_" + hex16 + "_t",
+	} {
+		tripID, ok := PaymentTrip(id)
+		m := paymentIDPattern.FindStringSubmatch(id)
+		if ok != (m != nil) || (ok && tripID != m[1]) {
+			t.Errorf("PaymentTrip(%q) = %q, %v; pattern %q", id, tripID, ok, m)
+		}
+	}
+}
