@@ -222,10 +222,11 @@ type tripStream struct {
 	resumed   bool      // the latest location follows the missed events
 	// buf holds the frames of the batch being built; nil between batches
 	// (an idle stream holds no buffer).
-	buf  *bytes.Buffer
-	conn net.Conn
-	resp *echo.Response
-	rc   *http.ResponseController
+	buf      *bytes.Buffer
+	conn     net.Conn
+	deadline time.Time // conn's write deadline
+	resp     *echo.Response
+	rc       *http.ResponseController
 }
 
 // frameBufs recycles batch buffers: most streams sit idle between batches,
@@ -261,13 +262,20 @@ func (t *tripStream) flush() error {
 	}
 	t.buf = nil
 	defer putFrameBuf(b)
-	deadline := time.Now().Add(t.s.cfg.Stream.WriteTimeout)
+	to := t.s.cfg.Stream.WriteTimeout
+	now := time.Now()
 	if t.conn != nil {
-		_ = t.conn.SetWriteDeadline(deadline)
+		// The deadline is moved only once less than half of WriteTimeout is
+		// left (not on every write of a busy stream): a write gets between
+		// WriteTimeout/2 and WriteTimeout.
+		if t.deadline.Sub(now) < to/2 {
+			t.deadline = now.Add(to)
+			_ = t.conn.SetWriteDeadline(t.deadline)
+		}
 		_, err := t.conn.Write(b.Bytes())
 		return err
 	}
-	_ = t.rc.SetWriteDeadline(deadline)
+	_ = t.rc.SetWriteDeadline(now.Add(to))
 	if _, err := t.resp.Write(b.Bytes()); err != nil {
 		return err
 	}
