@@ -14,17 +14,25 @@ import (
 // readBody reads the request body up to max bytes; more → 413.
 func readBody(c echo.Context, max int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(c.Request().Body, max+1))
-	if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) { // the BodyLimit middleware
-		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "body too large"}
-	}
-	if err != nil {
-		return nil, &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "could not read body"}
-	}
-	if int64(len(b)) > max {
-		return nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-			Message: fmt.Sprintf("body exceeds %d bytes", max)}
+	if err := bodyErr(err, len(b), max); err != nil {
+		return nil, err
 	}
 	return b, nil
+}
+
+// bodyErr is readBody's error for a read of n bytes that ended with err.
+func bodyErr(err error, n int, max int64) error {
+	if errors.Is(err, echo.ErrStatusRequestEntityTooLarge) { // the BodyLimit middleware
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "body too large"}
+	}
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "could not read body"}
+	}
+	if int64(n) > max {
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
+			Message: fmt.Sprintf("body exceeds %d bytes", max)}
+	}
+	return nil
 }
 
 // bindJSON decodes a JSON body strictly into v (unknown fields rejected) and

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -25,11 +27,16 @@ func (s *Server) postLocations(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
-	body, err := readBody(c, s.cfg.MaxBody)
-	if err != nil {
+	// Read into a pooled buffer (as readBody reads): the decoded pings
+	// keep no reference to the body.
+	buf := readBufs.Get().(*bytes.Buffer)
+	_, err := buf.ReadFrom(io.LimitReader(c.Request().Body, s.cfg.MaxBody+1))
+	if err := bodyErr(err, buf.Len(), s.cfg.MaxBody); err != nil {
+		putReadBuf(buf)
 		return err
 	}
-	pings, single, err := driver.DecodePings(body, s.drivers.Limits().MaxBatch)
+	pings, single, err := driver.DecodePings(buf.Bytes(), s.drivers.Limits().MaxBatch)
+	putReadBuf(buf)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/internal/jsonscan"
 	"github.com/hextrack/hextrack/rider"
 )
 
@@ -352,20 +353,54 @@ func (c *wsConn) serve(ctx context.Context) {
 	helloTimer := time.AfterFunc(cfg.HelloWait, func() { start("") })
 	defer helloTimer.Stop()
 	for first := true; ; first = false {
-		_, b, err := c.ws.ReadMessage()
+		buf, err := c.read()
 		if err != nil {
 			return // closed by us, by the client, a timeout, or 1009 (gorilla sent it)
 		}
 		_ = c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
+		b := buf.Bytes()
+		hello := false
 		if first {
 			if m, err := decodeWSMessage(b); err == nil && m.Type == "hello" {
 				start(m.LastID)
-				continue
+				hello = true
+			} else {
+				start("")
 			}
-			start("")
 		}
-		c.handle(ctx, b)
+		if !hello {
+			c.handle(ctx, b)
+		}
+		putReadBuf(buf)
 	}
+}
+
+// readBufs holds message buffers: a message is read into one, handled,
+// and the buffer is reused (nothing keeps a reference to a message after
+// handle returns), instead of a new slice per message.
+var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func putReadBuf(b *bytes.Buffer) {
+	if b.Cap() <= 128<<10 {
+		b.Reset()
+		readBufs.Put(b)
+	}
+}
+
+// read reads the next data message into a pooled buffer (release it with
+// putReadBuf), as websocket.Conn.ReadMessage reads it: the read limit
+// applies (1009 when exceeded).
+func (c *wsConn) read() (*bytes.Buffer, error) {
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		return nil, err
+	}
+	buf := readBufs.Get().(*bytes.Buffer)
+	if _, err := buf.ReadFrom(r); err != nil {
+		putReadBuf(buf)
+		return nil, err
+	}
+	return buf, nil
 }
 
 // writer is the only goroutine writing data frames.
@@ -540,6 +575,12 @@ func (c *wsConn) locations(ctx context.Context, m wsMessage) {
 	// errors as the REST batch {"pings":[...]}.
 	pings, err := driver.DecodePingList(m.Pings, c.s.drivers.Limits().MaxBatch)
 	if err != nil {
+		if m.pingsUnchecked && !json.Valid(m.Pings) {
+			// The message is not JSON after all: refused as a whole, as
+			// decodeWSMessage refuses malformed JSON.
+			c.replyErr("", malformedWSMessage())
+			return
+		}
 		c.replyErr(m.Ref, err)
 		return
 	}
@@ -560,6 +601,78 @@ type wsMessage struct {
 	ID     string          `json:"id,omitempty"`
 	Trip   string          `json:"trip,omitempty"`
 	Reason string          `json:"reason,omitempty"`
+
+	// pingsUnchecked: Pings was only delimited, not checked to be valid
+	// JSON (decodeWSFast); DecodePingList checks what it decodes.
+	pingsUnchecked bool
+}
+
+// wsFields are wsMessage's keys.
+var wsFields = [...]string{"type", "ref", "last_id", "pings", "id", "trip", "reason"}
+
+// decodeWSFast decodes the common message shape without encoding/json,
+// giving what json.Unmarshal gives: plain keys spelled like wsMessage's,
+// each once, plain strings (printable ASCII, no escapes) for the string
+// fields, an array for pings, which is only delimited (pingsUnchecked) and
+// only for a locations message. ok is false for anything else, and
+// encoding/json decides. A locations batch is then read once, by
+// DecodePingList, instead of three times.
+func decodeWSFast(b []byte) (m wsMessage, ok bool) {
+	var seen uint8
+	s := jsonscan.Open(b)
+	for s.Next() {
+		var dst *string
+		var bit uint8
+		switch string(s.Key) {
+		case "type":
+			bit, dst = 1<<0, &m.Type
+		case "ref":
+			bit, dst = 1<<1, &m.Ref
+		case "last_id":
+			bit, dst = 1<<2, &m.LastID
+		case "pings":
+			bit = 1 << 3
+		case "id":
+			bit, dst = 1<<4, &m.ID
+		case "trip":
+			bit, dst = 1<<5, &m.Trip
+		case "reason":
+			bit, dst = 1<<6, &m.Reason
+		default:
+			for _, name := range wsFields {
+				if bytes.EqualFold(s.Key, []byte(name)) {
+					return wsMessage{}, false // encoding/json matches keys case-insensitively
+				}
+			}
+			if (s.Kind == jsonscan.Array || s.Kind == jsonscan.Object) && !json.Valid(s.Val) {
+				return wsMessage{}, false
+			}
+			continue
+		}
+		if seen&bit != 0 {
+			return wsMessage{}, false
+		}
+		seen |= bit
+		if dst == nil {
+			if s.Kind != jsonscan.Array {
+				return wsMessage{}, false
+			}
+			m.Pings, m.pingsUnchecked = s.Val, true
+			continue
+		}
+		if s.Kind != jsonscan.String || !s.Plain {
+			return wsMessage{}, false
+		}
+		*dst = string(s.Val[1 : len(s.Val)-1])
+	}
+	if !s.OK() || m.pingsUnchecked && m.Type != "locations" {
+		return wsMessage{}, false
+	}
+	return m, true
+}
+
+func malformedWSMessage() error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "malformed JSON message"}
 }
 
 var wsTripActions = map[string]bool{rider.ActAccept: true, rider.ActDecline: true, rider.ActArrived: true,
@@ -571,16 +684,29 @@ func invalidMsg(msg string) error {
 
 // decodeWSMessage parses and validates one client message (untrusted).
 // Unknown fields are ignored (newer clients), unknown types are errors.
+//
+// A message decodeWSFast decodes and checkWSMessage accepts is taken as is;
+// anything else is decoded again by encoding/json, whose errors are the
+// reference.
 func decodeWSMessage(b []byte) (wsMessage, error) {
-	var m wsMessage
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
-		return m, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "a message is one JSON object"}
+		return wsMessage{}, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "a message is one JSON object"}
 	}
+	if m, ok := decodeWSFast(b); ok {
+		if m, err := checkWSMessage(m); err == nil {
+			return m, nil
+		}
+	}
+	var m wsMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		m = wsMessage{}
-		return m, &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "malformed JSON message"}
+		return wsMessage{}, malformedWSMessage()
 	}
+	return checkWSMessage(m)
+}
+
+// checkWSMessage validates a decoded message.
+func checkWSMessage(m wsMessage) (wsMessage, error) {
 	if len(m.Ref) > 64 {
 		m.Ref = ""
 		return m, invalidMsg("ref is at most 64 characters")

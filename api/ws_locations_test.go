@@ -83,3 +83,35 @@ func TestWebSocketLocationsMatchREST(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketMalformedLocations: a locations message whose pings are not
+// valid JSON is refused as malformed JSON, as before the batch was read
+// lazily, even when its first pings decode.
+func TestWebSocketMalformedLocations(t *testing.T) {
+	e := newAuditEnvDrivers(t, driver.Config{})
+	tok := e.mint(t, api.RoleDriver, "d_wsbad", "", "")
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d_wsbad/ws",
+		http.Header{"Authorization": {"Bearer " + tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.WriteJSON(map[string]string{"type": "hello"})
+	good := pingBody(52.52, 13.405, time.Now().Add(-time.Minute), 1)
+	for _, pings := range []string{`[` + good + `,{"lat":1,}]`, `[` + good + `,{"lat":1} x]`, `[` + good + `,"\q"]`} {
+		msg := `{"type":"locations","ref":"r","pings":` + pings + `}`
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var got struct{ Type, Ref, Code, Message string }
+		for got.Type != "error" && got.Type != "ack" {
+			if err := ws.ReadJSON(&got); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got.Type != "error" || got.Ref != "" || got.Code != "invalid_json" || got.Message != "malformed JSON message" {
+			t.Fatalf("%s: reply %+v, want the malformed JSON error", msg, got)
+		}
+	}
+}

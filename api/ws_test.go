@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -67,10 +68,42 @@ func FuzzDecodeWSMessage(f *testing.F) {
 		if m.Type == "" || len(m.Ref) > 64 {
 			t.Fatalf("accepted %+v", m)
 		}
+		if m.pingsUnchecked && !json.Valid(m.Pings) {
+			return // locations refuses it as malformed JSON (TestWebSocketMalformedLocations)
+		}
 		again, _ := json.Marshal(m)
 		m2, err := decodeWSMessage(again)
 		if err != nil || m2.Type != m.Type || m2.Trip != m.Trip || m2.ID != m.ID || m2.LastID != m.LastID {
 			t.Fatalf("re-decode of %s: %+v %v", again, m2, err)
+		}
+	})
+}
+
+// FuzzDecodeWSFast: the hand-written decoder gives what json.Unmarshal
+// gives (the oracle), or declines; pings it only delimited are refused
+// later unless valid (locations).
+func FuzzDecodeWSFast(f *testing.F) {
+	for _, s := range []string{`{"type":"locations","ref":"r1","pings":[{"lat":1,"lng":2,"ts":1,"seq":1}]}`,
+		`{"type":"hello","last_id":"1-0","client":{"v":[2]}}`, `{"type":"ack","id":"1-0","Type":"x"}`,
+		`{"type":"accept","trip":"t_1","reason":"a\"b"}`, `{"type":"locations","pings":[tru]}`, `{"type":"hello","pings":[]}`,
+		`{"type":"locations","pings":null}`, `{"type":"locations","type":"hello"}`, "{\"type\":\"\xc3\xa9\"}", `{"ref":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeWSFast(b)
+		if !ok {
+			return
+		}
+		if got.pingsUnchecked && !json.Valid(got.Pings) {
+			return
+		}
+		var want wsMessage
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatalf("decodeWSFast(%q) = %+v; json.Unmarshal: %v", b, got, err)
+		}
+		got.pingsUnchecked = false
+		if g, w := fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want); g != w || string(got.Pings) != string(want.Pings) {
+			t.Fatalf("decodeWSFast(%q):\n got %s\nwant %s", b, g, w)
 		}
 	})
 }
