@@ -92,25 +92,30 @@ const maxTracked = 200000
 
 func (l *speedListener) DriverMoved(ctx context.Context, m driver.Move) {
 	l.mu.Lock()
-	prev, ok := l.last[m.DriverID]
+	first, ok := l.last[m.DriverID]
 	if len(l.last) >= maxTracked {
 		l.last = map[string]eta.Fix{}
 	}
-	var pairs [][2]eta.Fix
+	last, lok := first, ok
 	for _, p := range m.Accepted {
-		f := eta.Fix{Point: p.Pos, Time: p.TS}
-		if ok && f.Time.After(prev.Time) {
-			pairs = append(pairs, [2]eta.Fix{prev, f})
-		}
-		if !ok || f.Time.After(prev.Time) {
-			prev, ok = f, true
+		if t := p.TS; !lok || t.After(last.Time) {
+			last, lok = eta.Fix{Point: p.Pos, Time: t}, true
 		}
 	}
-	l.last[m.DriverID] = prev
+	l.last[m.DriverID] = last
 	l.mu.Unlock()
-	for _, pr := range pairs {
-		if dt := pr[1].Time.Sub(pr[0].Time).Seconds(); dt > 0 && !math.IsNaN(dt) {
-			l.feeder.Offer(pr[0], pr[1])
+	// The same walk again, outside the lock and without collecting the
+	// pairs: each fix newer than the newest before it pairs with that one.
+	prev := first
+	for _, p := range m.Accepted {
+		f := eta.Fix{Point: p.Pos, Time: p.TS}
+		if !ok || f.Time.After(prev.Time) {
+			if ok {
+				if dt := f.Time.Sub(prev.Time).Seconds(); dt > 0 && !math.IsNaN(dt) {
+					l.feeder.Offer(prev, f)
+				}
+			}
+			prev, ok = f, true
 		}
 	}
 }
