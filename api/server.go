@@ -86,6 +86,9 @@ type Server struct {
 	health redisHealth
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
+	// sse tracks the trip SSE streams that took their connection over
+	// from net/http (sse_conn.go).
+	sse streamConns
 	// lim holds the rate limiters and stream admission (limits.go).
 	lim *limiter
 	// ops serves the ops dashboard's routes (ops.go); nil: 503.
