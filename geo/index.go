@@ -24,7 +24,15 @@ import (
 //	                       driver's current record in that region, or a
 //	                       tombstone "-|ms" once it moved away
 //	<p>geo:{<r6>}:cells    set of r9 cells of the region that have members
+//	<p>geo:{<r6>}:g        GEO set (GEOADD): member = driver ID, score = the
+//	                       52-bit geohash of its record's position; holds
+//	                       exactly the drivers with a live record in the
+//	                       region, except those beyond ±85.05112878° lat
+//	                       (outside Redis GEO's range)
 //	<p>geo:regions         set of regions ever written (for the trim)
+//
+// Nearby searches the GEO sets server-side (see Nearby); the cell sets serve
+// Scan, the trim and Nearby near the poles and the antimeridian.
 //
 // A move inside a region is one script. A move across regions adds the new
 // record first and then tombstones the old region's record; both scripts
@@ -82,7 +90,9 @@ type Entry struct {
 
 // moveScript adds or moves a driver inside one region, unless the region
 // already holds a newer record (or tombstone) for it.
-// KEYS: where, new cell zset, cells set. ARGV: id, cell, ms, status, lat, lng, cell-key prefix.
+// KEYS: where, new cell zset, cells set, GEO set. ARGV: id, cell, ms,
+// status, lat, lng, cell-key prefix, "1" to put the position in the GEO set
+// (its latitude is within Redis GEO's range).
 var moveScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local ms = tonumber(ARGV[3])
@@ -94,11 +104,16 @@ end
 redis.call('ZADD', KEYS[2], ms, ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]..'|'..ARGV[3]..'|'..ARGV[4]..'|'..ARGV[5]..'|'..ARGV[6])
 redis.call('SADD', KEYS[3], ARGV[2])
+if ARGV[8] == '1' then
+  redis.call('GEOADD', KEYS[4], ARGV[6], ARGV[5], ARGV[1])
+else
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
 return 1
 `)
 
 // leaveScript tombstones a driver's record in a region it left, unless the
-// region holds a newer record. KEYS: where. ARGV: id, ms, cell-key prefix.
+// region holds a newer record. KEYS: where, GEO set. ARGV: id, ms, cell-key prefix.
 var leaveScript = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 local ms = tonumber(ARGV[2])
@@ -108,6 +123,7 @@ if cur then
   if c ~= '-' then redis.call('ZREM', ARGV[3] .. c, ARGV[1]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], '-|'..ARGV[2])
+redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `)
 
@@ -121,14 +137,19 @@ redis.call('HSET', KEYS[1], ARGV[1], c..'|'..m..'|'..ARGV[2]..'|'..la..'|'..ln)
 return 1
 `)
 
-// trimScript drops a region's stale records. KEYS: where. ARGV: cutoff ms, ids...
+// trimScript drops a region's stale records and their GEO set members.
+// KEYS: where, GEO set. ARGV: cutoff ms, ids...
 var trimScript = redis.NewScript(`
 local n = 0
 for i = 2, #ARGV do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
   if cur then
     local m = string.match(cur, '^[^|]*|([^|]*)')
-    if tonumber(m) < tonumber(ARGV[1]) then redis.call('HDEL', KEYS[1], ARGV[i]); n = n + 1 end
+    if tonumber(m) < tonumber(ARGV[1]) then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      redis.call('ZREM', KEYS[2], ARGV[i])
+      n = n + 1
+    end
   end
 end
 return n
@@ -164,9 +185,13 @@ func (x *Index) UpdateMany(ctx context.Context, us []Update) error {
 			}
 			region := c.Parent(ResRegion)
 			rp := x.regionPrefix(region)
-			moveScript.EvalSha(ctx, pipe, []string{rp + "w", rp + "c:" + c.String(), rp + "cells"},
+			inGeo := "0"
+			if math.Abs(u.Pos.Lat) <= geoMaxLat {
+				inGeo = "1"
+			}
+			moveScript.EvalSha(ctx, pipe, []string{rp + "w", rp + "c:" + c.String(), rp + "cells", rp + "g"},
 				u.ID, c.String(), u.Seen.UnixMilli(), u.Status,
-				strconv.FormatFloat(u.Pos.Lat, 'f', 7, 64), strconv.FormatFloat(u.Pos.Lng, 'f', 7, 64), rp+"c:")
+				strconv.FormatFloat(u.Pos.Lat, 'f', 7, 64), strconv.FormatFloat(u.Pos.Lng, 'f', 7, 64), rp+"c:", inGeo)
 			if u.Prev != 0 && u.Prev.Parent(ResRegion) != region {
 				leaves = append(leaves, u)
 			}
@@ -183,7 +208,7 @@ func (x *Index) UpdateMany(ctx context.Context, us []Update) error {
 	err = runScripts(ctx, x.rdb, func(pipe redis.Pipeliner) error {
 		for _, u := range leaves {
 			rp := x.regionPrefix(u.Prev.Parent(ResRegion))
-			leaveScript.EvalSha(ctx, pipe, []string{rp + "w"}, u.ID, u.Seen.UnixMilli(), rp+"c:")
+			leaveScript.EvalSha(ctx, pipe, []string{rp + "w", rp + "g"}, u.ID, u.Seen.UnixMilli(), rp+"c:")
 		}
 		return nil
 	})
@@ -206,7 +231,7 @@ func (x *Index) SetStatus(ctx context.Context, id string, cell Cell, status stri
 }
 
 // indexScripts are loaded into Redis when a pipeline meets NOSCRIPT.
-var indexScripts = []*redis.Script{moveScript, leaveScript, statusScript, trimScript}
+var indexScripts = []*redis.Script{moveScript, leaveScript, statusScript, trimScript, nearbyScript}
 
 // runScripts builds a pipeline of EvalSha calls with build and runs it. When
 // Redis does not know a script yet (a fresh, restarted or flushed server) it
@@ -250,18 +275,16 @@ type Hit struct {
 	DistanceM float64
 }
 
-// maxCandidates bounds the candidate set one Nearby reads before sorting.
+// maxCandidates bounds the candidate set one nearbyCells reads before sorting.
 const maxCandidates = 20000
 
-// Nearby returns fresh drivers within q.RadiusM of q.Center, nearest first,
-// at most q.Limit. It reads the center's r9 cell first, then ring by ring
-// (one pipelined read per step) while fewer than Limit drivers were found;
-// once Limit are kept it reads, in one last step, every unread cell that
-// could still hold a nearer driver — a cell whose nearest possible point
-// (distance to its center minus its circumradius) is closer than the worst
-// kept driver — and stops. In dense areas that is usually the center cell
-// alone.
-func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
+// nearbyCells is Nearby over the r9 cell sets. It reads the center's r9
+// cell first, then ring by ring (one pipelined read per step) while fewer
+// than Limit drivers were found; once Limit are kept it reads, in one last
+// step, every unread cell that could still hold a nearer driver — a cell
+// whose nearest possible point (distance to its center minus its
+// circumradius) is closer than the worst kept driver — and stops.
+func (x *Index) nearbyCells(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	if q.Limit <= 0 {
 		q.Limit = 10
 	}
@@ -381,7 +404,7 @@ func (x *Index) nearbyPopulated(ctx context.Context, q NearbyQuery, c0 Cell, don
 	kr := int(q.RadiusM/(1.5*redge*0.9)) + 2
 	var regions []Cell
 	for _, r := range r0.Disk(kr) {
-		if Distance(q.Center, r.Center())-circumradius(r)*1.01 <= q.RadiusM {
+		if Distance(q.Center, r.Center())-circumradius(r)*regionReach <= q.RadiusM {
 			regions = append(regions, r)
 		}
 	}
@@ -611,7 +634,7 @@ func (x *Index) Trim(ctx context.Context, olderThan time.Duration) (int, error) 
 				}
 			}
 			if len(args) > 1 {
-				n, err := trimScript.Run(ctx, x.rdb, []string{rp + "w"}, args...).Int()
+				n, err := trimScript.Run(ctx, x.rdb, []string{rp + "w", rp + "g"}, args...).Int()
 				if err != nil {
 					return removed, fmt.Errorf("geo: trim: %w", err)
 				}
