@@ -156,10 +156,8 @@ func PaymentTrip(id string) (tripID string, ok bool) {
 			return "", false
 		}
 	}
-	for i := head; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
-			return "", false
-		}
+	if !ValidID(id[head:]) {
+		return "", false
 	}
 	return id[head:], true
 }
@@ -286,7 +284,7 @@ func (p *Payments) Tag(ctx context.Context, id string, a Actor) (etag string, fi
 	p.mu.Unlock()
 	if !cached {
 		var f [4]string
-		if err := hmget(ctx, p.s.rdb, payTagArgs, paymentKey(p.s.cfg.Prefix, tripID), f[:]); err != nil {
+		if err := hmget(ctx, p.s.reads, payTagArgs, paymentKey(p.s.cfg.Prefix, tripID), f[:]); err != nil {
 			return "", false, fmt.Errorf("rider: payment of %s: %w", tripID, err)
 		}
 		if f[0] == "" {

@@ -111,6 +111,8 @@ type Service struct {
 	metrics Metrics
 	hook    Hook     // dispatch (rider/dispatch_hook.go); nil: none
 	eta     *LiveETA // live trip ETAs (rider/eta.go); nil: none
+	// reads batches the HMGETs of polls into pipelines (readbatch.go).
+	reads *readBatcher
 }
 
 // Metrics receives figures; a nil func is skipped.
@@ -122,7 +124,7 @@ type Metrics struct {
 // NewService returns a trip service storing trips in rdb, appending events
 // through f and claiming drivers through d.
 func NewService(rdb redis.UniversalClient, f Feed, d Drivers, cfg Config) *Service {
-	s := &Service{rdb: rdb, feed: f, drivers: d, cfg: cfg.withDefaults()}
+	s := &Service{rdb: rdb, feed: f, drivers: d, cfg: cfg.withDefaults(), reads: &readBatcher{rdb: rdb}}
 	s.loc = newTracker(s)
 	return s
 }
@@ -296,15 +298,14 @@ func hmgetArgs(fields ...string) []any {
 	return args
 }
 
-// hmget runs an HMGET built from template (hmgetArgs) on key and returns
-// the values, "" for absent fields.
-func hmget(ctx context.Context, rdb interface {
-	Do(context.Context, ...any) *redis.Cmd
-}, template []any, key string, into []string) error {
+// hmget runs an HMGET built from template (hmgetArgs) on key, batched
+// with concurrent polls' (readBatcher), and puts the values in into, ""
+// for absent fields.
+func hmget(ctx context.Context, b *readBatcher, template []any, key string, into []string) error {
 	args := make([]any, len(template))
 	copy(args, template)
 	args[1] = key
-	vals, err := rdb.Do(ctx, args...).Slice()
+	vals, err := b.do(ctx, args...).Slice()
 	if err != nil {
 		return err
 	}
@@ -327,7 +328,7 @@ func (s *Service) SnapshotTag(ctx context.Context, id string, a Actor) (etag, st
 		return "", "", err
 	}
 	var f [tfN]string
-	if err := hmget(ctx, s.rdb, tagArgs, tripKey(s.cfg.Prefix, id), f[:]); err != nil {
+	if err := hmget(ctx, s.reads, tagArgs, tripKey(s.cfg.Prefix, id), f[:]); err != nil {
 		return "", "", fmt.Errorf("rider: load %s: %w", id, err)
 	}
 	if f[tfID] == "" {

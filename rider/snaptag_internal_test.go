@@ -1,6 +1,7 @@
 package rider
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +51,17 @@ func TestPaymentTrip(t *testing.T) {
 		m := paymentIDPattern.FindStringSubmatch(id)
 		if ok != (m != nil) || (ok && tripID != m[1]) {
 			t.Errorf("PaymentTrip(%q) = %q, %v; pattern %q", id, tripID, ok, m)
+		}
+	}
+}
+
+// TestValidID: ValidID is the pattern it replaced.
+func TestValidID(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	for _, id := range []string{"", "t", "t_1-A9", strings.Repeat("a", 64), strings.Repeat("a", 65), "t 1", "t.1",
+		"t/1", "é", "t\n", "\xff", "t:1", "-", "_", "Z", "z", "0", "9", "[", "`", "{", "@"} {
+		if got, want := ValidID(id), pattern.MatchString(id); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", id, got, want)
 		}
 	}
 }
