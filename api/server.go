@@ -160,7 +160,9 @@ func New(cfg Config, d Deps) *Server {
 // route handler it would pass is c.Handler() (echo.ServeHTTP: the router
 // sets it, then the middlewares wrap it), so the precomposed chain serves
 // every request, matched or not (404, 405, CORS preflight), with the same
-// middlewares in the same order and none of those allocations.
+// middlewares in the same order and none of those allocations. It must be
+// the only e.Use: a middleware added after it would never run (add it to
+// the list in New instead).
 func chain(mws ...echo.MiddlewareFunc) echo.MiddlewareFunc {
 	h := func(c echo.Context) error { return c.Handler()(c) }
 	for i := len(mws) - 1; i >= 0; i-- {
