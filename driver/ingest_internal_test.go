@@ -24,7 +24,7 @@ func TestIngestCallArgs(t *testing.T) {
 	}
 	c := s.newIngestCall("d-1", now, 3, len(pings))
 	for _, p := range pings {
-		c.ping(p)
+		c.ping(p, geo.CellOf(p.Pos, geo.ResIndex))
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
 	want := []string{ingestScript.Hash(), "3", stateKey("t:", "d-1"), seqsKey("t:", "d-1"), "t:drv:{d-1}:rl",
@@ -59,7 +59,8 @@ func TestIngestCallNoScript(t *testing.T) {
 	s := NewService(rdb, nil, Config{Prefix: prefix})
 	now := time.Now()
 	c := s.newIngestCall("d1", now, 1, 1)
-	c.ping(Ping{Pos: geo.Point{Lat: 41.15, Lng: -8.61}, TS: now, Seq: 1, Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()})
+	pos := geo.Point{Lat: 41.15, Lng: -8.61}
+	c.ping(Ping{Pos: pos, TS: now, Seq: 1, Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}, geo.CellOf(pos, geo.ResIndex))
 	c.args[1] = "0000000000000000000000000000000000000000"
 	v, err := s.run(context.Background(), c)
 	if err != nil {

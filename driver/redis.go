@@ -176,8 +176,8 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 }
 
 // ping adds one ping's ARGV: seq, ts ms, lat, lng, accuracy, speed,
-// heading (the optional ones empty when unknown), r9 cell.
-func (c *ingestCall) ping(p Ping) {
+// heading (the optional ones empty when unknown), r9 cell (the ping's).
+func (c *ingestCall) ping(p Ping, cell geo.Cell) {
 	c.int(p.Seq)
 	c.int(p.TS.UnixMilli())
 	c.float(p.Pos.Lat, 7)
@@ -186,7 +186,7 @@ func (c *ingestCall) ping(p Ping) {
 	c.opt(p.Speed)
 	c.opt(p.Heading)
 	start := len(c.buf)
-	c.buf = strconv.AppendUint(c.buf, uint64(geo.CellOf(p.Pos, geo.ResIndex)), 16) // Cell.String's form
+	c.buf = strconv.AppendUint(c.buf, uint64(cell), 16) // Cell.String's form
 	c.mark(start)
 }
 

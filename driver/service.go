@@ -234,8 +234,15 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		slices.SortStableFunc(valid, byTime)
 	}
 	call := s.newIngestCall(driverID, now, len(pings), len(valid))
+	var disk cellDisk
 	for _, it := range valid {
-		call.ping(it.p)
+		var cell geo.Cell
+		if len(valid) >= cellDiskMinBatch {
+			cell = disk.cellOf(it.p.Pos)
+		} else {
+			cell = geo.CellOf(it.p.Pos, geo.ResIndex)
+		}
+		call.ping(it.p, cell)
 	}
 	v, err := s.run(ctx, call)
 	if err != nil {

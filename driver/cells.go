@@ -1,0 +1,95 @@
+package driver
+
+import (
+	"math"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// cellDisk is a disk around the center of an r9 cell that lies inside the
+// cell: a point within it is in that cell without asking H3. Ingest sends
+// ingestScript every ping's r9 cell, and the fixes of one batch are mostly
+// meters apart, so one H3 lookup (a cgo call) plus the cell's geometry
+// serves most of a batch instead of one lookup per ping.
+//
+// The disk's radius is 90% (less 1 m) of the distance from the center to
+// the nearest edge of the cell's boundary polygon, measured in a local
+// plane (at ~150 m the plane and the sphere differ by millimeters; the
+// polygon is star-shaped around its center, so a disk free of its edges is
+// inside it). Near the poles and across the antimeridian there is no disk
+// (every point asks H3).
+type cellDisk struct {
+	cell   geo.Cell
+	center geo.Point
+	cosLat float64
+	r2     float64 // squared radius, m²; 0: no disk
+}
+
+// metersPerDegree is the length of a degree of latitude (mean radius).
+const metersPerDegree = 6371008.8 * math.Pi / 180
+
+// cellDiskMinBatch: smaller batches look each ping up (the geometry costs
+// two more H3 calls).
+const cellDiskMinBatch = 4
+
+// newCellDisk looks p's cell up and builds its disk.
+func newCellDisk(p geo.Point) cellDisk {
+	c := geo.CellOf(p, geo.ResIndex)
+	d := cellDisk{cell: c}
+	if c == 0 || math.Abs(p.Lat) > 80 {
+		return d
+	}
+	d.center = c.Center()
+	d.cosLat = math.Cos(d.center.Lat * math.Pi / 180)
+	b := c.Boundary()
+	if len(b) < 3 {
+		return d
+	}
+	r := math.Inf(1)
+	for i := range b {
+		ax, ay, ok1 := d.local(b[i])
+		bx, by, ok2 := d.local(b[(i+1)%len(b)])
+		if !ok1 || !ok2 {
+			return d
+		}
+		r = min(r, segmentDist(ax, ay, bx, by))
+	}
+	if s := 0.9*r - 1; s > 0 {
+		d.r2 = s * s
+	}
+	return d
+}
+
+// local is p in meters east and north of the center; ok is false far away
+// in longitude (or across the antimeridian).
+func (d *cellDisk) local(p geo.Point) (x, y float64, ok bool) {
+	dlng := p.Lng - d.center.Lng
+	if math.Abs(dlng) > 1 {
+		return 0, 0, false
+	}
+	return dlng * d.cosLat * metersPerDegree, (p.Lat - d.center.Lat) * metersPerDegree, true
+}
+
+// cellOf is p's r9 cell: d's cell when p is in its disk, else H3's answer,
+// and d becomes the disk of p's cell.
+func (d *cellDisk) cellOf(p geo.Point) geo.Cell {
+	if d.r2 > 0 {
+		if x, y, ok := d.local(p); ok && x*x+y*y < d.r2 {
+			return d.cell
+		}
+	}
+	*d = newCellDisk(p)
+	return d.cell
+}
+
+// segmentDist is the distance from the origin to the segment a-b.
+func segmentDist(ax, ay, bx, by float64) float64 {
+	dx, dy := bx-ax, by-ay
+	l2 := dx*dx + dy*dy
+	t := 0.0
+	if l2 > 0 {
+		t = min(1, max(0, -(ax*dx+ay*dy)/l2))
+	}
+	x, y := ax+t*dx, ay+t*dy
+	return math.Hypot(x, y)
+}
