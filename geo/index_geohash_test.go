@@ -37,7 +37,7 @@ func TestGeohashMatchesRedis(t *testing.T) {
 		}
 		// A point at distance ≤ radius is in a range of the cover.
 		c := Offset(p, r.Float64()*360, r.Float64()*300)
-		for _, cv := range geoCovers(nil, c, 400, 20) {
+		for _, cv := range geoCovers(nil, c, 400, 400, 20) {
 			if Distance(c, p) > cv.radius {
 				continue
 			}
@@ -49,5 +49,14 @@ func TestGeohashMatchesRedis(t *testing.T) {
 				t.Fatalf("%v at %.3f m of %v is in no range of the %v m cover", p, Distance(c, p), c, cv.radius)
 			}
 		}
+	}
+}
+
+func BenchmarkGeoCovers(b *testing.B) {
+	b.ReportAllocs()
+	var covers []geoCover
+	for i := 0; i < b.N; i++ {
+		covers = geoCovers(covers[:0], Point{Lat: 41.15, Lng: -8.61}, 3000, nearbyFirstM, 20)
+		_ = coverArgs(covers)
 	}
 }

@@ -1,9 +1,11 @@
 package geo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -55,16 +57,15 @@ while lo < hi do
 end
 local out = {lo}
 local t = cover(lo)
+local ids = {}
 for r = 2, #t, 2 do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], t[r], t[r + 1])
-  for j = 1, #ids, 512 do
-    local chunk = {}
-    for m = j, math.min(j + 511, #ids) do chunk[#chunk + 1] = ids[m] end
-    local recs = redis.call('HMGET', KEYS[2], unpack(chunk))
-    for m = 1, #chunk do
-      out[#out + 1] = chunk[m]
-      out[#out + 1] = recs[m]
-    end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], t[r], t[r + 1])) do ids[#ids + 1] = id end
+end
+for j = 1, #ids, 512 do
+  local recs = redis.call('HMGET', KEYS[2], unpack(ids, j, math.min(j + 511, #ids)))
+  for m = 1, #recs do
+    out[#out + 1] = ids[j + m - 1]
+    out[#out + 1] = recs[m]
   end
 end
 return out
@@ -113,6 +114,10 @@ func inGeoRange(c Point, m float64) bool {
 	dLng := dLat / math.Cos(top*math.Pi/180)
 	return math.Abs(c.Lng)+dLng < 180
 }
+
+// nearbyFirstM is the radius of the largest cover Nearby's first round trip
+// sends.
+const nearbyFirstM = 400.0
 
 // regionBound is a region's center and reach (regionReach circumradii).
 type regionBound struct {
@@ -183,7 +188,13 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		if len(todo) == 0 {
 			break
 		}
-		covers = geoCovers(covers[:0], q.Center, bound, q.Limit)
+		// The first round trip sends covers up to nearbyFirstM only:
+		// most queries need less, and a sparse place reads on.
+		upTo := bound
+		if round == 0 {
+			upTo = nearbyFirstM
+		}
+		covers = geoCovers(covers[:0], q.Center, bound, upTo, q.Limit)
 		args := coverArgs(covers)
 		var cmds []*redis.Cmd
 		err := runScripts(ctx, x.rdb, func(pipe redis.Pipeliner) error {
@@ -216,7 +227,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 				return nil, fmt.Errorf("geo: nearby: bad reply cover %d", read)
 			}
 			regions[i].complete = covers[c].radius
-			if c == len(covers)-1 {
+			if covers[c].radius >= bound {
 				regions[i].complete = math.Inf(1) // within bound
 			}
 			if merged++; merged == 2 {
@@ -251,7 +262,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 				hits = append(hits, h)
 			}
 		}
-		sort.Slice(hits, func(a, b int) bool { return hits[a].DistanceM < hits[b].DistanceM })
+		slices.SortFunc(hits, func(a, b Hit) int { return cmp.Compare(a.DistanceM, b.DistanceM) })
 		if at != nil {
 			for n, h := range hits {
 				at[h.ID] = n
@@ -315,12 +326,20 @@ type geoCover struct {
 	ranges [][2]uint64
 }
 
-// geoCovers returns covers of the disks of radius 2, 2√2, 4 … m around c and
-// a last one of radius bound. Each is the geohash boxes (at most 3×3, of
-// sides at most its radius) meeting the disk's bounding box.
-func geoCovers(out []geoCover, c Point, bound float64, want int) []geoCover {
+// geoCovers returns covers of the disks of radius 2, 2√2, 4 … m around c up
+// to the first reaching upTo, or to a last one of radius bound. Each is the geohash boxes of sides at most
+// its radius (and, but far north or south, more than half of it) meeting the
+// disk's bounding box.
+func geoCovers(out []geoCover, c Point, bound, upTo float64, want int) []geoCover {
 	cosLat := math.Cos(c.Lat * math.Pi / 180)
 	const mPerDeg = EarthRadiusM * math.Pi / 180
+	// One backing array for every cover's ranges.
+	n := 2
+	for r := 2.0; r < min(bound, upTo); r *= math.Sqrt2 {
+		n++
+	}
+	ranges := make([][2]uint64, 0, 8*n)
+	var scratch [][2]uint64
 	for r := 2.0; ; r *= math.Sqrt2 {
 		last := r >= bound
 		if last {
@@ -347,29 +366,38 @@ func geoCovers(out []geoCover, c Point, bound float64, want int) []geoCover {
 		j1 := geoBits(c.Lng+dLng, -180, 180) >> (geoStep - lg)
 		span := uint64(1)<<(2*geoStep-lt-lg) - 1
 		cv := geoCover{radius: r}
+		scratch = scratch[:0]
 		for i := i0; i <= i1; i++ {
 			for j := j0; j <= j1; j++ {
 				lo := spread(i<<(geoStep-lt)) | spread(j<<(geoStep-lg))<<1
-				cv.ranges = append(cv.ranges, [2]uint64{lo, lo + span})
+				// Insert in order (a few boxes): adjacent ones merge.
+				k := len(scratch)
+				scratch = append(scratch, [2]uint64{})
+				for k > 0 && scratch[k-1][0] > lo {
+					scratch[k] = scratch[k-1]
+					k--
+				}
+				scratch[k] = [2]uint64{lo, lo + span}
 			}
 		}
-		sort.Slice(cv.ranges, func(a, b int) bool { return cv.ranges[a][0] < cv.ranges[b][0] })
-		merged := cv.ranges[:1]
-		for _, rg := range cv.ranges[1:] {
+		merged := scratch[:1]
+		for _, rg := range scratch[1:] {
 			if l := &merged[len(merged)-1]; rg[0] == l[1]+1 {
 				l[1] = rg[1]
 			} else {
 				merged = append(merged, rg)
 			}
 		}
-		cv.ranges = merged
+		start := len(ranges)
+		ranges = append(ranges, merged...)
+		cv.ranges = ranges[start:len(ranges):len(ranges)]
 		// Members needed for want within r if spread evenly over the
 		// boxes, with a margin.
 		boxes := float64((i1 - i0 + 1) * (j1 - j0 + 1))
 		area := boxes * 2 * geoLatLimit / float64(uint64(1)<<lt) * mPerDeg * 360 / float64(uint64(1)<<lg) * mPerDeg * cosLat
 		cv.need = int(math.Ceil(1.2 * float64(want) * area / (math.Pi * r * r)))
 		out = append(out, cv)
-		if last {
+		if last || r >= upTo {
 			return out
 		}
 	}
