@@ -121,7 +121,7 @@ type Payments struct {
 	s   *Service
 	cfg PaymentConfig
 
-	mu    sync.Mutex
+	mu    sync.RWMutex       // polls of final payments read final concurrently
 	final map[string]Payment // final payments by ID (immutable)
 }
 
@@ -237,9 +237,9 @@ func (p *Payments) Get(ctx context.Context, id string, a Actor) (Payment, error)
 	if !ok {
 		return Payment{}, fmt.Errorf("%w: %s", ErrPaymentNotFound, clip(id))
 	}
-	p.mu.Lock()
+	p.mu.RLock()
 	pay, cached := p.final[id]
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	if !cached {
 		var err error
 		if pay, err = p.load(ctx, tripID); err != nil {
@@ -279,9 +279,9 @@ func (p *Payments) Tag(ctx context.Context, id string, a Actor) (etag string, fi
 	if !ok {
 		return "", false, fmt.Errorf("%w: %s", ErrPaymentNotFound, clip(id))
 	}
-	p.mu.Lock()
+	p.mu.RLock()
 	pay, cached := p.final[id]
-	p.mu.Unlock()
+	p.mu.RUnlock()
 	if !cached {
 		var f [4]string
 		if err := hmget(ctx, p.s.reads, payTagArgs, paymentKey(p.s.cfg.Prefix, tripID), f[:]); err != nil {
