@@ -33,13 +33,18 @@ const metersPerDegree = 6371008.8 * math.Pi / 180
 const cellDiskMinBatch = 4
 
 // newCellDisk looks p's cell up and builds its disk.
-func newCellDisk(p geo.Point) cellDisk {
-	c := geo.CellOf(p, geo.ResIndex)
+func newCellDisk(p geo.Point) cellDisk { return diskOf(geo.CellOf(p, geo.ResIndex)) }
+
+// diskOf builds the disk of cell c.
+func diskOf(c geo.Cell) cellDisk {
 	d := cellDisk{cell: c}
-	if c == 0 || math.Abs(p.Lat) > 80 {
+	if c == 0 {
 		return d
 	}
 	d.center = c.Center()
+	if math.Abs(d.center.Lat) > 80 {
+		return d
+	}
 	d.cosLat = math.Cos(d.center.Lat * math.Pi / 180)
 	b := c.Boundary()
 	if len(b) < 3 {
@@ -70,16 +75,21 @@ func (d *cellDisk) local(p geo.Point) (x, y float64, ok bool) {
 	return dlng * d.cosLat * metersPerDegree, (p.Lat - d.center.Lat) * metersPerDegree, true
 }
 
-// cellOf is p's r9 cell: d's cell when p is in its disk, else H3's answer,
-// and d becomes the disk of p's cell.
+// cellOf is p's r9 cell: d's cell when p is in its disk, else H3's answer;
+// when that is another cell (the driver moved on), d becomes its disk. A
+// fix in the rim of the cell outside the disk (about a quarter of its area)
+// costs one lookup, as without the disk.
 func (d *cellDisk) cellOf(p geo.Point) geo.Cell {
 	if d.r2 > 0 {
 		if x, y, ok := d.local(p); ok && x*x+y*y < d.r2 {
 			return d.cell
 		}
 	}
-	*d = newCellDisk(p)
-	return d.cell
+	c := geo.CellOf(p, geo.ResIndex)
+	if c != d.cell {
+		*d = diskOf(c)
+	}
+	return c
 }
 
 // segmentDist is the distance from the origin to the segment a-b.

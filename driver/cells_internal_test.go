@@ -80,3 +80,36 @@ func TestCellDiskFollowsBatch(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBatchCells: the r9 cells of a 50-fix batch (a driver at 10 m/s
+// reporting every second, with GPS jitter), per fix from H3 and through a
+// cellDisk as Ingest does.
+func BenchmarkBatchCells(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	batches := make([][]geo.Point, 256)
+	for i := range batches {
+		start := geo.Point{Lat: 41.07 + r.Float64()*0.09, Lng: -8.68 + r.Float64()*0.19}
+		heading := r.Float64() * 360
+		for k := range 50 {
+			p := geo.Offset(start, heading, 10*float64(k))
+			batches[i] = append(batches[i], geo.Point{Lat: p.Lat + (r.Float64()-0.5)*2e-5, Lng: p.Lng + (r.Float64()-0.5)*2e-5})
+		}
+	}
+	b.Run("h3", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			for _, p := range batches[i%len(batches)] {
+				_ = geo.CellOf(p, geo.ResIndex)
+			}
+		}
+	})
+	b.Run("disk", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			var d cellDisk
+			for _, p := range batches[i%len(batches)] {
+				_ = d.cellOf(p)
+			}
+		}
+	})
+}

@@ -133,7 +133,7 @@ type ingestCall struct {
 // ingestArg is one argument of an ingestCall: its buf[start:end].
 type ingestArg struct {
 	c          *ingestCall
-	start, end int
+	start, end int32
 }
 
 // MarshalBinary makes an ingestArg a go-redis argument, sent as is.
@@ -153,8 +153,8 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 	nargs := 6 + ingestFixedArgs + 8*n
 	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+90*n)
 	c.args = slices.Grow(c.args[:0], nargs)
-	// Every ingestArg is in place before the first pointer to one is taken:
-	// growing arg later would leave args pointing into the old array.
+	// Room for every ingestArg up front: args point into arg, which must
+	// not move while it is filled.
 	c.arg = slices.Grow(c.arg[:0], nargs)
 	c.args = append(c.args, "evalsha")
 	c.str(ingestScript.Hash())
@@ -191,7 +191,7 @@ func (c *ingestCall) ping(p Ping, cell geo.Cell) {
 }
 
 func (c *ingestCall) mark(start int) {
-	c.arg = append(c.arg, ingestArg{c: c, start: start, end: len(c.buf)})
+	c.arg = append(c.arg, ingestArg{c: c, start: int32(start), end: int32(len(c.buf))})
 	c.args = append(c.args, &c.arg[len(c.arg)-1])
 }
 
