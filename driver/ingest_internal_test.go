@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"math"
 	"strconv"
 	"testing"
@@ -69,5 +70,25 @@ func TestIngestCallNoScript(t *testing.T) {
 	rep, err := parseIngestReply(v)
 	if err != nil || !rep.applied || rep.maxSeq != 1 || len(rep.codes) != 1 || rep.codes[0] != codeApplied {
 		t.Fatalf("reply %+v, %v; want the ping applied", rep, err)
+	}
+}
+
+// TestIngestInflightBound: a script call waits for a free slot (MaxInflight)
+// and gives up with its context.
+func TestIngestInflightBound(t *testing.T) {
+	rdb, prefix := redistest.MustOpen(t)
+	s := NewService(rdb, nil, Config{Prefix: prefix, MaxInflight: 1})
+	s.inflight <- struct{}{} // one script in flight
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.run(ctx, s.newIngestCall("d1", time.Now(), 1, 0)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v while the only slot is taken, want the context's deadline", err)
+	}
+	<-s.inflight
+	if _, err := s.run(context.Background(), s.newIngestCall("d1", time.Now(), 1, 0)); err != nil {
+		t.Fatalf("err %v with a free slot", err)
+	}
+	if len(s.inflight) != 0 {
+		t.Fatal("the slot was not given back")
 	}
 }

@@ -230,7 +230,8 @@ func (c *ingestCall) opt(f float64) {
 }
 
 // run sends the call (EVALSHA, then EVAL when Redis does not know the
-// script, as redis.Script.Run) and puts it back in the pool.
+// script, as redis.Script.Run), at most Config.MaxInflight at once, and puts
+// it back in the pool.
 func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
 	defer func() {
 		if cap(c.buf) <= 64<<10 {
@@ -238,6 +239,12 @@ func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
 			ingestCalls.Put(c)
 		}
 	}()
+	select {
+	case s.inflight <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-s.inflight }()
 	v, err := s.rdb.Do(ctx, c.args...).Result()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		args := slices.Clone(c.args)

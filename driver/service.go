@@ -110,6 +110,12 @@ type Config struct {
 	// PingBurst is the bucket size; it is raised to Limits.MaxBatch so a
 	// full offline batch always fits an idle bucket. Zero: 2×MaxBatch.
 	PingBurst int
+	// MaxInflight bounds the ingest scripts in flight at once. Batches
+	// beyond it wait here instead of in the Redis connection pool, where
+	// thousands of drivers sending at once would delay every other command
+	// of the node behind them (feed liveness probes, catch-up reads) for
+	// seconds; a few dozen in flight keep Redis busy. Zero: 64.
+	MaxInflight int
 }
 
 // Service manages drivers. It is safe for concurrent use.
@@ -123,6 +129,8 @@ type Service struct {
 	// denied caches, per driver, until when the ping bucket is known to be
 	// empty (ratelimit.go): a flood is refused without a Redis round trip.
 	denied sync.Map
+	// inflight holds a token per ingest script in flight (MaxInflight).
+	inflight chan struct{}
 }
 
 // Metrics receives ingest figures; a nil func is skipped.
@@ -155,7 +163,10 @@ func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service 
 		cfg.PingBurst = 2 * cfg.Limits.MaxBatch
 	}
 	cfg.PingBurst = max(cfg.PingBurst, cfg.Limits.MaxBatch)
-	return &Service{rdb: rdb, idx: idx, cfg: cfg}
+	if cfg.MaxInflight <= 0 {
+		cfg.MaxInflight = 64
+	}
+	return &Service{rdb: rdb, idx: idx, cfg: cfg, inflight: make(chan struct{}, cfg.MaxInflight)}
 }
 
 // Listen adds a listener. Call before serving.
