@@ -152,7 +152,8 @@ func boundOf(r Cell) regionBound {
 // nearbyGeo is Nearby over the GEO sets.
 func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	minMS := x.now().Add(-x.stale).UnixMilli()
-	home := CellOf(q.Center, ResIndex).Parent(ResRegion)
+	c0 := CellOf(q.Center, ResIndex)
+	home := c0.Parent(ResRegion)
 	type region struct {
 		cell     Cell
 		lb       float64 // no driver of the region is nearer than this
@@ -177,9 +178,18 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	var covers []geoCover
 	for round := 0; ; round++ {
 		var todo []int
+		var near map[Cell]bool // regions of the r9 cells that may hold a driver within bound
 		for i, r := range regions {
 			switch {
 			case r.complete < 0 && r.lb <= bound && (round > 0 || r.cell == home):
+				if r.cell != home {
+					if near == nil {
+						near = nearRegions(q.Center, c0, bound)
+					}
+					if len(near) > 0 && !near[r.cell] {
+						continue
+					}
+				}
 				todo = append(todo, i)
 			case r.complete >= 0 && r.complete < bound:
 				todo = append(todo, i)
@@ -274,6 +284,29 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	}
 	n := sort.Search(len(hits), func(i int) bool { return hits[i].DistanceM > q.RadiusM })
 	return hits[:min(n, q.Limit)], nil
+}
+
+// nearRegions returns the regions of the r9 cells (near c0, the cell of p)
+// that may hold a point within m of p, or nil when that would be many cells
+// (the regions' reach then decides). A driver is in the region of its r9
+// cell, so this is tighter than the reach near a region's edge.
+func nearRegions(p Point, c0 Cell, m float64) map[Cell]bool {
+	edge := circumradius(c0)
+	k := 0
+	for ringMinDist(k+1, edge) <= m {
+		if k++; k > 6 {
+			return nil
+		}
+	}
+	out := map[Cell]bool{}
+	for _, c := range c0.Disk(k) {
+		// Cells within a few rings differ little in size (see slack in
+		// nearbyCells).
+		if Distance(p, c.Center())-edge*1.25 <= m {
+			out[c.Parent(ResRegion)] = true
+		}
+	}
+	return out
 }
 
 // Redis GEO's geohash: the latitude in [-85.05112878, 85.05112878] and the
