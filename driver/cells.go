@@ -18,12 +18,24 @@ import (
 // polygon is star-shaped around its center, so a disk free of its edges is
 // inside it). Near the poles and across the antimeridian there is no disk
 // (every point asks H3).
+//
+// A fix outside the disk but inside the boundary polygon, more than
+// polyMargin from its edges, is in the cell too (the polygon test costs
+// more than the disk's, far less than an H3 lookup); only a fix near the
+// edges asks H3.
 type cellDisk struct {
 	cell   geo.Cell
 	center geo.Point
 	cosLat float64
-	r2     float64 // squared radius, m²; 0: no disk
+	r2     float64 // squared radius, m²; 0: no disk (and no polygon)
+	poly   [10][2]float64
+	n      int // vertices in poly; 0: none
 }
+
+// polyMargin is how far inside its cell's boundary polygon a fix must be
+// for the polygon test (the local plane differs from H3's geometry by
+// millimeters over a cell).
+const polyMargin = 2.0 // m
 
 // metersPerDegree is the length of a degree of latitude (mean radius).
 const metersPerDegree = 6371008.8 * math.Pi / 180
@@ -50,19 +62,42 @@ func diskOf(c geo.Cell) cellDisk {
 	if len(b) < 3 {
 		return d
 	}
-	r := math.Inf(1)
-	for i := range b {
-		ax, ay, ok1 := d.local(b[i])
-		bx, by, ok2 := d.local(b[(i+1)%len(b)])
-		if !ok1 || !ok2 {
+	if len(b) > len(d.poly) {
+		return d
+	}
+	for i, v := range b {
+		x, y, ok := d.local(v)
+		if !ok {
 			return d
 		}
-		r = min(r, segmentDist(ax, ay, bx, by))
+		d.poly[i] = [2]float64{x, y}
+	}
+	r := math.Inf(1)
+	for i := range b {
+		a, c := d.poly[i], d.poly[(i+1)%len(b)]
+		r = min(r, segmentDist(a[0], a[1], c[0], c[1]))
 	}
 	if s := 0.9*r - 1; s > 0 {
 		d.r2 = s * s
+		d.n = len(b)
 	}
 	return d
+}
+
+// inPoly reports whether the local point (x, y) is inside the boundary
+// polygon, more than polyMargin from every edge.
+func (d *cellDisk) inPoly(x, y float64) bool {
+	inside := false
+	for i := range d.n {
+		a, b := d.poly[i], d.poly[(i+1)%d.n]
+		if segmentDist(a[0]-x, a[1]-y, b[0]-x, b[1]-y) <= polyMargin {
+			return false
+		}
+		if (a[1] > y) != (b[1] > y) && x < (b[0]-a[0])*(y-a[1])/(b[1]-a[1])+a[0] {
+			inside = !inside
+		}
+	}
+	return inside
 }
 
 // local is p in meters east and north of the center; ok is false far away
@@ -75,13 +110,13 @@ func (d *cellDisk) local(p geo.Point) (x, y float64, ok bool) {
 	return dlng * d.cosLat * metersPerDegree, (p.Lat - d.center.Lat) * metersPerDegree, true
 }
 
-// cellOf is p's r9 cell: d's cell when p is in its disk, else H3's answer;
-// when that is another cell (the driver moved on), d becomes its disk. A
-// fix in the rim of the cell outside the disk (about a quarter of its area)
-// costs one lookup, as without the disk.
+// cellOf is p's r9 cell: d's cell when p is in its disk or well inside its
+// polygon, else H3's answer; when that is another cell (the driver moved
+// on), d becomes its disk. A fix within polyMargin of an edge costs one
+// lookup, as without the disk.
 func (d *cellDisk) cellOf(p geo.Point) geo.Cell {
 	if d.r2 > 0 {
-		if x, y, ok := d.local(p); ok && x*x+y*y < d.r2 {
+		if x, y, ok := d.local(p); ok && (x*x+y*y < d.r2 || d.inPoly(x, y)) {
 			return d.cell
 		}
 	}

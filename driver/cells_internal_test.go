@@ -66,6 +66,34 @@ func TestCellDisk(t *testing.T) {
 		t.Fatalf("%d of %d cells have a disk, smallest radius %.1f m", with, len(centers), minR)
 	}
 	t.Logf("%d of %d cells with a disk, smallest radius %.1f m", with, len(centers), minR)
+
+	// The polygon test: points around the center it accepts are in the
+	// cell; and it accepts nearly every point of the cell.
+	var inCell, accepted int
+	for _, p0 := range centers {
+		d := newCellDisk(p0)
+		if d.r2 == 0 {
+			continue
+		}
+		for range 100 {
+			q := geo.Offset(d.center, r.Float64()*360, 250*math.Sqrt(r.Float64()))
+			x, y, ok := d.local(q)
+			want := geo.CellOf(q, geo.ResIndex)
+			if want == d.cell {
+				inCell++
+			}
+			if ok && d.inPoly(x, y) {
+				accepted++
+				if want != d.cell {
+					t.Fatalf("point %v (%.1f, %.1f m) accepted in %v, H3 says %v", q, x, y, d.cell, want)
+				}
+			}
+		}
+	}
+	if accepted < inCell*95/100 {
+		t.Fatalf("the polygon test accepts %d of %d points in their cell", accepted, inCell)
+	}
+	t.Logf("the polygon test accepts %d of %d points in their cell", accepted, inCell)
 }
 
 // TestCellDiskFollowsBatch: a disk moving with a driver gives H3's cell for
