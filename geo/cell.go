@@ -157,12 +157,3 @@ func toCells(in []h3.Cell) []Cell {
 	}
 	return out
 }
-
-// AreaM2 is the area of c in square meters (0 for an invalid cell).
-func (c Cell) AreaM2() float64 {
-	a, err := h3.CellAreaM2(h3.Cell(c))
-	if err != nil {
-		return 0
-	}
-	return a
-}

@@ -82,9 +82,9 @@ return out
 // dozen, not the thousands of its r9 cell. Every driver within the cover's
 // radius has then been read. While fewer than Limit fresh matching drivers
 // are known within the radius of some read cover, or another region may
-// hold a driver nearer than the Limit-th (its r9 descendants reach
-// regionReach circumradii from its center), the regions concerned are read
-// again with larger covers, in one more round trip each time. Queries whose
+// hold a driver nearer than the Limit-th (one of the r9 cells that may is
+// its child; see nearRegions and regionReach), the regions concerned are
+// read, or read again with larger covers, in one more round trip each time. Queries whose
 // radius reaches beyond the GEO sets' latitudes or across the antimeridian
 // walk the r9 cells instead (nearbyCells).
 func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
