@@ -14,10 +14,10 @@ import (
 
 func (s *Server) driverRoutes() {
 	g := s.e.Group("/v1/drivers")
-	g.GET("/nearby", s.nearby, requireRole(RoleRider, RoleOps, RoleDriver))
-	g.POST("/:id/locations", s.postLocations, requireRole(RoleDriver, RoleOps))
-	g.PUT("/:id/status", s.putStatus, requireRole(RoleDriver, RoleOps))
-	g.GET("/:id", s.getDriver, requireRole(RoleDriver, RoleOps))
+	g.GET("/nearby", guard(s.nearby, RoleRider, RoleOps, RoleDriver))
+	g.POST("/:id/locations", guard(s.postLocations, RoleDriver, RoleOps))
+	g.PUT("/:id/status", guard(s.putStatus, RoleDriver, RoleOps))
+	g.GET("/:id", guard(s.getDriver, RoleDriver, RoleOps))
 }
 
 // postLocations ingests one ping or a batch. A single invalid ping is a 400

@@ -110,7 +110,7 @@ func (s *Server) opsRoutes() {
 		"/summary": s.opsSummary, "/summary/stream": s.opsSummaryStream,
 		"/drivers/stream": s.opsDriversStream, "/supply": s.opsSupply, "/trips": s.opsTrips,
 	} {
-		s.e.GET("/v1/ops"+p, h, requireRole(RoleOps), s.opsAvailable)
+		s.e.GET("/v1/ops"+p, guard(s.opsAvailable(h), RoleOps))
 	}
 }
 

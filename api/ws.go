@@ -121,9 +121,9 @@ func (s *Server) initDriverChannel(d Deps) {
 
 func (s *Server) driverChannelRoutes() {
 	g := s.e.Group("/v1/drivers")
-	g.GET("/:id/ws", s.driverWS, requireRole(RoleDriver))
-	g.GET("/:id/commands", s.pollCommands, requireRole(RoleDriver, RoleOps))
-	g.POST("/:id/commands/:cmd/ack", s.ackCommand, requireRole(RoleDriver, RoleOps))
+	g.GET("/:id/ws", guard(s.driverWS, RoleDriver))
+	g.GET("/:id/commands", guard(s.pollCommands, RoleDriver, RoleOps))
+	g.POST("/:id/commands/:cmd/ack", guard(s.ackCommand, RoleDriver, RoleOps))
 }
 
 // WaitWebSockets waits until every driver WebSocket of this node has

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -181,10 +180,21 @@ func (s *Service) SetMetrics(m Metrics) { s.metrics = m }
 // Limits returns the effective ping limits.
 func (s *Service) Limits() Limits { return s.cfg.Limits }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
-
 // ValidID reports whether id is an acceptable driver (or trip) identifier.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+// It is 1–64 bytes of [A-Za-z0-9_.:-], checked byte by byte (it runs on
+// every driver request).
+func ValidID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '.' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 func (s *Service) checkID(id string) error {
 	if !ValidID(id) {
