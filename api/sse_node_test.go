@@ -85,7 +85,7 @@ func TestNodeEventSource(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 10 || i == 25 {
-			e.ts.CloseClientConnections() // the server drops every stream
+			e.dropConns() // the server drops every stream
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

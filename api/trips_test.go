@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,6 +30,7 @@ import (
 type tripEnv struct {
 	srv     *api.Server
 	ts      *httptest.Server
+	conns   *connTracker
 	trips   *rider.Service
 	drivers *driver.Service
 	feed    *feed.Broker
@@ -48,15 +51,50 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Stream: sc, Limits: unlimited},
 		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b})
 	ts := httptest.NewUnstartedServer(srv.Handler())
+	conns := &connTracker{Listener: ts.Listener}
+	ts.Listener = conns
 	ts.Start()
 	tb.Cleanup(func() {
 		srv.StartDrain()
 		ts.CloseClientConnections()
+		_ = srv.Close() // SSE streams that took their connection over
 		ts.Close()
 		cancel()
 		_ = b.Close()
 	})
-	return &tripEnv{srv: srv, ts: ts, trips: trips, drivers: drivers, feed: b, rdb: rdb}
+	return &tripEnv{srv: srv, ts: ts, conns: conns, trips: trips, drivers: drivers, feed: b, rdb: rdb}
+}
+
+// dropConns closes every connection the test server accepted, SSE streams
+// that took their connection over from net/http included (httptest's
+// CloseClientConnections no longer knows those).
+func (e *tripEnv) dropConns() { e.conns.closeAll() }
+
+// connTracker is a listener that remembers its connections.
+type connTracker struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *connTracker) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *connTracker) closeAll() {
+	l.mu.Lock()
+	cs := l.conns
+	l.conns = nil
+	l.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
 }
 
 func (e *tripEnv) tok(tb testing.TB, role, sub string) string {
