@@ -105,7 +105,8 @@ type DriverWS struct {
 	nextRef   int
 	err       error
 	lastAck   LocationAck
-	sentBatch int // pings of outbox[0:sentBatch] are in flight
+	sentBatch int       // pings of outbox[0:sentBatch] are in flight
+	retryAt   time.Time // no batch goes out before (after a refusal for now)
 }
 
 type wsReply struct {
@@ -459,14 +460,25 @@ func (d *DriverWS) reader(conn *websocket.Conn, up chan struct{}) int {
 				}
 			}
 			d.poke()
-		case head.Ref == "loc": // ack{seq} or an error: the batch is done either way
+		case head.Ref == "loc": // ack{seq}, or an error
 			var a LocationAck
 			_ = json.Unmarshal(b, &a)
+			var e wsReply
+			_ = json.Unmarshal(b, &e)
+			retry := head.Type == "error" && retryableLocations(e.Code)
 			d.mu.Lock()
 			if head.Type == "ack" {
 				d.lastAck = a
 			}
-			if d.sentBatch > 0 {
+			switch {
+			case retry:
+				// The batch stays first in the outbox and goes again
+				// after a pause: a refusal for now loses no ping.
+				d.sentBatch = 0
+				d.retryAt = time.Now().Add(locationRetry)
+			case d.sentBatch > 0:
+				// Acked, or refused for good (malformed, too large):
+				// the batch is done.
 				d.outbox = append(d.outbox[:0:0], d.outbox[d.sentBatch:]...)
 				d.sentBatch = 0
 			}
@@ -474,7 +486,9 @@ func (d *DriverWS) reader(conn *websocket.Conn, up chan struct{}) int {
 			if head.Type == "ack" && d.cfg.OnAck != nil {
 				d.cfg.OnAck(a)
 			}
-			d.poke()
+			if !retry {
+				d.poke()
+			}
 		case head.Ref != "":
 			r := wsReply{Raw: b}
 			_ = json.Unmarshal(b, &r)
@@ -508,6 +522,21 @@ func (d *DriverWS) reader(conn *websocket.Conn, up chan struct{}) int {
 	}
 }
 
+// locationRetry is the pause before a batch refused for now is sent again.
+const locationRetry = time.Second
+
+// retryableLocations reports whether a locations batch answered with an
+// error of this code is sent again: the server was overloaded, rate
+// limited the driver or could not reach Redis. Other errors (malformed,
+// too many pings) would fail again, so that batch is dropped.
+func retryableLocations(code string) bool {
+	switch code {
+	case "rate_limited", "unavailable", "internal":
+		return true
+	}
+	return false
+}
+
 // writer sends queued pings, one batch in flight at a time (kept until
 // acked, so the order holds across reconnects).
 func (d *DriverWS) writer(stop chan struct{}) {
@@ -519,7 +548,7 @@ func (d *DriverWS) writer(stop chan struct{}) {
 		case <-time.After(time.Second):
 		}
 		d.mu.Lock()
-		if d.connected && d.sentBatch == 0 && len(d.outbox) > 0 {
+		if d.connected && d.sentBatch == 0 && len(d.outbox) > 0 && !time.Now().Before(d.retryAt) {
 			n := min(len(d.outbox), d.cfg.Batch)
 			if err := d.writeLocked(map[string]any{"type": "locations", "ref": "loc", "pings": d.outbox[:n]}); err == nil {
 				d.sentBatch = n
