@@ -335,9 +335,7 @@ func (s *Server) opsStream(c echo.Context, frame func(ctx context.Context) (stri
 	gauge.Inc()
 	defer gauge.Dec()
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(h)
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
 	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), to: cfg.WriteTimeout}

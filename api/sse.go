@@ -122,6 +122,14 @@ func (w *sseWriter) flush() error {
 	return nil
 }
 
+// setSSEHeaders sets the headers of an event stream: its type, no caching
+// or transforming by proxies, no buffering by nginx.
+func setSSEHeaders(h http.Header) {
+	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-transform")
+	h.Set("X-Accel-Buffering", "no")
+}
+
 // envelope is the frame data of snapshot and reset events: the event
 // envelope with the snapshot as data.
 type envelope struct {
@@ -193,9 +201,7 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 	defer s.sseStreams.Dec()
 	defer sub.Close()
 	h := c.Response().Header()
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(h)
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
 	t.resp, t.rc = c.Response(), http.NewResponseController(c.Response())

@@ -72,9 +72,7 @@ func (s *Server) hijackSSE(c echo.Context) (net.Conn, error) {
 // sseHead writes the response head of a taken-over stream: the headers
 // the middlewares set plus the SSE ones.
 func sseHead(b *bytes.Buffer, h http.Header) {
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
+	setSSEHeaders(h)
 	h.Set("Connection", "close") // the body ends with the connection
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	h.Del("Content-Length")

@@ -639,12 +639,7 @@ func decodeWSFast(b []byte) (m wsMessage, ok bool) {
 		case "reason":
 			bit, dst = 1<<6, &m.Reason
 		default:
-			for _, name := range wsFields {
-				if bytes.EqualFold(s.Key, []byte(name)) {
-					return wsMessage{}, false // encoding/json matches keys case-insensitively
-				}
-			}
-			if (s.Kind == jsonscan.Array || s.Kind == jsonscan.Object) && !json.Valid(s.Val) {
+			if !s.Ignorable(wsFields[:]) {
 				return wsMessage{}, false
 			}
 			continue

@@ -411,12 +411,7 @@ func decodeFast(raw []byte) (d DecodedPing, ok bool) {
 		case "heading":
 			bit, f = 1<<6, &d.Heading
 		default:
-			for _, name := range pingFields {
-				if bytes.EqualFold(m.Key, []byte(name)) {
-					return DecodedPing{}, false // encoding/json matches keys case-insensitively
-				}
-			}
-			if (m.Kind == jsonscan.Array || m.Kind == jsonscan.Object) && !json.Valid(m.Val) {
+			if !m.Ignorable(pingFields[:]) {
 				return DecodedPing{}, false
 			}
 			continue

@@ -13,6 +13,11 @@
 // jsonscan imports only the standard library.
 package jsonscan
 
+import (
+	"bytes"
+	"encoding/json"
+)
+
 // Kind is the JSON type of a member's value.
 type Kind uint8
 
@@ -291,4 +296,18 @@ func nested(b []byte, i int, k Kind) (int, Kind, bool) {
 		i++
 	}
 	return 0, Invalid, false
+}
+
+// Ignorable reports whether the current member, whose key the caller has
+// no field for, may be skipped as encoding/json would skip it: its key
+// matches none of fields case-insensitively (encoding/json would decode
+// such a key into that field) and a nested value is valid JSON (a scalar
+// was already checked by Next). False: decode the input with encoding/json.
+func (m *Members) Ignorable(fields []string) bool {
+	for _, name := range fields {
+		if bytes.EqualFold(m.Key, []byte(name)) {
+			return false
+		}
+	}
+	return !(m.Kind == Array || m.Kind == Object) || json.Valid(m.Val)
 }
