@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -92,30 +93,56 @@ func (s *Server) createPayment(c echo.Context) error {
 func (s *Server) getPayment(c echo.Context) error {
 	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
 	h := c.Response().Header()
+	trip, _ := rider.PaymentTrip(id)
+	k, cache := pollKeyOf(id, a)
+	cache = cache && trip != "" && s.polls != nil
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
+		if cache {
+			if etag, final, ok := s.polls.get(trip, k); ok && etagMatch(inm, etag[0]) {
+				paymentHeaders(h, etag, final == 1)
+				return c.NoContent(http.StatusNotModified)
+			}
+		}
 		// A poller: compare with the tag alone (same checks, a smaller
 		// read) and load the payment only when it changed.
+		at := time.Now()
 		etag, final, err := s.payments.Tag(ctx, id, a)
 		if err != nil {
 			return err
 		}
+		etagV := []string{etag}[:1:1]
+		if cache {
+			s.polls.put(trip, k, etagV, b2i(final), at)
+		}
 		if etagMatch(inm, etag) {
-			paymentHeaders(h, etag, final)
+			paymentHeaders(h, etagV, final)
 			return c.NoContent(http.StatusNotModified)
 		}
 	}
+	at := time.Now()
 	pay, err := s.payments.Get(ctx, id, a)
 	if err != nil {
 		return err
 	}
-	paymentHeaders(h, pay.ETag(), pay.Final())
+	etagV := []string{pay.ETag()}[:1:1]
+	if cache {
+		s.polls.put(trip, k, etagV, b2i(pay.Final()), at)
+	}
+	paymentHeaders(h, etagV, pay.Final())
 	return c.JSON(http.StatusOK, pay)
 }
 
-// paymentHeaders sets a payment poll's ETag, Cache-Control and, while
-// pending, Retry-After.
-func paymentHeaders(h http.Header, etag string, final bool) {
-	h["Etag"] = []string{etag}
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// paymentHeaders sets a payment poll's ETag (the header's value, shared:
+// see pollHeaders), Cache-Control and, while pending, Retry-After.
+func paymentHeaders(h http.Header, etag []string, final bool) {
+	h["Etag"] = etag
 	h["Cache-Control"] = privateNoCache
 	if !final {
 		h["Retry-After"] = retryAfter23[rand.IntN(2)][:1:1]
@@ -137,6 +164,9 @@ func (s *Server) paymentWebhook(c echo.Context) error {
 	r, err := s.payments.Webhook(c.Request().Context(), c.Request().Header.Get(rider.SignatureHeader), body)
 	if err != nil {
 		return err
+	}
+	if trip, ok := rider.PaymentTrip(r.PaymentID); ok {
+		s.polls.forget(trip) // the payment and its trip may have changed
 	}
 	return c.JSON(http.StatusOK, r)
 }

@@ -43,6 +43,12 @@ type Config struct {
 	// HSTSMaxAge (seconds) sends Strict-Transport-Security on HTTPS
 	// requests. Zero: not sent.
 	HSTSMaxAge int
+	// PollCacheTTL is how long this node may answer a poll's
+	// If-None-Match from a trip or payment tag it read before, without
+	// reading Redis again: the longest a change made on another node (or
+	// by a ping, dispatch, an ETA) can stay hidden behind a 304 (see
+	// pollCache). Zero: 100ms. Negative: off (every poll reads Redis).
+	PollCacheTTL time.Duration
 }
 
 // Deps are the domain services the handlers call.
@@ -93,6 +99,9 @@ type Server struct {
 	lim *limiter
 	// ops serves the ops dashboard's routes (ops.go); nil: 503.
 	ops *opsView
+	// polls caches the tags polls were answered with (pollcache.go);
+	// nil: off.
+	polls *pollCache
 }
 
 // New builds the API server and registers every route.
@@ -111,6 +120,7 @@ func New(cfg Config, d Deps) *Server {
 	s.m = newMetrics(d.Registry)
 	s.trips, s.feed = d.Trips, d.Feed
 	s.payments = d.Payments
+	s.polls = newPollCache(cfg.PollCacheTTL)
 	s.roadsGraph, s.mapSource = d.Roads, d.MapSource
 	// One origin allow-list for CORS and the WebSocket origin check.
 	s.cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)

@@ -64,6 +64,15 @@ func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 		if s.trips == nil || s.feed == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "trips are not served by this node"}
 		}
+		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
+			// A change through this node: polls of the trip read Redis
+			// again from here on. Forgotten before the response is
+			// written (the change is made by then), and again after.
+			if id := c.Param("id"); id != "" && s.polls != nil {
+				c.Response().Before(func() { s.polls.forget(id) })
+				defer s.polls.forget(id)
+			}
+		}
 		err := h(c)
 		if err == nil {
 			return nil
@@ -126,32 +135,63 @@ func pollInterval(status string) int {
 }
 
 // getTrip is the snapshot, with ETag / If-None-Match → 304 for polling and
-// an X-Poll-Interval hint (seconds).
+// an X-Poll-Interval hint (seconds). A matching If-None-Match may be
+// answered from the node's recent tags (pollCache: never older than
+// Config.PollCacheTTL).
 func (s *Server) getTrip(c echo.Context) error {
 	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
 	h := c.Response().Header()
-	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
+	k, cache := pollKeyOf("", a)
+	cache = cache && s.polls != nil
+	inm := c.Request().Header.Get("If-None-Match")
+	if inm != "" {
+		if cache {
+			if etag, every, ok := s.polls.get(id, k); ok && etagMatch(inm, etag[0]) {
+				pollHeaders(h, etag, every)
+				return c.NoContent(http.StatusNotModified)
+			}
+		}
 		// A poller: compare with the tag alone (one small read, same
 		// access check) and load the snapshot only when it changed.
+		at := time.Now()
 		etag, status, err := s.trips.SnapshotTag(ctx, id, a)
 		if err != nil {
 			return err
 		}
+		every, etagV := pollInterval(status), []string{etag}[:1:1]
+		if cache {
+			s.polls.put(id, k, etagV, every, at)
+		}
 		if etagMatch(inm, etag) {
-			pollHeaders(h, etag, pollInterval(status))
+			pollHeaders(h, etagV, every)
 			return c.NoContent(http.StatusNotModified)
 		}
 	}
+	at := time.Now()
 	snap, err := s.trips.Snapshot(ctx, id, a)
 	if err != nil {
 		return err
 	}
-	etag := snap.ETag()
-	pollHeaders(h, etag, pollInterval(snap.Trip.Status))
-	if etagMatch(c.Request().Header.Get("If-None-Match"), etag) {
+	etag, every := snap.ETag(), pollInterval(snap.Trip.Status)
+	etagV := []string{etag}[:1:1]
+	if cache {
+		s.polls.put(id, k, etagV, every, at)
+	}
+	pollHeaders(h, etagV, every)
+	if etagMatch(inm, etag) {
 		return c.NoContent(http.StatusNotModified)
 	}
 	return c.JSON(http.StatusOK, snap)
+}
+
+// pollKeyOf is the pollCache key of resource res ("" for the trip, else a
+// payment ID) as seen by a; ok is false for callers never served from the
+// cache (viewers: a revoked share must be refused at once).
+func pollKeyOf(res string, a rider.Actor) (k pollKey, ok bool) {
+	if a.Role == "" || a.Role == RoleViewer {
+		return pollKey{}, false
+	}
+	return pollKey{res: res, role: a.Role, sub: a.ID}, true
 }
 
 // Header values of polls, built once (see secureHeaders on sharing them).
@@ -160,10 +200,11 @@ var (
 	pollEvery      = map[int][]string{2: {"2"}, 5: {"5"}, 30: {"30"}}
 )
 
-// pollHeaders sets a trip poll's ETag, Cache-Control and X-Poll-Interval
-// (seconds), assigned under their canonical keys.
-func pollHeaders(h http.Header, etag string, every int) {
-	h["Etag"] = []string{etag}
+// pollHeaders sets a trip poll's ETag (the header's value: []string{tag},
+// shared, never written to), Cache-Control and X-Poll-Interval (seconds),
+// assigned under their canonical keys.
+func pollHeaders(h http.Header, etag []string, every int) {
+	h["Etag"] = etag
 	h["Cache-Control"] = privateNoCache
 	if v, ok := pollEvery[every]; ok {
 		h["X-Poll-Interval"] = v[:1:1]
