@@ -126,8 +126,26 @@ type LiveETA struct {
 	busy   map[string]bool
 	held   map[string]*driver.Move // moves waiting for a closed gate to open
 	timers map[string]*time.Timer
-	wake   chan struct{}
-	done   bool
+	gates  map[string]localGate // gates this node opened, while they are closed
+	// sweepAt: the size of gates at which open gates are dropped.
+	sweepAt int
+	wake    chan struct{}
+	done    bool
+}
+
+// localGate is what this node knows of a trip's estimate gate without
+// asking Redis: the gate was closed at `at` (the Service clock) — this node
+// opened it for an estimate then, or gateScript found it closed since then.
+// Until at+Every the shared gate stays closed to driver's moves (another
+// node can only close it further; only a transition on the trip, which
+// this node hears of through etaChanged when it made it, or another driver
+// can reopen it sooner), so such a move is held here for when the gate
+// opens, without the round trip of gateScript per move. Once the period is
+// over the shared gate in Redis decides again.
+type localGate struct {
+	at     time.Time
+	fix    int64 // ms of the newest fix estimated (or being estimated) then; 0: none
+	driver string
 }
 
 var _ driver.Listener = (*LiveETA)(nil)
@@ -143,7 +161,8 @@ type etaJob struct {
 // itself to trips (snapshot ETA, transition hooks).
 func NewLiveETA(trips *Service, r Router, cfg ETAConfig) *LiveETA {
 	l := &LiveETA{s: trips, router: r, cfg: cfg.withDefaults(), jobs: map[string]*etaJob{}, busy: map[string]bool{},
-		held: map[string]*driver.Move{}, timers: map[string]*time.Timer{}, wake: make(chan struct{}, 1)}
+		held: map[string]*driver.Move{}, timers: map[string]*time.Timer{}, gates: map[string]localGate{},
+		sweepAt: 1024, wake: make(chan struct{}, 1)}
 	trips.eta = l
 	return l
 }
@@ -151,9 +170,14 @@ func NewLiveETA(trips *Service, r Router, cfg ETAConfig) *LiveETA {
 // Config returns the effective configuration.
 func (l *LiveETA) Config() ETAConfig { return l.cfg }
 
-// DriverMoved queues a move of a driver on a trip. It never blocks.
+// DriverMoved queues a move of a driver on a trip. It never blocks. A move
+// within Every of an estimate this node made for the same driver is held
+// for the gate's opening right here (see localGate).
 func (l *LiveETA) DriverMoved(_ context.Context, m driver.Move) {
 	if m.TripID == "" || !ValidID(m.TripID) {
+		return
+	}
+	if l.holdLocally(&m) {
 		return
 	}
 	l.enqueue(m.TripID, func(j *etaJob) {
@@ -267,6 +291,62 @@ func (l *LiveETA) work(ctx context.Context) {
 		}
 		l.finish(trip)
 	}
+}
+
+// holdLocally holds m when the trip's gate is known closed to it (see
+// localGate): it reports whether m was dealt with (held, or dropped as not
+// newer than the fix already estimated).
+func (l *LiveETA) holdLocally(m *driver.Move) bool {
+	now := l.s.now()
+	l.mu.Lock()
+	g, ok := l.gates[m.TripID]
+	if !ok {
+		l.mu.Unlock()
+		return false
+	}
+	wait := l.cfg.Every - now.Sub(g.at)
+	if g.driver != m.DriverID || wait <= 0 || wait > l.cfg.Every {
+		delete(l.gates, m.TripID) // open again (or the clock went back): Redis decides
+		l.mu.Unlock()
+		return false
+	}
+	l.mu.Unlock()
+	if l.cfg.Metrics.Throttled != nil {
+		l.cfg.Metrics.Throttled()
+	}
+	if m.TS.UnixMilli() > g.fix {
+		l.hold(m.TripID, m, wait)
+	}
+	return true
+}
+
+// opened records that this node opened trip's gate at `at` (see localGate).
+func (l *LiveETA) opened(trip, driver string, at time.Time, fix int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done {
+		return
+	}
+	l.gates[trip] = localGate{at: at, fix: fix, driver: driver}
+	if len(l.gates) >= l.sweepAt {
+		// Trips that ended elsewhere leave their gates behind: drop the
+		// open ones now and then (amortized over the map's doubling).
+		now := l.s.now()
+		for k, g := range l.gates {
+			if now.Sub(g.at) >= l.cfg.Every {
+				delete(l.gates, k)
+			}
+		}
+		l.sweepAt = max(1024, 2*len(l.gates))
+	}
+}
+
+// forget drops what this node knows of trip's gate: a transition may have
+// reset it.
+func (l *LiveETA) forget(trip string) {
+	l.mu.Lock()
+	delete(l.gates, trip)
+	l.mu.Unlock()
 }
 
 // hold keeps a move that found the gate closed and retries it once after
@@ -403,7 +483,8 @@ func (l *LiveETA) estimate(ctx context.Context, trip string, m *driver.Move, for
 	if force {
 		forceArg = "1"
 	}
-	args := []any{s.now().UnixMilli(), l.cfg.Every.Milliseconds(), fixArg, forceArg}
+	gateAt := s.now()
+	args := []any{gateAt.UnixMilli(), l.cfg.Every.Milliseconds(), fixArg, forceArg}
 	for _, f := range etaFields {
 		args = append(args, f)
 	}
@@ -418,8 +499,15 @@ func (l *LiveETA) estimate(ctx context.Context, trip string, m *driver.Move, for
 		}
 		wait, _ := strconv.ParseInt(res[1], 10, 64)
 		newest, _ := strconv.ParseInt(res[2], 10, 64)
-		if m != nil && m.TS.UnixMilli() > newest {
-			l.hold(trip, m, time.Duration(max(wait, 1))*time.Millisecond)
+		if m != nil {
+			// Closed by another node (or an earlier estimate here): until
+			// it opens, this driver's moves are held here without asking.
+			if w := time.Duration(wait) * time.Millisecond; w > 0 && w <= l.cfg.Every {
+				l.opened(trip, m.DriverID, gateAt.Add(w-l.cfg.Every), newest)
+			}
+			if m.TS.UnixMilli() > newest {
+				l.hold(trip, m, time.Duration(max(wait, 1))*time.Millisecond)
+			}
 		}
 		return nil
 	case res[0] != "open" || len(res) != len(etaFields)+1:
@@ -428,6 +516,13 @@ func (l *LiveETA) estimate(ctx context.Context, trip string, m *driver.Move, for
 	h := make(map[string]string, len(etaFields))
 	for i, f := range etaFields {
 		h[f] = res[i+1]
+	}
+	if h["driver"] != "" {
+		var fix int64
+		if m != nil {
+			fix = m.TS.UnixMilli()
+		}
+		l.opened(trip, h["driver"], gateAt, fix)
 	}
 	leg, field, allowed := legOf(h["status"])
 	if leg == "" || h["driver"] == "" || (m != nil && m.DriverID != h["driver"]) {
@@ -545,6 +640,7 @@ func (s *Service) etaChanged(c Change, at time.Time) {
 	if l == nil {
 		return
 	}
+	l.forget(c.Trip.ID)
 	switch {
 	case c.To == StatusCompleted:
 		l.enqueue(c.Trip.ID, func(j *etaJob) { j.doneAt = at }, false)

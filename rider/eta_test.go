@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
@@ -302,6 +303,73 @@ func TestETAThrottleAcrossNodes(t *testing.T) {
 		}
 	}
 	t.Logf("%d estimates in %v across two nodes (Every %v)", len(calls), elapsed, every)
+}
+
+// evalCounter counts the scripts a client runs.
+type evalCounter struct{ n atomic.Int64 }
+
+func (c *evalCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *evalCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *evalCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestETALocalGate: moves that come within Every of an estimate made on
+// this node are held here, not sent to Redis one by one: a driver pinging
+// ten times per period costs about one gate check and one store per
+// period, and the newest move is still the one estimated.
+func TestETALocalGate(t *testing.T) {
+	e := mustEnv(t, rider.Config{})
+	evals := &evalCounter{}
+	e.rdb.AddHook(evals)
+	r := &lineRouter{speed: 10}
+	const every = 250 * time.Millisecond
+	var throttled atomic.Int64
+	l := rider.NewLiveETA(e.trips, r, rider.ETAConfig{Every: every,
+		Metrics: rider.ETAMetrics{Throttled: func() { throttled.Add(1) }}})
+	runETA(t, l)
+	trip, _, drv := e.tripIn(t, rider.StatusAssigned)
+	ctx := context.Background()
+	before := evals.n.Load()
+	ts := time.Now().Add(-time.Minute)
+	var last geo.Point
+	const moves = 40
+	for i := range moves {
+		ts = ts.Add(25 * time.Millisecond)
+		last = geo.Offset(pickup, 90, 3000-float64(i))
+		l.DriverMoved(ctx, driver.Move{DriverID: drv, TripID: trip.ID, Pos: last, TS: ts})
+		time.Sleep(25 * time.Millisecond)
+	}
+	deadline := time.Now().Add(2*every + time.Second)
+	for {
+		calls := r.log()
+		if len(calls) > 0 && geo.Distance(calls[len(calls)-1].from, last) < 0.01 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the last move was never estimated (%d estimates)", len(calls))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(every + 50*time.Millisecond)
+	estimates := int64(len(r.log()))
+	n := evals.n.Load() - before
+	// Each estimate: one gate check and one store; a few gate checks more
+	// may find the gate closed (timers firing a little early).
+	if n > 2*estimates+3 {
+		t.Fatalf("%d scripts for %d moves and %d estimates: moves within the period went to Redis", n, moves, estimates)
+	}
+	if throttled.Load() < moves/2 {
+		t.Fatalf("%d moves throttled of %d", throttled.Load(), moves)
+	}
+	t.Logf("%d moves, %d estimates, %d scripts", moves, estimates, n)
 }
 
 // TestETAAccuracyOnCompletion: the first promise of each leg is compared
