@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hextrack/hextrack/driver"
 )
 
@@ -91,11 +93,23 @@ func (t *tracker) poke() {
 	}
 }
 
-// next takes a trip's job for processing.
-func (t *tracker) next() (string, *locJob) {
+// maxLocBatch bounds the moves a worker sends to Redis in one pipeline.
+const maxLocBatch = 64
+
+// locTask is one trip's job taken for processing.
+type locTask struct {
+	trip string
+	job  *locJob
+}
+
+// next takes up to max trips' jobs for processing, appended to buf: every
+// job ready now, so that a worker sends the moves that piled up while it
+// (and the others) waited on Redis in one pipeline instead of one round
+// trip each. A lone move goes alone, at once: nothing waits for a batch.
+func (t *tracker) next(buf []locTask, max int) []locTask {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for len(t.ready) > 0 {
+	for len(t.ready) > 0 && len(buf) < max {
 		trip := t.ready[0]
 		t.ready = t.ready[1:]
 		j, ok := t.jobs[trip]
@@ -104,12 +118,12 @@ func (t *tracker) next() (string, *locJob) {
 		}
 		delete(t.jobs, trip)
 		t.busy[trip] = true
-		if len(t.ready) > 0 {
-			t.poke() // let another worker take the next trip
-		}
-		return trip, j
+		buf = append(buf, locTask{trip, j})
 	}
-	return "", nil
+	if len(t.ready) > 0 {
+		t.poke() // let another worker take the next trips
+	}
+	return buf
 }
 
 func (t *tracker) finish(trip string) {
@@ -150,9 +164,10 @@ func (t *tracker) stop() {
 }
 
 func (t *tracker) work(ctx context.Context) {
+	var batch []locTask
 	for {
-		trip, j := t.next()
-		if j == nil {
+		batch = t.next(batch[:0], maxLocBatch)
+		if len(batch) == 0 {
 			select {
 			case <-ctx.Done():
 				return
@@ -160,10 +175,15 @@ func (t *tracker) work(ctx context.Context) {
 				continue
 			}
 		}
-		if err := t.s.process(ctx, trip, j); err != nil && ctx.Err() == nil {
-			t.s.cfg.Logger.Warn("rider: trip location", "trip", trip, "err", err)
+		for i, err := range t.s.processBatch(ctx, batch) {
+			if err != nil && ctx.Err() == nil {
+				t.s.cfg.Logger.Warn("rider: trip location", "trip", batch[i].trip, "err", err)
+			}
 		}
-		t.finish(trip)
+		for i := range batch {
+			t.finish(batch[i].trip)
+			batch[i] = locTask{}
+		}
 	}
 }
 
@@ -174,32 +194,90 @@ func fmtFloat(f float64, prec int) string {
 	return strconv.FormatFloat(f, 'f', prec, 64)
 }
 
-// process stores a move and/or publishes the latest fix if the gate allows.
-// A move is one round trip: the script stores it and, when the gate is open,
-// publishes it itself (the feed permitting, see liveWirer).
-func (s *Service) process(ctx context.Context, trip string, j *locJob) error {
+// locCall is one trip's location script call: what to run and what it
+// needs to make sense of the reply.
+type locCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	stored map[string]string // the fix being stored (a move), else nil
+	flush  bool
+}
+
+// call builds the script call of a job: a move is stored (and, when the gate
+// is open, published by the script itself, the feed permitting, see
+// liveWirer); a trailing flush publishes the stored fix if still due.
+func (s *Service) call(trip string, j *locJob) locCall {
 	gate := s.cfg.LocationEvery.Milliseconds()
-	var res []string
-	var err error
-	var stored map[string]string
 	if m := j.move; m != nil {
-		stored = map[string]string{"loc_drv": m.DriverID, "loc_ts": strconv.FormatInt(m.TS.UnixMilli(), 10),
+		stored := map[string]string{"loc_drv": m.DriverID, "loc_ts": strconv.FormatInt(m.TS.UnixMilli(), 10),
 			"loc_lat": fmtFloat(m.Pos.Lat, 7), "loc_lng": fmtFloat(m.Pos.Lng, 7),
 			"loc_hdg": fmtFloat(m.Heading, 1), "loc_spd": fmtFloat(m.Speed, 2)}
 		args := []any{m.DriverID, stored["loc_ts"], stored["loc_lat"], stored["loc_lng"],
 			stored["loc_hdg"], stored["loc_spd"], s.now().UnixMilli(), gate,
 			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl()}
 		args = append(args, s.liveArgs(trip, stored)...)
-		res, err = runScript(ctx, s.rdb, locationScript, []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)}, args...)
-	} else {
-		res, err = runScript(ctx, s.rdb, flushScript, []string{tripKey(s.cfg.Prefix, trip)}, s.now().UnixMilli(), gate)
-		if err == nil && res[0] == "publish" && len(res) == 8 {
-			stored = map[string]string{"loc_drv": res[2], "loc_ts": res[3], "loc_lat": res[4],
-				"loc_lng": res[5], "loc_hdg": res[6], "loc_spd": res[7]}
-		}
+		return locCall{script: locationScript, keys: []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)},
+			args: args, stored: stored}
 	}
+	return locCall{script: flushScript, keys: []string{tripKey(s.cfg.Prefix, trip)},
+		args: []any{s.now().UnixMilli(), gate}, flush: true}
+}
+
+// process stores a move and/or publishes the latest fix if the gate allows:
+// one round trip.
+func (s *Service) process(ctx context.Context, trip string, j *locJob) error {
+	c := s.call(trip, j)
+	res, err := runScript(ctx, s.rdb, c.script, c.keys, c.args...)
 	if err != nil {
 		return err
+	}
+	return s.processed(ctx, trip, c, res)
+}
+
+// processBatch processes jobs of distinct trips, several in one pipeline;
+// errs[i] is the outcome of batch[i]. A script Redis does not know yet
+// (NOSCRIPT) is run again on its own, which loads it.
+func (s *Service) processBatch(ctx context.Context, batch []locTask) []error {
+	errs := make([]error, len(batch))
+	if len(batch) == 1 {
+		errs[0] = s.process(ctx, batch[0].trip, batch[0].job)
+		return errs
+	}
+	calls := make([]locCall, len(batch))
+	cmds := make([]*redis.Cmd, len(batch))
+	pipe := s.rdb.Pipeline()
+	for i, t := range batch {
+		calls[i] = s.call(t.trip, t.job)
+		cmds[i] = calls[i].script.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			v, err = calls[i].script.Run(ctx, s.rdb, calls[i].keys, calls[i].args...).Result()
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		res := reply(v)
+		if len(res) == 0 {
+			errs[i] = fmt.Errorf("rider: empty script reply %v", v)
+			continue
+		}
+		errs[i] = s.processed(ctx, batch[i].trip, calls[i], res)
+	}
+	return errs
+}
+
+// processed acts on a location script's reply: count, publish (when the
+// script could not), or schedule the trailing publish.
+func (s *Service) processed(ctx context.Context, trip string, c locCall, res []string) error {
+	stored := c.stored
+	if c.flush && res[0] == "publish" && len(res) == 8 {
+		stored = map[string]string{"loc_drv": res[2], "loc_ts": res[3], "loc_lat": res[4],
+			"loc_lng": res[5], "loc_hdg": res[6], "loc_spd": res[7]}
 	}
 	switch res[0] {
 	case "published":
