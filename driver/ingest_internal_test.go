@@ -2,8 +2,10 @@ package driver
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"testing"
 	"time"
@@ -12,8 +14,10 @@ import (
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
-// TestIngestCallArgs pins ingestCall's encoding to what go-redis wrote for
-// the former []any arguments (ingestScript's stored fields depend on it).
+// TestIngestCallArgs pins ingestCall's encoding: the text go-redis wrote for
+// the former []any arguments (ingestScript's stored fields depend on it),
+// and the packed numbers, which must be what the script's tonumber gave for
+// that text.
 func TestIngestCallArgs(t *testing.T) {
 	s := NewService(nil, nil, Config{Prefix: "t:", Limits: Limits{MaxJumpSpeed: 70.5}, PingRate: 2.5})
 	now := time.UnixMilli(1795608000123)
@@ -22,24 +26,44 @@ func TestIngestCallArgs(t *testing.T) {
 			Accuracy: 5, Speed: 10.456, Heading: 359.999},
 		{Pos: geo.Point{Lat: -0.0000001, Lng: 179.99999999}, TS: now, Seq: 7,
 			Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()},
+		{Pos: geo.Point{Lat: -89.99999995, Lng: -0.00000004}, TS: now, Seq: 1<<53 + 1,
+			Accuracy: 0, Speed: 99.995, Heading: 0.004},
 	}
 	c := s.newIngestCall("d-1", now, 3, len(pings))
 	for _, p := range pings {
 		c.ping(p, geo.CellOf(p.Pos, geo.ResIndex))
 	}
 	f := func(v float64, prec int) string { return strconv.FormatFloat(v, 'f', prec, 64) }
+	opt := func(v float64) string {
+		if math.IsNaN(v) {
+			return ""
+		}
+		return f(v, 2)
+	}
 	want := []string{ingestScript.Hash(), "3", stateKey("t:", "d-1"), seqsKey("t:", "d-1"), "t:drv:{d-1}:rl",
 		"70.5", "4096", strconv.Itoa(7 * 24 * 3600), StatusAvailable, "1795608000123", "2.5", "1000", "3"}
-	for _, p := range pings {
-		opt := func(v float64) string {
-			if math.IsNaN(v) {
-				return ""
-			}
-			return f(v, 2)
+	// The numbers as strtod (tonumber) reads the text, via ParseFloat.
+	num := func(s string) float64 {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatal(err)
 		}
-		want = append(want, strconv.FormatInt(p.Seq, 10), strconv.FormatInt(p.TS.UnixMilli(), 10), f(p.Pos.Lat, 7), f(p.Pos.Lng, 7),
-			opt(p.Accuracy), opt(p.Speed), opt(p.Heading), geo.CellOf(p.Pos, geo.ResIndex).String())
+		return v
 	}
+	var seqs, rest []float64
+	var text []string
+	for _, p := range pings {
+		seq, ts := strconv.FormatInt(p.Seq, 10), strconv.FormatInt(p.TS.UnixMilli(), 10)
+		seqs = append(seqs, num(seq))
+		rest = append(rest, num(ts), num(f(p.Pos.Lat, 7)), num(f(p.Pos.Lng, 7)))
+		text = append(text, seq, f(p.Pos.Lat, 7)+"|"+f(p.Pos.Lng, 7)+"|"+ts+"|"+
+			opt(p.Accuracy)+"|"+opt(p.Speed)+"|"+opt(p.Heading)+"|"+geo.CellOf(p.Pos, geo.ResIndex).String())
+	}
+	var nums []byte
+	for _, v := range append(seqs, rest...) {
+		nums = binary.LittleEndian.AppendUint64(nums, math.Float64bits(v))
+	}
+	want = append(append(want, string(nums)), text...)
 	if len(c.args) != 1+len(want) || c.args[0] != "evalsha" {
 		t.Fatalf("%d args starting %v, want evalsha and %d", len(c.args), c.args[0], len(want))
 	}
@@ -48,6 +72,23 @@ func TestIngestCallArgs(t *testing.T) {
 		b, _ := a.MarshalBinary()
 		if string(b) != w || a.String() != w {
 			t.Errorf("arg %d = %q (String %q), want %q", 1+i, b, a.String(), w)
+		}
+	}
+}
+
+// TestFixed7 checks fixed7 against ParseFloat (strtod's answer) on numbers
+// written with 7 decimals.
+func TestFixed7(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 200000; i++ {
+		v := (r.Float64()*2 - 1) * 180
+		if i%4 == 0 {
+			v = math.Round(v*1e7)/1e7 + float64(r.IntN(3)-1)*5e-8 // near a rounding tie
+		}
+		s := strconv.FormatFloat(v, 'f', 7, 64)
+		want, _ := strconv.ParseFloat(s, 64)
+		if got := fixed7([]byte(s)); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("fixed7(%s) = %v, want %v", s, got, want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -32,10 +33,19 @@ const (
 //
 // KEYS: drv hash, seqs zset, bucket hash.
 // ARGV: max jump speed (m/s), seq window, state ttl (s), default status, now
-// ms, rate (pings/s), burst, cost, then per ping: seq, ts ms, lat, lng,
-// accuracy, speed, heading, r9 cell.
+// ms, rate (pings/s), burst, cost, then the pings' numbers packed (nums:
+// little-endian doubles, every ping's seq, then every ping's ts ms, lat,
+// lng), then per ping: its seq as text (the seqs member) and its record
+// "lat|lng|ts|accuracy|speed|heading|r9 cell" (the state fields it sets when
+// it becomes the position; the optional ones empty when unknown).
 // Returns: {max seq, applied 0|1, prev cell, cell, ts, lat, lng, status, trip,
 // codes}, or 0 when there are no pings (only the bucket was charged).
+//
+// Its cost is Redis' (the server runs every batch of every driver): the
+// numbers come as one binary argument (two struct.unpack calls instead of
+// four ARGV strings and tonumber per ping), only seqs that may be known are
+// looked up (one ZMSCORE; a seq above the set's highest is new), the new
+// ones are added with one ZADD, and the state with one HSET.
 var ingestScript = redis.NewScript(ingestLua)
 
 const ingestLua = `
@@ -56,102 +66,137 @@ if rate > 0 then
   redis.call('HSET', KEYS[3], 't', tostring(tokens - cost), 'ts', tostring(last))
   redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 1000 / rate) + 1000)
 end
-local n = (#ARGV - 8) / 8
+local n = (#ARGV - 9) / 2
 if n == 0 then return 0 end
+local sq = {struct.unpack('<' .. string.rep('d', n), ARGV[9])}
+local pv = {struct.unpack('<' .. string.rep('d', 3 * n), ARGV[9], 8 * n + 1)}
 local st = redis.call('HMGET', h, 'lat', 'lng', 'ts', 'seq', 'cell', 'status', 'trip')
 local lat, lng, ts = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
 local maxseq = tonumber(st[4]) or 0
 local prevCell = st[5] or ''
 local status = st[6] or ARGV[4]
 local trip = st[7] or ''
+local card = redis.call('ZCARD', s)
 local floor = -1
-if redis.call('ZCARD', s) >= window then
-  local m = redis.call('ZRANGE', s, 0, 0, 'WITHSCORES')
-  floor = tonumber(m[2])
+local known = {}
+if card > 0 then
+  if card >= window then
+    floor = tonumber(redis.call('ZRANGE', s, 0, 0, 'WITHSCORES')[2])
+  end
+  -- Members score their own seq: one above the highest score is unknown.
+  local top = tonumber(redis.call('ZRANGE', s, -1, -1, 'WITHSCORES')[2])
+  local ask = {}
+  for i = 1, n do
+    if sq[i] > floor and sq[i] <= top then ask[#ask+1] = ARGV[8 + 2 * i] end
+  end
+  if #ask > 0 then
+    local sc = redis.call('ZMSCORE', s, unpack(ask))
+    for i = 1, #ask do
+      if sc[i] then known[ask[i]] = true end
+    end
+  end
 end
+local sin, cos, asin, sqrt, min, abs = math.sin, math.cos, math.asin, math.sqrt, math.min, math.abs
+local rad = math.pi / 180
 local function dist(a1, o1, a2, o2)
-  local r = math.pi / 180
-  local dlat, dlng = (a2 - a1) * r, (o2 - o1) * r
-  local x = math.sin(dlat/2)^2 + math.cos(a1*r) * math.cos(a2*r) * math.sin(dlng/2)^2
-  return 2 * 6371008.8 * math.asin(math.min(1, math.sqrt(x)))
+  local dlat, dlng = (a2 - a1) * rad, (o2 - o1) * rad
+  local x = sin(dlat/2)^2 + cos(a1*rad) * cos(a2*rad) * sin(dlng/2)^2
+  return 2 * 6371008.8 * asin(min(1, sqrt(x)))
 end
 local codes = {}
 local applied = 0
-local cur = {}
-for i = 0, n - 1 do
-  local b = 8 + i * 8
-  local seq, pts = tonumber(ARGV[b+1]), tonumber(ARGV[b+2])
-  local plat, plng = tonumber(ARGV[b+3]), tonumber(ARGV[b+4])
-  if seq <= floor or redis.call('ZSCORE', s, ARGV[b+1]) then
-    codes[#codes+1] = 2
+local cur
+local zadd = {}
+for i = 1, n do
+  local seq, m = sq[i], ARGV[8 + 2 * i]
+  if seq <= floor or known[m] then
+    codes[i] = 2
   else
-    local ok = true
-    if ts and lat then
-      local dt = math.abs(pts - ts) / 1000
-      if dist(lat, lng, plat, plng) > maxv * dt + 50 then ok = false end
-    end
-    if not ok then
-      codes[#codes+1] = 3
+    local b = 3 * i - 2
+    local pts, plat, plng = pv[b], pv[b+1], pv[b+2]
+    if ts and lat and dist(lat, lng, plat, plng) > maxv * (abs(pts - ts) / 1000) + 50 then
+      codes[i] = 3
     else
-      redis.call('ZADD', s, seq, ARGV[b+1])
+      known[m] = true
+      zadd[#zadd+1] = seq
+      zadd[#zadd+1] = m
       if seq > maxseq then maxseq = seq end
       if (not ts) or pts > ts then
         lat, lng, ts = plat, plng, pts
-        cur = {ARGV[b+3], ARGV[b+4], ARGV[b+2], ARGV[b+5], ARGV[b+6], ARGV[b+7], ARGV[b+8]}
+        cur = i
         applied = 1
-        codes[#codes+1] = 0
+        codes[i] = 0
       else
-        codes[#codes+1] = 1
+        codes[i] = 1
       end
     end
   end
 end
-local card = redis.call('ZCARD', s)
-if card > window then redis.call('ZREMRANGEBYRANK', s, 0, card - window - 1) end
-if applied == 1 then
-  redis.call('HSET', h, 'lat', cur[1], 'lng', cur[2], 'ts', cur[3], 'acc', cur[4],
-    'spd', cur[5], 'hdg', cur[6], 'cell', cur[7], 'status', status)
+if #zadd > 0 then
+  card = card + redis.call('ZADD', s, unpack(zadd))
+  if card > window then redis.call('ZREMRANGEBYRANK', s, 0, card - window - 1) end
 end
-redis.call('HSET', h, 'seq', maxseq, 'status', status)
+local cell = prevCell
+if cur then
+  local rlat, rlng, rts, racc, rspd, rhdg, rcell = string.match(ARGV[9 + 2 * cur], '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+  cell = rcell
+  redis.call('HSET', h, 'lat', rlat, 'lng', rlng, 'ts', rts, 'acc', racc,
+    'spd', rspd, 'hdg', rhdg, 'cell', cell, 'seq', maxseq, 'status', status)
+else
+  redis.call('HSET', h, 'seq', maxseq, 'status', status)
+end
 redis.call('EXPIRE', h, ttl)
 redis.call('EXPIRE', s, ttl)
-local cell = redis.call('HGET', h, 'cell') or ''
 return {maxseq, applied, prevCell, cell, tostring(ts or 0), tostring(lat or ''), tostring(lng or ''), status, trip, codes}
 `
 
 // ingestCall is one ingestScript call (EVALSHA, keys, ARGV) with every
-// argument encoded into one buffer: a batch of n pings is 8n+14 arguments,
-// and building them as strings in interfaces cost an allocation or two
-// each. Calls are pooled (ingestCalls); go-redis writes the arguments
-// before the call returns and keeps none of them.
+// argument encoded into two buffers (text and the packed numbers): a batch
+// of n pings is 2n+15 arguments, and building them as strings in
+// interfaces cost an allocation or two each. Calls are pooled
+// (ingestCalls); go-redis writes the arguments before the call returns and
+// keeps none of them.
 type ingestCall struct {
 	buf  []byte
-	args []any // "evalsha", then *ingestArg each
+	nums []byte // ARGV nums: n seqs, then n × (ts, lat, lng)
+	n, k int    // pings announced, added
+	args []any  // "evalsha", then *ingestArg each
 	arg  []ingestArg
 }
 
-// ingestArg is one argument of an ingestCall: its buf[start:end].
+// ingestArg is one argument of an ingestCall: its buf[start:end], or its
+// nums when start < 0.
 type ingestArg struct {
 	c          *ingestCall
 	start, end int32
 }
 
+func (a *ingestArg) bytes() []byte {
+	if a.start < 0 {
+		return a.c.nums
+	}
+	return a.c.buf[a.start:a.end]
+}
+
 // MarshalBinary makes an ingestArg a go-redis argument, sent as is.
-func (a *ingestArg) MarshalBinary() ([]byte, error) { return a.c.buf[a.start:a.end], nil }
+func (a *ingestArg) MarshalBinary() ([]byte, error) { return a.bytes(), nil }
 
 // String is the argument's text (go-redis reads keys with fmt.Sprint to
 // route a command in a Cluster).
-func (a *ingestArg) String() string { return string(a.c.buf[a.start:a.end]) }
+func (a *ingestArg) String() string { return string(a.bytes()) }
 
 var ingestCalls = sync.Pool{New: func() any { return new(ingestCall) }}
 
 // newIngestCall starts a call to ingestScript for driver id with the
 // script's fixed ARGV (see ingestScript; cost is the batch size as sent,
-// invalid pings included) and room for n pings.
+// invalid pings included) and room for n pings, which must all be added
+// with ping.
 func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
 	c := ingestCalls.Get().(*ingestCall)
-	nargs := 6 + ingestFixedArgs + 8*n
-	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+90*n)
+	nargs := 7 + ingestFixedArgs + 2*n
+	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+80*n)
+	c.nums = slices.Grow(c.nums[:0], 32*n)[:32*n]
+	c.n, c.k = n, 0
 	c.args = slices.Grow(c.args[:0], nargs)
 	// Room for every ingestArg up front: args point into arg, which must
 	// not move while it is filled.
@@ -172,22 +217,67 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 	c.float(s.cfg.PingRate, -1)
 	c.int(int64(s.cfg.PingBurst))
 	c.int(int64(cost))
+	c.arg = append(c.arg, ingestArg{c: c, start: -1})
+	c.args = append(c.args, &c.arg[len(c.arg)-1])
 	return c
 }
 
-// ping adds one ping's ARGV: seq, ts ms, lat, lng, accuracy, speed,
-// heading (the optional ones empty when unknown), r9 cell (the ping's).
+// ping adds the next ping: its numbers to nums (seq; ts ms, lat, lng: the
+// values the script's tonumber gave for the text it was sent before), its
+// seq as text, and its record: lat and lng with 7 decimals, ts ms, accuracy,
+// speed, heading with 2 (empty when unknown) and the r9 cell (the ping's).
 func (c *ingestCall) ping(p Ping, cell geo.Cell) {
+	k := c.k
+	c.k++
+	ms := p.TS.UnixMilli()
+	binary.LittleEndian.PutUint64(c.nums[8*k:], math.Float64bits(float64(p.Seq)))
 	c.int(p.Seq)
-	c.int(p.TS.UnixMilli())
-	c.float(p.Pos.Lat, 7)
-	c.float(p.Pos.Lng, 7)
-	c.opt(p.Accuracy)
-	c.opt(p.Speed)
-	c.opt(p.Heading)
 	start := len(c.buf)
+	c.buf = strconv.AppendFloat(c.buf, p.Pos.Lat, 'f', 7, 64)
+	lat := fixed7(c.buf[start:])
+	c.buf = append(c.buf, '|')
+	i := len(c.buf)
+	c.buf = strconv.AppendFloat(c.buf, p.Pos.Lng, 'f', 7, 64)
+	lng := fixed7(c.buf[i:])
+	c.buf = append(c.buf, '|')
+	c.buf = strconv.AppendInt(c.buf, ms, 10)
+	c.buf = appendOpt(append(c.buf, '|'), p.Accuracy)
+	c.buf = appendOpt(append(c.buf, '|'), p.Speed)
+	c.buf = appendOpt(append(c.buf, '|'), p.Heading)
+	c.buf = append(c.buf, '|')
 	c.buf = strconv.AppendUint(c.buf, uint64(cell), 16) // Cell.String's form
 	c.mark(start)
+	v := c.nums[8*c.n+24*k:]
+	binary.LittleEndian.PutUint64(v, math.Float64bits(float64(ms)))
+	binary.LittleEndian.PutUint64(v[8:], math.Float64bits(lat))
+	binary.LittleEndian.PutUint64(v[16:], math.Float64bits(lng))
+}
+
+// fixed7 is the double nearest to b, a number strconv wrote with 7
+// decimals ([-]d+.ddddddd): the value tonumber (strtod) gives for it. The
+// digits without the point are an integer m below 2^53 and 1e7 is exact,
+// so the correctly rounded m/1e7 is that nearest double.
+func fixed7(b []byte) float64 {
+	neg := len(b) > 0 && b[0] == '-'
+	var m int64
+	for _, ch := range b {
+		if '0' <= ch && ch <= '9' {
+			m = m*10 + int64(ch-'0')
+		}
+	}
+	f := float64(m) / 1e7
+	if neg {
+		f = -f
+	}
+	return f
+}
+
+// appendOpt appends an optional value with 2 decimals, nothing for NaN.
+func appendOpt(b []byte, f float64) []byte {
+	if math.IsNaN(f) {
+		return b
+	}
+	return strconv.AppendFloat(b, f, 'f', 2, 64)
 }
 
 func (c *ingestCall) mark(start int) {
@@ -218,15 +308,6 @@ func (c *ingestCall) float(f float64, prec int) {
 	start := len(c.buf)
 	c.buf = strconv.AppendFloat(c.buf, f, 'f', prec, 64)
 	c.mark(start)
-}
-
-// opt adds an optional value with 2 decimals, or "" for NaN (not sent).
-func (c *ingestCall) opt(f float64) {
-	if math.IsNaN(f) {
-		c.mark(len(c.buf))
-		return
-	}
-	c.float(f, 2)
 }
 
 // run sends the call (EVALSHA, then EVAL when Redis does not know the
