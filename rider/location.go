@@ -200,8 +200,25 @@ type locCall struct {
 	script *redis.Script
 	keys   []string
 	args   []any
-	stored map[string]string // the fix being stored (a move), else nil
+	fix    *fixFields // the fix being stored (a move), else nil
 	flush  bool
+}
+
+// fixFields is a fix as stored in the trip hash (loc_drv, loc_ts, loc_lat,
+// loc_lng, loc_hdg, loc_spd).
+type fixFields struct{ drv, ts, lat, lng, hdg, spd string }
+
+// location is the fix as LocationOf reads it back (nil if incomplete).
+func (f *fixFields) location(seq int64) *Location {
+	if seq == 0 || f.ts == "" {
+		return nil
+	}
+	l := &Location{Seq: seq, DriverID: f.drv, TS: msTime(f.ts)}
+	l.Lat, _ = strconv.ParseFloat(f.lat, 64)
+	l.Lng, _ = strconv.ParseFloat(f.lng, 64)
+	l.Heading = optFloat(f.hdg)
+	l.Speed = optFloat(f.spd)
+	return l
 }
 
 // call builds the script call of a job: a move is stored (and, when the gate
@@ -210,15 +227,15 @@ type locCall struct {
 func (s *Service) call(trip string, j *locJob) locCall {
 	gate := s.cfg.LocationEvery.Milliseconds()
 	if m := j.move; m != nil {
-		stored := map[string]string{"loc_drv": m.DriverID, "loc_ts": strconv.FormatInt(m.TS.UnixMilli(), 10),
-			"loc_lat": fmtFloat(m.Pos.Lat, 7), "loc_lng": fmtFloat(m.Pos.Lng, 7),
-			"loc_hdg": fmtFloat(m.Heading, 1), "loc_spd": fmtFloat(m.Speed, 2)}
-		args := []any{m.DriverID, stored["loc_ts"], stored["loc_lat"], stored["loc_lng"],
-			stored["loc_hdg"], stored["loc_spd"], s.now().UnixMilli(), gate,
-			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl()}
-		args = append(args, s.liveArgs(trip, stored)...)
+		f := &fixFields{drv: m.DriverID, ts: strconv.FormatInt(m.TS.UnixMilli(), 10),
+			lat: fmtFloat(m.Pos.Lat, 7), lng: fmtFloat(m.Pos.Lng, 7),
+			hdg: fmtFloat(m.Heading, 1), spd: fmtFloat(m.Speed, 2)}
+		args := make([]any, 0, 16)
+		args = append(args, f.drv, f.ts, f.lat, f.lng, f.hdg, f.spd, s.now().UnixMilli(), gate,
+			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl())
+		args = s.liveArgs(args, trip, f)
 		return locCall{script: locationScript, keys: []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)},
-			args: args, stored: stored}
+			args: args, fix: f}
 	}
 	return locCall{script: flushScript, keys: []string{tripKey(s.cfg.Prefix, trip)},
 		args: []any{s.now().UnixMilli(), gate}, flush: true}
@@ -274,10 +291,9 @@ func (s *Service) processBatch(ctx context.Context, batch []locTask) []error {
 // processed acts on a location script's reply: count, publish (when the
 // script could not), or schedule the trailing publish.
 func (s *Service) processed(ctx context.Context, trip string, c locCall, res []string) error {
-	stored := c.stored
+	fix := c.fix
 	if c.flush && res[0] == "publish" && len(res) == 8 {
-		stored = map[string]string{"loc_drv": res[2], "loc_ts": res[3], "loc_lat": res[4],
-			"loc_lng": res[5], "loc_hdg": res[6], "loc_spd": res[7]}
+		fix = &fixFields{drv: res[2], ts: res[3], lat: res[4], lng: res[5], hdg: res[6], spd: res[7]}
 	}
 	switch res[0] {
 	case "published":
@@ -285,11 +301,11 @@ func (s *Service) processed(ctx context.Context, trip string, c locCall, res []s
 			s.metrics.Location(true)
 		}
 	case "publish":
-		if stored == nil || len(res) < 2 {
+		if fix == nil || len(res) < 2 {
 			return fmt.Errorf("rider: location script reply %v", res)
 		}
-		stored["locseq"] = res[1]
-		return s.publishLocation(ctx, trip, decodeLocation(stored))
+		seq, _ := strconv.ParseInt(res[1], 10, 64)
+		return s.publishLocation(ctx, trip, fix.location(seq))
 	case "held":
 		wait, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
 		s.loc.later(trip, time.Duration(max(wait, 1))*time.Millisecond)
@@ -315,31 +331,30 @@ func locationData(trip string, l *Location) []byte {
 	return data
 }
 
-// liveArgs are the locationScript arguments 13-16 that let it publish the fix
-// it stores (the seq is only known there), or none when the feed cannot
-// (then the caller publishes).
-func (s *Service) liveArgs(trip string, stored map[string]string) []any {
+// liveArgs appends to args the locationScript arguments 13-16 that let it
+// publish the fix it stores (the seq is only known there), or none when the
+// feed cannot (then the caller publishes).
+func (s *Service) liveArgs(args []any, trip string, f *fixFields) []any {
 	lw, ok := s.feed.(liveWirer)
 	if !ok {
-		return nil
+		return args
 	}
-	l := decodeLocation(map[string]string{"locseq": "1", "loc_drv": stored["loc_drv"], "loc_ts": stored["loc_ts"],
-		"loc_lat": stored["loc_lat"], "loc_lng": stored["loc_lng"], "loc_hdg": stored["loc_hdg"], "loc_spd": stored["loc_spd"]})
+	l := f.location(1)
 	if l == nil {
-		return nil
+		return args
 	}
 	l.Seq = 0
 	data := locationData(trip, l)
 	tid, _ := json.Marshal(trip)
 	pre := `{"trip_id":` + string(tid) + `,"seq":`
 	if !bytes.HasPrefix(data, []byte(pre+"0,")) {
-		return nil
+		return args
 	}
 	ch, cmd, head, err := lw.LiveWire(Topic(trip), EventLocation, time.Now())
 	if err != nil {
-		return nil
+		return args
 	}
-	return []any{ch, cmd, head + pre, string(data[len(pre)+1:])}
+	return append(args, ch, cmd, head+pre, string(data[len(pre)+1:]))
 }
 
 // publishLocation sends a trip's fix live (the one stored when the gate
