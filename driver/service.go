@@ -216,12 +216,14 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	}
 	now := s.cfg.Now()
 	res := IngestResult{Rejected: []Rejection{}}
-	type item struct {
-		i int
-		p Ping
+	// valid holds the indexes of the valid pings (not copies of them).
+	var idx [64]int32
+	valid := idx[:0]
+	if len(pings) > len(idx) {
+		valid = make([]int32, 0, len(pings))
 	}
-	valid := make([]item, 0, len(pings))
-	for i, d := range pings {
+	for i := range pings {
+		d := &pings[i]
 		reason := ReasonMissingField
 		if d.Missing == "" {
 			reason = Validate(d.Ping, now, s.cfg.Limits)
@@ -231,7 +233,7 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 			s.countRejected(reason)
 			continue
 		}
-		valid = append(valid, item{i, d.Ping})
+		valid = append(valid, int32(i))
 	}
 	if err := s.limited(driverID, now); err != nil {
 		return IngestResult{}, err
@@ -245,25 +247,27 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		}
 		return res, nil
 	}
-	byTime := func(a, b item) int {
-		if c := a.p.TS.Compare(b.p.TS); c != 0 {
+	byTime := func(a, b int32) int {
+		pa, pb := &pings[a].Ping, &pings[b].Ping
+		if c := pa.TS.Compare(pb.TS); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.p.Seq, b.p.Seq)
+		return cmp.Compare(pa.Seq, pb.Seq)
 	}
 	if !slices.IsSortedFunc(valid, byTime) { // apps send them in order
 		slices.SortStableFunc(valid, byTime)
 	}
 	call := s.newIngestCall(driverID, now, len(pings), len(valid))
 	var disk cellDisk
-	for _, it := range valid {
+	for _, i := range valid {
+		p := &pings[i].Ping
 		var cell geo.Cell
 		if len(valid) >= cellDiskMinBatch {
-			cell = disk.cellOf(it.p.Pos)
+			cell = disk.cellOf(p.Pos)
 		} else {
-			cell = geo.CellOf(it.p.Pos, geo.ResIndex)
+			cell = geo.CellOf(p.Pos, geo.ResIndex)
 		}
-		call.ping(it.p, cell)
+		call.ping(*p, cell)
 	}
 	v, err := s.run(ctx, call)
 	if err != nil {
@@ -281,13 +285,13 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		switch code {
 		case codeApplied:
 			res.Accepted++
-			last = valid[k].p
+			last = pings[valid[k]].Ping
 		case codeOlder:
 			res.Accepted++
 		case codeDuplicate:
 			res.Duplicates++
 		case codeJump:
-			res.Rejected = append(res.Rejected, Rejection{Index: valid[k].i, Reason: ReasonImplausible})
+			res.Rejected = append(res.Rejected, Rejection{Index: int(valid[k]), Reason: ReasonImplausible})
 			s.countRejected(ReasonImplausible)
 		}
 	}
@@ -306,7 +310,7 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		accepted := make([]Ping, 0, res.Accepted)
 		for k, code := range rep.codes {
 			if code == codeApplied || code == codeOlder {
-				accepted = append(accepted, valid[k].p)
+				accepted = append(accepted, pings[valid[k]].Ping)
 			}
 		}
 		m := Move{DriverID: driverID, TripID: rep.trip, Status: rep.status, From: rep.prev, Pos: rep.pos,
