@@ -22,7 +22,8 @@ import (
 // documented defaults.
 type StreamConfig struct {
 	// Heartbeat is the period of SSE comment lines that keep proxies from
-	// closing an idle stream. Zero: 15s.
+	// closing an idle stream: one goes out when nothing else was written
+	// for that long. Zero: 15s.
 	Heartbeat time.Duration
 	// Retry is the reconnect delay hint sent at the start of a stream
 	// (`retry:`). Zero: 2s.
@@ -231,8 +232,11 @@ type tripStream struct {
 	buf      *bytes.Buffer
 	conn     net.Conn
 	deadline time.Time // conn's write deadline
-	resp     *echo.Response
-	rc       *http.ResponseController
+	// wrote is when the last write succeeded (Unix ns): a stream that wrote
+	// within the heartbeat period is not idle and needs no heartbeat.
+	wrote int64
+	resp  *echo.Response
+	rc    *http.ResponseController
 }
 
 // frameBufs recycles batch buffers: most streams sit idle between batches,
@@ -278,14 +282,18 @@ func (t *tripStream) flush() error {
 			t.deadline = now.Add(to)
 			_ = t.conn.SetWriteDeadline(t.deadline)
 		}
-		_, err := t.conn.Write(b.Bytes())
-		return err
+		if _, err := t.conn.Write(b.Bytes()); err != nil {
+			return err
+		}
+		t.wrote = now.UnixNano()
+		return nil
 	}
 	_ = t.rc.SetWriteDeadline(now.Add(to))
 	if _, err := t.resp.Write(b.Bytes()); err != nil {
 		return err
 	}
 	t.resp.Flush()
+	t.wrote = now.UnixNano()
 	return nil
 }
 
@@ -449,13 +457,26 @@ func (t *tripStream) run(gone <-chan struct{}) {
 				}
 			}
 			if !now.Before(nextHB) {
-				nextHB = now.Add(cfg.Heartbeat)
-				if t.conn != nil && peerClosed(t.conn) {
-					return
-				}
-				t.comment("hb")
-				if t.flush() != nil {
-					return
+				// now is when the timer fired: events may have been
+				// written since.
+				cur := time.Now()
+				if since := cur.UnixNano() - t.wrote; since >= 0 && since < int64(cfg.Heartbeat-cfg.Heartbeat/8) {
+					// Not idle: events went out within the period, which
+					// keeps proxies from closing the stream as a comment
+					// would (and a write notices a client that went). The
+					// heartbeat is due a period after the last write. (The
+					// eighth spares an idle stream, whose last write was its
+					// previous heartbeat, a wake-up just short of it.)
+					nextHB = cur.Add(cfg.Heartbeat - time.Duration(since))
+				} else {
+					nextHB = now.Add(cfg.Heartbeat)
+					if t.conn != nil && peerClosed(t.conn) {
+						return
+					}
+					t.comment("hb")
+					if t.flush() != nil {
+						return
+					}
 				}
 			}
 			tick.Reset(due())
