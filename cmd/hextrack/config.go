@@ -53,6 +53,8 @@ type Config struct {
 	StreamBurst    int           // HEXTRACK_STREAM_BURST: default 500
 	MaxStreams     int           // HEXTRACK_MAX_STREAMS: open streams per node, default 15000
 	RetrySpread    time.Duration // HEXTRACK_RETRY_SPREAD: jitter of Retry-After on 503, default 10s
+	// Polling (api.Config.PollCacheTTL).
+	PollCacheTTL time.Duration // HEXTRACK_POLL_CACHE_TTL: longest a 304 may hide a change made elsewhere, default 100ms; negative: off
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -117,6 +119,7 @@ func limitFlags(fs *flag.FlagSet, c *Config) (cors, proxies *string) {
 	fs.Float64Var(&c.StreamRate, "stream-rate", envFloat("HEXTRACK_STREAM_RATE", 500), "new streams admitted per second per node, the rest 503 + Retry-After; negative: off (HEXTRACK_STREAM_RATE)")
 	fs.IntVar(&c.StreamBurst, "stream-burst", envInt("HEXTRACK_STREAM_BURST", 500), "burst of admitted streams (HEXTRACK_STREAM_BURST)")
 	fs.IntVar(&c.MaxStreams, "max-streams", envInt("HEXTRACK_MAX_STREAMS", 15000), "open SSE+WebSocket streams per node; keep below the fd limit (HEXTRACK_MAX_STREAMS)")
+	fs.DurationVar(&c.PollCacheTTL, "poll-cache-ttl", envDur("HEXTRACK_POLL_CACHE_TTL", 100*time.Millisecond), "how long a node answers a poll's If-None-Match from a tag it read before, without Redis: the longest a change made elsewhere stays behind a 304; negative: off (HEXTRACK_POLL_CACHE_TTL)")
 	fs.DurationVar(&c.RetrySpread, "retry-spread", envDur("HEXTRACK_RETRY_SPREAD", 10*time.Second), "random spread of Retry-After on admission 503s (HEXTRACK_RETRY_SPREAD)")
 	return cors, proxies
 }

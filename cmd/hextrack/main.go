@@ -181,7 +181,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.Listen(m.TripETA)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
-		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, Limits: c.limits()},
+		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, PollCacheTTL: c.PollCacheTTL, Limits: c.limits()},
 		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments, Registry: reg, Logger: m.Logger,
 			Roads: m.ETA.graph, MapSource: m.ETA.source})
 
