@@ -6,57 +6,58 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
-// TestGeohashMatchesRedis: geohash gives the score GEOADD does, and a cover
-// holds every point within its radius.
-func TestGeohashMatchesRedis(t *testing.T) {
+// TestRedisGeoDistance: Redis' GEOSEARCH distance to a member, scaled by
+// redisScale, is within geoErrM of our distance to the position GEOADD was
+// given (7 decimals, as the index writes them), all over Redis GEO's
+// latitudes and from a meter to 50 km; toRedisM and fromRedisM are on the
+// safe side of it.
+func TestRedisGeoDistance(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := redistest.MustOpen(t)
-	key := prefix + "geohash"
+	key := prefix + "geo"
 	r := rand.New(rand.NewPCG(5, 6))
-	for i := 0; i < 2000; i++ {
-		p := Point{Lat: (r.Float64()*2 - 1) * geoMaxLat, Lng: (r.Float64()*2 - 1) * 180}
-		if i%4 == 0 {
+	worst := 0.0
+	for i := 0; i < 3000; i++ {
+		p := Point{Lat: (r.Float64()*2 - 1) * geoMaxLat, Lng: (r.Float64()*2 - 1) * 179.9}
+		switch i % 4 {
+		case 0:
 			p = Offset(Point{Lat: 41.15, Lng: -8.61}, r.Float64()*360, r.Float64()*20)
+		case 1:
+			p = Point{Lat: (r.Float64()*2 - 1) * 0.01, Lng: (r.Float64()*2 - 1) * 0.01} // equator: widest cells
 		}
-		// Positions go to Redis as 7-decimal strings.
 		lat, lng := strconv.FormatFloat(p.Lat, 'f', 7, 64), strconv.FormatFloat(p.Lng, 'f', 7, 64)
 		p.Lat, _ = strconv.ParseFloat(lat, 64)
 		p.Lng, _ = strconv.ParseFloat(lng, 64)
 		if err := rdb.Do(ctx, "GEOADD", key, lng, lat, "m").Err(); err != nil {
 			t.Fatal(err)
 		}
-		score, err := rdb.ZScore(ctx, key, "m").Result()
-		if err != nil {
-			t.Fatal(err)
+		m := []float64{1, 30, 300, 3000, 50000}[i%5] * r.Float64()
+		c := Offset(p, r.Float64()*360, m)
+		if !inGeoRange(c, 1) {
+			continue
 		}
-		if uint64(score) != geohash(p) {
-			t.Fatalf("geohash(%v) = %d, GEOADD score %d", p, geohash(p), uint64(score))
+		res, err := rdb.GeoSearchLocation(ctx, key, &redis.GeoSearchLocationQuery{
+			GeoSearchQuery: redis.GeoSearchQuery{Longitude: c.Lng, Latitude: c.Lat, Radius: 60000, RadiusUnit: "m"},
+			WithDist:       true,
+		}).Result()
+		if err != nil || len(res) != 1 {
+			t.Fatalf("GEOSEARCH around %v: %v %v", c, res, err)
 		}
-		// A point at distance ≤ radius is in a range of the cover.
-		c := Offset(p, r.Float64()*360, r.Float64()*300)
-		for _, cv := range geoCovers(nil, c, 400, 400, 20) {
-			if Distance(c, p) > cv.radius {
-				continue
-			}
-			in := false
-			for _, rg := range cv.ranges {
-				in = in || (geohash(p) >= rg[0] && geohash(p) <= rg[1])
-			}
-			if !in {
-				t.Fatalf("%v at %.3f m of %v is in no range of the %v m cover", p, Distance(c, p), c, cv.radius)
-			}
+		d, rd := Distance(c, p), res[0].Dist
+		worst = max(worst, abs(rd/redisScale-d))
+		if abs(rd/redisScale-d) > 0.4 {
+			t.Fatalf("%v from %v: Redis %.4f m (scaled %.4f), ours %.4f m: off by more than 0.4 m (geoErrM %v)", p, c, rd, rd/redisScale, d, geoErrM)
+		}
+		if fromRedisM(rd) > d || toRedisM(d) < rd {
+			t.Fatalf("%v from %v: Redis %.4f m, ours %.4f m: fromRedisM %.4f, toRedisM %.4f", p, c, rd, d, fromRedisM(rd), toRedisM(d))
 		}
 	}
+	t.Logf("largest difference %.3f m", worst)
 }
 
-func BenchmarkGeoCovers(b *testing.B) {
-	b.ReportAllocs()
-	var covers []geoCover
-	for i := 0; i < b.N; i++ {
-		covers = geoCovers(covers[:0], Point{Lat: 41.15, Lng: -8.61}, 3000, nearbyFirstM, 20)
-		_ = coverArgs(covers)
-	}
-}
+func abs(v float64) float64 { return max(v, -v) }

@@ -23,53 +23,132 @@ const geoMaxLat = 85.05
 // which reach ~1.039 circumradii out.
 const regionReach = 1.06
 
-// nearbyScript reads, in one region, the members of the GEO set in one of
-// several covers of the query (smallest first), with their records: the
-// first cover holding at least its need of members, found by binary search
-// over the covers (a ZCOUNT is two rank lookups, whatever the count), or
-// the last.
+// nearbyScript reads, in one region, the fresh drivers of a status nearest
+// a point with their records: GEOSEARCH of the region's GEO set (ASC,
+// COUNT), the records of the members it returns by HMGET, and a larger
+// COUNT or radius until want of them match, and every member not farther
+// than the want-th by slack was returned too (or the radius reached its
+// maximum). Redis computes its distances from the members' geohash
+// centers with its own Earth radius: Nearby turns the reply's reach into
+// one of its own distances (see geoReach).
 //
-// KEYS: GEO set, records hash. ARGV: one per cover, "need lo hi lo hi …"
-// (score ranges). Reply: {cover index (1-based), id, record or false, …}.
-var nearbyScript = redis.NewScript(`
-local parsed = {}
-local function cover(c)
-  if not parsed[c] then
-    local t = {}
-    for v in string.gmatch(ARGV[c], '%d+') do t[#t + 1] = v end
-    parsed[c] = t
+// KEYS: GEO set, records hash, the r9 cell set of the query's center (a
+// density estimate; any key when the start radius is set). ARGV: lng, lat,
+// want, minimum ms, status ("" any), start radius (0: estimated from the
+// cell's density), maximum radius, slack (meters, Redis' distances), the
+// area of an r9 cell (m²).
+// Reply: {reach, id, record, …}: every member whose Redis distance is below
+// reach and whose record matches is in the reply.
+var nearbyScript = redis.NewScript(nearbyLua)
+
+const nearbyLua = `
+local want, minms, status = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local r, rmax, slack = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local count = want + 8
+if r <= 0 then
+  -- A radius that holds count members at the density of the center's
+  -- r9 cell (its sorted set, fresh or not: an estimate).
+  local n = redis.call('ZCARD', KEYS[3])
+  r = math.min(math.max(math.sqrt(count * tonumber(ARGV[9]) / (math.pi * math.max(n, 1))), 10), 400)
+end
+local recs = {} -- id -> record, or false: no fresh record of the status
+while true do
+  if r > rmax then r = rmax end
+  local res = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', r, 'm', 'ASC', 'COUNT', count, 'WITHDIST')
+  local ask = {}
+  for i = 1, #res do
+    if recs[res[i][1]] == nil then ask[#ask + 1] = res[i][1] end
   end
-  return parsed[c]
-end
-local function enough(c)
-  local t = cover(c)
-  local need, total = tonumber(t[1]), 0
-  for r = 2, #t, 2 do
-    total = total + redis.call('ZCOUNT', KEYS[1], t[r], t[r + 1])
-    if total >= need then return true end
+  for j = 1, #ask, 512 do
+    local got = redis.call('HMGET', KEYS[2], unpack(ask, j, math.min(j + 511, #ask)))
+    for m = 1, #got do
+      local rec, ok = got[m], false
+      if rec then
+        local ms, s = string.match(rec, '^[^|]*|(%d+)|([^|]*)|')
+        ok = ms ~= nil and tonumber(ms) >= minms and (status == '' or s == status)
+      end
+      recs[ask[j + m - 1]] = ok and rec
+    end
   end
-  return false
-end
-local lo, hi = 1, #ARGV
-while lo < hi do
-  local mid = math.floor((lo + hi) / 2)
-  if enough(mid) then hi = mid else lo = mid + 1 end
-end
-local out = {lo}
-local t = cover(lo)
-local ids = {}
-for r = 2, #t, 2 do
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], t[r], t[r + 1])) do ids[#ids + 1] = id end
-end
-for j = 1, #ids, 512 do
-  local recs = redis.call('HMGET', KEYS[2], unpack(ids, j, math.min(j + 511, #ids)))
-  for m = 1, #recs do
-    out[#out + 1] = ids[j + m - 1]
-    out[#out + 1] = recs[m]
+  local n, lim = 0, nil
+  for i = 1, #res do
+    if recs[res[i][1]] then
+      n = n + 1
+      if n == want then lim = tonumber(res[i][2]) + slack break end
+    end
+  end
+  local full = #res >= count
+  local reach
+  if full then
+    if lim and tonumber(res[#res][2]) > lim then reach = lim end
+  elseif lim and r >= lim then
+    reach = lim
+  elseif r >= rmax then
+    reach = r
+  end
+  if reach then
+    local out = {tostring(reach)}
+    for i = 1, #res do
+      if tonumber(res[i][2]) > reach then break end
+      local rec = recs[res[i][1]]
+      if rec then
+        out[#out + 1] = res[i][1]
+        out[#out + 1] = rec
+      end
+    end
+    return out
+  end
+  if full then
+    count = count * 2
+  elseif lim then
+    r = lim
+  else
+    r = r * 2
   end
 end
-return out
-`)
+`
+
+// Redis GEO's distances: haversine with its own Earth radius between the
+// query point and the center of the member's 52-bit geohash cell (at most
+// 0.34 m from the position GEOADD was given, at the equator; less
+// elsewhere), printed with 4 decimals.
+const (
+	redisEarthRadiusM = 6372797.560856
+	// redisScale turns one of our distances into Redis' of the same points.
+	redisScale = redisEarthRadiusM / EarthRadiusM
+	// geoErrM bounds the difference between our distance to a driver's
+	// recorded position and Redis' distance to its geohash cell's center,
+	// scaled back by redisScale.
+	geoErrM = 0.5
+	// geoSlack is how far beyond the want-th matching member, in Redis
+	// meters, nearbyScript reads: enough that the reply's reach, back in
+	// our meters, is beyond our distance to that member.
+	geoSlack = 2*geoErrM*redisScale + 0.01
+)
+
+// toRedisM is the Redis distance within which every driver nearer than m
+// (our meters) is.
+func toRedisM(m float64) float64 { return (m+geoErrM)*redisScale + 0.001 }
+
+// fromRedisM is the distance (our meters) within which every driver is,
+// whose Redis distance is below m.
+func fromRedisM(m float64) float64 { return m/redisScale - geoErrM }
+
+// nearbyMaxRounds bounds nearbyGeo's round trips: a query needs one, two
+// near a region's edge, a few more where the radius holds fewer than Limit
+// drivers.
+const nearbyMaxRounds = 8
+
+// nearbyStartM is the smallest radius (meters) nearbyScript's first
+// GEOSEARCH starts from in a region other than the query's own (there it
+// estimates one from the density of the query's r9 cell).
+const nearbyStartM = 40.0
+
+// r9AreaM2 is the average area of an r9 cell: with the count of the
+// center's cell, nearbyScript's estimate of the radius that holds Limit
+// drivers (GEOSEARCH reads every member of boxes a few times that radius
+// wide: a radius too large costs as much as one more GEOSEARCH).
+const r9AreaM2 = 105332.5
 
 // Nearby returns fresh drivers within q.RadiusM of q.Center, nearest first,
 // at most q.Limit, exactly (haversine on the recorded positions).
@@ -114,10 +193,6 @@ func inGeoRange(c Point, m float64) bool {
 	dLng := dLat / math.Cos(top*math.Pi/180)
 	return math.Abs(c.Lng)+dLng < 180
 }
-
-// nearbyFirstM is the radius of the largest cover Nearby's first round trip
-// sends.
-const nearbyFirstM = 400.0
 
 // regionBound is a region's center and reach (regionReach circumradii).
 type regionBound struct {
@@ -175,9 +250,19 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	var at map[string]int // index in hits by ID, once two replies were merged
 	merged := 0
 	bound := q.RadiusM // every driver nearer than bound must be read
-	var covers []geoCover
+	lng := strconv.FormatFloat(q.Center.Lng, 'f', -1, 64)
+	lat := strconv.FormatFloat(q.Center.Lat, 'f', -1, 64)
+	want := strconv.Itoa(q.Limit)
+	minArg := strconv.FormatInt(minMS, 10)
+	var todo []int
+	var cmds []*redis.Cmd
 	for round := 0; ; round++ {
-		var todo []int
+		if round == nearbyMaxRounds {
+			// Replies that do not settle (records the script takes
+			// and parseRecord refuses): the cells give the answer.
+			return x.nearbyCells(ctx, q)
+		}
+		todo = todo[:0]
 		var near map[Cell]bool // regions of the r9 cells that may hold a driver within bound
 		for i, r := range regions {
 			switch {
@@ -198,24 +283,20 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		if len(todo) == 0 {
 			break
 		}
-		// The first round trip sends covers up to nearbyFirstM only:
-		// most queries need less, and a sparse place reads on.
-		upTo := bound
-		if round == 0 {
-			upTo = nearbyFirstM
-		}
-		covers = geoCovers(covers[:0], q.Center, bound, upTo, q.Limit)
-		args := coverArgs(covers)
-		var cmds []*redis.Cmd
+		rmax := toRedisM(bound)
 		err := runScripts(ctx, x.rdb, func(pipe redis.Pipeliner) error {
 			cmds = cmds[:0]
 			for _, i := range todo {
-				from := 0 // the covers not read yet
-				for from < len(covers)-1 && covers[from].radius <= regions[i].complete {
-					from++
-				}
+				// A region read before goes on from where it was
+				// complete; another starts at its lower bound.
 				rp := x.regionPrefix(regions[i].cell)
-				cmds = append(cmds, nearbyScript.EvalSha(ctx, pipe, []string{rp + "g", rp + "w"}, args[from:]...))
+				start := max(nearbyStartM, toRedisM(max(regions[i].lb, regions[i].complete)))
+				cell := rp + "g"
+				if regions[i].complete < 0 && regions[i].cell == home {
+					start, cell = 0, rp+"c:"+c0.String()
+				}
+				cmds = append(cmds, nearbyScript.EvalSha(ctx, pipe, []string{rp + "g", rp + "w", cell},
+					lng, lat, want, minArg, q.Status, start, rmax, geoSlack, r9AreaM2))
 			}
 			return nil
 		})
@@ -227,17 +308,13 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 			if err != nil || len(vals) < 1 {
 				return nil, fmt.Errorf("geo: nearby: bad reply %v: %w", vals, err)
 			}
-			read, _ := vals[0].(int64)
-			from := 0
-			for from < len(covers)-1 && covers[from].radius <= regions[i].complete {
-				from++
+			rs, _ := vals[0].(string)
+			reach, err := strconv.ParseFloat(rs, 64)
+			if err != nil {
+				return nil, fmt.Errorf("geo: nearby: bad reply reach %q", rs)
 			}
-			c := from + int(read) - 1
-			if c < from || c >= len(covers) {
-				return nil, fmt.Errorf("geo: nearby: bad reply cover %d", read)
-			}
-			regions[i].complete = covers[c].radius
-			if covers[c].radius >= bound {
+			regions[i].complete = max(0, fromRedisM(reach))
+			if reach >= rmax {
 				regions[i].complete = math.Inf(1) // within bound
 			}
 			if merged++; merged == 2 {
@@ -262,7 +339,8 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 				}
 				if n, ok := at[id]; ok {
 					// In two regions for the instant of a move across
-					// them: the newest record is the driver's.
+					// them, or read again: the newest record is the
+					// driver's.
 					if e.Seen.After(hits[n].Seen) {
 						hits[n] = h
 					}
@@ -307,153 +385,4 @@ func nearRegions(p Point, c0 Cell, m float64) map[Cell]bool {
 		}
 	}
 	return out
-}
-
-// Redis GEO's geohash: the latitude in [-85.05112878, 85.05112878] and the
-// longitude in [-180, 180] each scaled to 26 bits, interleaved (longitude
-// bits odd, latitude bits even) into a 52-bit score.
-const (
-	geoLatLimit = 85.05112878
-	geoStep     = 26
-)
-
-// geoBits is Redis' 26-bit fixed point of v in [min, max] (geohashEncode).
-func geoBits(v, min, max float64) uint64 {
-	off := (v - min) / (max - min)
-	off *= 1 << geoStep
-	if off < 0 {
-		return 0
-	}
-	return min64(uint64(off), 1<<geoStep-1)
-}
-
-func min64(a, b uint64) uint64 {
-	if a < b {
-		return a
-	}
-	return b
-}
-
-// spread moves the low 32 bits of v to the even bit positions.
-func spread(v uint64) uint64 {
-	v &= 0xffffffff
-	v = (v | v<<16) & 0x0000ffff0000ffff
-	v = (v | v<<8) & 0x00ff00ff00ff00ff
-	v = (v | v<<4) & 0x0f0f0f0f0f0f0f0f
-	v = (v | v<<2) & 0x3333333333333333
-	v = (v | v<<1) & 0x5555555555555555
-	return v
-}
-
-// geohash is the score Redis GEOADD gives p.
-func geohash(p Point) uint64 {
-	return spread(geoBits(p.Lat, -geoLatLimit, geoLatLimit)) | spread(geoBits(p.Lng, -180, 180))<<1
-}
-
-// geoCover is a set of GEO score ranges holding every member within radius
-// of the query, and how many members it must hold for want of them to be
-// likely within radius.
-type geoCover struct {
-	radius float64
-	need   int
-	ranges [][2]uint64
-}
-
-// geoCovers returns covers of the disks of radius 2, 2√2, 4 … m around c up
-// to the first reaching upTo, or to a last one of radius bound. Each is the geohash boxes of sides at most
-// its radius (and, but far north or south, more than half of it) meeting the
-// disk's bounding box.
-func geoCovers(out []geoCover, c Point, bound, upTo float64, want int) []geoCover {
-	cosLat := math.Cos(c.Lat * math.Pi / 180)
-	const mPerDeg = EarthRadiusM * math.Pi / 180
-	// One backing array for every cover's ranges.
-	n := 2
-	for r := 2.0; r < min(bound, upTo); r *= math.Sqrt2 {
-		n++
-	}
-	ranges := make([][2]uint64, 0, 8*n)
-	var scratch [][2]uint64
-	for r := 2.0; ; r *= math.Sqrt2 {
-		last := r >= bound
-		if last {
-			r = bound
-		}
-		// The bounding box of a spherical cap, with a margin for rounding.
-		d := r / EarthRadiusM
-		dLat := d*180/math.Pi + 1e-9
-		dLng := math.Asin(math.Min(1, math.Sin(d)/cosLat))*180/math.Pi + 1e-9
-		// Box sides (bits of latitude lt and of longitude lg, lg = lt or
-		// lt+1 so the boxes are score ranges) at most r.
-		lt, lg := 1, 1
-		for lt < geoStep && 2*geoLatLimit/float64(uint64(1)<<lt)*mPerDeg > r {
-			lt++
-		}
-		for lg < geoStep && 360/float64(uint64(1)<<lg)*mPerDeg*cosLat > r {
-			lg++
-		}
-		lg = max(lg, lt)
-		lt = max(lt, lg-1)
-		i0 := geoBits(c.Lat-dLat, -geoLatLimit, geoLatLimit) >> (geoStep - lt)
-		i1 := geoBits(c.Lat+dLat, -geoLatLimit, geoLatLimit) >> (geoStep - lt)
-		j0 := geoBits(c.Lng-dLng, -180, 180) >> (geoStep - lg)
-		j1 := geoBits(c.Lng+dLng, -180, 180) >> (geoStep - lg)
-		span := uint64(1)<<(2*geoStep-lt-lg) - 1
-		cv := geoCover{radius: r}
-		scratch = scratch[:0]
-		for i := i0; i <= i1; i++ {
-			for j := j0; j <= j1; j++ {
-				lo := spread(i<<(geoStep-lt)) | spread(j<<(geoStep-lg))<<1
-				// Insert in order (a few boxes): adjacent ones merge.
-				k := len(scratch)
-				scratch = append(scratch, [2]uint64{})
-				for k > 0 && scratch[k-1][0] > lo {
-					scratch[k] = scratch[k-1]
-					k--
-				}
-				scratch[k] = [2]uint64{lo, lo + span}
-			}
-		}
-		merged := scratch[:1]
-		for _, rg := range scratch[1:] {
-			if l := &merged[len(merged)-1]; rg[0] == l[1]+1 {
-				l[1] = rg[1]
-			} else {
-				merged = append(merged, rg)
-			}
-		}
-		start := len(ranges)
-		ranges = append(ranges, merged...)
-		cv.ranges = ranges[start:len(ranges):len(ranges)]
-		// Members needed for want within r if spread evenly over the
-		// boxes, with a margin.
-		boxes := float64((i1 - i0 + 1) * (j1 - j0 + 1))
-		area := boxes * 2 * geoLatLimit / float64(uint64(1)<<lt) * mPerDeg * 360 / float64(uint64(1)<<lg) * mPerDeg * cosLat
-		cv.need = int(math.Ceil(1.2 * float64(want) * area / (math.Pi * r * r)))
-		out = append(out, cv)
-		if last || r >= upTo {
-			return out
-		}
-	}
-}
-
-// coverArgs is the ARGV of nearbyScript for covers.
-func coverArgs(covers []geoCover) []any {
-	n := 0
-	for _, c := range covers {
-		n += 8 + 34*len(c.ranges)
-	}
-	buf := make([]byte, 0, n)
-	args := make([]any, len(covers))
-	for i, c := range covers {
-		start := len(buf)
-		buf = strconv.AppendInt(buf, int64(c.need), 10)
-		for _, r := range c.ranges {
-			buf = append(buf, ' ')
-			buf = strconv.AppendUint(buf, r[0], 10)
-			buf = append(buf, ' ')
-			buf = strconv.AppendUint(buf, r[1], 10)
-		}
-		args[i] = buf[start:len(buf):len(buf)]
-	}
-	return args
 }
