@@ -35,6 +35,9 @@ type Feeder struct {
 	obs      *prometheus.CounterVec
 	flushErr prometheus.Counter
 	regions  map[geo.Cell]struct{}
+
+	// obs by result, resolved once (Offer runs for every accepted ping).
+	accepted, ignored, dropped prometheus.Counter
 }
 
 // NewFeeder returns a feeder; call Run to start flushing.
@@ -62,6 +65,7 @@ func NewFeeder(model *SpeedModel, store *SpeedStore, cfg FeederConfig) *Feeder {
 			Help: "Speed-model batches that could not be written to Redis (applied in memory only).",
 		}),
 	}
+	f.accepted, f.ignored, f.dropped = f.obs.WithLabelValues("accepted"), f.obs.WithLabelValues("ignored"), f.obs.WithLabelValues("dropped")
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(f.obs, f.flushErr)
 	}
@@ -74,15 +78,15 @@ func NewFeeder(model *SpeedModel, store *SpeedStore, cfg FeederConfig) *Feeder {
 func (f *Feeder) Offer(a, b Fix) bool {
 	o, ok := f.model.Observe(a, b)
 	if !ok {
-		f.obs.WithLabelValues("ignored").Inc()
+		f.ignored.Inc()
 		return false
 	}
 	select {
 	case f.q <- o:
-		f.obs.WithLabelValues("accepted").Inc()
+		f.accepted.Inc()
 		return true
 	default:
-		f.obs.WithLabelValues("dropped").Inc()
+		f.dropped.Inc()
 		return false
 	}
 }
