@@ -310,29 +310,82 @@ func (c *ingestCall) float(f float64, prec int) {
 	c.mark(start)
 }
 
+// scriptJob is one ingest script call and its outcome (pipe).
+type scriptJob struct {
+	c   *ingestCall
+	v   any
+	err error
+}
+
 // run sends the call (EVALSHA, then EVAL when Redis does not know the
-// script, as redis.Script.Run), at most Config.MaxInflight at once, and puts
-// it back in the pool.
+// script, as redis.Script.Run) in the next pipeline of ingest scripts (at
+// most Config.MaxInflight in flight), and puts it back in the pool.
 func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
 	defer func() {
-		if cap(c.buf) <= 64<<10 {
+		if cap(c.buf) <= 64<<10 && cap(c.nums) <= 64<<10 {
 			clear(c.args) // drop the pointers into this call
 			ingestCalls.Put(c)
 		}
 	}()
-	select {
-	case s.inflight <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	j := &scriptJob{c: c}
+	if err := s.scripts.do(ctx, j); err != nil {
+		return nil, err
 	}
-	defer func() { <-s.inflight }()
-	v, err := s.rdb.Do(ctx, c.args...).Result()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		args := slices.Clone(c.args)
-		args[0], args[1] = "eval", ingestLua
-		v, err = s.rdb.Do(ctx, args...).Result()
+	return j.v, j.err
+}
+
+// sendScripts is the scripts pipe's send: one call as a command, more as
+// one pipeline; a call Redis answered NOSCRIPT goes again as EVAL.
+func (s *Service) sendScripts(ctx context.Context, jobs []*scriptJob) {
+	if len(jobs) == 1 {
+		j := jobs[0]
+		j.v, j.err = s.rdb.Do(ctx, j.c.args...).Result()
+	} else {
+		p := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(jobs))
+		for i, j := range jobs {
+			cmds[i] = p.Do(ctx, j.c.args...)
+		}
+		_, _ = p.Exec(ctx) // each command carries its own error
+		for i, j := range jobs {
+			j.v, j.err = cmds[i].Result()
+		}
 	}
-	return v, err
+	for _, j := range jobs {
+		if j.err != nil && redis.HasErrorPrefix(j.err, "NOSCRIPT") {
+			args := slices.Clone(j.c.args)
+			args[0], args[1] = "eval", ingestLua
+			j.v, j.err = s.rdb.Do(ctx, args...).Result()
+		}
+	}
+}
+
+// putJob is one index update and its outcome (pipe).
+type putJob struct {
+	u   geo.Update
+	err error
+}
+
+// put records a driver's new position in the index, in the next pipeline
+// of index updates.
+func (s *Service) put(ctx context.Context, u geo.Update) error {
+	j := &putJob{u: u}
+	if err := s.puts.do(ctx, j); err != nil {
+		return err
+	}
+	return j.err
+}
+
+// sendPuts is the puts pipe's send: geo.Index.UpdateMany of every update.
+func (s *Service) sendPuts(ctx context.Context, jobs []*putJob) {
+	us := make([]geo.Update, len(jobs))
+	for i, j := range jobs {
+		us[i] = j.u
+	}
+	err := s.idx.UpdateMany(ctx, us)
+	for _, j := range jobs {
+		j.err = err
+	}
 }
 
 // statusScript sets a driver's status unless it is busy on a trip.

@@ -109,11 +109,13 @@ type Config struct {
 	// PingBurst is the bucket size; it is raised to Limits.MaxBatch so a
 	// full offline batch always fits an idle bucket. Zero: 2×MaxBatch.
 	PingBurst int
-	// MaxInflight bounds the ingest scripts in flight at once. Batches
-	// beyond it wait here instead of in the Redis connection pool, where
-	// thousands of drivers sending at once would delay every other command
-	// of the node behind them (feed liveness probes, catch-up reads) for
-	// seconds; a few dozen in flight keep Redis busy. Zero: 64.
+	// MaxInflight bounds the ingest scripts in flight at once (and so the
+	// index updates). Batches beyond it wait here instead of in the Redis
+	// connection pool, where thousands of drivers sending at once would
+	// delay every other command of the node behind them (feed liveness
+	// probes, catch-up reads) for seconds; a few dozen in flight keep Redis
+	// busy. They go in two pipelines of at most MaxInflight/2 (pipe.go).
+	// Zero: 64.
 	MaxInflight int
 }
 
@@ -128,8 +130,10 @@ type Service struct {
 	// denied caches, per driver, until when the ping bucket is known to be
 	// empty (ratelimit.go): a flood is refused without a Redis round trip.
 	denied sync.Map
-	// inflight holds a token per ingest script in flight (MaxInflight).
-	inflight chan struct{}
+	// scripts and puts group the ingest scripts and the index updates of
+	// concurrent batches into pipelines (pipe.go).
+	scripts pipe[*scriptJob]
+	puts    pipe[*putJob]
 }
 
 // Metrics receives ingest figures; a nil func is skipped.
@@ -165,7 +169,10 @@ func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service 
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = 64
 	}
-	return &Service{rdb: rdb, idx: idx, cfg: cfg, inflight: make(chan struct{}, cfg.MaxInflight)}
+	s := &Service{rdb: rdb, idx: idx, cfg: cfg}
+	s.scripts = newPipe(cfg.MaxInflight, s.sendScripts)
+	s.puts = newPipe(cfg.MaxInflight, s.sendPuts)
+	return s
 }
 
 // Listen adds a listener. Call before serving.
@@ -303,7 +310,7 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		s.metrics.Accepted(res.Accepted)
 	}
 	if rep.applied {
-		err := s.idx.Put(ctx, geo.Update{ID: driverID, Prev: rep.prev, Pos: rep.pos, Seen: rep.ts, Status: rep.status})
+		err := s.put(ctx, geo.Update{ID: driverID, Prev: rep.prev, Pos: rep.pos, Seen: rep.ts, Status: rep.status})
 		if err != nil {
 			return IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,8 +177,9 @@ func (x *Index) UpdateMany(ctx context.Context, us []Update) error {
 		return nil
 	}
 	var leaves []Update
+	var regions []Cell
 	err := runScripts(ctx, x.rdb, func(pipe redis.Pipeliner) error {
-		leaves = leaves[:0]
+		leaves, regions = leaves[:0], regions[:0]
 		for _, u := range us {
 			c := CellOf(u.Pos, ResIndex)
 			if c == 0 {
@@ -195,7 +197,10 @@ func (x *Index) UpdateMany(ctx context.Context, us []Update) error {
 			if u.Prev != 0 && u.Prev.Parent(ResRegion) != region {
 				leaves = append(leaves, u)
 			}
-			pipe.SAdd(ctx, x.prefix+"geo:regions", region.String())
+			if !slices.Contains(regions, region) { // one SADD per region
+				regions = append(regions, region)
+				pipe.SAdd(ctx, x.prefix+"geo:regions", region.String())
+			}
 		}
 		return nil
 	})
