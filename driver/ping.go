@@ -225,6 +225,9 @@ func DecodePingList(raw json.RawMessage, maxBatch int) ([]DecodedPing, error) {
 		maxBatch = 500
 	}
 	raw = bytes.TrimSpace(raw) // as in a body, where the decoder trims it
+	if out, ok := decodeListFast(raw, maxBatch); ok {
+		return out, nil
+	}
 	list, ok := splitArray(raw)
 	if !ok {
 		// Not a well-formed array (null, an object, garbage): the standard
@@ -261,6 +264,40 @@ func DecodePingList(raw json.RawMessage, maxBatch int) ([]DecodedPing, error) {
 		out[i] = p
 	}
 	return out, nil
+}
+
+// decodeListFast decodes, in one pass, a JSON array (raw, trimmed) of 1 to
+// maxBatch elements that splitArray splits and decodeFast decodes each,
+// giving what they give; ok is false for anything else, and splitArray and
+// decodeOne decide (errors included).
+func decodeListFast(raw []byte, maxBatch int) (out []DecodedPing, ok bool) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, false
+	}
+	i := skipSpace(raw, 1)
+	// Pings are ~60-130 bytes on the wire: room for most lists at once.
+	out = make([]DecodedPing, 0, min(len(raw)/64+1, maxBatch))
+	for len(out) < maxBatch {
+		m := jsonscan.OpenIn(raw, i)
+		d, ok := decodeMembers(&m)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, d)
+		i = skipSpace(raw, m.End())
+		if i >= len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case ']':
+			return out, skipSpace(raw, i+1) == len(raw)
+		default:
+			return nil, false
+		}
+	}
+	return nil, false // more than maxBatch (or none allowed)
 }
 
 // splitArray splits a JSON array into its elements, whitespace trimmed, as
@@ -389,9 +426,14 @@ var pingFields = [...]string{"lat", "lng", "ts", "seq", "accuracy", "speed", "he
 // else (null, a duplicate key, a key differing only in case, escapes, a
 // number out of range, invalid JSON...), and decodeSlow decides.
 func decodeFast(raw []byte) (d DecodedPing, ok bool) {
+	m := jsonscan.Open(raw)
+	return decodeMembers(&m)
+}
+
+// decodeMembers is decodeFast on the object m reads.
+func decodeMembers(m *jsonscan.Members) (d DecodedPing, ok bool) {
 	d.Accuracy, d.Speed, d.Heading = math.NaN(), math.NaN(), math.NaN()
 	var seen uint8
-	m := jsonscan.Open(raw)
 	for m.Next() {
 		var f *float64
 		var bit uint8

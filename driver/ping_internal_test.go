@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -147,6 +148,40 @@ func FuzzDecodeBodyFast(f *testing.F) {
 		}
 		if g, w := fmt.Sprintf("%v %+v", gotSingle, got), fmt.Sprintf("%v %+v", wantSingle, want); g != w {
 			t.Fatalf("decodeBodyFast(%q):\n got %s\nwant %s", body, g, w)
+		}
+	})
+}
+
+// FuzzDecodeListFast: a list decodeListFast decodes gives exactly what
+// splitArray and decodeOne give, element by element (DecodePingList's
+// other path).
+func FuzzDecodeListFast(f *testing.F) {
+	for _, s := range fastSeeds {
+		f.Add([]byte("[" + s + "]"))
+		f.Add([]byte("[ " + s + " ,\n" + s + "\t]"))
+		f.Add([]byte("[" + s + "," + s + "," + s + "," + s + "]"))
+	}
+	for _, s := range []string{`[]`, `[{}]`, `[{},]`, `[{}}]`, `[{"lat":1}{"lat":2}]`, `[{"lat":1},1]`, `[{"x":[{"y":"]}"}]}]`, `[{"lat":1}] x`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = bytes.TrimSpace(raw)
+		got, ok := decodeListFast(raw, 3)
+		if !ok {
+			return
+		}
+		list, ok := splitArray(raw)
+		if !ok || len(list) != len(got) {
+			t.Fatalf("decodeListFast(%q) = %d pings; splitArray: %d, %v", raw, len(got), len(list), ok)
+		}
+		for i, e := range list {
+			want, err := decodeOne(e)
+			if err != nil {
+				t.Fatalf("decodeListFast(%q)[%d] = %+v; decodeOne(%q): %v", raw, i, got[i], e, err)
+			}
+			if g, w := fmt.Sprintf("%+v", got[i]), fmt.Sprintf("%+v", want); g != w {
+				t.Fatalf("decodeListFast(%q)[%d]:\n got %s\nwant %s", raw, i, g, w)
+			}
 		}
 	})
 }

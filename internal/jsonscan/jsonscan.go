@@ -59,6 +59,7 @@ type Members struct {
 	n    int
 	done bool
 	bad  bool
+	in   bool // OpenIn: the object ends at its closing brace
 }
 
 // Open starts reading the object b holds.
@@ -72,6 +73,25 @@ func Open(b []byte) Members {
 	m.i = i + 1
 	return m
 }
+
+// OpenIn starts reading the object that starts at b[i] (after
+// whitespace) inside a larger input, an element of an array say: the scan
+// ends at the object's closing brace, whatever follows it, and End tells
+// where that is.
+func OpenIn(b []byte, i int) Members {
+	m := Members{b: b, in: true}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != '{' {
+		m.bad = true
+		return m
+	}
+	m.i = i + 1
+	return m
+}
+
+// End is the index in the input just after the object's closing brace,
+// once a scan opened by OpenIn is OK.
+func (m *Members) End() int { return m.i }
 
 // Next reads the next member. It returns false at the end of the object
 // and when the input leaves the subset jsonscan reads; OK tells which.
@@ -142,7 +162,9 @@ func (m *Members) fail() bool {
 }
 
 func (m *Members) end(i int) bool {
-	if skipSpace(m.b, i) != len(m.b) {
+	if m.in {
+		m.i = i
+	} else if skipSpace(m.b, i) != len(m.b) {
 		return m.fail()
 	}
 	m.done = true

@@ -2,6 +2,7 @@ package jsonscan_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/hextrack/hextrack/internal/jsonscan"
@@ -125,4 +126,31 @@ func FuzzMembers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOpenIn: an object read inside a larger input ends at its closing
+// brace; End is just after it.
+func TestOpenIn(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		at   int
+		keys string
+		end  int // -1: not OK
+	}{
+		{`[{"a":1,"b":[{"c":"}"}]} ,{"d":2}]`, 1, "a,b", 24},
+		{`[{"a":1,"b":[{"c":"}"}]} ,{"d":2}]`, 26, "d", 33},
+		{`[ {}]`, 1, "", 4},
+		{`[1,{}]`, 1, "", -1},
+		{`[{"a":1 "b":2}]`, 1, "a", -1},
+		{`[{"a":1,`, 1, "a", -1},
+	} {
+		m := jsonscan.OpenIn([]byte(c.in), c.at)
+		var keys []string
+		for m.Next() {
+			keys = append(keys, string(m.Key))
+		}
+		if got := strings.Join(keys, ","); got != c.keys || m.OK() != (c.end >= 0) || m.OK() && m.End() != c.end {
+			t.Errorf("OpenIn(%q, %d): keys %q, OK %v, End %d; want %q, end %d", c.in, c.at, got, m.OK(), m.End(), c.keys, c.end)
+		}
+	}
 }
