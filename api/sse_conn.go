@@ -25,8 +25,10 @@ import (
 // middlewares set (request id, CORS, security headers) with the SSE ones,
 // and `Connection: close`, since the body ends when the connection does
 // (no chunked encoding). Nothing is read after the request: a client that
-// went away is noticed at the next write or heartbeat (Heartbeat, 15 s by
-// default), where a non-blocking read sees its FIN.
+// went away is noticed when a write fails (its side answers the first
+// write after its FIN with a reset), or at the next heartbeat of an idle
+// stream (Heartbeat, 15 s by default after the last write), where a
+// non-blocking read sees its FIN.
 //
 // http.Server.Shutdown neither waits for nor closes taken-over
 // connections: the Server tracks them (streamConns); StartDrain ends them
