@@ -377,8 +377,10 @@ func (c *wsConn) serve(ctx context.Context) {
 
 // readBufs holds message buffers: a message is read into one, handled,
 // and the buffer is reused (nothing keeps a reference to a message after
-// handle returns), instead of a new slice per message.
-var readBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// handle returns), instead of a new slice per message. A new buffer starts
+// with room for a batch of 50 pings (bytes.Buffer.ReadFrom would grow it
+// from 512 bytes in four steps; the pool empties at every GC).
+var readBufs = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 8<<10)) }}
 
 func putReadBuf(b *bytes.Buffer) {
 	if b.Cap() <= 128<<10 {

@@ -275,13 +275,17 @@ func decodeListFast(raw []byte, maxBatch int) (out []DecodedPing, ok bool) {
 		return nil, false
 	}
 	i := skipSpace(raw, 1)
-	// Pings are ~60-130 bytes on the wire: room for most lists at once.
-	out = make([]DecodedPing, 0, min(len(raw)/64+1, maxBatch))
 	for len(out) < maxBatch {
 		m := jsonscan.OpenIn(raw, i)
 		d, ok := decodeMembers(&m)
 		if !ok {
 			return nil, false
+		}
+		if out == nil {
+			// The pings of a batch have about the same size: room for
+			// the list, from the first one's, with 1/8 to spare.
+			n := len(raw) / max(1, m.End()-i)
+			out = make([]DecodedPing, 0, min(n+n/8+1, maxBatch))
 		}
 		out = append(out, d)
 		i = skipSpace(raw, m.End())
