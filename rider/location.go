@@ -322,13 +322,88 @@ type liveWirer interface {
 	LiveWire(topic, typ string, ts time.Time) (channel, cmd, head string, err error)
 }
 
-// locationData is the JSON of a trip.location event.
+// locationData is the JSON of a trip.location event: exactly what
+// json.Marshal makes of struct{TripID string `json:"trip_id"`; *Location},
+// written by hand (it runs for every move) unless a string needs escaping
+// or a number is not finite.
 func locationData(trip string, l *Location) []byte {
+	if b, ok := appendLocation(make([]byte, 0, 192), trip, l); ok {
+		return b
+	}
 	data, _ := json.Marshal(struct {
 		TripID string `json:"trip_id"`
 		*Location
 	}{trip, l})
 	return data
+}
+
+func appendLocation(b []byte, trip string, l *Location) ([]byte, bool) {
+	if !plainJSON(trip) || !plainJSON(l.DriverID) || l.TS.Year() < 0 || l.TS.Year() > 9999 {
+		return nil, false
+	}
+	b = append(b, `{"trip_id":"`...)
+	b = append(b, trip...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendInt(b, l.Seq, 10)
+	b = append(b, `,"driver_id":"`...)
+	b = append(b, l.DriverID...)
+	b = append(b, `","lat":`...)
+	var ok bool
+	if b, ok = appendJSONFloat(b, l.Lat); !ok {
+		return nil, false
+	}
+	b = append(b, `,"lng":`...)
+	if b, ok = appendJSONFloat(b, l.Lng); !ok {
+		return nil, false
+	}
+	b = append(b, `,"ts":"`...)
+	b = l.TS.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if l.Heading != nil {
+		b = append(b, `,"heading":`...)
+		if b, ok = appendJSONFloat(b, *l.Heading); !ok {
+			return nil, false
+		}
+	}
+	if l.Speed != nil {
+		b = append(b, `,"speed":`...)
+		if b, ok = appendJSONFloat(b, *l.Speed); !ok {
+			return nil, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// plainJSON reports whether s is a JSON string body as it is (no byte that
+// encoding/json escapes).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendJSONFloat formats f as encoding/json does; false if not finite.
+func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
 }
 
 // liveArgs appends to args the locationScript arguments 13-16 that let it
