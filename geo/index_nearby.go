@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -154,18 +156,18 @@ const r9AreaM2 = 105332.5
 // at most q.Limit, exactly (haversine on the recorded positions).
 //
 // It reads the GEO set of the query's region with nearbyScript: one round
-// trip that picks, server-side, the smallest of the covers of disks of
-// radius 2 m, 2√2 m, 4 m … around the center (geohash boxes, see
-// geoCovers) whose member count makes Limit drivers within its radius
-// likely, and returns those members' records — at a hotspot's center a few
-// dozen, not the thousands of its r9 cell. Every driver within the cover's
-// radius has then been read. While fewer than Limit fresh matching drivers
-// are known within the radius of some read cover, or another region may
-// hold a driver nearer than the Limit-th (one of the r9 cells that may is
-// its child; see nearRegions and regionReach), the regions concerned are
-// read, or read again with larger covers, in one more round trip each time. Queries whose
-// radius reaches beyond the GEO sets' latitudes or across the antimeridian
-// walk the r9 cells instead (nearbyCells).
+// trip in which Redis finds, by GEOSEARCH, the Limit nearest members whose
+// records are fresh and of the status, and returns them with every such
+// member up to a meter beyond (a few dozen records, not the thousands of a
+// hotspot's r9 cell). Redis' distances differ from ours by less than
+// geoErrM (geohash cell centers, its Earth radius): the reply says up to
+// which of our distances the region was read completely. While fewer than
+// Limit drivers are known within the radius, or another region may hold a
+// driver nearer than the Limit-th (one of the r9 cells that may is its
+// child; see nearRegions and regionReach), the regions concerned are read,
+// or read on, in one more round trip each time. Queries whose radius
+// reaches beyond the GEO sets' latitudes or across the antimeridian walk
+// the r9 cells instead (nearbyCells).
 func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 	if q.Limit <= 0 {
 		q.Limit = 10
@@ -303,6 +305,13 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		if err != nil {
 			return nil, fmt.Errorf("geo: nearby: %w", err)
 		}
+		n := len(hits)
+		for _, c := range cmds {
+			if vals, ok := c.Val().([]any); ok {
+				n += len(vals) / 2
+			}
+		}
+		hits = slices.Grow(hits, n-len(hits))
 		for j, i := range todo {
 			vals, err := cmds[j].Slice()
 			if err != nil || len(vals) < 1 {
@@ -326,7 +335,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 			for v := 1; v+1 < len(vals); v += 2 {
 				id, _ := vals[v].(string)
 				rec, _ := vals[v+1].(string)
-				e, ok := parseRecord(id, rec)
+				e, ok := parseNearbyRecord(id, rec)
 				if !ok || e.Seen.UnixMilli() < minMS || (q.Status != "" && e.Status != q.Status) {
 					continue
 				}
@@ -385,4 +394,32 @@ func nearRegions(p Point, c0 Cell, m float64) map[Cell]bool {
 		}
 	}
 	return out
+}
+
+// parseNearbyRecord is parseRecord without its allocation (Nearby parses a
+// few dozen records per query): the same fields and the same refusals.
+func parseNearbyRecord(id, s string) (Entry, bool) {
+	var f [5]string
+	for n := 0; n < 4; n++ {
+		i := strings.IndexByte(s, '|')
+		if i < 0 {
+			return Entry{}, false
+		}
+		f[n], s = s[:i], s[i+1:]
+	}
+	f[4] = s
+	if f[0] == "-" {
+		return Entry{}, false
+	}
+	c, err := ParseCell(f[0])
+	if err != nil {
+		return Entry{}, false
+	}
+	ms, err1 := strconv.ParseInt(f[1], 10, 64)
+	lat, err2 := strconv.ParseFloat(f[3], 64)
+	lng, err3 := strconv.ParseFloat(f[4], 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return Entry{}, false
+	}
+	return Entry{ID: id, Pos: Point{Lat: lat, Lng: lng}, Cell: c, Seen: time.UnixMilli(ms), Status: f[2]}, true
 }
