@@ -1,7 +1,9 @@
 package driver
 
 import (
+	"hash/maphash"
 	"math"
+	"sync/atomic"
 
 	"github.com/hextrack/hextrack/geo"
 )
@@ -137,4 +139,28 @@ func segmentDist(ax, ay, bx, by float64) float64 {
 	}
 	x, y := ax+t*dx, ay+t*dy
 	return math.Hypot(x, y)
+}
+
+// diskCache keeps, per driver, the disk of the cell its last batch ended
+// in, so the next batch (the driver mostly still in that cell) starts from
+// it without the three H3 calls (cell, center, boundary) a new disk costs.
+// It is a fixed table of slots chosen by a hash of the driver ID: drivers
+// that share a slot overwrite each other's disk, which costs a lookup,
+// never a wrong cell (a disk only ever answers for points inside its own
+// cell), and memory stays bounded whatever the number of drivers.
+type diskCache struct {
+	seed  maphash.Seed
+	slots []atomic.Pointer[cellDisk]
+}
+
+// diskSlots is the table's size (each slot a pointer; a disk ~200 bytes).
+const diskSlots = 1 << 14
+
+func newDiskCache() diskCache {
+	return diskCache{seed: maphash.MakeSeed(), slots: make([]atomic.Pointer[cellDisk], diskSlots)}
+}
+
+// slot is driver id's slot.
+func (c *diskCache) slot(id string) *atomic.Pointer[cellDisk] {
+	return &c.slots[maphash.String(c.seed, id)%uint64(len(c.slots))]
 }

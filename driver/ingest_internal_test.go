@@ -188,3 +188,39 @@ func TestPipe(t *testing.T) {
 		})
 	}
 }
+
+// TestDiskCacheShared: drivers sharing one disk slot (a table of one)
+// overwrite each other's disk, and every ping still gets its own cell: the
+// stored cell is H3's for the newest ping of each batch.
+func TestDiskCacheShared(t *testing.T) {
+	rdb, prefix := redistest.MustOpen(t)
+	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	s := NewService(rdb, idx, Config{Prefix: prefix, PingRate: -1})
+	s.disks.slots = s.disks.slots[:1]
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(5, 6))
+	homes := []geo.Point{{Lat: 41.15, Lng: -8.61}, {Lat: 41.1502, Lng: -8.6101}, {Lat: -33.9, Lng: 151.2}}
+	now := time.Now()
+	for b := 0; b < 30; b++ {
+		for d, home := range homes {
+			ps := make([]DecodedPing, 6)
+			for i := range ps {
+				pos := geo.Offset(home, r.Float64()*360, r.Float64()*300) // 600 m in 10 s at most: plausible
+				ts := now.Add(time.Duration(b*10+i-400) * 10 * time.Second)
+				ps[i] = DecodedPing{Ping: Ping{Pos: pos, TS: ts, Seq: int64(b*10 + i + 1),
+					Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}}
+			}
+			id := "d" + strconv.Itoa(d)
+			if _, err := s.Ingest(ctx, id, ps); err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.Get(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := geo.CellOf(ps[len(ps)-1].Pos, geo.ResIndex).String(); st.Cell != want {
+				t.Fatalf("batch %d driver %d: cell %s, want %s", b, d, st.Cell, want)
+			}
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -134,6 +135,8 @@ type Service struct {
 	// concurrent batches into pipelines (pipe.go).
 	scripts pipe[*scriptJob]
 	puts    pipe[*putJob]
+	// disks keeps drivers' last cell disks between batches (cells.go).
+	disks diskCache
 }
 
 // Metrics receives ingest figures; a nil func is skipped.
@@ -169,7 +172,7 @@ func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service 
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = 64
 	}
-	s := &Service{rdb: rdb, idx: idx, cfg: cfg}
+	s := &Service{rdb: rdb, idx: idx, cfg: cfg, disks: newDiskCache()}
 	s.scripts = newPipe(cfg.MaxInflight, s.sendScripts)
 	s.puts = newPipe(cfg.MaxInflight, s.sendPuts)
 	return s
@@ -266,15 +269,27 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	}
 	call := s.newIngestCall(driverID, now, len(pings), len(valid))
 	var disk cellDisk
+	var slot *atomic.Pointer[cellDisk]
+	var cached *cellDisk
+	if len(valid) >= cellDiskMinBatch {
+		slot = s.disks.slot(driverID)
+		if cached = slot.Load(); cached != nil {
+			disk = *cached
+		}
+	}
 	for _, i := range valid {
 		p := &pings[i].Ping
 		var cell geo.Cell
-		if len(valid) >= cellDiskMinBatch {
+		if slot != nil {
 			cell = disk.cellOf(p.Pos)
 		} else {
 			cell = geo.CellOf(p.Pos, geo.ResIndex)
 		}
 		call.ping(*p, cell)
+	}
+	if slot != nil && disk.cell != 0 && (cached == nil || cached.cell != disk.cell) {
+		d := disk
+		slot.Store(&d)
 	}
 	v, err := s.run(ctx, call)
 	if err != nil {
