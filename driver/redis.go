@@ -68,8 +68,34 @@ if rate > 0 then
 end
 local n = (#ARGV - 9) / 2
 if n == 0 then return 0 end
-local sq = {struct.unpack('<' .. string.rep('d', n), ARGV[9])}
-local pv = {struct.unpack('<' .. string.rep('d', 3 * n), ARGV[9], 8 * n + 1)}
+local sq, pv
+local struct = rawget(_G, 'struct')
+if struct then
+  sq = {struct.unpack('<' .. string.rep('d', n), ARGV[9])}
+  pv = {struct.unpack('<' .. string.rep('d', 3 * n), ARGV[9], 8 * n + 1)}
+else
+  -- A Lua without Redis' struct library (the embedded miniredis): the
+  -- same little-endian doubles, decoded by hand.
+  local byte, ldexp, floor = string.byte, math.ldexp, math.floor
+  local function doubles(s, count, at)
+    local out = {}
+    for i = 1, count do
+      local b1, b2, b3, b4, b5, b6, b7, b8 = byte(s, at, at + 7)
+      at = at + 8
+      local e = (b8 % 128) * 16 + floor(b7 / 16)
+      local m = (((((b7 % 16) * 256 + b6) * 256 + b5) * 256 + b4) * 256 + b3) * 65536 + b2 * 256 + b1
+      local v
+      if e == 0 then v = ldexp(m, -1074)
+      elseif e == 2047 then v = (m == 0) and math.huge or 0/0
+      else v = ldexp(m + 4503599627370496, e - 1075) end
+      if b8 >= 128 then v = -v end
+      out[i] = v
+    end
+    return out
+  end
+  sq = doubles(ARGV[9], n, 1)
+  pv = doubles(ARGV[9], 3 * n, 8 * n + 1)
+end
 local st = redis.call('HMGET', h, 'lat', 'lng', 'ts', 'seq', 'cell', 'status', 'trip')
 local lat, lng, ts = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
 local maxseq = tonumber(st[4]) or 0
