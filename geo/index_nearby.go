@@ -32,7 +32,7 @@ const regionReach = 1.06
 // than the want-th by slack was returned too (or the radius reached its
 // maximum). Redis computes its distances from the members' geohash
 // centers with its own Earth radius: Nearby turns the reply's reach into
-// one of its own distances (see geoReach).
+// one of its own distances (fromRedisM).
 //
 // KEYS: GEO set, records hash, the r9 cell set of the query's center (a
 // density estimate; any key when the start radius is set). ARGV: lng, lat,
@@ -40,7 +40,8 @@ const regionReach = 1.06
 // cell's density), maximum radius, slack (meters, Redis' distances), the
 // area of an r9 cell (m²).
 // Reply: {reach, id, record, …}: every member whose Redis distance is below
-// reach and whose record matches is in the reply.
+// reach (less 0.0001 m: GEOSEARCH prints 4 decimals) and whose record
+// matches is in the reply.
 var nearbyScript = redis.NewScript(nearbyLua)
 
 const nearbyLua = `
