@@ -107,14 +107,7 @@ func (pc *pollCache) put(trip string, k pollKey, etag []string, aux int, at time
 	}
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	t := pc.trips[trip]
-	if t == nil {
-		if len(pc.trips) >= pollCacheMax {
-			pc.sweep()
-		}
-		t = &pollTrip{}
-		pc.trips[trip] = t
-	}
+	t := pc.tripLocked(trip)
 	if !t.forgot.IsZero() && !at.After(t.forgot) {
 		return
 	}
@@ -129,6 +122,20 @@ func (pc *pollCache) put(trip string, k pollKey, etag []string, aux int, at time
 	t.entries = append(t.entries, pollEntry{key: k, etag: etag, aux: aux, at: at})
 }
 
+// tripLocked returns trip's entries, made (room made first) when it has
+// none. pc.mu is held.
+func (pc *pollCache) tripLocked(trip string) *pollTrip {
+	t := pc.trips[trip]
+	if t == nil {
+		if len(pc.trips) >= pollCacheMax {
+			pc.sweep()
+		}
+		t = &pollTrip{}
+		pc.trips[trip] = t
+	}
+	return t
+}
+
 // forget drops the entries of trip: it changed through this node. Reads
 // begun before now are not kept afterwards.
 func (pc *pollCache) forget(trip string) {
@@ -138,14 +145,7 @@ func (pc *pollCache) forget(trip string) {
 	now := pc.now()
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
-	t := pc.trips[trip]
-	if t == nil {
-		if len(pc.trips) >= pollCacheMax {
-			pc.sweep()
-		}
-		t = &pollTrip{}
-		pc.trips[trip] = t
-	}
+	t := pc.tripLocked(trip)
 	t.forgot, t.entries = now, nil
 }
 
