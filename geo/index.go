@@ -574,22 +574,33 @@ func (x *Index) read(ctx context.Context, cells []Cell, minScore int64) ([]Entry
 	return out, nil
 }
 
+// parseRecord reads a region record "cell|seen ms|status|lat|lng" of driver
+// id, refusing a removed one ("-") or a malformed one. It allocates nothing
+// (Nearby parses a few dozen records per query).
 func parseRecord(id, s string) (Entry, bool) {
-	parts := strings.SplitN(s, "|", 5)
-	if len(parts) != 5 || parts[0] == "-" {
+	var f [5]string
+	for n := 0; n < 4; n++ {
+		i := strings.IndexByte(s, '|')
+		if i < 0 {
+			return Entry{}, false
+		}
+		f[n], s = s[:i], s[i+1:]
+	}
+	f[4] = s
+	if f[0] == "-" {
 		return Entry{}, false
 	}
-	c, err := ParseCell(parts[0])
+	c, err := ParseCell(f[0])
 	if err != nil {
 		return Entry{}, false
 	}
-	ms, err1 := strconv.ParseInt(parts[1], 10, 64)
-	lat, err2 := strconv.ParseFloat(parts[3], 64)
-	lng, err3 := strconv.ParseFloat(parts[4], 64)
+	ms, err1 := strconv.ParseInt(f[1], 10, 64)
+	lat, err2 := strconv.ParseFloat(f[3], 64)
+	lng, err3 := strconv.ParseFloat(f[4], 64)
 	if err1 != nil || err2 != nil || err3 != nil {
 		return Entry{}, false
 	}
-	return Entry{ID: id, Pos: Point{Lat: lat, Lng: lng}, Cell: c, Seen: time.UnixMilli(ms), Status: parts[2]}, true
+	return Entry{ID: id, Pos: Point{Lat: lat, Lng: lng}, Cell: c, Seen: time.UnixMilli(ms), Status: f[2]}, true
 }
 
 // Trim removes index entries older than olderThan: sorted-set members by

@@ -8,9 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -336,7 +334,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 			for v := 1; v+1 < len(vals); v += 2 {
 				id, _ := vals[v].(string)
 				rec, _ := vals[v+1].(string)
-				e, ok := parseNearbyRecord(id, rec)
+				e, ok := parseRecord(id, rec)
 				if !ok || e.Seen.UnixMilli() < minMS || (q.Status != "" && e.Status != q.Status) {
 					continue
 				}
@@ -395,32 +393,4 @@ func nearRegions(p Point, c0 Cell, m float64) map[Cell]bool {
 		}
 	}
 	return out
-}
-
-// parseNearbyRecord is parseRecord without its allocation (Nearby parses a
-// few dozen records per query): the same fields and the same refusals.
-func parseNearbyRecord(id, s string) (Entry, bool) {
-	var f [5]string
-	for n := 0; n < 4; n++ {
-		i := strings.IndexByte(s, '|')
-		if i < 0 {
-			return Entry{}, false
-		}
-		f[n], s = s[:i], s[i+1:]
-	}
-	f[4] = s
-	if f[0] == "-" {
-		return Entry{}, false
-	}
-	c, err := ParseCell(f[0])
-	if err != nil {
-		return Entry{}, false
-	}
-	ms, err1 := strconv.ParseInt(f[1], 10, 64)
-	lat, err2 := strconv.ParseFloat(f[3], 64)
-	lng, err3 := strconv.ParseFloat(f[4], 64)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return Entry{}, false
-	}
-	return Entry{ID: id, Pos: Point{Lat: lat, Lng: lng}, Cell: c, Seen: time.UnixMilli(ms), Status: f[2]}, true
 }
