@@ -288,18 +288,14 @@ func decodeListFast(raw []byte, maxBatch int) (out []DecodedPing, ok bool) {
 			out = make([]DecodedPing, 0, min(n+n/8+1, maxBatch))
 		}
 		out = append(out, d)
-		i = skipSpace(raw, m.End())
-		if i >= len(raw) {
+		next, last, ok := afterElem(raw, m.End())
+		if !ok {
 			return nil, false
 		}
-		switch raw[i] {
-		case ',':
-			i = skipSpace(raw, i+1)
-		case ']':
-			return out, skipSpace(raw, i+1) == len(raw)
-		default:
-			return nil, false
+		if last {
+			return out, true
 		}
+		i = next
 	}
 	return nil, false // more than maxBatch (or none allowed)
 }
@@ -325,22 +321,32 @@ func splitArray(raw []byte) (elems [][]byte, ok bool) {
 			return nil, false
 		}
 		elems = append(elems, raw[i:end])
-		i = skipSpace(raw, end)
-		if i >= len(raw) {
+		next, last, ok := afterElem(raw, end)
+		if !ok {
 			return nil, false
 		}
-		switch raw[i] {
-		case ',':
-			i = skipSpace(raw, i+1)
-		case ']':
-			if skipSpace(raw, i+1) != len(raw) {
-				return nil, false
-			}
+		if last {
 			return elems, true
-		default:
-			return nil, false
 		}
+		i = next
 	}
+}
+
+// afterElem reads what follows an array element of raw that ends at end: a
+// comma (next: where the following element starts) or the closing bracket
+// with nothing after it (last). ok is false for anything else.
+func afterElem(raw []byte, end int) (next int, last, ok bool) {
+	i := skipSpace(raw, end)
+	if i >= len(raw) {
+		return 0, false, false
+	}
+	switch raw[i] {
+	case ',':
+		return skipSpace(raw, i+1), false, true
+	case ']':
+		return 0, true, skipSpace(raw, i+1) == len(raw)
+	}
+	return 0, false, false
 }
 
 func skipSpace(b []byte, i int) int {
