@@ -16,11 +16,14 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/web"
 )
 
@@ -42,7 +45,7 @@ var auditCallers = []string{"none", "owner", "other rider", "driver", "other dri
 // already accepted by driver; the acked command id 1-0 was never sent).
 // The world's payment already exists, so POST .../payment replays it (200).
 // There is no dispatcher in the audit: "only the offered driver accepts"
-// is rider's dispatch hook, tested in rider/dispatch_test.go.
+// is dispatch's trip hook, tested in dispatch/dispatch_test.go.
 type auditRow struct {
 	route  string // "METHOD /pattern", as echo lists it
 	path   string // concrete path, with placeholders
@@ -132,14 +135,15 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	dc.Prefix = prefix
 	drivers := driver.NewService(rdb, idx, dc)
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
-	trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix})
-	drivers.Listen(trips)
-	pays := rider.NewPayments(trips, rider.PaymentConfig{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}})
-	cmds := rider.NewCommands(rdb, b, prefix)
+	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+	drivers.Listen(trips.Tracker())
+	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix})
+	cmds := dispatch.NewCommands(rdb, b, prefix)
 	// Production posture (no dev tokens); request limits are tested in
 	// security_test.go and would only slow the audit's ~400 requests.
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited},
-		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Payments: pays, Commands: cmds})
+		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Payments: pays, Commands: cmds,
+			Ops: ops.New(rdb, trips.Store(), ops.Config{Prefix: prefix, Stale: idx.Stale()})})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.StartDrain()
@@ -150,9 +154,9 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	return &auditEnv{ts: ts, srv: srv}
 }
 
-func (e *auditEnv) mint(t *testing.T, role, sub, trip, jti string) string {
+func (e *auditEnv) mint(t *testing.T, role, sub, tr, jti string) string {
 	t.Helper()
-	tok, err := e.srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, Trip: trip, ID: jti, TTL: time.Hour})
+	tok, err := e.srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, Trip: tr, ID: jti, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // subscribeRaw opens n SSE streams of a trip and counts trip.message
@@ -109,8 +109,8 @@ func benchFanout(b *testing.B, pace time.Duration) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		if _, err := e.trips.PostMessage(ctx, id, rider.Actor{Role: rider.RoleRider, ID: snap.Trip.RiderID},
-			rider.MessageRequest{ClientID: fmt.Sprintf("b%d", i), Text: fmt.Sprintf("t=%d", time.Now().UnixNano())}); err != nil {
+		if _, err := e.trips.Chat().PostMessage(ctx, id, trip.Actor{Role: trip.RoleRider, ID: snap.Trip.RiderID},
+			trip.MessageRequest{ClientID: fmt.Sprintf("b%d", i), Text: fmt.Sprintf("t=%d", time.Now().UnixNano())}); err != nil {
 			b.Fatal(err)
 		}
 		if pace > 0 {
@@ -142,9 +142,9 @@ func BenchmarkCatchUp1000(b *testing.B) {
 	snap, rc := e.newTrip(b)
 	id := snap.Trip.ID
 	ctx := context.Background()
-	a := rider.Actor{Role: rider.RoleRider, ID: snap.Trip.RiderID}
+	a := trip.Actor{Role: trip.RoleRider, ID: snap.Trip.RiderID}
 	for i := range 1000 {
-		if _, err := e.trips.PostMessage(ctx, id, a, rider.MessageRequest{ClientID: fmt.Sprintf("c%d", i), Text: "t=1"}); err != nil {
+		if _, err := e.trips.Chat().PostMessage(ctx, id, a, trip.MessageRequest{ClientID: fmt.Sprintf("c%d", i), Text: "t=1"}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // FuzzTripCursor feeds untrusted cursors to long-polling (after=) and SSE
@@ -31,7 +31,7 @@ func FuzzTripCursor(f *testing.F) {
 	for i := range 3 {
 		_, _ = rc.SendMessage(context.Background(), id, "f"+string(rune('a'+i)), "x")
 	}
-	evs, _, _ := e.feed.Read(context.Background(), rider.Topic(id), "", 10)
+	evs, _, _ := e.feed.Read(context.Background(), trip.Topic(id), "", 10)
 	for _, ev := range evs {
 		f.Add(ev.ID)
 	}
@@ -105,12 +105,12 @@ func FuzzChatBody(f *testing.F) {
 			if err := json.Unmarshal([]byte(r.body), &p); err != nil || p.EventID == "" {
 				t.Fatalf("reply %s", r.body)
 			}
-			var in rider.MessageRequest
+			var in trip.MessageRequest
 			if err := json.Unmarshal([]byte(body), &in); err != nil {
 				t.Fatalf("accepted an undecodable body %q", body)
 			}
 			text := strings.TrimSpace(in.Text)
-			if !rider.ValidID(in.ClientID) || text == "" || utf8.RuneCountInString(text) > 1000 || !utf8.ValidString(text) {
+			if !trip.ValidID(in.ClientID) || text == "" || utf8.RuneCountInString(text) > 1000 || !utf8.ValidString(text) {
 				t.Fatalf("accepted %q", body)
 			}
 			for _, c := range text {

@@ -11,7 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Long-poll limits.
@@ -26,7 +26,7 @@ type pollReply struct {
 	// Next is the cursor for the following poll (after=).
 	Next string `json:"next"`
 	// Location is the trip's latest location (live-only, never in events).
-	Location *rider.Location `json:"location"`
+	Location *trip.Location `json:"location"`
 }
 
 // longPoll serves the trip feed as JSON: events after `after` (from the
@@ -34,7 +34,7 @@ type pollReply struct {
 // `wait` seconds (≤ 30) for one when there are none. A cursor older than
 // the stream retains (or unknown) is a 410 whose error details are a fresh
 // snapshot: continue with after=<its feed_position>.
-func (s *Server) longPoll(c echo.Context, id string, a rider.Actor) error {
+func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
 	q := c.QueryParams()
 	limit, wait, err := pollParams(q)
 	if err != nil {
@@ -52,9 +52,9 @@ func (s *Server) longPoll(c echo.Context, id string, a rider.Actor) error {
 	default:
 	}
 	ctx := c.Request().Context()
-	evs, next, err := s.feed.Wait(ctx, rider.Topic(id), after, limit, wait)
+	evs, next, err := s.feed.Wait(ctx, trip.Topic(id), after, limit, wait)
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
-		snap, serr := s.trips.Snapshot(ctx, id, a)
+		snap, serr := s.trips.Store().Snapshot(ctx, id, a)
 		if serr != nil {
 			return serr
 		}
@@ -71,7 +71,7 @@ func (s *Server) longPoll(c echo.Context, id string, a rider.Actor) error {
 	if evs == nil {
 		evs = []feed.Event{}
 	}
-	loc, err := s.trips.LocationOf(ctx, id)
+	loc, err := s.trips.Store().LocationOf(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
@@ -8,12 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // opsNode is one API node of a cluster sharing a Redis and a key prefix.
@@ -31,12 +35,28 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
-		trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix})
-		drivers.Listen(trips)
+		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+		drivers.Listen(trips.Tracker())
+		ocfg := ops.Config{Prefix: prefix, Stale: idx.Stale()}
+		trips.Observe(ops.NewIndex(rdb, ocfg))
+		reg := prometheus.NewRegistry()
 		srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Limits: unlimited},
-			api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b})
+			api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Ops: ops.New(rdb, trips.Store(), ocfg), Registry: reg})
+		// The node's report runs until the node drains, as in cmd/hextrack.
+		rctx, stopReport := context.WithCancel(context.Background())
+		reported := make(chan struct{})
+		go func() { defer close(reported); _ = ops.NewReporter(rdb, reg, prefix).Run(rctx) }()
+		go func() {
+			select {
+			case <-srv.Draining():
+			case <-reported:
+			}
+			stopReport()
+		}()
 		ts := httptest.NewServer(srv.Handler())
 		tb.Cleanup(func() {
+			stopReport()
+			<-reported
 			srv.StartDrain()
 			ts.CloseClientConnections()
 			ts.Close()
@@ -173,8 +193,8 @@ func TestOpsSummaryAcrossNodes(t *testing.T) {
 	if s.Drivers.Online != 2 || s.Drivers.Available != 2 || s.Drivers.OnTrip != 0 || s.Drivers.Offline != 1 {
 		t.Errorf("drivers %+v, want 2 online, 2 available, 1 offline", s.Drivers)
 	}
-	if s.Trips["requested"] != 2 || s.OpenTrips != 2 || len(s.Trips) != len(rider.Statuses) {
-		t.Errorf("trips %v (open %d), want 2 requested of %d statuses", s.Trips, s.OpenTrips, len(rider.Statuses))
+	if s.Trips["requested"] != 2 || s.OpenTrips != 2 || len(s.Trips) != len(trip.Statuses) {
+		t.Errorf("trips %v (open %d), want 2 requested of %d statuses", s.Trips, s.OpenTrips, len(trip.Statuses))
 	}
 	if len(s.RecentTrips) != 2 || s.RecentTrips[0].Status != "requested" {
 		t.Errorf("recent trips %+v", s.RecentTrips)

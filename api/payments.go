@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/payment"
 )
 
 // paymentErrors are the rows of the error table for payments (see
@@ -18,9 +18,9 @@ var paymentErrors = []struct {
 	status int
 	code   string
 }{
-	{rider.ErrPaymentNotFound, http.StatusNotFound, "payment_not_found"},
-	{rider.ErrSignature, http.StatusUnauthorized, "invalid_signature"},
-	{rider.ErrInvalidEvent, http.StatusBadRequest, "invalid_event"},
+	{payment.ErrNotFound, http.StatusNotFound, "payment_not_found"},
+	{payment.ErrSignature, http.StatusUnauthorized, "invalid_signature"},
+	{payment.ErrInvalidEvent, http.StatusBadRequest, "invalid_event"},
 }
 
 // paymentRoutes: creating a payment and polling it need a rider (or ops)
@@ -93,7 +93,7 @@ func (s *Server) createPayment(c echo.Context) error {
 func (s *Server) getPayment(c echo.Context) error {
 	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
 	h := c.Response().Header()
-	trip, _ := rider.PaymentTrip(id)
+	trip, _ := payment.TripOf(id)
 	k, cache := pollKeyOf(id, a)
 	cache = cache && trip != "" && s.polls != nil
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
@@ -157,15 +157,15 @@ var retryAfter23 = [2][]string{{"2"}, {"3"}}
 // longer changes anything (the gateway must stop retrying); 401 for a bad
 // signature, 400 for a malformed body, 404 for an unknown payment.
 func (s *Server) paymentWebhook(c echo.Context) error {
-	body, err := readBody(c, rider.MaxWebhookBody)
+	body, err := readBody(c, payment.MaxWebhookBody)
 	if err != nil {
 		return err
 	}
-	r, err := s.payments.Webhook(c.Request().Context(), c.Request().Header.Get(rider.SignatureHeader), body)
+	r, err := s.payments.Webhook(c.Request().Context(), c.Request().Header.Get(payment.SignatureHeader), body)
 	if err != nil {
 		return err
 	}
-	if trip, ok := rider.PaymentTrip(r.PaymentID); ok {
+	if trip, ok := payment.TripOf(r.PaymentID); ok {
 		s.polls.forget(trip) // the payment and its trip may have changed
 	}
 	return c.JSON(http.StatusOK, r)

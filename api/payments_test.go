@@ -18,7 +18,8 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/trip"
 )
 
 var (
@@ -31,8 +32,8 @@ var (
 type payEnv struct {
 	srv   *api.Server
 	ts    *httptest.Server
-	trips *rider.Service
-	pays  *rider.Payments
+	trips *trip.Service
+	pays  *payment.Service
 	feed  *feed.Broker
 	n     atomic.Int64
 }
@@ -43,8 +44,8 @@ func newPayEnv(tb testing.TB) *payEnv {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
-	trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix})
-	pays := rider.NewPayments(trips, rider.PaymentConfig{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}})
+	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix})
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true},
 		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Payments: pays})
 	ts := httptest.NewServer(srv.Handler())
@@ -93,7 +94,7 @@ func (e *payEnv) do(tb testing.TB, method, path, tok string, body []byte, hdr ma
 
 // pendingPayment creates an online delivery for a new rider and its
 // payment over HTTP.
-func (e *payEnv) pendingPayment(tb testing.TB) (rider.Payment, string) {
+func (e *payEnv) pendingPayment(tb testing.TB) (payment.Payment, string) {
 	tb.Helper()
 	rid := fmt.Sprintf("r%d_%d", time.Now().UnixNano()%1e9, e.n.Add(1))
 	rt := e.tok(tb, api.RoleRider, rid)
@@ -101,21 +102,21 @@ func (e *payEnv) pendingPayment(tb testing.TB) (rider.Payment, string) {
 	if r.status != 201 {
 		tb.Fatalf("create trip: %d %s", r.status, r.body)
 	}
-	var snap rider.Snapshot
+	var snap trip.Snapshot
 	_ = json.Unmarshal(r.body, &snap)
-	if snap.Trip.Status != rider.StatusAwaitingPayment {
+	if snap.Trip.Status != trip.StatusAwaitingPayment {
 		tb.Fatalf("trip status %s", snap.Trip.Status)
 	}
 	r = e.do(tb, "POST", "/v1/trips/"+snap.Trip.ID+"/payment", rt, []byte(`{"return_path":"/?trip=`+snap.Trip.ID+`"}`), nil)
 	if r.status != 201 {
 		tb.Fatalf("create payment: %d %s", r.status, r.body)
 	}
-	var pay rider.Payment
+	var pay payment.Payment
 	_ = json.Unmarshal(r.body, &pay)
 	return pay, rt
 }
 
-func webhookBody(id, typ string, pay rider.Payment) []byte {
+func webhookBody(id, typ string, pay payment.Payment) []byte {
 	b, _ := json.Marshal(map[string]any{"id": id, "type": typ, "created": time.Now().Unix(),
 		"data": map[string]any{"payment_id": pay.ID, "amount": pay.Amount, "currency": pay.Currency}})
 	return b
@@ -125,7 +126,7 @@ func (e *payEnv) webhook(tb testing.TB, sig string, body []byte) httpReply {
 	tb.Helper()
 	h := map[string]string{}
 	if sig != "" {
-		h[rider.SignatureHeader] = sig
+		h[payment.SignatureHeader] = sig
 	}
 	return e.do(tb, "POST", "/v1/webhooks/payments", "", body, h)
 }
@@ -137,9 +138,9 @@ func TestPaymentWebhookHTTP(t *testing.T) {
 	e := newPayEnv(t)
 	pay, rt := e.pendingPayment(t)
 	now := time.Now()
-	body := webhookBody("evt_http_"+pay.ID[4:20], rider.WebhookSucceeded, pay)
+	body := webhookBody("evt_http_"+pay.ID[4:20], payment.WebhookSucceeded, pay)
 	tampered := bytes.Replace(body, []byte(`"amount":`), []byte(`"amount":1`), 1)
-	_, mac, _ := strings.Cut(rider.Sign(whNew, now, body), "v1=")
+	_, mac, _ := strings.Cut(payment.Sign(whNew, now, body), "v1=")
 	refused := []struct {
 		name   string
 		sig    string
@@ -147,17 +148,17 @@ func TestPaymentWebhookHTTP(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"wrong secret", rider.Sign([]byte("whsec_guess"), now, body), body, 401, "invalid_signature"},
-		{"stale timestamp", rider.Sign(whNew, now.Add(-5*time.Minute-2*time.Second), body), body, 401, "invalid_signature"},
+		{"wrong secret", payment.Sign([]byte("whsec_guess"), now, body), body, 401, "invalid_signature"},
+		{"stale timestamp", payment.Sign(whNew, now.Add(-5*time.Minute-2*time.Second), body), body, 401, "invalid_signature"},
 		{"missing header", "", body, 401, "invalid_signature"},
 		{"garbled header", "v1;" + mac, body, 401, "invalid_signature"},
 		{"garbled hex", "t=" + fmt.Sprint(now.Unix()) + ",v1=" + strings.Repeat("g", 64), body, 401, "invalid_signature"},
-		{"tampered body", rider.Sign(whNew, now, body), tampered, 401, "invalid_signature"},
-		{"retired secret", rider.Sign([]byte("whsec_api_older_0123456789"), now, body), body, 401, "invalid_signature"},
-		{"malformed body, signed", rider.Sign(whNew, now, []byte(`{"id":"evt_1",`)), []byte(`{"id":"evt_1",`), 400, "invalid_event"},
-		{"unknown type, signed", rider.Sign(whNew, now, bytes.Replace(body, []byte("payment.succeeded"), []byte("payment.refunded"), 1)),
+		{"tampered body", payment.Sign(whNew, now, body), tampered, 401, "invalid_signature"},
+		{"retired secret", payment.Sign([]byte("whsec_api_older_0123456789"), now, body), body, 401, "invalid_signature"},
+		{"malformed body, signed", payment.Sign(whNew, now, []byte(`{"id":"evt_1",`)), []byte(`{"id":"evt_1",`), 400, "invalid_event"},
+		{"unknown type, signed", payment.Sign(whNew, now, bytes.Replace(body, []byte("payment.succeeded"), []byte("payment.refunded"), 1)),
 			bytes.Replace(body, []byte("payment.succeeded"), []byte("payment.refunded"), 1), 400, "invalid_event"},
-		{"body over 64 KiB", rider.Sign(whNew, now, bytes.Repeat([]byte(" "), 70<<10)), bytes.Repeat([]byte(" "), 70<<10), 413, "body_too_large"},
+		{"body over 64 KiB", payment.Sign(whNew, now, bytes.Repeat([]byte(" "), 70<<10)), bytes.Repeat([]byte(" "), 70<<10), 413, "body_too_large"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,26 +175,26 @@ func TestPaymentWebhookHTTP(t *testing.T) {
 		t.Fatalf("refused webhooks were stored: %d", len(stored))
 	}
 	t.Run("rotated: old secret applies", func(t *testing.T) {
-		r := e.webhook(t, rider.Sign(whOld, time.Now(), body), body)
-		var res rider.WebhookResult
+		r := e.webhook(t, payment.Sign(whOld, time.Now(), body), body)
+		var res payment.WebhookResult
 		_ = json.Unmarshal(r.body, &res)
-		if r.status != 200 || res.Outcome != rider.OutcomeApplied || res.TripStatus != rider.StatusRequested {
+		if r.status != 200 || res.Outcome != payment.OutcomeApplied || res.TripStatus != trip.StatusRequested {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
 	t.Run("redelivery with a fresh signature", func(t *testing.T) {
 		for range 3 {
-			r := e.webhook(t, rider.Sign(whNew, time.Now(), body), body)
-			var res rider.WebhookResult
+			r := e.webhook(t, payment.Sign(whNew, time.Now(), body), body)
+			var res payment.WebhookResult
 			_ = json.Unmarshal(r.body, &res)
-			if r.status != 200 || res.Outcome != rider.OutcomeDuplicate || res.Status != rider.PaymentSucceeded {
+			if r.status != 200 || res.Outcome != payment.OutcomeDuplicate || res.Status != payment.StatusSucceeded {
 				t.Fatalf("%d %s", r.status, r.body)
 			}
 		}
 	})
 	t.Run("late contrary event", func(t *testing.T) {
-		late := webhookBody("evt_late_"+pay.ID[4:20], rider.WebhookFailed, pay)
-		r := e.webhook(t, rider.Sign(whNew, time.Now(), late), late)
+		late := webhookBody("evt_late_"+pay.ID[4:20], payment.WebhookFailed, pay)
+		r := e.webhook(t, payment.Sign(whNew, time.Now(), late), late)
 		if r.status != 200 || !strings.Contains(string(r.body), `"outcome":"conflict"`) {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
@@ -201,13 +202,13 @@ func TestPaymentWebhookHTTP(t *testing.T) {
 	t.Run("unknown payment", func(t *testing.T) {
 		ghost := pay
 		ghost.ID = "pay_ffffffffffffffff_" + pay.TripID
-		b := webhookBody("evt_ghost", rider.WebhookSucceeded, ghost)
-		if r := e.webhook(t, rider.Sign(whNew, time.Now(), b), b); r.status != 404 || r.code != "payment_not_found" {
+		b := webhookBody("evt_ghost", payment.WebhookSucceeded, ghost)
+		if r := e.webhook(t, payment.Sign(whNew, time.Now(), b), b); r.status != 404 || r.code != "payment_not_found" {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
 	// The trip's feed: pending, succeeded, then the trip's requested.
-	evs, _, err := e.feed.Read(context.Background(), rider.Topic(pay.TripID), "", 100)
+	evs, _, err := e.feed.Read(context.Background(), trip.Topic(pay.TripID), "", 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +245,8 @@ func TestPaymentPolling(t *testing.T) {
 	if r.status != 200 || r.header.Get("Idempotent-Replayed") != "true" || !strings.Contains(string(r.body), pay.ID) {
 		t.Fatalf("again: %d %s", r.status, r.body)
 	}
-	b := webhookBody("evt_poll_"+pay.ID[4:20], rider.WebhookFailed, pay)
-	if w := e.webhook(t, rider.Sign(whNew, time.Now(), b), b); w.status != 200 {
+	b := webhookBody("evt_poll_"+pay.ID[4:20], payment.WebhookFailed, pay)
+	if w := e.webhook(t, payment.Sign(whNew, time.Now(), b), b); w.status != 200 {
 		t.Fatalf("webhook %d %s", w.status, w.body)
 	}
 	r = e.do(t, "GET", path, rt, nil, map[string]string{"If-None-Match": `"p1"`})
@@ -256,14 +257,14 @@ func TestPaymentPolling(t *testing.T) {
 	if r.status != 304 || retry(r) != "" {
 		t.Fatalf("final 304: %d retry %q", r.status, retry(r))
 	}
-	trip := e.do(t, "GET", "/v1/trips/"+pay.TripID, rt, nil, nil)
-	if !strings.Contains(string(trip.body), `"status":"cancelled"`) {
-		t.Fatalf("trip after failed payment: %s", trip.body)
+	tr := e.do(t, "GET", "/v1/trips/"+pay.TripID, rt, nil, nil)
+	if !strings.Contains(string(tr.body), `"status":"cancelled"`) {
+		t.Fatalf("trip after failed payment: %s", tr.body)
 	}
 
 	other, _ := e.pendingPayment(t)
 	cash := e.do(t, "POST", "/v1/trips", rt, []byte(`{"kind":"delivery","payment":"cash","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.38}}`), nil)
-	var cashSnap rider.Snapshot
+	var cashSnap trip.Snapshot
 	_ = json.Unmarshal(cash.body, &cashSnap)
 	access := []struct {
 		name, method, path, tok, body string
@@ -293,7 +294,7 @@ func TestPaymentPolling(t *testing.T) {
 	}
 	t.Run("cancelled before paying is 409", func(t *testing.T) {
 		snap := e.do(t, "POST", "/v1/trips", rt, []byte(`{"kind":"delivery","payment":"online","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.38}}`), nil)
-		var s rider.Snapshot
+		var s trip.Snapshot
 		_ = json.Unmarshal(snap.body, &s)
 		if r := e.do(t, "POST", "/v1/trips/"+s.Trip.ID+"/cancel", rt, nil, nil); r.status != 200 {
 			t.Fatalf("cancel %d", r.status)
@@ -317,10 +318,10 @@ func FuzzPaymentWebhook(f *testing.F) {
 	var ip atomic.Uint32
 	f.Fuzz(func(t *testing.T, body []byte, header string, sign bool) {
 		if sign {
-			header = rider.Sign(whNew, time.Now(), body)
+			header = payment.Sign(whNew, time.Now(), body)
 		}
 		req := httptest.NewRequest("POST", "/v1/webhooks/payments", bytes.NewReader(body))
-		req.Header.Set(rider.SignatureHeader, header)
+		req.Header.Set(payment.SignatureHeader, header)
 		// A new client address per input: the per-IP action limit is not
 		// what is fuzzed here.
 		n := ip.Add(1)
@@ -352,8 +353,8 @@ func BenchmarkPaymentPoll304(b *testing.B) {
 			pay, rt := e.pendingPayment(b)
 			etag := `"p1"`
 			if final {
-				body := webhookBody("evt_bench_"+pay.ID[4:20], rider.WebhookSucceeded, pay)
-				if r := e.webhook(b, rider.Sign(whNew, time.Now(), body), body); r.status != 200 {
+				body := webhookBody("evt_bench_"+pay.ID[4:20], payment.WebhookSucceeded, pay)
+				if r := e.webhook(b, payment.Sign(whNew, time.Now(), body), body); r.status != 200 {
 					b.Fatal(r.status)
 				}
 				etag = `"p2"`

@@ -22,7 +22,7 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // newSecEnv is newTripEnv with a whole api.Config (limits, CORS) and an
@@ -35,10 +35,10 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
-		trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
-		drivers.Listen(trips)
+		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
+		drivers.Listen(trips.Tracker())
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { _ = trips.Run(ctx) }()
+		go func() { _ = trips.Tracker().Run(ctx) }()
 		c := cfg
 		c.JWTSecret, c.Dev = []byte(secret), true
 		c.Limits.Prefix = prefix

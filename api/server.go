@@ -16,10 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Config configures the HTTP layer. Zero values are documented per field.
@@ -55,10 +58,11 @@ type Config struct {
 type Deps struct {
 	Redis    redis.UniversalClient
 	Drivers  *driver.Service
-	Trips    *rider.Service
+	Trips    *trip.Service
 	Feed     *feed.Broker
-	Commands *rider.Commands // the driver command channel (ws.go, commands.go)
-	Payments *rider.Payments // online payments of deliveries (payments.go); nil: 503
+	Commands *dispatch.Commands // the driver command channel (ws.go, commands.go)
+	Payments *payment.Service   // online payments of deliveries (payments.go); nil: 503
+	Ops      *ops.View          // the ops dashboard's views (ops.go); nil: 503
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 	// Roads is the road graph drawn by the web map (nil: none); MapSource
@@ -74,7 +78,7 @@ type Server struct {
 	auth    *Auth
 	rdb     redis.UniversalClient
 	drivers *driver.Service
-	trips   *rider.Service
+	trips   *trip.Service
 	feed    *feed.Broker
 	reg     *prometheus.Registry
 	log     *slog.Logger
@@ -87,7 +91,7 @@ type Server struct {
 	// dc is the driver command channel: open WebSockets (ws.go).
 	dc *driverChannel
 	// payments serves payments.go's routes.
-	payments *rider.Payments
+	payments *payment.Service
 	// health caches whether Redis answers (health.go: the stream gate).
 	health redisHealth
 	// sseStreams counts open trip SSE streams.
@@ -98,7 +102,7 @@ type Server struct {
 	// lim holds the rate limiters and stream admission (limits.go).
 	lim *limiter
 	// ops serves the ops dashboard's routes (ops.go); nil: 503.
-	ops *opsView
+	ops *ops.View
 	// polls caches the tags polls were answered with (pollcache.go);
 	// nil: off.
 	polls *pollCache
@@ -116,7 +120,7 @@ func New(cfg Config, d Deps) *Server {
 		d.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), rdb: d.Redis,
-		drivers: d.Drivers, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
+		drivers: d.Drivers, ops: d.Ops, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
 	s.trips, s.feed = d.Trips, d.Feed
 	s.payments = d.Payments

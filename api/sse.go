@@ -15,7 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // StreamConfig tunes SSE and long-poll streams. Zero values are the
@@ -159,7 +159,7 @@ type envelope struct {
 // serves the stream, which is what keeps an idle stream small. Where the
 // connection can't be taken over (HTTP/2, a test recorder) the handler
 // serves the stream itself, the same way.
-func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
+func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	req := c.Request()
 	last := req.Header.Get("Last-Event-ID")
 	if last == "" {
@@ -176,7 +176,7 @@ func (s *Server) serveSSE(c echo.Context, id string, a rider.Actor) error {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is shutting down"}
 		}
 	}
-	topic := rider.Topic(id)
+	topic := trip.Topic(id)
 	sub, err := s.feed.Subscribe(sctx, topic, last)
 	if err != nil {
 		return err
@@ -223,7 +223,7 @@ type tripStream struct {
 	sub       *feed.Subscription
 	ctx       context.Context // the Redis calls of resets, locations and share checks
 	id, topic string
-	a         rider.Actor
+	a         trip.Actor
 	expiry    time.Time // the token's; zero: none
 	locSeq    int64     // highest location seq sent
 	resumed   bool      // the latest location follows the missed events
@@ -307,7 +307,7 @@ func putFrameBuf(b *bytes.Buffer) {
 // snapshot appends a snapshot (event "snapshot" or "reset") at feed
 // position pos.
 func (t *tripStream) snapshot(ctx context.Context, event, pos string) error {
-	snap, err := t.s.trips.Snapshot(ctx, t.id, t.a)
+	snap, err := t.s.trips.Store().Snapshot(ctx, t.id, t.a)
 	if err != nil {
 		return err
 	}
@@ -323,17 +323,17 @@ func (t *tripStream) snapshot(ctx context.Context, event, pos string) error {
 // location appends the trip's latest location unless it is not newer than
 // the last one sent.
 func (t *tripStream) location() error {
-	l, err := t.s.trips.LocationOf(t.ctx, t.id)
+	l, err := t.s.trips.Store().LocationOf(t.ctx, t.id)
 	if err != nil || l == nil || l.Seq <= t.locSeq {
 		return err
 	}
 	t.locSeq = l.Seq
 	data, _ := json.Marshal(struct {
 		TripID string `json:"trip_id"`
-		*rider.Location
+		*trip.Location
 	}{t.id, l})
-	b, _ := json.Marshal(feed.Event{Type: rider.EventLocation, Topic: t.topic, TS: time.Now().UTC(), Data: data})
-	t.frame("", rider.EventLocation, b)
+	b, _ := json.Marshal(feed.Event{Type: trip.EventLocation, Topic: t.topic, TS: time.Now().UTC(), Data: data})
+	t.frame("", trip.EventLocation, b)
 	return nil
 }
 
@@ -343,7 +343,7 @@ func (t *tripStream) item(it feed.Item) error {
 		return t.snapshot(t.ctx, "reset", it.Position)
 	}
 	ev := it.Event
-	if !ev.Durable() && ev.Type == rider.EventLocation {
+	if !ev.Durable() && ev.Type == trip.EventLocation {
 		seq, ok := locationSeq(ev.Data)
 		if !ok || seq <= t.locSeq {
 			return nil // stale or malformed fix: latest wins
@@ -446,7 +446,7 @@ func (t *tripStream) run(gone <-chan struct{}) {
 			}
 			if !nextCheck.IsZero() && !now.Before(nextCheck) {
 				nextCheck = now.Add(cfg.AuthCheck)
-				if err := s.trips.CheckShare(t.ctx, t.id, t.a.Share); err != nil {
+				if err := s.trips.Shares().CheckShare(t.ctx, t.id, t.a.Share); err != nil {
 					if t.ctx.Err() != nil {
 						return // Close or the client went: no verdict
 					}

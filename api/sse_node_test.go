@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // nodeSSE returns the node binary and the sse-node test dir, failing under
@@ -94,7 +94,7 @@ func TestNodeEventSource(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("node client did not receive every event")
 	}
-	history, _, err := e.feed.Read(ctx, rider.Topic(id), snap.FeedPosition, 1000)
+	history, _, err := e.feed.Read(ctx, trip.Topic(id), snap.FeedPosition, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,24 +10,28 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/trip"
 )
 
-// tripErrors are the rows of the error table for the rider and feed
-// packages (see errorTable in error.go).
+// tripErrors are the rows of the error table for the trip, dispatch, ops
+// and feed packages (see errorTable in error.go).
 var tripErrors = []struct {
 	err    error
 	status int
 	code   string
 }{
-	{rider.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
-	{rider.ErrNotFound, http.StatusNotFound, "not_found"},
-	{rider.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{rider.ErrInvalidTransition, http.StatusConflict, "invalid_transition"},
-	{rider.ErrVersionMismatch, http.StatusPreconditionFailed, "version_mismatch"},
-	{rider.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
-	{rider.ErrShareRevoked, http.StatusUnauthorized, "share_revoked"},
+	{trip.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
+	{trip.ErrNotFound, http.StatusNotFound, "not_found"},
+	{trip.ErrForbidden, http.StatusForbidden, "forbidden"},
+	{trip.ErrInvalidTransition, http.StatusConflict, "invalid_transition"},
+	{trip.ErrVersionMismatch, http.StatusPreconditionFailed, "version_mismatch"},
+	{trip.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
+	{trip.ErrShareRevoked, http.StatusUnauthorized, "share_revoked"},
+	{dispatch.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
+	{ops.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
 	{feed.ErrInvalidID, http.StatusBadRequest, "invalid_cursor"},
 	{feed.ErrTrimmed, http.StatusGone, "cursor_expired"},
 	{feed.ErrUnknownID, http.StatusGone, "cursor_unknown"},
@@ -45,15 +49,15 @@ func (s *Server) tripRoutes() {
 	g.GET("/:id", guard(s.trip(s.getTrip), allRoles...))
 	g.GET("/:id/events", guard(s.trip(s.tripEvents), allRoles...))
 	g.GET("/:id/path", guard(s.trip(s.tripPath), allRoles...))
-	g.POST("/:id/cancel", guard(s.trip(s.tripAction(rider.ActCancel)), RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/cancel", guard(s.trip(s.tripAction(trip.ActCancel)), RoleRider, RoleDriver, RoleOps))
 	g.POST("/:id/dropoff", guard(s.trip(s.changeDropoff), RoleRider, RoleOps))
 	g.POST("/:id/messages", guard(s.trip(s.postMessage), RoleRider, RoleDriver, RoleOps))
 	g.POST("/:id/share", guard(s.trip(s.shareTrip), RoleRider, RoleOps))
 	g.DELETE("/:id/share/:share", guard(s.trip(s.revokeShare), RoleRider, RoleOps))
-	for _, a := range []string{rider.ActAccept, rider.ActDecline, rider.ActArrived, rider.ActPickup, rider.ActComplete} {
+	for _, a := range []string{trip.ActAccept, trip.ActDecline, trip.ActArrived, trip.ActPickup, trip.ActComplete} {
 		g.POST("/:id/"+a, guard(s.trip(s.tripAction(a)), RoleDriver, RoleOps))
 	}
-	g.POST("/:id/reassign", guard(s.trip(s.tripAction(rider.ActReassign)), RoleOps))
+	g.POST("/:id/reassign", guard(s.trip(s.tripAction(trip.ActReassign)), RoleOps))
 }
 
 // trip wraps a trip handler: 503 when this server has no trip service, and
@@ -77,8 +81,8 @@ func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 		if err == nil {
 			return nil
 		}
-		var te *rider.TransitionError
-		var ve *rider.VersionError
+		var te *trip.TransitionError
+		var ve *trip.VersionError
 		switch {
 		case errors.As(err, &te):
 			return &Error{Status: http.StatusConflict, Code: "invalid_transition", Message: te.Error(),
@@ -92,12 +96,12 @@ func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // actor turns the caller's claims into the rider package's Actor.
-func actor(c echo.Context) rider.Actor {
+func actor(c echo.Context) trip.Actor {
 	cl := claims(c)
 	if cl == nil {
-		return rider.Actor{}
+		return trip.Actor{}
 	}
-	a := rider.Actor{Role: cl.Role, ID: cl.Subject}
+	a := trip.Actor{Role: cl.Role, ID: cl.Subject}
 	if cl.Role == RoleViewer {
 		a.Trip, a.Share = cl.Trip, cl.ID
 	}
@@ -105,7 +109,7 @@ func actor(c echo.Context) rider.Actor {
 }
 
 func (s *Server) createTrip(c echo.Context) error {
-	var r rider.CreateRequest
+	var r trip.CreateRequest
 	if err := bindJSON(c, &r); err != nil {
 		return err
 	}
@@ -126,9 +130,9 @@ func (s *Server) createTrip(c echo.Context) error {
 // while a driver is on the way, slower while waiting, slow once over.
 func pollInterval(status string) int {
 	switch {
-	case rider.Terminal(status):
+	case trip.Terminal(status):
 		return 30
-	case status == rider.StatusRequested || status == rider.StatusAwaitingPayment:
+	case status == trip.StatusRequested || status == trip.StatusAwaitingPayment:
 		return 5
 	}
 	return 2
@@ -154,7 +158,7 @@ func (s *Server) getTrip(c echo.Context) error {
 		// A poller: compare with the tag alone (one small read, same
 		// access check) and load the snapshot only when it changed.
 		at := time.Now()
-		etag, status, err := s.trips.SnapshotTag(ctx, id, a)
+		etag, status, err := s.trips.Store().SnapshotTag(ctx, id, a)
 		if err != nil {
 			return err
 		}
@@ -168,7 +172,7 @@ func (s *Server) getTrip(c echo.Context) error {
 		}
 	}
 	at := time.Now()
-	snap, err := s.trips.Snapshot(ctx, id, a)
+	snap, err := s.trips.Store().Snapshot(ctx, id, a)
 	if err != nil {
 		return err
 	}
@@ -187,7 +191,7 @@ func (s *Server) getTrip(c echo.Context) error {
 // pollKeyOf is the pollCache key of resource res ("" for the trip, else a
 // payment ID) as seen by a; ok is false for callers never served from the
 // cache (viewers: a revoked share must be refused at once).
-func pollKeyOf(res string, a rider.Actor) (k pollKey, ok bool) {
+func pollKeyOf(res string, a trip.Actor) (k pollKey, ok bool) {
 	if a.Role == "" || a.Role == RoleViewer {
 		return pollKey{}, false
 	}
@@ -233,7 +237,7 @@ func etagMatch(header, etag string) bool {
 // text/event-stream, else JSON long-polling.
 func (s *Server) tripEvents(c echo.Context) error {
 	id, a := c.Param("id"), actor(c)
-	if _, err := s.trips.Authorize(c.Request().Context(), id, a); err != nil {
+	if _, err := s.trips.Store().Authorize(c.Request().Context(), id, a); err != nil {
 		return err
 	}
 	if strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") {
@@ -271,13 +275,13 @@ func (s *Server) tripAction(action string) echo.HandlerFunc {
 // changeDropoff: If-Match (a version or the snapshot ETag) makes the change
 // conditional: 412 when the trip has moved on.
 func (s *Server) changeDropoff(c echo.Context) error {
-	var p rider.Place
+	var p trip.Place
 	if err := bindJSON(c, &p); err != nil {
 		return err
 	}
 	var want int64
 	if im := c.Request().Header.Get("If-Match"); im != "" {
-		v, any, err := rider.ParseVersion(im)
+		v, any, err := trip.ParseVersion(im)
 		if err != nil {
 			return err
 		}
@@ -296,11 +300,11 @@ func (s *Server) changeDropoff(c echo.Context) error {
 // postMessage: 201 for a new message, 200 for a retry of one (same
 // client_id from the same sender).
 func (s *Server) postMessage(c echo.Context) error {
-	var r rider.MessageRequest
+	var r trip.MessageRequest
 	if err := bindJSON(c, &r); err != nil {
 		return err
 	}
-	p, err := s.trips.PostMessage(c.Request().Context(), c.Param("id"), actor(c), r)
+	p, err := s.trips.Chat().PostMessage(c.Request().Context(), c.Param("id"), actor(c), r)
 	if err != nil {
 		return err
 	}
@@ -315,7 +319,7 @@ type shareRequest struct {
 }
 
 type shareReply struct {
-	rider.Share
+	trip.Share
 	Token string `json:"token"`
 	URL   string `json:"url"`
 }
@@ -340,7 +344,7 @@ func (s *Server) shareTrip(c echo.Context) error {
 		}
 	}
 	id := c.Param("id")
-	sh, err := s.trips.Share(c.Request().Context(), id, actor(c), ttl)
+	sh, err := s.trips.Shares().Share(c.Request().Context(), id, actor(c), ttl)
 	if err != nil {
 		return err
 	}
@@ -356,7 +360,7 @@ func (s *Server) shareTrip(c echo.Context) error {
 }
 
 func (s *Server) revokeShare(c echo.Context) error {
-	if err := s.trips.Revoke(c.Request().Context(), c.Param("id"), actor(c), c.Param("share")); err != nil {
+	if err := s.trips.Shares().Revoke(c.Request().Context(), c.Param("id"), actor(c), c.Param("share")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -373,7 +377,7 @@ func (s *Server) tripPath(c echo.Context) error {
 		limit = n
 	}
 	id := c.Param("id")
-	pts, err := s.trips.Path(c.Request().Context(), id, actor(c), limit)
+	pts, err := s.trips.Store().Path(c.Request().Context(), id, actor(c), limit)
 	if err != nil {
 		return err
 	}

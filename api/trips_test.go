@@ -23,7 +23,7 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // tripEnv is an API server with trips and feeds over the real test Redis.
@@ -31,7 +31,7 @@ type tripEnv struct {
 	srv     *api.Server
 	ts      *httptest.Server
 	conns   *connTracker
-	trips   *rider.Service
+	trips   *trip.Service
 	drivers *driver.Service
 	feed    *feed.Broker
 	rdb     *redis.Client
@@ -44,10 +44,10 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
-	trips := rider.NewService(rdb, b, drivers, rider.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
-	drivers.Listen(trips)
+	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
+	drivers.Listen(trips.Tracker())
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = trips.Run(ctx) }()
+	go func() { _ = trips.Tracker().Run(ctx) }()
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Stream: sc, Limits: unlimited},
 		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b})
 	ts := httptest.NewUnstartedServer(srv.Handler())
@@ -273,7 +273,7 @@ func TestSameEventsEverywhere(t *testing.T) {
 	}
 	n := e.drive(t, id, rc)
 
-	history, _, err := e.feed.Read(context.Background(), rider.Topic(id), "", 1000)
+	history, _, err := e.feed.Read(context.Background(), trip.Topic(id), "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestLongPoll(t *testing.T) {
 	}()
 	start := time.Now()
 	page, err = rc.TripEvents(ctx, id, snap.FeedPosition, 10, 10*time.Second)
-	if err != nil || len(page.Events) != 1 || page.Events[0].Type != rider.EventMessage {
+	if err != nil || len(page.Events) != 1 || page.Events[0].Type != trip.EventMessage {
 		t.Fatalf("wait: %+v %v", page, err)
 	}
 	if d := time.Since(start); d > 5*time.Second || d < 200*time.Millisecond {
@@ -461,8 +461,8 @@ func TestLongPoll(t *testing.T) {
 	for range 3 {
 		_, _ = rc.SendMessage(ctx, id, e.uid("m"), "x")
 	}
-	evs, _, _ := e.feed.Read(ctx, rider.Topic(id), "", 100)
-	if err := e.rdb.XTrimMinID(ctx, feed.StreamKey(rider.Topic(id)), evs[2].ID).Err(); err != nil {
+	evs, _, _ := e.feed.Read(ctx, trip.Topic(id), "", 100)
+	if err := e.rdb.XTrimMinID(ctx, feed.StreamKey(trip.Topic(id)), evs[2].ID).Err(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = rc.TripEvents(ctx, id, evs[0].ID, 10, 0)

@@ -18,10 +18,11 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/internal/jsonscan"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // WebSocket close codes sent by the server (besides gorilla's 1009 for an
@@ -99,7 +100,7 @@ func (c WSConfig) withDefaults() WSConfig {
 // the open WebSockets, one per driver.
 type driverChannel struct {
 	cfg  WSConfig
-	cmds *rider.Commands
+	cmds *dispatch.Commands
 	up   websocket.Upgrader
 
 	mu    sync.Mutex
@@ -166,7 +167,7 @@ func (s *Server) driverWS(c echo.Context) error {
 	if cl.Subject != id {
 		return fmt.Errorf("%w: a driver may connect only as itself", ErrForbidden)
 	}
-	if !driver.ValidID(id) || !rider.ValidID(id) {
+	if !driver.ValidID(id) || !trip.ValidID(id) {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "driver id must be 1-64 characters of [A-Za-z0-9_-]"}
 	}
 	r := c.Request()
@@ -205,7 +206,7 @@ type wsConn struct {
 	ws       *websocket.Conn
 	driverID string
 	session  string
-	actor    rider.Actor
+	actor    trip.Actor
 	send     chan []byte
 	closing  chan struct{} // closed once a close code is chosen
 	done     chan struct{} // closed when the reader ended
@@ -223,7 +224,7 @@ func newWSConn(s *Server, ws *websocket.Conn, id string, cl *Claims) *wsConn {
 	_, _ = rand.Read(b[:])
 	session := fmt.Sprintf("%016x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
 	return &wsConn{s: s, ws: ws, driverID: id, session: session,
-		actor: rider.Actor{Role: rider.RoleDriver, ID: cl.Subject},
+		actor: trip.Actor{Role: trip.RoleDriver, ID: cl.Subject},
 		send:  make(chan []byte, s.dc.cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{}),
 		expires: tokenExpiry(cl)}
 }
@@ -504,7 +505,7 @@ func (c *wsConn) frame(ctx context.Context, it feed.Item) []byte {
 		return b
 	}
 	ev := it.Event
-	if ev.Type == rider.CmdReplaced {
+	if ev.Type == dispatch.CmdReplaced {
 		var d struct {
 			Session string `json:"session"`
 		}
@@ -541,15 +542,15 @@ func (c *wsConn) handle(ctx context.Context, b []byte) {
 		}
 		c.reply(map[string]any{"type": "acked", "ref": m.Ref, "id": acked})
 	default: // trip actions
-		var snap rider.Snapshot
+		var snap trip.Snapshot
 		var err error
-		if m.Type == rider.ActAccept {
+		if m.Type == trip.ActAccept {
 			snap, err = c.s.trips.Accept(ctx, m.Trip, c.actor)
 		} else {
 			snap, err = c.s.trips.Act(ctx, m.Trip, c.actor, m.Type, m.Reason)
 		}
 		if err != nil {
-			var te *rider.TransitionError
+			var te *trip.TransitionError
 			if errors.As(err, &te) {
 				c.reply(wsError{Type: "error", Ref: m.Ref, Code: "invalid_transition", Message: te.Error()})
 				return
@@ -672,8 +673,8 @@ func malformedWSMessage() error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_json", Message: "malformed JSON message"}
 }
 
-var wsTripActions = map[string]bool{rider.ActAccept: true, rider.ActDecline: true, rider.ActArrived: true,
-	rider.ActPickup: true, rider.ActComplete: true, rider.ActCancel: true}
+var wsTripActions = map[string]bool{trip.ActAccept: true, trip.ActDecline: true, trip.ActArrived: true,
+	trip.ActPickup: true, trip.ActComplete: true, trip.ActCancel: true}
 
 func invalidMsg(msg string) error {
 	return &Error{Status: http.StatusBadRequest, Code: "invalid_message", Message: msg}
@@ -725,7 +726,7 @@ func checkWSMessage(m wsMessage) (wsMessage, error) {
 			return m, invalidMsg("ack needs the command id")
 		}
 	case wsTripActions[m.Type]:
-		if !rider.ValidID(m.Trip) {
+		if !trip.ValidID(m.Trip) {
 			return m, invalidMsg(m.Type + " needs trip: the trip id")
 		}
 		if len(m.Reason) > 200 {

@@ -30,7 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/payment"
 )
 
 // gatewayConfig configures the simulated gateway.
@@ -122,7 +122,7 @@ var checkoutPage = template.Must(template.New("checkout").Parse(`<!doctype html>
 </body></html>`))
 
 func validPaymentID(id string) bool {
-	_, ok := rider.PaymentTrip(id)
+	_, ok := payment.TripOf(id)
 	return ok
 }
 
@@ -152,9 +152,9 @@ func (g *gateway) pay(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	g.mu.Lock()
 	c := g.byID[id]
 	if c == nil {
-		c = &checkout{PaymentID: id, Outcome: rider.WebhookSucceeded}
+		c = &checkout{PaymentID: id, Outcome: payment.WebhookSucceeded}
 		if r.FormValue("action") == "decline" || g.rnd.Float64() < g.cfg.Fail {
-			c.Outcome = rider.WebhookFailed
+			c.Outcome = payment.WebhookFailed
 		}
 		c.Duplicated = g.rnd.Float64() < g.cfg.Dup
 		c.Reordered = g.rnd.Float64() < g.cfg.Reorder
@@ -218,7 +218,7 @@ func (g *gateway) deliverAll(ctx context.Context, c *checkout, minor int64, curr
 	if c.Reordered {
 		// An earlier attempt was declined (a retried card), or failed
 		// before the final failure.
-		plan = append(plan, ev{newEventID(), rider.WebhookFailed, now.Add(-30 * time.Second)})
+		plan = append(plan, ev{newEventID(), payment.WebhookFailed, now.Add(-30 * time.Second)})
 	}
 	wait := delay
 	for _, e := range plan {
@@ -249,7 +249,7 @@ func (g *gateway) send(ctx context.Context, id, typ string, body []byte) deliver
 		d.Tries++
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, g.cfg.Server+"/v1/webhooks/payments", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set(rider.SignatureHeader, rider.Sign(g.cfg.Secret, time.Now(), body))
+		req.Header.Set(payment.SignatureHeader, payment.Sign(g.cfg.Secret, time.Now(), body))
 		resp, err := g.client.Do(req)
 		g.sent.Add(1)
 		if err == nil {

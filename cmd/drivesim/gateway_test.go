@@ -16,7 +16,8 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // e2eClient speaks JSON to hextrack with a bearer token.
@@ -50,7 +51,7 @@ func (c e2eClient) do(ctx context.Context, method, path string, body any, hdr ma
 
 // flowResult is what one customer saw.
 type flowResult struct {
-	pay    rider.Payment
+	pay    payment.Payment
 	tripID string
 	polls  int
 	notMod int
@@ -105,20 +106,20 @@ func TestGatewayEndToEnd(t *testing.T) {
 		g.mu.Lock()
 		c := *g.byID[r.pay.ID]
 		g.mu.Unlock()
-		want := map[string]string{rider.WebhookSucceeded: rider.PaymentSucceeded, rider.WebhookFailed: rider.PaymentFailed}[c.Outcome]
+		want := map[string]string{payment.WebhookSucceeded: payment.StatusSucceeded, payment.WebhookFailed: payment.StatusFailed}[c.Outcome]
 		if r.pay.Status != want {
 			t.Errorf("payment %s: polled %s, the gateway decided %s", r.pay.ID, r.pay.Status, c.Outcome)
 		}
 		// Every delivery answered 200; the first applied, the rest changed nothing.
 		for j, d := range c.Deliveries {
-			wantOutcome := rider.OutcomeApplied
+			wantOutcome := payment.OutcomeApplied
 			switch {
 			case j > 0 && d.EventID == c.Deliveries[0].EventID:
-				wantOutcome = rider.OutcomeDuplicate
+				wantOutcome = payment.OutcomeDuplicate
 			case j > 0 && d.Type != c.Outcome:
-				wantOutcome = rider.OutcomeConflict
+				wantOutcome = payment.OutcomeConflict
 			case j > 0:
-				wantOutcome = rider.OutcomeIgnored
+				wantOutcome = payment.OutcomeIgnored
 			}
 			if d.Status != http.StatusOK || d.Outcome != wantOutcome {
 				t.Errorf("payment %s delivery %d (%s): %d %q, want 200 %q", r.pay.ID, j, d.Type, d.Status, d.Outcome, wantOutcome)
@@ -133,7 +134,7 @@ func TestGatewayEndToEnd(t *testing.T) {
 		if err != nil || stored != int64(distinct) {
 			t.Errorf("payment %s: %d events stored, want %d (%v)", r.pay.ID, stored, distinct, err)
 		}
-		if want == rider.PaymentSucceeded {
+		if want == payment.StatusSucceeded {
 			succeeded++
 		} else {
 			failed++
@@ -171,10 +172,10 @@ func customer(ctx context.Context, base string, i int) (r flowResult) {
 	if err != nil || resp.StatusCode != 201 {
 		return flowResult{err: fmt.Errorf("create trip: %v %s", err, b)}
 	}
-	var snap rider.Snapshot
+	var snap trip.Snapshot
 	_ = json.Unmarshal(b, &snap)
 	r.tripID = snap.Trip.ID
-	if snap.Trip.Status != rider.StatusAwaitingPayment {
+	if snap.Trip.Status != trip.StatusAwaitingPayment {
 		return flowResult{err: fmt.Errorf("new online delivery is %s", snap.Trip.Status)}
 	}
 	resp, b, err = c.do(ctx, "POST", "/v1/trips/"+r.tripID+"/payment", map[string]string{"return_path": "/?trip=" + r.tripID}, nil)
@@ -261,15 +262,15 @@ func checkAfterFlow(ctx context.Context, t *testing.T, base string, r flowResult
 	_ = json.Unmarshal(b, &tok)
 	ops := e2eClient{base: base, tok: tok.Token, hc: http.DefaultClient}
 	_, b, _ = ops.do(ctx, "GET", "/v1/payments/"+r.pay.ID, nil, nil)
-	var now rider.Payment
+	var now payment.Payment
 	_ = json.Unmarshal(b, &now)
 	if now.Status != r.pay.Status || now.Version != 2 {
 		t.Errorf("payment %s is %s v%d after all deliveries, polled %s", r.pay.ID, now.Status, now.Version, r.pay.Status)
 	}
-	wantTrip := []string{rider.StatusCancelled}
-	if r.pay.Status == rider.PaymentSucceeded {
+	wantTrip := []string{trip.StatusCancelled}
+	if r.pay.Status == payment.StatusSucceeded {
 		// Dispatch started: with no driver it expires after the dispatch timeout.
-		wantTrip = []string{rider.StatusRequested, rider.StatusExpired}
+		wantTrip = []string{trip.StatusRequested, trip.StatusExpired}
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	var events []struct {
@@ -303,13 +304,13 @@ func checkAfterFlow(ctx context.Context, t *testing.T, base string, r flowResult
 	for _, e := range events {
 		var d struct{ Status string }
 		_ = json.Unmarshal(e.Data, &d)
-		if e.Type == rider.EventPayment {
+		if e.Type == payment.EventStatus {
 			pays = append(pays, d.Status)
-		} else if e.Type != rider.EventCreated {
+		} else if e.Type != trip.EventCreated {
 			statuses = append(statuses, d.Status)
 		}
 	}
-	if strings.Join(pays, ",") != rider.PaymentPending+","+r.pay.Status {
+	if strings.Join(pays, ",") != payment.StatusPending+","+r.pay.Status {
 		t.Errorf("trip %s: payment.status events %v", r.tripID, pays)
 	}
 	if strings.Join(statuses, ",") != strings.Join(wantTrip, ",") {

@@ -24,8 +24,9 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 const nodeSecret = "k9Qz7x2LmP4vW8nR1tY6uB3cE5fH0jA2"
@@ -103,7 +104,7 @@ var porto = struct{ lat, lng float64 }{41.1496, -8.6109}
 // createTrip creates a ride from the pickup near porto on node i.
 func (c *cluster) createTrip(tb testing.TB, i int, riderTok string) string {
 	tb.Helper()
-	var snap rider.Snapshot
+	var snap trip.Snapshot
 	body := map[string]any{"kind": "ride", "pickup": map[string]any{"lat": porto.lat, "lng": porto.lng},
 		"dropoff": map[string]any{"lat": porto.lat + 0.01, "lng": porto.lng + 0.01}}
 	if _, _, err := client.New(c.base(i), riderTok, nil).Do(context.Background(), http.MethodPost, "/v1/trips", body, &snap, nil); err != nil {
@@ -188,15 +189,15 @@ func TestDriverWebSocket(t *testing.T) {
 		t.Fatalf("ack %+v, want seq 5 with 5 accepted", a)
 	}
 	rtok := c.token(t, "rider", "r-"+drv)
-	trip := c.createTrip(t, 0, rtok)
-	offer := nextCommand(t, d, rider.CmdOffer, 5*time.Second)
-	var o rider.Offer
-	if err := json.Unmarshal(offer.Data, &o); err != nil || o.TripID != trip || offer.ID == "" {
+	tr := c.createTrip(t, 0, rtok)
+	offer := nextCommand(t, d, dispatch.CmdOffer, 5*time.Second)
+	var o dispatch.Offer
+	if err := json.Unmarshal(offer.Data, &o); err != nil || o.TripID != tr || offer.ID == "" {
 		t.Fatalf("offer %+v: %v", offer, err)
 	}
 	t.Logf("offer delivered %v after it was published", time.Since(offer.TS))
 	ctx := context.Background()
-	snap, err := d.Act(ctx, "accept", trip, "")
+	snap, err := d.Act(ctx, "accept", tr, "")
 	if err != nil || !strings.Contains(string(snap), `"status":"driver_assigned"`) {
 		t.Fatalf("accept: %s %v", snap, err)
 	}
@@ -205,14 +206,14 @@ func TestDriverWebSocket(t *testing.T) {
 	}
 	// A recoverable error: the trip is not in a state to complete.
 	var ce *client.Error
-	if _, err := d.Act(ctx, "complete", trip, ""); !errors.As(err, &ce) || ce.Code != "invalid_transition" {
+	if _, err := d.Act(ctx, "complete", tr, ""); !errors.As(err, &ce) || ce.Code != "invalid_transition" {
 		t.Fatalf("complete of an assigned trip: %v", err)
 	}
-	tripAction(t, c, 0, rtok, trip, "dropoff", map[string]any{"lat": porto.lat + 0.02, "lng": porto.lng, "address": "Rua Nova"})
-	nextCommand(t, d, rider.CmdAddressChanged, 3*time.Second)
-	tripAction(t, c, 0, rtok, trip, "cancel", map[string]any{})
-	cancelled := nextCommand(t, d, rider.CmdCancelled, 3*time.Second)
-	if !strings.Contains(string(cancelled.Data), trip) {
+	tripAction(t, c, 0, rtok, tr, "dropoff", map[string]any{"lat": porto.lat + 0.02, "lng": porto.lng, "address": "Rua Nova"})
+	nextCommand(t, d, dispatch.CmdAddressChanged, 3*time.Second)
+	tripAction(t, c, 0, rtok, tr, "cancel", map[string]any{})
+	cancelled := nextCommand(t, d, dispatch.CmdCancelled, 3*time.Second)
+	if !strings.Contains(string(cancelled.Data), tr) {
 		t.Fatalf("cancel command %s", cancelled.Data)
 	}
 	resp, err := http.Get(c.base(0) + "/metrics")
@@ -508,10 +509,10 @@ func TestTwoNodes(t *testing.T) {
 	d.Locations(pingsAt(time.Now().Add(-3*time.Second), 1, 3, time.Second)...)
 	flush(t, d)
 	rtok := c.token(t, "rider", "r-"+drv)
-	trip := c.createTrip(t, 1, rtok)
-	offer := nextCommand(t, d, rider.CmdOffer, 5*time.Second)
+	tr := c.createTrip(t, 1, rtok)
+	offer := nextCommand(t, d, dispatch.CmdOffer, 5*time.Second)
 	ctx := context.Background()
-	if _, err := d.Act(ctx, "accept", trip, ""); err != nil {
+	if _, err := d.Act(ctx, "accept", tr, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Ack(ctx, offer.ID); err != nil {
@@ -533,8 +534,8 @@ func TestTwoNodes(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tripAction(t, c, 1, rtok, trip, "cancel", map[string]any{})
-	nextCommand(t, d, rider.CmdCancelled, 3*time.Second)
+	tripAction(t, c, 1, rtok, tr, "cancel", map[string]any{})
+	nextCommand(t, d, dispatch.CmdCancelled, 3*time.Second)
 	d.Locations(pingsAt(time.Now(), 10, 1, 0)...)
 	flush(t, d)
 	if a := d.LastAck(); a.Seq != 10 {
@@ -570,7 +571,7 @@ func TestNodeWSClient(t *testing.T) {
 	}
 	sc := bufio.NewScanner(out)
 	var events []string
-	trip := ""
+	tr := ""
 	for sc.Scan() {
 		var ev map[string]any
 		_ = json.Unmarshal(sc.Bytes(), &ev)
@@ -580,10 +581,10 @@ func TestNodeWSClient(t *testing.T) {
 			if ev["seq"] != float64(3) || ev["accepted"] != float64(3) {
 				t.Fatalf("node client ack: %s", sc.Text())
 			}
-			trip = c.createTrip(t, 0, c.token(t, "rider", "r-"+drv))
+			tr = c.createTrip(t, 0, c.token(t, "rider", "r-"+drv))
 		case "offer":
-			if ev["trip"] != trip {
-				t.Fatalf("offer for %v, want %s", ev["trip"], trip)
+			if ev["trip"] != tr {
+				t.Fatalf("offer for %v, want %s", ev["trip"], tr)
 			}
 		}
 	}
@@ -617,7 +618,7 @@ func TestOfferLatency(t *testing.T) {
 		// Each driver far from the others so that its trip is offered to it.
 		d.Locations(client.Ping{Lat: porto.lat + float64(i)*0.1, Lng: porto.lng, TS: time.Now(), Seq: 1})
 		flush(t, d)
-		var snap rider.Snapshot
+		var snap trip.Snapshot
 		body := map[string]any{"pickup": map[string]any{"lat": porto.lat + float64(i)*0.1, "lng": porto.lng},
 			"dropoff": map[string]any{"lat": porto.lat + float64(i)*0.1 + 0.01, "lng": porto.lng}}
 		start := time.Now()
@@ -625,7 +626,7 @@ func TestOfferLatency(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.feeds = append(c.feeds, "feed:trip:{"+snap.Trip.ID+"}")
-		offer := nextCommand(t, d, rider.CmdOffer, 5*time.Second)
+		offer := nextCommand(t, d, dispatch.CmdOffer, 5*time.Second)
 		lat = append(lat, time.Since(start))
 		pub = append(pub, time.Since(offer.TS))
 		_ = d.Close()

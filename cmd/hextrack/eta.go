@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"log/slog"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,7 +14,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/geo"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // syntheticCenter is where `--map synthetic` builds its city; drivesim's
@@ -28,9 +27,9 @@ type etaParts struct {
 	source string     // "osm", "synthetic" or "none"
 	est    *eta.Estimator
 	feeder *eta.Feeder
-	speeds *speedListener
+	speeds *eta.SpeedListener
 	// acc is the live accuracy histogram (actual vs first promised per
-	// leg), fed by rider.LiveETA on completion.
+	// leg), fed by eta.Live on completion.
 	acc *eta.Accuracy
 	reg *prometheus.Registry
 }
@@ -62,7 +61,7 @@ func openETA(mapFile, prefix string, rdb redis.UniversalClient, reg *prometheus.
 	p.est = eta.NewEstimator(model, router)
 	store := eta.NewSpeedStore(rdb, prefix+"eta:speed", 7*24*time.Hour)
 	p.feeder = eta.NewFeeder(model, store, eta.FeederConfig{Registry: reg, Logger: m.Logger})
-	p.speeds = &speedListener{feeder: p.feeder, last: map[string]eta.Fix{}}
+	p.speeds = eta.NewSpeedListener(p.feeder)
 	p.acc, p.reg = eta.NewAccuracy(reg), reg
 	return p, nil
 }
@@ -78,49 +77,7 @@ func (p *etaParts) EstimateSeconds(_ context.Context, from, to geo.Point) (float
 
 var _ driver.Estimator = (*etaParts)(nil)
 
-// speedListener turns consecutive accepted pings of moving drivers into
-// speed observations. It keeps each driver's last fix (bounded: the map is
-// reset when it grows past maxTracked) and never blocks ingest: Offer drops
-// when the feeder's queue is full.
-type speedListener struct {
-	feeder *eta.Feeder
-	mu     sync.Mutex
-	last   map[string]eta.Fix
-}
-
-const maxTracked = 200000
-
-func (l *speedListener) DriverMoved(ctx context.Context, m driver.Move) {
-	l.mu.Lock()
-	first, ok := l.last[m.DriverID]
-	if len(l.last) >= maxTracked {
-		l.last = map[string]eta.Fix{}
-	}
-	last, lok := first, ok
-	for _, p := range m.Accepted {
-		if t := p.TS; !lok || t.After(last.Time) {
-			last, lok = eta.Fix{Point: p.Pos, Time: t}, true
-		}
-	}
-	l.last[m.DriverID] = last
-	l.mu.Unlock()
-	// The same walk again, outside the lock and without collecting the
-	// pairs: each fix newer than the newest before it pairs with that one.
-	prev := first
-	for _, p := range m.Accepted {
-		f := eta.Fix{Point: p.Pos, Time: p.TS}
-		if !ok || f.Time.After(prev.Time) {
-			if ok {
-				if dt := f.Time.Sub(prev.Time).Seconds(); dt > 0 && !math.IsNaN(dt) {
-					l.feeder.Offer(prev, f)
-				}
-			}
-			prev, ok = f, true
-		}
-	}
-}
-
-// tripRouter makes the ETA engine a rider.Router for live trip ETAs: routed
+// tripRouter makes the ETA engine an eta.RouteEstimator for live trip ETAs: routed
 // over the road graph when there is one (the line estimate off the graph or
 // when no directed path joins the points, e.g. a driver snapped onto the
 // wrong side of a one-way), else the learned line.
@@ -134,7 +91,7 @@ func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, 
 	return e.Seconds, e.Meters, err
 }
 
-var _ rider.Router = tripRouter{}
+var _ eta.RouteEstimator = tripRouter{}
 
 // arrivalRouteM: within this straight-line distance of the pickup,
 // dispatch's trip.arriving ETA is routed; farther out the line estimate
@@ -157,7 +114,7 @@ var _ driver.Estimator = arrivalEstimator{}
 
 // liveETA builds the live trip ETAs over trips, with their metrics on the
 // server's registry.
-func (p *etaParts) liveETA(trips *rider.Service) *rider.LiveETA {
+func (p *etaParts) liveETA(trips *trip.Service, log *slog.Logger) *eta.Live {
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_dropped_total",
 		Help: "Driver moves dropped by live trip ETAs because the queue was full."})
 	throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_throttled_total",
@@ -169,10 +126,12 @@ func (p *etaParts) liveETA(trips *rider.Service) *rider.LiveETA {
 	if p.reg != nil {
 		p.reg.MustRegister(dropped, throttled, computed, took)
 	}
-	return rider.NewLiveETA(trips, tripRouter{p.est}, rider.ETAConfig{
+	return eta.NewLive(trips.ETAs(), tripRouter{p.est}, eta.LiveConfig{
 		ShouldEmit: eta.ShouldEmit,
 		Accuracy:   p.acc,
-		Metrics: rider.ETAMetrics{
+		Now:        trips.Config().Now,
+		Logger:     log,
+		Metrics: eta.LiveMetrics{
 			Dropped:   dropped.Inc,
 			Throttled: throttled.Inc,
 			Computed: func(d time.Duration, emitted bool) {

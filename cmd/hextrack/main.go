@@ -21,10 +21,14 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -93,16 +97,22 @@ type Main struct {
 	API      *api.Server
 	Drivers  *driver.Service
 	Feed     *feed.Broker
-	Trips    *rider.Service
+	Trips    *trip.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
 	// Payments: online payments of deliveries (payments.go).
-	Payments *rider.Payments
+	Payments *payment.Service
 	// Commands and Dispatch: the driver command channel and dispatch.
-	Commands *rider.Commands
-	Dispatch *rider.Dispatcher
+	Commands *dispatch.Commands
+	Dispatch *dispatch.Dispatcher
 	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
-	TripETA      *rider.LiveETA
+	TripETA *eta.Live
+	// Ops is the ops dashboard's view; OpsReport writes this node's
+	// figures for it until the node drains.
+	Ops          *ops.View
+	OpsReport    *ops.Reporter
+	stopReport   context.CancelFunc // ends OpsReport (at drain start)
+	reportDone   chan struct{}
 	dispatchDone chan struct{}
 	cancel       context.CancelFunc
 	done         chan struct{}
@@ -169,21 +179,29 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
 	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
-	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
-	m.Drivers.Listen(m.Trips)
-	m.Payments = rider.NewPayments(m.Trips, c.Payment.config(c.Dev, m.Logger))
-	m.Commands = rider.NewCommands(m.rdb, m.Feed, c.Prefix)
-	m.Dispatch = rider.NewDispatcher(m.rdb, m.Trips, m.Drivers, m.Commands, rider.DispatchConfig{Prefix: c.Prefix,
+	m.Trips = trip.NewService(m.rdb, m.Feed, m.Drivers, trip.Config{Prefix: c.Prefix, Logger: m.Logger})
+	m.Drivers.Listen(m.Trips.Tracker())
+	opsCfg := ops.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
+	m.Trips.Observe(ops.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
+	m.Ops = ops.New(m.rdb, m.Trips.Store(), opsCfg)
+	m.OpsReport = ops.NewReporter(m.rdb, reg, c.Prefix)
+	pcfg := c.Payment.config(c.Dev, m.Logger)
+	pcfg.Prefix, pcfg.TTL = c.Prefix, m.Trips.Config().TripTTL
+	m.Payments = payment.New(m.rdb, m.Feed, m.Trips, pcfg)
+	m.Commands = dispatch.NewCommands(m.rdb, m.Feed, c.Prefix)
+	m.Dispatch = dispatch.New(m.rdb, m.Trips, m.Drivers, m.Commands, dispatch.Config{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
-	m.Drivers.Listen(m.Dispatch)
+	m.Trips.SetHook(m.Dispatch)
+	m.Drivers.Listen(m.Dispatch.Arrivals())
 	m.Dispatch.SetEstimator(arrivalEstimator{m.ETA})
-	m.TripETA = m.ETA.liveETA(m.Trips)
+	m.TripETA = m.ETA.liveETA(m.Trips, m.Logger)
+	m.Trips.Observe(m.TripETA)
 	m.Drivers.Listen(m.TripETA)
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, PollCacheTTL: c.PollCacheTTL, Limits: c.limits()},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments, Registry: reg, Logger: m.Logger,
-			Roads: m.ETA.graph, MapSource: m.ETA.source})
+		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments,
+			Ops: m.Ops, Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source})
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -202,8 +220,11 @@ func (m *Main) Run(ctx context.Context) error {
 	}()
 	go m.trimLoop(bg, idx)
 	go func() { _ = m.ETA.feeder.Run(bg) }()
-	go func() { _ = m.Trips.Run(bg) }()
+	go func() { _ = m.Trips.Tracker().Run(bg) }()
 	go func() { _ = m.TripETA.Run(bg) }()
+	rctx, stopReport := context.WithCancel(bg)
+	m.stopReport, m.reportDone = stopReport, make(chan struct{})
+	go func() { defer close(m.reportDone); _ = m.OpsReport.Run(rctx) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if c.Dev {
@@ -249,6 +270,9 @@ func (m *Main) Close() error {
 	if m.API != nil {
 		m.API.StartDrain()
 	}
+	if m.stopReport != nil {
+		m.stopReport() // a draining node leaves the ops summary at once
+	}
 	var err error
 	shut := make(chan struct{})
 	if m.http != nil {
@@ -281,6 +305,9 @@ func (m *Main) Close() error {
 	}
 	if m.dispatchDone != nil {
 		<-m.dispatchDone // leases handed back before Redis closes
+	}
+	if m.reportDone != nil {
+		<-m.reportDone // the node's report removed before Redis closes
 	}
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/hextrack/hextrack/rider"
+	"github.com/hextrack/hextrack/payment"
 )
 
 // PaymentSettings configure online payments of deliveries.
@@ -51,9 +51,9 @@ func splitSecrets(v string) []string {
 	return out
 }
 
-// config is the rider.PaymentConfig of p; it logs how webhooks are
+// config is the payment.Config of p; it logs how webhooks are
 // verified (never the secrets).
-func (p PaymentSettings) config(dev bool, log *slog.Logger) rider.PaymentConfig {
+func (p PaymentSettings) config(dev bool, log *slog.Logger) payment.Config {
 	secrets := p.WebhookSecrets
 	switch {
 	case len(secrets) == 0 && dev:
@@ -64,7 +64,7 @@ func (p PaymentSettings) config(dev bool, log *slog.Logger) rider.PaymentConfig 
 	default:
 		log.Info("payments: webhook secrets configured", "count", len(secrets), "gateway", p.GatewayURL)
 	}
-	cfg := rider.PaymentConfig{GatewayURL: p.GatewayURL, Currency: p.Currency}
+	cfg := payment.Config{GatewayURL: p.GatewayURL, Currency: p.Currency}
 	for _, s := range secrets {
 		cfg.Secrets = append(cfg.Secrets, []byte(s))
 	}

@@ -112,7 +112,7 @@ func TestTripAcrossNodes(t *testing.T) {
 				locations++
 				continue
 			}
-			if f.Type == "trip.eta" { // live ETA from the driver's pings (its own tests: rider/eta_test.go)
+			if f.Type == "trip.eta" { // live ETA from the driver's pings (its own tests: eta/live_test.go)
 				etas++
 				continue
 			}

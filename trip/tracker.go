@@ -1,0 +1,334 @@
+package trip
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/internal/conflate"
+	"github.com/hextrack/hextrack/internal/rscript"
+)
+
+// Tracker keeps the live location of trips: it implements driver.Listener
+// (DriverMoved only queues, latest wins per trip) and its workers (Run)
+// store each fix in the trip hash with a per-trip position sequence,
+// append sampled breadcrumbs and publish trip.location live, conflated to
+// Config.LocationEvery per trip across all nodes.
+type Tracker struct {
+	*base
+	q *conflate.Queue[locJob] // trips with work, latest wins
+}
+
+var _ driver.Listener = (*Tracker)(nil)
+
+func newTracker(b *base) *Tracker {
+	return &Tracker{base: b, q: conflate.New(conflate.Config[locJob]{Merge: mergeLoc})}
+}
+
+// DriverMoved queues a driver's applied move for its trip's location. It
+// never blocks: moves of one trip waiting to be stored are conflated (the
+// newest fix wins), so the queue holds at most one entry per active trip.
+func (s *Tracker) DriverMoved(_ context.Context, m driver.Move) {
+	if m.TripID == "" || !ValidID(m.TripID) {
+		return
+	}
+	s.q.Put(m.TripID, locJob{move: &m}, false)
+}
+
+// Run processes queued moves and delayed (trailing-edge) location publishes
+// until ctx is done. Without Run, trips get no location.
+func (s *Tracker) Run(ctx context.Context) error {
+	s.q.Run(ctx, s.cfg.Workers, maxLocBatch, func(ctx context.Context, batch []conflate.Item[locJob]) {
+		for i, err := range s.processBatch(ctx, batch) {
+			if err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("trip: location", "trip", batch[i].Key, "err", err)
+			}
+		}
+	})
+	return nil
+}
+
+// locJob is a trip's pending location work: a newer move to store, or a
+// trailing publish due.
+type locJob struct {
+	move  *driver.Move
+	flush bool
+}
+
+// mergeLoc is the queue's latest-wins rule: the newest move (by ping time)
+// stays; a flush stays asked for.
+func mergeLoc(dst *locJob, src locJob) {
+	if m := src.move; m != nil && (dst.move == nil || !m.TS.Before(dst.move.TS)) {
+		dst.move = m
+	}
+	dst.flush = dst.flush || src.flush
+}
+
+// maxLocBatch bounds the moves a worker sends to Redis in one pipeline:
+// every move ready is taken together (they piled up while the workers
+// waited on Redis); a lone move goes alone, at once.
+const maxLocBatch = 64
+
+func fmtFloat(f float64, prec int) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', prec, 64)
+}
+
+// locCall is one trip's location script call: what to run and what it
+// needs to make sense of the reply.
+type locCall struct {
+	script *redis.Script
+	keys   []string
+	args   []any
+	fix    *fixFields // the fix being stored (a move), else nil
+	flush  bool
+}
+
+// fixFields is a fix as stored in the trip hash (loc_drv, loc_ts, loc_lat,
+// loc_lng, loc_hdg, loc_spd).
+type fixFields struct{ drv, ts, lat, lng, hdg, spd string }
+
+// location is the fix as LocationOf reads it back (nil if incomplete).
+func (f *fixFields) location(seq int64) *Location {
+	if seq == 0 || f.ts == "" {
+		return nil
+	}
+	l := &Location{Seq: seq, DriverID: f.drv, TS: msTime(f.ts)}
+	l.Lat, _ = strconv.ParseFloat(f.lat, 64)
+	l.Lng, _ = strconv.ParseFloat(f.lng, 64)
+	l.Heading = optFloat(f.hdg)
+	l.Speed = optFloat(f.spd)
+	return l
+}
+
+// call builds the script call of a job: a move is stored (and, when the gate
+// is open, published by the script itself, the feed permitting, see
+// liveWirer); a trailing flush publishes the stored fix if still due.
+func (s *Tracker) call(trip string, j locJob) locCall {
+	gate := s.cfg.LocationEvery.Milliseconds()
+	if m := j.move; m != nil {
+		f := &fixFields{drv: m.DriverID, ts: strconv.FormatInt(m.TS.UnixMilli(), 10),
+			lat: fmtFloat(m.Pos.Lat, 7), lng: fmtFloat(m.Pos.Lng, 7),
+			hdg: fmtFloat(m.Heading, 1), spd: fmtFloat(m.Speed, 2)}
+		args := make([]any, 0, 16)
+		args = append(args, f.drv, f.ts, f.lat, f.lng, f.hdg, f.spd, s.now().UnixMilli(), gate,
+			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl())
+		args = s.liveArgs(args, trip, f)
+		return locCall{script: locationScript, keys: []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)},
+			args: args, fix: f}
+	}
+	return locCall{script: flushScript, keys: []string{tripKey(s.cfg.Prefix, trip)},
+		args: []any{s.now().UnixMilli(), gate}, flush: true}
+}
+
+// process stores a move and/or publishes the latest fix if the gate allows:
+// one round trip.
+func (s *Tracker) process(ctx context.Context, trip string, j locJob) error {
+	c := s.call(trip, j)
+	res, err := runScript(ctx, s.rdb, c.script, c.keys, c.args...)
+	if err != nil {
+		return err
+	}
+	return s.processed(ctx, trip, c, res)
+}
+
+// processBatch processes jobs of distinct trips, several in one pipeline;
+// errs[i] is the outcome of batch[i]. A script Redis does not know yet
+// (NOSCRIPT) is run again on its own, which loads it.
+func (s *Tracker) processBatch(ctx context.Context, batch []conflate.Item[locJob]) []error {
+	errs := make([]error, len(batch))
+	if len(batch) == 1 {
+		errs[0] = s.process(ctx, batch[0].Key, batch[0].Job)
+		return errs
+	}
+	calls := make([]locCall, len(batch))
+	cmds := make([]*redis.Cmd, len(batch))
+	pipe := s.rdb.Pipeline()
+	for i, t := range batch {
+		calls[i] = s.call(t.Key, t.Job)
+		cmds[i] = calls[i].script.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	for i, cmd := range cmds {
+		v, err := cmd.Result()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			v, err = calls[i].script.Run(ctx, s.rdb, calls[i].keys, calls[i].args...).Result()
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		res := rscript.Reply(v)
+		if len(res) == 0 {
+			errs[i] = fmt.Errorf("trip: empty script reply %v", v)
+			continue
+		}
+		errs[i] = s.processed(ctx, batch[i].Key, calls[i], res)
+	}
+	return errs
+}
+
+// processed acts on a location script's reply: count, publish (when the
+// script could not), or schedule the trailing publish.
+func (s *Tracker) processed(ctx context.Context, trip string, c locCall, res []string) error {
+	fix := c.fix
+	if c.flush && res[0] == "publish" && len(res) == 8 {
+		fix = &fixFields{drv: res[2], ts: res[3], lat: res[4], lng: res[5], hdg: res[6], spd: res[7]}
+	}
+	switch res[0] {
+	case "published":
+		if s.metrics.Location != nil {
+			s.metrics.Location(true)
+		}
+	case "publish":
+		if fix == nil || len(res) < 2 {
+			return fmt.Errorf("trip: location script reply %v", res)
+		}
+		seq, _ := strconv.ParseInt(res[1], 10, 64)
+		return s.publishLocation(ctx, trip, fix.location(seq))
+	case "held":
+		wait, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
+		s.q.After(trip, time.Duration(max(wait, 1))*time.Millisecond, locJob{flush: true})
+		if s.metrics.Location != nil {
+			s.metrics.Location(false)
+		}
+	}
+	return nil
+}
+
+// liveWirer is implemented by feed.Broker: what a script needs to publish a
+// live-only message itself (same channel and wire format as PublishLive).
+type liveWirer interface {
+	LiveWire(topic, typ string, ts time.Time) (channel, cmd, head string, err error)
+}
+
+// locationData is the JSON of a trip.location event: exactly what
+// json.Marshal makes of struct{TripID string `json:"trip_id"`; *Location},
+// written by hand (it runs for every move) unless a string needs escaping
+// or a number is not finite.
+func locationData(trip string, l *Location) []byte {
+	if b, ok := appendLocation(make([]byte, 0, 192), trip, l); ok {
+		return b
+	}
+	data, _ := json.Marshal(struct {
+		TripID string `json:"trip_id"`
+		*Location
+	}{trip, l})
+	return data
+}
+
+func appendLocation(b []byte, trip string, l *Location) ([]byte, bool) {
+	if !plainJSON(trip) || !plainJSON(l.DriverID) || l.TS.Year() < 0 || l.TS.Year() > 9999 {
+		return nil, false
+	}
+	b = append(b, `{"trip_id":"`...)
+	b = append(b, trip...)
+	b = append(b, `","seq":`...)
+	b = strconv.AppendInt(b, l.Seq, 10)
+	b = append(b, `,"driver_id":"`...)
+	b = append(b, l.DriverID...)
+	b = append(b, `","lat":`...)
+	var ok bool
+	if b, ok = appendJSONFloat(b, l.Lat); !ok {
+		return nil, false
+	}
+	b = append(b, `,"lng":`...)
+	if b, ok = appendJSONFloat(b, l.Lng); !ok {
+		return nil, false
+	}
+	b = append(b, `,"ts":"`...)
+	b = l.TS.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if l.Heading != nil {
+		b = append(b, `,"heading":`...)
+		if b, ok = appendJSONFloat(b, *l.Heading); !ok {
+			return nil, false
+		}
+	}
+	if l.Speed != nil {
+		b = append(b, `,"speed":`...)
+		if b, ok = appendJSONFloat(b, *l.Speed); !ok {
+			return nil, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// plainJSON reports whether s is a JSON string body as it is (no byte that
+// encoding/json escapes).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendJSONFloat formats f as encoding/json does; false if not finite.
+func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return b, false
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}
+
+// liveArgs appends to args the locationScript arguments 13-16 that let it
+// publish the fix it stores (the seq is only known there), or none when the
+// feed cannot (then the caller publishes).
+func (s *Tracker) liveArgs(args []any, trip string, f *fixFields) []any {
+	lw, ok := s.feed.(liveWirer)
+	if !ok {
+		return args
+	}
+	l := f.location(1)
+	if l == nil {
+		return args
+	}
+	l.Seq = 0
+	data := locationData(trip, l)
+	tid, _ := json.Marshal(trip)
+	pre := `{"trip_id":` + string(tid) + `,"seq":`
+	if !bytes.HasPrefix(data, []byte(pre+"0,")) {
+		return args
+	}
+	ch, cmd, head, err := lw.LiveWire(Topic(trip), EventLocation, time.Now())
+	if err != nil {
+		return args
+	}
+	return append(args, ch, cmd, head+pre, string(data[len(pre)+1:]))
+}
+
+// publishLocation sends a trip's fix live (the one stored when the gate
+// opened).
+func (s *Tracker) publishLocation(ctx context.Context, trip string, l *Location) error {
+	if l == nil {
+		return nil
+	}
+	if s.metrics.Location != nil {
+		s.metrics.Location(true)
+	}
+	return s.feed.PublishLive(ctx, Topic(trip), EventLocation, locationData(trip, l))
+}
