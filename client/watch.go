@@ -201,6 +201,7 @@ func (w *watch) loop(ctx context.Context) error {
 				}
 				if w.s.Transport() == TransportLongPoll {
 					pollSince = time.Now() // not held: another RetrySSE on long-poll
+					w.after = 0
 				}
 				continue
 			}
