@@ -42,12 +42,13 @@ bench-micro:
 test-security:
 	HEXTRACK_LOAD_TESTS=1 $(GO) test -count=1 -timeout 5m -run '^(TestPingFlood|TestReconnectStorm)$$' -v ./api/
 
-## lint: gofmt + go vet + golangci-lint (the pinned version, installed into $(go env GOPATH)/bin when missing)
+## lint: gofmt + go vet + go.mod/go.sum tidy + golangci-lint (the pinned version, installed into $(go env GOPATH)/bin when missing)
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || (echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit. The changes it would make:"; $(GO) mod tidy -diff; exit 1)
 	@if ! $(GOLANGCI) version 2>/dev/null | grep -q "version $(GOLANGCI_VERSION:v%=%) "; then \
 		echo "installing golangci-lint $(GOLANGCI_VERSION)"; \
 		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION); fi

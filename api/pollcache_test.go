@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // TestPollCacheNodes: two nodes over the same Redis, each with its own

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // TestTripAuthorizationMatrix: who may read and act on a trip.

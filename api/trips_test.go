@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"

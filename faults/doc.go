@@ -3,7 +3,7 @@
 // ports, or a standalone Redis with AOF), two or three hextrack processes
 // built from cmd/hextrack, nginx in front of them (rendered by
 // deploy.Local) — puts riders on SSE and drivers on WebSocket through nginx,
-// all over the public API (api/client), breaks something and checks that
+// all over the public API (the client package), breaks something and checks that
 // no durable event is lost or duplicated.
 //
 // The non-test files are the harness: processes (Cluster, Redis, Node,
@@ -25,5 +25,5 @@
 //
 // It must not import the server's internals (api, rider, driver) to drive
 // the system; it imports feed only for the stream key naming, deploy for
-// nginx's configuration and api/client as every client does.
+// nginx's configuration and the client package as every client does.
 package faults

@@ -13,7 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/feed"
 )
 
@@ -33,9 +33,9 @@ type LoadConfig struct {
 }
 
 // Load is riders and drivers using the public API through nginx. Riders
-// create a trip, watch it over SSE (api/client Stream: reconnects and
+// create a trip, watch it over SSE (client.Stream: reconnects and
 // resumes by Last-Event-ID) and post chat messages; drivers connect over
-// WebSocket (api/client DriverWS: resumes commands by ID), ping once a
+// WebSocket (client.DriverWS: resumes commands by ID), ping once a
 // second near their rider's pickup, accept the offer for it and ack every
 // command. Every durable delivery goes to the Checker.
 type Load struct {

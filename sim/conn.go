@@ -10,7 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // Driver transports.
@@ -21,7 +21,7 @@ const (
 )
 
 // DriverConn is a driver's link to the server: pings up, commands down,
-// trip actions. Both implementations speak only api/client.
+// trip actions. Both implementations speak only the client package.
 type DriverConn interface {
 	// Send uploads pings. REST answers synchronously (errThrottled when
 	// the server refused the batch with 429: keep it and retry later); the
@@ -195,7 +195,7 @@ func (r *restConn) Ack(ctx context.Context, id string) error {
 	return err
 }
 
-// wsConn is a driver on the WebSocket: an api/client DriverWS (resume by
+// wsConn is a driver on the WebSocket: a client.DriverWS (resume by
 // command ID, pings kept until acked and resent after a reconnect,
 // commands once each) plus the simulator's measurements.
 type wsConn struct {

@@ -5,8 +5,8 @@
 // generator, and the measurements they report (latency histograms, counters,
 // and the checker that finds lost or duplicated durable events by ID).
 //
-// It talks to a hextrack server only through api/client, and never imports
-// the server's packages (api, driver, rider, feed): WebSocket drivers are
+// It talks to a hextrack server only through the client package (the Go
+// SDK), and never imports the server's packages (api, driver, rider, feed): WebSocket drivers are
 // client.DialDriver (resume by command ID, pings kept until acked, actions
 // over the socket); REST drivers upload with SendLocations and long-poll
 // the command channel with DriverCommands/AckCommand; riders watch with

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
 )
 

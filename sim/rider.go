@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
 )
 

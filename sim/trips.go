@@ -3,7 +3,7 @@ package sim
 import (
 	"context"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // Trip statuses the simulator acts on.

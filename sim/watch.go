@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // Rider transports.
@@ -40,7 +40,7 @@ type Item struct {
 }
 
 // Watcher follows one trip over a rider transport, speaking only
-// api/client: SSE is client.WatchTrip (which reconnects by itself,
+// the client package: SSE is client.WatchTrip (which reconnects by itself,
 // resuming after the last event ID), long-poll client.TripEvents, poll
 // client.GetTrip with its ETag. It runs until its context ends or fn
 // returns false; every reconnect is reported to Reconnected.

@@ -1,6 +1,6 @@
 // Command drivesim simulates drivers and riders against a hextrack server,
 // replays recorded GPS trips, and generates load, speaking only the public
-// API (api/client, SSE, WebSocket). Subcommands:
+// API (the client package, SSE, WebSocket). Subcommands:
 //
 //	drivesim run     --server URL --drivers N --riders M --map FILE|synthetic ...
 //	drivesim replay  --server URL --trips porto_trips.csv --map porto.osm.pbf --speedup 10

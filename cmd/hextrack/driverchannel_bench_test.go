@@ -9,7 +9,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // BenchmarkWSPings: 1,000 drivers on WebSockets to one node (real Redis),

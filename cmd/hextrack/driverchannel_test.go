@@ -23,7 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"

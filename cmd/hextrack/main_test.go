@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 

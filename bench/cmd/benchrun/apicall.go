@@ -8,15 +8,12 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"sort"
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
 )
-
-func netDial(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, time.Second) }
 
 var setupClient = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 512}}
 

@@ -45,6 +45,9 @@ func dialH(ctx context.Context, d *spreadDialer, addr string) (*hconn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl) // a scenario's: no read outlasts it
+	}
 	return &hconn{c: c, br: bufio.NewReaderSize(c, 16<<10)}, nil
 }
 

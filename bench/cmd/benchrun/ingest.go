@@ -87,7 +87,7 @@ type ackReply struct {
 func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	transport := fs.String("transport", "ws", "ws or rest")
-	addr := fs.String("addr", "127.0.0.1:18080", "server host:port")
+	addr := fs.String("addr", "", "server host:port (required)")
 	n := fs.Int("drivers", 5000, "drivers in this process")
 	first := fs.Int("first", 0, "index of the first driver")
 	name := fs.String("name", "w", "driver id prefix")
@@ -97,6 +97,9 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	spread := fs.Int("spread", 16, "source addresses 127.0.0.2..")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *addr == "" {
+		return fmt.Errorf("-addr is required")
 	}
 	auth := api.NewAuth([]byte(os.Getenv("BENCH_SECRET")))
 	pts := cityDense(*first+*n, 21)

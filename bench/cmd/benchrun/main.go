@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -25,8 +26,12 @@ import (
 )
 
 func main() {
+	// SIGTERM/SIGINT end ctx: every wait returns, the children are stopped
+	// (servers by process group, load generators killed) and benchrun
+	// exits without writing results. A second signal kills at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop)
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
@@ -79,18 +84,20 @@ type Results struct {
 }
 
 type config struct {
-	only      map[string]bool
-	out       string
-	dir       string
-	server    string // hextrack binary (built with -tags pprof)
-	redisPort int
-	port      int
-	batch     int
-	ingestDur time.Duration
-	fanDur    time.Duration
-	pollDur   time.Duration
-	trips     int
-	quick     bool
+	only        map[string]bool
+	out         string
+	dir         string
+	server      string        // hextrack binary (built with -tags pprof)
+	redisPort   int           // 0: a free port
+	port        int           // hextrack's; 0: a free port
+	pprofPort   int           // hextrack's pprof side listener; 0: a free port
+	deadlineAll time.Duration // every scenario's deadline; 0: config.deadline's
+	batch       int
+	ingestDur   time.Duration
+	fanDur      time.Duration
+	pollDur     time.Duration
+	trips       int
+	quick       bool
 }
 
 type bench struct {
@@ -116,8 +123,10 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.out, "out", "bench/results.json", "results JSON")
 	fs.StringVar(&c.dir, "dir", "bench/out", "logs and profiles")
 	fs.StringVar(&c.server, "server", "bench/bin/hextrack", "hextrack binary (go build -tags pprof)")
-	fs.IntVar(&c.redisPort, "redis-port", 6390, "port of the dedicated redis-server the bench starts")
-	fs.IntVar(&c.port, "port", 18080, "hextrack port")
+	fs.IntVar(&c.redisPort, "redis-port", 0, "port of the dedicated redis-server the bench starts (0: a free port)")
+	fs.IntVar(&c.port, "port", 0, "hextrack port (0: a free port)")
+	fs.IntVar(&c.pprofPort, "pprof-port", 0, "hextrack's pprof port (0: a free port)")
+	fs.DurationVar(&c.deadlineAll, "deadline", 0, "deadline of each scenario, after which it fails naming what it waited for (0: from its windows, 3-10 min)")
 	fs.IntVar(&c.batch, "batch", 50, "pings per ingest batch")
 	fs.DurationVar(&c.ingestDur, "ingest-duration", 60*time.Second, "ingest measurement window per transport")
 	fs.DurationVar(&c.fanDur, "fanout-duration", 30*time.Second, "fan-out measurement window")
@@ -139,6 +148,15 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return err
 	}
+	free, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	for i, p := range []*int{&c.redisPort, &c.port, &c.pprofPort} {
+		if *p == 0 {
+			*p = free[i]
+		}
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -150,10 +168,11 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	b.cmdline = "bench/bin/benchrun " + strings.Join(args, " ")
 	b.res = Results{Machine: machine(), Started: time.Now().UTC(), Profiles: map[string]any{}}
 	start := time.Now()
-	if err := b.startRedis(); err != nil {
+	defer b.stopAll()
+	if err := b.startRedis(ctx); err != nil {
 		return err
 	}
-	defer b.stopAll()
+	logf("ports: redis %d, hextrack %d, pprof %d", c.redisPort, c.port, c.pprofPort)
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -171,21 +190,27 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		if ctx.Err() != nil {
 			break
 		}
-		logf("== %s (load average %s)", s.name, loadavg())
+		logf("== %s (load average %s, deadline %s)", s.name, loadavg(), c.deadline(s.name))
 		b.res.Machine["loadavg_before_"+s.name] = loadavg()
 		t := time.Now()
-		if err := s.fn(ctx); err != nil {
+		sctx, cancel := withDeadline(ctx, s.name, c.deadline(s.name))
+		err := s.fn(sctx)
+		if cause := context.Cause(sctx); err != nil && errors.Is(cause, errDeadline) && !errors.Is(err, errDeadline) {
+			err = fmt.Errorf("%w (%v)", err, cause) // say which deadline ended the wait
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
 			logf("%s: FAILED: %v", s.name, err)
 			b.res.Scenarios = append(b.res.Scenarios, Scenario{Name: s.name, Metric: "error", Notes: err.Error(), Command: b.cmd(s.name)})
 		}
 		b.stopServer()
 		logf("== %s done in %s", s.name, time.Since(t).Round(time.Second))
 	}
-	b.res.Seconds = time.Since(start).Seconds()
-	if err := b.write(stdout); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted by a signal: children stopped, %s not written", c.out)
 	}
-	return ctx.Err()
+	b.res.Seconds = time.Since(start).Seconds()
+	return b.write(stdout)
 }
 
 func (b *bench) cmd(only string) string {
@@ -232,11 +257,10 @@ func machine() map[string]any {
 	return m
 }
 
-func (b *bench) startRedis() error {
+func (b *bench) startRedis(ctx context.Context) error {
 	addr := fmt.Sprintf("127.0.0.1:%d", b.cfg.redisPort)
-	if c, err := netDial(addr); err == nil {
-		c.Close()
-		return fmt.Errorf("port %d is taken: the bench starts its own redis-server there (pick another with -redis-port)", b.cfg.redisPort)
+	if portTaken(addr) {
+		return fmt.Errorf("port %d is taken: the bench starts its own redis-server there (pick another with -redis-port, or 0 for a free one)", b.cfg.redisPort)
 	}
 	p, err := startProc("redis", filepath.Join(b.cfg.dir, "redis.log"), nil, "redis-server",
 		"--port", fmt.Sprint(b.cfg.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -245,7 +269,7 @@ func (b *bench) startRedis() error {
 		return err
 	}
 	b.redis = p
-	if err := waitPort(addr, 10*time.Second); err != nil {
+	if err := waitPort(ctx, p, addr, 10*time.Second); err != nil {
 		return err
 	}
 	b.rdb = redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
@@ -260,7 +284,7 @@ func (b *bench) baseEnv() []string {
 		fmt.Sprintf("HEXTRACK_ADDR=127.0.0.1:%d", b.cfg.port),
 		fmt.Sprintf("HEXTRACK_REDIS_URL=redis://127.0.0.1:%d/0", b.cfg.redisPort),
 		"HEXTRACK_DEV=1", "HEXTRACK_JWT_SECRET=" + b.secret, "HEXTRACK_KEY_PREFIX=" + prefix,
-		"HEXTRACK_LOG_LEVEL=warn", "HEXTRACK_PPROF_ADDR=127.0.0.1:16060",
+		"HEXTRACK_LOG_LEVEL=warn", fmt.Sprintf("HEXTRACK_PPROF_ADDR=127.0.0.1:%d", b.cfg.pprofPort),
 		"HEXTRACK_PING_RATE=-1", "HEXTRACK_ACTION_RATE=-1", "HEXTRACK_IP_ACTION_RATE=-1",
 		"HEXTRACK_IP_STREAM_RATE=-1", "HEXTRACK_STREAM_RATE=-1", "HEXTRACK_MAX_STREAMS=19700",
 	}
@@ -272,13 +296,16 @@ func (b *bench) startServer(ctx context.Context, name string, extra ...string) e
 	if err := b.rdb.FlushAll(ctx).Err(); err != nil {
 		return err
 	}
+	if portTaken(b.addr()) {
+		return fmt.Errorf("hextrack's port %d is taken (pick another with -port, or 0 for a free one)", b.cfg.port)
+	}
 	b.srvEnv = append(b.baseEnv(), extra...)
 	p, err := startProc("hextrack", filepath.Join(b.cfg.dir, "hextrack-"+name+".log"), b.srvEnv, b.cfg.server)
 	if err != nil {
 		return err
 	}
 	b.srv = p
-	if err := waitHTTP(b.base()+"/readyz", 60*time.Second); err != nil {
+	if err := waitHTTP(ctx, p, b.base()+"/readyz", 60*time.Second); err != nil {
 		return fmt.Errorf("hextrack: %w (see %s)", err, p.log.Name())
 	}
 	return nil
@@ -303,6 +330,11 @@ func (b *bench) stopAll() {
 
 func (b *bench) addr() string { return fmt.Sprintf("127.0.0.1:%d", b.cfg.port) }
 func (b *bench) base() string { return "http://" + b.addr() }
+
+// pprofURL is the server's pprof side listener.
+func (b *bench) pprofURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/", b.cfg.pprofPort)
+}
 
 func (b *bench) token(role, sub string) string {
 	t, err := b.auth.Mint(api.TokenRequest{Role: role, Sub: sub, TTL: 6 * time.Hour})
@@ -336,7 +368,7 @@ func (b *bench) profile(ctx context.Context, name string, d time.Duration) <-cha
 func (b *bench) takeProfile(ctx context.Context, name string, d time.Duration) {
 	cpu := filepath.Join(b.cfg.dir, name+".cpu.pprof")
 	allocs := filepath.Join(b.cfg.dir, name+".allocs.pprof")
-	url := "http://127.0.0.1:16060/debug/pprof/"
+	url := b.pprofURL()
 	if err := fetch(ctx, fmt.Sprintf("%sprofile?seconds=%d", url, int(d.Seconds())), cpu); err != nil {
 		logf("profile %s: %v", name, err)
 		return

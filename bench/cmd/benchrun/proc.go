@@ -17,12 +17,20 @@ import (
 	"time"
 )
 
-// proc is a child process the bench started and must stop.
+// proc is a child process the bench started and must stop: a server
+// (redis-server, hextrack, the reference) in its own process group.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
 	log  *os.File
 	done chan struct{}
+}
+
+// childAttr puts a child in its own process group (stopped as a group) and
+// has the kernel send it sig if the bench dies without stopping it
+// (SIGKILL included, where no clean-up of ours runs).
+func childAttr(sig syscall.Signal) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: sig}
 }
 
 func startProc(name, logPath string, env []string, bin string, args ...string) (*proc, error) {
@@ -33,7 +41,7 @@ func startProc(name, logPath string, env []string, bin string, args ...string) (
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = childAttr(syscall.SIGTERM)
 	if err := cmd.Start(); err != nil {
 		lf.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
@@ -43,42 +51,76 @@ func startProc(name, logPath string, env []string, bin string, args ...string) (
 	return p, nil
 }
 
+// command is a load-generator child (riders, ingest, redis-benchmark): its
+// own process group, killed as a group when ctx ends (a scenario's
+// deadline, a signal).
+func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = childAttr(syscall.SIGKILL)
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
-// stop sends SIGTERM, then SIGKILL after grace.
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM to the process group, then SIGKILL after grace.
 func (p *proc) stop(grace time.Duration) {
 	if p == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	pg := -p.cmd.Process.Pid
+	_ = syscall.Kill(pg, syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
+		_ = syscall.Kill(pg, syscall.SIGKILL)
 		<-p.done
 	}
 	p.log.Close()
 }
 
-// waitPort waits until addr accepts TCP connections.
-func waitPort(addr string, d time.Duration) error {
+// waitPort waits until addr accepts TCP connections: at most d, while ctx
+// lasts and p (when not nil) runs.
+func waitPort(ctx context.Context, p *proc, addr string, d time.Duration) error {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
+		if p != nil && p.exited() {
+			return fmt.Errorf("%s exited before listening on %s (see %s)", p.name, addr, p.log.Name())
+		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for %s to listen on %s: %w", p.name, addr, err)
+		}
 	}
-	return fmt.Errorf("%s not listening after %s", addr, d)
+	return fmt.Errorf("%s not listening on %s after %s", p.name, addr, d)
 }
 
-// waitHTTP waits until GET url answers 200.
-func waitHTTP(url string, d time.Duration) error {
+// waitHTTP waits until GET url answers 200: at most d, while ctx lasts and
+// p runs.
+func waitHTTP(ctx context.Context, p *proc, url string, d time.Duration) error {
 	end := time.Now().Add(d)
+	hc := &http.Client{Timeout: 2 * time.Second}
 	for time.Now().Before(end) {
-		r, err := http.Get(url)
+		if p.exited() {
+			return fmt.Errorf("%s exited before %s answered (see %s)", p.name, url, p.log.Name())
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		r, err := hc.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, r.Body)
 			r.Body.Close()
@@ -86,7 +128,9 @@ func waitHTTP(url string, d time.Duration) error {
 				return nil
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return fmt.Errorf("waiting for %s: %w", url, err)
+		}
 	}
 	return fmt.Errorf("%s not ready after %s", url, d)
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -21,7 +23,7 @@ import (
 //	POST /pub/{topic} body forwarded as one SSE data frame to topic's subscribers
 func runRef(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ref", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:18090", "listen address")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address (port 0: a free one, printed)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,6 +91,7 @@ func runRef(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintln(os.Stderr, "ref: listening on", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); srv.Close() }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

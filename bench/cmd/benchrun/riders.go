@@ -88,7 +88,7 @@ type viewer struct {
 func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("riders", flag.ContinueOnError)
 	setup := fs.String("setup", "", "trips file (JSON lines) written by the orchestrator")
-	addr := fs.String("addr", "127.0.0.1:18080", "server host:port")
+	addr := fs.String("addr", "", "server host:port (required)")
 	ref := fs.Int("ref", 0, "reference mode: this many topics on the reference server")
 	per := fs.Int("per", 4, "SSE riders per trip")
 	pool := fs.Int("pool", 48, "keep-alive REST connections of the drivers")
@@ -99,6 +99,9 @@ func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 	spread := fs.Int("spread", 16, "source addresses 127.0.0.2..")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *addr == "" {
+		return fmt.Errorf("-addr is required")
 	}
 	var trips []*fanTrip
 	if *ref > 0 {

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +17,11 @@ import (
 
 	"github.com/hextrack/hextrack/geo"
 )
+
+// ridersConnectTimeout bounds the riders process's connect phase (19,000
+// SSE connections take ~4 s on a quiet host; each has 30 s for its
+// headers).
+const ridersConnectTimeout = 60 * time.Second
 
 // ridersRun is one run of the riders process against the server of pid:
 // RSS before and after its SSE connections are open and idle, then the
@@ -29,11 +33,16 @@ type ridersRun struct {
 	res                  RidersResult
 }
 
-func (b *bench) runRiders(ctx context.Context, name string, pid int, profile bool, args ...string) (ridersRun, error) {
+// runRiders runs the riders process against the server of pid. want is
+// its number of SSE riders: none connected fails the run with a message
+// naming what it waited for, as does a wait that outlasts ctx.
+func (b *bench) runRiders(ctx context.Context, name string, pid, want int, profile bool, args ...string) (ridersRun, error) {
 	var out ridersRun
-	time.Sleep(3 * time.Second)
+	if err := sleepCtx(ctx, 3*time.Second); err != nil {
+		return out, err
+	}
 	out.before = rssKiB(pid)
-	cmd := exec.CommandContext(ctx, b.self, append([]string{"riders"}, args...)...)
+	cmd := command(ctx, b.self, append([]string{"riders"}, args...)...)
 	ef, err := os.Create(filepath.Join(b.cfg.dir, "riders-"+name+".log"))
 	if err != nil {
 		return out, err
@@ -47,16 +56,26 @@ func (b *bench) runRiders(ctx context.Context, name string, pid int, profile boo
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	br := bufio.NewReader(so)
-	line, err := br.ReadString('\n')
+	t0 := time.Now()
+	cctx, cancel := context.WithTimeoutCause(ctx, ridersConnectTimeout, fmt.Errorf("connect deadline %s", ridersConnectTimeout))
+	line, err := await(cctx, fmt.Sprintf("riders %s: connecting %d SSE riders", name, want), func() (string, error) { return br.ReadString('\n') })
+	cancel()
 	if err != nil {
-		return out, fmt.Errorf("riders %s: %w (see %s)", name, err, ef.Name())
+		return out, fmt.Errorf("%w (see %s)", err, ef.Name())
 	}
 	logf("riders %s: %s", name, strings.TrimSpace(line))
-	time.Sleep(10 * time.Second) // idle: heartbeats only
+	var connected, connErrs int
+	if _, err := fmt.Sscanf(line, "connected %d %d", &connected, &connErrs); err != nil || connected == 0 {
+		return out, fmt.Errorf("riders %s: connected %d of %d after %s (%d errors; see %s)", name, connected, want,
+			time.Since(t0).Round(time.Second), connErrs, ef.Name())
+	}
+	if err := sleepCtx(ctx, 10*time.Second); err != nil { // idle: heartbeats only
+		return out, err
+	}
 	out.idle, out.fds = rssKiB(pid), openFiles(pid)
 	if profile { // what the idle connections hold
 		heap := filepath.Join(b.cfg.dir, "idle.heap.pprof")
-		if err := fetch(ctx, "http://127.0.0.1:16060/debug/pprof/heap", heap); err == nil {
+		if err := fetch(ctx, b.pprofURL()+"heap", heap); err == nil {
 			b.profMu.Lock()
 			b.res.Profiles["idle"] = map[string]string{"heap": heap,
 				"inuse_space_top": pprofTop(b.cfg.server, heap, 20, "-sample_index=inuse_space")}
@@ -88,24 +107,21 @@ func (b *bench) runRiders(ctx context.Context, name string, pid int, profile boo
 		}
 	}()
 	var prof <-chan struct{}
-	if profile {
-		time.Sleep(5 * time.Second)
+	if profile && sleepCtx(ctx, 5*time.Second) == nil {
 		prof = b.profile(ctx, name, 15*time.Second)
 	}
 	// The window ends when the riders process stops pinging; its report
 	// follows two seconds later.
 	dec := json.NewDecoder(br)
-	done := make(chan error, 1)
-	go func() { done <- dec.Decode(&out.res) }()
 	go func() {
 		// CPU over the window only: sample when the pings stop.
-		for time.Since(t0) < b.cfg.fanDur {
-			time.Sleep(100 * time.Millisecond)
-		}
+		_ = sleepCtx(ctx, b.cfg.fanDur-time.Since(t0))
 		cpuEnd.Store(cpuTicks(pid))
 		tEnd.Store(time.Now().UnixNano())
 	}()
-	err = <-done
+	res, err := await(ctx, fmt.Sprintf("riders %s: the report after the %s window", name, b.cfg.fanDur),
+		func() (RidersResult, error) { var r RidersResult; return r, dec.Decode(&r) })
+	out.res = res
 	close(stop)
 	wg.Wait()
 	if prof != nil {
@@ -115,7 +131,9 @@ func (b *bench) runRiders(ctx context.Context, name string, pid int, profile boo
 		return out, fmt.Errorf("riders %s report: %w (see %s)", name, err, ef.Name())
 	}
 	for cpuEnd.Load() == 0 {
-		time.Sleep(50 * time.Millisecond)
+		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {
+			return out, err
+		}
 	}
 	el := time.Duration(tEnd.Load() - t0.UnixNano()).Seconds()
 	out.cpuPct = float64(cpuEnd.Load()-c0) / el // ticks are 1/100 s: ticks/s = % of a core
@@ -129,11 +147,11 @@ func (b *bench) runRiders(ctx context.Context, name string, pid int, profile boo
 func (b *bench) scenarioIdleFanout(ctx context.Context) error {
 	n := b.cfg.trips
 	dur := b.cfg.fanDur.String()
-	ref, err := b.startRef()
+	ref, refAddr, err := b.startRef(ctx)
 	if err != nil {
 		return err
 	}
-	rr, err := b.runRiders(ctx, "ref", ref.pid(), false, "-ref", strconv.Itoa(n), "-addr", "127.0.0.1:18090", "-duration", dur)
+	rr, err := b.runRiders(ctx, "ref", ref.pid(), 4*n, false, "-ref", strconv.Itoa(n), "-addr", refAddr, "-duration", dur)
 	ref.stop(5 * time.Second)
 	if err != nil {
 		return err
@@ -150,7 +168,7 @@ func (b *bench) scenarioIdleFanout(ctx context.Context) error {
 		return err
 	}
 	logf("%d trips assigned in %s", n, time.Since(t).Round(time.Second))
-	hr, err := b.runRiders(ctx, "fanout", b.srv.pid(), true, "-setup", file, "-addr", b.addr(), "-duration", dur,
+	hr, err := b.runRiders(ctx, "fanout", b.srv.pid(), 4*n, true, "-setup", file, "-addr", b.addr(), "-duration", dur,
 		"-redis", fmt.Sprintf("redis://127.0.0.1:%d/0", b.cfg.redisPort))
 	if err != nil {
 		return err

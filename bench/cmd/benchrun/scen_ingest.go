@@ -28,8 +28,11 @@ func (b *bench) scenarioIngest(ctx context.Context) error {
 	}
 	refArgs := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(b.cfg.redisPort), "-c", "50", "-n", "2000000", "-P", "50", "-r", "200000", "-q",
 		"GEOADD", "bench:ref:geoadd", "-8.61", "41.15", "m:__rand_int__"}
-	out, err := exec.CommandContext(ctx, "redis-benchmark", refArgs...).CombinedOutput()
+	out, err := command(ctx, "redis-benchmark", refArgs...).CombinedOutput()
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("redis-benchmark GEOADD (the reference): %w", context.Cause(ctx))
+		}
 		return fmt.Errorf("redis-benchmark: %v: %s", err, out)
 	}
 	refCmd := "redis-benchmark " + strings.Join(refArgs, " ")
@@ -79,7 +82,7 @@ func (b *bench) ingestRun(ctx context.Context, tr string) (IngestResult, float64
 	}()
 	per := ingestDrivers / ingestProcs
 	for p := 0; p < ingestProcs; p++ {
-		cmd := exec.CommandContext(ctx, b.self, "ingest", "-transport", tr, "-addr", b.addr(), "-drivers", strconv.Itoa(per),
+		cmd := command(ctx, b.self, "ingest", "-transport", tr, "-addr", b.addr(), "-drivers", strconv.Itoa(per),
 			"-first", strconv.Itoa(p*per), "-name", tr, "-batch", strconv.Itoa(b.cfg.batch), "-duration", b.cfg.ingestDur.String())
 		cmd.Env = append(os.Environ(), "BENCH_SECRET="+b.secret)
 		ef, err := os.Create(filepath.Join(b.cfg.dir, fmt.Sprintf("ingest-%s-%d.log", tr, p)))
@@ -96,13 +99,15 @@ func (b *bench) ingestRun(ctx context.Context, tr string) (IngestResult, float64
 		kids = append(kids, child{cmd: cmd, in: in, out: bufio.NewReader(so)})
 	}
 	for i, k := range kids {
-		line, err := k.out.ReadString('\n')
+		line, err := await(ctx, fmt.Sprintf("ingest %s process %d: connecting %d drivers", tr, i, per), func() (string, error) { return k.out.ReadString('\n') })
 		if err != nil {
-			return sum, 0, fmt.Errorf("ingest %s process %d: %w (see %s)", tr, i, err, b.cfg.dir)
+			return sum, 0, fmt.Errorf("%w (see %s)", err, b.cfg.dir)
 		}
 		logf("ingest %s process %d: %s", tr, i, strings.TrimSpace(line))
 	}
-	time.Sleep(2 * time.Second)
+	if err := sleepCtx(ctx, 2*time.Second); err != nil {
+		return sum, 0, err
+	}
 	pid := b.srv.pid()
 	c0, t0 := cpuTicks(pid), time.Now()
 	for _, k := range kids {
@@ -110,16 +115,20 @@ func (b *bench) ingestRun(ctx context.Context, tr string) (IngestResult, float64
 			return sum, 0, err
 		}
 	}
-	time.Sleep(b.cfg.ingestDur / 3)
+	if err := sleepCtx(ctx, b.cfg.ingestDur/3); err != nil {
+		return sum, 0, err
+	}
 	prof := b.profile(ctx, "ingest-"+tr, b.cfg.ingestDur/3)
-	for time.Since(t0) < b.cfg.ingestDur {
-		time.Sleep(50 * time.Millisecond)
+	defer func() { <-prof }()
+	if err := sleepCtx(ctx, b.cfg.ingestDur-time.Since(t0)); err != nil {
+		return sum, 0, err
 	}
 	cpu := float64(cpuTicks(pid)-c0) / time.Since(t0).Seconds()
 	for i, k := range kids {
-		var r IngestResult
-		if err := json.NewDecoder(k.out).Decode(&r); err != nil {
-			return sum, 0, fmt.Errorf("ingest %s process %d report: %w", tr, i, err)
+		r, err := await(ctx, fmt.Sprintf("ingest %s process %d: the report after the %s window", tr, i, b.cfg.ingestDur),
+			func() (IngestResult, error) { var r IngestResult; return r, json.NewDecoder(k.out).Decode(&r) })
+		if err != nil {
+			return sum, 0, err
 		}
 		sum.Drivers += r.Drivers
 		sum.Connected += r.Connected
@@ -133,6 +142,5 @@ func (b *bench) ingestRun(ctx context.Context, tr string) (IngestResult, float64
 			sum.ErrSample = r.ErrSample
 		}
 	}
-	<-prof
 	return sum, cpu, nil
 }

@@ -69,6 +69,9 @@ func (b *bench) scenarioNearby(ctx context.Context) error {
 	short := 0
 	prof := b.profile(ctx, "nearby", 3*time.Second)
 	for i, q := range qs {
+		if ctx.Err() != nil {
+			return fmt.Errorf("nearby: query %d of %d: %w", i, len(qs), context.Cause(ctx))
+		}
 		path := fmt.Sprintf("/v1/drivers/nearby?lat=%.6f&lng=%.6f&limit=20", q.Lat, q.Lng)
 		req := request("GET", b.addr(), path, rider, nil, nil)
 		t := time.Now()

@@ -25,8 +25,9 @@ type pollResult struct {
 
 // hammer runs conns keep-alive connections in a closed loop for d, each
 // polling targets round-robin with If-None-Match; a 200 updates the ETag
-// as a client would.
-func hammer(ctx context.Context, addr string, conns int, d time.Duration, targets []pollTarget) pollResult {
+// as a client would. A connection whose answer takes beyond the window
+// plus 10 s is given up; no answer at all, or ctx ending, is an error.
+func hammer(ctx context.Context, addr string, conns int, d time.Duration, targets []pollTarget) (pollResult, error) {
 	var total, n304, other, errs atomic.Int64
 	var wg sync.WaitGroup
 	dl := &spreadDialer{n: 16}
@@ -48,8 +49,9 @@ func hammer(ctx context.Context, addr string, conns int, d time.Duration, target
 				reqs[i] = request("GET", addr, t.path, t.token, []string{"If-None-Match", t.etag}, nil)
 			}
 			<-start
+			_ = h.c.SetDeadline(stopAt.Add(10 * time.Second))
 			var etag string
-			for i := k; time.Now().Before(stopAt); i++ {
+			for i := k; time.Now().Before(stopAt) && ctx.Err() == nil; i++ {
 				j := i % len(ts)
 				etag = ""
 				st, _, err := h.do(reqs[j], "etag", &etag)
@@ -70,13 +72,20 @@ func hammer(ctx context.Context, addr string, conns int, d time.Duration, target
 			}
 		}(k)
 	}
-	time.Sleep(200 * time.Millisecond) // let every connection open
+	_ = sleepCtx(ctx, 200*time.Millisecond) // let every connection open
 	t0 := time.Now()
 	stopAt = t0.Add(d)
 	close(start)
 	wg.Wait()
 	el := time.Since(t0).Seconds()
-	return pollResult{total: total.Load(), n304: n304.Load(), other: other.Load(), errs: errs.Load(), rate: float64(n304.Load()) / el}
+	r := pollResult{total: total.Load(), n304: n304.Load(), other: other.Load(), errs: errs.Load(), rate: float64(n304.Load()) / el}
+	if ctx.Err() != nil {
+		return r, fmt.Errorf("polling %s: %d answers in %.0f s: %w", addr, r.total, el, context.Cause(ctx))
+	}
+	if r.total == 0 {
+		return r, fmt.Errorf("polling %s: 0 answers from %d connections in %.0f s (%d errors)", addr, conns, el, r.errs)
+	}
+	return r, nil
 }
 
 const pollConns = 32
@@ -84,12 +93,15 @@ const pollConns = 32
 // scenarioPoll: GET /v1/trips/{id} and GET /v1/payments/{id} with
 // If-None-Match → 304, against the same generator on a trivial 304 handler.
 func (b *bench) scenarioPoll(ctx context.Context) error {
-	ref, err := b.startRef()
+	ref, refAddr, err := b.startRef(ctx)
 	if err != nil {
 		return err
 	}
-	rr := hammer(ctx, "127.0.0.1:18090", pollConns, b.cfg.pollDur, []pollTarget{{path: "/304", etag: `"v1"`}})
+	rr, err := hammer(ctx, refAddr, pollConns, b.cfg.pollDur, []pollTarget{{path: "/304", etag: `"v1"`}})
 	ref.stop(5 * time.Second)
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
 	refRow := Ref{Name: "net/http 304 handler, same generator", Value: rr.rate, Unit: "req/s"}
 	logf("reference 304: %.0f req/s (%d errors)", rr.rate, rr.errs)
 
@@ -121,8 +133,11 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 	pts := cityDense(200, 3)
 	cmd := fmt.Sprintf("%s -only poll  # %d keep-alive connections, %s, 100 assigned trips round-robin, If-None-Match", b.cmdline0(), pollConns, b.cfg.pollDur)
 	prof := b.profile(ctx, "poll-trips", b.cfg.pollDur-2*time.Second)
-	r := hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, trips)
+	r, err := hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, trips)
 	<-prof
+	if err != nil {
+		return fmt.Errorf("trips: %w", err)
+	}
 	b.add(Scenario{Name: "6 polling trips", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
 		Reference: refRow, Command: cmd,
 		Extra: map[string]any{"requests": r.total, "not_modified": r.n304, "other_status": r.other, "errors": r.errs, "connections": pollConns}})
@@ -166,8 +181,11 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 		return nil
 	}
 	prof = b.profile(ctx, "poll-payments", b.cfg.pollDur-2*time.Second)
-	r = hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, pays)
+	r, err = hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, pays)
 	<-prof
+	if err != nil {
+		return fmt.Errorf("payments: %w", err)
+	}
 	b.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
 		Reference: refRow, Command: strings.Replace(cmd, "100 trips", "100 payments", 1),
 		Extra: map[string]any{"requests": r.total, "not_modified": r.n304, "other_status": r.other, "errors": r.errs, "connections": pollConns}})
@@ -183,17 +201,23 @@ func firstLine(s string) string {
 
 func (b *bench) cmdline0() string { return "bench/bin/benchrun" }
 
-// startRef starts the reference server as a child process.
-func (b *bench) startRef() (*proc, error) {
-	p, err := startProc("ref", filepath.Join(b.cfg.dir, "ref.log"), nil, b.self, "ref", "-addr", "127.0.0.1:18090")
+// startRef starts the reference server as a child process on a free
+// port and returns its address.
+func (b *bench) startRef(ctx context.Context) (*proc, string, error) {
+	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if err := waitPort("127.0.0.1:18090", 10*time.Second); err != nil {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := startProc("ref", filepath.Join(b.cfg.dir, "ref.log"), nil, b.self, "ref", "-addr", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := waitPort(ctx, p, addr, 10*time.Second); err != nil {
 		p.stop(time.Second)
-		return nil, err
+		return nil, "", err
 	}
-	return p, nil
+	return p, addr, nil
 }
 
 var _ = geo.Point{}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // TestDriverCommands checks the REST command channel calls against a fake

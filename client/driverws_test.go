@@ -11,7 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hextrack/hextrack/api/client"
+	"github.com/hextrack/hextrack/client"
 )
 
 // TestDriverWSRetriesRefusedBatch: a locations batch answered with an error

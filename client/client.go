@@ -18,6 +18,7 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	watch WatchConfig // WatchTrip's; see WithWatch
 }
 
 // New returns a client for the server at baseURL (e.g. "http://localhost:8080").
