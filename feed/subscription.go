@@ -175,6 +175,7 @@ func (s *Subscription) deliver(m *wireMsg) {
 			s.pending = append(s.pending[:0], m)
 			s.mu.Unlock()
 			s.b.m.recoveries.Inc()
+			s.b.m.catchups.WithLabelValues(triggerChain).Inc()
 			s.b.wg.Go(func() { s.catchUp("") })
 			return
 		}
