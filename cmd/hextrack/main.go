@@ -168,7 +168,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
-	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
+	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
 	m.Trips = rider.NewService(m.rdb, m.Feed, m.Drivers, rider.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips)
 	m.Payments = rider.NewPayments(m.Trips, c.Payment.config(c.Dev, m.Logger))
