@@ -18,7 +18,11 @@ import (
 // subscription with ErrSlowConsumer). A durable live event is delivered only
 // if its predecessor in the stream is the last ID delivered; otherwise the
 // subscription goes back to catching up from that ID, so a lost pub/sub
-// message never becomes a silent gap.
+// message never becomes a silent gap. A lost message with no successor is
+// caught by the node's position check (position.go): a live subscription
+// that has not delivered the stream's last ID as read half a
+// Config.PositionCheck earlier goes back to catching up the same way, so it
+// is delivered within about PositionCheck even if the topic stays quiet.
 type Subscription struct {
 	b        *Broker
 	topic    string
