@@ -29,9 +29,9 @@ type Subscription struct {
 	position string
 	q        *queue
 	done     chan struct{}
-	stop     func() bool // stops the ctx watcher
 
 	mu      sync.Mutex
+	stop    func() bool // stops the ctx watcher; nil until Subscribe sets it
 	last    ID
 	lastOK  bool // last is valid (false only for a malformed resume ID)
 	live    bool
@@ -99,7 +99,16 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 			s.last, s.lastOK = id, true
 		}
 	}
-	s.stop = context.AfterFunc(ctx, s.Close)
+	// A ctx already done runs Close at once, on another goroutine: stop is
+	// set under mu, which closeWith reads it under.
+	stop := context.AfterFunc(ctx, s.Close)
+	s.mu.Lock()
+	s.stop = stop
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		stop()
+	}
 	b.wg.Go(func() { s.catchUp(lastID) })
 	return s, nil
 }
@@ -145,9 +154,10 @@ func (s *Subscription) closeWith(err error) {
 	if s.live {
 		s.q.close() // the hub checks closed under mu: no offer follows
 	}
+	stop := s.stop
 	s.mu.Unlock()
-	if s.stop != nil {
-		s.stop()
+	if stop != nil {
+		stop()
 	}
 	s.b.hub.leave(s.topic, s)
 }
