@@ -34,6 +34,9 @@ type hub struct {
 	// checking: the position check goroutine runs (started with the first
 	// topic, see position.go).
 	checking bool
+	// checkFailing: the last position read failed (owned by the check
+	// goroutine).
+	checkFailing bool
 }
 
 type topic struct {

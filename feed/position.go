@@ -24,6 +24,9 @@ import (
 // merely in flight causes no re-read, and a lost one is recovered within
 // about PositionCheck of its append.
 
+// positionReadTimeout bounds one tick's read when the period is shorter.
+const positionReadTimeout = 5 * time.Second
+
 // positioned is a listener the position check can send back to the stream.
 type positioned interface {
 	// behind is called with a stream position read at least half a check
@@ -66,7 +69,9 @@ func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
 	if len(ts) == 0 {
 		return prev
 	}
-	ctx, cancel := context.WithTimeout(h.b.ctx, h.b.cfg.PositionCheck)
+	// A slow read delays the next tick rather than failing at the period
+	// (the ticker drops the ticks it misses).
+	ctx, cancel := context.WithTimeout(h.b.ctx, max(h.b.cfg.PositionCheck, positionReadTimeout))
 	defer cancel()
 	cmds := make([]*redis.XMessageSliceCmd, len(ts))
 	_, err := h.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -75,8 +80,15 @@ func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
 		}
 		return nil
 	})
-	if err != nil && ctx.Err() == nil {
-		h.b.cfg.Logger.Debug("feed: position check read failed", "err", err)
+	// Logged when reads start failing and when they work again, not on
+	// every tick of an outage (the pub/sub connections report it too).
+	switch {
+	case err != nil && h.b.ctx.Err() == nil && !h.checkFailing:
+		h.checkFailing = true
+		h.b.cfg.Logger.Warn("feed: position check read failed; retrying every tick", "err", err, "topics", len(ts))
+	case err == nil && h.checkFailing:
+		h.checkFailing = false
+		h.b.cfg.Logger.Info("feed: position check reads again", "topics", len(ts))
 	}
 	next := make(map[*topic]ID, len(ts))
 	for i, t := range ts {
