@@ -52,6 +52,14 @@ type Config struct {
 	// have it instead of holding them silent. 0 means 3s; negative means
 	// never (subscriptions wait for Redis however long it takes).
 	DownAfter time.Duration
+	// PositionCheck bounds how long a durable event whose pub/sub notice
+	// was lost can stay undelivered when no later event of its topic
+	// follows: every PositionCheck/2 the node reads the last stream ID of
+	// every topic with local listeners (one pipelined read) and sends a
+	// listener that has not delivered the previous reading back to read
+	// the stream. 0 means 2s; negative disables the check (a lost notice is
+	// then recovered only by the topic's next event or a reconnect).
+	PositionCheck time.Duration
 	// NodeID names this node's probe channel. "" means a random ID.
 	NodeID string
 	// Registerer receives the broker's Prometheus collectors; nil means they
@@ -92,6 +100,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DownAfter == 0 {
 		c.DownAfter = 3 * time.Second
+	}
+	if c.PositionCheck == 0 {
+		c.PositionCheck = 2 * time.Second
 	}
 	if c.NodeID == "" {
 		var b [6]byte

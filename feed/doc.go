@@ -70,7 +70,9 @@
 // duplicate or older ID. Each live durable message carries its predecessor's
 // ID; one that does not directly follow the last delivered event (a lost
 // pub/sub message) makes the subscription re-read the stream from its last
-// ID instead of skipping ahead.
+// ID instead of skipping ahead. A lost message that no later one follows
+// (often a trip's last: trip.completed, a payment result) is found by the
+// position check below.
 //
 // Items are events or a Reset. A Reset is delivered when lastID is older
 // than the retained stream, unknown, malformed or in the future, or when a
@@ -120,6 +122,26 @@
 // silence on this one. When Redis is down for every node they get 503s
 // until it returns.
 //
+// # Position check
+//
+// A broken chain is noticed only when the topic's next message arrives, and
+// the probe covers a dead connection, not one missing message. So every
+// Config.PositionCheck/2 (default 2s; HEXTRACK_FEED_POSITION_CHECK in cmd)
+// each node reads the last ID of every stream it has local listeners on, in
+// one pipeline (XREVRANGE key + - COUNT 1 per topic; under Cluster go-redis
+// sends one pipeline per master, each key to its slot's owner), and compares
+// it with what each listener has delivered. A live subscription that has
+// not delivered the ID read one tick earlier goes back to catching up, as on
+// a broken chain; a long-poll waiter (trip long-poll, the driver's REST
+// command channel) is woken to read again; the driver WebSocket is a
+// Subscription. Comparing with the previous tick's reading gives a notice
+// in flight half a period to arrive, so normal traffic causes no re-read,
+// and a lost notice reaches its listeners within about one period of its
+// append, whether or not another event follows. Cost per node: one
+// pipelined read of one entry per watched topic per half period; a topic
+// whose stream is unchanged costs nothing more. A subscription that is
+// catching up is left alone (it is reading the stream already).
+//
 // # Reading and long-polling
 //
 // Read(ctx, topic, afterID, limit) returns a chunk of history and the next
@@ -133,7 +155,11 @@
 // (envelope ts → arrival at this node's hub), hextrack_feed_subscribers,
 // hextrack_feed_slow_consumer_drops_total, hextrack_feed_resubscribes_total,
 // hextrack_feed_recoveries_total, hextrack_feed_resets_total,
-// hextrack_feed_published_total.
+// hextrack_feed_published_total, and hextrack_feed_catchups_total{trigger}:
+// listeners sent back to the stream by the position check
+// ("position_check"), by a broken chain ("broken_chain") or by a new pub/sub
+// connection ("resubscribe"). Each node exports its own (per-node series
+// come from the scrape's instance label).
 //
 // # Lifecycle
 //

@@ -31,6 +31,12 @@ type hub struct {
 	conns  map[int]*conn
 	topics map[string]*topic // by channel
 	closed bool
+	// checking: the position check goroutine runs (started with the first
+	// topic, see position.go).
+	checking bool
+	// checkFailing: the last position read failed (owned by the check
+	// goroutine).
+	checkFailing bool
 }
 
 type topic struct {
@@ -89,6 +95,10 @@ func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
 				tag = "node"
 			}
 			c = h.newConn(key, tag)
+		}
+		if !h.checking && h.b.cfg.PositionCheck > 0 {
+			h.checking = true
+			h.b.wg.Go(h.checkLoop)
 		}
 		t = &topic{name: name, channel: ch, c: c, set: map[listener]struct{}{}, ready: make(chan struct{})}
 		h.topics[ch] = t
@@ -365,6 +375,7 @@ func (c *conn) confirmed(ps *redis.PubSub, ch string) {
 	c.h.mu.Unlock()
 	if len(recover) > 0 {
 		c.h.b.m.recoveries.Add(float64(len(recover)))
+		c.h.b.m.catchups.WithLabelValues(triggerResubscribe).Add(float64(len(recover)))
 	}
 	for _, l := range recover {
 		l.recover()

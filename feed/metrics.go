@@ -12,9 +12,17 @@ type metrics struct {
 	drops        prometheus.Counter
 	resubscribes prometheus.Counter
 	recoveries   prometheus.Counter
+	catchups     *prometheus.CounterVec
 	resets       prometheus.Counter
 	published    prometheus.Counter
 }
+
+// Values of the catchups_total trigger label.
+const (
+	triggerPosition    = "position_check"
+	triggerChain       = "broken_chain"
+	triggerResubscribe = "resubscribe"
+)
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -39,6 +47,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: "hextrack", Subsystem: "feed", Name: "recoveries_total",
 			Help: "Stream re-reads started by a detected gap or a resubscription.",
 		}),
+		catchups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "hextrack", Subsystem: "feed", Name: "catchups_total",
+			Help: "Local listeners sent back to read the stream, by trigger: position_check (the stream is ahead of what they delivered), broken_chain (a notice whose predecessor they had not seen), resubscribe (a new pub/sub connection).",
+		}, []string{"trigger"}),
 		resets: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "hextrack", Subsystem: "feed", Name: "resets_total",
 			Help: "Reset items delivered (continuity could not be proven).",
@@ -48,12 +60,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Durable events appended by this node (duplicates by idempotency key excluded).",
 		}),
 	}
+	for _, tr := range []string{triggerPosition, triggerChain, triggerResubscribe} {
+		m.catchups.WithLabelValues(tr) // exported at 0 before the first
+	}
 	if reg != nil {
 		m.lag = register(reg, m.lag)
 		m.subscribers = register(reg, m.subscribers)
 		m.drops = register(reg, m.drops)
 		m.resubscribes = register(reg, m.resubscribes)
 		m.recoveries = register(reg, m.recoveries)
+		m.catchups = register(reg, m.catchups)
 		m.resets = register(reg, m.resets)
 		m.published = register(reg, m.published)
 	}

@@ -18,16 +18,20 @@ import (
 // subscription with ErrSlowConsumer). A durable live event is delivered only
 // if its predecessor in the stream is the last ID delivered; otherwise the
 // subscription goes back to catching up from that ID, so a lost pub/sub
-// message never becomes a silent gap.
+// message never becomes a silent gap. A lost message with no successor is
+// caught by the node's position check (position.go): a live subscription
+// that has not delivered the stream's last ID as read half a
+// Config.PositionCheck earlier goes back to catching up the same way, so it
+// is delivered within about PositionCheck even if the topic stays quiet.
 type Subscription struct {
 	b        *Broker
 	topic    string
 	position string
 	q        *queue
 	done     chan struct{}
-	stop     func() bool // stops the ctx watcher
 
 	mu      sync.Mutex
+	stop    func() bool // stops the ctx watcher; nil until Subscribe sets it
 	last    ID
 	lastOK  bool // last is valid (false only for a malformed resume ID)
 	live    bool
@@ -95,7 +99,16 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 			s.last, s.lastOK = id, true
 		}
 	}
-	s.stop = context.AfterFunc(ctx, s.Close)
+	// A ctx already done runs Close at once, on another goroutine: stop is
+	// set under mu, which closeWith reads it under.
+	stop := context.AfterFunc(ctx, s.Close)
+	s.mu.Lock()
+	s.stop = stop
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		stop()
+	}
 	b.wg.Go(func() { s.catchUp(lastID) })
 	return s, nil
 }
@@ -141,9 +154,10 @@ func (s *Subscription) closeWith(err error) {
 	if s.live {
 		s.q.close() // the hub checks closed under mu: no offer follows
 	}
+	stop := s.stop
 	s.mu.Unlock()
-	if s.stop != nil {
-		s.stop()
+	if stop != nil {
+		stop()
 	}
 	s.b.hub.leave(s.topic, s)
 }
@@ -175,6 +189,7 @@ func (s *Subscription) deliver(m *wireMsg) {
 			s.pending = append(s.pending[:0], m)
 			s.mu.Unlock()
 			s.b.m.recoveries.Inc()
+			s.b.m.catchups.WithLabelValues(triggerChain).Inc()
 			s.b.wg.Go(func() { s.catchUp("") })
 			return
 		}

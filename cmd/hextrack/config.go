@@ -53,6 +53,8 @@ type Config struct {
 	StreamBurst    int           // HEXTRACK_STREAM_BURST: default 500
 	MaxStreams     int           // HEXTRACK_MAX_STREAMS: open streams per node, default 15000
 	RetrySpread    time.Duration // HEXTRACK_RETRY_SPREAD: jitter of Retry-After on 503, default 10s
+	// Feeds (feed.Config).
+	FeedPositionCheck time.Duration // HEXTRACK_FEED_POSITION_CHECK: longest a durable event whose notice was lost waits, default 2s; negative: off
 	// Polling (api.Config.PollCacheTTL).
 	PollCacheTTL time.Duration // HEXTRACK_POLL_CACHE_TTL: longest a 304 may hide a change made elsewhere, default 100ms; negative: off
 }
@@ -120,6 +122,7 @@ func limitFlags(fs *flag.FlagSet, c *Config) (cors, proxies *string) {
 	fs.IntVar(&c.StreamBurst, "stream-burst", envInt("HEXTRACK_STREAM_BURST", 500), "burst of admitted streams (HEXTRACK_STREAM_BURST)")
 	fs.IntVar(&c.MaxStreams, "max-streams", envInt("HEXTRACK_MAX_STREAMS", 15000), "open SSE+WebSocket streams per node; keep below the fd limit (HEXTRACK_MAX_STREAMS)")
 	fs.DurationVar(&c.PollCacheTTL, "poll-cache-ttl", envDur("HEXTRACK_POLL_CACHE_TTL", 100*time.Millisecond), "how long a node answers a poll's If-None-Match from a tag it read before, without Redis: the longest a change made elsewhere stays behind a 304; negative: off (HEXTRACK_POLL_CACHE_TTL)")
+	fs.DurationVar(&c.FeedPositionCheck, "feed-position-check", envDur("HEXTRACK_FEED_POSITION_CHECK", 2*time.Second), "period of the feed position check: a durable event whose pub/sub notice was lost reaches its subscribers within about this; negative: off (HEXTRACK_FEED_POSITION_CHECK)")
 	fs.DurationVar(&c.RetrySpread, "retry-spread", envDur("HEXTRACK_RETRY_SPREAD", 10*time.Second), "random spread of Retry-After on admission 503s (HEXTRACK_RETRY_SPREAD)")
 	return cors, proxies
 }

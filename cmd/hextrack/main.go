@@ -178,7 +178,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
-	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger})
+	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
 	m.Trips = trip.NewService(m.rdb, m.Feed, m.Drivers, trip.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := ops.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}

@@ -64,19 +64,55 @@ type RidersResult struct {
 	ChatErrs    int64     `json:"message_errors"`
 	Durable     int64     `json:"durable_expected"`
 	Lost        int64     `json:"durable_lost"`
-	Dups        int64     `json:"durable_duplicates"`
-	OutOfOrder  int64     `json:"durable_out_of_order"`
-	Ended       int64     `json:"streams_ended"`
-	Resets      int64     `json:"resets"`
+	// LateAtRead: entries a rider did not hold yet when its trip's stream
+	// was read (what the check counted as lost before it waited after the
+	// read); each arrived later or is in Lost. LateSample describes a few.
+	LateAtRead int64      `json:"durable_late_at_read"`
+	LateSample []lateInfo `json:"durable_late_sample,omitempty"`
+	SettleSecs float64    `json:"lost_check_settle_s"`
+	GraceSecs  float64    `json:"lost_check_grace_s"`
+	Dups       int64      `json:"durable_duplicates"`
+	OutOfOrder int64      `json:"durable_out_of_order"`
+	Ended      int64      `json:"streams_ended"`
+	Resets     int64      `json:"resets"`
+}
+
+// lateInfo is a durable entry a rider did not hold when its trip's
+// stream was read: its type, how long before that read it was appended
+// (from its ID's time) and when it reached the rider after the read (-1:
+// never).
+type lateInfo struct {
+	Trip          string `json:"trip"`
+	ID            string `json:"id"`
+	Type          string `json:"type"`
+	AppendedMsAgo int64  `json:"appended_ms_before_read"`
+	ArrivedMsLate int64  `json:"arrived_ms_after_read"`
 }
 
 // viewer is one SSE rider.
 type viewer struct {
 	t     *fanTrip
 	ti    int
-	start string   // snapshot position (first id)
-	ids   []string // durable ids after it
+	start string // snapshot position (first id)
 	ended bool
+
+	mu  sync.Mutex // ids and at: the reader appends while the check reads
+	ids []string   // durable ids after start
+	at  []int64    // when each arrived, unix ms
+}
+
+func (v *viewer) got(id string) {
+	v.mu.Lock()
+	v.ids = append(v.ids, id)
+	v.at = append(v.at, time.Now().UnixMilli())
+	v.mu.Unlock()
+}
+
+// held returns the durable ids received so far, with their arrival times.
+func (v *viewer) held() ([]string, []int64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.ids[:len(v.ids):len(v.ids)], v.at[:len(v.at):len(v.at)]
 }
 
 // runRiders holds 4 SSE riders per trip, reports "connected N", waits
@@ -96,6 +132,8 @@ func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 	dur := fs.Duration("duration", 30*time.Second, "measurement window")
 	chatEvery := fs.Duration("chat-every", 10*time.Second, "each trip's rider posts a message this often (0: never)")
 	redisURL := fs.String("redis", "", "Redis to read the streams from for the lost-event check")
+	settle := fs.Duration("settle", 2*time.Second, "lost-event check: wait after the last post before the streams are read")
+	grace := fs.Duration("grace", 5*time.Second, "lost-event check: wait after reading the streams before the riders are compared with them (at least two feed position-check periods)")
 	spread := fs.Int("spread", 16, "source addresses 127.0.0.2..")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -225,7 +263,7 @@ func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 					case id != "" && v.start == "":
 						v.start = id
 					case id != "":
-						v.ids = append(v.ids, id)
+						v.got(id)
 					}
 				})
 				if runCtx.Err() == nil {
@@ -329,59 +367,16 @@ func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	lanes.Wait()
 	el := time.Since(start)
-	time.Sleep(2 * time.Second) // let the last deliveries arrive
+	time.Sleep(*settle) // let the last deliveries arrive
 	res.Pings, res.PingErrs, res.Chats, res.ChatErrs = pings.Load(), pingErrs.Load(), chats.Load(), chatErrs.Load()
 	if s := badStatus.Load(); s != nil {
 		res.PingStatus = s.(string)
 	}
-	// Lost durable events: each rider must hold every stream entry after
-	// its snapshot position, in order, once.
 	if *ref == 0 && *redisURL != "" {
-		opt, err := redis.ParseURL(*redisURL)
-		if err != nil {
+		if err := checkLost(ctx, *redisURL, trips, viewers, *grace, &res); err != nil {
 			return err
 		}
-		rdb := redis.NewClient(opt)
-		defer rdb.Close()
-		byTrip := map[int][]*viewer{}
-		for _, v := range viewers {
-			byTrip[v.ti] = append(byTrip[v.ti], v)
-		}
-		for ti, vs := range byTrip {
-			from := ""
-			for _, v := range vs {
-				if v.start != "" && (from == "" || idLess(v.start, from)) {
-					from = v.start
-				}
-			}
-			if from == "" {
-				continue
-			}
-			xs, err := rdb.XRange(ctx, feed.StreamKey("trip:"+trips[ti].Trip), "("+from, "+").Result()
-			if err != nil {
-				return err
-			}
-			for _, v := range vs {
-				seen := map[string]bool{}
-				for i, id := range v.ids {
-					if seen[id] {
-						res.Dups++
-					}
-					seen[id] = true
-					if i > 0 && !idLess(v.ids[i-1], id) {
-						res.OutOfOrder++
-					}
-				}
-				for _, x := range xs {
-					if idLess(v.start, x.ID) {
-						res.Durable++
-						if !seen[x.ID] {
-							res.Lost++
-						}
-					}
-				}
-			}
-		}
+		res.SettleSecs, res.GraceSecs = settle.Seconds(), grace.Seconds()
 	}
 	cancelRun()
 	res.Ended, res.Resets = ended.Load(), resets.Load()
@@ -400,6 +395,107 @@ func runRiders(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	latMu.Unlock()
 	return json.NewEncoder(stdout).Encode(res)
+}
+
+// checkLost counts lost durable events: each rider must hold every stream
+// entry after its snapshot position, in order, once. The streams are read
+// first (the cut); the riders are compared with the cut grace later, so an
+// entry appended just before its stream was read (the server still appends
+// trip.eta events for a few seconds after the last ping: a held move is
+// estimated up to the ETA period later) has had grace to arrive, instead of
+// the microseconds between the read and the comparison. Entries appended
+// after the cut are not counted. Entries missing at the read are counted
+// in LateAtRead and sampled.
+func checkLost(ctx context.Context, redisURL string, trips []*fanTrip, viewers []*viewer, grace time.Duration, res *RidersResult) error {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	byTrip := map[int][]*viewer{}
+	for _, v := range viewers {
+		byTrip[v.ti] = append(byTrip[v.ti], v)
+	}
+	type cut struct {
+		xs   []redis.XMessage
+		read int64 // unix ms
+	}
+	cuts := map[int]cut{}
+	type lateKey struct {
+		v  *viewer
+		id string
+	}
+	late := map[lateKey]int{} // → index in res.LateSample, -1 unsampled
+	for ti, vs := range byTrip {
+		from := ""
+		for _, v := range vs {
+			if v.start != "" && (from == "" || idLess(v.start, from)) {
+				from = v.start
+			}
+		}
+		if from == "" {
+			continue
+		}
+		xs, err := rdb.XRange(ctx, feed.StreamKey("trip:"+trips[ti].Trip), "("+from, "+").Result()
+		if err != nil {
+			return err
+		}
+		now := time.Now().UnixMilli()
+		cuts[ti] = cut{xs: xs, read: now}
+		for _, v := range vs {
+			ids, _ := v.held()
+			seen := make(map[string]bool, len(ids))
+			for _, id := range ids {
+				seen[id] = true
+			}
+			for _, x := range xs {
+				if !idLess(v.start, x.ID) || seen[x.ID] {
+					continue
+				}
+				res.LateAtRead++
+				k := -1
+				if len(res.LateSample) < 20 {
+					k = len(res.LateSample)
+					typ, _ := x.Values["type"].(string)
+					ms, _, _ := strings.Cut(x.ID, "-")
+					at, _ := strconv.ParseInt(ms, 10, 64)
+					res.LateSample = append(res.LateSample, lateInfo{Trip: v.t.Trip, ID: x.ID, Type: typ, AppendedMsAgo: now - at, ArrivedMsLate: -1})
+				}
+				late[lateKey{v, x.ID}] = k
+			}
+		}
+	}
+	time.Sleep(grace)
+	for ti, c := range cuts {
+		for _, v := range byTrip[ti] {
+			ids, at := v.held()
+			seen := make(map[string]int, len(ids))
+			for i, id := range ids {
+				if _, dup := seen[id]; dup {
+					res.Dups++
+				}
+				seen[id] = i
+				if i > 0 && !idLess(ids[i-1], id) {
+					res.OutOfOrder++
+				}
+			}
+			for _, x := range c.xs {
+				if !idLess(v.start, x.ID) {
+					continue
+				}
+				res.Durable++
+				i, ok := seen[x.ID]
+				if !ok {
+					res.Lost++
+				}
+				if k, wasLate := late[lateKey{v, x.ID}]; wasLate && k >= 0 && ok {
+					res.LateSample[k].ArrivedMsLate = at[i] - c.read
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func qus(s []int32, p float64) float64 {

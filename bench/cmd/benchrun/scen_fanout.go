@@ -174,6 +174,10 @@ func (b *bench) scenarioIdleFanout(ctx context.Context) error {
 		return err
 	}
 	r := hr.res
+	catchups := b.feedCatchups(ctx)
+	logf("fan-out feed catch-ups on the server: %v", catchups)
+	logf("fan-out lost-event check: %d expected, %d lost, %d not yet held when their stream was read (sample %+v)",
+		r.Durable, r.Lost, r.LateAtRead, r.LateSample)
 	conns := 4 * n
 	cmd4 := fmt.Sprintf("%s -only idle  # %d trips x 4 SSE riders (GET /v1/trips/{id}/events, rider token) from 127.0.0.2-17; server VmRSS after 10 s idle minus VmRSS before, / connections; reference: `benchrun ref` GET /sub/{topic} (net/http, header + flush, held)", b.cmdline0(), n)
 	b.add(Scenario{Name: "4 idle SSE", Metric: fmt.Sprintf("server RSS per connection (%d open)", r.Connected), Value: round1(perConn(hr)), Unit: "KiB",
@@ -189,7 +193,8 @@ func (b *bench) scenarioIdleFanout(ctx context.Context) error {
 		"p99_ms_per_second": r.Timeline, "deliveries_per_second": r.PerSecond, "server_cpu_pct_of_core": round1(hr.cpuPct),
 		"server_rss_max_mib": round1(float64(hr.maxRSS) / 1024), "pings": r.Pings, "ping_errors": r.PingErrs, "ping_error_sample": r.PingStatus,
 		"messages": r.Chats, "message_errors": r.ChatErrs, "durable_expected": r.Durable, "durable_duplicates": r.Dups,
-		"durable_out_of_order": r.OutOfOrder, "streams_ended": r.Ended, "resets": r.Resets, "unmatched_locations": r.Unmatched,
+		"durable_out_of_order": r.OutOfOrder, "durable_late_at_read": r.LateAtRead, "durable_late_sample": r.LateSample,
+		"server_feed_catchups": catchups, "lost_check_settle_s": r.SettleSecs, "lost_check_grace_s": r.GraceSecs, "streams_ended": r.Ended, "resets": r.Resets, "unmatched_locations": r.Unmatched,
 		"ref": map[string]any{"p50_ms": rr.res.P50ms, "p99_ms": rr.res.P99ms, "max_ms": rr.res.Maxms, "deliveries_per_s": round1(rr.res.Rate),
 			"cpu_pct_of_core": round1(rr.cpuPct), "rss_max_mib": round1(float64(rr.maxRSS) / 1024), "p99_ms_per_second": rr.res.Timeline}}
 	b.add(Scenario{Name: "3 fan-out", Metric: "ping→rider p99", Value: r.P99ms, Unit: "ms", Target: "<= 10 ms", Met: r.P99ms <= 10 && r.Deliveries > 0,
@@ -203,8 +208,40 @@ func (b *bench) scenarioIdleFanout(ctx context.Context) error {
 		Reference: Ref{Name: "net/http in-memory hub", Value: round1(rr.res.Rate), Unit: "/s"}, Command: cmd3})
 	b.add(Scenario{Name: "3 fan-out", Metric: "lost durable events", Value: float64(r.Lost), Unit: "events", Target: "0",
 		Met: r.Lost == 0 && r.Durable > 0 && r.Dups == 0 && r.OutOfOrder == 0, Command: cmd3,
-		Notes: fmt.Sprintf("%d durable events expected across riders (%d messages posted)", r.Durable, r.Chats)})
+		Notes: fmt.Sprintf("%d durable events expected across riders (%d messages posted); streams read %.0f s after the last post, riders compared %.0f s after that read (2 feed position-check periods + 1 s); %d entries were not yet held at the read",
+			r.Durable, r.Chats, r.SettleSecs, r.GraceSecs, r.LateAtRead)})
 	return nil
+}
+
+// feedCatchups reads the server's hextrack_feed_catchups_total by trigger
+// (position_check, broken_chain, resubscribe): how often subscribers were
+// sent back to the stream, and why. nil when /metrics can't be read.
+func (b *bench) feedCatchups(ctx context.Context) map[string]float64 {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+b.token("ops", "bench"))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	const name = `hextrack_feed_catchups_total{trigger="`
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, name) {
+			continue
+		}
+		trigger, val, ok := strings.Cut(l[len(name):], `"} `)
+		if v, err := strconv.ParseFloat(val, 64); ok && err == nil {
+			out[trigger] = v
+		}
+	}
+	return out
 }
 
 func perConn(r ridersRun) float64 {
