@@ -62,6 +62,12 @@ func command(ctx context.Context, bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// killGroup kills a started command's process group and reaps it.
+func killGroup(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	_ = cmd.Wait()
+}
+
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
 // exited reports whether the process has ended.

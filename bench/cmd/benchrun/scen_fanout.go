@@ -54,7 +54,7 @@ func (b *bench) runRiders(ctx context.Context, name string, pid, want int, profi
 	if err := cmd.Start(); err != nil {
 		return out, err
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	defer func() { killGroup(cmd) }()
 	br := bufio.NewReader(so)
 	t0 := time.Now()
 	cctx, cancel := context.WithTimeoutCause(ctx, ridersConnectTimeout, fmt.Errorf("connect deadline %s", ridersConnectTimeout))
@@ -120,7 +120,13 @@ func (b *bench) runRiders(ctx context.Context, name string, pid, want int, profi
 		tEnd.Store(time.Now().UnixNano())
 	}()
 	res, err := await(ctx, fmt.Sprintf("riders %s: the report after the %s window", name, b.cfg.fanDur),
-		func() (RidersResult, error) { var r RidersResult; return r, dec.Decode(&r) })
+		func() (RidersResult, error) {
+			var r RidersResult
+			if err := dec.Decode(&r); err != nil {
+				return r, fmt.Errorf("riders %s report: %w", name, err)
+			}
+			return r, nil
+		})
 	out.res = res
 	close(stop)
 	wg.Wait()
@@ -128,7 +134,7 @@ func (b *bench) runRiders(ctx context.Context, name string, pid, want int, profi
 		<-prof
 	}
 	if err != nil {
-		return out, fmt.Errorf("riders %s report: %w (see %s)", name, err, ef.Name())
+		return out, fmt.Errorf("%w (see %s)", err, ef.Name())
 	}
 	for cpuEnd.Load() == 0 {
 		if err := sleepCtx(ctx, 50*time.Millisecond); err != nil {

@@ -76,8 +76,7 @@ func (b *bench) ingestRun(ctx context.Context, tr string) (IngestResult, float64
 	var kids []child
 	defer func() {
 		for _, k := range kids {
-			_ = k.cmd.Process.Kill()
-			_ = k.cmd.Wait()
+			killGroup(k.cmd)
 		}
 	}()
 	per := ingestDrivers / ingestProcs

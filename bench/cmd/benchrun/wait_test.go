@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -59,5 +62,34 @@ func TestCommandKillsItsGroup(t *testing.T) {
 			t.Fatalf("grandchild %d still alive after the group kill", pid)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRidersNoneConnectedFails: a riders process that opened none of its
+// streams fails the run at once with what it waited for, and its process
+// group is gone afterwards.
+func TestRidersNoneConnectedFails(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
+	script := filepath.Join(dir, "fake-benchrun")
+	body := "#!/bin/sh\nsleep 60 &\necho $! > " + pidFile + "\necho 'connected 0 40'\nwait\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{cfg: config{dir: dir, fanDur: time.Second}, self: script}
+	_, err := b.runRiders(context.Background(), "ref", os.Getpid(), 40, false, "-ref", "10")
+	if err == nil || !strings.Contains(err.Error(), "riders ref: connected 0 of 40 after") {
+		t.Fatalf("err = %v", err)
+	}
+	t.Log(err)
+	raw, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if pid == 0 {
+		t.Fatal("no grandchild pid")
+	}
+	for deadline := time.Now().Add(5 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the riders process's child %d outlived the run", pid)
+		}
 	}
 }
