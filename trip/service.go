@@ -109,7 +109,7 @@ type base struct {
 	cfg     Config
 	metrics Metrics
 	// reads batches the HMGETs of polls into pipelines (internal/autopipe).
-	reads *autopipe.Batcher
+	reads *autopipe.Cmds
 }
 
 func (b *base) ttl() int64 { return int64(b.cfg.TripTTL / time.Second) }
@@ -145,7 +145,7 @@ type Metrics struct {
 // NewService returns a trip service storing trips in rdb, appending events
 // through f and claiming drivers through d.
 func NewService(rdb redis.UniversalClient, f Feed, d Drivers, cfg Config) *Service {
-	b := &base{rdb: rdb, feed: f, cfg: cfg.withDefaults(), reads: autopipe.New(rdb)}
+	b := &base{rdb: rdb, feed: f, cfg: cfg.withDefaults(), reads: autopipe.NewCmds(rdb)}
 	s := &Service{base: b, changes: &changes{}, drivers: d, store: &Store{base: b}, chat: &Chat{base: b}, etas: &ETAs{base: b}}
 	s.shares = &Shares{base: b, store: s.store}
 	s.store.shares = s.shares
