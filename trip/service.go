@@ -25,11 +25,13 @@ type Drivers interface {
 	Release(ctx context.Context, driverID, tripID, status string) error
 }
 
-// Feed gives the parameters of a durable event for a script made with
-// feed.Script, and publishes live-only messages (feed.Broker).
+// Feed gives the parameters of a durable event (hx_publish) or of a live
+// one (hx_publish_live) for a script made with feed.Script, and publishes
+// sequenced live-only messages (feed.Broker).
 type Feed interface {
 	PublishParams(p feed.Publication) (keys []string, args []any, err error)
-	PublishLive(ctx context.Context, topic, typ string, data json.RawMessage) error
+	LiveParams(topic, typ string, ts time.Time) ([]any, error)
+	PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error
 }
 
 // Config configures a Service. Zero values are documented per field.
