@@ -343,12 +343,14 @@ func (t *tripStream) item(it feed.Item) error {
 		return t.snapshot(t.ctx, "reset", it.Position)
 	}
 	ev := it.Event
-	if !ev.Durable() && ev.Type == trip.EventLocation {
-		seq, ok := locationSeq(ev.Data)
-		if !ok || seq <= t.locSeq {
-			return nil // stale or malformed fix: latest wins
+	if !ev.Durable() && ev.Type == trip.EventLocation && ev.Seq != 0 {
+		// Latest wins: a fix not newer than the last sent is stale. (A
+		// trip.location without a sequence, from a node of an older
+		// release during a rolling upgrade, goes out unchecked.)
+		if ev.Seq <= t.locSeq {
+			return nil
 		}
-		t.locSeq = seq
+		t.locSeq = ev.Seq
 	}
 	b, err := it.JSON() // a live event is encoded once per node
 	if err != nil {
@@ -491,47 +493,4 @@ func (t *tripStream) run(gone <-chan struct{}) {
 			return
 		}
 	}
-}
-
-// locationSeq reads the seq of a trip.location's data. rider writes it
-// first after the trip ID ({"trip_id":"…","seq":N,…}), where it is read
-// without decoding the JSON; anything else is decoded.
-func locationSeq(data []byte) (int64, bool) {
-	const pre, key = `{"trip_id":"`, `","seq":`
-	if rest, ok := bytes.CutPrefix(data, []byte(pre)); ok {
-		if i := bytes.IndexByte(rest, '"'); i >= 0 && bytes.HasPrefix(rest[i:], []byte(key)) {
-			rest = rest[i+len(key):]
-			n := 0
-			for n < len(rest) && n < 19 && rest[n] >= '0' && rest[n] <= '9' {
-				n++
-			}
-			if n > 0 && n < len(rest) && (rest[n] == ',' || rest[n] == '}') && !mayHaveSeq(rest[n:]) {
-				if v, err := strconv.ParseInt(string(rest[:n]), 10, 64); err == nil {
-					return v, true
-				}
-			}
-		}
-	}
-	var l struct {
-		Seq int64 `json:"seq"`
-	}
-	if json.Unmarshal(data, &l) != nil {
-		return 0, false
-	}
-	return l.Seq, true
-}
-
-// mayHaveSeq reports whether b might hold another "seq" key: encoding/json
-// matches keys case-insensitively (with Unicode folding), and escapes could
-// spell one, so any escape or non-ASCII byte counts.
-func mayHaveSeq(b []byte) bool {
-	for i, c := range b {
-		if c == '\\' || c >= 0x80 {
-			return true
-		}
-		if c == '"' && i+4 <= len(b) && bytes.EqualFold(b[i+1:i+4], []byte("seq")) {
-			return true
-		}
-	}
-	return false
 }

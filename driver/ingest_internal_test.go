@@ -3,12 +3,9 @@ package driver
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,76 +113,18 @@ func TestIngestCallNoScript(t *testing.T) {
 	}
 }
 
-// TestIngestInflightBound: with every pipeline in flight a script call
-// queues, and gives up with its context while still queued.
+// TestIngestInflightBound: ingest scripts go through the pipe (at most
+// MaxInflight in flight; its queueing and giving up are tested in
+// internal/autopipe); a call with a free pipeline is sent and gives the
+// pipeline back.
 func TestIngestInflightBound(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	s := NewService(rdb, nil, Config{Prefix: prefix, MaxInflight: 1})
-	s.scripts.leaders = s.scripts.maxLeaders // every pipeline in flight
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.run(ctx, s.newIngestCall("d1", time.Now(), 1, 0)); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v while the only pipeline is in flight, want the context's deadline", err)
-	}
-	if len(s.scripts.queue) != 0 {
-		t.Fatal("the call given up is still queued")
-	}
-	s.scripts.leaders = 0
 	if _, err := s.run(context.Background(), s.newIngestCall("d1", time.Now(), 1, 0)); err != nil {
 		t.Fatalf("err %v with a free pipeline", err)
 	}
-	if s.scripts.leaders != 0 {
-		t.Fatal("the pipeline was not given back")
-	}
-}
-
-// TestPipe: concurrent calls are sent in pipelines of at most max, at most
-// maxLeaders at once, each exactly once; a call waits for its own to be
-// sent.
-func TestPipe(t *testing.T) {
-	for _, inflight := range []int{1, 2, 7, 64} {
-		t.Run(strconv.Itoa(inflight), func(t *testing.T) {
-			type job struct {
-				n    int
-				sent atomic.Int32
-			}
-			var cur, most atomic.Int32
-			p := newPipe(inflight, func(_ context.Context, jobs []*job) {
-				if len(jobs) > max(1, inflight/min(2, inflight)) {
-					t.Errorf("a pipeline of %d", len(jobs))
-				}
-				c := cur.Add(int32(len(jobs)))
-				for m := most.Load(); c > m && !most.CompareAndSwap(m, c); m = most.Load() {
-				}
-				time.Sleep(200 * time.Microsecond)
-				for _, j := range jobs {
-					j.sent.Add(1)
-				}
-				cur.Add(-int32(len(jobs)))
-			})
-			var wg sync.WaitGroup
-			for g := 0; g < 50; g++ {
-				wg.Go(func() {
-					for i := 0; i < 40; i++ {
-						j := &job{n: i}
-						if err := p.do(context.Background(), j); err != nil {
-							t.Error(err)
-							return
-						}
-						if j.sent.Load() != 1 {
-							t.Errorf("call returned after %d sends", j.sent.Load())
-						}
-					}
-				})
-			}
-			wg.Wait()
-			if m := most.Load(); int(m) > inflight {
-				t.Errorf("%d in flight at once, at most %d allowed", m, inflight)
-			}
-			if p.leaders != 0 || len(p.queue) != 0 {
-				t.Errorf("after the calls: %d leaders, %d queued", p.leaders, len(p.queue))
-			}
-		})
+	if leaders, queued := s.scripts.Stats(); leaders != 0 || queued != 0 {
+		t.Fatalf("after the call: %d pipelines in flight, %d queued", leaders, queued)
 	}
 }
 

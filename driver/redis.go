@@ -354,7 +354,7 @@ func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
 		}
 	}()
 	j := &scriptJob{c: c}
-	if err := s.scripts.do(ctx, j); err != nil {
+	if err := s.scripts.Do(ctx, j); err != nil {
 		return nil, err
 	}
 	return j.v, j.err
@@ -396,7 +396,7 @@ type putJob struct {
 // of index updates.
 func (s *Service) put(ctx context.Context, u geo.Update) error {
 	j := &putJob{u: u}
-	if err := s.puts.do(ctx, j); err != nil {
+	if err := s.puts.Do(ctx, j); err != nil {
 		return err
 	}
 	return j.err

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/autopipe"
 )
 
 // Driver statuses.
@@ -115,7 +116,7 @@ type Config struct {
 	// connection pool, where thousands of drivers sending at once would
 	// delay every other command of the node behind them (feed liveness
 	// probes, catch-up reads) for seconds; a few dozen in flight keep Redis
-	// busy. They go in two pipelines of at most MaxInflight/2 (pipe.go).
+	// busy. They go in two pipelines of at most MaxInflight/2 (internal/autopipe).
 	// Zero: 64.
 	MaxInflight int
 }
@@ -132,9 +133,9 @@ type Service struct {
 	// empty (ratelimit.go): a flood is refused without a Redis round trip.
 	denied sync.Map
 	// scripts and puts group the ingest scripts and the index updates of
-	// concurrent batches into pipelines (pipe.go).
-	scripts pipe[*scriptJob]
-	puts    pipe[*putJob]
+	// concurrent batches into pipelines (internal/autopipe).
+	scripts *autopipe.Pipe[*scriptJob]
+	puts    *autopipe.Pipe[*putJob]
 	// disks keeps drivers' last cell disks between batches (cells.go).
 	disks diskCache
 }
@@ -173,8 +174,8 @@ func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service 
 		cfg.MaxInflight = 64
 	}
 	s := &Service{rdb: rdb, idx: idx, cfg: cfg, disks: newDiskCache()}
-	s.scripts = newPipe(cfg.MaxInflight, s.sendScripts)
-	s.puts = newPipe(cfg.MaxInflight, s.sendPuts)
+	s.scripts = autopipe.New(cfg.MaxInflight, s.sendScripts)
+	s.puts = autopipe.New(cfg.MaxInflight, s.sendPuts)
 	return s
 }
 

@@ -80,10 +80,7 @@ func newLive(svc *trip.Service, r eta.RouteEstimator, cfg eta.LiveConfig) *eta.L
 	return l
 }
 
-var (
-	pickup = geo.Point{Lat: triptest.Ride.Pickup.Lat, Lng: triptest.Ride.Pickup.Lng}
-	nan    = math.NaN()
-)
+var pickup = geo.Point{Lat: triptest.Ride.Pickup.Lat, Lng: triptest.Ride.Pickup.Lng}
 
 func runETA(tb testing.TB, l *eta.Live) {
 	tb.Helper()

@@ -116,26 +116,6 @@ func (b *Broker) PublishLive(ctx context.Context, topic, typ string, data json.R
 	return nil
 }
 
-// LiveWire returns what a Redis script needs to publish a live-only message
-// itself, in the same round trip as the write that produced it, exactly as
-// PublishLive would: the topic's channel, the command (PUBLISH, or SPUBLISH
-// under Cluster) and the message head. The message is head followed by the
-// data, which must be valid JSON. The script must declare a key of the
-// topic's slot (e.g. its stream key or a key with the same hash tag).
-func (b *Broker) LiveWire(topic, typ string, ts time.Time) (channel, cmd, head string, err error) {
-	if _, _, err := ParseTopic(topic); err != nil {
-		return "", "", "", err
-	}
-	if !validType(typ) {
-		return "", "", "", fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
-	}
-	cmd = "PUBLISH"
-	if b.sharded {
-		cmd = "SPUBLISH"
-	}
-	return Channel(topic), cmd, encodeWire("", "", typ, ts.UTC().Format(time.RFC3339Nano), nil), nil
-}
-
 // Position returns topic's current stream position: the ID of the last event
 // ever appended, or "0-0" if the topic has no stream. A snapshot taken after
 // reading it plus the events after it is the complete state.

@@ -2,6 +2,7 @@ package feed
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,12 @@ type Event struct {
 	Topic string          `json:"topic"`
 	TS    time.Time       `json:"ts"`
 	Data  json.RawMessage `json:"data"`
+	// Seq is a live message's sequence (hx_publish_live, PublishSeq; a
+	// trip.location's position sequence): a receiver drops a message not
+	// newer than the last it delivered. 0 for durable events and for live
+	// messages sent without one. It is not part of the envelope: a
+	// publisher whose clients need it puts it in Data too.
+	Seq int64 `json:"-"`
 }
 
 // Durable reports whether e is a stored, resumable event (it has an ID).
@@ -51,15 +58,18 @@ func (it Item) JSON() ([]byte, error) {
 	return json.Marshal(it.Event)
 }
 
-// The pub/sub wire format (internal; written by the Lua publish script and
-// PublishLive, read by the hub). Fields are newline separated and data, which
-// may contain newlines, is last:
+// The pub/sub wire format (internal; written by the Lua publish functions
+// hx_publish and hx_publish_live, PublishLive and PublishSeq, read by the
+// hub). Fields are newline separated and data, which may contain newlines,
+// is last:
 //
 //	hx1\n<id>\n<prev id>\n<type>\n<ts RFC3339Nano>\n<data JSON>
 //
 // prev is the stream's last entry before this one (empty if unknown), which
 // lets a subscriber prove that a live event directly follows the last one it
-// delivered; otherwise it re-reads the stream (gap recovery).
+// delivered; otherwise it re-reads the stream (gap recovery). A live-only
+// message has no id, and its prev field carries its sequence instead
+// (Event.Seq; empty: none).
 const wireMagic = "hx1"
 
 type wireMsg struct {
@@ -96,6 +106,11 @@ func decodeWire(topic, payload string) (m *wireMsg, ok bool) {
 		return nil, false
 	}
 	m = &wireMsg{ev: Event{ID: parts[1], Type: parts[3], Topic: topic, TS: ts, Data: json.RawMessage(parts[5])}}
+	if m.ev.ID == "" && parts[2] != "" {
+		if m.ev.Seq, err = strconv.ParseInt(parts[2], 10, 64); err != nil {
+			return nil, false
+		}
+	}
 	if m.ev.ID != "" {
 		if m.id, err = ParseID(m.ev.ID); err != nil {
 			return nil, false

@@ -80,10 +80,11 @@ end
 const PublishArgc = 9
 
 // Script returns a Redis script whose source is the feed's Lua library (the
-// function hx_publish, documented above and in doc.go) followed by body.
-// Other packages use it to make "check state, change it, append the event"
-// one atomic script.
-func Script(body string) *redis.Script { return redis.NewScript(luaLib + body) }
+// functions hx_publish, documented above and in doc.go, and
+// hx_publish_live, in live.go) followed by body. Other packages use it to
+// make "check state, change it, append the event" (or "…, publish it
+// live") one atomic script.
+func Script(body string) *redis.Script { return redis.NewScript(luaLib + liveLua + body) }
 
 var publishScript = Script(`
 local id, fresh = hx_publish(KEYS[1], KEYS[2], ARGV, 1)

@@ -163,7 +163,7 @@ type Service struct {
 	rdb   redis.UniversalClient
 	feed  Feed
 	trips Trips
-	reads *autopipe.Batcher // polls' HMGETs, batched
+	reads *autopipe.Cmds // polls' HMGETs, batched
 	cfg   Config
 
 	mu    sync.RWMutex       // polls of final payments read final concurrently
@@ -172,7 +172,7 @@ type Service struct {
 
 // New returns the payments of trips, stored in rdb.
 func New(rdb redis.UniversalClient, f Feed, trips Trips, cfg Config) *Service {
-	return &Service{rdb: rdb, feed: f, trips: trips, reads: autopipe.New(rdb), cfg: cfg.withDefaults(), final: map[string]Payment{}}
+	return &Service{rdb: rdb, feed: f, trips: trips, reads: autopipe.NewCmds(rdb), cfg: cfg.withDefaults(), final: map[string]Payment{}}
 }
 
 func (p *Service) ttl() int64 { return int64(p.cfg.TTL / time.Second) }

@@ -103,13 +103,12 @@ return {'ok', id}
 //
 // KEYS: trip hash, path list.
 // ARGV: 1 driver, 2 ts ms, 3 lat, 4 lng, 5 heading, 6 speed, 7 now ms,
-// 8 gate ms, 9 crumb min ms, 10 crumb min m, 11 crumb cap, 12 ttl s, and,
-// to publish from here (feed.Broker.LiveWire; empty to let the caller
-// publish): 13 channel, 14 command, 15 message head + data up to the seq,
-// 16 the data after the seq.
+// 8 gate ms, 9 crumb min ms, 10 crumb min m, 11 crumb cap, 12 ttl s,
+// 13 the trip.location data whose first "__SEQ__" becomes the seq (empty:
+// the caller publishes), 14.. feed.Broker.LiveParams (hx_publish_live).
 // Returns {'skip'} | {'stale'} | {'publish', seq} | {'published', seq} |
 // {'held', seq, wait ms}.
-var locationScript = redis.NewScript(`
+var locationScript = feed.Script(`
 local h = KEYS[1]
 local st = redis.call('HMGET', h, 'status', 'driver', 'loc_ts', 'crumb_ts', 'crumb_lat', 'crumb_lng', 'pub_ms')
 if st[2] ~= ARGV[1] or (st[1] ~= 'driver_assigned' and st[1] ~= 'driver_arrived' and st[1] ~= 'in_progress') then
@@ -139,8 +138,8 @@ local now, gate = tonumber(ARGV[7]), tonumber(ARGV[8])
 local last = tonumber(st[7]) or 0
 if now - last >= gate or last - now > gate then
   redis.call('HSET', h, 'pub_ms', ARGV[7], 'pub_seq', seq)
-  if ARGV[13] and ARGV[13] ~= '' then
-    redis.call(ARGV[14], ARGV[13], ARGV[15] .. seq .. ARGV[16])
+  if ARGV[13] ~= '' then
+    hx_publish_live(ARGV, 14, seq, (string.gsub(ARGV[13], '__SEQ__', tostring(seq), 1)))
     return {'published', seq}
   end
   return {'publish', seq}

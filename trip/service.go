@@ -25,11 +25,13 @@ type Drivers interface {
 	Release(ctx context.Context, driverID, tripID, status string) error
 }
 
-// Feed gives the parameters of a durable event for a script made with
-// feed.Script, and publishes live-only messages (feed.Broker).
+// Feed gives the parameters of a durable event (hx_publish) or of a live
+// one (hx_publish_live) for a script made with feed.Script, and publishes
+// sequenced live-only messages (feed.Broker).
 type Feed interface {
 	PublishParams(p feed.Publication) (keys []string, args []any, err error)
-	PublishLive(ctx context.Context, topic, typ string, data json.RawMessage) error
+	LiveParams(topic, typ string, ts time.Time) ([]any, error)
+	PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error
 }
 
 // Config configures a Service. Zero values are documented per field.
@@ -109,7 +111,7 @@ type base struct {
 	cfg     Config
 	metrics Metrics
 	// reads batches the HMGETs of polls into pipelines (internal/autopipe).
-	reads *autopipe.Batcher
+	reads *autopipe.Cmds
 }
 
 func (b *base) ttl() int64 { return int64(b.cfg.TripTTL / time.Second) }
@@ -145,7 +147,7 @@ type Metrics struct {
 // NewService returns a trip service storing trips in rdb, appending events
 // through f and claiming drivers through d.
 func NewService(rdb redis.UniversalClient, f Feed, d Drivers, cfg Config) *Service {
-	b := &base{rdb: rdb, feed: f, cfg: cfg.withDefaults(), reads: autopipe.New(rdb)}
+	b := &base{rdb: rdb, feed: f, cfg: cfg.withDefaults(), reads: autopipe.NewCmds(rdb)}
 	s := &Service{base: b, changes: &changes{}, drivers: d, store: &Store{base: b}, chat: &Chat{base: b}, etas: &ETAs{base: b}}
 	s.shares = &Shares{base: b, store: s.store}
 	s.store.shares = s.shares

@@ -111,8 +111,8 @@ func (f *fixFields) location(seq int64) *Location {
 }
 
 // call builds the script call of a job: a move is stored (and, when the gate
-// is open, published by the script itself, the feed permitting, see
-// liveWirer); a trailing flush publishes the stored fix if still due.
+// is open, published by the script itself through hx_publish_live); a
+// trailing flush publishes the stored fix if still due.
 func (s *Tracker) call(trip string, j locJob) locCall {
 	gate := s.cfg.LocationEvery.Milliseconds()
 	if m := j.move; m != nil {
@@ -205,120 +205,31 @@ func (s *Tracker) processed(ctx context.Context, trip string, c locCall, res []s
 	return nil
 }
 
-// liveWirer is implemented by feed.Broker: what a script needs to publish a
-// live-only message itself (same channel and wire format as PublishLive).
-type liveWirer interface {
-	LiveWire(topic, typ string, ts time.Time) (channel, cmd, head string, err error)
-}
-
-// locationData is the JSON of a trip.location event: exactly what
-// json.Marshal makes of struct{TripID string `json:"trip_id"`; *Location},
-// written by hand (it runs for every move) unless a string needs escaping
-// or a number is not finite.
-func locationData(trip string, l *Location) []byte {
-	if b, ok := appendLocation(make([]byte, 0, 192), trip, l); ok {
-		return b
-	}
-	data, _ := json.Marshal(struct {
+// locationData is the JSON of a trip.location event (the one place it is
+// built): the trip ID, then the fix, seq first.
+func locationData(trip string, l *Location) ([]byte, error) {
+	return json.Marshal(struct {
 		TripID string `json:"trip_id"`
 		*Location
 	}{trip, l})
-	return data
 }
 
-func appendLocation(b []byte, trip string, l *Location) ([]byte, bool) {
-	if !plainJSON(trip) || !plainJSON(l.DriverID) || l.TS.Year() < 0 || l.TS.Year() > 9999 {
-		return nil, false
-	}
-	b = append(b, `{"trip_id":"`...)
-	b = append(b, trip...)
-	b = append(b, `","seq":`...)
-	b = strconv.AppendInt(b, l.Seq, 10)
-	b = append(b, `,"driver_id":"`...)
-	b = append(b, l.DriverID...)
-	b = append(b, `","lat":`...)
-	var ok bool
-	if b, ok = appendJSONFloat(b, l.Lat); !ok {
-		return nil, false
-	}
-	b = append(b, `,"lng":`...)
-	if b, ok = appendJSONFloat(b, l.Lng); !ok {
-		return nil, false
-	}
-	b = append(b, `,"ts":"`...)
-	b = l.TS.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
-	if l.Heading != nil {
-		b = append(b, `,"heading":`...)
-		if b, ok = appendJSONFloat(b, *l.Heading); !ok {
-			return nil, false
-		}
-	}
-	if l.Speed != nil {
-		b = append(b, `,"speed":`...)
-		if b, ok = appendJSONFloat(b, *l.Speed); !ok {
-			return nil, false
-		}
-	}
-	return append(b, '}'), true
-}
-
-// plainJSON reports whether s is a JSON string body as it is (no byte that
-// encoding/json escapes).
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return false
-		}
-	}
-	return true
-}
-
-// appendJSONFloat formats f as encoding/json does; false if not finite.
-func appendJSONFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return b, false
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// clean up e-09 to e-9
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, true
-}
-
-// liveArgs appends to args the locationScript arguments 13-16 that let it
-// publish the fix it stores (the seq is only known there), or none when the
-// feed cannot (then the caller publishes).
+// liveArgs appends to args the locationScript arguments 13.. that let it
+// publish the fix it stores: the data with a placeholder for the seq (only
+// known there) and the live message's parameters; or "" when that cannot be
+// (then the caller publishes).
 func (s *Tracker) liveArgs(args []any, trip string, f *fixFields) []any {
-	lw, ok := s.feed.(liveWirer)
-	if !ok {
-		return args
+	if l := f.location(1); l != nil {
+		l.Seq = 0
+		data, err1 := locationData(trip, l)
+		live, err2 := s.feed.LiveParams(Topic(trip), EventLocation, time.Now())
+		// The seq follows the trip ID (an ID: no quote or escape to confuse).
+		tmpl := bytes.Replace(data, []byte(`,"seq":0,`), []byte(`,"seq":__SEQ__,`), 1)
+		if err1 == nil && err2 == nil && !bytes.Equal(tmpl, data) {
+			return append(append(args, string(tmpl)), live...)
+		}
 	}
-	l := f.location(1)
-	if l == nil {
-		return args
-	}
-	l.Seq = 0
-	data := locationData(trip, l)
-	tid, _ := json.Marshal(trip)
-	pre := `{"trip_id":` + string(tid) + `,"seq":`
-	if !bytes.HasPrefix(data, []byte(pre+"0,")) {
-		return args
-	}
-	ch, cmd, head, err := lw.LiveWire(Topic(trip), EventLocation, time.Now())
-	if err != nil {
-		return args
-	}
-	return append(args, ch, cmd, head+pre, string(data[len(pre)+1:]))
+	return append(args, "")
 }
 
 // publishLocation sends a trip's fix live (the one stored when the gate
@@ -330,5 +241,9 @@ func (s *Tracker) publishLocation(ctx context.Context, trip string, l *Location)
 	if s.metrics.Location != nil {
 		s.metrics.Location(true)
 	}
-	return s.feed.PublishLive(ctx, Topic(trip), EventLocation, locationData(trip, l))
+	data, err := locationData(trip, l)
+	if err != nil {
+		return err
+	}
+	return s.feed.PublishSeq(ctx, Topic(trip), EventLocation, l.Seq, data)
 }

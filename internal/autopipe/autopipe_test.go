@@ -10,10 +10,11 @@ import (
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
-// TestBatcher: concurrent reads through one batcher each get their own
-// reply (values, absent fields, errors) although they share pipelines, and
-// a leader whose request went away still serves its batch.
-func TestBatcher(t *testing.T) {
+// TestCmds: concurrent reads through one Cmds each get their own reply
+// (values, absent fields, errors) although they share pipelines, and a
+// read whose request went away is still served (and, leading, serves its
+// batch).
+func TestCmds(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	ctx := context.Background()
 	const keys = 50
@@ -25,7 +26,7 @@ func TestBatcher(t *testing.T) {
 	if err := rdb.Set(ctx, prefix+"str", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	b := New(rdb)
+	b := NewCmds(rdb)
 	args := HMGetArgs("a", "missing")
 	var wg sync.WaitGroup
 	errs := make(chan error, 64*200)
@@ -66,9 +67,7 @@ func TestBatcher(t *testing.T) {
 		t.Fatal("no read shared a pipeline")
 	}
 	t.Logf("%d of %d reads in shared pipelines", b.piped.Load(), 64*200)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.leaders != 0 || len(b.queue) != 0 {
-		t.Fatalf("idle batcher has %d leaders, %d queued", b.leaders, len(b.queue))
+	if leaders, queued := b.pipe.Stats(); leaders != 0 || queued != 0 {
+		t.Fatalf("idle batcher has %d leaders, %d queued", leaders, queued)
 	}
 }

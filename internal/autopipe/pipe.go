@@ -1,4 +1,4 @@
-package driver
+package autopipe
 
 import (
 	"context"
@@ -6,17 +6,17 @@ import (
 	"sync"
 )
 
-// pipe groups the Redis work of concurrent ingests into pipelines. A call
-// that finds fewer than pipeLeaders pipelines in flight sends its own work
+// Pipe groups the Redis work of concurrent callers into pipelines. A call
+// that finds fewer than maxLeaders pipelines in flight sends its own work
 // at once; any other call queues, and the pipeline in flight that finishes
 // next hands the queue (up to max items) to the first queued call, which
-// sends it as one pipeline. Under load, batches from thousands of drivers
-// then cost the node and Redis one write and one read per pipeline instead
-// of per batch, and at most maxLeaders × max items are in flight: a flood
-// waits here, not in the Redis connection pool, where it would delay every
-// other command of the node (Config.MaxInflight). With no contention a
-// call is sent alone, at once. No goroutine of its own.
-type pipe[T any] struct {
+// sends it as one pipeline (leader/follower: no goroutine of its own).
+// Under load, work from thousands of callers then costs the node and Redis
+// one write and one read per pipeline instead of per call, and at most
+// maxLeaders × max items are in flight: a flood waits here, not in the
+// Redis connection pool, where it would delay every other command of the
+// node. With no contention a call is sent alone, at once.
+type Pipe[T any] struct {
 	// send does the Redis work of items (one pipeline) and leaves each
 	// item's outcome in the item. Its context carries no cancellation: one
 	// caller going away must not fail the others' work (the Redis client's
@@ -30,11 +30,12 @@ type pipe[T any] struct {
 	queue   []*pipeItem[T] // calls waiting for the next pipeline
 }
 
-// newPipe returns a pipe with at most inflight items in flight, in two
-// pipelines (one keeps batches deep while Redis answers the other).
-func newPipe[T any](inflight int, send func(context.Context, []T)) pipe[T] {
+// New returns a pipe with at most inflight items in flight, in two
+// pipelines (one keeps batches deep while Redis answers the other), sent
+// by send.
+func New[T any](inflight int, send func(context.Context, []T)) *Pipe[T] {
 	leaders := min(2, max(1, inflight))
-	return pipe[T]{send: send, maxLeaders: leaders, max: max(1, inflight/leaders)}
+	return &Pipe[T]{send: send, maxLeaders: leaders, max: max(1, inflight/leaders)}
 }
 
 // pipeItem is one queued call. done is signalled once the item was sent,
@@ -45,10 +46,10 @@ type pipeItem[T any] struct {
 	batch []*pipeItem[T]
 }
 
-// do has v sent in the next pipeline and returns once it was; v holds the
+// Do has v sent in the next pipeline and returns once it was; v holds the
 // outcome then. It returns ctx's error without sending v only while v is
 // still queued: once taken into a pipeline it is sent.
-func (p *pipe[T]) do(ctx context.Context, v T) error {
+func (p *Pipe[T]) Do(ctx context.Context, v T) error {
 	it := &pipeItem[T]{v: v}
 	p.mu.Lock()
 	if p.leaders < p.maxLeaders {
@@ -81,7 +82,7 @@ func (p *pipe[T]) do(ctx context.Context, v T) error {
 
 // lead sends batch (led by batch[0]) and hands over, whatever happens to
 // the pipeline (no queued call is left waiting).
-func (p *pipe[T]) lead(ctx context.Context, batch []*pipeItem[T]) {
+func (p *Pipe[T]) lead(ctx context.Context, batch []*pipeItem[T]) {
 	defer p.handOver(batch)
 	vs := make([]T, len(batch))
 	for i, it := range batch {
@@ -92,7 +93,7 @@ func (p *pipe[T]) lead(ctx context.Context, batch []*pipeItem[T]) {
 
 // handOver passes the queue on to its first call as the next batch (or
 // ends this pipeline's lead) and wakes the other calls of batch.
-func (p *pipe[T]) handOver(batch []*pipeItem[T]) {
+func (p *Pipe[T]) handOver(batch []*pipeItem[T]) {
 	p.mu.Lock()
 	var next []*pipeItem[T]
 	if n := len(p.queue); n > 0 {
@@ -113,4 +114,11 @@ func (p *pipe[T]) handOver(batch []*pipeItem[T]) {
 		next[0].batch = next
 		next[0].done <- struct{}{}
 	}
+}
+
+// Stats returns the pipelines in flight and the calls queued.
+func (p *Pipe[T]) Stats() (leaders, queued int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leaders, len(p.queue)
 }

@@ -1,0 +1,81 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// liveLua defines hx_publish_live, prepended (after hx_publish) to every
+// script made by Script: the live counterpart of hx_publish, for messages
+// that are conflated and never stored (trip.location).
+//
+//	hx_publish_live(argv, i, seq, data)
+//
+// argv[i .. i+LiveArgc-1] are the args from Broker.LiveParams (pass ARGV and
+// the index where they start); seq is the message's sequence (an integer
+// the script computed, e.g. a position counter; receivers drop a message
+// not newer than the last they delivered) and data its JSON payload. The
+// message goes to the topic's current subscribers on every node (PUBLISH,
+// or SPUBLISH under Cluster), exactly as Broker.PublishSeq sends it. The
+// script must declare a key of the topic's slot (its stream key or a key
+// with the same hash tag).
+const liveLua = `
+local function hx_publish_live(argv, i, seq, data)
+  local msg = 'hx1\n\n' .. tostring(seq) .. '\n' .. argv[i+2] .. '\n' .. argv[i+3] .. '\n' .. data
+  redis.call(argv[i+1], argv[i], msg)
+end
+`
+
+// LiveArgc is the number of ARGV entries LiveParams returns and
+// hx_publish_live consumes.
+const LiveArgc = 4
+
+// LiveParams returns the ARGV (LiveArgc) for hx_publish_live in a script
+// made with Script: a live message of type typ on topic, stamped ts.
+func (b *Broker) LiveParams(topic, typ string, ts time.Time) ([]any, error) {
+	if _, _, err := ParseTopic(topic); err != nil {
+		return nil, err
+	}
+	if !validType(typ) {
+		return nil, fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
+	}
+	cmd := "PUBLISH"
+	if b.sharded {
+		cmd = "SPUBLISH"
+	}
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	return []any{Channel(topic), cmd, typ, ts.UTC().Format(time.RFC3339Nano)}, nil
+}
+
+// PublishSeq sends a live-only message with sequence seq (Event.Seq on
+// receipt), as hx_publish_live does from a script: to the topic's current
+// subscribers on every node, not stored, not replayed on resume.
+func (b *Broker) PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error {
+	if _, _, err := ParseTopic(topic); err != nil {
+		return err
+	}
+	if !validType(typ) {
+		return fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
+	}
+	if len(data) == 0 {
+		data = json.RawMessage("{}")
+	} else if !json.Valid(data) {
+		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
+	}
+	msg := encodeWire("", strconv.FormatInt(seq, 10), typ, time.Now().UTC().Format(time.RFC3339Nano), data)
+	var err error
+	if b.sharded {
+		err = b.rdb.SPublish(ctx, Channel(topic), msg).Err()
+	} else {
+		err = b.rdb.Publish(ctx, Channel(topic), msg).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("feed: publish live %s: %w", topic, err)
+	}
+	return nil
+}
