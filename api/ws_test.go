@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/hextrack/hextrack/driver"
 )
 
 func TestDecodeWSMessage(t *testing.T) {
@@ -26,6 +28,12 @@ func TestDecodeWSMessage(t *testing.T) {
 		{"unknown type", `{"type":"teleport"}`, "", "invalid_message"},
 		{"no type", `{}`, "", "invalid_message"},
 		{"array", `[1,2]`, "", "invalid_json"},
+		{"null", `null`, "", "invalid_json"},
+		{"type of the wrong type", `{"type":1}`, "", "invalid_json"},
+		{"invalid JSON in an unknown field", `{"type":"hello","x":[}`, "", "invalid_json"},
+		{"locations pings string", `{"type":"locations","pings":"x"}`, "", "invalid_message"},
+		{"escaped type", `{"type":"hell\u006f"}`, "hello", ""},
+		{"type key in another case", `{"TYPE":"ack","id":"1-0"}`, "ack", ""},
 		{"truncated", `{"type":"hello"`, "", "invalid_json"},
 		{"empty", ``, "", "invalid_json"},
 		{"unknown fields ignored", `{"type":"hello","client":"v2"}`, "hello", ""},
@@ -106,4 +114,26 @@ func FuzzDecodeWSFast(f *testing.F) {
 			t.Fatalf("decodeWSFast(%q):\n got %s\nwant %s", b, g, w)
 		}
 	})
+}
+
+// BenchmarkDecodeWSMessage: a locations message of 50 pings, as the ingest
+// bench sends it, decoded and its pings read (decodeWSMessage then
+// DecodePingList: the WebSocket ingest path up to the Lua call).
+func BenchmarkDecodeWSMessage(b *testing.B) {
+	ps := make([]string, 50)
+	for i := range ps {
+		ps[i] = fmt.Sprintf(`{"lat":%v,"lng":-8.6,"ts":"2026-11-25T12:00:%02dZ","seq":%d,"accuracy":5}`, 41.1+float64(i)*1e-5, i, i+1)
+	}
+	msg := []byte(`{"type":"locations","ref":"b1","pings":[` + strings.Join(ps, ",") + `]}`)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := decodeWSMessage(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := driver.DecodePingList(m.Pings, 500); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -136,15 +136,12 @@ type DecodedPing struct {
 // A batch larger than maxBatch wraps ErrTooManyPings. single reports whether
 // the body was one ping rather than a batch.
 func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, err error) {
-	if maxBatch <= 0 {
-		maxBatch = 500
-	}
 	trimmed := bytes.TrimSpace(body)
 	if len(trimmed) == 0 {
 		return nil, false, fmt.Errorf("%w: empty body", ErrInvalid)
 	}
-	if out, single, ok := decodeBodyFast(trimmed, maxBatch); ok {
-		return out, single, nil
+	if out, ok := decodeBodyFast(trimmed, maxBatch); ok {
+		return out, false, nil
 	}
 	return decodeBodySlow(trimmed, maxBatch)
 }
@@ -152,6 +149,8 @@ func DecodePings(body []byte, maxBatch int) (pings []DecodedPing, single bool, e
 // decodeBodySlow is DecodePings on a trimmed body with encoding/json (the
 // reference; errors are reported only here).
 func decodeBodySlow(trimmed []byte, maxBatch int) (pings []DecodedPing, single bool, err error) {
+	// A map, not a struct: "pings" is a batch only spelled exactly so
+	// (encoding/json matches struct fields case-insensitively).
 	var probe map[string]json.RawMessage
 	if err := strictUnmarshal(trimmed, &probe); err != nil {
 		return nil, false, err
@@ -163,83 +162,71 @@ func decodeBodySlow(trimmed []byte, maxBatch int) (pings []DecodedPing, single b
 		}
 		return out, false, nil
 	}
-	p, err := decodeOne(trimmed)
+	p, err := decodeSlow(trimmed)
 	if err != nil {
 		return nil, true, err
 	}
 	return []DecodedPing{p}, true, nil
 }
 
-// decodeBodyFast decodes a body that decodes without error, exactly as
-// DecodePings does, without encoding/json's passes over the whole body: a
-// one-member scan finds "pings" (a map key: case-sensitive) and checks the
-// other members, then DecodePingList or decodeFast decode. ok is false
-// otherwise (an error included, so DecodePings reports it as always).
-func decodeBodyFast(body []byte, maxBatch int) (pings []DecodedPing, single, ok bool) {
+// decodeBodyFast decodes a batch body that decodes without error, exactly
+// as decodeBodySlow does, without encoding/json's passes over the whole
+// body: a one-member scan finds "pings" (a map key: case-sensitive) and
+// checks the other members, then DecodePingList decodes. ok is false
+// otherwise (one ping, an error...), and decodeBodySlow decides.
+func decodeBodyFast(body []byte, maxBatch int) (pings []DecodedPing, ok bool) {
 	var list []byte
 	m := jsonscan.Open(body)
 	for m.Next() {
 		switch {
 		case string(m.Key) == "pings":
 			if list != nil {
-				return nil, false, false // the last would win: leave it to the map
+				return nil, false // the last would win: leave it to the map
 			}
 			list = m.Val
 		case m.Kind == jsonscan.Array || m.Kind == jsonscan.Object:
 			if !json.Valid(m.Val) {
-				return nil, false, false
+				return nil, false
 			}
 		}
 	}
-	if !m.OK() {
-		return nil, false, false
-	}
-	if list == nil {
-		d, ok := decodeFast(body)
-		if !ok {
-			return nil, true, false
-		}
-		return []DecodedPing{d}, true, true
+	if !m.OK() || list == nil {
+		return nil, false
 	}
 	// DecodePingList succeeds only on an array whose elements all decoded,
 	// i.e. valid JSON, which the map probe would have accepted too.
 	out, err := DecodePingList(list, maxBatch)
 	if err != nil {
-		return nil, false, false
+		return nil, false
 	}
-	return out, false, true
+	return out, true
 }
 
 // DecodePingList decodes a JSON array of ping objects, the value of "pings"
 // in a batch body, exactly as DecodePings decodes that batch: the same
 // DecodedPing values, the same limit (maxBatch; zero: 500) and the same
-// errors, prefixed "pings" and "pings[i]" as there. It decodes straight from
-// raw without copying it, so a caller that already holds the array (a
-// json.RawMessage of a larger message) need not wrap it in a body again.
-// raw should be valid JSON, as a json.RawMessage filled by encoding/json is;
-// invalid JSON is rejected with ErrInvalid too, but a syntax error's byte
-// offset counts from raw and an over-long invalid array may be reported as
-// ErrTooManyPings.
+// errors, prefixed "pings" and "pings[i]" as there. A caller that already
+// holds the array (a json.RawMessage of a larger message) need not wrap it
+// in a body again.
+//
+// The batches apps send are read by decodeListFast, without reflection;
+// anything it declines (errors included) by decodeListSlow, the reference.
 func DecodePingList(raw json.RawMessage, maxBatch int) ([]DecodedPing, error) {
 	if maxBatch <= 0 {
 		maxBatch = 500
 	}
-	raw = bytes.TrimSpace(raw) // as in a body, where the decoder trims it
+	raw = bytes.TrimSpace(raw) // as in a body: syntax error offsets count from the array
 	if out, ok := decodeListFast(raw, maxBatch); ok {
 		return out, nil
 	}
-	list, ok := splitArray(raw)
-	if !ok {
-		// Not a well-formed array (null, an object, garbage): the standard
-		// decoder says why, in the words DecodePings always used.
-		var l []json.RawMessage
-		if err := strictUnmarshal(raw, &l); err != nil {
-			return nil, fmt.Errorf("pings: %w", err)
-		}
-		list = make([][]byte, len(l))
-		for i, r := range l {
-			list[i] = r
-		}
+	return decodeListSlow(raw, maxBatch)
+}
+
+// decodeListSlow is DecodePingList with encoding/json.
+func decodeListSlow(raw []byte, maxBatch int) ([]DecodedPing, error) {
+	var list []json.RawMessage
+	if err := strictUnmarshal(raw, &list); err != nil {
+		return nil, fmt.Errorf("pings: %w", err)
 	}
 	if len(list) > maxBatch {
 		return nil, fmt.Errorf("%w: %d pings, at most %d per request", ErrTooManyPings, len(list), maxBatch)
@@ -249,16 +236,8 @@ func DecodePingList(raw json.RawMessage, maxBatch int) ([]DecodedPing, error) {
 	}
 	out := make([]DecodedPing, len(list))
 	for i, r := range list {
-		p, err := decodeOne(r)
+		p, err := decodeSlow(r)
 		if err != nil {
-			if !json.Valid(raw) {
-				// splitArray does not validate elements; report invalid
-				// JSON as a whole, as decoding the array would.
-				var l []json.RawMessage
-				if err := strictUnmarshal(raw, &l); err != nil {
-					return nil, fmt.Errorf("pings: %w", err)
-				}
-			}
 			return nil, fmt.Errorf("pings[%d]: %w", i, err)
 		}
 		out[i] = p
@@ -267,9 +246,8 @@ func DecodePingList(raw json.RawMessage, maxBatch int) ([]DecodedPing, error) {
 }
 
 // decodeListFast decodes, in one pass, a JSON array (raw, trimmed) of 1 to
-// maxBatch elements that splitArray splits and decodeFast decodes each,
-// giving what they give; ok is false for anything else, and splitArray and
-// decodeOne decide (errors included).
+// maxBatch ping objects in the shape decodeMembers reads, giving what
+// decodeListSlow gives; ok is false for anything else.
 func decodeListFast(raw []byte, maxBatch int) (out []DecodedPing, ok bool) {
 	if len(raw) == 0 || raw[0] != '[' {
 		return nil, false
@@ -300,38 +278,6 @@ func decodeListFast(raw []byte, maxBatch int) (out []DecodedPing, ok bool) {
 	return nil, false // more than maxBatch (or none allowed)
 }
 
-// splitArray splits a JSON array into its elements, whitespace trimmed, as
-// sub-slices of raw. It checks the array's own syntax (brackets, commas,
-// nothing after it) but not the elements'; decodeOne validates those. ok is
-// false when raw is not such an array.
-func splitArray(raw []byte) (elems [][]byte, ok bool) {
-	i := skipSpace(raw, 0)
-	if i >= len(raw) || raw[i] != '[' {
-		return nil, false
-	}
-	i = skipSpace(raw, i+1)
-	if i < len(raw) && raw[i] == ']' {
-		return nil, skipSpace(raw, i+1) == len(raw)
-	}
-	// Pings are ~60-120 bytes on the wire; size the list once.
-	elems = make([][]byte, 0, min(len(raw)/48+1, 1024))
-	for {
-		end, ok := valueEnd(raw, i)
-		if !ok {
-			return nil, false
-		}
-		elems = append(elems, raw[i:end])
-		next, last, ok := afterElem(raw, end)
-		if !ok {
-			return nil, false
-		}
-		if last {
-			return elems, true
-		}
-		i = next
-	}
-}
-
 // afterElem reads what follows an array element of raw that ends at end: a
 // comma (next: where the following element starts) or the closing bracket
 // with nothing after it (last). ok is false for anything else.
@@ -356,91 +302,16 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// valueEnd returns the end of the JSON value starting at raw[i], tracking
-// strings and nesting only.
-func valueEnd(raw []byte, i int) (int, bool) {
-	if i >= len(raw) {
-		return 0, false
-	}
-	switch raw[i] {
-	case ',', ']', '}', ':':
-		return 0, false
-	case '"':
-		return stringEnd(raw, i)
-	case '{', '[':
-		depth := 0
-		for i < len(raw) {
-			switch raw[i] {
-			case '"':
-				end, ok := stringEnd(raw, i)
-				if !ok {
-					return 0, false
-				}
-				i = end
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1, true
-				}
-			}
-			i++
-		}
-		return 0, false
-	}
-	// A number, true, false or null: up to the next delimiter.
-	j := i
-	for j < len(raw) {
-		switch raw[j] {
-		case ',', ']', ' ', '\t', '\n', '\r':
-			return j, true
-		}
-		j++
-	}
-	return j, true
-}
-
-// stringEnd returns the end of the JSON string whose quote is at raw[i].
-func stringEnd(raw []byte, i int) (int, bool) {
-	for j := i + 1; j < len(raw); j++ {
-		switch raw[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, true
-		}
-	}
-	return 0, false
-}
-
-// decodeOne decodes one ping object: decodeFast when it can, else
-// encoding/json (decodeSlow), which decides every case decodeFast declines,
-// errors included.
-func decodeOne(raw []byte) (DecodedPing, error) {
-	if d, ok := decodeFast(raw); ok {
-		return d, nil
-	}
-	return decodeSlow(raw)
-}
-
-// pingFields are pingJSON's keys, in the bit order decodeFast tracks them.
+// pingFields are pingJSON's keys, in the bit order decodeMembers tracks them.
 var pingFields = [...]string{"lat", "lng", "ts", "seq", "accuracy", "speed", "heading"}
 
-// decodeFast decodes the ping object raw holds without reflection, giving
+// decodeMembers decodes the ping object m reads without reflection, giving
 // exactly what decodeSlow gives. It handles the common shape: an object whose
 // keys are plain and spelled like pingJSON's (other keys are skipped, as
 // encoding/json skips them), each known key once, with numbers for the
-// numeric fields and a string or number for ts. ok is false for anything
-// else (null, a duplicate key, a key differing only in case, escapes, a
-// number out of range, invalid JSON...), and decodeSlow decides.
-func decodeFast(raw []byte) (d DecodedPing, ok bool) {
-	m := jsonscan.Open(raw)
-	return decodeMembers(&m)
-}
-
-// decodeMembers is decodeFast on the object m reads.
+// numeric fields and a plain string or a number for ts. ok is false for
+// anything else (null, a duplicate key, a key differing only in case,
+// escapes, a number out of range, invalid JSON...).
 func decodeMembers(m *jsonscan.Members) (d DecodedPing, ok bool) {
 	d.Accuracy, d.Speed, d.Heading = math.NaN(), math.NaN(), math.NaN()
 	var seen uint8
@@ -484,7 +355,12 @@ func decodeMembers(m *jsonscan.Members) (d DecodedPing, ok bool) {
 			*f = v
 		case bit == 1<<2:
 			var ts Timestamp
-			if m.Kind != jsonscan.String && m.Kind != jsonscan.Number || ts.UnmarshalJSON(m.Val) != nil {
+			switch {
+			case m.Kind == jsonscan.String && m.Plain:
+				if ts.parseRFC3339(string(m.Val[1:len(m.Val)-1])) != nil {
+					return DecodedPing{}, false
+				}
+			case m.Kind != jsonscan.Number || ts.UnmarshalJSON(m.Val) != nil:
 				return DecodedPing{}, false
 			}
 			d.TS = time.Time(ts)
@@ -634,9 +510,6 @@ func skipDigits(b []byte, i int) int {
 // UnmarshalJSON accepts "2024-11-25T10:00:00Z" or 1732528800000.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		if s, ok := plainString(b); ok {
-			return t.parseRFC3339(s)
-		}
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return &tsError{"must be an RFC 3339 string or unix milliseconds"}
@@ -662,21 +535,6 @@ func (t *Timestamp) parseRFC3339(s string) error {
 	}
 	*t = Timestamp(v)
 	return nil
-}
-
-// plainString returns the content of a JSON string literal made of
-// printable ASCII without escapes (every RFC 3339 time), which is what
-// json.Unmarshal would give; ok is false for anything else.
-func plainString(b []byte) (string, bool) {
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return "", false
-	}
-	for _, c := range b[1 : len(b)-1] {
-		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			return "", false
-		}
-	}
-	return string(b[1 : len(b)-1]), true
 }
 
 // MarshalJSON writes RFC 3339 with nanoseconds.
