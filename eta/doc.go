@@ -46,24 +46,11 @@
 //
 // # Live trip ETAs
 //
-// Live (live.go) keeps a trip's ETA current: to the pickup while
-// driver_assigned or driver_arrived, to the dropoff while in_progress. It
-// is a driver.Listener that only queues moves (latest wins per trip,
-// bounded; a full queue drops and counts); workers estimate through a
-// RouteEstimator at most once per LiveConfig.Every per trip across all
-// nodes (the gate lives in the trip hash, behind TripETAs, which trip.ETAs
-// implements; a gated move waits for the gate unless an estimate from a
-// newer fix was made meanwhile). The estimate is stored in the trip hash
-// (so snapshots carry it as "eta") and the durable trip.eta is appended
-// when the leg or its target changed or LiveConfig.ShouldEmit (ShouldEmit:
-// ≥ 15 s or ≥ 10%) says the change matters. As a trip.Observer it hears of
-// transitions: pickup and dropoff changes are estimated at once, and on
-// completion LiveConfig.Accuracy gets the actual duration of each leg
-// against its first promise. SpeedListener (speedlistener.go) turns
-// consecutive pings of moving drivers into speed observations for the
-// Feeder.
+// The live side (keeping running trips' ETAs current as drivers move) is
+// the sub-package eta/live; it estimates through this package's Estimator.
+// SpeedListener (speedlistener.go) turns consecutive pings of moving
+// drivers into speed observations for the Feeder.
 //
-// eta imports geo, driver (driver.Move) and trip (types, the ETA storage it
-// declares TripETAs for), and never api, dispatch, payment, ops, web, echo,
+// eta imports geo and driver (driver.Move), and never api, dispatch, payment, ops, web, echo,
 // gorilla, nor h3-go (cells come from geo).
 package eta

@@ -4,7 +4,7 @@
 // transitions), reads and access checks (Store), share links for viewers
 // (Shares), chat (Chat), the live location of a trip's driver (Tracker:
 // conflated trip.location, breadcrumbs) and the storage of live ETAs
-// (ETAs; eta.Live computes them). Its Redis code is in redis.go and
+// (ETAs; live.Service computes them). Its Redis code is in redis.go and
 // eta.go.
 //
 // # Lifecycle
@@ -57,7 +57,7 @@
 //
 // # ETA storage
 //
-// ETAs keeps what eta.Live computes in the trip hash: the estimate gate
+// ETAs keeps what live.Service computes in the trip hash: the estimate gate
 // (the time of the last estimate, read and set by one script with the
 // fields the estimate needs), the estimate (the snapshot's "eta",
 // atomically with the feed position) with the durable trip.eta when asked,

@@ -36,7 +36,7 @@ type ETA struct {
 	ComputedAt   time.Time `json:"computed_at"`
 }
 
-// ETAs stores the live ETAs of trips in their hashes (eta.Live computes
+// ETAs stores the live ETAs of trips in their hashes (live.Service computes
 // them): the per-trip estimate gate shared by all nodes, the estimate with
 // its trip.eta event, and the first promise of each leg. The snapshot
 // reads the stored estimate as "eta".

@@ -168,7 +168,7 @@ func (s *Service) Chat() *Chat { return s.chat }
 // Tracker keeps trips' live location (a driver.Listener; run it).
 func (s *Service) Tracker() *Tracker { return s.tracker }
 
-// ETAs stores live ETAs in trips (for eta.Live).
+// ETAs stores live ETAs in trips (for live.Service).
 func (s *Service) ETAs() *ETAs { return s.etas }
 
 // SetMetrics sets the metric hooks. Call before serving.

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
@@ -105,7 +105,7 @@ func TestSnapshotTag(t *testing.T) {
 		go func() { _ = e.Trips.Tracker().Run(rctx) }()
 		e.Drivers.Listen(e.Trips.Tracker())
 		r := &lineRouter{speed: 10}
-		l := eta.NewLive(e.Trips.ETAs(), r, eta.LiveConfig{Every: time.Millisecond})
+		l := live.New(e.Trips.ETAs(), r, live.Config{Every: time.Millisecond})
 		e.Trips.Observe(l)
 		lctx, lcancel := context.WithCancel(ctx)
 		ldone := make(chan struct{})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/trip"
 )
@@ -29,7 +30,7 @@ type etaParts struct {
 	feeder *eta.Feeder
 	speeds *eta.SpeedListener
 	// acc is the live accuracy histogram (actual vs first promised per
-	// leg), fed by eta.Live on completion.
+	// leg), fed by live.Service on completion.
 	acc *eta.Accuracy
 	reg *prometheus.Registry
 }
@@ -77,7 +78,7 @@ func (p *etaParts) EstimateSeconds(_ context.Context, from, to geo.Point) (float
 
 var _ driver.Estimator = (*etaParts)(nil)
 
-// tripRouter makes the ETA engine an eta.RouteEstimator for live trip ETAs: routed
+// tripRouter makes the ETA engine an live.RouteEstimator for live trip ETAs: routed
 // over the road graph when there is one (the line estimate off the graph or
 // when no directed path joins the points, e.g. a driver snapped onto the
 // wrong side of a one-way), else the learned line.
@@ -91,7 +92,7 @@ func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, 
 	return e.Seconds, e.Meters, err
 }
 
-var _ eta.RouteEstimator = tripRouter{}
+var _ live.RouteEstimator = tripRouter{}
 
 // arrivalRouteM: within this straight-line distance of the pickup,
 // dispatch's trip.arriving ETA is routed; farther out the line estimate
@@ -114,7 +115,7 @@ var _ driver.Estimator = arrivalEstimator{}
 
 // liveETA builds the live trip ETAs over trips, with their metrics on the
 // server's registry.
-func (p *etaParts) liveETA(trips *trip.Service, log *slog.Logger) *eta.Live {
+func (p *etaParts) liveETA(trips *trip.Service, log *slog.Logger) *live.Service {
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_dropped_total",
 		Help: "Driver moves dropped by live trip ETAs because the queue was full."})
 	throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_throttled_total",
@@ -126,12 +127,12 @@ func (p *etaParts) liveETA(trips *trip.Service, log *slog.Logger) *eta.Live {
 	if p.reg != nil {
 		p.reg.MustRegister(dropped, throttled, computed, took)
 	}
-	return eta.NewLive(trips.ETAs(), tripRouter{p.est}, eta.LiveConfig{
+	return live.New(trips.ETAs(), tripRouter{p.est}, live.Config{
 		ShouldEmit: eta.ShouldEmit,
 		Accuracy:   p.acc,
 		Now:        trips.Config().Now,
 		Logger:     log,
-		Metrics: eta.LiveMetrics{
+		Metrics: live.Metrics{
 			Dropped:   dropped.Inc,
 			Throttled: throttled.Inc,
 			Computed: func(d time.Duration, emitted bool) {

@@ -23,7 +23,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/ops"
@@ -106,7 +106,7 @@ type Main struct {
 	Commands *dispatch.Commands
 	Dispatch *dispatch.Dispatcher
 	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
-	TripETA *eta.Live
+	TripETA *live.Service
 	// Ops is the ops dashboard's view; OpsReport writes this node's
 	// figures for it until the node drains.
 	Ops          *ops.View

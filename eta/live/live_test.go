@@ -1,4 +1,4 @@
-package eta_test
+package live_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
@@ -71,18 +72,18 @@ func (r *lineRouter) waitCalls(tb testing.TB, n int) {
 
 // newLive returns live ETAs of svc's trips, on svc's clock, told about
 // svc's transitions.
-func newLive(svc *trip.Service, r eta.RouteEstimator, cfg eta.LiveConfig) *eta.Live {
+func newLive(svc *trip.Service, r live.RouteEstimator, cfg live.Config) *live.Service {
 	if cfg.Now == nil {
 		cfg.Now = svc.Config().Now
 	}
-	l := eta.NewLive(svc.ETAs(), r, cfg)
+	l := live.New(svc.ETAs(), r, cfg)
 	svc.Observe(l)
 	return l
 }
 
 var pickup = geo.Point{Lat: triptest.Ride.Pickup.Lat, Lng: triptest.Ride.Pickup.Lng}
 
-func runETA(tb testing.TB, l *eta.Live) {
+func runETA(tb testing.TB, l *live.Service) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -140,7 +141,7 @@ func snapshotETA(tb testing.TB, e *triptest.Env, tr string) *trip.ETA {
 func TestETAEmission(t *testing.T) {
 	e := triptest.MustEnv(t, trip.Config{})
 	r := &lineRouter{speed: 10}
-	l := newLive(e.Trips, r, eta.LiveConfig{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit})
+	l := newLive(e.Trips, r, live.Config{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit})
 	runETA(t, l)
 	ctx := context.Background()
 	tr, _, drv := e.TripIn(t, trip.StatusAssigned)
@@ -267,9 +268,9 @@ func TestETAThrottleAcrossNodes(t *testing.T) {
 	other := trip.NewService(e.RDB, b2, e.Drivers, trip.Config{Prefix: e.Prefix})
 	r := &lineRouter{speed: 10}
 	const every = 300 * time.Millisecond
-	nodes := []*eta.Live{
-		newLive(e.Trips, r, eta.LiveConfig{Every: every, ShouldEmit: eta.ShouldEmit}),
-		newLive(other, r, eta.LiveConfig{Every: every, ShouldEmit: eta.ShouldEmit}),
+	nodes := []*live.Service{
+		newLive(e.Trips, r, live.Config{Every: every, ShouldEmit: eta.ShouldEmit}),
+		newLive(other, r, live.Config{Every: every, ShouldEmit: eta.ShouldEmit}),
 	}
 	for _, n := range nodes {
 		runETA(t, n)
@@ -346,8 +347,8 @@ func TestETALocalGate(t *testing.T) {
 	r := &lineRouter{speed: 10}
 	const every = 250 * time.Millisecond
 	var throttled atomic.Int64
-	l := newLive(e.Trips, r, eta.LiveConfig{Every: every,
-		Metrics: eta.LiveMetrics{Throttled: func() { throttled.Add(1) }}})
+	l := newLive(e.Trips, r, live.Config{Every: every,
+		Metrics: live.Metrics{Throttled: func() { throttled.Add(1) }}})
 	runETA(t, l)
 	tr, _, drv := e.TripIn(t, trip.StatusAssigned)
 	ctx := context.Background()
@@ -398,7 +399,7 @@ func TestETAAccuracyOnCompletion(t *testing.T) {
 	drop := geo.Point{Lat: triptest.Ride.Dropoff.Lat, Lng: triptest.Ride.Dropoff.Lng}
 	r := &lineRouter{speed: 10, fixed: map[geo.Point]float64{pickup: 100, drop: 200}}
 	reg := prometheus.NewRegistry()
-	l := newLive(e.Trips, r, eta.LiveConfig{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit,
+	l := newLive(e.Trips, r, live.Config{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit,
 		Accuracy: eta.NewAccuracy(reg)})
 	runETA(t, l)
 	ctx := context.Background()
@@ -491,8 +492,8 @@ func histSums(tb testing.TB, reg *prometheus.Registry) map[string]histSum {
 func TestETAQueueBound(t *testing.T) {
 	e := triptest.MustEnv(t, trip.Config{})
 	var dropped atomic.Int64
-	l := newLive(e.Trips, &lineRouter{speed: 10}, eta.LiveConfig{Queue: 2,
-		Metrics: eta.LiveMetrics{Dropped: func() { dropped.Add(1) }}})
+	l := newLive(e.Trips, &lineRouter{speed: 10}, live.Config{Queue: 2,
+		Metrics: live.Metrics{Dropped: func() { dropped.Add(1) }}})
 	// Not running: nothing leaves the queue.
 	for i, tr := range []string{"a", "b", "a", "b", "c", "d", "a"} {
 		l.DriverMoved(context.Background(), driver.Move{DriverID: "d1", TripID: tr, TS: time.Unix(int64(i), 0)})
@@ -521,8 +522,8 @@ func BenchmarkLiveETA(b *testing.B) {
 	model := eta.NewSpeedModel(eta.SpeedConfig{})
 	est := eta.NewEstimator(model, eta.NewRouter(g, model))
 	var n, total atomic.Int64
-	l := newLive(e.Trips, estimatorRouter{est}, eta.LiveConfig{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit,
-		Metrics: eta.LiveMetrics{Computed: func(d time.Duration, _ bool) { n.Add(1); total.Add(int64(d)) }}})
+	l := newLive(e.Trips, estimatorRouter{est}, live.Config{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit,
+		Metrics: live.Metrics{Computed: func(d time.Duration, _ bool) { n.Add(1); total.Add(int64(d)) }}})
 	runETA(b, l)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -565,7 +566,7 @@ func BenchmarkLiveETA(b *testing.B) {
 // BenchmarkETADriverMoved is the cost LiveETA adds to the ingest path.
 func BenchmarkETADriverMoved(b *testing.B) {
 	e := triptest.MustEnv(b, trip.Config{})
-	l := newLive(e.Trips, &lineRouter{speed: 10}, eta.LiveConfig{Queue: 1 << 20})
+	l := newLive(e.Trips, &lineRouter{speed: 10}, live.Config{Queue: 1 << 20})
 	ids := make([]string, 10000)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("t_%d", i)

@@ -1,4 +1,4 @@
-package eta
+package live
 
 import (
 	"context"
@@ -37,8 +37,8 @@ type TripETAs interface {
 
 var _ TripETAs = (*trip.ETAs)(nil)
 
-// LiveConfig configures a Live. Zero values are documented per field.
-type LiveConfig struct {
+// Config configures a Service. Zero values are documented per field.
+type Config struct {
 	// Every is the least time between two estimates of one trip, across
 	// all nodes. Zero: 5s.
 	Every time.Duration
@@ -56,15 +56,15 @@ type LiveConfig struct {
 	// Timeout bounds one estimate. Zero: 2s.
 	Timeout time.Duration
 	// Metrics receives figures; a nil func is skipped.
-	Metrics LiveMetrics
+	Metrics Metrics
 	// Now returns the current time (the trips' clock). Zero: time.Now.
 	Now func() time.Time
 	// Logger. Zero: slog.Default().
 	Logger *slog.Logger
 }
 
-// LiveMetrics are Live's metric hooks.
-type LiveMetrics struct {
+// Metrics are the Service's metric hooks.
+type Metrics struct {
 	// Dropped: a move was dropped because the queue was full.
 	Dropped func()
 	// Throttled: a move came within Every of the trip's last estimate.
@@ -74,7 +74,7 @@ type LiveMetrics struct {
 	Computed func(d time.Duration, emitted bool)
 }
 
-func (c LiveConfig) withDefaults() LiveConfig {
+func (c Config) withDefaults() Config {
 	if c.Every <= 0 {
 		c.Every = 5 * time.Second
 	}
@@ -99,26 +99,26 @@ func (c LiveConfig) withDefaults() LiveConfig {
 	return c
 }
 
-// Live keeps trips' ETAs current as their drivers move: to the pickup
+// Service keeps trips' ETAs current as their drivers move: to the pickup
 // while driver_assigned or driver_arrived, to the dropoff while
 // in_progress. It implements driver.Listener: DriverMoved only queues the move (latest wins per trip,
 // bounded, never blocking the ingest path); workers estimate at most once
-// per ETAConfig.Every per trip across all nodes (a gate in the trip hash; a
+// per Config.Every per trip across all nodes (a gate in the trip hash; a
 // move that finds the gate closed is retried when it opens unless an
 // estimate from a newer fix was made meanwhile, so the newest position is
 // not lost), store the estimate in the trip hash (the snapshot's "eta") and
 // append trip.eta when the leg or its target changed or ShouldEmit says so. Leg changes (pickup) and dropoff
 // changes are estimated at once, ignoring the gate. On completion the first
 // ETA promised for each leg is compared with the actual duration
-// (LiveConfig.Accuracy). It is a trip.Observer (install it with
+// (Config.Accuracy). It is a trip.Observer (install it with
 // trip.Service.Observe) to hear of transitions. Run must be running.
-type Live struct {
+type Service struct {
 	trips  TripETAs
 	router RouteEstimator
-	cfg    LiveConfig
+	cfg    Config
 
 	// q holds the trips with work, latest wins (moves bounded by
-	// LiveConfig.Queue; held moves wait there for their gate to open).
+	// Config.Queue; held moves wait there for their gate to open).
 	q *conflate.Queue[etaJob]
 
 	mu    sync.Mutex
@@ -143,8 +143,8 @@ type localGate struct {
 }
 
 var (
-	_ driver.Listener = (*Live)(nil)
-	_ trip.Observer   = (*Live)(nil)
+	_ driver.Listener = (*Service)(nil)
+	_ trip.Observer   = (*Service)(nil)
 )
 
 // etaJob is a trip's pending work.
@@ -154,14 +154,14 @@ type etaJob struct {
 	doneAt time.Time // completed at: observe accuracy
 }
 
-// NewLive returns live ETAs stored through trips and routed by r.
-func NewLive(trips TripETAs, r RouteEstimator, cfg LiveConfig) *Live {
+// New returns live ETAs stored through trips and routed by r.
+func New(trips TripETAs, r RouteEstimator, cfg Config) *Service {
 	cfg = cfg.withDefaults()
 	qc := conflate.Config[etaJob]{Merge: mergeETA, Limit: cfg.Queue}
 	if cfg.Metrics.Dropped != nil {
 		qc.Dropped = func(string) { cfg.Metrics.Dropped() }
 	}
-	return &Live{trips: trips, router: r, cfg: cfg, q: conflate.New(qc), gates: map[string]localGate{}, sweepAt: 1024}
+	return &Service{trips: trips, router: r, cfg: cfg, q: conflate.New(qc), gates: map[string]localGate{}, sweepAt: 1024}
 }
 
 // mergeETA is the queue's latest-wins rule: the newest move (by ping time)
@@ -177,12 +177,12 @@ func mergeETA(dst *etaJob, src etaJob) {
 }
 
 // Config returns the effective configuration.
-func (l *Live) Config() LiveConfig { return l.cfg }
+func (l *Service) Config() Config { return l.cfg }
 
 // DriverMoved queues a move of a driver on a trip. It never blocks. A move
 // within Every of an estimate this node made for the same driver is held
 // for the gate's opening right here (see localGate).
-func (l *Live) DriverMoved(_ context.Context, m driver.Move) {
+func (l *Service) DriverMoved(_ context.Context, m driver.Move) {
 	if m.TripID == "" || !trip.ValidID(m.TripID) {
 		return
 	}
@@ -193,7 +193,7 @@ func (l *Live) DriverMoved(_ context.Context, m driver.Move) {
 }
 
 // Run estimates queued trips until ctx is done.
-func (l *Live) Run(ctx context.Context) error {
+func (l *Service) Run(ctx context.Context) error {
 	l.q.Run(ctx, l.cfg.Workers, 1, func(ctx context.Context, items []conflate.Item[etaJob]) {
 		for _, it := range items {
 			if err := l.process(ctx, it.Key, it.Job); err != nil && ctx.Err() == nil {
@@ -207,7 +207,7 @@ func (l *Live) Run(ctx context.Context) error {
 // holdLocally holds m when the trip's gate is known closed to it (see
 // localGate): it reports whether m was dealt with (held, or dropped as not
 // newer than the fix already estimated).
-func (l *Live) holdLocally(m *driver.Move) bool {
+func (l *Service) holdLocally(m *driver.Move) bool {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	g, ok := l.gates[m.TripID]
@@ -232,7 +232,7 @@ func (l *Live) holdLocally(m *driver.Move) bool {
 }
 
 // opened records that this node opened trip's gate at `at` (see localGate).
-func (l *Live) opened(trip, driver string, at time.Time, fix int64) {
+func (l *Service) opened(trip, driver string, at time.Time, fix int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.gates[trip] = localGate{at: at, fix: fix, driver: driver}
@@ -251,7 +251,7 @@ func (l *Live) opened(trip, driver string, at time.Time, fix int64) {
 
 // forget drops what this node knows of trip's gate: a transition may have
 // reset it.
-func (l *Live) forget(trip string) {
+func (l *Service) forget(trip string) {
 	l.mu.Lock()
 	delete(l.gates, trip)
 	l.mu.Unlock()
@@ -259,11 +259,11 @@ func (l *Live) forget(trip string) {
 
 // hold keeps a move that found the gate closed and retries it once after
 // wait (one timer per trip; a newer held move replaces an older one).
-func (l *Live) hold(trip string, m *driver.Move, wait time.Duration) {
+func (l *Service) hold(trip string, m *driver.Move, wait time.Duration) {
 	l.q.After(trip, wait, etaJob{move: m})
 }
 
-func (l *Live) process(ctx context.Context, trip string, j etaJob) error {
+func (l *Service) process(ctx context.Context, trip string, j etaJob) error {
 	if j.move != nil || j.force {
 		if err := l.estimate(ctx, trip, j.move, j.force); err != nil {
 			return err
@@ -279,7 +279,7 @@ func (l *Live) process(ctx context.Context, trip string, j etaJob) error {
 // trip's stored fix (forced: ignoring the gate). A move that finds the gate
 // closed is held for when it opens, unless the latest estimate (on any
 // node) started from a fix at least as new.
-func (l *Live) estimate(ctx context.Context, id string, m *driver.Move, force bool) error {
+func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force bool) error {
 	var fixArg int64
 	if m != nil {
 		fixArg = m.TS.UnixMilli()
@@ -362,7 +362,7 @@ func (l *Live) estimate(ctx context.Context, id string, m *driver.Move, force bo
 // promised for the pickup (while driver_assigned) against the time to
 // driver_arrived, and the first promised for the dropoff against the time
 // to completion.
-func (l *Live) observe(ctx context.Context, id string, doneAt time.Time) error {
+func (l *Service) observe(ctx context.Context, id string, doneAt time.Time) error {
 	if l.cfg.Accuracy == nil {
 		return nil
 	}
@@ -384,7 +384,7 @@ func (l *Live) observe(ctx context.Context, id string, doneAt time.Time) error {
 // TripChanged implements trip.Observer; it is told about every committed
 // change: a pickup or a dropoff change is estimated at once; a completion
 // is observed.
-func (l *Live) TripChanged(_ context.Context, c trip.Change) {
+func (l *Service) TripChanged(_ context.Context, c trip.Change) {
 	l.forget(c.Trip.ID)
 	switch {
 	case c.To == trip.StatusCompleted:
