@@ -139,7 +139,9 @@ func New(cfg Config, d Deps) *Server {
 		s.log.Error("limits: ignoring trusted proxies", "err", err)
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
-	e.Use(chain(
+	// Outermost first. echo applies them to every request, matched or not
+	// (404, 405, CORS preflight), after routing, so c.Path() is the route.
+	e.Use(
 		requestIDs(),
 		middleware.Recover(),
 		s.logRequests,
@@ -151,27 +153,9 @@ func New(cfg Config, d Deps) *Server {
 		s.authenticate,
 		s.streamGate, // no data store: streams refused with 503 (health.go)
 		s.lim.admitStream, s.lim.perSubject,
-	))
+	)
 	s.routes()
 	return s
-}
-
-// chain composes mws (outermost first) once, around a last step that calls
-// the route echo matched, and returns it as one middleware that ignores its
-// argument. Echo applies its global middlewares anew on every request
-// (each application allocates a closure, a dozen per request here); the
-// route handler it would pass is c.Handler() (echo.ServeHTTP: the router
-// sets it, then the middlewares wrap it), so the precomposed chain serves
-// every request, matched or not (404, 405, CORS preflight), with the same
-// middlewares in the same order and none of those allocations. It must be
-// the only e.Use: a middleware added after it would never run (add it to
-// the list in New instead).
-func chain(mws ...echo.MiddlewareFunc) echo.MiddlewareFunc {
-	h := func(c echo.Context) error { return c.Handler()(c) }
-	for i := len(mws) - 1; i >= 0; i-- {
-		h = mws[i](h)
-	}
-	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
 }
 
 // requestIDs is echo's RequestID without its per-request crypto/rand
