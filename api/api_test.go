@@ -33,7 +33,7 @@ func newServerB(t testing.TB) (*api.Server, *httptest.Server) {
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
-	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true}, api.Deps{Redis: rdb, Drivers: drivers})
+	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true}, newDeps(rdb, prefix, drivers, nil, nil))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return srv, ts
@@ -212,7 +212,7 @@ func TestDevTokenOnlyInDevMode(t *testing.T) {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	for _, dev := range []bool{true, false} {
-		srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: dev}, api.Deps{Redis: rdb, Drivers: drivers})
+		srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: dev}, newDeps(rdb, prefix, drivers, nil, nil))
 		ts := httptest.NewServer(srv.Handler())
 		r := call(t, http.MethodPost, ts.URL+"/v1/dev/token", "", `{"role":"driver","sub":"d1","ttl":"1h"}`)
 		ts.Close()

@@ -142,8 +142,11 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	// Production posture (no dev tokens); request limits are tested in
 	// security_test.go and would only slow the audit's ~400 requests.
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited},
-		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Payments: pays, Commands: cmds,
-			Ops: ops.New(rdb, trips.Store(), ops.Config{Prefix: prefix, Stale: idx.Stale()})})
+		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) {
+			d.Payments, d.Webhooks = pays, pays
+			d.Commands, d.CommandPolls, d.Sessions = cmds, cmds, cmds
+			d.Ops = ops.New(rdb, trips.Store(), ops.Config{Prefix: prefix, Stale: idx.Stale()})
+		}))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.StartDrain()

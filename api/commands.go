@@ -24,7 +24,7 @@ func (s *Server) pollCommands(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
-	if s.dc.cmds == nil {
+	if s.dc.cmds == nil || s.dc.polls == nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the driver channel is not served by this node"}
 	}
 	id := c.Param("id")
@@ -51,10 +51,10 @@ func (s *Server) pollCommands(c echo.Context) error {
 	} else if _, err := feed.ParseID(after); err != nil {
 		return err
 	}
-	evs, next, err := s.dc.cmds.Poll(ctx, id, after, limit, wait)
+	evs, next, err := s.dc.polls.Poll(ctx, id, after, limit, wait)
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
 		ae, _ := toError(err)
-		pos, perr := s.dc.cmds.Position(c.Request().Context(), id)
+		pos, perr := s.dc.polls.Position(c.Request().Context(), id)
 		if perr != nil {
 			return perr
 		}

@@ -2,8 +2,15 @@
 // JWT auth middleware, the transports (SSE, long-poll, WebSocket), the one
 // error→status table (error.go) and the OpenAPI contract (openapi.yaml).
 //
-// Handlers bind and validate input, make one call into a domain package
-// (driver, rider, eta, feed) and render; every error goes to the one
-// HTTPErrorHandler. api never reads env or flags (cmd does) and holds no
-// state beyond open connections.
+// Handlers bind and validate input, make one call into a domain service
+// and render; every error goes to the one HTTPErrorHandler. The services
+// reach the handlers as small interfaces this package declares (deps.go:
+// one group per handler file), which cmd fills with driver, trip, feed,
+// dispatch, payment and ops values. api never reads env or flags (cmd
+// does) and holds no state beyond open connections.
+//
+// api imports no Redis client: the shared rate limit is a Limiter (package
+// ratelimit implements it), readiness a Pinger, and a Redis outage reaches
+// the handlers as feed.ErrUnavailable (wrapped by feed.UnavailableHook),
+// which the error table maps to 503 "unavailable".
 package api

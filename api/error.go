@@ -7,7 +7,12 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Error is an error with an HTTP status and a stable code, safe to show.
@@ -35,61 +40,140 @@ var (
 	ErrForbidden    = errors.New("not allowed for this token")
 )
 
-// errorTable maps domain errors to a status and a code. It is the only
-// place that decides what status an error gets. Messages of mapped errors
-// are our own text and are sent; anything unmapped becomes 500 "internal".
-var errorTable = []struct {
+// errorRow maps one domain error to its status and code.
+type errorRow struct {
 	err    error
 	status int
 	code   string
-}{
-	{ErrUnauthorized, http.StatusUnauthorized, "unauthorized"},
-	{ErrForbidden, http.StatusForbidden, "forbidden"},
-	{driver.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
-	{driver.ErrTooManyPings, http.StatusBadRequest, "too_many_pings"},
-	{driver.ErrNotFound, http.StatusNotFound, "not_found"},
-	{driver.ErrConflict, http.StatusConflict, "conflict"},
-	{driver.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	// message replaces the error's own text ("": the text is sent, it is
+	// ours: sentinels and the wrapping done by the domain packages).
+	message string
+	// retry is the Retry-After sent with it (0: none).
+	retry time.Duration
+	// details, if set, gives the message and the body's details from the
+	// typed error that carries them (the message is then that error's own,
+	// without what wrapped it).
+	details func(error) (string, any)
 }
 
-// extraErrors lets other files of this package add rows (one per domain
-// package) without touching the table above.
-var extraErrors []struct {
-	err    error
-	status int
-	code   string
+// msgUnavailable is what a client is told when the node cannot reach its
+// data store: never the Redis error itself (addresses, internals).
+const msgUnavailable = "this node cannot reach its data store; retry shortly"
+
+// errorTable maps every domain error to a status and a code: it is the only
+// place that decides what status an error gets (TestErrorTableCoversSentinels
+// fails when a domain package adds a sentinel that is not here). The first
+// matching row (errors.Is) wins. Anything unmapped becomes 500 "internal",
+// logged with the request id, its text never sent.
+var errorTable = []errorRow{
+	// The node cannot serve now: the client retries, on another node if
+	// need be (a load balancer retries 503s elsewhere). First, so that a
+	// Redis failure wrapped by a domain error is still a 503.
+	{err: feed.ErrUnavailable, status: http.StatusServiceUnavailable, code: "unavailable", message: msgUnavailable, retry: time.Second},
+	{err: feed.ErrClosed, status: http.StatusServiceUnavailable, code: "unavailable", message: "this node is shutting down; retry shortly", retry: time.Second},
+	{err: feed.ErrSlowConsumer, status: http.StatusServiceUnavailable, code: "unavailable", message: "the stream fell behind; resume from the last event id", retry: time.Second},
+
+	// api
+	{err: ErrUnauthorized, status: http.StatusUnauthorized, code: "unauthorized"},
+	{err: ErrForbidden, status: http.StatusForbidden, code: "forbidden"},
+
+	// driver
+	{err: driver.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: driver.ErrTooManyPings, status: http.StatusBadRequest, code: "too_many_pings"},
+	{err: driver.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	{err: driver.ErrConflict, status: http.StatusConflict, code: "conflict"},
+	// A *driver.RateLimitError: its RetryAfter sets the header.
+	{err: driver.ErrRateLimited, status: http.StatusTooManyRequests, code: "rate_limited"},
+
+	// trip
+	{err: trip.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: trip.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	{err: trip.ErrForbidden, status: http.StatusForbidden, code: "forbidden"},
+	{err: trip.ErrInvalidTransition, status: http.StatusConflict, code: "invalid_transition", details: transitionDetails},
+	{err: trip.ErrVersionMismatch, status: http.StatusPreconditionFailed, code: "version_mismatch", details: versionDetails},
+	{err: trip.ErrIdempotencyMismatch, status: http.StatusUnprocessableEntity, code: "idempotency_key_reused"},
+	{err: trip.ErrShareRevoked, status: http.StatusUnauthorized, code: "share_revoked"},
+
+	// dispatch, ops
+	{err: dispatch.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: ops.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+
+	// payment
+	{err: payment.ErrNotFound, status: http.StatusNotFound, code: "payment_not_found"},
+	{err: payment.ErrSignature, status: http.StatusUnauthorized, code: "invalid_signature"},
+	{err: payment.ErrInvalidEvent, status: http.StatusBadRequest, code: "invalid_event"},
+
+	// feed: cursors (Last-Event-ID, after=) and topics
+	{err: feed.ErrInvalidID, status: http.StatusBadRequest, code: "invalid_cursor"},
+	{err: feed.ErrTrimmed, status: http.StatusGone, code: "cursor_expired"},
+	{err: feed.ErrUnknownID, status: http.StatusGone, code: "cursor_unknown"},
+	{err: feed.ErrInvalidTopic, status: http.StatusBadRequest, code: "invalid_argument"},
+	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
+	// a malformed event, a bug: 500, logged.
 }
 
-// toError turns any error into the *Error rendered to the client.
+// transitionDetails: the trip's status and version when the action was
+// refused (a *trip.TransitionError), so a client can refresh its view.
+func transitionDetails(err error) (string, any) {
+	var te *trip.TransitionError
+	if !errors.As(err, &te) {
+		return "", nil
+	}
+	return te.Error(), map[string]any{"status": te.Current, "version": te.Version}
+}
+
+// versionDetails: the trip's current version (a *trip.VersionError).
+func versionDetails(err error) (string, any) {
+	var ve *trip.VersionError
+	if !errors.As(err, &ve) {
+		return "", nil
+	}
+	return ve.Error(), map[string]any{"version": ve.Current}
+}
+
+// httpCodes are the codes of echo's own errors (routing, body limit, ...).
+var httpCodes = map[int]string{
+	http.StatusNotFound:              "not_found",
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestEntityTooLarge: "body_too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusBadRequest:            "bad_request",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusServiceUnavailable:    "unavailable",
+}
+
+// row is the table's row for err, or nil.
+func row(err error) *errorRow {
+	for i := range errorTable {
+		if errors.Is(err, errorTable[i].err) {
+			return &errorTable[i]
+		}
+	}
+	return nil
+}
+
+// toError turns any error into the *Error rendered to the client; known is
+// false for errors nobody mapped (a 500 to log).
 func toError(err error) (*Error, bool) {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae, true
 	}
-	for _, rows := range [][]struct {
-		err    error
-		status int
-		code   string
-	}{errorTable, extraErrors, tripErrors, paymentErrors} {
-		for _, row := range rows {
-			if errors.Is(err, row.err) {
-				return &Error{Status: row.status, Code: row.code, Message: err.Error()}, true
-			}
+	if r := row(err); r != nil {
+		ae = &Error{Status: r.status, Code: r.code, Message: r.message}
+		if r.details != nil {
+			ae.Message, ae.Details = r.details(err)
 		}
+		if ae.Message == "" {
+			ae.Message = err.Error()
+		}
+		return ae, true
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
-		code := map[int]string{
-			http.StatusNotFound:              "not_found",
-			http.StatusMethodNotAllowed:      "method_not_allowed",
-			http.StatusRequestEntityTooLarge: "body_too_large",
-			http.StatusUnsupportedMediaType:  "unsupported_media_type",
-			http.StatusTooManyRequests:       "rate_limited",
-			http.StatusBadRequest:            "bad_request",
-			http.StatusUnauthorized:          "unauthorized",
-			http.StatusForbidden:             "forbidden",
-			http.StatusServiceUnavailable:    "unavailable",
-		}[he.Code]
+		code := httpCodes[he.Code]
 		if code == "" || he.Code >= 500 {
 			return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
 		}
@@ -98,19 +182,37 @@ func toError(err error) (*Error, bool) {
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}, false
 }
 
+// retryAfter is the Retry-After to send with err (0: none): its own
+// (driver.RateLimitError knows when its bucket can pay), else its row's.
+func retryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter()
+	}
+	var ae *Error
+	if errors.As(err, &ae) {
+		return 0
+	}
+	if r := row(err); r != nil {
+		return r.retry
+	}
+	return 0
+}
+
 // handleError is echo's HTTPErrorHandler: one place renders every error.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
 	ae, known := toError(err)
-	if !known {
+	switch {
+	case !known:
 		s.log.Error("request failed", "request_id", requestID(c), "route", c.Path(), "err", err)
+	case errors.Is(err, feed.ErrUnavailable):
+		s.log.Warn("data store unavailable", "request_id", requestID(c), "route", c.Path(), "err", err)
 	}
-	// Errors that know when to come back (driver.RateLimitError) say so.
-	var ra interface{ RetryAfter() time.Duration }
-	if errors.As(err, &ra) {
-		setRetryAfter(c, ra.RetryAfter())
+	if d := retryAfter(err); d > 0 {
+		setRetryAfter(c, d)
 	}
 	var body errorBody
 	body.Error.Code = ae.Code

@@ -16,17 +16,26 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 )
+
+// Limiter charges a request to a bucket shared by every node (the
+// per-subject action limit). ratelimit.Bucket is one.
+type Limiter interface {
+	// Take returns 0 when key's bucket (refilled at rate/s up to burst)
+	// paid cost, else how long until it could; an error lets the request
+	// through.
+	Take(ctx context.Context, key string, rate float64, burst, cost int) (time.Duration, error)
+}
 
 // LimitConfig bounds what one client, and all clients together, may ask of
 // a node. Zero values are the documented defaults; a negative rate turns
 // that limit off. Per-IP limits are per node (x/time/rate in memory, via
 // echo's RateLimiter): behind N nodes a client gets up to N× as much, which
 // is fine for their purpose (keep one address from hogging a node). The
-// per-subject action limit and the drivers' ping limit (driver.Config) are
-// kept in Redis and hold across nodes.
+// per-subject action limit (Deps.Limiter) and the drivers' ping limit
+// (driver.Config) are kept in Redis (package ratelimit) and hold across
+// nodes.
 type LimitConfig struct {
 	// SubjectRate / SubjectBurst: POST/PUT/PATCH/DELETE requests per token
 	// subject (role+sub), across nodes, in Redis. Pings have their own
@@ -56,8 +65,6 @@ type LimitConfig struct {
 	// TrustedProxies are the CIDRs of proxies whose X-Forwarded-For names
 	// the client; with none, the client is the TCP peer. Zero: none.
 	TrustedProxies []string
-	// Prefix is prepended to the Redis keys of the subject limiter.
-	Prefix string
 	// LimitLoopback applies the per-IP limits to loopback clients too.
 	// Zero: loopback peers (local tools and simulators, a same-host proxy
 	// not listed in TrustedProxies) are exempt from the per-IP limits; the
@@ -115,7 +122,7 @@ func ipExtractor(trusted []string) (echo.IPExtractor, error) {
 // limiter holds the node's limiters.
 type limiter struct {
 	cfg      LimitConfig
-	rdb      redis.UniversalClient
+	buckets  Limiter // nil: no per-subject limit
 	streamIP echo.MiddlewareFunc
 	actionIP echo.MiddlewareFunc
 	admit    *rate.Limiter
@@ -124,12 +131,12 @@ type limiter struct {
 	rejected func(limit string)
 }
 
-func newLimiter(cfg LimitConfig, rdb redis.UniversalClient, reg prometheus.Registerer) *limiter {
+func newLimiter(cfg LimitConfig, buckets Limiter, reg prometheus.Registerer) *limiter {
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hextrack_limited_total", Help: "Requests refused by a rate or admission limit, by limit.",
 	}, []string{"limit"})
 	_ = reg.Register(refused)
-	l := &limiter{cfg: cfg.withDefaults(), rdb: rdb, rejected: func(name string) { refused.WithLabelValues(name).Inc() }}
+	l := &limiter{cfg: cfg.withDefaults(), buckets: buckets, rejected: func(name string) { refused.WithLabelValues(name).Inc() }}
 	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "hextrack_streams_open", Help: "Open SSE + WebSocket streams of this node (admission counts these against MaxStreams).",
 	}, func() float64 { return float64(l.open.Load()) }))
@@ -247,39 +254,23 @@ func (l *limiter) unavailable(c echo.Context, base time.Duration) error {
 		Message: "this node is admitting connections slowly; retry after the Retry-After delay"}
 }
 
-// subjectScript is a token bucket per subject. KEYS: bucket hash. ARGV: now
-// ms, rate/s, burst. Returns 0 when allowed, else ms until a token.
-var subjectScript = redis.NewScript(`
-local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local b = redis.call('HMGET', KEYS[1], 't', 'ts')
-local t, last = tonumber(b[1]), tonumber(b[2])
-if not t or not last then t, last = burst, now end
-if now > last then
-  t = math.min(burst, t + (now - last) * rate / 1000)
-  last = now
-end
-if t < 1 then return math.ceil((1 - t) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 't', tostring(t - 1), 'ts', tostring(last))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return 0
-`)
-
-// perSubject limits actions per token subject in Redis, so the limit holds
-// whichever node a request reaches. If Redis fails the request goes on (the
-// action itself needs Redis and will report the failure).
+// perSubject limits actions per token subject in a bucket shared by every
+// node (Deps.Limiter), so the limit holds whichever node a request reaches.
+// If the bucket fails (Redis) the request goes on: the action itself needs
+// Redis and will report the failure.
 func (l *limiter) perSubject(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		cl := claims(c)
-		if l.cfg.SubjectRate < 0 || l.rdb == nil || cl == nil || !isAction(c) {
+		if l.cfg.SubjectRate < 0 || l.buckets == nil || cl == nil || !isAction(c) {
 			return next(c)
 		}
-		key := l.cfg.Prefix + "rl:{" + cl.Role + ":" + cl.Subject + "}"
 		ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
-		v, err := subjectScript.Run(ctx, l.rdb, []string{key}, time.Now().UnixMilli(), l.cfg.SubjectRate, l.cfg.SubjectBurst).Int64()
+		wait, err := l.buckets.Take(ctx, "rl:{"+cl.Role+":"+cl.Subject+"}",
+			l.cfg.SubjectRate, l.cfg.SubjectBurst, 1)
 		cancel()
-		if err == nil && v > 0 {
+		if err == nil && wait > 0 {
 			l.rejected("action_subject")
-			return tooMany(c, time.Duration(v)*time.Millisecond, "too many actions for this token")
+			return tooMany(c, wait, "too many actions for this token")
 		}
 		return next(c)
 	}

@@ -54,7 +54,7 @@ func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
 	ctx := c.Request().Context()
 	evs, next, err := s.feed.Wait(ctx, trip.Topic(id), after, limit, wait)
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
-		snap, serr := s.trips.Store().Snapshot(ctx, id, a)
+		snap, serr := s.snaps.Snapshot(ctx, id, a)
 		if serr != nil {
 			return serr
 		}
@@ -71,7 +71,7 @@ func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
 	if evs == nil {
 		evs = []feed.Event{}
 	}
-	loc, err := s.trips.Store().LocationOf(ctx, id)
+	loc, err := s.snaps.LocationOf(ctx, id)
 	if err != nil {
 		return err
 	}

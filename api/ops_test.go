@@ -41,7 +41,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 		trips.Observe(ops.NewIndex(rdb, ocfg))
 		reg := prometheus.NewRegistry()
 		srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Limits: unlimited},
-			api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Ops: ops.New(rdb, trips.Store(), ocfg), Registry: reg})
+			depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Ops, d.Registry = ops.New(rdb, trips.Store(), ocfg), reg }))
 		// The node's report runs until the node drains, as in cmd/hextrack.
 		rctx, stopReport := context.WithCancel(context.Background())
 		reported := make(chan struct{})

@@ -11,18 +11,6 @@ import (
 	"github.com/hextrack/hextrack/payment"
 )
 
-// paymentErrors are the rows of the error table for payments (see
-// errorTable in error.go).
-var paymentErrors = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{payment.ErrNotFound, http.StatusNotFound, "payment_not_found"},
-	{payment.ErrSignature, http.StatusUnauthorized, "invalid_signature"},
-	{payment.ErrInvalidEvent, http.StatusBadRequest, "invalid_event"},
-}
-
 // paymentRoutes: creating a payment and polling it need a rider (or ops)
 // token; the webhook is the gateway's door and carries no token: its
 // HMAC signature is its credential.
@@ -32,12 +20,12 @@ func (s *Server) paymentRoutes() {
 	s.e.POST("/v1/webhooks/payments", s.pay(s.paymentWebhook))
 }
 
-// pay wraps a payment handler: 503 when this server has no payments, and
-// transition errors carry the trip's current status (like s.trip).
+// pay wraps a payment handler: 503 when this server has no payments (and
+// what s.trip does).
 func (s *Server) pay(h echo.HandlerFunc) echo.HandlerFunc {
 	th := s.trip(h)
 	return func(c echo.Context) error {
-		if s.payments == nil {
+		if s.payments == nil || s.webhooks == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "payments are not served by this node"}
 		}
 		return th(c)
@@ -161,7 +149,7 @@ func (s *Server) paymentWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := s.payments.Webhook(c.Request().Context(), c.Request().Header.Get(payment.SignatureHeader), body)
+	r, err := s.webhooks.Webhook(c.Request().Context(), c.Request().Header.Get(payment.SignatureHeader), body)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix})
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true},
-		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Payments: pays})
+		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Payments, d.Webhooks = pays, pays }))
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() { ts.Close(); _ = b.Close() })
 	return &payEnv{srv: srv, ts: ts, trips: trips, pays: pays, feed: b}

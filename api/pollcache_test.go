@@ -20,7 +20,7 @@ func TestPollCacheNodes(t *testing.T) {
 	e := newTripEnv(t, api.StreamConfig{}) // node b
 	const ttl = 3 * time.Second
 	a := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Limits: unlimited, PollCacheTTL: ttl},
-		api.Deps{Redis: e.rdb, Drivers: e.drivers, Trips: e.trips, Feed: e.feed})
+		newDeps(e.rdb, "", e.drivers, e.trips, e.feed))
 	tsA := httptest.NewServer(a.Handler())
 	defer tsA.Close()
 	ctx := context.Background()

@@ -41,8 +41,7 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 		go func() { _ = trips.Tracker().Run(ctx) }()
 		c := cfg
 		c.JWTSecret, c.Dev = []byte(secret), true
-		c.Limits.Prefix = prefix
-		srv := api.New(c, api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b, Logger: logger})
+		srv := api.New(c, depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Logger = logger }))
 		ts := httptest.NewServer(srv.Handler())
 		tb.Cleanup(func() {
 			srv.StartDrain()
@@ -129,7 +128,7 @@ func TestPingLimitHTTP(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: 2, PingBurst: 5, Limits: driver.Limits{MaxBatch: 5}})
-	srv := api.New(api.Config{JWTSecret: []byte(secret)}, api.Deps{Redis: rdb, Drivers: drivers})
+	srv := api.New(api.Config{JWTSecret: []byte(secret)}, newDeps(rdb, prefix, drivers, nil, nil))
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	tok := token(t, srv, api.RoleDriver, "d1")

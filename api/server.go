@@ -14,15 +14,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
-	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
-	"github.com/hextrack/hextrack/ops"
-	"github.com/hextrack/hextrack/payment"
-	"github.com/hextrack/hextrack/trip"
 )
 
 // Config configures the HTTP layer. Zero values are documented per field.
@@ -54,32 +48,19 @@ type Config struct {
 	PollCacheTTL time.Duration
 }
 
-// Deps are the domain services the handlers call.
-type Deps struct {
-	Redis    redis.UniversalClient
-	Drivers  *driver.Service
-	Trips    *trip.Service
-	Feed     *feed.Broker
-	Commands *dispatch.Commands // the driver command channel (ws.go, commands.go)
-	Payments *payment.Service   // online payments of deliveries (payments.go); nil: 503
-	Ops      *ops.View          // the ops dashboard's views (ops.go); nil: 503
-	Registry *prometheus.Registry
-	Logger   *slog.Logger
-	// Roads is the road graph drawn by the web map (nil: none); MapSource
-	// says where it came from: "osm" or "synthetic".
-	Roads     *geo.Graph
-	MapSource string
-}
-
 // Server is hextrack's HTTP API.
 type Server struct {
 	cfg     Config
 	e       *echo.Echo
 	auth    *Auth
-	rdb     redis.UniversalClient
-	drivers *driver.Service
-	trips   *trip.Service
-	feed    *feed.Broker
+	pinger  Pinger
+	drivers driverService // nil: no driver routes
+	trips   Trips
+	views   TripViews
+	snaps   Snapshots
+	shares  Shares
+	chat    Chat
+	feed    Feed
 	reg     *prometheus.Registry
 	log     *slog.Logger
 	// roadsGraph and mapSource serve /v1/map/roads.geojson (maps.go).
@@ -90,10 +71,12 @@ type Server struct {
 	draining chan struct{}
 	// dc is the driver command channel: open WebSockets (ws.go).
 	dc *driverChannel
-	// payments serves payments.go's routes.
-	payments *payment.Service
-	// health caches whether Redis answers (health.go: the stream gate).
-	health redisHealth
+	// payments and webhooks serve payments.go's routes.
+	payments Payments
+	webhooks Webhooks
+	// health caches whether the data store answers (health.go: the
+	// stream gate).
+	health health
 	// sseStreams counts open trip SSE streams.
 	sseStreams prometheus.Gauge
 	// sse tracks the trip SSE streams that took their connection over
@@ -102,7 +85,7 @@ type Server struct {
 	// lim holds the rate limiters and stream admission (limits.go).
 	lim *limiter
 	// ops serves the ops dashboard's routes (ops.go); nil: 503.
-	ops *ops.View
+	ops Ops
 	// polls caches the tags polls were answered with (pollcache.go);
 	// nil: off.
 	polls *pollCache
@@ -119,22 +102,28 @@ func New(cfg Config, d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), rdb: d.Redis,
-		drivers: d.Drivers, ops: d.Ops, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
+	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), pinger: d.Health,
+		ops: d.Ops, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
-	s.trips, s.feed = d.Trips, d.Feed
-	s.payments = d.Payments
+	if d.Pings != nil && d.Drivers != nil {
+		s.drivers = struct {
+			Pings
+			Drivers
+		}{d.Pings, d.Drivers}
+	}
+	s.trips, s.views, s.snaps, s.shares, s.chat, s.feed = d.Trips, d.TripViews, d.Snapshots, d.Shares, d.Chat, d.Feed
+	s.payments, s.webhooks = d.Payments, d.Webhooks
 	s.polls = newPollCache(cfg.PollCacheTTL)
 	s.roadsGraph, s.mapSource = d.Roads, d.MapSource
 	// One origin allow-list for CORS and the WebSocket origin check.
 	s.cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)
-	s.lim = newLimiter(cfg.Limits, d.Redis, d.Registry)
+	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
 	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
 	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
 	_ = d.Registry.Register(s.sseStreams)
-	if d.Drivers != nil {
-		d.Drivers.SetMetrics(driver.Metrics{
+	if d.Pings != nil {
+		d.Pings.SetMetrics(driver.Metrics{
 			Accepted: func(n int) { s.m.pingsAccepted.Add(float64(n)) },
 			Rejected: func(r string) { s.m.pingsRejected.WithLabelValues(r).Inc() },
 			Ingest:   func(t time.Duration) { s.m.ingest.Observe(t.Seconds()) },
@@ -150,7 +139,9 @@ func New(cfg Config, d Deps) *Server {
 		s.log.Error("limits: ignoring trusted proxies", "err", err)
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
-	e.Use(chain(
+	// Outermost first. echo applies them to every request, matched or not
+	// (404, 405, CORS preflight), after routing, so c.Path() is the route.
+	e.Use(
 		requestIDs(),
 		middleware.Recover(),
 		s.logRequests,
@@ -160,29 +151,11 @@ func New(cfg Config, d Deps) *Server {
 		bodyLimit(s.cfg.MaxBody),
 		s.lim.streamIP, s.lim.actionIP, // per IP, before any token work
 		s.authenticate,
-		s.redisGate, // no Redis: streams refused with 503, Redis errors are 503s (health.go)
+		s.streamGate, // no data store: streams refused with 503 (health.go)
 		s.lim.admitStream, s.lim.perSubject,
-	))
+	)
 	s.routes()
 	return s
-}
-
-// chain composes mws (outermost first) once, around a last step that calls
-// the route echo matched, and returns it as one middleware that ignores its
-// argument. Echo applies its global middlewares anew on every request
-// (each application allocates a closure, a dozen per request here); the
-// route handler it would pass is c.Handler() (echo.ServeHTTP: the router
-// sets it, then the middlewares wrap it), so the precomposed chain serves
-// every request, matched or not (404, 405, CORS preflight), with the same
-// middlewares in the same order and none of those allocations. It must be
-// the only e.Use: a middleware added after it would never run (add it to
-// the list in New instead).
-func chain(mws ...echo.MiddlewareFunc) echo.MiddlewareFunc {
-	h := func(c echo.Context) error { return c.Handler()(c) }
-	for i := len(mws) - 1; i >= 0; i-- {
-		h = mws[i](h)
-	}
-	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
 }
 
 // requestIDs is echo's RequestID without its per-request crypto/rand
@@ -282,10 +255,12 @@ func (s *Server) readyz(c echo.Context) error {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining"}
 	default:
 	}
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return &Error{Status: http.StatusServiceUnavailable, Code: "redis_unavailable", Message: "redis is not reachable"}
+	if s.pinger != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := s.pinger.Ping(ctx); err != nil {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "redis_unavailable", Message: "redis is not reachable"}
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

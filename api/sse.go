@@ -307,7 +307,7 @@ func putFrameBuf(b *bytes.Buffer) {
 // snapshot appends a snapshot (event "snapshot" or "reset") at feed
 // position pos.
 func (t *tripStream) snapshot(ctx context.Context, event, pos string) error {
-	snap, err := t.s.trips.Store().Snapshot(ctx, t.id, t.a)
+	snap, err := t.s.snaps.Snapshot(ctx, t.id, t.a)
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (t *tripStream) snapshot(ctx context.Context, event, pos string) error {
 // location appends the trip's latest location unless it is not newer than
 // the last one sent.
 func (t *tripStream) location() error {
-	l, err := t.s.trips.Store().LocationOf(t.ctx, t.id)
+	l, err := t.s.snaps.LocationOf(t.ctx, t.id)
 	if err != nil || l == nil || l.Seq <= t.locSeq {
 		return err
 	}
@@ -448,7 +448,7 @@ func (t *tripStream) run(gone <-chan struct{}) {
 			}
 			if !nextCheck.IsZero() && !now.Before(nextCheck) {
 				nextCheck = now.Add(cfg.AuthCheck)
-				if err := s.trips.Shares().CheckShare(t.ctx, t.id, t.a.Share); err != nil {
+				if err := s.shares.CheckShare(t.ctx, t.id, t.a.Share); err != nil {
 					if t.ctx.Err() != nil {
 						return // Close or the client went: no verdict
 					}

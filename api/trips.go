@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,34 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hextrack/hextrack/dispatch"
-	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/trip"
 )
-
-// tripErrors are the rows of the error table for the trip, dispatch, ops
-// and feed packages (see errorTable in error.go).
-var tripErrors = []struct {
-	err    error
-	status int
-	code   string
-}{
-	{trip.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
-	{trip.ErrNotFound, http.StatusNotFound, "not_found"},
-	{trip.ErrForbidden, http.StatusForbidden, "forbidden"},
-	{trip.ErrInvalidTransition, http.StatusConflict, "invalid_transition"},
-	{trip.ErrVersionMismatch, http.StatusPreconditionFailed, "version_mismatch"},
-	{trip.ErrIdempotencyMismatch, http.StatusUnprocessableEntity, "idempotency_key_reused"},
-	{trip.ErrShareRevoked, http.StatusUnauthorized, "share_revoked"},
-	{dispatch.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
-	{ops.ErrInvalid, http.StatusBadRequest, "invalid_argument"},
-	{feed.ErrInvalidID, http.StatusBadRequest, "invalid_cursor"},
-	{feed.ErrTrimmed, http.StatusGone, "cursor_expired"},
-	{feed.ErrUnknownID, http.StatusGone, "cursor_unknown"},
-	{feed.ErrInvalidTopic, http.StatusBadRequest, "invalid_argument"},
-	{feed.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
-}
 
 var allRoles = []string{RoleRider, RoleDriver, RoleOps, RoleViewer}
 
@@ -61,11 +34,10 @@ func (s *Server) tripRoutes() {
 }
 
 // trip wraps a trip handler: 503 when this server has no trip service, and
-// domain errors that carry state (current status, current version) become
-// errors with details.
+// a change forgets the trip's cached poll tag.
 func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if s.trips == nil || s.feed == nil {
+		if s.trips == nil || s.views == nil || s.snaps == nil || s.shares == nil || s.chat == nil || s.feed == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "trips are not served by this node"}
 		}
 		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
@@ -77,21 +49,7 @@ func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 				defer s.polls.forget(id)
 			}
 		}
-		err := h(c)
-		if err == nil {
-			return nil
-		}
-		var te *trip.TransitionError
-		var ve *trip.VersionError
-		switch {
-		case errors.As(err, &te):
-			return &Error{Status: http.StatusConflict, Code: "invalid_transition", Message: te.Error(),
-				Details: map[string]any{"status": te.Current, "version": te.Version}}
-		case errors.As(err, &ve):
-			return &Error{Status: http.StatusPreconditionFailed, Code: "version_mismatch", Message: ve.Error(),
-				Details: map[string]any{"version": ve.Current}}
-		}
-		return err
+		return h(c)
 	}
 }
 
@@ -158,7 +116,7 @@ func (s *Server) getTrip(c echo.Context) error {
 		// A poller: compare with the tag alone (one small read, same
 		// access check) and load the snapshot only when it changed.
 		at := time.Now()
-		etag, status, err := s.trips.Store().SnapshotTag(ctx, id, a)
+		etag, status, err := s.views.SnapshotTag(ctx, id, a)
 		if err != nil {
 			return err
 		}
@@ -172,7 +130,7 @@ func (s *Server) getTrip(c echo.Context) error {
 		}
 	}
 	at := time.Now()
-	snap, err := s.trips.Store().Snapshot(ctx, id, a)
+	snap, err := s.snaps.Snapshot(ctx, id, a)
 	if err != nil {
 		return err
 	}
@@ -237,7 +195,7 @@ func etagMatch(header, etag string) bool {
 // text/event-stream, else JSON long-polling.
 func (s *Server) tripEvents(c echo.Context) error {
 	id, a := c.Param("id"), actor(c)
-	if _, err := s.trips.Store().Authorize(c.Request().Context(), id, a); err != nil {
+	if _, err := s.views.Authorize(c.Request().Context(), id, a); err != nil {
 		return err
 	}
 	if strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") {
@@ -304,7 +262,7 @@ func (s *Server) postMessage(c echo.Context) error {
 	if err := bindJSON(c, &r); err != nil {
 		return err
 	}
-	p, err := s.trips.Chat().PostMessage(c.Request().Context(), c.Param("id"), actor(c), r)
+	p, err := s.chat.PostMessage(c.Request().Context(), c.Param("id"), actor(c), r)
 	if err != nil {
 		return err
 	}
@@ -344,7 +302,7 @@ func (s *Server) shareTrip(c echo.Context) error {
 		}
 	}
 	id := c.Param("id")
-	sh, err := s.trips.Shares().Share(c.Request().Context(), id, actor(c), ttl)
+	sh, err := s.shares.Share(c.Request().Context(), id, actor(c), ttl)
 	if err != nil {
 		return err
 	}
@@ -360,7 +318,7 @@ func (s *Server) shareTrip(c echo.Context) error {
 }
 
 func (s *Server) revokeShare(c echo.Context) error {
-	if err := s.trips.Shares().Revoke(c.Request().Context(), c.Param("id"), actor(c), c.Param("share")); err != nil {
+	if err := s.shares.Revoke(c.Request().Context(), c.Param("id"), actor(c), c.Param("share")); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -377,7 +335,7 @@ func (s *Server) tripPath(c echo.Context) error {
 		limit = n
 	}
 	id := c.Param("id")
-	pts, err := s.trips.Store().Path(c.Request().Context(), id, actor(c), limit)
+	pts, err := s.views.Path(c.Request().Context(), id, actor(c), limit)
 	if err != nil {
 		return err
 	}

@@ -49,7 +49,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = trips.Tracker().Run(ctx) }()
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Stream: sc, Limits: unlimited},
-		api.Deps{Redis: rdb, Drivers: drivers, Trips: trips, Feed: b})
+		newDeps(rdb, prefix, drivers, trips, b))
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	conns := &connTracker{Listener: ts.Listener}
 	ts.Listener = conns

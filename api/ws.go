@@ -99,9 +99,10 @@ func (c WSConfig) withDefaults() WSConfig {
 // driverChannel is the state of the driver command channel on this node:
 // the open WebSockets, one per driver.
 type driverChannel struct {
-	cfg  WSConfig
-	cmds *dispatch.Commands
-	up   websocket.Upgrader
+	cfg   WSConfig
+	cmds  driverCommands // nil: no driver channel
+	polls CommandPolls   // nil: no long-poll of commands
+	up    websocket.Upgrader
 
 	mu    sync.Mutex
 	conns map[string]*wsConn
@@ -110,7 +111,13 @@ type driverChannel struct {
 
 // initDriverChannel sets up the driver channel from cfg.WS and d.Commands.
 func (s *Server) initDriverChannel(d Deps) {
-	dc := &driverChannel{cfg: s.cfg.WS.withDefaults(), cmds: d.Commands, conns: map[string]*wsConn{}}
+	dc := &driverChannel{cfg: s.cfg.WS.withDefaults(), polls: d.CommandPolls, conns: map[string]*wsConn{}}
+	if d.Commands != nil && d.Sessions != nil {
+		dc.cmds = struct {
+			Commands
+			Sessions
+		}{d.Commands, d.Sessions}
+	}
 	dc.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,

@@ -7,8 +7,8 @@
 // sequence numbers, bounded, with a TTL) share the driver's hash tag, so one
 // Lua script applies a whole batch atomically.
 //
-// driver imports geo (and internal/jsonscan, its JSON fast path) only; it
-// never imports api, rider, feed, echo or gorilla.
+// driver imports geo, ratelimit (its ping bucket) and internal/jsonscan (its
+// JSON fast path) only; it never imports api, trip, feed, echo or gorilla.
 // Listeners (trip location fan-out, speed learning) are told about moves
 // through the small Listener interface and must not block.
 package driver

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/ratelimit"
 )
 
 // Ping outcome codes returned by ingestScript, one per ping.
@@ -26,8 +27,8 @@ const (
 
 // ingestScript applies a ts-ordered batch of pings to one driver atomically.
 //
-// First it charges the driver's ping bucket (KEYS[3]: tokens t, refilled at
-// rate/s up to burst since ts): a batch costs its size; when the bucket
+// First it charges the driver's ping bucket (KEYS[3], ratelimit's hx_take:
+// refilled at rate/s up to burst): a batch costs its size; when the bucket
 // cannot pay, nothing is applied and the reply is the error
 // "RATELIMIT <ms until it can>". Rate <= 0 disables the bucket.
 //
@@ -48,23 +49,13 @@ const (
 // ones are added with one ZADD, and the state with one HSET.
 var ingestScript = redis.NewScript(ingestLua)
 
-const ingestLua = `
+const ingestLua = ratelimit.Lua + `
 local h, s = KEYS[1], KEYS[2]
 local maxv, window, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local now, rate, burst, cost = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 if rate > 0 then
-  local bk = redis.call('HMGET', KEYS[3], 't', 'ts')
-  local tokens, last = tonumber(bk[1]), tonumber(bk[2])
-  if not tokens or not last then tokens, last = burst, now end
-  if now > last then
-    tokens = math.min(burst, tokens + (now - last) * rate / 1000)
-    last = now
-  end
-  if tokens < cost then
-    return redis.error_reply('RATELIMIT ' .. math.ceil((cost - tokens) * 1000 / rate))
-  end
-  redis.call('HSET', KEYS[3], 't', tostring(tokens - cost), 'ts', tostring(last))
-  redis.call('PEXPIRE', KEYS[3], math.ceil(burst * 1000 / rate) + 1000)
+  local wait = hx_take(KEYS[3], now, rate, burst, cost)
+  if wait > 0 then return redis.error_reply('RATELIMIT ' .. wait) end
 end
 local n = (#ARGV - 9) / 2
 if n == 0 then return 0 end

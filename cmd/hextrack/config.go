@@ -131,7 +131,7 @@ func limitFlags(fs *flag.FlagSet, c *Config) (cors, proxies *string) {
 func (c *Config) limits() api.LimitConfig {
 	return api.LimitConfig{SubjectRate: c.ActionRate, SubjectBurst: c.ActionBurst, IPRate: c.IPActionRate, IPBurst: c.IPActionBurst,
 		StreamIPRate: c.IPStreamRate, StreamIPBurst: c.IPStreamBurst, StreamRate: c.StreamRate, StreamBurst: c.StreamBurst,
-		MaxStreams: c.MaxStreams, RetrySpread: c.RetrySpread, TrustedProxies: c.TrustedProxies, Prefix: c.Prefix}
+		MaxStreams: c.MaxStreams, RetrySpread: c.RetrySpread, TrustedProxies: c.TrustedProxies}
 }
 
 // parseServe reads the serve flags (env vars give their defaults).

@@ -159,6 +159,8 @@ func (m *Main) Run(ctx context.Context) error {
 		m.rdb = rdb
 		m.Logger.Info("redis: connecting", "url", redactURL(c.RedisURL))
 	}
+	// Redis being unreachable reaches the api as feed.ErrUnavailable (503).
+	m.rdb.AddHook(feed.UnavailableHook{})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err := m.rdb.Ping(pctx).Err()
 	cancel()
@@ -200,8 +202,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.API = api.New(api.Config{JWTSecret: []byte(c.JWTSecret), Dev: c.Dev, Stream: api.StreamConfig{DrainRetry: c.DrainWindow},
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, PollCacheTTL: c.PollCacheTTL, Limits: c.limits()},
-		api.Deps{Redis: m.rdb, Drivers: m.Drivers, Trips: m.Trips, Feed: m.Feed, Commands: m.Commands, Payments: m.Payments,
-			Ops: m.Ops, Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source})
+		m.apiDeps(c.Prefix, reg))
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// TestChainOnEveryResponse: the precomposed middleware chain serves
+// TestMiddlewareOnEveryResponse: the middlewares (echo's Use) serve
 // matched routes, 404s, 405s and refused requests alike: each response
 // has its request id and the security headers, and the metrics count it.
-func TestChainOnEveryResponse(t *testing.T) {
+func TestMiddlewareOnEveryResponse(t *testing.T) {
 	_, ts := newServer(t)
 	ids := map[string]bool{}
 	for _, c := range []struct {
