@@ -289,7 +289,14 @@ func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
 // requests and the WebSockets are waited for, then background work stops
 // and Redis is closed.
 func (m *Main) Close() error {
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	log.Info("shutting down", "drain_window", m.Config.DrainWindow)
 	if m.API != nil {
+		log.Info("draining streams: clients are told to reconnect", "open_streams", m.API.OpenStreams())
 		m.API.StartDrain()
 	}
 	var err error
@@ -310,9 +317,14 @@ func (m *Main) Close() error {
 		// WebSockets and SSE streams are hijacked: Shutdown does not wait
 		// for them. Streams still open after the drain are closed.
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
-		_ = m.API.WaitWebSockets(ctx)
-		_ = m.API.WaitStreams(ctx)
+		werr := m.API.WaitWebSockets(ctx)
+		serr := m.API.WaitStreams(ctx)
 		cancel()
+		if werr != nil || serr != nil {
+			log.Warn("streams still open after the drain window: closing them", "open_streams", m.API.OpenStreams())
+		} else {
+			log.Info("streams drained", "took", time.Since(start).Round(time.Millisecond))
+		}
 		_ = m.API.Close()
 	}
 	<-shut
@@ -334,6 +346,11 @@ func (m *Main) Close() error {
 	if m.mini != nil {
 		close(m.miniDone)
 		m.mini.Close()
+	}
+	if err != nil {
+		log.Warn("closed with an error", "err", err, "took", time.Since(start).Round(time.Millisecond))
+	} else {
+		log.Info("closed", "took", time.Since(start).Round(time.Millisecond))
 	}
 	return err
 }
