@@ -127,8 +127,9 @@ func New(cfg Config, d Deps) *Server {
 	s.lim = newLimiter(cfg.Limits, d.Redis, d.Registry)
 	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
-	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
-	_ = d.Registry.Register(s.sseStreams)
+	sse := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
+	_ = d.Registry.Register(sse)
+	s.sseStreams = alsoGauge{Gauge: sse, also: s.m.connections.WithLabelValues("sse")}
 	if d.Drivers != nil {
 		d.Drivers.SetMetrics(driver.Metrics{
 			Accepted: func(n int) { s.m.pingsAccepted.Add(float64(n)) },
