@@ -31,7 +31,7 @@ fi
 echo "== go test -race"
 # Build the summary tool first: a compile error in it must not look like a test failure.
 $GO build -o "$work/testsum" ./scripts/testsum
-$GO test -json -race -count=1 -timeout 12m ./... | "$work/testsum" -skipped "$skipped"
+$GO test -json -race -count=1 -timeout 20m ./... | "$work/testsum" -skipped "$skipped"
 echo "== fuzz ($FUZZTIME each)"
 ./scripts/fuzz.sh "$FUZZTIME"
 echo "== browser tests"
