@@ -12,8 +12,10 @@ command -v npm >/dev/null || { echo "webtest: npm is needed (install Node.js 18+
 [ -d web/node_modules ] || (cd web && npm ci --no-audit --no-fund)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# A server binary of this run's own: two runs at once never share one.
+# A server binary of this run's own: two runs at once never share one. It
+# embeds web/dist, so the bundle is built first (npm test builds it again).
 if [ -z "${HEXTRACK_BIN:-}" ]; then
+  (cd web && npm run --silent build)
   go build -o "$work/hextrack" ./cmd/hextrack
   export HEXTRACK_BIN=$work/hextrack
 fi
