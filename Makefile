@@ -14,13 +14,9 @@ build: web-if-missing
 	$(GO) build -o $(BIN)/hextrack ./cmd/hextrack
 	@if [ -d cmd/drivesim ] && ls cmd/drivesim/*.go >/dev/null 2>&1; then $(GO) build -o $(BIN)/drivesim ./cmd/drivesim; fi
 
-## test: vet, unit + integration + end-to-end tests (real Redis), short fuzz runs, browser tests
+## test: installs the npm packages the tests need (or names the missing tool), then vet, unit + integration + end-to-end tests (real Redis), short fuzz runs, browser tests; lists every skipped test and why
 test:
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) test -race -count=1 -timeout 12m ./...
-	$(MAKE) fuzz FUZZTIME=5s
-	./scripts/webtest.sh
+	GO=$(GO) FUZZTIME=5s ./scripts/test.sh
 
 ## test-faults: the fault suite (real Redis Cluster, nodes, nginx; needs redis-server and nginx)
 test-faults:

@@ -51,7 +51,10 @@ func (s *Server) pollCommands(c echo.Context) error {
 	} else if _, err := feed.ParseID(after); err != nil {
 		return err
 	}
+	waiting := s.m.connections.WithLabelValues("longpoll")
+	waiting.Inc()
 	evs, next, err := s.dc.polls.Poll(ctx, id, after, limit, wait)
+	waiting.Dec()
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
 		ae, _ := toError(err)
 		pos, perr := s.dc.polls.Position(c.Request().Context(), id)

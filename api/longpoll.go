@@ -52,7 +52,10 @@ func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
 	default:
 	}
 	ctx := c.Request().Context()
+	waiting := s.m.connections.WithLabelValues("longpoll")
+	waiting.Inc()
 	evs, next, err := s.feed.Wait(ctx, trip.Topic(id), after, limit, wait)
+	waiting.Dec()
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
 		snap, serr := s.snaps.Snapshot(ctx, id, a)
 		if serr != nil {

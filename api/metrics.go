@@ -94,7 +94,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.0002, .0005, .001, .002, .005, .01, .025, .05, .1},
 		}),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hextrack_connections", Help: "Open streaming connections by transport.",
+			Name: "hextrack_connections", Help: "Open streaming connections by transport: sse (trip and ops streams), ws (driver WebSockets), longpoll (trip and command long-polls waiting).",
 		}, []string{"transport"}),
 	}
 	reg.MustRegister(m.requests, m.duration, m.pingsAccepted, m.pingsRejected, m.ingest, m.nearby, m.connections)
@@ -134,3 +134,13 @@ func methodLabel(m string) string {
 	}
 	return "other"
 }
+
+// alsoGauge is a gauge whose Inc and Dec move a second gauge too: a trip
+// SSE stream counts in hextrack_sse_streams and in hextrack_connections.
+type alsoGauge struct {
+	prometheus.Gauge
+	also prometheus.Gauge
+}
+
+func (g alsoGauge) Inc() { g.Gauge.Inc(); g.also.Inc() }
+func (g alsoGauge) Dec() { g.Gauge.Dec(); g.also.Dec() }

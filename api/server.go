@@ -120,8 +120,9 @@ func New(cfg Config, d Deps) *Server {
 	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
 	s.initDriverChannel(d)
 	s.cfg.Stream = s.cfg.Stream.withDefaults()
-	s.sseStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
-	_ = d.Registry.Register(s.sseStreams)
+	sse := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
+	_ = d.Registry.Register(sse)
+	s.sseStreams = alsoGauge{Gauge: sse, also: s.m.connections.WithLabelValues("sse")}
 	if d.Pings != nil {
 		d.Pings.SetMetrics(driver.Metrics{
 			Accepted: func(n int) { s.m.pingsAccepted.Add(float64(n)) },

@@ -1,22 +1,60 @@
 #!/usr/bin/env bash
 # make run: the server on an embedded Redis, simulated drivers, web pages.
+#
+# Ctrl-C stops the simulator first (it prints its report while the server
+# is still up), then the server (it drains its streams and logs each step),
+# and exits 0. The two run in process groups of their own (set -m), so the
+# terminal's Ctrl-C reaches this script only and the order is ours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=${HEXTRACK_ADDR:-:8080}
 port=${addr##*:}
-./bin/hextrack serve --addr "$addr" --map "${MAP:-synthetic}" &
+map=${MAP:-synthetic}
+set -m
+./bin/hextrack serve --addr "$addr" --map "$map" &
 srv=$!
-trap 'kill $srv $sim 2>/dev/null; wait' EXIT INT TERM
 sim=""
-for _ in $(seq 1 50); do curl -fs "http://localhost:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+
+stopping=""
+stop() {
+  [ -z "$stopping" ] || return 0
+  stopping=1
+  echo
+  if [ -n "$sim" ] && kill -0 "$sim" 2>/dev/null; then
+    echo "make run: stopping the simulator (its report follows), then the server"
+    kill -INT "$sim" 2>/dev/null || true
+    wait "$sim" 2>/dev/null || true
+  fi
+  if kill -0 "$srv" 2>/dev/null; then
+    echo "make run: stopping the server"
+    kill -TERM "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
+  fi
+  exit 0
+}
+trap stop INT TERM
+trap '[ -n "$stopping" ] || kill $sim $srv 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+  curl -fs "http://localhost:$port/readyz" >/dev/null 2>&1 && break
+  kill -0 "$srv" 2>/dev/null || { wait "$srv"; exit $?; } # it could not start (port taken?)
+  sleep 0.2
+done
 echo
 echo "  rider map:      http://localhost:$port/"
 echo "  ops dashboard:  http://localhost:$port/ops"
 echo "  driver page:    http://localhost:$port/driver"
 echo
+echo "  Ctrl-C stops the simulator (it prints a report), then the server."
+echo
 if [ -x ./bin/drivesim ]; then
   # Speed-up 5 and trips under 1.5 km: drivers move and trips complete within a minute.
-  ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "${MAP:-synthetic}" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
+  ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "$map" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
   sim=$!
 fi
-wait $srv
+# Until Ctrl-C (the trap), or until the server stops by itself (an error).
+set +e
+wait "$srv"
+rc=$?
+[ -z "$sim" ] || kill -INT "$sim" 2>/dev/null
+exit $rc

@@ -114,6 +114,13 @@ func sendREST(ctx context.Context, c *client.Client, id string, pings []client.P
 		st.C.PingsAcked.Add(int64(res.Accepted))
 		st.C.PingsDuplicate.Add(int64(res.Duplicates))
 		st.C.PingsRejected.Add(int64(len(res.Rejected)))
+		for _, r := range res.Rejected {
+			seq := int64(-1) // an index outside the batch: counted, not matched
+			if r.Index >= 0 && r.Index < n {
+				seq = pings[r.Index].Seq
+			}
+			st.Rejects.Rejected(id, seq, r.Reason)
+		}
 		pings = pings[n:]
 	}
 	return nil
@@ -274,14 +281,25 @@ func (w *wsConn) Send(_ context.Context, pings []client.Ping) error {
 	return nil
 }
 
-// acked records a locations ack: the pings up to its seq are done.
+// acked records a locations ack: the batch at the head of pending is done.
 func (w *wsConn) acked(a client.LocationAck) {
 	now := time.Now()
 	w.mu.Lock()
-	n := 0
-	for n < len(w.pending) && w.pending[n].seq <= a.Seq {
-		w.st.Ack.Observe(now.Sub(w.pending[n].at))
-		n++
+	// The batch acked is the head of what was queued (the DriverWS sends
+	// its outbox in order, one batch at a time), and each of its pings is
+	// accepted, a duplicate or rejected: rejection i is pending[i]. (Not
+	// the pings up to a.Seq: that is the highest seq the server accepted,
+	// short of the batch's end when its last ping was rejected.)
+	n := min(len(w.pending), a.Accepted+a.Duplicates+len(a.Rejected))
+	for _, p := range w.pending[:n] {
+		w.st.Ack.Observe(now.Sub(p.at))
+	}
+	for _, r := range a.Rejected {
+		seq := int64(-1)
+		if r.Index >= 0 && r.Index < n {
+			seq = w.pending[r.Index].seq
+		}
+		w.st.Rejects.Rejected(w.id, seq, r.Reason)
 	}
 	w.pending = append(w.pending[:0], w.pending[n:]...)
 	w.mu.Unlock()

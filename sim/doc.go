@@ -21,18 +21,27 @@
 //
 // A simulation runs on a clock that goes SpeedUp times faster than the wall
 // clock: cars move, riders wait and pings are generated in simulated
-// seconds. Ping timestamps are always wall-clock time (the server rejects
+// seconds. Ping timestamps stay close to the wall clock (the server rejects
 // timestamps in the future and judges freshness by them), so at speed-up X
-// consecutive 1 Hz pings are 1/X s apart on the wire and a car covers X
-// times more ground per wall second; the server's jump check (70 m/s plus
-// 50 m of slack per fix by default) still passes because each simulated
-// second moves a car only a few tens of metres — and a driver whose tick
-// comes late (a loaded machine, a slow upload) catches up in one-period
-// steps, one fix each, rather than one long jump. At speed-up X a driver
-// sends X fixes per wall second: beyond the server's per-driver ping rate
-// (HEXTRACK_PING_RATE, 10/s by default) uploads are refused with 429;
-// drivers keep the fixes and send them later, and the report counts the
-// throttled uploads.
+// consecutive 1 Hz fixes are due 1/X s apart and a car covers X times more
+// ground per wall second than its stamps would allow a real one. The
+// server's jump check (70 m/s from the last accepted fix plus 50 m, by
+// default) must still never refuse an honest fix: one refusal leaves the
+// server measuring every later fix from a position the car has left, for
+// good. So a car drives exactly one ping period between fixes (a late tick
+// makes up the fixes it owes, never one long step), and each fix is stamped
+// with the wall time it was due or, when that is too soon after the last
+// honest fix for the distance between them, the earliest time at which the
+// distance is plausible by a stricter rule than the server's (stamps); a car
+// whose stamps run 3 s ahead of the wall clock stands still until they are
+// back (Pings.Held in the report). Deliberate GPS outliers (GPS.OutlierRate)
+// are the only fixes the server should refuse; the report counts rejections
+// by the server's reason and tells the outliers from unexpected ones.
+//
+// At speed-up X a driver sends X fixes per wall second: beyond the server's
+// per-driver ping rate (HEXTRACK_PING_RATE, 10/s by default) uploads are
+// refused with 429; drivers keep the fixes and send them later, and the
+// report counts the throttled uploads.
 //
 // # Shutdown
 //

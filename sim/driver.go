@@ -80,6 +80,7 @@ type simDriver struct {
 	dwellEnd time.Time
 	offers   chan offer // the simulator's own dispatcher
 	index    int
+	stamps   stamps
 	// truth, if set, records the true position of every fix (replay).
 	truth *truthLog
 	// once: leave after the first trip (replay)
@@ -99,6 +100,8 @@ func (d *simDriver) run(ctx context.Context) {
 	defer t.Stop()
 	every := d.beh.PingEvery.Seconds()
 	lastStep := time.Now()
+	fixWall := lastStep    // wall time the last fix was due
+	due := 0.0             // simulated seconds not yet driven
 	var lastSend time.Time // the first fix goes at once: the driver appears
 	online := true
 	st.C.DriversOnline.Add(1)
@@ -118,17 +121,30 @@ func (d *simDriver) run(ctx context.Context) {
 			d.command(ctx, e)
 		case now := <-t.C:
 			// One fix per PingEvery of simulated time, however late this
-			// tick is: a goroutine delayed under load still moves its car
-			// in PingEvery steps, each fix stamped at its share of the
-			// wall time that passed, so consecutive fixes stay a few tens
-			// of metres apart (the server's jump check) at any speed-up.
+			// tick is: the car drives exactly PingEvery between fixes (a
+			// goroutine delayed under load makes up the fixes it owes, it
+			// never takes a longer step), each fix stamped when it was due
+			// on the wall clock (see stamps).
 			dt := now.Sub(lastStep).Seconds() * d.sim.Clock.SpeedUp
-			n := max(1, min(int(math.Round(dt/every)), maxCatchUp))
-			wall := now.Sub(lastStep)
-			for k := 1; k <= n; k++ {
-				d.car.Step(dt / float64(n))
-				ts := lastStep.Add(wall * time.Duration(k) / time.Duration(n))
-				d.fix(ts, !online)
+			due += dt
+			if due > maxCatchUp*every {
+				// Too late to make up: the car loses the time (stands still).
+				due = maxCatchUp * every
+				fixWall = now.Add(-d.sim.Clock.Wall(time.Duration(due * float64(time.Second))))
+			}
+			for due >= every {
+				due -= every
+				if d.stamps.ahead(now) {
+					// Faster than the server's jump rule can follow at
+					// this speed-up: the car waits for the wall clock.
+					st.C.FixesHeld.Add(1)
+				} else {
+					d.car.Step(every)
+				}
+				if fixWall = fixWall.Add(tick); fixWall.After(now) {
+					fixWall = now
+				}
+				d.fix(now, fixWall, !online)
 			}
 			lastStep = now
 			d.act(ctx)
@@ -167,20 +183,90 @@ func (d *simDriver) run(ctx context.Context) {
 // maxCatchUp bounds the fixes made up for one late tick.
 const maxCatchUp = 600
 
-// fix takes a GPS fix of the car at wall time ts and queues it for upload.
-func (d *simDriver) fix(ts time.Time, offline bool) {
+// fix takes a GPS fix of the car, due at wall time at, and queues it for
+// upload; now is the wall clock.
+func (d *simDriver) fix(now, at time.Time, offline bool) {
 	st := d.sim.Stats
 	d.seq++
 	if d.truth != nil {
 		d.truth.put(d.seq, d.car.Pos())
 	}
-	p, acc := d.beh.GPS.Fix(d.rng, d.car.Pos())
+	p, acc, outlier := d.beh.GPS.Fix(d.rng, d.car.Pos())
+	ts := d.stamps.stamp(now, at, p, outlier)
+	if outlier {
+		st.Rejects.Outlier(d.id, d.seq)
+	}
 	sp, hd := d.car.Speed(), d.car.Heading()
 	d.buf = append(d.buf, client.Ping{Lat: p.Lat, Lng: p.Lng, TS: ts, Seq: d.seq, Accuracy: &acc, Speed: &sp, Heading: &hd})
 	st.C.PingsSent.Add(1)
 	if offline {
 		st.C.PingsBuffered.Add(1)
 	}
+}
+
+// The server refuses a fix implying more than its --max-jump-speed (70 m/s
+// by default) from the driver's last accepted fix, beyond 50 m of GPS
+// tolerance. A sped-up car covers SpeedUp times more road per wall second
+// than a real one, so its fixes can't carry the wall time they were taken
+// at and all look plausible; stamps keeps every honest fix within a
+// stricter rule than the server's (jumpSpeed, jumpSlack) of the one before.
+const (
+	jumpSpeed = 65.0 // m/s
+	jumpSlack = 45.0 // m
+	// holdLead: a car whose stamps run further ahead of the wall clock
+	// than this stands still until they are back within it, so at a
+	// speed-up and road speed the jump rule can't follow (e.g. 40x on a
+	// motorway) the car drives at the fastest pace the server accepts.
+	holdLead = 3 * time.Second
+	// maxLead bounds how far ahead of the wall clock a stamp may run
+	// (the server refuses fixes over 30 s ahead).
+	maxLead = 10 * time.Second
+)
+
+// stamps chooses the timestamps of one driver's fixes.
+//
+// A fix is stamped with the wall time it was due, unless that is too soon
+// after the driver's last honest fix for the distance between them (a
+// sped-up car; GPS jitter on a fast road): then with the earliest time at
+// which that distance is plausible. Deliberate outliers are stamped in
+// order but are not links of the chain: the server refuses them and keeps
+// the fix before. Stamps are whole milliseconds (the server's precision)
+// and strictly increase. The lead this builds over the wall clock is paid
+// back while the car is slow or stands; past holdLead the car stands (see
+// ahead), and no stamp runs more than maxLead ahead.
+type stamps struct {
+	last     time.Time // the last stamp given
+	chainTS  time.Time // the last honest fix
+	chainPos geo.Point
+}
+
+// ahead: the stamps run more than holdLead ahead of the wall clock now.
+func (s *stamps) ahead(now time.Time) bool { return s.last.Sub(now) > holdLead }
+
+func (s *stamps) stamp(now, at time.Time, p geo.Point, outlier bool) time.Time {
+	ts := at.Truncate(time.Millisecond)
+	if !s.last.IsZero() {
+		earliest := s.last.Add(time.Millisecond)
+		if !s.chainTS.IsZero() && !outlier {
+			if gap := geo.Distance(s.chainPos, p) - jumpSlack; gap > 0 {
+				need := s.chainTS.Add(time.Duration(math.Ceil(gap/jumpSpeed*1000)) * time.Millisecond)
+				if need.After(earliest) {
+					earliest = need
+				}
+			}
+		}
+		if ts.Before(earliest) {
+			ts = earliest
+		}
+	}
+	if lim := now.Add(maxLead).Truncate(time.Millisecond); ts.After(lim) && lim.After(s.last) {
+		ts = lim
+	}
+	s.last = ts
+	if !outlier {
+		s.chainTS, s.chainPos = ts, p
+	}
+	return ts
 }
 
 // act moves the driver's plan along: roam, answer a due offer, arrive,

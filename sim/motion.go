@@ -129,17 +129,18 @@ type GPS struct {
 	OutlierRate float64
 }
 
-// Fix is a noisy reading of p, with the accuracy a phone would report.
-func (g GPS) Fix(rng *rand.Rand, p geo.Point) (geo.Point, float64) {
+// Fix is a noisy reading of p, with the accuracy a phone would report;
+// outlier says it is one of the deliberate wild fixes.
+func (g GPS) Fix(rng *rand.Rand, p geo.Point) (fix geo.Point, accuracy float64, outlier bool) {
 	if g.OutlierRate > 0 && rng.Float64() < g.OutlierRate {
-		return geo.Offset(p, rng.Float64()*360, 300+1700*rng.Float64()), math.Max(g.Sigma, 5)
+		return geo.Offset(p, rng.Float64()*360, 300+1700*rng.Float64()), math.Max(g.Sigma, 5), true
 	}
 	if g.Sigma <= 0 {
-		return p, 3
+		return p, 3, false
 	}
 	dn, de := rng.NormFloat64()*g.Sigma, rng.NormFloat64()*g.Sigma
 	q := geo.Offset(geo.Offset(p, 0, dn), 90, de)
-	return q, math.Round(g.Sigma*(1.5+rng.Float64())*10) / 10
+	return q, math.Round(g.Sigma*(1.5+rng.Float64())*10) / 10, false
 }
 
 // Link models a phone's network: it goes offline at random (Rate outages

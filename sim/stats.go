@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -102,6 +103,7 @@ type Counters struct {
 	PingsDuplicate atomic.Int64
 	PingsBuffered  atomic.Int64 // generated while offline, uploaded later
 	PingsThrottled atomic.Int64 // uploads refused with 429 (kept and sent again)
+	FixesHeld      atomic.Int64 // fixes a car stood still for, its stamps too far ahead (stamps)
 	Outages        atomic.Int64
 	Resets         atomic.Int64 // command channel resets (commands trimmed)
 
@@ -198,6 +200,17 @@ type Report struct {
 		Duplicates int64 `json:"duplicates"`
 		Buffered   int64 `json:"buffered"`
 		Throttled  int64 `json:"throttled"` // uploads refused with 429 (the pings were sent again)
+		// Outliers is how many deliberate GPS outliers (--outlier-rate) were sent.
+		Outliers int64 `json:"outliers"`
+		// Held is how many fixes a car stood still for because its motion
+		// ran ahead of what the server's jump rule accepts at this speed-up.
+		Held int64 `json:"held,omitempty"`
+		// Unexpected is the rejections that were not of a deliberate outlier:
+		// an honest simulated driver should never have one.
+		Unexpected int64 `json:"unexpected_rejections"`
+		// RejectedBy is the server's rejection reason (its error code per
+		// ping) → how many, split into deliberate outliers and the rest.
+		RejectedBy map[string]RejectCount `json:"rejected_by,omitempty"`
 	} `json:"pings"`
 	// Fleet is the drivers' state when the report was made.
 	Fleet struct {
@@ -236,6 +249,7 @@ type Stats struct {
 	Ack     Histogram // ping upload → ack
 	Track   Histogram // replay: metres between the server\'s position and the trace
 	Errs    Errors
+	Rejects Rejections
 	Check   Checker
 	start   time.Time
 	speedUp float64
@@ -288,6 +302,11 @@ func (s *Stats) Report(mode string) Report {
 	r.Pings.Duplicates = c.PingsDuplicate.Load()
 	r.Pings.Buffered = c.PingsBuffered.Load()
 	r.Pings.Throttled = c.PingsThrottled.Load()
+	r.Pings.RejectedBy, r.Pings.Outliers = s.Rejects.Summary()
+	r.Pings.Held = c.FixesHeld.Load()
+	for _, n := range r.Pings.RejectedBy {
+		r.Pings.Unexpected += n.Unexpected
+	}
 	r.Fleet.Online = c.DriversOnline.Load()
 	r.Fleet.Moving = c.DriversMoving.Load()
 	r.Fleet.OnTrip = c.DriversOnTrip.Load()
@@ -317,3 +336,70 @@ func (r Report) JSON() []byte {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	return append(b, '\n')
 }
+
+// Rejections counts the server's ping rejections by reason, telling the
+// simulator's deliberate GPS outliers (which the server should refuse as
+// implausible_jump) from everything else. Safe for concurrent use.
+type Rejections struct {
+	mu       sync.Mutex
+	outliers map[fixKey]struct{} // deliberate outliers not yet rejected
+	sent     int64
+	by       map[string]RejectCount
+}
+
+type fixKey struct {
+	driver string
+	seq    int64
+}
+
+// RejectCount is how many pings the server rejected for one reason.
+type RejectCount struct {
+	// Deliberate: the simulator's own outliers, rejected as intended.
+	Deliberate int64 `json:"deliberate_outliers"`
+	// Unexpected: honest fixes; each one is a bug in the simulator or the server.
+	Unexpected int64 `json:"unexpected"`
+}
+
+// Outlier records that a driver's fix seq is a deliberate outlier.
+func (r *Rejections) Outlier(driver string, seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.outliers == nil {
+		r.outliers = map[fixKey]struct{}{}
+	}
+	r.outliers[fixKey{driver, seq}] = struct{}{}
+	r.sent++
+}
+
+// Rejected records the server's verdict on a driver's fix seq.
+func (r *Rejections) Rejected(driver string, seq int64, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.by == nil {
+		r.by = map[string]RejectCount{}
+	}
+	n := r.by[reason]
+	k := fixKey{driver, seq}
+	if _, ok := r.outliers[k]; ok && reason == ReasonImplausibleJump {
+		delete(r.outliers, k)
+		n.Deliberate++
+	} else {
+		n.Unexpected++
+	}
+	r.by[reason] = n
+}
+
+// Summary returns the counts by reason and the deliberate outliers sent.
+func (r *Rejections) Summary() (map[string]RejectCount, int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.by) == 0 {
+		return nil, r.sent
+	}
+	return maps.Clone(r.by), r.sent
+}
+
+// ReasonImplausibleJump is the server's rejection reason for a fix too far
+// from the driver's last accepted one (driver.ReasonImplausible): what a
+// deliberate outlier should get.
+const ReasonImplausibleJump = "implausible_jump"

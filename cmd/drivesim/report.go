@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -28,6 +30,9 @@ func printTable(w io.Writer, r sim.Report) {
 	fmt.Fprintf(tw, "ping ack ms\t%s\n", lat(r.AckLatency))
 	fmt.Fprintf(tw, "pings\tsent %d  acked %d  rejected %d  duplicates %d  buffered offline %d  throttled uploads %d\n",
 		r.Pings.Sent, r.Pings.Acked, r.Pings.Rejected, r.Pings.Duplicates, r.Pings.Buffered, r.Pings.Throttled)
+	if len(r.Pings.RejectedBy) > 0 || r.Pings.Outliers > 0 {
+		fmt.Fprintf(tw, "rejections\t%s\n", rejections(r))
+	}
 	fmt.Fprintf(tw, "throughput /s\tpings %.1f  requests %.1f  events %.1f  locations %.1f\n",
 		r.Throughput.PingsPerS, r.Throughput.RequestsPerS, r.Throughput.EventsPerS, r.Throughput.LocationsPerS)
 	fmt.Fprintf(tw, "actions\toffers %d  declined %d  missed %d  accepted %d  cancels %d  dropoff changes %d  messages %d  outages %d\n",
@@ -40,10 +45,48 @@ func printTable(w io.Writer, r sim.Report) {
 		fmt.Fprintf(tw, "  error ×%d\t%s\n", e.Count, e.Message)
 	}
 	_ = tw.Flush()
+	if r.Pings.Unexpected > 0 {
+		fmt.Fprintf(w, "note: %d rejections were of honest simulated fixes, not deliberate outliers (--outlier-rate); the reasons are the server's error codes.\n", r.Pings.Unexpected)
+	}
+	if r.Pings.Held > 0 {
+		fmt.Fprintf(w, "note: cars stood still for %d of %d fixes: at --speedup %g they drove faster than the server's jump check (70 m/s\n"+
+			"      from the last fix, plus 50 m) accepts in wall time; lower --speedup or --ping-every for full speed.\n", r.Pings.Held, r.Pings.Sent, r.SpeedUp)
+	}
 	if r.Pings.Throttled > 0 {
 		fmt.Fprintf(w, "note: the server throttled %d uploads (429: its per-driver ping rate). At --speedup %g each driver sends %g fixes per wall second;\n"+
 			"      raise the server's HEXTRACK_PING_RATE (--ping-rate) for fast simulations.\n", r.Pings.Throttled, r.SpeedUp, r.SpeedUp)
 	}
+}
+
+// rejections says why the server rejected pings, reason by reason, and
+// which rejections were the simulator's deliberate outliers.
+func rejections(r sim.Report) string {
+	reasons := slices.Sorted(maps.Keys(r.Pings.RejectedBy))
+	var parts []string
+	for _, reason := range reasons {
+		n := r.Pings.RejectedBy[reason]
+		if n.Deliberate > 0 {
+			parts = append(parts, fmt.Sprintf("%d deliberate outliers rejected as %s, as intended", n.Deliberate, reason))
+		}
+		if n.Unexpected > 0 {
+			parts = append(parts, fmt.Sprintf("%d UNEXPECTED %s", n.Unexpected, reason))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "none")
+	}
+	if acc := r.Pings.Outliers - deliberate(r); acc > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d deliberate outliers not (yet) rejected: still queued at the end, or accepted", acc, r.Pings.Outliers))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func deliberate(r sim.Report) int64 {
+	var n int64
+	for _, c := range r.Pings.RejectedBy {
+		n += c.Deliberate
+	}
+	return n
 }
 
 func lat(l sim.Latency) string {

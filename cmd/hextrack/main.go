@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -38,20 +39,62 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "hextrack:", err)
+		if errors.Is(err, flag.ErrHelp) {
+			return // help was asked for and printed
 		}
+		fmt.Fprintln(os.Stderr, "hextrack:", err)
 		os.Exit(1)
 	}
 }
 
+// commands are hextrack's commands, in the order `hextrack help` lists them.
+var commands = []struct{ name, short string }{
+	{"serve", "run the server (the default when no command is given)"},
+	{"token", "mint an access token signed with the server's secret"},
+	{"eta-eval", "measure ETA accuracy on real taxi trips (held-out error vs baselines)"},
+	{"version", "print hextrack's version"},
+	{"help", "show this list, or a command's help (hextrack help <command>)"},
+}
+
+// usage is `hextrack help`, in the style of the go tool.
+func usage(w io.Writer) {
+	fmt.Fprint(w, "hextrack tracks drivers and trips in real time: drivers send GPS fixes,\n"+
+		"riders and ops follow trips over SSE, long-poll or WebSocket.\n\n"+
+		"Usage:\n\n\thextrack <command> [flags]\n\nThe commands are:\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "\t%-9s %s\n", c.name, c.short)
+	}
+	fmt.Fprint(w, "\nUse \"hextrack <command> --help\" for a command's flags. Every serve flag\n"+
+		"also reads an environment variable (HEXTRACK_*); README.md lists them.\n")
+}
+
+// isHelp: the argument asks for help.
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	if len(args) > 0 && isHelp(args[0]) {
+		if len(args) == 1 || args[0] != "help" {
+			usage(stdout)
+			return nil
+		}
+		// hextrack help <command>: the command's own --help.
+		if args[1] == "version" || args[1] == "help" {
+			usage(stdout)
+			return nil
+		}
+		cmd, args = args[1], []string{"--help"}
+	} else if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
+		if slices.ContainsFunc(args, isHelp) {
+			fmt.Fprint(stderr, "usage: hextrack serve [flags]\n\n"+
+				"Serve runs the API, the realtime feeds and the web pages on Redis\n"+
+				"(embedded in memory when --redis is empty). Each flag's default comes\n"+
+				"from the environment variable named in its description.\n\n")
+		}
 		cfg, err := parseServe(args)
 		if err != nil {
 			return err
@@ -65,14 +108,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 		return m.Close()
 	case "token":
-		return runToken(args, stdout)
+		return runToken(args, stdout, stderr)
 	case "eta-eval":
 		return runETAEval(ctx, args, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "hextrack", version)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (serve, token, eta-eval, version)", cmd)
+	return fmt.Errorf("unknown command %q\nRun 'hextrack help' for the list of commands", cmd)
 }
 
 func displayAddr(a string) string {
@@ -268,7 +311,14 @@ func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
 // requests and the WebSockets are waited for, then background work stops
 // and Redis is closed.
 func (m *Main) Close() error {
+	log := m.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	log.Info("shutting down", "drain_window", m.Config.DrainWindow)
 	if m.API != nil {
+		log.Info("draining streams: clients are told to reconnect", "open_streams", m.API.OpenStreams())
 		m.API.StartDrain()
 	}
 	if m.stopReport != nil {
@@ -292,9 +342,14 @@ func (m *Main) Close() error {
 		// WebSockets and SSE streams are hijacked: Shutdown does not wait
 		// for them. Streams still open after the drain are closed.
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
-		_ = m.API.WaitWebSockets(ctx)
-		_ = m.API.WaitStreams(ctx)
+		werr := m.API.WaitWebSockets(ctx)
+		serr := m.API.WaitStreams(ctx)
 		cancel()
+		if werr != nil || serr != nil {
+			log.Warn("streams still open after the drain window: closing them", "open_streams", m.API.OpenStreams())
+		} else {
+			log.Info("streams drained", "took", time.Since(start).Round(time.Millisecond))
+		}
 		_ = m.API.Close()
 	}
 	<-shut
@@ -319,6 +374,11 @@ func (m *Main) Close() error {
 	if m.mini != nil {
 		close(m.miniDone)
 		m.mini.Close()
+	}
+	if err != nil {
+		log.Warn("closed with an error", "err", err, "took", time.Since(start).Round(time.Millisecond))
+	} else {
+		log.Info("closed", "took", time.Since(start).Round(time.Millisecond))
 	}
 	return err
 }
