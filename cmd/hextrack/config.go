@@ -30,7 +30,7 @@ type Config struct {
 	MapFile     string        // HEXTRACK_MAP: OSM PBF for roads and routing
 	DrainWindow time.Duration // HEXTRACK_DRAIN_WINDOW: reconnect spread on shutdown, default 5s
 	LogLevel    string        // HEXTRACK_LOG_LEVEL: debug|info|warn|error, default info
-	// Dispatch and the driver WebSocket (zero: the rider/api defaults).
+	// Dispatch and the driver WebSocket (zero: the dispatch/api defaults).
 	OfferTimeout    time.Duration // HEXTRACK_OFFER_TIMEOUT: default 15s
 	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
 	LeaseTTL        time.Duration // HEXTRACK_DISPATCH_LEASE: default 5s
