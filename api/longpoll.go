@@ -21,6 +21,13 @@ const (
 	maxPollWait      = 30 * time.Second
 )
 
+// tripPolls serve a trip's feed as JSON long-polls.
+type tripPolls struct {
+	feed     Feed
+	snaps    Snapshots
+	draining <-chan struct{}
+}
+
 type pollReply struct {
 	Events []feed.Event `json:"events"`
 	// Next is the cursor for the following poll (after=).
@@ -29,12 +36,12 @@ type pollReply struct {
 	Location *trip.Location `json:"location"`
 }
 
-// longPoll serves the trip feed as JSON: events after `after` (from the
+// serve serves the trip feed as JSON: events after `after` (from the
 // oldest retained when empty), at most `limit` (≤ 1000), waiting up to
 // `wait` seconds (≤ 30) for one when there are none. A cursor older than
 // the stream retains (or unknown) is a 410 whose error details are a fresh
 // snapshot: continue with after=<its feed_position>.
-func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
+func (s *tripPolls) serve(c echo.Context, id string, a trip.Actor) error {
 	q := c.QueryParams()
 	limit, wait, err := pollParams(q)
 	if err != nil {

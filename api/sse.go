@@ -2,9 +2,13 @@ package api
 
 import (
 	"bytes"
+	"log/slog"
+	"sync/atomic"
+
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -141,7 +145,7 @@ type envelope struct {
 	Data  any       `json:"data"`
 }
 
-// serveSSE streams a trip's feed as Server-Sent Events, per DESIGN.md:
+// serve streams a trip's feed as Server-Sent Events, per DESIGN.md:
 // subscribe first; on a fresh connect a `snapshot` (its id: is the feed
 // position it reflects); on a resume (Last-Event-ID header or lastEventId
 // query) the missed events, then the latest location, then live events; a
@@ -159,7 +163,7 @@ type envelope struct {
 // serves the stream, which is what keeps an idle stream small. Where the
 // connection can't be taken over (HTTP/2, a test recorder) the handler
 // serves the stream itself, the same way.
-func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
+func (s *tripStreams) serve(c echo.Context, id string, a trip.Actor) error {
 	req := c.Request()
 	last := req.Header.Get("Last-Event-ID")
 	if last == "" {
@@ -171,7 +175,7 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	takeOver := canHijack(c)
 	sctx := req.Context()
 	if takeOver {
-		sctx = s.sse.context()
+		sctx = s.conns.context()
 		if sctx.Err() != nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is shutting down"}
 		}
@@ -181,12 +185,12 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	if err != nil {
 		return err
 	}
-	s.sseStreams.Inc()
+	s.gauge.Inc()
 	t := &tripStream{s: s, sub: sub, ctx: sctx, id: id, topic: topic, a: a, resumed: last != ""}
 	if cl := claims(c); cl != nil && cl.ExpiresAt != nil {
 		t.expiry = cl.ExpiresAt.Time
 	}
-	t.retry(s.cfg.Stream.Retry)
+	t.retry(s.cfg.Retry)
 	failed := false
 	if last == "" {
 		// The snapshot's Redis calls run here, on the request's goroutine,
@@ -194,12 +198,12 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 		failed = t.snapshot(req.Context(), "snapshot", sub.Position()) != nil
 	}
 	if takeOver {
-		if conn, err := s.hijackSSE(c); err == nil {
-			t.takeOver(conn, c.Response().Header(), failed)
+		if conn, err := hijackSSE(c); err == nil {
+			s.takeOver(t, conn, c.Response().Header(), failed)
 			return nil
 		}
 	}
-	defer s.sseStreams.Dec()
+	defer s.gauge.Dec()
 	defer sub.Close()
 	h := c.Response().Header()
 	setSSEHeaders(h)
@@ -215,11 +219,27 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	return nil
 }
 
+// tripStreams serve trips' feeds as SSE streams (serve), and track the
+// streams that took their connection over from net/http (sse_conn.go).
+type tripStreams struct {
+	cfg      StreamConfig
+	feed     Feed
+	snaps    Snapshots
+	shares   Shares // a viewer's share link is re-checked while it watches
+	log      *slog.Logger
+	draining <-chan struct{}
+	// open is the limiter's count of open streams (admitStream): a
+	// taken-over stream holds one until it ends.
+	open  *atomic.Int64
+	gauge prometheus.Gauge // open trip SSE streams
+	conns streamConns
+}
+
 // tripStream is one trip SSE stream once its first frames are built: what
 // its serving goroutine owns. Exactly one of conn (taken over from
 // net/http) and resp is set.
 type tripStream struct {
-	s         *Server
+	s         *tripStreams
 	sub       *feed.Subscription
 	ctx       context.Context // the Redis calls of resets, locations and share checks
 	id, topic string
@@ -272,7 +292,7 @@ func (t *tripStream) flush() error {
 	}
 	t.buf = nil
 	defer putFrameBuf(b)
-	to := t.s.cfg.Stream.WriteTimeout
+	to := t.s.cfg.WriteTimeout
 	now := time.Now()
 	if t.conn != nil {
 		// The deadline is moved only once less than half of WriteTimeout is
@@ -373,7 +393,7 @@ func (t *tripStream) tokenExpired() {
 // serveSSE); gone is closed when net/http sees the client go (nil on a
 // taken-over connection, where a write or the heartbeat's check notices).
 func (t *tripStream) run(gone <-chan struct{}) {
-	s, cfg, sub := t.s, t.s.cfg.Stream, t.sub
+	s, cfg, sub := t.s, t.s.cfg, t.sub
 	var locDue <-chan time.Time
 	if t.resumed {
 		locDue = time.After(cfg.LocationDelay)
@@ -400,7 +420,7 @@ func (t *tripStream) run(gone <-chan struct{}) {
 	}
 	tick := time.NewTimer(due())
 	defer tick.Stop()
-	closing := s.sse.closing()
+	closing := s.conns.closing()
 	for {
 		select {
 		case it, ok := <-sub.C():

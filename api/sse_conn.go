@@ -61,7 +61,7 @@ func canHijack(c echo.Context) bool {
 // net/http's reader is needed. The response is marked as sent with 200 for
 // the logging and metrics middlewares, which see the handler return once
 // the stream is set up (their duration is the setup's, not the stream's).
-func (s *Server) hijackSSE(c echo.Context) (net.Conn, error) {
+func hijackSSE(c echo.Context) (net.Conn, error) {
 	conn, _, err := http.NewResponseController(c.Response()).Hijack()
 	if err != nil {
 		return nil, err
@@ -88,12 +88,11 @@ func sseHead(b *bytes.Buffer, h http.Header) {
 // on a goroutine of its own; h is the response header the middlewares
 // set. failed (the first snapshot failed) ends the stream after the first
 // frames, and the client reconnects.
-func (t *tripStream) takeOver(conn net.Conn, h http.Header, failed bool) {
-	s := t.s
+func (s *tripStreams) takeOver(t *tripStream, conn net.Conn, h http.Header, failed bool) {
 	t.conn = conn
 	// The stream holds an open stream of admission from now on; the one
 	// admitStream took ends when the handler returns.
-	s.lim.open.Add(1)
+	s.open.Add(1)
 	hb := frameBufs.Get().(*bytes.Buffer)
 	sseHead(hb, h)
 	if t.buf != nil {
@@ -101,17 +100,16 @@ func (t *tripStream) takeOver(conn net.Conn, h http.Header, failed bool) {
 		putFrameBuf(t.buf)
 	}
 	t.buf = hb
-	if !s.sse.add(conn) { // Close came first
+	if !s.conns.add(conn) { // Close came first
 		failed = true
 	}
-	go t.serveConn(failed)
+	go s.serveConn(t, failed)
 }
 
 // serveConn serves a taken-over stream: the response head with the first
 // frames in one write, then run. It owns the connection, the subscription
 // and the stream's counts.
-func (t *tripStream) serveConn(failed bool) {
-	s := t.s
+func (s *tripStreams) serveConn(t *tripStream, failed bool) {
 	defer func() {
 		if r := recover(); r != nil { // what echo's Recover did for the handler
 			s.log.Error("sse: panic", "trip", t.id, "panic", r, "stack", string(debug.Stack()))
@@ -122,9 +120,9 @@ func (t *tripStream) serveConn(failed bool) {
 		}
 		t.sub.Close()
 		_ = t.conn.Close()
-		s.sse.remove(t.conn)
-		s.lim.open.Add(-1)
-		s.sseStreams.Dec()
+		s.conns.remove(t.conn)
+		s.open.Add(-1)
+		s.gauge.Dec()
 	}()
 	if t.flush() != nil || failed {
 		return
@@ -212,7 +210,7 @@ func (sc *streamConns) wait(ctx context.Context) error {
 // from net/http has ended (after StartDrain they end at once, after a
 // jittered retry: hint), or ctx is done. http.Server.Shutdown does not
 // wait for them.
-func (s *Server) WaitStreams(ctx context.Context) error { return s.sse.wait(ctx) }
+func (s *Server) WaitStreams(ctx context.Context) error { return s.streams.conns.wait(ctx) }
 
 // Close ends the SSE streams that took their connection over from
 // net/http, at once: their connections are closed (clients reconnect and
@@ -220,7 +218,7 @@ func (s *Server) WaitStreams(ctx context.Context) error { return s.sse.wait(ctx)
 // It waits up to 5 s for them to end. For a graceful stop call StartDrain
 // and WaitStreams first. Other requests and WebSockets are unaffected.
 func (s *Server) Close() error {
-	sc := &s.sse
+	sc := &s.streams.conns
 	sc.init()
 	sc.mu.Lock()
 	if !sc.closed {

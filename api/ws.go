@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
@@ -96,42 +98,40 @@ func (c WSConfig) withDefaults() WSConfig {
 	return c
 }
 
-// driverChannel is the state of the driver command channel on this node:
-// the open WebSockets, one per driver.
+// driverChannel is the driver WebSocket on this node: the open
+// connections, one per driver, and what they call.
 type driverChannel struct {
-	cfg   WSConfig
-	cmds  driverCommands // nil: no driver channel
-	polls CommandPolls   // nil: no long-poll of commands
-	up    websocket.Upgrader
+	cfg      WSConfig
+	cmds     driverCommands // nil: no driver channel
+	drivers  driverService  // pings and the driver's state on a reset
+	trips    Trips          // trip actions sent over the socket
+	log      *slog.Logger
+	draining <-chan struct{}
+	gauge    prometheus.Gauge // open driver WebSockets
+	up       websocket.Upgrader
 
 	mu    sync.Mutex
 	conns map[string]*wsConn
 	wg    sync.WaitGroup
 }
 
-// initDriverChannel sets up the driver channel from cfg.WS and d.Commands.
-func (s *Server) initDriverChannel(d Deps) {
-	dc := &driverChannel{cfg: s.cfg.WS.withDefaults(), polls: d.CommandPolls, conns: map[string]*wsConn{}}
-	if d.Commands != nil && d.Sessions != nil {
-		dc.cmds = struct {
-			Commands
-			Sessions
-		}{d.Commands, d.Sessions}
-	}
+// newDriverChannel sets up the driver channel from cfg (its defaults
+// applied) and what its connections call.
+func newDriverChannel(cfg WSConfig, cmds driverCommands, drivers driverService, trips Trips,
+	log *slog.Logger, draining <-chan struct{}, gauge prometheus.Gauge) *driverChannel {
+	dc := &driverChannel{cfg: cfg.withDefaults(), cmds: cmds, drivers: drivers, trips: trips,
+		log: log, draining: draining, gauge: gauge, conns: map[string]*wsConn{}}
 	dc.up = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   4096,
 		WriteBufferSize:  4096,
 		CheckOrigin:      dc.checkOrigin,
 	}
-	s.dc = dc
+	return dc
 }
 
 func (s *Server) driverChannelRoutes() {
-	g := s.e.Group("/v1/drivers")
-	g.GET("/:id/ws", guard(s.driverWS, RoleDriver))
-	g.GET("/:id/commands", guard(s.pollCommands, RoleDriver, RoleOps))
-	g.POST("/:id/commands/:cmd/ack", guard(s.ackCommand, RoleDriver, RoleOps))
+	s.e.GET("/v1/drivers/:id/ws", guard(s.dc.driverWS, RoleDriver))
 }
 
 // WaitWebSockets waits until every driver WebSocket of this node has
@@ -168,7 +168,7 @@ func (dc *driverChannel) checkOrigin(r *http.Request) bool {
 // driverWS upgrades to the driver WebSocket. Everything that can be refused
 // (token, driver, origin, not an upgrade) is refused before the upgrade
 // with a JSON error.
-func (s *Server) driverWS(c echo.Context) error {
+func (dc *driverChannel) driverWS(c echo.Context) error {
 	cl := claims(c)
 	id := c.Param("id")
 	if cl.Subject != id {
@@ -181,27 +181,26 @@ func (s *Server) driverWS(c echo.Context) error {
 	if !websocket.IsWebSocketUpgrade(r) {
 		return &Error{Status: http.StatusBadRequest, Code: "upgrade_required", Message: "this endpoint speaks WebSocket only"}
 	}
-	if !s.dc.checkOrigin(r) {
+	if !dc.checkOrigin(r) {
 		return &Error{Status: http.StatusForbidden, Code: "origin_not_allowed", Message: "origin not allowed"}
 	}
-	if s.dc.cmds == nil || s.trips == nil || s.drivers == nil {
+	if dc.cmds == nil || dc.trips == nil || dc.drivers == nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the driver channel is not served by this node"}
 	}
 	select {
-	case <-s.draining:
+	case <-dc.draining:
 		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining; connect to another"}
 	default:
 	}
-	ws, err := s.dc.up.Upgrade(c.Response(), r, nil)
+	ws, err := dc.up.Upgrade(c.Response(), r, nil)
 	if err != nil {
 		return nil // the upgrader has answered
 	}
-	s.dc.wg.Add(1)
-	defer s.dc.wg.Done()
-	gauge := s.m.connections.WithLabelValues("ws")
-	gauge.Inc()
-	defer gauge.Dec()
-	conn := newWSConn(s, ws, id, cl)
+	dc.wg.Add(1)
+	defer dc.wg.Done()
+	dc.gauge.Inc()
+	defer dc.gauge.Dec()
+	conn := newWSConn(dc, ws, id, cl)
 	conn.serve(context.WithoutCancel(r.Context()))
 	return nil
 }
@@ -209,7 +208,7 @@ func (s *Server) driverWS(c echo.Context) error {
 // wsConn is one driver WebSocket: the handler goroutine reads, one writer
 // goroutine writes (commands from the feed, replies, pings, the close).
 type wsConn struct {
-	s        *Server
+	dc       *driverChannel
 	ws       *websocket.Conn
 	driverID string
 	session  string
@@ -224,15 +223,15 @@ type wsConn struct {
 	expires time.Time
 }
 
-func newWSConn(s *Server, ws *websocket.Conn, id string, cl *Claims) *wsConn {
+func newWSConn(dc *driverChannel, ws *websocket.Conn, id string, cl *Claims) *wsConn {
 	// Sessions sort by start time, so a connection is only ever replaced by
 	// a newer one, even when two handshakes overlap.
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	session := fmt.Sprintf("%016x-%s", time.Now().UnixNano(), hex.EncodeToString(b[:]))
-	return &wsConn{s: s, ws: ws, driverID: id, session: session,
+	return &wsConn{dc: dc, ws: ws, driverID: id, session: session,
 		actor: trip.Actor{Role: trip.RoleDriver, ID: cl.Subject},
-		send:  make(chan []byte, s.dc.cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{}),
+		send:  make(chan []byte, dc.cfg.SendQueue), closing: make(chan struct{}), done: make(chan struct{}),
 		expires: tokenExpiry(cl)}
 }
 
@@ -277,13 +276,13 @@ type wsError struct {
 func (c *wsConn) replyErr(ref string, err error) {
 	ae, known := toError(err)
 	if !known {
-		c.s.log.Error("ws: request failed", "driver", c.driverID, "err", err)
+		c.dc.log.Error("ws: request failed", "driver", c.driverID, "err", err)
 	}
 	c.reply(wsError{Type: "error", Ref: ref, Code: ae.Code, Message: ae.Message})
 }
 
 func (c *wsConn) serve(ctx context.Context) {
-	dc := c.s.dc
+	dc := c.dc
 	cfg := dc.cfg
 	defer c.ws.Close()
 	c.ws.SetReadLimit(cfg.ReadLimit)
@@ -292,33 +291,8 @@ func (c *wsConn) serve(ctx context.Context) {
 		return c.ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
 	})
 
-	// Newer wins: replace this node's older connection at once, and tell
-	// the other nodes' through the driver's feed.
-	dc.mu.Lock()
-	if old := dc.conns[c.driverID]; old == nil || old.session < c.session {
-		if old != nil {
-			old.closeWith(CloseReplaced, "replaced by a newer connection")
-		}
-		dc.conns[c.driverID] = c
-	} else {
-		c.closeWith(CloseReplaced, "replaced by a newer connection")
-	}
-	dc.mu.Unlock()
-	defer func() {
-		dc.mu.Lock()
-		if dc.conns[c.driverID] == c {
-			delete(dc.conns, c.driverID)
-		}
-		dc.mu.Unlock()
-		bg, cancel := context.WithTimeout(ctx, 2*time.Second)
-		dc.cmds.EndSession(bg, c.driverID, c.session)
-		cancel()
-	}()
-	if cur, err := dc.cmds.TakeSession(ctx, c.driverID, c.session); err != nil {
-		c.s.log.Warn("ws: session", "driver", c.driverID, "err", err)
-	} else if cur != c.session {
-		c.closeWith(CloseReplaced, "replaced by a newer connection")
-	}
+	dc.register(ctx, c)
+	defer dc.unregister(ctx, c)
 
 	subCtx, cancelSub := context.WithCancel(ctx)
 	defer cancelSub()
@@ -350,7 +324,7 @@ func (c *wsConn) serve(ctx context.Context) {
 			sub, err := dc.cmds.Subscribe(subCtx, c.driverID, after)
 			if err != nil {
 				if subCtx.Err() == nil {
-					c.s.log.Warn("ws: subscribe", "driver", c.driverID, "err", err)
+					c.dc.log.Warn("ws: subscribe", "driver", c.driverID, "err", err)
 				}
 				c.closeWith(websocket.CloseTryAgainLater, "try again")
 				return
@@ -377,10 +351,43 @@ func (c *wsConn) serve(ctx context.Context) {
 			}
 		}
 		if !hello {
-			c.handle(ctx, b)
+			dc.handle(ctx, c, b)
 		}
 		putReadBuf(buf)
 	}
+}
+
+// register makes c the driver's connection. Newer wins: this node's older
+// connection is replaced at once, the other nodes' are told through the
+// driver's feed (TakeSession).
+func (dc *driverChannel) register(ctx context.Context, c *wsConn) {
+	dc.mu.Lock()
+	if old := dc.conns[c.driverID]; old == nil || old.session < c.session {
+		if old != nil {
+			old.closeWith(CloseReplaced, "replaced by a newer connection")
+		}
+		dc.conns[c.driverID] = c
+	} else {
+		c.closeWith(CloseReplaced, "replaced by a newer connection")
+	}
+	dc.mu.Unlock()
+	if cur, err := dc.cmds.TakeSession(ctx, c.driverID, c.session); err != nil {
+		dc.log.Warn("ws: session", "driver", c.driverID, "err", err)
+	} else if cur != c.session {
+		c.closeWith(CloseReplaced, "replaced by a newer connection")
+	}
+}
+
+// unregister forgets c and ends its session.
+func (dc *driverChannel) unregister(ctx context.Context, c *wsConn) {
+	dc.mu.Lock()
+	if dc.conns[c.driverID] == c {
+		delete(dc.conns, c.driverID)
+	}
+	dc.mu.Unlock()
+	bg, cancel := context.WithTimeout(ctx, 2*time.Second)
+	dc.cmds.EndSession(bg, c.driverID, c.session)
+	cancel()
 }
 
 // readBufs holds message buffers: a message is read into one, handled,
@@ -421,11 +428,11 @@ type started struct {
 }
 
 func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
-	cfg := c.s.dc.cfg
+	cfg := c.dc.cfg
 	ping := time.NewTicker(cfg.PingPeriod)
 	defer ping.Stop()
 	var drain <-chan time.Time
-	draining := c.s.draining
+	draining := c.dc.draining
 	var expired <-chan time.Time
 	if !c.expires.IsZero() {
 		t := time.NewTimer(time.Until(c.expires))
@@ -487,7 +494,7 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 			}
 			// Fallback to the live replaced message: is this still the
 			// driver's current connection?
-			if cur, err := c.s.dc.cmds.Session(ctx, c.driverID); err == nil && cur > c.session {
+			if cur, err := c.dc.cmds.Session(ctx, c.driverID); err == nil && cur > c.session {
 				c.closeWith(CloseReplaced, "replaced by a newer connection")
 			}
 		case <-draining:
@@ -505,7 +512,7 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 func (c *wsConn) frame(ctx context.Context, it feed.Item) []byte {
 	if it.Reset {
 		var st any
-		if ds, err := c.s.drivers.Get(ctx, c.driverID); err == nil {
+		if ds, err := c.dc.drivers.Get(ctx, c.driverID); err == nil {
 			st = ds
 		}
 		b, _ := json.Marshal(map[string]any{"type": "reset", "position": it.Position, "data": map[string]any{"driver": st}})
@@ -528,9 +535,9 @@ func (c *wsConn) frame(ctx context.Context, it feed.Item) []byte {
 	return b
 }
 
-// handle processes one client message; errors are replied, the
-// connection stays open.
-func (c *wsConn) handle(ctx context.Context, b []byte) {
+// handle processes one message of c by calling the services; errors are
+// replied, the connection stays open.
+func (dc *driverChannel) handle(ctx context.Context, c *wsConn, b []byte) {
 	m, err := decodeWSMessage(b)
 	if err != nil {
 		c.replyErr(m.Ref, err)
@@ -540,9 +547,9 @@ func (c *wsConn) handle(ctx context.Context, b []byte) {
 	case "hello":
 		c.replyErr(m.Ref, &Error{Status: http.StatusBadRequest, Code: "invalid_message", Message: "hello must be the first message"})
 	case "locations":
-		c.locations(ctx, m)
+		dc.locations(ctx, c, m)
 	case "ack":
-		acked, err := c.s.dc.cmds.Ack(ctx, c.driverID, m.ID)
+		acked, err := dc.cmds.Ack(ctx, c.driverID, m.ID)
 		if err != nil {
 			c.replyErr(m.Ref, err)
 			return
@@ -552,9 +559,9 @@ func (c *wsConn) handle(ctx context.Context, b []byte) {
 		var snap trip.Snapshot
 		var err error
 		if m.Type == trip.ActAccept {
-			snap, err = c.s.trips.Accept(ctx, m.Trip, c.actor)
+			snap, err = dc.trips.Accept(ctx, m.Trip, c.actor)
 		} else {
-			snap, err = c.s.trips.Act(ctx, m.Trip, c.actor, m.Type, m.Reason)
+			snap, err = dc.trips.Act(ctx, m.Trip, c.actor, m.Type, m.Reason)
 		}
 		if err != nil {
 			var te *trip.TransitionError
@@ -580,10 +587,10 @@ type wsAck struct {
 
 // locations applies a batch with the same validation and idempotency as
 // POST /v1/drivers/{id}/locations, and acks the highest applied seq.
-func (c *wsConn) locations(ctx context.Context, m wsMessage) {
+func (dc *driverChannel) locations(ctx context.Context, c *wsConn, m wsMessage) {
 	// Decoded once, straight from the message: the same pings, limit and
 	// errors as the REST batch {"pings":[...]}.
-	pings, err := driver.DecodePingList(m.Pings, c.s.drivers.Limits().MaxBatch)
+	pings, err := driver.DecodePingList(m.Pings, dc.drivers.Limits().MaxBatch)
 	if err != nil {
 		if m.pingsUnchecked && !json.Valid(m.Pings) {
 			// The message is not JSON after all: refused as a whole, as
@@ -594,7 +601,7 @@ func (c *wsConn) locations(ctx context.Context, m wsMessage) {
 		c.replyErr(m.Ref, err)
 		return
 	}
-	res, err := c.s.drivers.Ingest(ctx, c.driverID, pings)
+	res, err := dc.drivers.Ingest(ctx, c.driverID, pings)
 	if err != nil {
 		c.replyErr(m.Ref, err)
 		return
