@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/ops"
 )
 
@@ -142,11 +143,11 @@ func (s *opsHandlers) opsStream(c echo.Context, frame func(ctx context.Context) 
 	s.gauge.Inc()
 	defer s.gauge.Dec()
 	h := c.Response().Header()
-	setSSEHeaders(h)
+	sse.SetHeaders(h)
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
-	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), to: cfg.WriteTimeout}
-	w.retry(cfg.Retry)
+	w := sse.NewWriter(c, cfg.WriteTimeout)
+	w.Retry(cfg.Retry)
 	send := func() error {
 		typ, data, ok, err := frame(ctx)
 		if err != nil {
@@ -155,18 +156,18 @@ func (s *opsHandlers) opsStream(c echo.Context, frame func(ctx context.Context) 
 			}
 			s.log.Warn("ops stream: frame failed", "request_id", requestID(c), "err", err)
 			b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "unavailable", "message": "ops data is unavailable; reconnecting"}})
-			w.frame("", "error", b)
-			_ = w.flush()
+			w.Frame("", "error", b)
+			_ = w.Flush()
 			return err
 		}
 		if ok {
-			b, err := json.Marshal(envelope{Type: typ, Topic: "ops", TS: time.Now().UTC(), Data: data})
+			b, err := json.Marshal(sse.Envelope{Type: typ, Topic: "ops", TS: time.Now().UTC(), Data: data})
 			if err != nil {
 				return err
 			}
-			w.frame("", typ, b)
+			w.Frame("", typ, b)
 		}
-		return w.flush()
+		return w.Flush()
 	}
 	if err := send(); err != nil {
 		return nil
@@ -188,19 +189,19 @@ func (s *opsHandlers) opsStream(c echo.Context, frame func(ctx context.Context) 
 				return nil
 			}
 		case <-hb.C:
-			w.comment("hb")
-			if w.flush() != nil {
+			w.Comment("hb")
+			if w.Flush() != nil {
 				return nil
 			}
 		case <-expired:
-			b, _ := json.Marshal(envelope{Type: "token_expired", Topic: "ops", TS: time.Now().UTC(),
+			b, _ := json.Marshal(sse.Envelope{Type: "token_expired", Topic: "ops", TS: time.Now().UTC(),
 				Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token"}})
-			w.frame("", "token_expired", b)
-			_ = w.flush()
+			w.Frame("", "token_expired", b)
+			_ = w.Flush()
 			return nil
 		case <-s.draining:
-			w.retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
-			_ = w.flush()
+			w.Retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
+			_ = w.Flush()
 			return nil
 		case <-ctx.Done():
 			return nil

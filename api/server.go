@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	cryptorand "crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/driver"
 )
 
@@ -25,7 +27,8 @@ type Config struct {
 	Dev bool
 	// MaxBody is the largest request body, bytes. Zero: 1 MiB.
 	MaxBody int64
-	// Stream tunes SSE and long-poll streams (see StreamConfig).
+	// Stream tunes SSE streams (trips' and ops') and the drain of
+	// long-polls (see sse.Config).
 	Stream StreamConfig
 	// WS tunes driver WebSockets (see WSConfig in ws.go).
 	WS WSConfig
@@ -45,6 +48,9 @@ type Config struct {
 	// pollCache). Zero: 100ms. Negative: off (every poll reads Redis).
 	PollCacheTTL time.Duration
 }
+
+// StreamConfig tunes SSE streams: see sse.Config.
+type StreamConfig = sse.Config
 
 // Server is hextrack's HTTP API: it builds the handler types (one job
 // each, each holding only the deps it calls), registers their routes and
@@ -67,7 +73,7 @@ type Server struct {
 	tokens   *devTokens       // auth.go
 	trips    *tripHandlers    // trips.go
 	polls    *tripPolls       // longpoll.go
-	streams  *tripStreams     // sse.go, sse_conn.go
+	streams  *sse.Trips       // package sse
 	payments *paymentHandlers // payments.go
 	drivers  *driverHandlers  // drivers.go, commands.go
 	dc       *driverChannel   // ws.go
@@ -88,7 +94,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	// One origin allow-list for CORS and the WebSocket origin check.
 	cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)
-	cfg.Stream = cfg.Stream.withDefaults()
+	cfg.Stream = cfg.Stream.WithDefaults()
 	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), reg: d.Registry, log: d.Logger,
 		draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
@@ -113,8 +119,8 @@ func New(cfg Config, d Deps) *Server {
 	s.polls = &tripPolls{feed: d.Feed, snaps: d.Snapshots, draining: s.draining}
 	sseStreams := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
 	_ = d.Registry.Register(sseStreams)
-	s.streams = &tripStreams{cfg: cfg.Stream, feed: d.Feed, snaps: d.Snapshots, shares: d.Shares, log: d.Logger,
-		draining: s.draining, open: &s.lim.open, gauge: sseStreams}
+	s.streams = sse.NewTrips(cfg.Stream, sse.Deps{Feed: d.Feed, Snapshots: d.Snapshots, Shares: d.Shares, Log: d.Logger,
+		Draining: s.draining, Open: &s.lim.open, Gauge: sseStreams})
 	s.trips = &tripHandlers{trips: d.Trips, views: d.TripViews, snaps: d.Snapshots, shares: d.Shares, chat: d.Chat,
 		feed: d.Feed, polls: pc, auth: s.auth, sse: s.streams, longPoll: s.polls}
 	s.payments = &paymentHandlers{payments: d.Payments, webhooks: d.Webhooks, polls: pc, trip: s.trips.trip}
@@ -198,6 +204,19 @@ func (s *Server) StartDrain() {
 		close(s.draining)
 	}
 }
+
+// WaitStreams waits until every SSE stream that took its connection over
+// from net/http has ended (after StartDrain they end at once, after a
+// jittered retry: hint), or ctx is done. http.Server.Shutdown does not
+// wait for them.
+func (s *Server) WaitStreams(ctx context.Context) error { return s.streams.Wait(ctx) }
+
+// Close ends the SSE streams that took their connection over from
+// net/http, at once: their connections are closed (clients reconnect and
+// resume by ID) and streams opened later end after their first frames.
+// It waits up to 5 s for them to end. For a graceful stop call StartDrain
+// and WaitStreams first. Other requests and WebSockets are unaffected.
+func (s *Server) Close() error { return s.streams.Close() }
 
 // Draining is closed once StartDrain was called.
 func (s *Server) Draining() <-chan struct{} { return s.draining }

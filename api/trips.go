@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -25,7 +26,7 @@ type tripHandlers struct {
 	feed     Feed
 	polls    *pollCache // nil: off
 	auth     *Auth      // mints share links' viewer tokens
-	sse      *tripStreams
+	sse      *sse.Trips
 	longPoll *tripPolls
 }
 
@@ -214,7 +215,7 @@ func (s *tripHandlers) tripEvents(c echo.Context) error {
 		return err
 	}
 	if strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") {
-		return s.sse.serve(c, id, a)
+		return s.sse.Serve(c, id, a, tokenExpiry(claims(c)))
 	}
 	return s.longPoll.serve(c, id, a)
 }
