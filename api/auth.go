@@ -243,6 +243,14 @@ func guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 	return requireRole(roles...)(h)
 }
 
+// tokenExpiry is when cl's token expires; zero when it has none.
+func tokenExpiry(cl *Claims) time.Time {
+	if cl == nil || cl.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return cl.ExpiresAt.Time
+}
+
 // selfDriver checks that a driver token acts only for its own id (:id); ops
 // may act for any driver.
 func selfDriver(c echo.Context) error {

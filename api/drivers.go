@@ -41,14 +41,14 @@ func (s *driverHandlers) postLocations(c echo.Context) error {
 	}
 	// Read into a pooled buffer (as readBody reads): the decoded pings
 	// keep no reference to the body.
-	buf := readBufs.Get().(*bytes.Buffer)
+	buf := pingBodies.Get().(*bytes.Buffer)
 	_, err := buf.ReadFrom(io.LimitReader(c.Request().Body, s.maxBody+1))
 	if err := bodyErr(err, buf.Len(), s.maxBody); err != nil {
-		putReadBuf(buf)
+		putPingBody(buf)
 		return err
 	}
 	pings, single, err := driver.DecodePings(buf.Bytes(), s.drivers.Limits().MaxBatch)
-	putReadBuf(buf)
+	putPingBody(buf)
 	if err != nil {
 		return err
 	}

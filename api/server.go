@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/driver"
 )
@@ -76,7 +77,7 @@ type Server struct {
 	streams  *sse.Trips       // package sse
 	payments *paymentHandlers // payments.go
 	drivers  *driverHandlers  // drivers.go, commands.go
-	dc       *driverChannel   // ws.go
+	ws       *driverSocket    // ws.go, package driverws
 	ops      *opsHandlers     // ops.go
 	roads    *roadsHandler    // maps.go
 }
@@ -125,7 +126,14 @@ func New(cfg Config, d Deps) *Server {
 		feed: d.Feed, polls: pc, auth: s.auth, sse: s.streams, longPoll: s.polls}
 	s.payments = &paymentHandlers{payments: d.Payments, webhooks: d.Webhooks, polls: pc, trip: s.trips.trip}
 	s.drivers = &driverHandlers{drivers: drivers, cmds: cmds, polls: d.CommandPolls, maxBody: cfg.MaxBody, draining: s.draining}
-	s.dc = newDriverChannel(cfg.WS, cmds, drivers, d.Trips, d.Logger, s.draining, s.m.connections.WithLabelValues("ws"))
+	s.ws = &driverSocket{origins: cfg.WS.Origins, draining: s.draining}
+	var wsDeps driverws.Deps
+	if cmds != nil && drivers != nil && d.Trips != nil {
+		wsDeps = driverws.Deps{Commands: cmds, Drivers: drivers, Trips: d.Trips}
+	}
+	wsDeps.CheckOrigin, wsDeps.Errors, wsDeps.Log = s.ws.checkOrigin, wsErrors, d.Logger
+	wsDeps.Draining, wsDeps.Gauge = s.draining, s.m.connections.WithLabelValues("ws")
+	s.ws.ch = driverws.New(cfg.WS, wsDeps)
 	s.ops = &opsHandlers{ops: d.Ops, cfg: cfg.Stream, log: d.Logger, draining: s.draining, gauge: s.m.connections.WithLabelValues("sse")}
 	s.roads = &roadsHandler{graph: d.Roads, source: d.MapSource}
 	if d.Pings != nil {
@@ -218,6 +226,11 @@ func (s *Server) WaitStreams(ctx context.Context) error { return s.streams.Wait(
 // and WaitStreams first. Other requests and WebSockets are unaffected.
 func (s *Server) Close() error { return s.streams.Close() }
 
+// WaitWebSockets waits until every driver WebSocket of this node has
+// closed (after StartDrain they close within WSConfig.DrainWindow), or ctx
+// is done. http.Server.Shutdown does not wait for hijacked connections.
+func (s *Server) WaitWebSockets(ctx context.Context) error { return s.ws.ch.Wait(ctx) }
+
 // Draining is closed once StartDrain was called.
 func (s *Server) Draining() <-chan struct{} { return s.draining }
 
@@ -232,7 +245,7 @@ func (s *Server) routes() {
 	s.mapRoutes()
 	s.tripRoutes()
 	s.paymentRoutes()
-	s.driverChannelRoutes()
+	e.GET("/v1/drivers/:id/ws", guard(s.ws.driverWS, RoleDriver))
 	s.opsRoutes()
 	s.webRoutes()
 }
