@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/payment"
 )
 
@@ -26,7 +27,7 @@ func (s *Server) paymentRoutes() {
 type paymentHandlers struct {
 	payments Payments
 	webhooks Webhooks
-	polls    *pollCache // nil: off
+	polls    *pollcache.Cache // nil: off
 	// trip is tripHandlers.trip: payments are served only with trips.
 	trip func(echo.HandlerFunc) echo.HandlerFunc
 }
@@ -97,7 +98,7 @@ func (s *paymentHandlers) getPayment(c echo.Context) error {
 	cache = cache && trip != "" && s.polls != nil
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
 		if cache {
-			if etag, final, ok := s.polls.get(trip, k); ok && etagMatch(inm, etag[0]) {
+			if etag, final, ok := s.polls.Get(trip, k); ok && etagMatch(inm, etag[0]) {
 				paymentHeaders(h, etag, final == 1)
 				return c.NoContent(http.StatusNotModified)
 			}
@@ -111,7 +112,7 @@ func (s *paymentHandlers) getPayment(c echo.Context) error {
 		}
 		etagV := []string{etag}[:1:1]
 		if cache {
-			s.polls.put(trip, k, etagV, b2i(final), at)
+			s.polls.Put(trip, k, etagV, b2i(final), at)
 		}
 		if etagMatch(inm, etag) {
 			paymentHeaders(h, etagV, final)
@@ -125,7 +126,7 @@ func (s *paymentHandlers) getPayment(c echo.Context) error {
 	}
 	etagV := []string{pay.ETag()}[:1:1]
 	if cache {
-		s.polls.put(trip, k, etagV, b2i(pay.Final()), at)
+		s.polls.Put(trip, k, etagV, b2i(pay.Final()), at)
 	}
 	paymentHeaders(h, etagV, pay.Final())
 	return c.JSON(http.StatusOK, pay)
@@ -165,7 +166,7 @@ func (s *paymentHandlers) paymentWebhook(c echo.Context) error {
 		return err
 	}
 	if trip, ok := payment.TripOf(r.PaymentID); ok {
-		s.polls.forget(trip) // the payment and its trip may have changed
+		s.polls.Forget(trip) // the payment and its trip may have changed
 	}
 	return c.JSON(http.StatusOK, r)
 }

@@ -16,8 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hextrack/hextrack/api/driverws"
+	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/webpages"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/web"
 )
 
 // Config configures the HTTP layer. Zero values are documented per field.
@@ -46,7 +49,7 @@ type Config struct {
 	// If-None-Match from a trip or payment tag it read before, without
 	// reading Redis again: the longest a change made on another node (or
 	// by a ping, dispatch, an ETA) can stay hidden behind a 304 (see
-	// pollCache). Zero: 100ms. Negative: off (every poll reads Redis).
+	// pollcache.Cache). Zero: 100ms. Negative: off (every poll reads Redis).
 	PollCacheTTL time.Duration
 }
 
@@ -116,7 +119,7 @@ func New(cfg Config, d Deps) *Server {
 			Sessions
 		}{d.Commands, d.Sessions}
 	}
-	pc := newPollCache(cfg.PollCacheTTL)
+	pc := pollcache.New(cfg.PollCacheTTL)
 	s.polls = &tripPolls{feed: d.Feed, snaps: d.Snapshots, draining: s.draining}
 	sseStreams := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
 	_ = d.Registry.Register(sseStreams)
@@ -248,6 +251,19 @@ func (s *Server) routes() {
 	e.GET("/v1/drivers/:id/ws", guard(s.ws.driverWS, RoleDriver))
 	s.opsRoutes()
 	s.webRoutes()
+}
+
+// webRoutes serves the web pages (/, /ops, /driver), their assets under
+// /assets/ and the page settings at /config.json, all from the files
+// embedded by package web (package webpages).
+func (s *Server) webRoutes() {
+	h := webpages.New(web.Files())
+	s.e.GET("/", h.Page("index.html"))
+	s.e.GET("/ops", h.Page("ops.html"))
+	s.e.GET("/driver", h.Page("driver.html"))
+	s.e.GET("/favicon.svg", h.File)
+	s.e.GET("/config.json", h.File)
+	s.e.GET("/assets/*", h.File)
 }
 
 // logRequests writes one slog line per request with its id. It logs the

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/trip"
 )
@@ -24,8 +25,8 @@ type tripHandlers struct {
 	shares   Shares
 	chat     Chat
 	feed     Feed
-	polls    *pollCache // nil: off
-	auth     *Auth      // mints share links' viewer tokens
+	polls    *pollcache.Cache // nil: off
+	auth     *Auth            // mints share links' viewer tokens
 	sse      *sse.Trips
 	longPoll *tripPolls
 }
@@ -61,8 +62,8 @@ func (s *tripHandlers) trip(h echo.HandlerFunc) echo.HandlerFunc {
 			// again from here on. Forgotten before the response is
 			// written (the change is made by then), and again after.
 			if id := c.Param("id"); id != "" && s.polls != nil {
-				c.Response().Before(func() { s.polls.forget(id) })
-				defer s.polls.forget(id)
+				c.Response().Before(func() { s.polls.Forget(id) })
+				defer s.polls.Forget(id)
 			}
 		}
 		return h(c)
@@ -114,7 +115,7 @@ func pollInterval(status string) int {
 
 // getTrip is the snapshot, with ETag / If-None-Match → 304 for polling and
 // an X-Poll-Interval hint (seconds). A matching If-None-Match may be
-// answered from the node's recent tags (pollCache: never older than
+// answered from the node's recent tags (package pollcache: never older than
 // Config.PollCacheTTL).
 func (s *tripHandlers) getTrip(c echo.Context) error {
 	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
@@ -124,7 +125,7 @@ func (s *tripHandlers) getTrip(c echo.Context) error {
 	inm := c.Request().Header.Get("If-None-Match")
 	if inm != "" {
 		if cache {
-			if etag, every, ok := s.polls.get(id, k); ok && etagMatch(inm, etag[0]) {
+			if etag, every, ok := s.polls.Get(id, k); ok && etagMatch(inm, etag[0]) {
 				pollHeaders(h, etag, every)
 				return c.NoContent(http.StatusNotModified)
 			}
@@ -138,7 +139,7 @@ func (s *tripHandlers) getTrip(c echo.Context) error {
 		}
 		every, etagV := pollInterval(status), []string{etag}[:1:1]
 		if cache {
-			s.polls.put(id, k, etagV, every, at)
+			s.polls.Put(id, k, etagV, every, at)
 		}
 		if etagMatch(inm, etag) {
 			pollHeaders(h, etagV, every)
@@ -153,7 +154,7 @@ func (s *tripHandlers) getTrip(c echo.Context) error {
 	etag, every := snap.ETag(), pollInterval(snap.Trip.Status)
 	etagV := []string{etag}[:1:1]
 	if cache {
-		s.polls.put(id, k, etagV, every, at)
+		s.polls.Put(id, k, etagV, every, at)
 	}
 	pollHeaders(h, etagV, every)
 	if etagMatch(inm, etag) {
@@ -162,14 +163,14 @@ func (s *tripHandlers) getTrip(c echo.Context) error {
 	return c.JSON(http.StatusOK, snap)
 }
 
-// pollKeyOf is the pollCache key of resource res ("" for the trip, else a
+// pollKeyOf is the pollcache key of resource res ("" for the trip, else a
 // payment ID) as seen by a; ok is false for callers never served from the
 // cache (viewers: a revoked share must be refused at once).
-func pollKeyOf(res string, a trip.Actor) (k pollKey, ok bool) {
+func pollKeyOf(res string, a trip.Actor) (k pollcache.Key, ok bool) {
 	if a.Role == "" || a.Role == RoleViewer {
-		return pollKey{}, false
+		return pollcache.Key{}, false
 	}
-	return pollKey{res: res, role: a.Role, sub: a.ID}, true
+	return pollcache.Key{Res: res, Role: a.Role, Sub: a.ID}, true
 }
 
 // Header values of polls, built once (see secureHeaders on sharing them).
