@@ -88,7 +88,7 @@ func TestPollCache(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		var off *Cache = New(-1)
+		off := New(-1)
 		off.Put("t1", rider, []string{`"1.0"`}, 2, now)
 		off.Forget("t1")
 		if _, _, ok := off.Get("t1", rider); ok {
