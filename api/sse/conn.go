@@ -119,9 +119,11 @@ func (s *Trips) serveConn(t *tripStream, failed bool) {
 		}
 		t.sub.Close()
 		_ = t.conn.Close()
-		s.conns.remove(t.conn)
+		// The counts first: remove may wake Wait and Close, whose callers
+		// then read them.
 		s.open.Add(-1)
 		s.gauge.Dec()
+		s.conns.remove(t.conn)
 	}()
 	if t.flush() != nil || failed {
 		return
