@@ -170,26 +170,28 @@ var queryTokenRoutes = map[string]bool{
 // queryTokenRoutes, ?access_token= since EventSource can't set headers)
 // and stores the claims. Routes without a token get no claims;
 // requireRole decides whether that is allowed.
-func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		tok := ""
-		if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
-			const p = "bearer "
-			if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
-				return fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthorized)
+func authenticate(a *Auth) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			tok := ""
+			if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+				const p = "bearer "
+				if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+					return fmt.Errorf("%w: Authorization must be \"Bearer <token>\"", ErrUnauthorized)
+				}
+				tok = strings.TrimSpace(h[len(p):])
+			} else if c.Request().Method == http.MethodGet && queryTokenRoutes[c.Path()] {
+				tok = c.QueryParam("access_token")
 			}
-			tok = strings.TrimSpace(h[len(p):])
-		} else if c.Request().Method == http.MethodGet && queryTokenRoutes[c.Path()] {
-			tok = c.QueryParam("access_token")
+			if tok == "" {
+				return next(c)
+			}
+			ac := &authContext{Context: c}
+			if err := a.verify(tok, &ac.cl); err != nil {
+				return fmt.Errorf("%w: %s", ErrUnauthorized, tokenProblem(err))
+			}
+			return next(ac)
 		}
-		if tok == "" {
-			return next(c)
-		}
-		ac := &authContext{Context: c}
-		if err := s.auth.verify(tok, &ac.cl); err != nil {
-			return fmt.Errorf("%w: %s", ErrUnauthorized, tokenProblem(err))
-		}
-		return next(ac)
 	}
 }
 
@@ -241,6 +243,14 @@ func guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 	return requireRole(roles...)(h)
 }
 
+// tokenExpiry is when cl's token expires; zero when it has none.
+func tokenExpiry(cl *Claims) time.Time {
+	if cl == nil || cl.ExpiresAt == nil {
+		return time.Time{}
+	}
+	return cl.ExpiresAt.Time
+}
+
 // selfDriver checks that a driver token acts only for its own id (:id); ops
 // may act for any driver.
 func selfDriver(c echo.Context) error {
@@ -255,4 +265,41 @@ func selfDriver(c echo.Context) error {
 		return fmt.Errorf("%w: a driver may act only for itself", ErrForbidden)
 	}
 	return nil
+}
+
+type devTokenRequest struct {
+	Role string `json:"role"`
+	Sub  string `json:"sub"`
+	TTL  string `json:"ttl"`
+	Trip string `json:"trip"`
+}
+
+// devTokens serves POST /v1/dev/token.
+type devTokens struct {
+	auth *Auth
+	on   bool // Config.Dev
+}
+
+// devToken mints tokens in dev mode only; otherwise the route is a 404.
+func (dt *devTokens) devToken(c echo.Context) error {
+	if !dt.on {
+		return echo.ErrNotFound
+	}
+	var r devTokenRequest
+	if err := bindJSON(c, &r); err != nil {
+		return err
+	}
+	ttl := time.Hour
+	if r.TTL != "" {
+		d, err := time.ParseDuration(r.TTL)
+		if err != nil {
+			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "ttl must be a duration like 1h"}
+		}
+		ttl = d
+	}
+	tok, err := dt.auth.Mint(TokenRequest{Role: r.Role, Sub: r.Sub, TTL: ttl, Trip: r.Trip})
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: err.Error()}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"token": tok})
 }

@@ -7,9 +7,23 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 )
+
+// pingBodies holds the bodies of ping batches (postLocations): a body is
+// read into one, decoded, and the buffer reused (the decoded pings keep no
+// reference to it). A new buffer starts with room for a batch of 50 pings;
+// the pool empties at every GC. (The driver WebSocket has its own.)
+var pingBodies = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 8<<10)) }}
+
+func putPingBody(b *bytes.Buffer) {
+	if b.Cap() <= 128<<10 {
+		b.Reset()
+		pingBodies.Put(b)
+	}
+}
 
 // readBody reads the request body up to max bytes; more → 413.
 func readBody(c echo.Context, max int64) ([]byte, error) {

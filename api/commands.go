@@ -20,11 +20,11 @@ type commandsReply struct {
 // `after` (default: after the driver's last ack), at most `limit` (≤ 1000),
 // waiting up to `wait` seconds (≤ 30) when there are none. A cursor older
 // than the feed retains is a 410 whose details carry the current position.
-func (s *Server) pollCommands(c echo.Context) error {
+func (s *driverHandlers) pollCommands(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
-	if s.dc.cmds == nil || s.dc.polls == nil {
+	if s.cmds == nil || s.polls == nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the driver channel is not served by this node"}
 	}
 	id := c.Param("id")
@@ -45,19 +45,18 @@ func (s *Server) pollCommands(c echo.Context) error {
 	after := q.Get("after")
 	if after == "" {
 		var err error
-		if after, err = s.dc.cmds.ResumeFrom(ctx, id, ""); err != nil {
+		if after, err = s.cmds.ResumeFrom(ctx, id, ""); err != nil {
 			return err
 		}
 	} else if _, err := feed.ParseID(after); err != nil {
 		return err
 	}
-	waiting := s.m.connections.WithLabelValues("longpoll")
-	waiting.Inc()
-	evs, next, err := s.dc.polls.Poll(ctx, id, after, limit, wait)
-	waiting.Dec()
+	s.waiting.Inc()
+	evs, next, err := s.polls.Poll(ctx, id, after, limit, wait)
+	s.waiting.Dec()
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
 		ae, _ := toError(err)
-		pos, perr := s.dc.polls.Position(c.Request().Context(), id)
+		pos, perr := s.polls.Position(c.Request().Context(), id)
 		if perr != nil {
 			return perr
 		}
@@ -77,14 +76,14 @@ func (s *Server) pollCommands(c echo.Context) error {
 }
 
 // ackCommand records that the driver handled every command up to cmd.
-func (s *Server) ackCommand(c echo.Context) error {
+func (s *driverHandlers) ackCommand(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
-	if s.dc.cmds == nil {
+	if s.cmds == nil {
 		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the driver channel is not served by this node"}
 	}
-	acked, err := s.dc.cmds.Ack(c.Request().Context(), c.Param("id"), c.Param("cmd"))
+	acked, err := s.cmds.Ack(c.Request().Context(), c.Param("id"), c.Param("cmd"))
 	if err != nil {
 		return err
 	}

@@ -160,14 +160,15 @@ type Ops interface {
 	Drivers(ctx context.Context, within ops.CellSet, max int) ([]ops.FleetDriver, bool, error)
 }
 
-// driverService is what s.drivers serves: Pings and Drivers together.
+// driverService is Pings and Drivers together: what the driver handlers
+// (drivers.go) and the driver WebSocket (ws.go) call.
 type driverService interface {
 	Pings
 	Drivers
 }
 
-// driverCommands is what the driver channel calls (s.dc.cmds): Commands
-// and Sessions together.
+// driverCommands is Commands and Sessions together: what the driver
+// channel (ws.go, commands.go) calls.
 type driverCommands interface {
 	Commands
 	Sessions

@@ -8,35 +8,49 @@ import (
 	"strconv"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hextrack/hextrack/driver"
 )
 
 func (s *Server) driverRoutes() {
-	g := s.e.Group("/v1/drivers")
-	g.GET("/nearby", guard(s.nearby, RoleRider, RoleOps, RoleDriver))
-	g.POST("/:id/locations", guard(s.postLocations, RoleDriver, RoleOps))
-	g.PUT("/:id/status", guard(s.putStatus, RoleDriver, RoleOps))
-	g.GET("/:id", guard(s.getDriver, RoleDriver, RoleOps))
+	g, d := s.e.Group("/v1/drivers"), s.drivers
+	g.GET("/nearby", guard(d.nearby, RoleRider, RoleOps, RoleDriver))
+	g.POST("/:id/locations", guard(d.postLocations, RoleDriver, RoleOps))
+	g.PUT("/:id/status", guard(d.putStatus, RoleDriver, RoleOps))
+	g.GET("/:id", guard(d.getDriver, RoleDriver, RoleOps))
+	g.GET("/:id/commands", guard(d.pollCommands, RoleDriver, RoleOps))
+	g.POST("/:id/commands/:cmd/ack", guard(d.ackCommand, RoleDriver, RoleOps))
+}
+
+// driverHandlers serve the REST side of drivers: pings, status, nearby
+// search, and the long-polled command channel (commands.go).
+type driverHandlers struct {
+	drivers  driverService  // nil: no driver service (a panic, 500)
+	cmds     driverCommands // nil: no command channel (503)
+	polls    CommandPolls   // nil: no long-poll of commands (503)
+	maxBody  int64
+	draining <-chan struct{}
+	waiting  prometheus.Gauge // command long-polls waiting now (hextrack_connections)
 }
 
 // postLocations ingests one ping or a batch. A single invalid ping is a 400
 // carrying its reason as the code; in a batch each rejection is reported by
 // index and the rest applies, unless nothing at all was acceptable (400).
-func (s *Server) postLocations(c echo.Context) error {
+func (s *driverHandlers) postLocations(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
 	// Read into a pooled buffer (as readBody reads): the decoded pings
 	// keep no reference to the body.
-	buf := readBufs.Get().(*bytes.Buffer)
-	_, err := buf.ReadFrom(io.LimitReader(c.Request().Body, s.cfg.MaxBody+1))
-	if err := bodyErr(err, buf.Len(), s.cfg.MaxBody); err != nil {
-		putReadBuf(buf)
+	buf := pingBodies.Get().(*bytes.Buffer)
+	_, err := buf.ReadFrom(io.LimitReader(c.Request().Body, s.maxBody+1))
+	if err := bodyErr(err, buf.Len(), s.maxBody); err != nil {
+		putPingBody(buf)
 		return err
 	}
 	pings, single, err := driver.DecodePings(buf.Bytes(), s.drivers.Limits().MaxBatch)
-	putReadBuf(buf)
+	putPingBody(buf)
 	if err != nil {
 		return err
 	}
@@ -60,7 +74,7 @@ type statusRequest struct {
 	Status string `json:"status"`
 }
 
-func (s *Server) putStatus(c echo.Context) error {
+func (s *driverHandlers) putStatus(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
@@ -75,7 +89,7 @@ func (s *Server) putStatus(c echo.Context) error {
 	return c.JSON(http.StatusOK, st)
 }
 
-func (s *Server) getDriver(c echo.Context) error {
+func (s *driverHandlers) getDriver(c echo.Context) error {
 	if err := selfDriver(c); err != nil {
 		return err
 	}
@@ -86,7 +100,7 @@ func (s *Server) getDriver(c echo.Context) error {
 	return c.JSON(http.StatusOK, st)
 }
 
-func (s *Server) nearby(c echo.Context) error {
+func (s *driverHandlers) nearby(c echo.Context) error {
 	q := driver.NearbyQuery{}
 	var err error
 	if q.Center.Lat, err = floatParam(c, "lat", true); err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
@@ -76,6 +77,7 @@ var errorTable = []errorRow{
 	// api
 	{err: ErrUnauthorized, status: http.StatusUnauthorized, code: "unauthorized"},
 	{err: ErrForbidden, status: http.StatusForbidden, code: "forbidden"},
+	{err: sse.ErrShuttingDown, status: http.StatusServiceUnavailable, code: "draining"},
 
 	// driver
 	{err: driver.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
@@ -56,6 +57,7 @@ var sentinels = map[string]error{
 	"trip.ErrShareRevoked":        trip.ErrShareRevoked,
 	"api.ErrUnauthorized":         ErrUnauthorized,
 	"api.ErrForbidden":            ErrForbidden,
+	"sse.ErrShuttingDown":         sse.ErrShuttingDown,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
@@ -111,6 +113,7 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 		declared = append(declared, declaredSentinels(t, filepath.Join("..", pkg), pkg)...)
 	}
 	declared = append(declared, declaredSentinels(t, ".", "api")...)
+	declared = append(declared, declaredSentinels(t, "sse", "sse")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)

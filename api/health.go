@@ -21,8 +21,12 @@ type Pinger interface {
 // interval per node, whatever the number of requests.
 const healthCheckEvery = 500 * time.Millisecond
 
-// health caches whether this node reaches its data store.
+// health answers /healthz and /readyz and gates streams on whether this
+// node reaches its data store, which it caches.
 type health struct {
+	pinger   Pinger          // nil: no check
+	draining <-chan struct{} // closed by StartDrain: /readyz fails
+
 	mu      sync.Mutex
 	checked time.Time
 	ok      bool
@@ -30,8 +34,7 @@ type health struct {
 
 // reachable reports whether the store answered a ping recently; a stale
 // answer is refreshed by one caller while the others use the cached one.
-func (s *Server) reachable(ctx context.Context) bool {
-	h := &s.health
+func (h *health) reachable(ctx context.Context) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if time.Since(h.checked) < healthCheckEvery {
@@ -39,7 +42,7 @@ func (s *Server) reachable(ctx context.Context) bool {
 	}
 	pctx, cancel := context.WithTimeout(ctx, healthCheckEvery)
 	defer cancel()
-	h.ok = s.pinger.Ping(pctx) == nil
+	h.ok = h.pinger.Ping(pctx) == nil
 	h.checked = time.Now()
 	return h.ok
 }
@@ -63,13 +66,34 @@ var errUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "unavai
 // being unreachable (feed.ErrUnavailable, which the Redis adapter wraps
 // around connection refused, timeouts, LOADING, CLUSTERDOWN, ...: see
 // feed.UnavailableHook) is a 503 through the error table (error.go).
-func (s *Server) streamGate(next echo.HandlerFunc) echo.HandlerFunc {
+func (h *health) streamGate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if s.pinger != nil && opensStream(r) && !s.reachable(r.Context()) {
+		if h.pinger != nil && opensStream(r) && !h.reachable(r.Context()) {
 			setRetryAfter(c, time.Second)
 			return errUnavailable
 		}
 		return next(c)
 	}
+}
+
+func healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz fails while the node drains or cannot reach its data store.
+func (h *health) readyz(c echo.Context) error {
+	select {
+	case <-h.draining:
+		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining"}
+	default:
+	}
+	if h.pinger != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := h.pinger.Ping(ctx); err != nil {
+			return &Error{Status: http.StatusServiceUnavailable, Code: "redis_unavailable", Message: "redis is not reachable"}
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/trip"
@@ -21,6 +22,14 @@ const (
 	maxPollWait      = 30 * time.Second
 )
 
+// tripPolls serve a trip's feed as JSON long-polls.
+type tripPolls struct {
+	feed     Feed
+	snaps    Snapshots
+	draining <-chan struct{}
+	waiting  prometheus.Gauge // trip long-polls waiting now (hextrack_connections)
+}
+
 type pollReply struct {
 	Events []feed.Event `json:"events"`
 	// Next is the cursor for the following poll (after=).
@@ -29,12 +38,12 @@ type pollReply struct {
 	Location *trip.Location `json:"location"`
 }
 
-// longPoll serves the trip feed as JSON: events after `after` (from the
+// serve serves the trip feed as JSON: events after `after` (from the
 // oldest retained when empty), at most `limit` (≤ 1000), waiting up to
 // `wait` seconds (≤ 30) for one when there are none. A cursor older than
 // the stream retains (or unknown) is a 410 whose error details are a fresh
 // snapshot: continue with after=<its feed_position>.
-func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
+func (s *tripPolls) serve(c echo.Context, id string, a trip.Actor) error {
 	q := c.QueryParams()
 	limit, wait, err := pollParams(q)
 	if err != nil {
@@ -52,10 +61,9 @@ func (s *Server) longPoll(c echo.Context, id string, a trip.Actor) error {
 	default:
 	}
 	ctx := c.Request().Context()
-	waiting := s.m.connections.WithLabelValues("longpoll")
-	waiting.Inc()
+	s.waiting.Inc()
 	evs, next, err := s.feed.Wait(ctx, trip.Topic(id), after, limit, wait)
-	waiting.Dec()
+	s.waiting.Dec()
 	if errors.Is(err, feed.ErrTrimmed) || errors.Is(err, feed.ErrUnknownID) {
 		snap, serr := s.snaps.Snapshot(ctx, id, a)
 		if serr != nil {

@@ -4,10 +4,18 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/hextrack/hextrack/geo"
 )
 
 func (s *Server) mapRoutes() {
-	s.e.GET("/v1/map/roads.geojson", s.roads)
+	s.e.GET("/v1/map/roads.geojson", s.roads.roads)
+}
+
+// roadsHandler serves the road graph drawn by the web map.
+type roadsHandler struct {
+	graph  *geo.Graph // nil: none
+	source string     // "osm" or "synthetic"
 }
 
 var emptyRoads = []byte(`{"type":"FeatureCollection","features":[]}`)
@@ -15,10 +23,10 @@ var emptyRoads = []byte(`{"type":"FeatureCollection","features":[]}`)
 // roads serves the road network as simplified GeoJSON for the web map. The
 // X-Map-Source header says where it came from (osm, synthetic or none), so
 // the page shows the OpenStreetMap attribution only for OSM data.
-func (s *Server) roads(c echo.Context) error {
+func (rh *roadsHandler) roads(c echo.Context) error {
 	body, source := emptyRoads, "none"
-	if s.roadsGraph != nil {
-		body, source = s.roadsGraph.GeoJSON(), s.mapSource
+	if rh.graph != nil {
+		body, source = rh.graph.GeoJSON(), rh.source
 	}
 	h := c.Response().Header()
 	h.Set("X-Map-Source", source)

@@ -13,6 +13,6 @@ var openapiSpec []byte
 // OpenAPI returns the API contract served at /openapi.yaml.
 func OpenAPI() []byte { return openapiSpec }
 
-func (s *Server) openapi(c echo.Context) error {
+func serveOpenAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/yaml", openapiSpec)
 }

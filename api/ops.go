@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/ops"
 )
 
@@ -35,16 +38,26 @@ const (
 func (s *Server) opsRoutes() {
 	// Route-level middleware, not a Group's: a group with middleware also
 	// registers catch-all 404 routes.
+	o := s.ops
 	for p, h := range map[string]echo.HandlerFunc{
-		"/summary": s.opsSummary, "/summary/stream": s.opsSummaryStream,
-		"/drivers/stream": s.opsDriversStream, "/supply": s.opsSupply, "/trips": s.opsTrips,
+		"/summary": o.opsSummary, "/summary/stream": o.opsSummaryStream,
+		"/drivers/stream": o.opsDriversStream, "/supply": o.opsSupply, "/trips": o.opsTrips,
 	} {
-		s.e.GET("/v1/ops"+p, guard(s.opsAvailable(h), RoleOps))
+		s.e.GET("/v1/ops"+p, guard(o.opsAvailable(h), RoleOps))
 	}
 }
 
+// opsHandlers serve the ops dashboard's views, once or as SSE streams.
+type opsHandlers struct {
+	ops      Ops // nil: 503
+	cfg      StreamConfig
+	log      *slog.Logger
+	draining <-chan struct{}
+	gauge    prometheus.Gauge // open ops streams
+}
+
 // opsAvailable: 503 on a node built without the ops view.
-func (s *Server) opsAvailable(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *opsHandlers) opsAvailable(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.ops == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "ops views are not served by this node"}
@@ -53,7 +66,7 @@ func (s *Server) opsAvailable(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (s *Server) opsSummary(c echo.Context) error {
+func (s *opsHandlers) opsSummary(c echo.Context) error {
 	sum, err := s.ops.Summary(c.Request().Context())
 	if err != nil {
 		return err
@@ -80,7 +93,7 @@ func opsCells(c echo.Context, required bool) (ops.CellSet, error) {
 }
 
 // opsSupply: ?res= (0..9, default 7), optional ?cells= viewport.
-func (s *Server) opsSupply(c echo.Context) error {
+func (s *opsHandlers) opsSupply(c echo.Context) error {
 	res := 7
 	if v := c.QueryParam("res"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -102,7 +115,7 @@ func (s *Server) opsSupply(c echo.Context) error {
 }
 
 // opsTrips: ?status= (one trip status; empty: any), ?limit= (1..200, default 50).
-func (s *Server) opsTrips(c echo.Context) error {
+func (s *opsHandlers) opsTrips(c echo.Context) error {
 	limit := opsDefaultList
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -124,18 +137,17 @@ func (s *Server) opsTrips(c echo.Context) error {
 // once and then every opsFrameEvery. Heartbeats, token expiry and drain
 // work as on trip streams (sse.go). A Redis error ends the stream with an
 // `error` frame; the browser reconnects.
-func (s *Server) opsStream(c echo.Context, frame func(ctx context.Context) (string, any, bool, error)) error {
+func (s *opsHandlers) opsStream(c echo.Context, frame func(ctx context.Context) (string, any, bool, error)) error {
 	ctx := c.Request().Context()
-	cfg := s.cfg.Stream
-	gauge := s.m.connections.WithLabelValues("sse")
-	gauge.Inc()
-	defer gauge.Dec()
+	cfg := s.cfg
+	s.gauge.Inc()
+	defer s.gauge.Dec()
 	h := c.Response().Header()
-	setSSEHeaders(h)
+	sse.SetHeaders(h)
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
-	w := &sseWriter{w: c.Response(), rc: http.NewResponseController(c.Response()), to: cfg.WriteTimeout}
-	w.retry(cfg.Retry)
+	w := sse.NewWriter(c, cfg.WriteTimeout)
+	w.Retry(cfg.Retry)
 	send := func() error {
 		typ, data, ok, err := frame(ctx)
 		if err != nil {
@@ -144,18 +156,18 @@ func (s *Server) opsStream(c echo.Context, frame func(ctx context.Context) (stri
 			}
 			s.log.Warn("ops stream: frame failed", "request_id", requestID(c), "err", err)
 			b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "unavailable", "message": "ops data is unavailable; reconnecting"}})
-			w.frame("", "error", b)
-			_ = w.flush()
+			w.Frame("", "error", b)
+			_ = w.Flush()
 			return err
 		}
 		if ok {
-			b, err := json.Marshal(envelope{Type: typ, Topic: "ops", TS: time.Now().UTC(), Data: data})
+			b, err := json.Marshal(sse.Envelope{Type: typ, Topic: "ops", TS: time.Now().UTC(), Data: data})
 			if err != nil {
 				return err
 			}
-			w.frame("", typ, b)
+			w.Frame("", typ, b)
 		}
-		return w.flush()
+		return w.Flush()
 	}
 	if err := send(); err != nil {
 		return nil
@@ -177,19 +189,19 @@ func (s *Server) opsStream(c echo.Context, frame func(ctx context.Context) (stri
 				return nil
 			}
 		case <-hb.C:
-			w.comment("hb")
-			if w.flush() != nil {
+			w.Comment("hb")
+			if w.Flush() != nil {
 				return nil
 			}
 		case <-expired:
-			b, _ := json.Marshal(envelope{Type: "token_expired", Topic: "ops", TS: time.Now().UTC(),
+			b, _ := json.Marshal(sse.Envelope{Type: "token_expired", Topic: "ops", TS: time.Now().UTC(),
 				Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token"}})
-			w.frame("", "token_expired", b)
-			_ = w.flush()
+			w.Frame("", "token_expired", b)
+			_ = w.Flush()
 			return nil
 		case <-s.draining:
-			w.retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
-			_ = w.flush()
+			w.Retry(time.Duration(250+rand.Int64N(cfg.DrainRetry.Milliseconds()+1)) * time.Millisecond)
+			_ = w.Flush()
 			return nil
 		case <-ctx.Done():
 			return nil
@@ -199,7 +211,7 @@ func (s *Server) opsStream(c echo.Context, frame func(ctx context.Context) (stri
 
 // opsSummaryStream sends a `summary` frame every opsFrameEvery (the charts
 // plot one point per frame, so it is sent even when unchanged).
-func (s *Server) opsSummaryStream(c echo.Context) error {
+func (s *opsHandlers) opsSummaryStream(c echo.Context) error {
 	return s.opsStream(c, func(ctx context.Context) (string, any, bool, error) {
 		sum, err := s.ops.Summary(ctx)
 		return "summary", sum, err == nil, err
@@ -219,7 +231,7 @@ type driversFrame struct {
 // opsDriversStream streams the drivers inside ?cells= as conflated
 // `drivers` frames: at most one per opsFrameEvery, and only when a driver
 // moved, came, went or changed status (heartbeats keep an idle stream up).
-func (s *Server) opsDriversStream(c echo.Context) error {
+func (s *opsHandlers) opsDriversStream(c echo.Context) error {
 	within, err := opsCells(c, true)
 	if err != nil {
 		return err

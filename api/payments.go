@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/payment"
 )
 
@@ -15,14 +16,25 @@ import (
 // token; the webhook is the gateway's door and carries no token: its
 // HMAC signature is its credential.
 func (s *Server) paymentRoutes() {
-	s.e.POST("/v1/trips/:id/payment", guard(s.pay(s.createPayment), RoleRider, RoleOps))
-	s.e.GET("/v1/payments/:id", guard(s.pay(s.getPayment), RoleRider, RoleOps))
-	s.e.POST("/v1/webhooks/payments", s.pay(s.paymentWebhook))
+	p := s.payments
+	s.e.POST("/v1/trips/:id/payment", guard(p.pay(p.createPayment), RoleRider, RoleOps))
+	s.e.GET("/v1/payments/:id", guard(p.pay(p.getPayment), RoleRider, RoleOps))
+	s.e.POST("/v1/webhooks/payments", p.pay(p.paymentWebhook))
+}
+
+// paymentHandlers serve a delivery's online payment and the gateway's
+// webhook.
+type paymentHandlers struct {
+	payments Payments
+	webhooks Webhooks
+	polls    *pollcache.Cache // nil: off
+	// trip is tripHandlers.trip: payments are served only with trips.
+	trip func(echo.HandlerFunc) echo.HandlerFunc
 }
 
 // pay wraps a payment handler: 503 when this server has no payments (and
 // what s.trip does).
-func (s *Server) pay(h echo.HandlerFunc) echo.HandlerFunc {
+func (s *paymentHandlers) pay(h echo.HandlerFunc) echo.HandlerFunc {
 	th := s.trip(h)
 	return func(c echo.Context) error {
 		if s.payments == nil || s.webhooks == nil {
@@ -39,7 +51,7 @@ type createPaymentRequest struct {
 }
 
 // createPayment: 201 with a new payment, 200 with the trip's existing one.
-func (s *Server) createPayment(c echo.Context) error {
+func (s *paymentHandlers) createPayment(c echo.Context) error {
 	b, err := readBody(c, 4096)
 	if err != nil {
 		return err
@@ -78,7 +90,7 @@ func (s *Server) createPayment(c echo.Context) error {
 // Retry-After of 2 or 3 s (random, so that clients spread out) while the
 // payment is pending; none once it is final. A final payment is served
 // from memory, a pending one with one Redis read.
-func (s *Server) getPayment(c echo.Context) error {
+func (s *paymentHandlers) getPayment(c echo.Context) error {
 	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
 	h := c.Response().Header()
 	trip, _ := payment.TripOf(id)
@@ -86,7 +98,7 @@ func (s *Server) getPayment(c echo.Context) error {
 	cache = cache && trip != "" && s.polls != nil
 	if inm := c.Request().Header.Get("If-None-Match"); inm != "" {
 		if cache {
-			if etag, final, ok := s.polls.get(trip, k); ok && etagMatch(inm, etag[0]) {
+			if etag, final, ok := s.polls.Get(trip, k); ok && etagMatch(inm, etag[0]) {
 				paymentHeaders(h, etag, final == 1)
 				return c.NoContent(http.StatusNotModified)
 			}
@@ -100,7 +112,7 @@ func (s *Server) getPayment(c echo.Context) error {
 		}
 		etagV := []string{etag}[:1:1]
 		if cache {
-			s.polls.put(trip, k, etagV, b2i(final), at)
+			s.polls.Put(trip, k, etagV, b2i(final), at)
 		}
 		if etagMatch(inm, etag) {
 			paymentHeaders(h, etagV, final)
@@ -114,7 +126,7 @@ func (s *Server) getPayment(c echo.Context) error {
 	}
 	etagV := []string{pay.ETag()}[:1:1]
 	if cache {
-		s.polls.put(trip, k, etagV, b2i(pay.Final()), at)
+		s.polls.Put(trip, k, etagV, b2i(pay.Final()), at)
 	}
 	paymentHeaders(h, etagV, pay.Final())
 	return c.JSON(http.StatusOK, pay)
@@ -144,7 +156,7 @@ var retryAfter23 = [2][]string{{"2"}, {"3"}}
 // verified and understood, including a redelivery or an event that no
 // longer changes anything (the gateway must stop retrying); 401 for a bad
 // signature, 400 for a malformed body, 404 for an unknown payment.
-func (s *Server) paymentWebhook(c echo.Context) error {
+func (s *paymentHandlers) paymentWebhook(c echo.Context) error {
 	body, err := readBody(c, payment.MaxWebhookBody)
 	if err != nil {
 		return err
@@ -154,7 +166,7 @@ func (s *Server) paymentWebhook(c echo.Context) error {
 		return err
 	}
 	if trip, ok := payment.TripOf(r.PaymentID); ok {
-		s.polls.forget(trip) // the payment and its trip may have changed
+		s.polls.Forget(trip) // the payment and its trip may have changed
 	}
 	return c.JSON(http.StatusOK, r)
 }

@@ -15,8 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/hextrack/hextrack/api/driverws"
+	"github.com/hextrack/hextrack/api/pollcache"
+	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/webpages"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/web"
 )
 
 // Config configures the HTTP layer. Zero values are documented per field.
@@ -27,7 +31,8 @@ type Config struct {
 	Dev bool
 	// MaxBody is the largest request body, bytes. Zero: 1 MiB.
 	MaxBody int64
-	// Stream tunes SSE and long-poll streams (see StreamConfig).
+	// Stream tunes SSE streams (trips' and ops') and the drain of
+	// long-polls (see sse.Config).
 	Stream StreamConfig
 	// WS tunes driver WebSockets (see WSConfig in ws.go).
 	WS WSConfig
@@ -44,51 +49,40 @@ type Config struct {
 	// If-None-Match from a trip or payment tag it read before, without
 	// reading Redis again: the longest a change made on another node (or
 	// by a ping, dispatch, an ETA) can stay hidden behind a 304 (see
-	// pollCache). Zero: 100ms. Negative: off (every poll reads Redis).
+	// pollcache.Cache). Zero: 100ms. Negative: off (every poll reads Redis).
 	PollCacheTTL time.Duration
 }
 
-// Server is hextrack's HTTP API.
+// StreamConfig tunes SSE streams: see sse.Config.
+type StreamConfig = sse.Config
+
+// Server is hextrack's HTTP API: it builds the handler types (one job
+// each, each holding only the deps it calls), registers their routes and
+// middlewares, renders every error (error.go) and drains and closes the
+// long-lived connections.
 type Server struct {
-	cfg     Config
-	e       *echo.Echo
-	auth    *Auth
-	pinger  Pinger
-	drivers driverService // nil: no driver routes
-	trips   Trips
-	views   TripViews
-	snaps   Snapshots
-	shares  Shares
-	chat    Chat
-	feed    Feed
-	reg     *prometheus.Registry
-	log     *slog.Logger
-	// roadsGraph and mapSource serve /v1/map/roads.geojson (maps.go).
-	roadsGraph *geo.Graph
-	mapSource  string
-	m          *metrics
+	cfg  Config
+	e    *echo.Echo
+	auth *Auth
+	reg  *prometheus.Registry
+	log  *slog.Logger
+	m    *metrics
 	// draining is closed when Shutdown starts; streams end on it.
 	draining chan struct{}
-	// dc is the driver command channel: open WebSockets (ws.go).
-	dc *driverChannel
-	// payments and webhooks serve payments.go's routes.
-	payments Payments
-	webhooks Webhooks
-	// health caches whether the data store answers (health.go: the
-	// stream gate).
-	health health
-	// sseStreams counts open trip SSE streams.
-	sseStreams prometheus.Gauge
-	// sse tracks the trip SSE streams that took their connection over
-	// from net/http (sse_conn.go).
-	sse streamConns
 	// lim holds the rate limiters and stream admission (limits.go).
 	lim *limiter
-	// ops serves the ops dashboard's routes (ops.go); nil: 503.
-	ops Ops
-	// polls caches the tags polls were answered with (pollcache.go);
-	// nil: off.
-	polls *pollCache
+	// health answers /healthz and /readyz and gates streams (health.go).
+	health *health
+
+	tokens   *devTokens       // auth.go
+	trips    *tripHandlers    // trips.go
+	polls    *tripPolls       // longpoll.go
+	streams  *sse.Trips       // package sse
+	payments *paymentHandlers // payments.go
+	drivers  *driverHandlers  // drivers.go, commands.go
+	ws       *driverSocket    // ws.go, package driverws
+	ops      *opsHandlers     // ops.go
+	roads    *roadsHandler    // maps.go
 }
 
 // New builds the API server and registers every route.
@@ -102,27 +96,50 @@ func New(cfg Config, d Deps) *Server {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), pinger: d.Health,
-		ops: d.Ops, reg: d.Registry, log: d.Logger, draining: make(chan struct{})}
+	// One origin allow-list for CORS and the WebSocket origin check.
+	cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)
+	cfg.Stream = cfg.Stream.WithDefaults()
+	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), reg: d.Registry, log: d.Logger,
+		draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
+	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
+	s.health = &health{pinger: d.Health, draining: s.draining}
+	s.tokens = &devTokens{auth: s.auth, on: cfg.Dev}
+	var drivers driverService
 	if d.Pings != nil && d.Drivers != nil {
-		s.drivers = struct {
+		drivers = struct {
 			Pings
 			Drivers
 		}{d.Pings, d.Drivers}
 	}
-	s.trips, s.views, s.snaps, s.shares, s.chat, s.feed = d.Trips, d.TripViews, d.Snapshots, d.Shares, d.Chat, d.Feed
-	s.payments, s.webhooks = d.Payments, d.Webhooks
-	s.polls = newPollCache(cfg.PollCacheTTL)
-	s.roadsGraph, s.mapSource = d.Roads, d.MapSource
-	// One origin allow-list for CORS and the WebSocket origin check.
-	s.cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)
-	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
-	s.initDriverChannel(d)
-	s.cfg.Stream = s.cfg.Stream.withDefaults()
-	sse := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
-	_ = d.Registry.Register(sse)
-	s.sseStreams = alsoGauge{Gauge: sse, also: s.m.connections.WithLabelValues("sse")}
+	var cmds driverCommands
+	if d.Commands != nil && d.Sessions != nil {
+		cmds = struct {
+			Commands
+			Sessions
+		}{d.Commands, d.Sessions}
+	}
+	pc := pollcache.New(cfg.PollCacheTTL)
+	s.polls = &tripPolls{feed: d.Feed, snaps: d.Snapshots, draining: s.draining, waiting: s.m.connections.WithLabelValues("longpoll")}
+	sseStreams := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
+	_ = d.Registry.Register(sseStreams)
+	s.streams = sse.NewTrips(cfg.Stream, sse.Deps{Feed: d.Feed, Snapshots: d.Snapshots, Shares: d.Shares, Log: d.Logger,
+		Draining: s.draining, Open: &s.lim.open, Gauge: alsoGauge{Gauge: sseStreams, also: s.m.connections.WithLabelValues("sse")}})
+	s.trips = &tripHandlers{trips: d.Trips, views: d.TripViews, snaps: d.Snapshots, shares: d.Shares, chat: d.Chat,
+		feed: d.Feed, polls: pc, auth: s.auth, sse: s.streams, longPoll: s.polls}
+	s.payments = &paymentHandlers{payments: d.Payments, webhooks: d.Webhooks, polls: pc, trip: s.trips.trip}
+	s.drivers = &driverHandlers{drivers: drivers, cmds: cmds, polls: d.CommandPolls, maxBody: cfg.MaxBody, draining: s.draining,
+		waiting: s.m.connections.WithLabelValues("longpoll")}
+	s.ws = &driverSocket{origins: cfg.WS.Origins, draining: s.draining}
+	var wsDeps driverws.Deps
+	if cmds != nil && drivers != nil && d.Trips != nil {
+		wsDeps = driverws.Deps{Commands: cmds, Drivers: drivers, Trips: d.Trips}
+	}
+	wsDeps.CheckOrigin, wsDeps.Errors, wsDeps.Log = s.ws.checkOrigin, wsErrors, d.Logger
+	wsDeps.Draining, wsDeps.Gauge = s.draining, s.m.connections.WithLabelValues("ws")
+	s.ws.ch = driverws.New(cfg.WS, wsDeps)
+	s.ops = &opsHandlers{ops: d.Ops, cfg: cfg.Stream, log: d.Logger, draining: s.draining, gauge: s.m.connections.WithLabelValues("sse")}
+	s.roads = &roadsHandler{graph: d.Roads, source: d.MapSource}
 	if d.Pings != nil {
 		d.Pings.SetMetrics(driver.Metrics{
 			Accepted: func(n int) { s.m.pingsAccepted.Add(float64(n)) },
@@ -151,8 +168,8 @@ func New(cfg Config, d Deps) *Server {
 		corsMiddleware(s.cfg.WS.Origins),
 		bodyLimit(s.cfg.MaxBody),
 		s.lim.streamIP, s.lim.actionIP, // per IP, before any token work
-		s.authenticate,
-		s.streamGate, // no data store: streams refused with 503 (health.go)
+		authenticate(s.auth),
+		s.health.streamGate, // no data store: streams refused with 503 (health.go)
 		s.lim.admitStream, s.lim.perSubject,
 	)
 	s.routes()
@@ -200,23 +217,54 @@ func (s *Server) StartDrain() {
 	}
 }
 
+// WaitStreams waits until every SSE stream that took its connection over
+// from net/http has ended (after StartDrain they end at once, after a
+// jittered retry: hint), or ctx is done. http.Server.Shutdown does not
+// wait for them.
+func (s *Server) WaitStreams(ctx context.Context) error { return s.streams.Wait(ctx) }
+
+// Close ends the SSE streams that took their connection over from
+// net/http, at once: their connections are closed (clients reconnect and
+// resume by ID) and streams opened later end after their first frames.
+// It waits up to 5 s for them to end. For a graceful stop call StartDrain
+// and WaitStreams first. Other requests and WebSockets are unaffected.
+func (s *Server) Close() error { return s.streams.Close() }
+
+// WaitWebSockets waits until every driver WebSocket of this node has
+// closed (after StartDrain they close within WSConfig.DrainWindow), or ctx
+// is done. http.Server.Shutdown does not wait for hijacked connections.
+func (s *Server) WaitWebSockets(ctx context.Context) error { return s.ws.ch.Wait(ctx) }
+
 // Draining is closed once StartDrain was called.
 func (s *Server) Draining() <-chan struct{} { return s.draining }
 
 func (s *Server) routes() {
 	e := s.e
-	e.GET("/healthz", s.healthz)
-	e.GET("/readyz", s.readyz)
+	e.GET("/healthz", healthz)
+	e.GET("/readyz", s.health.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})))
-	e.GET("/openapi.yaml", s.openapi)
-	e.POST("/v1/dev/token", s.devToken)
+	e.GET("/openapi.yaml", serveOpenAPI)
+	e.POST("/v1/dev/token", s.tokens.devToken)
 	s.driverRoutes()
 	s.mapRoutes()
 	s.tripRoutes()
 	s.paymentRoutes()
-	s.driverChannelRoutes()
+	e.GET("/v1/drivers/:id/ws", guard(s.ws.driverWS, RoleDriver))
 	s.opsRoutes()
 	s.webRoutes()
+}
+
+// webRoutes serves the web pages (/, /ops, /driver), their assets under
+// /assets/ and the page settings at /config.json, all from the files
+// embedded by package web (package webpages).
+func (s *Server) webRoutes() {
+	h := webpages.New(web.Files())
+	s.e.GET("/", h.Page("index.html"))
+	s.e.GET("/ops", h.Page("ops.html"))
+	s.e.GET("/driver", h.Page("driver.html"))
+	s.e.GET("/favicon.svg", h.File)
+	s.e.GET("/config.json", h.File)
+	s.e.GET("/assets/*", h.File)
 }
 
 // logRequests writes one slog line per request with its id. It logs the
@@ -244,55 +292,4 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			"path", c.Request().URL.Path, "status", status, "dur", time.Since(start))
 		return err
 	}
-}
-
-func (s *Server) healthz(c echo.Context) error {
-	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) readyz(c echo.Context) error {
-	select {
-	case <-s.draining:
-		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining"}
-	default:
-	}
-	if s.pinger != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-		defer cancel()
-		if err := s.pinger.Ping(ctx); err != nil {
-			return &Error{Status: http.StatusServiceUnavailable, Code: "redis_unavailable", Message: "redis is not reachable"}
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
-}
-
-type devTokenRequest struct {
-	Role string `json:"role"`
-	Sub  string `json:"sub"`
-	TTL  string `json:"ttl"`
-	Trip string `json:"trip"`
-}
-
-// devToken mints tokens in dev mode only; otherwise the route is a 404.
-func (s *Server) devToken(c echo.Context) error {
-	if !s.cfg.Dev {
-		return echo.ErrNotFound
-	}
-	var r devTokenRequest
-	if err := bindJSON(c, &r); err != nil {
-		return err
-	}
-	ttl := time.Hour
-	if r.TTL != "" {
-		d, err := time.ParseDuration(r.TTL)
-		if err != nil {
-			return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: "ttl must be a duration like 1h"}
-		}
-		ttl = d
-	}
-	tok, err := s.auth.Mint(TokenRequest{Role: r.Role, Sub: r.Sub, TTL: ttl, Trip: r.Trip})
-	if err != nil {
-		return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: err.Error()}
-	}
-	return c.JSON(http.StatusOK, map[string]string{"token": tok})
 }

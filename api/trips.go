@@ -9,33 +9,50 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/pollcache"
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/trip"
 )
 
 var allRoles = []string{RoleRider, RoleDriver, RoleOps, RoleViewer}
 
+// tripHandlers serve the trip routes: lifecycle, reads, chat, share links
+// and the feed (SSE or long-poll).
+type tripHandlers struct {
+	trips    Trips
+	views    TripViews
+	snaps    Snapshots
+	shares   Shares
+	chat     Chat
+	feed     Feed
+	polls    *pollcache.Cache // nil: off
+	auth     *Auth            // mints share links' viewer tokens
+	sse      *sse.Trips
+	longPoll *tripPolls
+}
+
 // Route middleware is applied here, once (guard), not passed to echo,
 // which would apply it again on every request.
 func (s *Server) tripRoutes() {
-	g := s.e.Group("/v1/trips")
-	g.POST("", guard(s.trip(s.createTrip), RoleRider, RoleOps))
-	g.GET("/:id", guard(s.trip(s.getTrip), allRoles...))
-	g.GET("/:id/events", guard(s.trip(s.tripEvents), allRoles...))
-	g.GET("/:id/path", guard(s.trip(s.tripPath), allRoles...))
-	g.POST("/:id/cancel", guard(s.trip(s.tripAction(trip.ActCancel)), RoleRider, RoleDriver, RoleOps))
-	g.POST("/:id/dropoff", guard(s.trip(s.changeDropoff), RoleRider, RoleOps))
-	g.POST("/:id/messages", guard(s.trip(s.postMessage), RoleRider, RoleDriver, RoleOps))
-	g.POST("/:id/share", guard(s.trip(s.shareTrip), RoleRider, RoleOps))
-	g.DELETE("/:id/share/:share", guard(s.trip(s.revokeShare), RoleRider, RoleOps))
+	g, t := s.e.Group("/v1/trips"), s.trips
+	g.POST("", guard(t.trip(t.createTrip), RoleRider, RoleOps))
+	g.GET("/:id", guard(t.trip(t.getTrip), allRoles...))
+	g.GET("/:id/events", guard(t.trip(t.tripEvents), allRoles...))
+	g.GET("/:id/path", guard(t.trip(t.tripPath), allRoles...))
+	g.POST("/:id/cancel", guard(t.trip(t.tripAction(trip.ActCancel)), RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/dropoff", guard(t.trip(t.changeDropoff), RoleRider, RoleOps))
+	g.POST("/:id/messages", guard(t.trip(t.postMessage), RoleRider, RoleDriver, RoleOps))
+	g.POST("/:id/share", guard(t.trip(t.shareTrip), RoleRider, RoleOps))
+	g.DELETE("/:id/share/:share", guard(t.trip(t.revokeShare), RoleRider, RoleOps))
 	for _, a := range []string{trip.ActAccept, trip.ActDecline, trip.ActArrived, trip.ActPickup, trip.ActComplete} {
-		g.POST("/:id/"+a, guard(s.trip(s.tripAction(a)), RoleDriver, RoleOps))
+		g.POST("/:id/"+a, guard(t.trip(t.tripAction(a)), RoleDriver, RoleOps))
 	}
-	g.POST("/:id/reassign", guard(s.trip(s.tripAction(trip.ActReassign)), RoleOps))
+	g.POST("/:id/reassign", guard(t.trip(t.tripAction(trip.ActReassign)), RoleOps))
 }
 
 // trip wraps a trip handler: 503 when this server has no trip service, and
 // a change forgets the trip's cached poll tag.
-func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
+func (s *tripHandlers) trip(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.trips == nil || s.views == nil || s.snaps == nil || s.shares == nil || s.chat == nil || s.feed == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "trips are not served by this node"}
@@ -45,8 +62,8 @@ func (s *Server) trip(h echo.HandlerFunc) echo.HandlerFunc {
 			// again from here on. Forgotten before the response is
 			// written (the change is made by then), and again after.
 			if id := c.Param("id"); id != "" && s.polls != nil {
-				c.Response().Before(func() { s.polls.forget(id) })
-				defer s.polls.forget(id)
+				c.Response().Before(func() { s.polls.Forget(id) })
+				defer s.polls.Forget(id)
 			}
 		}
 		return h(c)
@@ -66,7 +83,7 @@ func actor(c echo.Context) trip.Actor {
 	return a
 }
 
-func (s *Server) createTrip(c echo.Context) error {
+func (s *tripHandlers) createTrip(c echo.Context) error {
 	var r trip.CreateRequest
 	if err := bindJSON(c, &r); err != nil {
 		return err
@@ -98,9 +115,9 @@ func pollInterval(status string) int {
 
 // getTrip is the snapshot, with ETag / If-None-Match → 304 for polling and
 // an X-Poll-Interval hint (seconds). A matching If-None-Match may be
-// answered from the node's recent tags (pollCache: never older than
+// answered from the node's recent tags (package pollcache: never older than
 // Config.PollCacheTTL).
-func (s *Server) getTrip(c echo.Context) error {
+func (s *tripHandlers) getTrip(c echo.Context) error {
 	ctx, id, a := c.Request().Context(), c.Param("id"), actor(c)
 	h := c.Response().Header()
 	k, cache := pollKeyOf("", a)
@@ -108,7 +125,7 @@ func (s *Server) getTrip(c echo.Context) error {
 	inm := c.Request().Header.Get("If-None-Match")
 	if inm != "" {
 		if cache {
-			if etag, every, ok := s.polls.get(id, k); ok && etagMatch(inm, etag[0]) {
+			if etag, every, ok := s.polls.Get(id, k); ok && etagMatch(inm, etag[0]) {
 				pollHeaders(h, etag, every)
 				return c.NoContent(http.StatusNotModified)
 			}
@@ -122,7 +139,7 @@ func (s *Server) getTrip(c echo.Context) error {
 		}
 		every, etagV := pollInterval(status), []string{etag}[:1:1]
 		if cache {
-			s.polls.put(id, k, etagV, every, at)
+			s.polls.Put(id, k, etagV, every, at)
 		}
 		if etagMatch(inm, etag) {
 			pollHeaders(h, etagV, every)
@@ -137,7 +154,7 @@ func (s *Server) getTrip(c echo.Context) error {
 	etag, every := snap.ETag(), pollInterval(snap.Trip.Status)
 	etagV := []string{etag}[:1:1]
 	if cache {
-		s.polls.put(id, k, etagV, every, at)
+		s.polls.Put(id, k, etagV, every, at)
 	}
 	pollHeaders(h, etagV, every)
 	if etagMatch(inm, etag) {
@@ -146,14 +163,14 @@ func (s *Server) getTrip(c echo.Context) error {
 	return c.JSON(http.StatusOK, snap)
 }
 
-// pollKeyOf is the pollCache key of resource res ("" for the trip, else a
+// pollKeyOf is the pollcache key of resource res ("" for the trip, else a
 // payment ID) as seen by a; ok is false for callers never served from the
 // cache (viewers: a revoked share must be refused at once).
-func pollKeyOf(res string, a trip.Actor) (k pollKey, ok bool) {
+func pollKeyOf(res string, a trip.Actor) (k pollcache.Key, ok bool) {
 	if a.Role == "" || a.Role == RoleViewer {
-		return pollKey{}, false
+		return pollcache.Key{}, false
 	}
-	return pollKey{res: res, role: a.Role, sub: a.ID}, true
+	return pollcache.Key{Res: res, Role: a.Role, Sub: a.ID}, true
 }
 
 // Header values of polls, built once (see secureHeaders on sharing them).
@@ -193,15 +210,15 @@ func etagMatch(header, etag string) bool {
 
 // tripEvents serves the trip's feed: SSE when the client accepts
 // text/event-stream, else JSON long-polling.
-func (s *Server) tripEvents(c echo.Context) error {
+func (s *tripHandlers) tripEvents(c echo.Context) error {
 	id, a := c.Param("id"), actor(c)
 	if _, err := s.views.Authorize(c.Request().Context(), id, a); err != nil {
 		return err
 	}
 	if strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream") {
-		return s.serveSSE(c, id, a)
+		return s.sse.Serve(c, id, a, tokenExpiry(claims(c)))
 	}
-	return s.longPoll(c, id, a)
+	return s.longPoll.serve(c, id, a)
 }
 
 type reasonBody struct {
@@ -209,7 +226,7 @@ type reasonBody struct {
 }
 
 // tripAction is a lifecycle action; the body ({"reason":"…"}) is optional.
-func (s *Server) tripAction(action string) echo.HandlerFunc {
+func (s *tripHandlers) tripAction(action string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		b, err := readBody(c, 4096)
 		if err != nil {
@@ -232,7 +249,7 @@ func (s *Server) tripAction(action string) echo.HandlerFunc {
 
 // changeDropoff: If-Match (a version or the snapshot ETag) makes the change
 // conditional: 412 when the trip has moved on.
-func (s *Server) changeDropoff(c echo.Context) error {
+func (s *tripHandlers) changeDropoff(c echo.Context) error {
 	var p trip.Place
 	if err := bindJSON(c, &p); err != nil {
 		return err
@@ -257,7 +274,7 @@ func (s *Server) changeDropoff(c echo.Context) error {
 
 // postMessage: 201 for a new message, 200 for a retry of one (same
 // client_id from the same sender).
-func (s *Server) postMessage(c echo.Context) error {
+func (s *tripHandlers) postMessage(c echo.Context) error {
 	var r trip.MessageRequest
 	if err := bindJSON(c, &r); err != nil {
 		return err
@@ -284,7 +301,7 @@ type shareReply struct {
 
 // shareTrip creates a share link: a viewer token scoped to the trip (its
 // jti is the share ID, for revocation) and a URL of the rider map opening it.
-func (s *Server) shareTrip(c echo.Context) error {
+func (s *tripHandlers) shareTrip(c echo.Context) error {
 	b, err := readBody(c, 4096)
 	if err != nil {
 		return err
@@ -317,7 +334,7 @@ func (s *Server) shareTrip(c echo.Context) error {
 	return c.JSON(http.StatusCreated, shareReply{Share: sh, Token: tok, URL: link})
 }
 
-func (s *Server) revokeShare(c echo.Context) error {
+func (s *tripHandlers) revokeShare(c echo.Context) error {
 	if err := s.shares.Revoke(c.Request().Context(), c.Param("id"), actor(c), c.Param("share")); err != nil {
 		return err
 	}
@@ -325,7 +342,7 @@ func (s *Server) revokeShare(c echo.Context) error {
 }
 
 // tripPath returns the breadcrumbs, thinned to ?limit= points if given.
-func (s *Server) tripPath(c echo.Context) error {
+func (s *tripHandlers) tripPath(c echo.Context) error {
 	limit := 0
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -1,4 +1,4 @@
-package api
+package sse
 
 import (
 	"bytes"
@@ -31,9 +31,8 @@ import (
 // non-blocking read sees its FIN.
 //
 // http.Server.Shutdown neither waits for nor closes taken-over
-// connections: the Server tracks them (streamConns); StartDrain ends them
-// after a jittered retry: hint, WaitStreams waits for them and Close ends
-// them at once.
+// connections: Trips tracks them (streamConns); a drain ends them after a
+// jittered retry: hint, Wait waits for them and Close ends them at once.
 
 // canHijack reports whether the stream can take its connection over:
 // HTTP/1.x and a writer (under echo's and any middleware's wrappers) that
@@ -61,7 +60,7 @@ func canHijack(c echo.Context) bool {
 // net/http's reader is needed. The response is marked as sent with 200 for
 // the logging and metrics middlewares, which see the handler return once
 // the stream is set up (their duration is the setup's, not the stream's).
-func (s *Server) hijackSSE(c echo.Context) (net.Conn, error) {
+func hijackSSE(c echo.Context) (net.Conn, error) {
 	conn, _, err := http.NewResponseController(c.Response()).Hijack()
 	if err != nil {
 		return nil, err
@@ -74,7 +73,7 @@ func (s *Server) hijackSSE(c echo.Context) (net.Conn, error) {
 // sseHead writes the response head of a taken-over stream: the headers
 // the middlewares set plus the SSE ones.
 func sseHead(b *bytes.Buffer, h http.Header) {
-	setSSEHeaders(h)
+	SetHeaders(h)
 	h.Set("Connection", "close") // the body ends with the connection
 	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
 	h.Del("Content-Length")
@@ -88,12 +87,11 @@ func sseHead(b *bytes.Buffer, h http.Header) {
 // on a goroutine of its own; h is the response header the middlewares
 // set. failed (the first snapshot failed) ends the stream after the first
 // frames, and the client reconnects.
-func (t *tripStream) takeOver(conn net.Conn, h http.Header, failed bool) {
-	s := t.s
+func (s *Trips) takeOver(t *tripStream, conn net.Conn, h http.Header, failed bool) {
 	t.conn = conn
 	// The stream holds an open stream of admission from now on; the one
 	// admitStream took ends when the handler returns.
-	s.lim.open.Add(1)
+	s.open.Add(1)
 	hb := frameBufs.Get().(*bytes.Buffer)
 	sseHead(hb, h)
 	if t.buf != nil {
@@ -101,17 +99,16 @@ func (t *tripStream) takeOver(conn net.Conn, h http.Header, failed bool) {
 		putFrameBuf(t.buf)
 	}
 	t.buf = hb
-	if !s.sse.add(conn) { // Close came first
+	if !s.conns.add(conn) { // Close came first
 		failed = true
 	}
-	go t.serveConn(failed)
+	go s.serveConn(t, failed)
 }
 
 // serveConn serves a taken-over stream: the response head with the first
 // frames in one write, then run. It owns the connection, the subscription
 // and the stream's counts.
-func (t *tripStream) serveConn(failed bool) {
-	s := t.s
+func (s *Trips) serveConn(t *tripStream, failed bool) {
 	defer func() {
 		if r := recover(); r != nil { // what echo's Recover did for the handler
 			s.log.Error("sse: panic", "trip", t.id, "panic", r, "stack", string(debug.Stack()))
@@ -122,9 +119,11 @@ func (t *tripStream) serveConn(failed bool) {
 		}
 		t.sub.Close()
 		_ = t.conn.Close()
-		s.sse.remove(t.conn)
-		s.lim.open.Add(-1)
-		s.sseStreams.Dec()
+		// The counts first: remove may wake Wait and Close, whose callers
+		// then read them.
+		s.open.Add(-1)
+		s.gauge.Dec()
+		s.conns.remove(t.conn)
 	}()
 	if t.flush() != nil || failed {
 		return
@@ -208,19 +207,18 @@ func (sc *streamConns) wait(ctx context.Context) error {
 	}
 }
 
-// WaitStreams waits until every SSE stream that took its connection over
-// from net/http has ended (after StartDrain they end at once, after a
+// Wait waits until every stream that took its connection over from
+// net/http has ended (once the node drains they end at once, after a
 // jittered retry: hint), or ctx is done. http.Server.Shutdown does not
 // wait for them.
-func (s *Server) WaitStreams(ctx context.Context) error { return s.sse.wait(ctx) }
+func (s *Trips) Wait(ctx context.Context) error { return s.conns.wait(ctx) }
 
-// Close ends the SSE streams that took their connection over from
-// net/http, at once: their connections are closed (clients reconnect and
-// resume by ID) and streams opened later end after their first frames.
-// It waits up to 5 s for them to end. For a graceful stop call StartDrain
-// and WaitStreams first. Other requests and WebSockets are unaffected.
-func (s *Server) Close() error {
-	sc := &s.sse
+// Close ends the streams that took their connection over from net/http,
+// at once: their connections are closed (clients reconnect and resume by
+// ID), streams opened later end after their first frames and new ones
+// are refused (ErrShuttingDown). It waits up to 5 s for them to end.
+func (s *Trips) Close() error {
+	sc := &s.conns
 	sc.init()
 	sc.mu.Lock()
 	if !sc.closed {
@@ -235,7 +233,7 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := sc.wait(ctx); err != nil {
-		return errors.New("api: SSE streams still open 5 s after Close")
+		return errors.New("sse: streams still open 5 s after Close")
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package api
+package driverws
 
 import (
 	"encoding/json"
@@ -42,7 +42,7 @@ func TestDecodeWSMessage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := decodeWSMessage([]byte(tc.in))
 			if tc.code != "" {
-				var ae *Error
+				var ae *MessageError
 				if !errors.As(err, &ae) || ae.Code != tc.code {
 					t.Fatalf("err %v, want code %s", err, tc.code)
 				}
@@ -55,8 +55,8 @@ func TestDecodeWSMessage(t *testing.T) {
 	}
 }
 
-// FuzzDecodeWSMessage: any input gives a valid message or an *Error with a
-// 400 status whose text is safe to send; a valid message re-encodes and
+// FuzzDecodeWSMessage: any input gives a valid message or a *MessageError
+// with a 400 code (invalid_json, invalid_message) whose text is safe to send; a valid message re-encodes and
 // decodes to the same type.
 func FuzzDecodeWSMessage(f *testing.F) {
 	for _, s := range []string{`{"type":"hello","last_id":"1-0"}`, `{"type":"locations","pings":[{"lat":1,"lng":2,"ts":"2024-01-01T00:00:00Z","seq":1}]}`,
@@ -67,8 +67,8 @@ func FuzzDecodeWSMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeWSMessage(b)
 		if err != nil {
-			var ae *Error
-			if !errors.As(err, &ae) || ae.Status != 400 || ae.Code == "" || len(ae.Message) > 200 {
+			var ae *MessageError
+			if !errors.As(err, &ae) || ae.Code != "invalid_json" && ae.Code != "invalid_message" || len(ae.Message) > 200 {
 				t.Fatalf("error %#v", err)
 			}
 			return

@@ -1,18 +1,18 @@
-package api
+package pollcache
 
 import (
 	"sync"
 	"time"
 )
 
-// pollCache remembers, for a short time, the validator a poll of a trip or
+// Cache remembers, for a short time, the validator a poll of a trip or
 // a payment was answered with, per resource and caller, so that a poller
 // whose If-None-Match still matches gets its 304 without a Redis read.
 //
 // The guarantee (any number of nodes, no invalidation needed for it): a
 // 304 is answered from a tag that a read begun at most ttl before the
 // request found in Redis. A change is therefore never hidden from a poller
-// for longer than ttl (Config.PollCacheTTL, 100 ms by default: a small
+// for longer than ttl (api's Config.PollCacheTTL, 100 ms by default: a small
 // part of the 2–30 s the polls are spaced by, less than a mobile round
 // trip). Changes made through this node (the trip and payment routes:
 // actions, payments, webhooks) forget the trip's entries at once, and a
@@ -24,59 +24,59 @@ import (
 // Only successful tag reads are kept: a refusal (401, 403, 404) or a Redis
 // error is decided anew on every request. Viewer (share-link) tokens are
 // never served from here, so a revoked share is refused at once. The
-// cache holds at most pollCacheMax trips; past that, expired ones are
+// cache holds at most maxTrips trips; past that, expired ones are
 // swept, and if none is, an arbitrary one goes.
-type pollCache struct {
-	ttl time.Duration // > 0; a nil *pollCache is off
+type Cache struct {
+	ttl time.Duration // > 0; a nil *Cache is off
 	now func() time.Time
 
 	mu    sync.RWMutex
-	trips map[string]*pollTrip
+	trips map[string]*tripEntries
 }
 
-// pollCacheMax bounds the trips a node's pollCache holds (~200 B each).
-const pollCacheMax = 50_000
+// maxTrips bounds the trips a node's Cache holds (~200 B each).
+const maxTrips = 50_000
 
-// pollTrip is the cache of one trip: its trip and payment tags, per caller.
-type pollTrip struct {
+// tripEntries is the cache of one trip: its trip and payment tags, per caller.
+type tripEntries struct {
 	// forgot is when a change made through this node forgot the trip's
 	// entries: a read begun before it may predate the change.
 	forgot  time.Time
-	entries []pollEntry
+	entries []entry
 }
 
-// pollKey names a cached tag: a trip (res "") or a payment (res its ID),
+// Key names a cached tag: a trip (Res "") or a payment (Res its ID),
 // as seen by one caller.
-type pollKey struct {
-	res, role, sub string
+type Key struct {
+	Res, Role, Sub string
 }
 
-// pollEntry is one cached tag: the ETag (as the header's value, shared by
-// every response built from the entry: see secureHeaders on sharing
-// them), what the handler needs to answer without the domain call (the
+// entry is one cached tag: the ETag (as the header's value, shared by
+// every response built from the entry: see api's secureHeaders on
+// sharing them), what the handler needs to answer without the domain call (the
 // poll interval of a trip, whether a payment is final), and when the read
 // it came from began.
-type pollEntry struct {
-	key  pollKey
+type entry struct {
+	key  Key
 	etag []string
 	aux  int
 	at   time.Time
 }
 
-// newPollCache returns a cache of tags for ttl; nil (off) for ttl < 0.
-func newPollCache(ttl time.Duration) *pollCache {
+// New returns a cache of tags for ttl; nil (off) for ttl < 0.
+func New(ttl time.Duration) *Cache {
 	if ttl < 0 {
 		return nil
 	}
 	if ttl == 0 {
 		ttl = 100 * time.Millisecond
 	}
-	return &pollCache{ttl: ttl, now: time.Now, trips: make(map[string]*pollTrip)}
+	return &Cache{ttl: ttl, now: time.Now, trips: make(map[string]*tripEntries)}
 }
 
-// get returns the cached tag of k on trip, if one was read less than ttl
+// Get returns the cached tag of k on trip, if one was read less than ttl
 // ago.
-func (pc *pollCache) get(trip string, k pollKey) (etag []string, aux int, ok bool) {
+func (pc *Cache) Get(trip string, k Key) (etag []string, aux int, ok bool) {
 	if pc == nil {
 		return nil, 0, false
 	}
@@ -98,10 +98,10 @@ func (pc *pollCache) get(trip string, k pollKey) (etag []string, aux int, ok boo
 	return nil, 0, false
 }
 
-// put keeps the tag of k on trip (a header value: []string{etag}, not
+// Put keeps the tag of k on trip (a header value: []string{etag}, not
 // written to afterwards) that a read begun at `at` returned, unless a newer
 // one is kept or the trip changed through this node since `at`.
-func (pc *pollCache) put(trip string, k pollKey, etag []string, aux int, at time.Time) {
+func (pc *Cache) Put(trip string, k Key, etag []string, aux int, at time.Time) {
 	if pc == nil {
 		return
 	}
@@ -114,31 +114,31 @@ func (pc *pollCache) put(trip string, k pollKey, etag []string, aux int, at time
 	for i := range t.entries {
 		if e := &t.entries[i]; e.key == k {
 			if at.After(e.at) {
-				*e = pollEntry{key: k, etag: etag, aux: aux, at: at}
+				*e = entry{key: k, etag: etag, aux: aux, at: at}
 			}
 			return
 		}
 	}
-	t.entries = append(t.entries, pollEntry{key: k, etag: etag, aux: aux, at: at})
+	t.entries = append(t.entries, entry{key: k, etag: etag, aux: aux, at: at})
 }
 
 // tripLocked returns trip's entries, made (room made first) when it has
 // none. pc.mu is held.
-func (pc *pollCache) tripLocked(trip string) *pollTrip {
+func (pc *Cache) tripLocked(trip string) *tripEntries {
 	t := pc.trips[trip]
 	if t == nil {
-		if len(pc.trips) >= pollCacheMax {
+		if len(pc.trips) >= maxTrips {
 			pc.sweep()
 		}
-		t = &pollTrip{}
+		t = &tripEntries{}
 		pc.trips[trip] = t
 	}
 	return t
 }
 
-// forget drops the entries of trip: it changed through this node. Reads
+// Forget drops the entries of trip: it changed through this node. Reads
 // begun before now are not kept afterwards.
-func (pc *pollCache) forget(trip string) {
+func (pc *Cache) Forget(trip string) {
 	if pc == nil || trip == "" {
 		return
 	}
@@ -155,7 +155,7 @@ func (pc *pollCache) forget(trip string) {
 // ago is kept while there is room: a read begun before its change may
 // still come back (if it goes, such a read may be kept: stale for ttl at
 // most, the guarantee still holds).
-func (pc *pollCache) sweep() {
+func (pc *Cache) sweep() {
 	now := pc.now()
 	for id, t := range pc.trips {
 		live := now.Sub(t.forgot) < pc.ttl
@@ -167,7 +167,7 @@ func (pc *pollCache) sweep() {
 		}
 	}
 	for id := range pc.trips {
-		if len(pc.trips) < pollCacheMax-pollCacheMax/8 {
+		if len(pc.trips) < maxTrips-maxTrips/8 {
 			break
 		}
 		delete(pc.trips, id)

@@ -1,14 +1,17 @@
-package api
+package sse
 
 import (
 	"bytes"
+	"log/slog"
+	"sync/atomic"
+
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -18,130 +21,7 @@ import (
 	"github.com/hextrack/hextrack/trip"
 )
 
-// StreamConfig tunes SSE and long-poll streams. Zero values are the
-// documented defaults.
-type StreamConfig struct {
-	// Heartbeat is the period of SSE comment lines that keep proxies from
-	// closing an idle stream: one goes out when nothing else was written
-	// for that long. Zero: 15s.
-	Heartbeat time.Duration
-	// Retry is the reconnect delay hint sent at the start of a stream
-	// (`retry:`). Zero: 2s.
-	Retry time.Duration
-	// DrainRetry bounds the jittered reconnect hint sent when the node
-	// drains, so that clients spread over the other nodes. Zero: 5s.
-	DrainRetry time.Duration
-	// AuthCheck is how often an open stream re-checks its token's expiry
-	// and, for viewers, that the share link is not revoked. Zero: 2s.
-	AuthCheck time.Duration
-	// WriteTimeout bounds one write to a stream client. Zero: 10s.
-	WriteTimeout time.Duration
-	// LocationDelay: after a resume, the latest location is sent once the
-	// missed events are out, or after this delay at the latest. Zero: 100ms.
-	LocationDelay time.Duration
-}
-
-func (c StreamConfig) withDefaults() StreamConfig {
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 15 * time.Second
-	}
-	if c.Retry <= 0 {
-		c.Retry = 2 * time.Second
-	}
-	if c.DrainRetry <= 0 {
-		c.DrainRetry = 5 * time.Second
-	}
-	if c.AuthCheck <= 0 {
-		c.AuthCheck = 2 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	if c.LocationDelay <= 0 {
-		c.LocationDelay = 100 * time.Millisecond
-	}
-	return c
-}
-
-// sseWriter writes SSE frames into a buffer flushed once per batch.
-type sseWriter struct {
-	w   *echo.Response
-	rc  *http.ResponseController
-	buf bytes.Buffer
-	to  time.Duration
-}
-
-// frame appends one event. id "" omits the id line (live-only events and
-// comments must not move the client's Last-Event-ID).
-func (w *sseWriter) frame(id, event string, data []byte) { appendFrame(&w.buf, id, event, data) }
-func (w *sseWriter) retry(d time.Duration)               { appendRetry(&w.buf, d) }
-func (w *sseWriter) comment(s string)                    { appendComment(&w.buf, s) }
-
-// appendFrame appends one event to b. id "" omits the id line (live-only
-// events and comments must not move the client's Last-Event-ID).
-func appendFrame(b *bytes.Buffer, id, event string, data []byte) {
-	if id != "" {
-		b.WriteString("id: ")
-		b.WriteString(id)
-		b.WriteByte('\n')
-	}
-	b.WriteString("event: ")
-	b.WriteString(event)
-	b.WriteString("\ndata: ")
-	b.Write(data) // compact JSON: never a newline
-	b.WriteString("\n\n")
-}
-
-// appendRetry appends a reconnect delay hint.
-func appendRetry(b *bytes.Buffer, d time.Duration) {
-	b.WriteString("retry: ")
-	b.WriteString(strconv.FormatInt(d.Milliseconds(), 10))
-	b.WriteString("\n\n")
-}
-
-// appendComment appends a comment line (heartbeats).
-func appendComment(b *bytes.Buffer, s string) {
-	b.WriteString(": ")
-	b.WriteString(s)
-	b.WriteString("\n\n")
-}
-
-func (w *sseWriter) flush() error {
-	if w.buf.Len() == 0 {
-		return nil
-	}
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.to))
-	_, err := w.w.Write(w.buf.Bytes())
-	// Release the buffer rather than keep its capacity: most streams sit
-	// idle between flushes, and one allocation per flush is cheaper than a
-	// snapshot-sized buffer held by every idle connection.
-	w.buf = bytes.Buffer{}
-	if err != nil {
-		return err
-	}
-	w.w.Flush()
-	return nil
-}
-
-// setSSEHeaders sets the headers of an event stream: its type, no caching
-// or transforming by proxies, no buffering by nginx.
-func setSSEHeaders(h http.Header) {
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("X-Accel-Buffering", "no")
-}
-
-// envelope is the frame data of snapshot and reset events: the event
-// envelope with the snapshot as data.
-type envelope struct {
-	ID    string    `json:"id,omitempty"`
-	Type  string    `json:"type"`
-	Topic string    `json:"topic"`
-	TS    time.Time `json:"ts"`
-	Data  any       `json:"data"`
-}
-
-// serveSSE streams a trip's feed as Server-Sent Events, per DESIGN.md:
+// Serve streams a trip's feed as Server-Sent Events, per DESIGN.md:
 // subscribe first; on a fresh connect a `snapshot` (its id: is the feed
 // position it reflects); on a resume (Last-Event-ID header or lastEventId
 // query) the missed events, then the latest location, then live events; a
@@ -154,12 +34,13 @@ type envelope struct {
 // called.
 //
 // On HTTP/1.x the stream takes its connection over from net/http once the
-// first frames are built (sse_conn.go): the handler returns, and one
+// first frames are built (conn.go): the handler returns, and one
 // goroutine holding little more than the connection and the subscription
 // serves the stream, which is what keeps an idle stream small. Where the
 // connection can't be taken over (HTTP/2, a test recorder) the handler
-// serves the stream itself, the same way.
-func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
+// serves the stream itself, the same way. a is the authorized caller,
+// expiry its token's (zero: none).
+func (s *Trips) Serve(c echo.Context, id string, a trip.Actor, expiry time.Time) error {
 	req := c.Request()
 	last := req.Header.Get("Last-Event-ID")
 	if last == "" {
@@ -171,9 +52,9 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	takeOver := canHijack(c)
 	sctx := req.Context()
 	if takeOver {
-		sctx = s.sse.context()
+		sctx = s.conns.context()
 		if sctx.Err() != nil {
-			return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is shutting down"}
+			return ErrShuttingDown
 		}
 	}
 	topic := trip.Topic(id)
@@ -181,12 +62,9 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	if err != nil {
 		return err
 	}
-	s.sseStreams.Inc()
-	t := &tripStream{s: s, sub: sub, ctx: sctx, id: id, topic: topic, a: a, resumed: last != ""}
-	if cl := claims(c); cl != nil && cl.ExpiresAt != nil {
-		t.expiry = cl.ExpiresAt.Time
-	}
-	t.retry(s.cfg.Stream.Retry)
+	s.gauge.Inc()
+	t := &tripStream{s: s, sub: sub, ctx: sctx, id: id, topic: topic, a: a, resumed: last != "", expiry: expiry}
+	t.retry(s.cfg.Retry)
 	failed := false
 	if last == "" {
 		// The snapshot's Redis calls run here, on the request's goroutine,
@@ -194,15 +72,15 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 		failed = t.snapshot(req.Context(), "snapshot", sub.Position()) != nil
 	}
 	if takeOver {
-		if conn, err := s.hijackSSE(c); err == nil {
-			t.takeOver(conn, c.Response().Header(), failed)
+		if conn, err := hijackSSE(c); err == nil {
+			s.takeOver(t, conn, c.Response().Header(), failed)
 			return nil
 		}
 	}
-	defer s.sseStreams.Dec()
+	defer s.gauge.Dec()
 	defer sub.Close()
 	h := c.Response().Header()
-	setSSEHeaders(h)
+	SetHeaders(h)
 	h.Set("Connection", "keep-alive")
 	c.Response().WriteHeader(http.StatusOK)
 	t.resp, t.rc = c.Response(), http.NewResponseController(c.Response())
@@ -215,11 +93,71 @@ func (s *Server) serveSSE(c echo.Context, id string, a trip.Actor) error {
 	return nil
 }
 
+// Trips serve trips' feeds as SSE streams (Serve), and track the streams
+// that took their connection over from net/http (conn.go).
+type Trips struct {
+	cfg      Config
+	feed     Feed
+	snaps    Snapshots
+	shares   Shares // a viewer's share link is re-checked while it watches
+	log      *slog.Logger
+	draining <-chan struct{}
+	// open is the caller's count of open streams (api's stream
+	// admission): a taken-over stream holds one until it ends.
+	open  *atomic.Int64
+	gauge prometheus.Gauge // open trip SSE streams
+	conns streamConns
+}
+
+// Deps are what Trips calls and counts with.
+type Deps struct {
+	Feed      Feed
+	Snapshots Snapshots
+	Shares    Shares
+	Log       *slog.Logger
+	// Draining is closed when the node drains: streams end after a
+	// jittered retry: hint.
+	Draining <-chan struct{}
+	// Open counts open streams; a stream that takes its connection over
+	// adds one for as long as it lives (the handler's own ends when it
+	// returns).
+	Open  *atomic.Int64
+	Gauge prometheus.Gauge // open trip SSE streams
+}
+
+// NewTrips returns the trip streams of a node; cfg's zero fields take
+// their defaults.
+func NewTrips(cfg Config, d Deps) *Trips {
+	return &Trips{cfg: cfg.WithDefaults(), feed: d.Feed, snaps: d.Snapshots, shares: d.Shares, log: d.Log,
+		draining: d.Draining, open: d.Open, gauge: d.Gauge}
+}
+
+// Feed is a trip's event feed, subscribed live.
+type Feed interface {
+	Subscribe(ctx context.Context, topic, lastID string) (*feed.Subscription, error)
+}
+
+// Snapshots are what a stream starts from and resets to, and the trip's
+// latest location.
+type Snapshots interface {
+	Snapshot(ctx context.Context, id string, a trip.Actor) (trip.Snapshot, error)
+	LocationOf(ctx context.Context, id string) (*trip.Location, error)
+}
+
+// Shares re-check a viewer's share link while it watches.
+type Shares interface {
+	CheckShare(ctx context.Context, id, shareID string) error
+}
+
+// ErrShuttingDown: Close was called; a new stream is refused (api maps it
+// to 503 "draining").
+var ErrShuttingDown = errors.New("node is shutting down")
+
 // tripStream is one trip SSE stream once its first frames are built: what
 // its serving goroutine owns. Exactly one of conn (taken over from
 // net/http) and resp is set.
 type tripStream struct {
-	s         *Server
+	s         *Trips
 	sub       *feed.Subscription
 	ctx       context.Context // the Redis calls of resets, locations and share checks
 	id, topic string
@@ -272,7 +210,7 @@ func (t *tripStream) flush() error {
 	}
 	t.buf = nil
 	defer putFrameBuf(b)
-	to := t.s.cfg.Stream.WriteTimeout
+	to := t.s.cfg.WriteTimeout
 	now := time.Now()
 	if t.conn != nil {
 		// The deadline is moved only once less than half of WriteTimeout is
@@ -315,7 +253,7 @@ func (t *tripStream) snapshot(ctx context.Context, event, pos string) error {
 	if snap.Location != nil {
 		t.locSeq = max(t.locSeq, snap.Location.Seq)
 	}
-	b, _ := json.Marshal(envelope{Type: event, Topic: t.topic, TS: time.Now().UTC(), Data: snap})
+	b, _ := json.Marshal(Envelope{Type: event, Topic: t.topic, TS: time.Now().UTC(), Data: snap})
 	t.frame(pos, event, b)
 	return nil
 }
@@ -363,7 +301,7 @@ func (t *tripStream) item(it feed.Item) error {
 // tokenExpired tells the client to fetch a fresh token and reconnect with
 // Last-Event-ID.
 func (t *tripStream) tokenExpired() {
-	b, _ := json.Marshal(envelope{Type: "token_expired", Topic: t.topic, TS: time.Now().UTC(),
+	b, _ := json.Marshal(Envelope{Type: "token_expired", Topic: t.topic, TS: time.Now().UTC(),
 		Data: map[string]string{"code": "token_expired", "message": "the access token expired; reconnect with a fresh token and Last-Event-ID"}})
 	t.frame("", "token_expired", b)
 	_ = t.flush()
@@ -373,7 +311,7 @@ func (t *tripStream) tokenExpired() {
 // serveSSE); gone is closed when net/http sees the client go (nil on a
 // taken-over connection, where a write or the heartbeat's check notices).
 func (t *tripStream) run(gone <-chan struct{}) {
-	s, cfg, sub := t.s, t.s.cfg.Stream, t.sub
+	s, cfg, sub := t.s, t.s.cfg, t.sub
 	var locDue <-chan time.Time
 	if t.resumed {
 		locDue = time.After(cfg.LocationDelay)
@@ -385,7 +323,7 @@ func (t *tripStream) run(gone <-chan struct{}) {
 	now := time.Now()
 	nextHB := now.Add(cfg.Heartbeat)
 	var nextCheck time.Time // zero: no share link to re-check
-	if t.a.Role == RoleViewer {
+	if t.a.Role == trip.RoleViewer {
 		nextCheck = now.Add(cfg.AuthCheck)
 	}
 	due := func() time.Duration {
@@ -400,7 +338,7 @@ func (t *tripStream) run(gone <-chan struct{}) {
 	}
 	tick := time.NewTimer(due())
 	defer tick.Stop()
-	closing := s.sse.closing()
+	closing := s.conns.closing()
 	for {
 		select {
 		case it, ok := <-sub.C():

@@ -1,4 +1,4 @@
-package api
+package webpages
 
 import (
 	"bytes"
@@ -18,19 +18,6 @@ import (
 	"github.com/hextrack/hextrack/web"
 )
 
-// webRoutes serves the web pages (/, /ops, /driver), their assets under
-// /assets/ and the page settings at /config.json, all from the files
-// embedded by package web.
-func (s *Server) webRoutes() {
-	h := newWebHandler(web.Files())
-	s.e.GET("/", h.page("index.html"))
-	s.e.GET("/ops", h.page("ops.html"))
-	s.e.GET("/driver", h.page("driver.html"))
-	s.e.GET("/favicon.svg", h.file)
-	s.e.GET("/config.json", h.file)
-	s.e.GET("/assets/*", h.file)
-}
-
 // webSettings are the page settings baked into dist/config.json at build
 // time (npm run build reads HEXTRACK_TILE_URL and HEXTRACK_TILE_ATTRIBUTION).
 // The server reads the same file so the CSP admits the tile host.
@@ -46,17 +33,18 @@ type webFile struct {
 	ctype string
 }
 
-// webHandler serves embedded files with the page security headers. Files
+// Handler serves embedded files with the page security headers. Files
 // are read into memory once: the whole dist is a few hundred KiB.
-type webHandler struct {
+type Handler struct {
 	files map[string]webFile
 	built bool
 	csp   string
 	start time.Time
 }
 
-func newWebHandler(fsys fs.FS) *webHandler {
-	h := &webHandler{files: map[string]webFile{}, built: web.Built(fsys), start: time.Now()}
+// New reads the files of fsys (package web's dist) into a Handler.
+func New(fsys fs.FS) *Handler {
+	h := &Handler{files: map[string]webFile{}, built: web.Built(fsys), start: time.Now()}
 	_ = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.HasPrefix(path.Base(p), ".") {
 			return nil
@@ -129,7 +117,7 @@ func tileSource(tmpl string) string {
 }
 
 // setSecurityHeaders sets the headers every page and asset carries.
-func (h *webHandler) setSecurityHeaders(hd http.Header) {
+func (h *Handler) setSecurityHeaders(hd http.Header) {
 	hd.Set("Content-Security-Policy", h.csp)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
@@ -138,9 +126,9 @@ func (h *webHandler) setSecurityHeaders(hd http.Header) {
 	hd.Set("Permissions-Policy", "geolocation=(self), camera=(), microphone=()")
 }
 
-// page serves one HTML page, or the "run make web" page when the binary
+// Page serves one HTML page, or the "run make web" page when the binary
 // was built without the web build.
-func (h *webHandler) page(name string) echo.HandlerFunc {
+func (h *Handler) Page(name string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !h.built {
 			h.setSecurityHeaders(c.Response().Header())
@@ -151,8 +139,8 @@ func (h *webHandler) page(name string) echo.HandlerFunc {
 	}
 }
 
-// file serves /assets/*, /favicon.svg and /config.json.
-func (h *webHandler) file(c echo.Context) error {
+// File serves /assets/*, /favicon.svg and /config.json.
+func (h *Handler) File(c echo.Context) error {
 	p := strings.TrimPrefix(c.Request().URL.Path, "/")
 	if !fs.ValidPath(p) {
 		return echo.ErrNotFound
@@ -160,7 +148,7 @@ func (h *webHandler) file(c echo.Context) error {
 	return h.serve(c, p)
 }
 
-func (h *webHandler) serve(c echo.Context, name string) error {
+func (h *Handler) serve(c echo.Context, name string) error {
 	f, ok := h.files[name]
 	if !ok {
 		return echo.ErrNotFound

@@ -1,4 +1,4 @@
-package api
+package webpages
 
 import (
 	"net/http"
@@ -49,11 +49,11 @@ func TestWebHandler(t *testing.T) {
 		{"not built", fstest.MapFS{".placeholder": {Data: []byte("x")}}, "/", 200, "make web", "script-src 'self'"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newWebHandler(tc.fsys)
+			h := New(tc.fsys)
 			e := echo.New()
-			e.GET("/", h.page("index.html"))
-			e.GET("/assets/*", h.file)
-			e.GET("/.placeholder", h.file)
+			e.GET("/", h.Page("index.html"))
+			e.GET("/assets/*", h.File)
+			e.GET("/.placeholder", h.File)
 			rec := httptest.NewRecorder()
 			e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
 			if rec.Code != tc.status {
