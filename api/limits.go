@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -232,7 +233,12 @@ func (l *limiter) admitStream(next echo.HandlerFunc) echo.HandlerFunc {
 			l.rejected("streams_open")
 			return l.unavailable(c, 0)
 		}
-		defer l.open.Add(-1)
+		slot := &streamSlot{}
+		defer func() {
+			if !slot.held {
+				l.open.Add(-1)
+			}
+		}()
 		if l.admit != nil {
 			now := time.Now()
 			r := l.admit.ReserveN(now, 1)
@@ -242,8 +248,31 @@ func (l *limiter) admitStream(next echo.HandlerFunc) echo.HandlerFunc {
 				return l.unavailable(c, d)
 			}
 		}
+		c.Set(streamSlotKey, slot)
 		return next(c)
 	}
+}
+
+// streamSlot is the admission slot of a stream request: given back when
+// its handler returns, unless a stream that outlives the handler holds it
+// (hold).
+type streamSlot struct{ held bool }
+
+const streamSlotKey = "hextrack.stream_slot"
+
+// hold hands c's admission slot over to a stream that outlives its
+// handler (an SSE stream that took its connection over: sse.Deps.Hold),
+// so that the stream is counted once, also while the handler returns
+// after the client got its response head. A request admitted elsewhere
+// takes a slot of its own. release gives the slot back, once.
+func (l *limiter) hold(c echo.Context) (release func()) {
+	if slot, _ := c.Get(streamSlotKey).(*streamSlot); slot != nil && !slot.held {
+		slot.held = true
+	} else {
+		l.open.Add(1)
+	}
+	var once sync.Once
+	return func() { once.Do(func() { l.open.Add(-1) }) }
 }
 
 // unavailable is the 503 of admission: Retry-After is the wait for the next

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -218,10 +219,10 @@ func TestStreamAdmission(t *testing.T) {
 			t.Fatalf("open streams %d", e.srv.OpenStreams())
 		}
 		a.Body.Close()
-		deadline := time.Now().Add(5 * time.Second)
-		for e.srv.OpenStreams() != 1 && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitFor(t, 20*time.Second, "one open stream after a client went", func() (bool, string) {
+			n := e.srv.OpenStreams()
+			return n == 1, fmt.Sprintf("open streams %d", n)
+		})
 		if d := sse(e, snap.Trip.ID, rc.Token()); d.StatusCode != 200 {
 			t.Fatalf("after one closed: %d", d.StatusCode)
 		}

@@ -124,7 +124,7 @@ func New(cfg Config, d Deps) *Server {
 	sseStreams := prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_sse_streams", Help: "Open SSE streams of trips."})
 	_ = d.Registry.Register(sseStreams)
 	s.streams = sse.NewTrips(cfg.Stream, sse.Deps{Feed: d.Feed, Snapshots: d.Snapshots, Shares: d.Shares, Log: d.Logger,
-		Draining: s.draining, Open: &s.lim.open, Gauge: alsoGauge{Gauge: sseStreams, also: s.m.connections.WithLabelValues("sse")}})
+		Draining: s.draining, Hold: s.lim.hold, Gauge: alsoGauge{Gauge: sseStreams, also: s.m.connections.WithLabelValues("sse")}})
 	s.trips = &tripHandlers{trips: d.Trips, views: d.TripViews, snaps: d.Snapshots, shares: d.Shares, chat: d.Chat,
 		feed: d.Feed, polls: pc, auth: s.auth, sse: s.streams, longPoll: s.polls}
 	s.payments = &paymentHandlers{payments: d.Payments, webhooks: d.Webhooks, polls: pc, trip: s.trips.trip}

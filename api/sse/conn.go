@@ -86,12 +86,10 @@ func sseHead(b *bytes.Buffer, h http.Header) {
 // takeOver starts serving the stream on conn, taken over from net/http,
 // on a goroutine of its own; h is the response header the middlewares
 // set. failed (the first snapshot failed) ends the stream after the first
-// frames, and the client reconnects.
-func (s *Trips) takeOver(t *tripStream, conn net.Conn, h http.Header, failed bool) {
-	t.conn = conn
-	// The stream holds an open stream of admission from now on; the one
-	// admitStream took ends when the handler returns.
-	s.open.Add(1)
+// frames, and the client reconnects. release gives back the stream's
+// admission slot (Deps.Hold), which it holds until it ends.
+func (s *Trips) takeOver(t *tripStream, conn net.Conn, h http.Header, release func(), failed bool) {
+	t.conn, t.release = conn, release
 	hb := frameBufs.Get().(*bytes.Buffer)
 	sseHead(hb, h)
 	if t.buf != nil {
@@ -121,7 +119,7 @@ func (s *Trips) serveConn(t *tripStream, failed bool) {
 		_ = t.conn.Close()
 		// The counts first: remove may wake Wait and Close, whose callers
 		// then read them.
-		s.open.Add(-1)
+		t.release()
 		s.gauge.Dec()
 		s.conns.remove(t.conn)
 	}()

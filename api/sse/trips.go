@@ -3,7 +3,6 @@ package sse
 import (
 	"bytes"
 	"log/slog"
-	"sync/atomic"
 
 	"context"
 	"encoding/json"
@@ -73,7 +72,7 @@ func (s *Trips) Serve(c echo.Context, id string, a trip.Actor, expiry time.Time)
 	}
 	if takeOver {
 		if conn, err := hijackSSE(c); err == nil {
-			s.takeOver(t, conn, c.Response().Header(), failed)
+			s.takeOver(t, conn, c.Response().Header(), s.hold(c), failed)
 			return nil
 		}
 	}
@@ -102,9 +101,9 @@ type Trips struct {
 	shares   Shares // a viewer's share link is re-checked while it watches
 	log      *slog.Logger
 	draining <-chan struct{}
-	// open is the caller's count of open streams (api's stream
-	// admission): a taken-over stream holds one until it ends.
-	open  *atomic.Int64
+	// hold keeps the caller's admission slot of a stream that takes its
+	// connection over; the stream releases it when it ends.
+	hold  func(echo.Context) (release func())
 	gauge prometheus.Gauge // open trip SSE streams
 	conns streamConns
 }
@@ -118,18 +117,25 @@ type Deps struct {
 	// Draining is closed when the node drains: streams end after a
 	// jittered retry: hint.
 	Draining <-chan struct{}
-	// Open counts open streams; a stream that takes its connection over
-	// adds one for as long as it lives (the handler's own ends when it
-	// returns).
-	Open  *atomic.Int64
+	// Hold hands the admission slot of c's stream (api's count of open
+	// streams) over to a stream that takes its connection over and so
+	// outlives its handler; the stream calls release when it ends. The
+	// slot is handed over, not taken twice: a client that got its
+	// response head must not find its stream counted twice while the
+	// handler returns. Nil: streams are not counted.
+	Hold  func(c echo.Context) (release func())
 	Gauge prometheus.Gauge // open trip SSE streams
 }
 
 // NewTrips returns the trip streams of a node; cfg's zero fields take
 // their defaults.
 func NewTrips(cfg Config, d Deps) *Trips {
-	return &Trips{cfg: cfg.WithDefaults(), feed: d.Feed, snaps: d.Snapshots, shares: d.Shares, log: d.Log,
-		draining: d.Draining, open: d.Open, gauge: d.Gauge}
+	t := &Trips{cfg: cfg.WithDefaults(), feed: d.Feed, snaps: d.Snapshots, shares: d.Shares, log: d.Log,
+		draining: d.Draining, hold: d.Hold, gauge: d.Gauge}
+	if t.hold == nil {
+		t.hold = func(echo.Context) func() { return func() {} }
+	}
+	return t
 }
 
 // Feed is a trip's event feed, subscribed live.
@@ -169,6 +175,7 @@ type tripStream struct {
 	// (an idle stream holds no buffer).
 	buf      *bytes.Buffer
 	conn     net.Conn
+	release  func()    // gives back conn's admission slot (Deps.Hold)
 	deadline time.Time // conn's write deadline
 	// wrote is when the last write succeeded (Unix ns): a stream that wrote
 	// within the heartbeat period is not idle and needs no heartbeat.
