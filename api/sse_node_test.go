@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -56,7 +58,8 @@ func TestNodeEventSource(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var lines []line
-	opened := make(chan struct{}, 10)
+	snapshot := make(chan struct{}, 1)
+	opens := make(chan struct{}, 100) // one per (re)open
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -70,29 +73,55 @@ func TestNodeEventSource(t *testing.T) {
 			mu.Lock()
 			lines = append(lines, l)
 			mu.Unlock()
-			if l.Kind == "event" && l.Type == "snapshot" {
-				opened <- struct{}{}
+			switch {
+			case l.Kind == "open":
+				opens <- struct{}{}
+			case l.Kind == "event" && l.Type == "snapshot":
+				select {
+				case snapshot <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}()
-	select {
-	case <-opened:
-	case <-time.After(10 * time.Second):
-		t.Fatal("node client never got its snapshot")
+	// awaitOpen waits for the client's next (re)open.
+	awaitOpen := func(what string) {
+		t.Helper()
+		select {
+		case <-opens:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("timed out after 20 s waiting for the node client's %s", what)
+		}
 	}
+	awaitOpen("first open")
+	select {
+	case <-snapshot:
+	case <-time.After(20 * time.Second):
+		t.Fatal("timed out after 20 s waiting for the node client's snapshot")
+	}
+	// dropConns also closes the test's idle keep-alive connections; a POST
+	// on one the transport has not yet seen closed fails with EOF (net/http
+	// does not retry a POST), so messages go on connections of their own.
+	sender := client.New(e.ts.URL, rc.Token(), &http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
 	for i := range msgs {
-		if _, err := rc.SendMessage(ctx, id, "m"+string(rune('a'+i/26))+string(rune('a'+i%26)), "hello"); err != nil {
+		if _, err := sender.SendMessage(ctx, id, "m"+string(rune('a'+i/26))+string(rune('a'+i%26)), "hello"); err != nil {
 			t.Fatal(err)
 		}
-		if i == 10 || i == 25 {
+		switch i {
+		case 10:
 			e.dropConns() // the server drops every stream
+		case 25:
+			// A drop while the client is still reconnecting from the first
+			// would find no stream to drop: wait for its reconnect.
+			awaitOpen("reconnect after the first drop")
+			e.dropConns()
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	select {
 	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("node client did not receive every event")
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out after 30 s waiting for the node client to receive every event")
 	}
 	history, _, err := e.feed.Read(ctx, trip.Topic(id), snap.FeedPosition, 1000)
 	if err != nil {
@@ -101,14 +130,14 @@ func TestNodeEventSource(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	var got []string
-	opens := 0
+	opened := 0
 	for _, l := range lines {
 		switch {
 		case l.Kind == "open":
-			opens++
+			opened++
 		case l.Kind == "event" && l.Type == "trip.message":
 			got = append(got, l.ID)
-		case l.Kind == "event" && (l.Type == "reset" || l.Type == "snapshot") && opens > 1:
+		case l.Kind == "event" && (l.Type == "reset" || l.Type == "snapshot") && opened > 1:
 			t.Fatalf("a resume fell back to %s", l.Type)
 		}
 	}
@@ -119,7 +148,7 @@ func TestNodeEventSource(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("node got %d events %v\nwant %d %v", len(got), got, len(want), want)
 	}
-	if opens < 3 {
-		t.Fatalf("node opened %d times; the drops did not force reconnects", opens)
+	if opened < 3 {
+		t.Fatalf("node opened %d times; the drops did not force reconnects", opened)
 	}
 }

@@ -20,4 +20,4 @@ for (const t of types) {
     if (durable >= want) { es.close(); process.exit(0); }
   });
 }
-setTimeout(() => { out({ kind: 'timeout' }); process.exit(2); }, 30000);
+setTimeout(() => { out({ kind: 'timeout' }); process.exit(2); }, 90000); // beyond the Go test's own waits
