@@ -106,3 +106,47 @@ func TestDownAfter(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A topic kept on a down node by a listener that is not a subscription (a
+// long-poll waiter, which giveUp leaves alone) still refuses a new
+// subscription at once: Subscribe must not wait SubscribeTimeout for a
+// confirmation that cannot come. TestDownAfter hit the same path under
+// load, when its Subscribe ran before the subscription ended by giveUp had
+// left the topic.
+func TestDownRefusesHeldTopic(t *testing.T) {
+	cut := &cutter{}
+	rdb := MustOpenRedis(t, func(o *redis.Options) { o.Dialer = cut.dial; o.MaxRetries = -1 })
+	b, _ := MustOpenBroker(t, rdb, feed.Config{DownAfter: 300 * time.Millisecond, ProbeInterval: 100 * time.Millisecond})
+	topic := newTopic(t, rdb)
+	ready, release, err := feed.Hold(b, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("held topic not subscribed after 10s")
+	}
+
+	cut.Cut()
+	other := newTopic(t, rdb)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// ErrClosed: the pending subscription was ended by giveUp; retry.
+		_, err := b.Subscribe(context.Background(), other, "")
+		if errors.Is(err, feed.ErrUnavailable) {
+			break
+		}
+		if err == nil || time.Now().After(deadline) {
+			t.Fatalf("node not down 10s after the cut: Subscribe(other) = %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t0 := time.Now()
+	if _, err := b.Subscribe(context.Background(), topic, ""); !errors.Is(err, feed.ErrUnavailable) {
+		t.Fatalf("Subscribe on the held topic while cut off: %v, want ErrUnavailable", err)
+	} else if d := time.Since(t0); d > time.Second {
+		t.Fatalf("Subscribe on the held topic took %v to fail: want at once (SubscribeTimeout is 5s)", d)
+	}
+}

@@ -80,6 +80,12 @@ func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
 		return nil, ErrClosed
 	}
 	t := h.topics[ch]
+	if t != nil && t.c.down {
+		// The topic outlived its subscriptions (a long-poll waiter, or a
+		// subscription ended by giveUp that has not left yet): its
+		// connection is still down, so refuse at once like a new topic.
+		return nil, ErrUnavailable
+	}
 	if t == nil {
 		key := 0
 		if h.b.sharded {
