@@ -18,3 +18,16 @@ func Hold(b *Broker, topic string) (ready <-chan struct{}, release func(), err e
 	}
 	return ready, func() { b.hub.leave(topic, h) }, nil
 }
+
+// Listeners is how many local listeners (subscriptions, long-poll waiters)
+// topic has on b's hub.
+func Listeners(b *Broker, topic string) int {
+	b.hub.mu.Lock()
+	defer b.hub.mu.Unlock()
+	for _, t := range b.hub.topics {
+		if t.name == topic {
+			return len(t.set)
+		}
+	}
+	return 0
+}
