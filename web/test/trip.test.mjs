@@ -16,6 +16,17 @@ after(async () => { if (browser) await browser.close(); });
 
 // setupTrip opens the rider page, puts a driver nearby, and requests a
 // trip through the UI. Returns {page, w, ctx, tripId, driverTok, driverId, c}.
+// accept accepts the trip as the test's driver once dispatch has offered
+// it to them: until the offer is made only the offered driver may accept
+// (403), and on a loaded machine the offer can come after the request
+// returns. Any other refusal is returned at once, for the caller to assert.
+async function accept(server, s) {
+  return until(async () => {
+    const r = await server.api('POST', `/v1/trips/${s.tripId}/accept`, { token: s.driverTok });
+    return r.status === 403 ? null : r;
+  }, { what: `the offer of ${s.tripId} to ${s.driverId}, then accept` });
+}
+
 async function setupTrip(server, transport = 'sse') {
   const c = await center(server);
   const driverId = `d_bt_${Math.random().toString(16).slice(2, 8)}`;
@@ -69,7 +80,7 @@ test('rider requests, driver accepts and moves, rider cancels', { skip, timeout:
   try {
     const s = await setupTrip(server);
     await shot(s.page, 'rider-requested');
-    const acc = await server.api('POST', `/v1/trips/${s.tripId}/accept`, { token: s.driverTok });
+    const acc = await accept(server, s);
     assert.equal(acc.status, 200, JSON.stringify(acc.body));
     await until(async () => (await status(s.page)) === 'driver_assigned', { what: 'driver_assigned on the page' });
     await drive(server, s, 8);
@@ -107,7 +118,8 @@ for (const transport of ['sse', 'longpoll']) {
     let b;
     try {
       const s = await setupTrip(a, transport);
-      assert.equal((await a.api('POST', `/v1/trips/${s.tripId}/accept`, { token: s.driverTok })).status, 200);
+      const acc = await accept(a, s);
+      assert.equal(acc.status, 200, JSON.stringify(acc.body));
       await until(async () => (await status(s.page)) === 'driver_assigned', { what: 'driver_assigned' });
       await s.page.evaluate(() => { window.__marker = 'same document'; });
       await a.stop();
