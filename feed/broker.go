@@ -92,28 +92,7 @@ func (b *Broker) Publish(ctx context.Context, p Publication) (string, error) {
 // and is not replayed on resume; a subscriber that is catching up or
 // reconnecting may miss it.
 func (b *Broker) PublishLive(ctx context.Context, topic, typ string, data json.RawMessage) error {
-	if _, _, err := ParseTopic(topic); err != nil {
-		return err
-	}
-	if !validType(typ) {
-		return fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
-	}
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
-	} else if !json.Valid(data) {
-		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
-	}
-	msg := encodeWire("", "", typ, time.Now().UTC().Format(time.RFC3339Nano), data)
-	var err error
-	if b.sharded {
-		err = b.rdb.SPublish(ctx, Channel(topic), msg).Err()
-	} else {
-		err = b.rdb.Publish(ctx, Channel(topic), msg).Err()
-	}
-	if err != nil {
-		return fmt.Errorf("feed: publish live %s: %w", topic, err)
-	}
-	return nil
+	return b.publishLive(ctx, topic, typ, "", data)
 }
 
 // Position returns topic's current stream position: the ID of the last event

@@ -56,6 +56,12 @@ func (b *Broker) LiveParams(topic, typ string, ts time.Time) ([]any, error) {
 // receipt), as hx_publish_live does from a script: to the topic's current
 // subscribers on every node, not stored, not replayed on resume.
 func (b *Broker) PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error {
+	return b.publishLive(ctx, topic, typ, strconv.FormatInt(seq, 10), data)
+}
+
+// publishLive validates and sends one live-only message; seq is its
+// decimal sequence, or "" for none (PublishLive).
+func (b *Broker) publishLive(ctx context.Context, topic, typ, seq string, data json.RawMessage) error {
 	if _, _, err := ParseTopic(topic); err != nil {
 		return err
 	}
@@ -67,7 +73,7 @@ func (b *Broker) PublishSeq(ctx context.Context, topic, typ string, seq int64, d
 	} else if !json.Valid(data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
 	}
-	msg := encodeWire("", strconv.FormatInt(seq, 10), typ, time.Now().UTC().Format(time.RFC3339Nano), data)
+	msg := encodeWire("", seq, typ, time.Now().UTC().Format(time.RFC3339Nano), data)
 	var err error
 	if b.sharded {
 		err = b.rdb.SPublish(ctx, Channel(topic), msg).Err()
