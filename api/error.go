@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -208,6 +209,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	ae, known := toError(err)
 	switch {
+	case !known && errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil:
+		// The client went away mid-request: nobody reads the reply and nothing
+		// is wrong with the server, so this is not an error worth paging on.
+		s.log.Debug("client went away", "request_id", requestID(c), "route", c.Path())
+		return
 	case !known:
 		s.log.Error("request failed", "request_id", requestID(c), "route", c.Path(), "err", err)
 	case errors.Is(err, feed.ErrUnavailable):

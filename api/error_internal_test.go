@@ -1,12 +1,15 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,5 +181,34 @@ func TestToError(t *testing.T) {
 	}
 	if ae, _ := toError(echo.ErrNotFound); ae.Status != http.StatusNotFound || ae.Code != "not_found" {
 		t.Fatalf("echo's 404: %d %q", ae.Status, ae.Code)
+	}
+}
+
+// TestHandleErrorClientGone: a request the client cancelled is logged at
+// debug, not as an error, and gets no reply; an unknown error on a live
+// request is still logged as an error and answered 500.
+func TestHandleErrorClientGone(t *testing.T) {
+	var logs strings.Builder
+	s := &Server{log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	e := echo.New()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/v1/trips/t1", nil).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	s.handleError(fmt.Errorf("read trip: %w", context.Canceled), e.NewContext(req, rec))
+	if !strings.Contains(logs.String(), "level=DEBUG msg=\"client went away\"") || strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("cancelled request logged as:\n%s", logs.String())
+	}
+	if rec.Body.Len() != 0 {
+		t.Fatalf("cancelled request got a reply: %q", rec.Body.String())
+	}
+
+	logs.Reset()
+	req = httptest.NewRequest(http.MethodGet, "/v1/trips/t1", nil)
+	rec = httptest.NewRecorder()
+	s.handleError(fmt.Errorf("read trip: %w", context.Canceled), e.NewContext(req, rec))
+	if !strings.Contains(logs.String(), "level=ERROR") || rec.Code != http.StatusInternalServerError {
+		t.Fatalf("live request: status %d, logs:\n%s", rec.Code, logs.String())
 	}
 }
