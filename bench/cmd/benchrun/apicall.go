@@ -72,16 +72,6 @@ type snapshot struct {
 	FeedPosition string `json:"feed_position"`
 }
 
-// createTrip creates a trip as the rider of token.
-func (b *bench) createTrip(ctx context.Context, token, key, kind, payment string, pickup, dropoff geo.Point) (snapshot, error) {
-	var s snapshot
-	body := map[string]any{"kind": kind, "payment": payment,
-		"pickup":  place{Lat: pickup.Lat, Lng: pickup.Lng, Address: "bench pickup"},
-		"dropoff": place{Lat: dropoff.Lat, Lng: dropoff.Lng, Address: "bench dropoff"}}
-	_, _, err := call(ctx, http.MethodPost, b.base()+"/v1/trips", token, body, &s, "Idempotency-Key", key)
-	return s, err
-}
-
 // portoBox is the Porto area (the same box as driver's benchmarks).
 var portoBox = struct{ s, w, n, e float64 }{41.069, -8.677, 41.163, -8.486}
 

@@ -12,6 +12,16 @@
 //	benchrun riders             SSE riders + pinging drivers (idle and fan-out)
 //	benchrun ingest             drivers pushing batched pings (ws|rest)
 //
+// The orchestrator's parts: servers (servers.go) starts and stops the
+// bench's redis-server, a fresh hextrack per scenario and the reference
+// server, and mints tokens; recorder (results.go) keeps the rows and
+// profiles and writes results.json and the table; each scenario is its
+// own type with a run method (pollScenario, resumeScenario,
+// nearbyScenario, fanoutScenario for idle and fan-out, ingestScenario in
+// scen_*.go), given both as a rig; tripSetup (tripsetup.go) assigns trips
+// through the API for poll and fan-out. Processes, free ports and
+// deadlines are proc.go and wait.go.
+//
 // It imports only api (token minting), geo (the same point helpers and
 // index writer the server uses) and the standard library plus go-redis and
 // gorilla/websocket; it never imports the server's wiring.

@@ -18,20 +18,24 @@ const (
 	nearbyWarmup  = 300
 )
 
-// scenarioNearby: GET /v1/drivers/nearby (limit 20) with 200,000 drivers
-// placed city-dense in Porto, one client, sequential keep-alive requests.
-// Reference: GEOSEARCH … BYRADIUS r m ASC COUNT 20 (r from 200 m, doubling
-// until 20 found) over the same points in a GEO key of the same Redis.
-func (b *bench) scenarioNearby(ctx context.Context) error {
+// nearbyScenario is scenario 2: GET /v1/drivers/nearby (limit 20) with
+// 200,000 drivers placed city-dense in Porto, one client, sequential
+// keep-alive requests. Reference: GEOSEARCH … BYRADIUS r m ASC COUNT 20
+// (r from 200 m, doubling until 20 found) over the same points in a GEO
+// key of the same Redis.
+type nearbyScenario struct{ rig }
+
+// run seeds the drivers, then times the HTTP queries and the reference.
+func (sc *nearbyScenario) run(ctx context.Context) error {
 	// Staleness 30 min: the seeded drivers stay fresh for the whole scenario.
-	if err := b.startServer(ctx, "nearby", "HEXTRACK_STALE=30m"); err != nil {
+	if err := sc.startServer(ctx, "nearby", "HEXTRACK_STALE=30m"); err != nil {
 		return err
 	}
 	pts := cityDense(nearbyDrivers, 7)
 	t := time.Now()
 	// The drivers enter the index through geo.Index.UpdateMany, the writer
 	// ingest uses (200,000 REST pings would take the scenario's budget).
-	idx := geo.NewIndex(b.rdb, geo.IndexConfig{Prefix: prefix, Stale: 30 * time.Minute})
+	idx := geo.NewIndex(sc.rdb, geo.IndexConfig{Prefix: prefix, Stale: 30 * time.Minute})
 	now := time.Now()
 	us := make([]geo.Update, 0, 1000)
 	for i, p := range pts {
@@ -44,7 +48,7 @@ func (b *bench) scenarioNearby(ctx context.Context) error {
 		}
 	}
 	refKey := "bench:ref:geo"
-	pipe := b.rdb.Pipeline()
+	pipe := sc.rdb.Pipeline()
 	for i, p := range pts {
 		pipe.GeoAdd(ctx, refKey, &redis.GeoLocation{Name: "n" + strconv.Itoa(i), Longitude: p.Lng, Latitude: p.Lat})
 		if i%1000 == 999 {
@@ -59,21 +63,21 @@ func (b *bench) scenarioNearby(ctx context.Context) error {
 	logf("seeded %d drivers in %s", len(pts), time.Since(t).Round(time.Millisecond))
 
 	qs := cityDense(nearbyQueries+nearbyWarmup, 11)
-	rider := b.token("rider", "nearby-rider")
-	h, err := dialH(ctx, nil, b.addr())
+	rider := sc.token("rider", "nearby-rider")
+	h, err := dialH(ctx, nil, sc.addr())
 	if err != nil {
 		return err
 	}
 	defer h.Close()
 	var hl lat
 	short := 0
-	prof := b.profile(ctx, "nearby", 3*time.Second)
+	prof := sc.rec.profile(ctx, "nearby", 3*time.Second)
 	for i, q := range qs {
 		if ctx.Err() != nil {
 			return fmt.Errorf("nearby: query %d of %d: %w", i, len(qs), context.Cause(ctx))
 		}
 		path := fmt.Sprintf("/v1/drivers/nearby?lat=%.6f&lng=%.6f&limit=20", q.Lat, q.Lng)
-		req := request("GET", b.addr(), path, rider, nil, nil)
+		req := request("GET", sc.addr(), path, rider, nil, nil)
 		t := time.Now()
 		st, body, err := h.do(req, "", nil)
 		d := time.Since(t)
@@ -100,7 +104,7 @@ func (b *bench) scenarioNearby(ctx context.Context) error {
 		t := time.Now()
 		var n int
 		for r := 200.0; ; r *= 2 {
-			res, err := b.rdb.GeoSearch(ctx, refKey, &redis.GeoSearchQuery{Longitude: q.Lng, Latitude: q.Lat,
+			res, err := sc.rdb.GeoSearch(ctx, refKey, &redis.GeoSearchQuery{Longitude: q.Lng, Latitude: q.Lat,
 				Radius: r, RadiusUnit: "m", Sort: "ASC", Count: 20}).Result()
 			if err != nil {
 				return err
@@ -119,12 +123,12 @@ func (b *bench) scenarioNearby(ctx context.Context) error {
 		}
 	}
 	hl, rl = hl.sorted(), rl.sorted()
-	cmd := fmt.Sprintf("%s -only nearby  # %d sequential GET /v1/drivers/nearby?lat=&lng=&limit=20 over one keep-alive connection after %d warm-up, 200,000 drivers city-dense in Porto (seed 7), query points city-dense (seed 11)", b.cmdline0(), nearbyQueries, nearbyWarmup)
+	cmd := fmt.Sprintf("%s -only nearby  # %d sequential GET /v1/drivers/nearby?lat=&lng=&limit=20 over one keep-alive connection after %d warm-up, 200,000 drivers city-dense in Porto (seed 7), query points city-dense (seed 11)", benchrunBin, nearbyQueries, nearbyWarmup)
 	extra := map[string]any{"queries": nearbyQueries, "p50_ms": ms(hl.q(0.5)), "p99_ms": ms(hl.q(0.99)), "max_ms": ms(hl.q(1)),
 		"replies_under_20": short, "ref_p50_ms": ms(rl.q(0.5)), "ref_p99_ms": ms(rl.q(0.99))}
-	b.add(Scenario{Name: "2 nearby", Metric: "p99 latency (HTTP)", Value: ms(hl.q(0.99)), Unit: "ms", Target: "<= 2 ms", Met: hl.q(0.99) <= 2*time.Millisecond,
+	sc.rec.add(Scenario{Name: "2 nearby", Metric: "p99 latency (HTTP)", Value: ms(hl.q(0.99)), Unit: "ms", Target: "<= 2 ms", Met: hl.q(0.99) <= 2*time.Millisecond,
 		Reference: Ref{Name: "GEOSEARCH BYRADIUS 200m doubling COUNT 20, p99", Value: ms(rl.q(0.99)), Unit: "ms"}, Command: cmd, Extra: extra})
-	b.add(Scenario{Name: "2 nearby", Metric: "p50 latency (HTTP)", Value: ms(hl.q(0.5)), Unit: "ms", Target: "none", Met: true,
+	sc.rec.add(Scenario{Name: "2 nearby", Metric: "p50 latency (HTTP)", Value: ms(hl.q(0.5)), Unit: "ms", Target: "none", Met: true,
 		Reference: Ref{Name: "GEOSEARCH BYRADIUS 200m doubling COUNT 20, p50", Value: ms(rl.q(0.5)), Unit: "ms"}, Command: cmd})
 	return nil
 }

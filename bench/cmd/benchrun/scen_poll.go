@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/hextrack/hextrack/geo"
 )
 
 // pollTarget is one resource a polling client keeps fresh.
@@ -90,14 +87,19 @@ func hammer(ctx context.Context, addr string, conns int, d time.Duration, target
 
 const pollConns = 32
 
-// scenarioPoll: GET /v1/trips/{id} and GET /v1/payments/{id} with
-// If-None-Match → 304, against the same generator on a trivial 304 handler.
-func (b *bench) scenarioPoll(ctx context.Context) error {
-	ref, refAddr, err := b.startRef(ctx)
+// pollScenario is scenario 6: GET /v1/trips/{id} and GET
+// /v1/payments/{id} with If-None-Match → 304, against the same generator
+// on a trivial 304 handler.
+type pollScenario struct{ rig }
+
+// run measures the reference, then the trips, then the payments (a
+// build without payments gets a row saying so).
+func (sc *pollScenario) run(ctx context.Context) error {
+	ref, refAddr, err := sc.startRef(ctx)
 	if err != nil {
 		return err
 	}
-	rr, err := hammer(ctx, refAddr, pollConns, b.cfg.pollDur, []pollTarget{{path: "/304", etag: `"v1"`}})
+	rr, err := hammer(ctx, refAddr, pollConns, sc.cfg.pollDur, []pollTarget{{path: "/304", etag: `"v1"`}})
 	ref.stop(5 * time.Second)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
@@ -105,12 +107,12 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 	refRow := Ref{Name: "net/http 304 handler, same generator", Value: rr.rate, Unit: "req/s"}
 	logf("reference 304: %.0f req/s (%d errors)", rr.rate, rr.errs)
 
-	if err := b.startServer(ctx, "poll"); err != nil {
+	if err := sc.startServer(ctx, "poll"); err != nil {
 		return err
 	}
 	// The polled trips are assigned (a driver on the way): the state
 	// riders poll in, and no dispatch search runs beside the benchmark.
-	file, err := b.setupTrips(ctx, 100)
+	file, err := tripSetup{sc.servers}.run(ctx, 100)
 	if err != nil {
 		return err
 	}
@@ -123,22 +125,22 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 		trips = append(trips, pollTarget{path: "/v1/trips/" + t.Trip, token: t.RTok})
 	}
 	for i := range trips {
-		_, h, err := call(ctx, http.MethodGet, b.base()+trips[i].path, trips[i].token, nil, nil)
+		_, h, err := call(ctx, http.MethodGet, sc.base()+trips[i].path, trips[i].token, nil, nil)
 		if err != nil {
 			return err
 		}
 		trips[i].etag = h.Get("ETag")
 	}
-	rider := b.token("rider", "poll-rider")
+	rider := sc.token("rider", "poll-rider")
 	pts := cityDense(200, 3)
-	cmd := fmt.Sprintf("%s -only poll  # %d keep-alive connections, %s, 100 assigned trips round-robin, If-None-Match", b.cmdline0(), pollConns, b.cfg.pollDur)
-	prof := b.profile(ctx, "poll-trips", b.cfg.pollDur-2*time.Second)
-	r, err := hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, trips)
+	cmd := fmt.Sprintf("%s -only poll  # %d keep-alive connections, %s, 100 assigned trips round-robin, If-None-Match", benchrunBin, pollConns, sc.cfg.pollDur)
+	prof := sc.rec.profile(ctx, "poll-trips", sc.cfg.pollDur-2*time.Second)
+	r, err := hammer(ctx, sc.addr(), pollConns, sc.cfg.pollDur, trips)
 	<-prof
 	if err != nil {
 		return fmt.Errorf("trips: %w", err)
 	}
-	b.add(Scenario{Name: "6 polling trips", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
+	sc.rec.add(Scenario{Name: "6 polling trips", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
 		Reference: refRow, Command: cmd,
 		Extra: map[string]any{"requests": r.total, "not_modified": r.n304, "other_status": r.other, "errors": r.errs, "connections": pollConns}})
 
@@ -146,7 +148,7 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 	var pays []pollTarget
 	var payErr error
 	for i := 0; i < 100 && payErr == nil; i++ {
-		s, err := b.createTrip(ctx, rider, fmt.Sprintf("pay-%d", i), "delivery", "online", pts[2*i], pts[2*i+1])
+		s, err := sc.createTrip(ctx, rider, fmt.Sprintf("pay-%d", i), "delivery", "online", pts[2*i], pts[2*i+1])
 		if err != nil {
 			payErr = err
 			break
@@ -157,7 +159,7 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 				ID string `json:"id"`
 			} `json:"payment"`
 		}
-		if _, _, err := call(ctx, http.MethodPost, b.base()+"/v1/trips/"+s.Trip.ID+"/payment", rider, map[string]any{}, &p); err != nil {
+		if _, _, err := call(ctx, http.MethodPost, sc.base()+"/v1/trips/"+s.Trip.ID+"/payment", rider, map[string]any{}, &p); err != nil {
 			payErr = err
 			break
 		}
@@ -166,7 +168,7 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 			id = p.Payment.ID
 		}
 		t := pollTarget{path: "/v1/payments/" + id, token: rider}
-		_, h, err := call(ctx, http.MethodGet, b.base()+t.path, rider, nil, nil)
+		_, h, err := call(ctx, http.MethodGet, sc.base()+t.path, rider, nil, nil)
 		if err != nil {
 			payErr = err
 			break
@@ -176,17 +178,17 @@ func (b *bench) scenarioPoll(ctx context.Context) error {
 	}
 	if payErr != nil {
 		logf("payments unavailable: %v", payErr)
-		b.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Unit: "req/s", Target: ">= 30000", Met: false, Reference: refRow,
+		sc.rec.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Unit: "req/s", Target: ">= 30000", Met: false, Reference: refRow,
 			Command: cmd, Notes: "not measured: payments are not served by this build (" + firstLine(payErr.Error()) + ")"})
 		return nil
 	}
-	prof = b.profile(ctx, "poll-payments", b.cfg.pollDur-2*time.Second)
-	r, err = hammer(ctx, b.addr(), pollConns, b.cfg.pollDur, pays)
+	prof = sc.rec.profile(ctx, "poll-payments", sc.cfg.pollDur-2*time.Second)
+	r, err = hammer(ctx, sc.addr(), pollConns, sc.cfg.pollDur, pays)
 	<-prof
 	if err != nil {
 		return fmt.Errorf("payments: %w", err)
 	}
-	b.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
+	sc.rec.add(Scenario{Name: "6 polling payments", Metric: "304 req/s", Value: r.rate, Unit: "req/s", Target: ">= 30000", Met: r.rate >= 30000,
 		Reference: refRow, Command: strings.Replace(cmd, "100 trips", "100 payments", 1),
 		Extra: map[string]any{"requests": r.total, "not_modified": r.n304, "other_status": r.other, "errors": r.errs, "connections": pollConns}})
 	return nil
@@ -198,26 +200,3 @@ func firstLine(s string) string {
 	}
 	return strings.SplitN(s, "\n", 2)[0]
 }
-
-func (b *bench) cmdline0() string { return "bench/bin/benchrun" }
-
-// startRef starts the reference server as a child process on a free
-// port and returns its address.
-func (b *bench) startRef(ctx context.Context) (*proc, string, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := startProc("ref", filepath.Join(b.cfg.dir, "ref.log"), nil, b.self, "ref", "-addr", addr)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := waitPort(ctx, p, addr, 10*time.Second); err != nil {
-		p.stop(time.Second)
-		return nil, "", err
-	}
-	return p, addr, nil
-}
-
-var _ = geo.Point{}

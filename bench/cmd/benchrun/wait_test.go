@@ -76,8 +76,8 @@ func TestRidersNoneConnectedFails(t *testing.T) {
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b := &bench{cfg: config{dir: dir, fanDur: time.Second}, self: script}
-	_, err := b.runRiders(context.Background(), "ref", os.Getpid(), 40, false, "-ref", "10")
+	sc := &fanoutScenario{rig{servers: &servers{cfg: config{dir: dir, fanDur: time.Second}, self: script}}}
+	_, err := sc.riders(context.Background(), "ref", os.Getpid(), 40, false, "-ref", "10")
 	if err == nil || !strings.Contains(err.Error(), "riders ref: connected 0 of 40 after") {
 		t.Fatalf("err = %v", err)
 	}
