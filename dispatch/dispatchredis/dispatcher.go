@@ -1,4 +1,4 @@
-package dispatch
+package dispatchredis
 
 import (
 	"context"
@@ -13,16 +13,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/trip"
 )
 
-// Finder finds fresh available drivers near a point (driver.Service).
-type Finder interface {
-	Nearby(ctx context.Context, q driver.NearbyQuery) ([]driver.Nearby, error)
-}
-
-var _ Finder = (*driver.Service)(nil)
+var _ dispatch.Finder = (*driver.Service)(nil)
 
 // Config configures a Dispatcher. Zero values are documented per
 // field.
@@ -39,8 +35,8 @@ type Config struct {
 	Timeout time.Duration
 	// Radii are the search radii in meters, smallest first: each search
 	// widens until one radius yields a candidate, up to a limit that grows
-	// with time (the two smallest at first, all of them from half the
-	// Timeout on). Zero: 1500, 3000, 6000, 12000, 25000.
+	// with time (dispatch.Radii: the two smallest at first, all of them by
+	// half the Timeout). Zero: 1500, 3000, 6000, 12000, 25000.
 	Radii []float64
 	// Candidates bounds each search. Zero: 10.
 	Candidates int
@@ -145,7 +141,7 @@ func (c Config) withDefaults() Config {
 // (Service.Assign: the driver's claim, then the trip's transition).
 type Dispatcher struct {
 	rdb     redis.UniversalClient
-	trips   Trips
+	trips   dispatch.Trips
 	cmds    *Commands
 	cfg     Config
 	log     *slog.Logger
@@ -158,26 +154,15 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 }
 
-// Trips is what dispatch needs of trips (trip.Service implements it): the
-// trip, the drivers to skip, expiry, and for arrival detection the trip's
-// pickup and the arrived transition.
-type Trips interface {
-	Get(ctx context.Context, id string) (trip.Trip, error)
-	Excluded(ctx context.Context, id string) ([]string, error)
-	Expire(ctx context.Context, id string) (trip.Snapshot, error)
-	ArrivalView(ctx context.Context, id string) (trip.Trip, error)
-	Act(ctx context.Context, id string, a trip.Actor, action, reason string) (trip.Snapshot, error)
-}
-
 var (
-	_ Trips     = (*trip.Service)(nil)
-	_ trip.Hook = (*Dispatcher)(nil)
+	_ dispatch.Trips = (*trip.Service)(nil)
+	_ trip.Hook      = (*Dispatcher)(nil)
 )
 
 // New returns a dispatcher of trips, finding drivers with f and sending
 // commands with cmds. Install it as the trip service's Hook
 // (trip.Service.SetHook) and its Arrivals as a driver.Listener.
-func New(rdb redis.UniversalClient, trips Trips, f Finder, cmds *Commands, cfg Config) *Dispatcher {
+func New(rdb redis.UniversalClient, trips dispatch.Trips, f dispatch.Finder, cmds *Commands, cfg Config) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{rdb: rdb, trips: trips, cmds: cmds, cfg: cfg, log: cfg.Logger,
 		wake: make(chan struct{}, 1), active: map[string]*owned{}}
@@ -436,7 +421,7 @@ func (d *Dispatcher) TripChanged(ctx context.Context, c trip.Change) {
 	case c.To == trip.StatusRequested && c.Action != trip.ActDropoff:
 		logErr("enqueue", d.enqueue(ctx, id))
 		if c.OldDriver != "" && !(c.Actor.Role == trip.RoleDriver && c.Actor.ID == c.OldDriver) {
-			_, err := d.cmds.Send(ctx, c.OldDriver, CmdReassigned,
+			_, err := d.cmds.Send(ctx, c.OldDriver, dispatch.CmdReassigned,
 				map[string]any{"trip_id": id, "reason": c.Action}, "reassigned:"+id+":"+c.EventID)
 			logErr("notify reassigned", err)
 		}
@@ -446,7 +431,7 @@ func (d *Dispatcher) TripChanged(ctx context.Context, c trip.Change) {
 			to, _ = d.rdb.HGet(ctx, d.key(dispatchKey, id), "offer").Result()
 		}
 		if to != "" && !(c.Actor.Role == trip.RoleDriver && c.Actor.ID == to) {
-			_, err := d.cmds.Send(ctx, to, CmdCancelled,
+			_, err := d.cmds.Send(ctx, to, dispatch.CmdCancelled,
 				map[string]any{"trip_id": id, "status": c.To, "by": c.Actor.Role}, "cancelled:"+id)
 			logErr("notify cancelled", err)
 		}
@@ -459,7 +444,7 @@ func (d *Dispatcher) TripChanged(ctx context.Context, c trip.Change) {
 		if drv != "" {
 			t, err := d.trips.Get(ctx, id)
 			if err == nil {
-				_, err = d.cmds.Send(ctx, drv, CmdAddressChanged,
+				_, err = d.cmds.Send(ctx, drv, dispatch.CmdAddressChanged,
 					map[string]any{"trip_id": id, "dropoff": t.Dropoff, "version": t.Version}, "address:"+id+":"+c.EventID)
 			}
 			logErr("notify address", err)
