@@ -16,13 +16,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/dispatch"
+	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops"
-	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/web"
 )
@@ -45,7 +45,7 @@ var auditCallers = []string{"none", "owner", "other rider", "driver", "other dri
 // already accepted by driver; the acked command id 1-0 was never sent).
 // The world's payment already exists, so POST .../payment replays it (200).
 // There is no dispatcher in the audit: "only the offered driver accepts"
-// is dispatch's trip hook, tested in dispatch/dispatch_test.go.
+// is dispatch's trip hook, tested in dispatch/dispatchredis/dispatch_test.go.
 type auditRow struct {
 	route  string // "METHOD /pattern", as echo lists it
 	path   string // concrete path, with placeholders
@@ -137,13 +137,14 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 	drivers.Listen(trips.Tracker())
-	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix})
-	cmds := dispatch.NewCommands(rdb, b, prefix)
+	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix}
+	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)
+	cmds := dispatchredis.NewCommands(rdb, b, prefix)
 	// Production posture (no dev tokens); request limits are tested in
 	// security_test.go and would only slow the audit's ~400 requests.
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited},
 		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) {
-			d.Payments, d.Webhooks = pays, pays
+			d.Payments, d.Webhooks = pays, hooks
 			d.Commands, d.CommandPolls, d.Sessions = cmds, cmds, cmds
 			d.Ops = ops.New(rdb, trips.Store(), ops.Config{Prefix: prefix, Stale: idx.Stale()})
 		}))

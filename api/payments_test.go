@@ -19,6 +19,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -33,7 +34,8 @@ type payEnv struct {
 	srv   *api.Server
 	ts    *httptest.Server
 	trips *trip.Service
-	pays  *payment.Service
+	pays  *paymentredis.Service
+	hooks *paymentredis.Webhooks
 	feed  *feed.Broker
 	n     atomic.Int64
 }
@@ -45,12 +47,13 @@ func newPayEnv(tb testing.TB) *payEnv {
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
-	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix})
+	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix}
+	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true},
-		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Payments, d.Webhooks = pays, pays }))
+		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Payments, d.Webhooks = pays, hooks }))
 	ts := httptest.NewServer(srv.Handler())
 	tb.Cleanup(func() { ts.Close(); _ = b.Close() })
-	return &payEnv{srv: srv, ts: ts, trips: trips, pays: pays, feed: b}
+	return &payEnv{srv: srv, ts: ts, trips: trips, pays: pays, hooks: hooks, feed: b}
 }
 
 func (e *payEnv) tok(tb testing.TB, role, sub string) string {
@@ -171,7 +174,7 @@ func TestPaymentWebhookHTTP(t *testing.T) {
 	if got := e.do(t, "GET", "/v1/payments/"+pay.ID, rt, nil, nil); !strings.Contains(string(got.body), `"status":"pending"`) {
 		t.Fatalf("refused webhooks changed the payment: %s", got.body)
 	}
-	if stored, _ := e.pays.Events(context.Background(), pay.ID); len(stored) != 0 {
+	if stored, _ := e.hooks.Events(context.Background(), pay.ID); len(stored) != 0 {
 		t.Fatalf("refused webhooks were stored: %d", len(stored))
 	}
 	t.Run("rotated: old secret applies", func(t *testing.T) {

@@ -22,13 +22,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/dispatch"
+	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/ops"
-	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -143,11 +143,13 @@ type Main struct {
 	Trips    *trip.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
-	// Payments: online payments of deliveries (payments.go).
-	Payments *payment.Service
+	// Payments and Webhooks: online payments of deliveries and the
+	// gateway's events applied to them (payments.go).
+	Payments *paymentredis.Service
+	Webhooks *paymentredis.Webhooks
 	// Commands and Dispatch: the driver command channel and dispatch.
-	Commands *dispatch.Commands
-	Dispatch *dispatch.Dispatcher
+	Commands *dispatchredis.Commands
+	Dispatch *dispatchredis.Dispatcher
 	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
 	TripETA *live.Service
 	// Ops is the ops dashboard's view; OpsReport writes this node's
@@ -232,9 +234,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.OpsReport = ops.NewReporter(m.rdb, reg, c.Prefix)
 	pcfg := c.Payment.config(c.Dev, m.Logger)
 	pcfg.Prefix, pcfg.TTL = c.Prefix, m.Trips.Config().TripTTL
-	m.Payments = payment.New(m.rdb, m.Feed, m.Trips, pcfg)
-	m.Commands = dispatch.NewCommands(m.rdb, m.Feed, c.Prefix)
-	m.Dispatch = dispatch.New(m.rdb, m.Trips, m.Drivers, m.Commands, dispatch.Config{Prefix: c.Prefix,
+	m.Payments = paymentredis.New(m.rdb, m.Feed, m.Trips, pcfg)
+	m.Webhooks = paymentredis.NewWebhooks(m.rdb, m.Feed, m.Trips, pcfg)
+	m.Commands = dispatchredis.NewCommands(m.rdb, m.Feed, c.Prefix)
+	m.Dispatch = dispatchredis.New(m.rdb, m.Trips, m.Drivers, m.Commands, dispatchredis.Config{Prefix: c.Prefix,
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Trips.SetHook(m.Dispatch)
 	m.Drivers.Listen(m.Dispatch.Arrivals())

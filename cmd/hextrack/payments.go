@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/payment/paymentredis"
 )
 
 // PaymentSettings configure online payments of deliveries.
@@ -51,9 +51,9 @@ func splitSecrets(v string) []string {
 	return out
 }
 
-// config is the payment.Config of p; it logs how webhooks are
+// config is the paymentredis.Config of p; it logs how webhooks are
 // verified (never the secrets).
-func (p PaymentSettings) config(dev bool, log *slog.Logger) payment.Config {
+func (p PaymentSettings) config(dev bool, log *slog.Logger) paymentredis.Config {
 	secrets := p.WebhookSecrets
 	switch {
 	case len(secrets) == 0 && dev:
@@ -64,7 +64,7 @@ func (p PaymentSettings) config(dev bool, log *slog.Logger) payment.Config {
 	default:
 		log.Info("payments: webhook secrets configured", "count", len(secrets), "gateway", p.GatewayURL)
 	}
-	cfg := payment.Config{GatewayURL: p.GatewayURL, Currency: p.Currency}
+	cfg := paymentredis.Config{GatewayURL: p.GatewayURL, Currency: p.Currency}
 	for _, s := range secrets {
 		cfg.Secrets = append(cfg.Secrets, []byte(s))
 	}

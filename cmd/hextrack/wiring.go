@@ -7,11 +7,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/dispatch"
+	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/ops"
-	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip"
 )
@@ -28,11 +28,11 @@ var (
 	_ api.Shares       = (*trip.Shares)(nil)
 	_ api.Chat         = (*trip.Chat)(nil)
 	_ api.Feed         = (*feed.Broker)(nil)
-	_ api.Commands     = (*dispatch.Commands)(nil)
-	_ api.CommandPolls = (*dispatch.Commands)(nil)
-	_ api.Sessions     = (*dispatch.Commands)(nil)
-	_ api.Payments     = (*payment.Service)(nil)
-	_ api.Webhooks     = (*payment.Service)(nil)
+	_ api.Commands     = (*dispatchredis.Commands)(nil)
+	_ api.CommandPolls = (*dispatchredis.Commands)(nil)
+	_ api.Sessions     = (*dispatchredis.Commands)(nil)
+	_ api.Payments     = (*paymentredis.Service)(nil)
+	_ api.Webhooks     = (*paymentredis.Webhooks)(nil)
 	_ api.Ops          = (*ops.View)(nil)
 )
 
@@ -50,7 +50,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Trips: m.Trips, TripViews: m.Trips.Store(), Snapshots: m.Trips.Store(),
 		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: m.Feed,
 		Commands: m.Commands, CommandPolls: m.Commands, Sessions: m.Commands,
-		Payments: m.Payments, Webhooks: m.Payments,
+		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}

@@ -1,4 +1,4 @@
-package payment
+package paymentredis
 
 import "github.com/hextrack/hextrack/feed"
 

@@ -1,14 +1,15 @@
-package dispatch
+package dispatchredis
 
 import (
 	"context"
 	"errors"
-	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/trip"
@@ -21,8 +22,8 @@ import (
 // locks it and records and sends the offer.
 type offers struct {
 	rdb    redis.UniversalClient
-	trips  Trips
-	finder Finder
+	trips  dispatch.Trips
+	finder dispatch.Finder
 	cmds   *Commands
 	cfg    Config
 	sent   func(d time.Duration) // metric hook: offer sent (latency of the send)
@@ -118,17 +119,14 @@ func (d *offers) step(ctx context.Context, id string, published map[int64]bool) 
 		return true, 0, nil
 	}
 	for k := range st {
-		if drv, ok := cutPrefix(k, "tried:"); ok {
+		if drv, ok := strings.CutPrefix(k, "tried:"); ok {
 			exclude[drv] = true
 		}
 	}
 	center := geo.Point{Lat: t.Pickup.Lat, Lng: t.Pickup.Lng}
-	// The radius widens with time: at first the two smallest radii, all of
-	// them by half the dispatch timeout (wide searches are costly and
-	// rarely right while near drivers may still free up).
-	elapsed := now.UnixMilli() - started
-	allowed := min(len(d.cfg.Radii), 2+int(elapsed*2*int64(len(d.cfg.Radii))/max(1, d.cfg.Timeout.Milliseconds())))
-	for _, r := range d.cfg.Radii[:allowed] {
+	// The radius widens with time (dispatch.Radii).
+	elapsed := time.Duration(now.UnixMilli()-started) * time.Millisecond
+	for _, r := range dispatch.Radii(d.cfg.Radii, elapsed, d.cfg.Timeout) {
 		cands, err := d.finder.Nearby(ctx, driver.NearbyQuery{Center: center, RadiusM: r, Limit: d.cfg.Candidates, Exclude: exclude})
 		if err != nil {
 			return false, 0, err
@@ -136,12 +134,7 @@ func (d *offers) step(ctx context.Context, id string, published map[int64]bool) 
 		if len(cands) == 0 {
 			continue // widen
 		}
-		sort.SliceStable(cands, func(a, b int) bool {
-			if cands[a].ETAS != cands[b].ETAS {
-				return cands[a].ETAS < cands[b].ETAS
-			}
-			return cands[a].DistanceM < cands[b].DistanceM
-		})
+		dispatch.Rank(cands)
 		for _, c := range cands {
 			ok, err := d.rdb.SetNX(ctx, d.key(offerLockKey, c.ID), id, d.cfg.OfferTimeout+2*time.Second).Result()
 			if err != nil {
@@ -173,32 +166,13 @@ func (d *offers) step(ctx context.Context, id string, published map[int64]bool) 
 	return false, waitEmpty, nil
 }
 
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) >= len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
-}
-
-// Offer is the data of an offer command.
-type Offer struct {
-	TripID    string     `json:"trip_id"`
-	OfferNo   int64      `json:"offer_no"`
-	Kind      string     `json:"kind"`
-	Pickup    trip.Place `json:"pickup"`
-	Dropoff   trip.Place `json:"dropoff"`
-	ETAS      float64    `json:"eta_s"`
-	DistanceM float64    `json:"distance_m"`
-	ExpiresAt time.Time  `json:"expires_at"`
-}
-
 func (d *offers) sendOffer(ctx context.Context, t trip.Trip, drv string, n, deadline int64, eta, dist string) error {
 	start := time.Now()
-	o := Offer{TripID: t.ID, OfferNo: n, Kind: t.Kind, Pickup: t.Pickup, Dropoff: t.Dropoff,
+	o := dispatch.Offer{TripID: t.ID, OfferNo: n, Kind: t.Kind, Pickup: t.Pickup, Dropoff: t.Dropoff,
 		ExpiresAt: time.UnixMilli(deadline).UTC()}
 	o.ETAS, _ = strconv.ParseFloat(eta, 64)
 	o.DistanceM, _ = strconv.ParseFloat(dist, 64)
-	if _, err := d.cmds.Send(ctx, drv, CmdOffer, o, "offer:"+t.ID+":"+strconv.FormatInt(n, 10)); err != nil {
+	if _, err := d.cmds.Send(ctx, drv, dispatch.CmdOffer, o, "offer:"+t.ID+":"+strconv.FormatInt(n, 10)); err != nil {
 		return err
 	}
 	if d.sent != nil {

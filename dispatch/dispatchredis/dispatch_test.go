@@ -1,4 +1,4 @@
-package dispatch_test
+package dispatchredis_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/dispatch"
+	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
@@ -22,8 +23,8 @@ import (
 )
 
 // fastDispatch is a dispatch configuration with test-sized timeouts.
-func fastDispatch(prefix string) dispatch.Config {
-	return dispatch.Config{Prefix: prefix, OfferTimeout: 600 * time.Millisecond, Timeout: 3 * time.Second,
+func fastDispatch(prefix string) dispatchredis.Config {
+	return dispatchredis.Config{Prefix: prefix, OfferTimeout: 600 * time.Millisecond, Timeout: 3 * time.Second,
 		Poll: 20 * time.Millisecond, Retry: 50 * time.Millisecond, Scan: 50 * time.Millisecond, LeaseTTL: time.Second,
 		Radii: []float64{1500, 3000, 6000}}
 }
@@ -48,10 +49,10 @@ func commands(tb testing.TB, e *triptest.Env, drv, typ string) []feed.Event {
 	return out
 }
 
-func runDispatcher(tb testing.TB, rdb redis.UniversalClient, e *triptest.Env, cfg dispatch.Config) (*dispatch.Dispatcher, context.CancelFunc) {
+func runDispatcher(tb testing.TB, rdb redis.UniversalClient, e *triptest.Env, cfg dispatchredis.Config) (*dispatchredis.Dispatcher, context.CancelFunc) {
 	tb.Helper()
 	// Every node shares e.Trips; the latest dispatcher is its hook.
-	d := dispatch.New(rdb, e.Trips, e.Drivers, dispatch.NewCommands(rdb, e.Feed, prefixOf(e)), cfg)
+	d := dispatchredis.New(rdb, e.Trips, e.Drivers, dispatchredis.NewCommands(rdb, e.Feed, prefixOf(e)), cfg)
 	e.Trips.SetHook(d)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -85,7 +86,7 @@ func TestDispatchOffersBestThenNextOnDecline(t *testing.T) {
 	near := e.PlaceDriver(t, geo.Offset(pickup, 90, 300))
 	far := e.PlaceDriver(t, geo.Offset(pickup, 90, 1200))
 	runDispatcher(t, e.RDB, e, fastDispatch(prefixOf(e)))
-	cmds := dispatch.NewCommands(e.RDB, e.Feed, prefixOf(e))
+	cmds := dispatchredis.NewCommands(e.RDB, e.Feed, prefixOf(e))
 	ctx := context.Background()
 	sub, err := cmds.Subscribe(ctx, near, "0-0")
 	if err != nil {
@@ -178,7 +179,7 @@ func TestDispatchRace(t *testing.T) {
 	runDispatcher(t, other, e, cfg)
 
 	// Every driver answers its offers: 80% accept, 20% decline.
-	cmds := dispatch.NewCommands(e.RDB, e.Feed, prefixOf(e))
+	cmds := dispatchredis.NewCommands(e.RDB, e.Feed, prefixOf(e))
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -441,7 +442,7 @@ func TestArrivalDetection(t *testing.T) {
 func TestCommandAcks(t *testing.T) {
 	e := triptest.MustEnv(t, trip.Config{})
 	ctx := context.Background()
-	cmds := dispatch.NewCommands(e.RDB, e.Feed, prefixOf(e))
+	cmds := dispatchredis.NewCommands(e.RDB, e.Feed, prefixOf(e))
 	drv := e.ID("d")
 	var ids []string
 	for i := range 3 {

@@ -1,32 +1,16 @@
-package dispatch
+package dispatchredis
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/feed"
 )
-
-// ErrInvalid: a malformed or unknown command ID or cursor (400).
-var ErrInvalid = errors.New("invalid command id")
-
-// Driver command types, sent on a driver's feed "driver:<id>".
-const (
-	CmdOffer          = "offer"
-	CmdCancelled      = "trip.cancelled"
-	CmdReassigned     = "trip.reassigned"
-	CmdAddressChanged = "trip.address_changed"
-	// CmdReplaced is live-only: a newer connection of the driver took over.
-	CmdReplaced = "session.replaced"
-)
-
-// DriverTopic is the feed topic of a driver's command channel.
-func DriverTopic(driverID string) string { return "driver:" + driverID }
 
 // CommandFeed is the feed the driver command channel runs on (feed.Broker).
 type CommandFeed interface {
@@ -68,7 +52,7 @@ func (c *Commands) Send(ctx context.Context, driverID, typ string, data any, key
 	if err != nil {
 		return "", fmt.Errorf("dispatch: command %s: %w", typ, err)
 	}
-	return c.feed.Publish(ctx, feed.Publication{Topic: DriverTopic(driverID), Type: typ, Data: b, Key: key})
+	return c.feed.Publish(ctx, feed.Publication{Topic: dispatch.DriverTopic(driverID), Type: typ, Data: b, Key: key})
 }
 
 // ackScript stores the highest acknowledged command ID (an ack of an older
@@ -96,18 +80,18 @@ return ARGV[1]
 // Ack records that the driver handled every command up to and including id
 // (acks are cumulative, like a cursor). It returns the stored position,
 // which never moves back. id must be a command of the driver's feed (not
-// after its last one): ErrInvalid otherwise.
+// after its last one): dispatch.ErrInvalid otherwise.
 func (c *Commands) Ack(ctx context.Context, driverID, id string) (string, error) {
 	cid, err := feed.ParseID(id)
 	if err != nil {
-		return "", fmt.Errorf("%w: command id must look like 1732521600000-0", ErrInvalid)
+		return "", fmt.Errorf("%w: command id must look like 1732521600000-0", dispatch.ErrInvalid)
 	}
-	pos, err := c.feed.Position(ctx, DriverTopic(driverID))
+	pos, err := c.feed.Position(ctx, dispatch.DriverTopic(driverID))
 	if err != nil {
 		return "", err
 	}
 	if cid.Compare(feed.MustParseID(pos)) > 0 {
-		return "", fmt.Errorf("%w: command %s was never sent to %s", ErrInvalid, id, driverID)
+		return "", fmt.Errorf("%w: command %s was never sent to %s", dispatch.ErrInvalid, id, driverID)
 	}
 	v, err := ackScript.Run(ctx, c.rdb, []string{ackKey(c.prefix, driverID)}, cid.String(), int64(c.ttl/time.Second)).Text()
 	if err != nil {
@@ -139,7 +123,7 @@ func (c *Commands) ResumeFrom(ctx context.Context, driverID, lastID string) (str
 	}
 	if lastID != "" {
 		if _, err := feed.ParseID(lastID); err != nil {
-			return "", fmt.Errorf("%w: last_id must look like 1732521600000-0", ErrInvalid)
+			return "", fmt.Errorf("%w: last_id must look like 1732521600000-0", dispatch.ErrInvalid)
 		}
 		if acked == "" || feed.MustParseID(lastID).Compare(feed.MustParseID(acked)) > 0 {
 			if v, err := c.Ack(ctx, driverID, lastID); err == nil {
@@ -158,23 +142,23 @@ func (c *Commands) ResumeFrom(ctx context.Context, driverID, lastID string) (str
 // Subscribe delivers the driver's commands after `after` (see
 // feed.Broker.Subscribe), then live ones.
 func (c *Commands) Subscribe(ctx context.Context, driverID, after string) (*feed.Subscription, error) {
-	return c.feed.Subscribe(ctx, DriverTopic(driverID), after)
+	return c.feed.Subscribe(ctx, dispatch.DriverTopic(driverID), after)
 }
 
 // Poll returns up to limit commands after `after`, waiting up to wait for
 // one to be sent when there is none (a long-poll).
 func (c *Commands) Poll(ctx context.Context, driverID, after string, limit int, wait time.Duration) ([]feed.Event, string, error) {
-	return c.feed.Wait(ctx, DriverTopic(driverID), after, limit, wait)
+	return c.feed.Wait(ctx, dispatch.DriverTopic(driverID), after, limit, wait)
 }
 
 // Position is the ID of the driver's latest command ("0-0" if none).
 func (c *Commands) Position(ctx context.Context, driverID string) (string, error) {
-	return c.feed.Position(ctx, DriverTopic(driverID))
+	return c.feed.Position(ctx, dispatch.DriverTopic(driverID))
 }
 
 // TakeSession makes session the driver's current connection unless a newer
 // one (sessions sort by start time) already is, and tells every older
-// connection, on any node, to close (a live CmdReplaced message). It
+// connection, on any node, to close (a live dispatch.CmdReplaced message). It
 // returns the current session: session itself, or the newer one that won.
 func (c *Commands) TakeSession(ctx context.Context, driverID, session string) (string, error) {
 	cur, err := takeSessionScript.Run(ctx, c.rdb, []string{sessionKey(c.prefix, driverID)}, session, 86400).Text()
@@ -185,7 +169,7 @@ func (c *Commands) TakeSession(ctx context.Context, driverID, session string) (s
 		return cur, nil
 	}
 	b, _ := json.Marshal(map[string]string{"session": session})
-	return cur, c.feed.PublishLive(ctx, DriverTopic(driverID), CmdReplaced, b)
+	return cur, c.feed.PublishLive(ctx, dispatch.DriverTopic(driverID), dispatch.CmdReplaced, b)
 }
 
 var takeSessionScript = redis.NewScript(`

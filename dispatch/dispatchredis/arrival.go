@@ -1,4 +1,4 @@
-package dispatch
+package dispatchredis
 
 import (
 	"context"
@@ -10,15 +10,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/trip"
 )
-
-// EventArriving is the durable trip event sent once when the driver's ETA
-// to the pickup falls under DispatchConfig.ArrivingETA.
-const EventArriving = "trip.arriving"
 
 // Publisher appends a durable event to a feed (feed.Broker).
 type Publisher interface {
@@ -31,7 +28,7 @@ type Publisher interface {
 // driver's pings may reach any node), updated by one script per move.
 type Arrivals struct {
 	rdb   redis.UniversalClient
-	trips Trips
+	trips dispatch.Trips
 	pub   Publisher
 	est   driver.Estimator // nil: CitySpeed
 	cfg   Config
@@ -42,7 +39,7 @@ type Arrivals struct {
 
 var _ driver.Listener = (*Arrivals)(nil)
 
-func newArrivals(rdb redis.UniversalClient, trips Trips, pub Publisher, cfg Config) *Arrivals {
+func newArrivals(rdb redis.UniversalClient, trips dispatch.Trips, pub Publisher, cfg Config) *Arrivals {
 	return &Arrivals{rdb: rdb, trips: trips, pub: pub, cfg: cfg, q: map[string]driver.Move{}, wake: make(chan struct{}, 1)}
 }
 
@@ -130,7 +127,7 @@ func (a *Arrivals) check(ctx context.Context, m driver.Move) error {
 	if len(res) == 2 && res[1] == 1 {
 		data, _ := json.Marshal(map[string]any{"trip_id": t.ID, "driver_id": m.DriverID,
 			"eta_s": math.Round(eta), "distance_m": math.Round(dist)})
-		if _, err := d.pub.Publish(ctx, feed.Publication{Topic: trip.Topic(t.ID), Type: EventArriving, Data: data,
+		if _, err := d.pub.Publish(ctx, feed.Publication{Topic: trip.Topic(t.ID), Type: dispatch.EventArriving, Data: data,
 			Key: "arriving:" + t.ID + ":" + m.DriverID}); err != nil {
 			return err
 		}
