@@ -15,7 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/payment"
@@ -34,7 +34,7 @@ type payEnv struct {
 	ts    *httptest.Server
 	trips *trip.Service
 	pays  *payment.Service
-	feed  *feed.Broker
+	feed  *feedredis.Broker
 	n     atomic.Int64
 }
 
@@ -43,7 +43,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
-	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix})
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true},

@@ -20,7 +20,7 @@ import (
 // to the pickup falls under DispatchConfig.ArrivingETA.
 const EventArriving = "trip.arriving"
 
-// Publisher appends a durable event to a feed (feed.Broker).
+// Publisher appends a durable event to a feed (feedredis.Broker).
 type Publisher interface {
 	Publish(ctx context.Context, p feed.Publication) (string, error)
 }

@@ -151,7 +151,7 @@ type Trips interface {
 var _ Trips = (*trip.Service)(nil)
 
 // Feed gives the parameters of a durable event for a script made with
-// feed.Script (feed.Broker).
+// feedredis.Script (feedredis.Broker).
 type Feed interface {
 	PublishParams(p feed.Publication) (keys []string, args []any, err error)
 }
