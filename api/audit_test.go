@@ -18,7 +18,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops"
@@ -134,7 +134,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	dc.Prefix = prefix
 	drivers := driver.NewService(rdb, idx, dc)
-	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 	drivers.Listen(trips.Tracker())
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix}
@@ -145,7 +145,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited},
 		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) {
 			d.Payments, d.Webhooks = pays, hooks
-			d.Commands, d.CommandPolls, d.Sessions = cmds, cmds, cmds
+			d.Commands, d.CommandPolls, d.Sessions = commandStreams{cmds}, cmds, cmds
 			d.Ops = ops.New(rdb, trips.Store(), ops.Config{Prefix: prefix, Stale: idx.Stale()})
 		}))
 	ts := httptest.NewServer(srv.Handler())

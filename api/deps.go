@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hextrack/hextrack/api/driverws"
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
@@ -18,10 +20,12 @@ import (
 // Deps are what the handlers call: small interfaces this package declares,
 // one group per handler file, each naming only the methods its handlers
 // use. The domain services (driver.Service, trip.Service and its Store,
-// Shares and Chat, feed.Broker, dispatchredis.Commands,
+// Shares and Chat, feedredis.Broker, dispatchredis.Commands,
 // paymentredis.Service and Webhooks, ops.View) implement them; cmd wires
-// them and checks each with a `var _ api.X = (*pkg.T)(nil)` line. A nil
-// field turns its routes off (503, or no check for Health and Limiter).
+// them and checks each with a `var _ api.X = (*pkg.T)(nil)` line (Feed and
+// Commands through small adapters: their Subscribe returns a concrete
+// subscription). A nil field turns its routes off (503, or no check for
+// Health and Limiter).
 type Deps struct {
 	// Health: /readyz and the stream gate (health.go).
 	Health Pinger
@@ -107,8 +111,10 @@ type Chat interface {
 }
 
 // Feed is a trip's event feed: live (sse.go) and long-polled (longpoll.go).
+// Its subscriptions are api/sse's (cmd adapts feedredis.Broker, whose
+// Subscribe returns its concrete *Subscription).
 type Feed interface {
-	Subscribe(ctx context.Context, topic, lastID string) (*feed.Subscription, error)
+	Subscribe(ctx context.Context, topic, lastID string) (sse.Subscription, error)
 	Wait(ctx context.Context, topic, afterID string, limit int, d time.Duration) ([]feed.Event, string, error)
 }
 
@@ -120,10 +126,11 @@ type Snapshots interface {
 }
 
 // Commands are a driver's commands: where to resume, live delivery and
-// acks, for either transport (ws.go, commands.go).
+// acks, for either transport (ws.go, commands.go). Its subscriptions are
+// api/driverws's (cmd adapts dispatch.Commands).
 type Commands interface {
 	ResumeFrom(ctx context.Context, driverID, lastID string) (string, error)
-	Subscribe(ctx context.Context, driverID, after string) (*feed.Subscription, error)
+	Subscribe(ctx context.Context, driverID, after string) (driverws.Subscription, error)
 	Ack(ctx context.Context, driverID, id string) (string, error)
 }
 

@@ -6,8 +6,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/driverws"
+	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip"
 )
@@ -20,7 +23,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 
 // newDeps wires real services into api.Deps as cmd/hextrack does; drivers,
 // trips and b may be nil (their routes answer 503).
-func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, trips *trip.Service, b *feed.Broker) api.Deps {
+func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, trips *trip.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix)}
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
@@ -29,9 +32,32 @@ func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, 
 		d.Trips, d.TripViews, d.Snapshots, d.Shares, d.Chat = trips, trips.Store(), trips.Store(), trips.Shares(), trips.Chat()
 	}
 	if b != nil {
-		d.Feed = b
+		d.Feed = feedStreams{b}
 	}
 	return d
+}
+
+// feedStreams is b as api.Feed, commandStreams the command channel as
+// api.Commands: their Subscribe returns the subscription api/sse or
+// api/driverws declares (cmd/hextrack has the same adapters).
+type feedStreams struct{ *feedredis.Broker }
+
+func (f feedStreams) Subscribe(ctx context.Context, topic, lastID string) (sse.Subscription, error) {
+	s, err := f.Broker.Subscribe(ctx, topic, lastID)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type commandStreams struct{ *dispatchredis.Commands }
+
+func (c commandStreams) Subscribe(ctx context.Context, driverID, after string) (driverws.Subscription, error) {
+	s, err := c.Commands.Subscribe(ctx, driverID, after)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // depsWith is d changed by set.

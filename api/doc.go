@@ -22,6 +22,6 @@
 //
 // api imports no Redis client: the shared rate limit is a Limiter (package
 // ratelimit implements it), readiness a Pinger, and a Redis outage reaches
-// the handlers as feed.ErrUnavailable (wrapped by feed.UnavailableHook),
+// the handlers as feed.ErrUnavailable (wrapped by feedredis.UnavailableHook),
 // which the error table maps to 503 "unavailable".
 package api

@@ -65,7 +65,7 @@ var errUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "unavai
 // healthy node instead of a dead end. A handler's error that is the store
 // being unreachable (feed.ErrUnavailable, which the Redis adapter wraps
 // around connection refused, timeouts, LOADING, CLUSTERDOWN, ...: see
-// feed.UnavailableHook) is a 503 through the error table (error.go).
+// feedredis.UnavailableHook) is a 503 through the error table (error.go).
 func (h *health) streamGate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()

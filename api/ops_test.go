@@ -13,7 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops"
@@ -34,7 +34,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 	for range n {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
-		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 		drivers.Listen(trips.Tracker())
 		ocfg := ops.Config{Prefix: prefix, Stale: idx.Stale()}

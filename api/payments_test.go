@@ -15,7 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/payment"
@@ -36,7 +36,7 @@ type payEnv struct {
 	trips *trip.Service
 	pays  *paymentredis.Service
 	hooks *paymentredis.Webhooks
-	feed  *feed.Broker
+	feed  *feedredis.Broker
 	n     atomic.Int64
 }
 
@@ -45,7 +45,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
-	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix}
 	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)

@@ -20,7 +20,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
@@ -35,7 +35,7 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 	for range n {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
-		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 		drivers.Listen(trips.Tracker())
 		ctx, cancel := context.WithCancel(context.Background())

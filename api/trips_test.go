@@ -21,6 +21,7 @@ import (
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
@@ -33,7 +34,7 @@ type tripEnv struct {
 	conns   *connTracker
 	trips   *trip.Service
 	drivers *driver.Service
-	feed    *feed.Broker
+	feed    *feedredis.Broker
 	rdb     *redis.Client
 	n       atomic.Int64
 }
@@ -43,7 +44,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
-	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 	drivers.Listen(trips.Tracker())
 	ctx, cancel := context.WithCancel(context.Background())

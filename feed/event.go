@@ -2,8 +2,7 @@ package feed
 
 import (
 	"encoding/json"
-	"strconv"
-	"strings"
+	"fmt"
 	"time"
 )
 
@@ -21,7 +20,7 @@ type Event struct {
 	Topic string          `json:"topic"`
 	TS    time.Time       `json:"ts"`
 	Data  json.RawMessage `json:"data"`
-	// Seq is a live message's sequence (hx_publish_live, PublishSeq; a
+	// Seq is a live message's sequence (feedredis: hx_publish_live, PublishSeq; a
 	// trip.location's position sequence): a receiver drops a message not
 	// newer than the last it delivered. 0 for durable events and for live
 	// messages sent without one. It is not part of the envelope: a
@@ -32,7 +31,8 @@ type Event struct {
 // Durable reports whether e is a stored, resumable event (it has an ID).
 func (e Event) Durable() bool { return e.ID != "" }
 
-// Item is what a Subscription delivers: either an event, or a reset.
+// Item is what a subscription (feedredis.Subscription) delivers: either
+// an event, or a reset.
 //
 // A reset (Reset true) means continuity from the client's last ID cannot be
 // proven (the ID was trimmed away, unknown, malformed or from the future, or
@@ -58,71 +58,45 @@ func (it Item) JSON() ([]byte, error) {
 	return json.Marshal(it.Event)
 }
 
-// The pub/sub wire format (internal; written by the Lua publish functions
-// hx_publish and hx_publish_live, PublishLive and PublishSeq, read by the
-// hub). Fields are newline separated and data, which may contain newlines,
-// is last:
-//
-//	hx1\n<id>\n<prev id>\n<type>\n<ts RFC3339Nano>\n<data JSON>
-//
-// prev is the stream's last entry before this one (empty if unknown), which
-// lets a subscriber prove that a live event directly follows the last one it
-// delivered; otherwise it re-reads the stream (gap recovery). A live-only
-// message has no id, and its prev field carries its sequence instead
-// (Event.Seq; empty: none).
-const wireMagic = "hx1"
+// EncodedItem returns the Item of a live event whose envelope enc was
+// already encoded (json.Marshal(ev)) once for every subscriber of its
+// topic: JSON returns enc itself, so it must not be modified. A nil enc is
+// Item{Event: ev}.
+func EncodedItem(ev Event, enc []byte) Item { return Item{Event: ev, enc: enc} }
 
-type wireMsg struct {
-	ev      Event
-	enc     []byte // json.Marshal(ev), set once when there are subscribers
-	id      ID     // parsed ev.ID (durable only)
-	prev    ID
-	hasPrev bool
+// Publication is one durable event to publish.
+type Publication struct {
+	Topic string
+	// Type is a short dotted name ("trip.status"): letters, digits, . _ -.
+	Type string
+	// Data is the event payload; it must be valid JSON. nil means {}.
+	Data json.RawMessage
+	// Key, if set, makes the publish idempotent: publishing again with the
+	// same Topic and Key within the publisher's DedupeTTL
+	// (feedredis.Config) returns the first ID and publishes nothing.
+	Key string
+	// TS is the event time; zero means now.
+	TS time.Time
 }
 
-func encodeWire(id, prev, typ, ts string, data []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(wireMagic) + len(id) + len(prev) + len(typ) + len(ts) + len(data) + 5)
-	sb.WriteString(wireMagic)
-	for _, s := range [...]string{id, prev, typ, ts} {
-		sb.WriteByte('\n')
-		sb.WriteString(s)
+// CheckEvent validates an event about to be published: topic (ParseTopic:
+// ErrInvalidTopic), typ, a short dotted name like "trip.status" (letters,
+// digits, . _ -), and data, which must be valid JSON (else
+// ErrInvalidEvent). It returns data, or {} when data is empty.
+func CheckEvent(topic, typ string, data json.RawMessage) (json.RawMessage, error) {
+	if _, _, err := ParseTopic(topic); err != nil {
+		return nil, err
 	}
-	sb.WriteByte('\n')
-	sb.Write(data)
-	return sb.String()
-}
-
-// decodeWire parses a pub/sub payload for topic. ok is false for anything
-// malformed (it is then ignored: a durable event it might have been is
-// recovered from the stream by the next gap check).
-func decodeWire(topic, payload string) (m *wireMsg, ok bool) {
-	parts := strings.SplitN(payload, "\n", 6)
-	if len(parts) != 6 || parts[0] != wireMagic {
-		return nil, false
+	if !validType(typ) {
+		return nil, fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
 	}
-	ts, err := time.Parse(time.RFC3339Nano, parts[4])
-	if err != nil {
-		return nil, false
+	if len(data) == 0 {
+		return json.RawMessage("{}"), nil
 	}
-	m = &wireMsg{ev: Event{ID: parts[1], Type: parts[3], Topic: topic, TS: ts, Data: json.RawMessage(parts[5])}}
-	if m.ev.ID == "" && parts[2] != "" {
-		if m.ev.Seq, err = strconv.ParseInt(parts[2], 10, 64); err != nil {
-			return nil, false
-		}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
 	}
-	if m.ev.ID != "" {
-		if m.id, err = ParseID(m.ev.ID); err != nil {
-			return nil, false
-		}
-		if parts[2] != "" {
-			if m.prev, err = ParseID(parts[2]); err != nil {
-				return nil, false
-			}
-			m.hasPrev = true
-		}
-	}
-	return m, true
+	return data, nil
 }
 
 // validType: event types are short dotted names like "trip.status".

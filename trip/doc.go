@@ -18,7 +18,7 @@
 //
 // Rules is the table of every allowed transition and who may make it. Every
 // transition bumps the trip's version and appends exactly one durable event
-// to the trip's feed in ONE Lua script (feed.Script), so the state, its
+// to the trip's feed in ONE Lua script (feedredis.Script), so the state, its
 // version and its event never disagree. A forbidden transition is a
 // *TransitionError (errors.Is ErrInvalidTransition) carrying the current
 // status.

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // EventETA is the durable trip event carrying a new ETA (see LiveETA).
@@ -84,7 +85,7 @@ return out
 // position the estimate started from, "0": none), 14.. feed args.
 // Returns {'gone'} | {'skip'} | {'stale'} (an estimate from a newer fix
 // was stored meanwhile) | {'stored', rv} | {'emit', id, rv}.
-var etaScript = feed.Script(`
+var etaScript = feedredis.Script(`
 local h = KEYS[1]
 local st = redis.call('HMGET', h, 'status', 'driver', ARGV[3], 'eta_erv', 'eta_fix_ms')
 if not st[1] then return {'gone'} end

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
@@ -61,7 +61,7 @@ func TestLocationBatch(t *testing.T) {
 	defer cancel()
 	type tripDrv struct {
 		id, drv string
-		sub     *feed.Subscription
+		sub     *feedredis.Subscription
 	}
 	var trips []tripDrv
 	for range 12 {

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/internal/rscript"
 )
 
@@ -31,7 +32,7 @@ func revokedKey(prefix, id, share string) string {
 // KEYS: trip hash, feed stream, feed dedupe.
 // ARGV: request hash, ttl s, n field pairs, pairs..., feed args.
 // Returns {'ok', event id} | {'exists'} | {'mismatch'}.
-var createScript = feed.Script(`
+var createScript = feedredis.Script(`
 if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HGET', KEYS[1], 'req') == ARGV[1] then return {'exists'} end
   return {'mismatch'}
@@ -58,7 +59,7 @@ return {'ok', id}
 // Returns {'ok', event id, version, old status, old driver} |
 // {'notfound'} | {'driver', status, version, driver} |
 // {'conflict', status, version} | {'stale', status, version}.
-var transitionScript = feed.Script(`
+var transitionScript = feedredis.Script(`
 local h = KEYS[1]
 local st = redis.call('HMGET', h, 'status', 'driver', 'version')
 if not st[1] then return {'notfound'} end
@@ -86,7 +87,7 @@ return {'ok', id, tostring(ver), status, drv}
 //
 // KEYS: trip hash, feed stream, feed dedupe. ARGV: feed args.
 // Returns {'ok', id} | {'dup', id} | {'notfound'} | {'conflict', status}.
-var messageScript = feed.Script(`
+var messageScript = feedredis.Script(`
 local old = redis.call('GET', KEYS[3])
 if old then return {'dup', old} end
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -105,10 +106,10 @@ return {'ok', id}
 // ARGV: 1 driver, 2 ts ms, 3 lat, 4 lng, 5 heading, 6 speed, 7 now ms,
 // 8 gate ms, 9 crumb min ms, 10 crumb min m, 11 crumb cap, 12 ttl s,
 // 13 the trip.location data whose first "__SEQ__" becomes the seq (empty:
-// the caller publishes), 14.. feed.Broker.LiveParams (hx_publish_live).
+// the caller publishes), 14.. feedredis.Broker.LiveParams (hx_publish_live).
 // Returns {'skip'} | {'stale'} | {'publish', seq} | {'published', seq} |
 // {'held', seq, wait ms}.
-var locationScript = feed.Script(`
+var locationScript = feedredis.Script(`
 local h = KEYS[1]
 local st = redis.call('HMGET', h, 'status', 'driver', 'loc_ts', 'crumb_ts', 'crumb_lat', 'crumb_lng', 'pub_ms')
 if st[2] ~= ARGV[1] or (st[1] ~= 'driver_assigned' and st[1] ~= 'driver_arrived' and st[1] ~= 'in_progress') then

@@ -26,8 +26,8 @@ type Drivers interface {
 }
 
 // Feed gives the parameters of a durable event (hx_publish) or of a live
-// one (hx_publish_live) for a script made with feed.Script, and publishes
-// sequenced live-only messages (feed.Broker).
+// one (hx_publish_live) for a script made with feedredis.Script, and publishes
+// sequenced live-only messages (feedredis.Broker).
 type Feed interface {
 	PublishParams(p feed.Publication) (keys []string, args []any, err error)
 	LiveParams(topic, typ string, ts time.Time) ([]any, error)

@@ -134,11 +134,20 @@ type Deps struct {
 // one live session across nodes.
 type Commands interface {
 	ResumeFrom(ctx context.Context, driverID, lastID string) (string, error)
-	Subscribe(ctx context.Context, driverID, after string) (*feed.Subscription, error)
+	Subscribe(ctx context.Context, driverID, after string) (Subscription, error)
 	Ack(ctx context.Context, driverID, id string) (string, error)
 	TakeSession(ctx context.Context, driverID, session string) (string, error)
 	Session(ctx context.Context, driverID string) (string, error)
 	EndSession(ctx context.Context, driverID, session string)
+}
+
+// Subscription is a connection's live delivery of its driver's commands
+// (feedredis.Subscription): items from C until it is closed, then Err says
+// why.
+type Subscription interface {
+	C() <-chan feed.Item
+	Err() error
+	Close()
 }
 
 // Drivers ingest a driver's pings and read its state.
@@ -420,7 +429,7 @@ func (c *wsConn) read() (*bytes.Buffer, error) {
 // writer is the only goroutine writing data frames.
 // started is delivery's start: the subscription and where it resumed.
 type started struct {
-	sub   *feed.Subscription
+	sub   Subscription
 	after string
 }
 
@@ -444,7 +453,7 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 		}
 		return true
 	}
-	var sub *feed.Subscription
+	var sub Subscription
 	var items <-chan feed.Item
 	defer func() {
 		if sub != nil {

@@ -140,7 +140,17 @@ func NewTrips(cfg Config, d Deps) *Trips {
 
 // Feed is a trip's event feed, subscribed live.
 type Feed interface {
-	Subscribe(ctx context.Context, topic, lastID string) (*feed.Subscription, error)
+	Subscribe(ctx context.Context, topic, lastID string) (Subscription, error)
+}
+
+// Subscription is a stream's live subscription to its trip's feed
+// (feedredis.Subscription): items from C until it is closed, then Err says
+// why; Position is where a fresh connect's snapshot stands.
+type Subscription interface {
+	C() <-chan feed.Item
+	Position() string
+	Err() error
+	Close()
 }
 
 // Snapshots are what a stream starts from and resets to, and the trip's
@@ -164,7 +174,7 @@ var ErrShuttingDown = errors.New("node is shutting down")
 // net/http) and resp is set.
 type tripStream struct {
 	s         *Trips
-	sub       *feed.Subscription
+	sub       Subscription
 	ctx       context.Context // the Redis calls of resets, locations and share checks
 	id, topic string
 	a         trip.Actor

@@ -53,7 +53,7 @@ type Config struct {
 	StreamBurst    int           // HEXTRACK_STREAM_BURST: default 500
 	MaxStreams     int           // HEXTRACK_MAX_STREAMS: open streams per node, default 15000
 	RetrySpread    time.Duration // HEXTRACK_RETRY_SPREAD: jitter of Retry-After on 503, default 10s
-	// Feeds (feed.Config).
+	// Feeds (feedredis.Config).
 	FeedPositionCheck time.Duration // HEXTRACK_FEED_POSITION_CHECK: longest a durable event whose notice was lost waits, default 2s; negative: off
 	// Polling (api.Config.PollCacheTTL).
 	PollCacheTTL time.Duration // HEXTRACK_POLL_CACHE_TTL: longest a 304 may hide a change made elsewhere, default 100ms; negative: off

@@ -25,7 +25,7 @@ import (
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta/live"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment/paymentredis"
@@ -139,7 +139,7 @@ type Main struct {
 	http     *http.Server
 	API      *api.Server
 	Drivers  *driver.Service
-	Feed     *feed.Broker
+	Feed     *feedredis.Broker
 	Trips    *trip.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
@@ -205,7 +205,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Info("redis: connecting", "url", redactURL(c.RedisURL))
 	}
 	// Redis being unreachable reaches the api as feed.ErrUnavailable (503).
-	m.rdb.AddHook(feed.UnavailableHook{})
+	m.rdb.AddHook(feedredis.UnavailableHook{})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err := m.rdb.Ping(pctx).Err()
 	cancel()
@@ -225,7 +225,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
-	m.Feed = feed.New(m.rdb, feed.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
+	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
 	m.Trips = trip.NewService(m.rdb, m.Feed, m.Drivers, trip.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := ops.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}

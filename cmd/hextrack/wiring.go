@@ -7,9 +7,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/driverws"
+	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/ratelimit"
@@ -27,8 +29,8 @@ var (
 	_ api.Snapshots    = (*trip.Store)(nil)
 	_ api.Shares       = (*trip.Shares)(nil)
 	_ api.Chat         = (*trip.Chat)(nil)
-	_ api.Feed         = (*feed.Broker)(nil)
-	_ api.Commands     = (*dispatchredis.Commands)(nil)
+	_ api.Feed         = feedStreams{}
+	_ api.Commands     = commandStreams{}
 	_ api.CommandPolls = (*dispatchredis.Commands)(nil)
 	_ api.Sessions     = (*dispatchredis.Commands)(nil)
 	_ api.Payments     = (*paymentredis.Service)(nil)
@@ -41,6 +43,30 @@ type redisPinger struct{ rdb redis.UniversalClient }
 
 func (p redisPinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 
+// feedStreams is the node's broker as api's Feed: its Subscribe returns
+// the sse.Subscription api declares instead of the concrete one.
+type feedStreams struct{ *feedredis.Broker }
+
+func (f feedStreams) Subscribe(ctx context.Context, topic, lastID string) (sse.Subscription, error) {
+	s, err := f.Broker.Subscribe(ctx, topic, lastID)
+	if err != nil {
+		return nil, err // a nil interface, not a nil *Subscription in one
+	}
+	return s, nil
+}
+
+// commandStreams is the driver command channel as api's Commands: its
+// Subscribe returns the driverws.Subscription api declares.
+type commandStreams struct{ *dispatchredis.Commands }
+
+func (c commandStreams) Subscribe(ctx context.Context, driverID, after string) (driverws.Subscription, error) {
+	s, err := c.Commands.Subscribe(ctx, driverID, after)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // apiDeps hands the node's services to the api.
 func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 	return api.Deps{
@@ -48,8 +74,8 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Limiter: ratelimit.New(m.rdb, prefix),
 		Pings:   m.Drivers, Drivers: m.Drivers,
 		Trips: m.Trips, TripViews: m.Trips.Store(), Snapshots: m.Trips.Store(),
-		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: m.Feed,
-		Commands: m.Commands, CommandPolls: m.Commands, Sessions: m.Commands,
+		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feedStreams{m.Feed},
+		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,

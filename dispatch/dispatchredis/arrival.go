@@ -17,7 +17,7 @@ import (
 	"github.com/hextrack/hextrack/trip"
 )
 
-// Publisher appends a durable event to a feed (feed.Broker).
+// Publisher appends a durable event to a feed (feedredis.Broker).
 type Publisher interface {
 	Publish(ctx context.Context, p feed.Publication) (string, error)
 }

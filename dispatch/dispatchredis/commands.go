@@ -10,18 +10,19 @@ import (
 
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
-// CommandFeed is the feed the driver command channel runs on (feed.Broker).
+// CommandFeed is the feed the driver command channel runs on (feedredis.Broker).
 type CommandFeed interface {
 	Publish(ctx context.Context, p feed.Publication) (string, error)
 	PublishLive(ctx context.Context, topic, typ string, data json.RawMessage) error
-	Subscribe(ctx context.Context, topic, lastID string) (*feed.Subscription, error)
+	Subscribe(ctx context.Context, topic, lastID string) (*feedredis.Subscription, error)
 	Wait(ctx context.Context, topic, afterID string, limit int, d time.Duration) ([]feed.Event, string, error)
 	Position(ctx context.Context, topic string) (string, error)
 }
 
-var _ CommandFeed = (*feed.Broker)(nil)
+var _ CommandFeed = (*feedredis.Broker)(nil)
 
 // Commands is the command channel to drivers: durable commands on each
 // driver's feed, the driver's acknowledged position (shared by the
@@ -140,8 +141,8 @@ func (c *Commands) ResumeFrom(ctx context.Context, driverID, lastID string) (str
 }
 
 // Subscribe delivers the driver's commands after `after` (see
-// feed.Broker.Subscribe), then live ones.
-func (c *Commands) Subscribe(ctx context.Context, driverID, after string) (*feed.Subscription, error) {
+// feedredis.Broker.Subscribe), then live ones.
+func (c *Commands) Subscribe(ctx context.Context, driverID, after string) (*feedredis.Subscription, error) {
 	return c.feed.Subscribe(ctx, dispatch.DriverTopic(driverID), after)
 }
 

@@ -18,7 +18,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/eta/live"
-	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
@@ -295,7 +295,7 @@ func (r recordedETAs) OpenGate(ctx context.Context, id string, now time.Time, ev
 // held until it opens).
 func TestETAThrottleAcrossNodes(t *testing.T) {
 	e := triptest.MustEnv(t, trip.Config{})
-	b2 := feed.New(e.RDB, feed.Config{MaxAge: 10 * time.Minute})
+	b2 := feedredis.New(e.RDB, feedredis.Config{MaxAge: 10 * time.Minute})
 	t.Cleanup(func() { _ = b2.Close() })
 	other := trip.NewService(e.RDB, b2, e.Drivers, trip.Config{Prefix: e.Prefix})
 	r := &lineRouter{speed: 10}

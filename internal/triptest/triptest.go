@@ -16,6 +16,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
@@ -24,7 +25,7 @@ import (
 // Env is one test's services, with their own key prefix.
 type Env struct {
 	RDB     *redis.Client
-	Feed    *feed.Broker
+	Feed    *feedredis.Broker
 	Drivers *driver.Service
 	Trips   *trip.Service
 	Prefix  string
@@ -36,7 +37,7 @@ type Env struct {
 func MustEnv(tb testing.TB, cfg trip.Config) *Env {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
-	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	tb.Cleanup(func() { _ = b.Close() })
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	d := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})

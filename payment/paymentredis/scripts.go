@@ -1,6 +1,6 @@
 package paymentredis
 
-import "github.com/hextrack/hextrack/feed"
+import "github.com/hextrack/hextrack/feed/feedredis"
 
 // Payment keys share the trip's hash tag (and so its slot) with the trip
 // hash and the trip's feed: a payment change, the trip's transition and
@@ -20,7 +20,7 @@ func paymentEventsKey(prefix, tripID string) string {
 // ARGV: 1 ttl s, 2 n field pairs, pairs..., feed args.
 // Returns {'ok', event id} | {'exists'} | {'notfound'} |
 // {'conflict', trip status, trip version}.
-var paymentCreateScript = feed.Script(`
+var paymentCreateScript = feedredis.Script(`
 local t = redis.call('HMGET', KEYS[1], 'status', 'version')
 if not t[1] then return {'notfound'} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'exists'} end
@@ -50,7 +50,7 @@ return {'ok', id}
 // Returns {'unknown'} | {'duplicate', status} | {outcome, status} for
 // ignored, conflict, mismatch | {'applied', status, payment version, trip
 // event id or empty, old trip status or empty, trip version or empty}.
-var paymentWebhookScript = feed.Script(`
+var paymentWebhookScript = feedredis.Script(`
 local p = redis.call('HMGET', KEYS[2], 'id', 'status', 'amount', 'currency')
 if not p[1] or p[1] ~= ARGV[11] then return {'unknown'} end
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {'duplicate', p[2]} end

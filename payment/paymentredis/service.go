@@ -19,7 +19,7 @@ import (
 )
 
 // Feed gives the parameters of a durable event for a script made with
-// feed.Script (feed.Broker).
+// feedredis.Script (feedredis.Broker).
 type Feed interface {
 	PublishParams(p feed.Publication) (keys []string, args []any, err error)
 }

@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/hextrack/hextrack/feed"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // startCluster starts a throwaway 3-master Redis Cluster (redis-server on
@@ -89,12 +91,12 @@ func TestCluster(t *testing.T) {
 	ctx := context.Background()
 	nameB := "hx-feed-cluster-b"
 	rdbA, rdbB := newClient(""), newClient(nameB)
-	a, _ := MustOpenBroker(t, rdbA, feed.Config{})
-	bNode, regB := MustOpenBroker(t, rdbB, feed.Config{ProbeInterval: 100 * time.Millisecond})
+	a, _ := MustOpenBroker(t, rdbA, feedredis.Config{})
+	bNode, regB := MustOpenBroker(t, rdbB, feedredis.Config{ProbeInterval: 100 * time.Millisecond})
 
 	// Topics spread over slots (and so over the three masters).
 	topics := make([]string, 6)
-	subs := make([]*feed.Subscription, len(topics))
+	subs := make([]*feedredis.Subscription, len(topics))
 	for i := range topics {
 		topics[i] = fmt.Sprintf("trip:c%d_%s", i, randHex(3))
 		s, err := bNode.Subscribe(ctx, topics[i], "")
@@ -123,7 +125,7 @@ func TestCluster(t *testing.T) {
 		tp := topics[0]
 		tag, _ := feed.HashTag(tp)
 		tripKey := "trip:{" + tag + "}"
-		script := feed.Script(`
+		script := feedredis.Script(`
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 local id = hx_publish(KEYS[2], KEYS[3], ARGV, 1)
 return id`)

@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // Subscribers that stop reading are dropped with ErrSlowConsumer; a reading
@@ -20,12 +22,12 @@ import (
 func TestSlowConsumerDropped(t *testing.T) {
 	rdb := MustOpenRedis(t)
 	const buf = 256
-	b, reg := MustOpenBroker(t, rdb, feed.Config{BufferSize: buf, StallTimeout: 500 * time.Millisecond})
+	b, reg := MustOpenBroker(t, rdb, feedredis.Config{BufferSize: buf, StallTimeout: 500 * time.Millisecond})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 
 	const stalled = 50
-	slow := make([]*feed.Subscription, stalled)
+	slow := make([]*feedredis.Subscription, stalled)
 	for i := range slow {
 		s, err := b.Subscribe(ctx, topic, "")
 		if err != nil {
@@ -111,7 +113,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 // StallTimeout instead of holding its goroutine forever.
 func TestStalledDuringCatchUp(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{BufferSize: 4, ReadChunk: 8, StallTimeout: 100 * time.Millisecond})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{BufferSize: 4, ReadChunk: 8, StallTimeout: 100 * time.Millisecond})
 	topic := newTopic(t, rdb)
 	publishN(t, b, topic, 50)
 	sub, err := b.Subscribe(context.Background(), topic, "0-0")
@@ -131,7 +133,7 @@ func TestStalledDuringCatchUp(t *testing.T) {
 
 func TestCloseEndsSubscriptions(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b := feed.New(rdb, feed.Config{})
+	b := feedredis.New(rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	sub, err := b.Subscribe(context.Background(), topic, "")
 	if err != nil {
@@ -160,7 +162,7 @@ func TestEmbeddedMiniredis(t *testing.T) {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	b, _ := MustOpenBroker(t, rdb, feed.Config{MaxLen: -1})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{MaxLen: -1})
 	ctx := context.Background()
 	topic := "trip:embedded"
 

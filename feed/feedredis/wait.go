@@ -1,9 +1,11 @@
-package feed
+package feedredis
 
 import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // Wait is Read for long-polling: it returns at once if events after afterID
@@ -12,8 +14,8 @@ import (
 // afterID means "nothing yet, poll again". Waiting uses the node's hub (one
 // Redis subscription per topic however many clients poll), never a blocking
 // Redis command per client.
-func (b *Broker) Wait(ctx context.Context, topic, afterID string, limit int, d time.Duration) ([]Event, string, error) {
-	if _, _, err := ParseTopic(topic); err != nil {
+func (b *Broker) Wait(ctx context.Context, topic, afterID string, limit int, d time.Duration) ([]feed.Event, string, error) {
+	if _, _, err := feed.ParseTopic(topic); err != nil {
 		return nil, "", err
 	}
 	if d <= 0 {
@@ -21,7 +23,7 @@ func (b *Broker) Wait(ctx context.Context, topic, afterID string, limit int, d t
 	}
 	w := &waiter{wake: make(chan struct{}, 1)}
 	if afterID != "" {
-		if id, err := ParseID(afterID); err == nil {
+		if id, err := feed.ParseID(afterID); err == nil {
 			w.after, w.hasAfter = id, true
 		}
 	}
@@ -55,7 +57,7 @@ func (b *Broker) Wait(ctx context.Context, topic, afterID string, limit int, d t
 
 // waiter is a hub listener that only wakes a long-poll.
 type waiter struct {
-	after    ID
+	after    feed.ID
 	hasAfter bool
 	wake     chan struct{}
 }

@@ -1,9 +1,11 @@
-package feed
+package feedredis
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // chanCap is the capacity of a subscription's channel. The rest of its
@@ -24,12 +26,12 @@ const chanCap = 4
 // which then closes it after handing over what is queued (or dropping it on
 // abort).
 type queue struct {
-	out  chan Item
+	out  chan feed.Item
 	max  int             // bound on queued items (channel + overflow + the pump's in-flight one)
 	bctx context.Context // broker lifetime: the pump gives up when it ends
 
 	mu        sync.Mutex
-	buf       []Item        // overflow, oldest first; nil when empty
+	buf       []feed.Item   // overflow, oldest first; nil when empty
 	inflight  bool          // the pump holds one item it is sending
 	pumping   bool          // the pump goroutine runs
 	space     chan struct{} // 1-slot: the pump made room (for a waiting put)
@@ -41,7 +43,7 @@ type queue struct {
 }
 
 func newQueue(bctx context.Context, max int, start func(func())) *queue {
-	return &queue{out: make(chan Item, min(max, chanCap)), max: max, bctx: bctx, start: start}
+	return &queue{out: make(chan feed.Item, min(max, chanCap)), max: max, bctx: bctx, start: start}
 }
 
 // queuedLocked is the number of items not yet taken by the consumer.
@@ -54,13 +56,13 @@ func (q *queue) queuedLocked() int {
 }
 
 // offer queues it without blocking; false: the queue is full (or closed).
-func (q *queue) offer(it Item) bool {
+func (q *queue) offer(it feed.Item) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.offerLocked(it)
 }
 
-func (q *queue) offerLocked(it Item) bool {
+func (q *queue) offerLocked(it feed.Item) bool {
 	if q.closing || q.aborted {
 		return false
 	}
@@ -88,7 +90,7 @@ func (q *queue) offerLocked(it Item) bool {
 
 // put queues it, waiting for room up to timeout. It returns false when done
 // is closed first, and errStall when the consumer took nothing for timeout.
-func (q *queue) put(it Item, done <-chan struct{}, timeout time.Duration) error {
+func (q *queue) put(it feed.Item, done <-chan struct{}, timeout time.Duration) error {
 	var t *time.Timer
 	defer func() {
 		if t != nil {
@@ -151,7 +153,7 @@ func (q *queue) pump() {
 			return
 		}
 		it := q.buf[0]
-		q.buf[0] = Item{}
+		q.buf[0] = feed.Item{}
 		q.buf = q.buf[1:]
 		q.inflight = true
 		quit := q.quit

@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 // holder is a hub listener that ignores what it is given, standing in for
 // a long-poll waiter (which giveUp leaves in its topic) without the reads

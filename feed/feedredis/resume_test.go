@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // publisher publishes durable events until stopped, recording their IDs in
@@ -21,7 +23,7 @@ type publisher struct {
 	err  error
 }
 
-func startPublisher(tb testing.TB, b *feed.Broker, topic string, every time.Duration) *publisher {
+func startPublisher(tb testing.TB, b *feedredis.Broker, topic string, every time.Duration) *publisher {
 	p := &publisher{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
@@ -84,7 +86,7 @@ func checkPrefix(tb testing.TB, round int, got, published []string) {
 // the published events: no gap, no duplicate, in order.
 func TestResumeTorture(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	cfg := feed.Config{MaxLen: 1_000_000, ReadChunk: 16, BufferSize: 64}
+	cfg := feedredis.Config{MaxLen: 1_000_000, ReadChunk: 16, BufferSize: 64}
 	pubB, _ := MustOpenBroker(t, rdb, cfg)
 	subB, _ := MustOpenBroker(t, MustOpenRedis(t), cfg)
 	topic := newTopic(t, rdb)
@@ -154,7 +156,7 @@ func TestResumeTorture(t *testing.T) {
 // at the trim boundary is proven and resumes normally.
 func TestResumeReset(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{MaxLen: 10})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{MaxLen: 10})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	ids := publishN(t, b, topic, 450) // MAXLEN ~ trims whole 100-entry nodes
@@ -246,7 +248,7 @@ func eventIDs(evs []feed.Event) []string {
 
 func TestMaxAge(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{MaxAge: 300 * time.Millisecond, MaxLen: -1})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{MaxAge: 300 * time.Millisecond, MaxLen: -1})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	publishN(t, b, topic, 250)
@@ -265,7 +267,7 @@ func TestMaxAge(t *testing.T) {
 // resumes without a reset and the live event needs no recovery read.
 func TestContinuityAcrossEmptiedStream(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, reg := MustOpenBroker(t, rdb, feed.Config{})
+	b, reg := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	old := publishN(t, b, topic, 2)

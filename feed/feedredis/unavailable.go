@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // Unavailable reports whether err is Redis being unreachable or not
@@ -23,7 +25,7 @@ func Unavailable(err error) bool {
 	switch {
 	case err == nil, errors.Is(err, redis.Nil):
 		return false
-	case errors.Is(err, ErrUnavailable), errors.Is(err, redis.ErrClosed),
+	case errors.Is(err, feed.ErrUnavailable), errors.Is(err, redis.ErrClosed),
 		errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrPoolExhausted),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
@@ -61,10 +63,10 @@ var _ redis.Hook = UnavailableHook{}
 // wrapUnavailable returns err wrapped with ErrUnavailable when Unavailable
 // holds and it is not wrapped yet.
 func wrapUnavailable(err error) error {
-	if err == nil || errors.Is(err, ErrUnavailable) || !Unavailable(err) {
+	if err == nil || errors.Is(err, feed.ErrUnavailable) || !Unavailable(err) {
 		return err
 	}
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	return fmt.Errorf("%w: %w", feed.ErrUnavailable, err)
 }
 
 // DialHook passes dials through: their errors reach ProcessHook.

@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // appendSilently appends a durable event to topic's stream exactly as
@@ -60,7 +62,7 @@ func labeled(tb testing.TB, reg *prometheus.Registry, name, label, value string)
 }
 
 // noItem fails if s yields an item within d.
-func noItem(tb testing.TB, s *feed.Subscription, d time.Duration) {
+func noItem(tb testing.TB, s *feedredis.Subscription, d time.Duration) {
 	tb.Helper()
 	select {
 	case it, ok := <-s.C():
@@ -99,7 +101,7 @@ func TestPositionCheckCluster(t *testing.T) {
 
 func testPositionCheck(t *testing.T, rdb redis.UniversalClient) {
 	ctx := context.Background()
-	b, reg := MustOpenBroker(t, rdb, feed.Config{PositionCheck: checkPeriod})
+	b, reg := MustOpenBroker(t, rdb, feedredis.Config{PositionCheck: checkPeriod})
 	// Several topics, spread over slots (and masters under Cluster): the
 	// check reads them all in one pipeline.
 	topics := []string{newTopic(t, rdb), newTopic(t, rdb), newTopic(t, rdb)}
@@ -131,7 +133,7 @@ func testPositionCheck(t *testing.T, rdb redis.UniversalClient) {
 		// a moment later, made its first read: the lost entry must reach it
 		// through the position check, not that read.
 		deadline := time.Now().Add(10 * time.Second)
-		for feed.Listeners(b, topic) < 3 {
+		for feedredis.Listeners(b, topic) < 3 {
 			if time.Now().After(deadline) {
 				t.Fatalf("the long-poll waiter did not join %s within 10s", topic)
 			}
@@ -141,7 +143,7 @@ func testPositionCheck(t *testing.T, rdb redis.UniversalClient) {
 
 		at := time.Now()
 		lost := appendSilently(t, rdb, topic, "trip.completed", json.RawMessage(`{"lost":true}`))
-		for name, s := range map[string]*feed.Subscription{"fresh": fresh, "resumed": resumed} {
+		for name, s := range map[string]*feedredis.Subscription{"fresh": fresh, "resumed": resumed} {
 			equalIDs(t, itemIDs(recvN(t, s, 1, checkPeriod+checkMargin)), []string{lost})
 			t.Logf("%s: %s: lost notice recovered after %v", topic, name, time.Since(at).Round(time.Millisecond))
 		}
@@ -158,7 +160,7 @@ func testPositionCheck(t *testing.T, rdb redis.UniversalClient) {
 		// the next normal event, in order.
 		noItem(t, fresh, checkPeriod)
 		next := publishN(t, b, topic, 1)
-		for _, s := range []*feed.Subscription{fresh, resumed} {
+		for _, s := range []*feedredis.Subscription{fresh, resumed} {
 			equalIDs(t, itemIDs(recvN(t, s, 1, 5*time.Second)), next)
 			noItem(t, s, 50*time.Millisecond)
 		}
@@ -177,7 +179,7 @@ func testPositionCheck(t *testing.T, rdb redis.UniversalClient) {
 func TestPositionCheckOff(t *testing.T) {
 	rdb := MustOpenRedis(t)
 	ctx := context.Background()
-	b, reg := MustOpenBroker(t, rdb, feed.Config{PositionCheck: -1})
+	b, reg := MustOpenBroker(t, rdb, feedredis.Config{PositionCheck: -1})
 	topic := newTopic(t, rdb)
 	s, err := b.Subscribe(ctx, topic, "")
 	if err != nil {
@@ -208,7 +210,7 @@ func TestPositionCheckOff(t *testing.T) {
 func TestPositionCheckQuiet(t *testing.T) {
 	rdb := MustOpenRedis(t)
 	ctx := context.Background()
-	b, reg := MustOpenBroker(t, rdb, feed.Config{PositionCheck: checkPeriod})
+	b, reg := MustOpenBroker(t, rdb, feedredis.Config{PositionCheck: checkPeriod})
 	topic := newTopic(t, rdb)
 	s, err := b.Subscribe(ctx, topic, "")
 	if err != nil {

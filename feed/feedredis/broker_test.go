@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -8,11 +8,13 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 func TestPublishReadOrder(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 
@@ -73,7 +75,7 @@ func TestPublishReadOrder(t *testing.T) {
 
 func TestPublishValidation(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	tests := []struct {
 		name string
@@ -96,7 +98,7 @@ func TestPublishValidation(t *testing.T) {
 
 func TestPublishIdempotent(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 
@@ -142,7 +144,7 @@ func TestPublishIdempotent(t *testing.T) {
 // A domain package composes its own atomic script around hx_publish.
 func TestScriptCompose(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	tag, _ := feed.HashTag(topic)
 	tripKey := "trip:{" + tag + "}"
@@ -151,7 +153,7 @@ func TestScriptCompose(t *testing.T) {
 	rdb.HSet(ctx, tripKey, "status", "requested", "version", 1)
 
 	// check state + bump version + append the event (data built in Lua).
-	transition := feed.Script(`
+	transition := feedredis.Script(`
 local st = redis.call('HGET', KEYS[1], 'status')
 if st ~= ARGV[1] then return {'conflict', st} end
 local v = redis.call('HINCRBY', KEYS[1], 'version', 1)
@@ -198,7 +200,7 @@ return {'ok', id, fresh}
 
 func TestSubscribeFreshAndLive(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 
@@ -271,7 +273,7 @@ func TestSubscribeFreshAndLive(t *testing.T) {
 
 func TestWait(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	ids := publishN(t, b, topic, 2)

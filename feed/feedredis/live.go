@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // liveLua defines hx_publish_live, prepended (after hx_publish) to every
@@ -35,12 +37,9 @@ const LiveArgc = 4
 
 // LiveParams returns the ARGV (LiveArgc) for hx_publish_live in a script
 // made with Script: a live message of type typ on topic, stamped ts.
-func (b *Broker) LiveParams(topic, typ string, ts time.Time) ([]any, error) {
-	if _, _, err := ParseTopic(topic); err != nil {
+func (b *Publisher) LiveParams(topic, typ string, ts time.Time) ([]any, error) {
+	if _, err := feed.CheckEvent(topic, typ, nil); err != nil {
 		return nil, err
-	}
-	if !validType(typ) {
-		return nil, fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
 	}
 	cmd := "PUBLISH"
 	if b.sharded {
@@ -49,36 +48,28 @@ func (b *Broker) LiveParams(topic, typ string, ts time.Time) ([]any, error) {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	return []any{Channel(topic), cmd, typ, ts.UTC().Format(time.RFC3339Nano)}, nil
+	return []any{feed.Channel(topic), cmd, typ, ts.UTC().Format(time.RFC3339Nano)}, nil
 }
 
 // PublishSeq sends a live-only message with sequence seq (Event.Seq on
 // receipt), as hx_publish_live does from a script: to the topic's current
 // subscribers on every node, not stored, not replayed on resume.
-func (b *Broker) PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error {
+func (b *Publisher) PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error {
 	return b.publishLive(ctx, topic, typ, strconv.FormatInt(seq, 10), data)
 }
 
 // publishLive validates and sends one live-only message; seq is its
 // decimal sequence, or "" for none (PublishLive).
-func (b *Broker) publishLive(ctx context.Context, topic, typ, seq string, data json.RawMessage) error {
-	if _, _, err := ParseTopic(topic); err != nil {
+func (b *Publisher) publishLive(ctx context.Context, topic, typ, seq string, data json.RawMessage) error {
+	data, err := feed.CheckEvent(topic, typ, data)
+	if err != nil {
 		return err
 	}
-	if !validType(typ) {
-		return fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(typ))
-	}
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
-	} else if !json.Valid(data) {
-		return fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
-	}
 	msg := encodeWire("", seq, typ, time.Now().UTC().Format(time.RFC3339Nano), data)
-	var err error
 	if b.sharded {
-		err = b.rdb.SPublish(ctx, Channel(topic), msg).Err()
+		err = b.rdb.SPublish(ctx, feed.Channel(topic), msg).Err()
 	} else {
-		err = b.rdb.Publish(ctx, Channel(topic), msg).Err()
+		err = b.rdb.Publish(ctx, feed.Channel(topic), msg).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("feed: publish live %s: %w", topic, err)

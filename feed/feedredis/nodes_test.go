@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"bufio"
@@ -11,14 +11,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hextrack/hextrack/feed"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 func TestTwoNodes(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	a, _ := MustOpenBroker(t, rdb, feed.Config{})
-	bNode, _ := MustOpenBroker(t, MustOpenRedis(t), feed.Config{})
+	a, _ := MustOpenBroker(t, rdb, feedredis.Config{})
+	bNode, _ := MustOpenBroker(t, MustOpenRedis(t), feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	sub, err := bNode.Subscribe(ctx, topic, "")
@@ -66,12 +67,12 @@ func TestPubSubKilled(t *testing.T) {
 	admin := MustOpenRedis(t)
 	name := "hx-feed-test-b-" + randHex(4)
 	rdbB := MustOpenRedis(t, func(o *redis.Options) { o.ClientName = name })
-	a, _ := MustOpenBroker(t, admin, feed.Config{})
-	bNode, regB := MustOpenBroker(t, rdbB, feed.Config{ProbeInterval: 100 * time.Millisecond})
+	a, _ := MustOpenBroker(t, admin, feedredis.Config{})
+	bNode, regB := MustOpenBroker(t, rdbB, feedredis.Config{ProbeInterval: 100 * time.Millisecond})
 	topic := newTopic(t, admin)
 	ctx := context.Background()
 
-	subs := make([]*feed.Subscription, 5)
+	subs := make([]*feedredis.Subscription, 5)
 	for i := range subs {
 		s, err := bNode.Subscribe(ctx, topic, "")
 		if err != nil {
@@ -236,8 +237,8 @@ func TestPubSubStalled(t *testing.T) {
 	proxy := startStallProxy(t, admin.Options().Addr)
 	rdbB := redis.NewClient(&redis.Options{Addr: proxy.ln.Addr().String()})
 	t.Cleanup(func() { _ = rdbB.Close() })
-	a, _ := MustOpenBroker(t, admin, feed.Config{})
-	bNode, regB := MustOpenBroker(t, rdbB, feed.Config{ProbeInterval: 100 * time.Millisecond, PositionCheck: -1})
+	a, _ := MustOpenBroker(t, admin, feedredis.Config{})
+	bNode, regB := MustOpenBroker(t, rdbB, feedredis.Config{ProbeInterval: 100 * time.Millisecond, PositionCheck: -1})
 	topic := newTopic(t, admin)
 	ctx := context.Background()
 	sub, err := bNode.Subscribe(ctx, topic, "")

@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 import (
 	"crypto/rand"

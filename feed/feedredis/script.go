@@ -1,12 +1,12 @@
-package feed
+package feedredis
 
 import (
-	"encoding/json"
-	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // luaLib defines hx_publish, prepended to every script made by Script.
@@ -91,45 +91,22 @@ local id, fresh = hx_publish(KEYS[1], KEYS[2], ARGV, 1)
 return {id, fresh}
 `)
 
-// Publication is one durable event to publish.
-type Publication struct {
-	Topic string
-	// Type is a short dotted name ("trip.status"): letters, digits, . _ -.
-	Type string
-	// Data is the event payload; it must be valid JSON. nil means {}.
-	Data json.RawMessage
-	// Key, if set, makes the publish idempotent: publishing again with the
-	// same Topic and Key within Config.DedupeTTL returns the first ID and
-	// publishes nothing.
-	Key string
-	// TS is the event time; zero means now.
-	TS time.Time
-}
-
 // PublishParams returns the KEYS (2) and ARGV (PublishArgc) for hx_publish in
 // a script made with Script. Append them to the script's own keys and args
 // and pass their positions to hx_publish.
-func (b *Broker) PublishParams(p Publication) (keys []string, args []any, err error) {
-	if _, _, err := ParseTopic(p.Topic); err != nil {
+func (b *Publisher) PublishParams(p feed.Publication) (keys []string, args []any, err error) {
+	data, err := feed.CheckEvent(p.Topic, p.Type, p.Data)
+	if err != nil {
 		return nil, nil, err
-	}
-	if !validType(p.Type) {
-		return nil, nil, fmt.Errorf("%w: type %q", ErrInvalidEvent, clip(p.Type))
-	}
-	data := p.Data
-	if len(data) == 0 {
-		data = json.RawMessage("{}")
-	} else if !json.Valid(data) {
-		return nil, nil, fmt.Errorf("%w: data is not valid JSON", ErrInvalidEvent)
 	}
 	ts := p.TS
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	stream := StreamKey(p.Topic)
+	stream := feed.StreamKey(p.Topic)
 	dedupe, useDedupe := stream, "0" // same slot placeholder when unused
 	if p.Key != "" {
-		dedupe, useDedupe = DedupeKey(p.Topic, p.Key), "1"
+		dedupe, useDedupe = feed.DedupeKey(p.Topic, p.Key), "1"
 	}
 	sharded := "0"
 	if b.sharded {
@@ -141,7 +118,7 @@ func (b *Broker) PublishParams(p Publication) (keys []string, args []any, err er
 	}
 	maxLen := max(b.cfg.MaxLen, 0)
 	args = []any{
-		Channel(p.Topic), sharded, strconv.FormatInt(maxLen, 10), strconv.FormatInt(maxAge, 10),
+		feed.Channel(p.Topic), sharded, strconv.FormatInt(maxLen, 10), strconv.FormatInt(maxAge, 10),
 		useDedupe, strconv.FormatInt(b.cfg.DedupeTTL.Milliseconds(), 10),
 		p.Type, ts.UTC().Format(time.RFC3339Nano), string(data),
 	}

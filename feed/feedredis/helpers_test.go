@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // redisAddr is the real Redis the tests use; override with HEXTRACK_TEST_REDIS_ADDR.
@@ -48,7 +50,7 @@ func MustOpenRedis(tb testing.TB, opts ...func(*redis.Options)) *redis.Client {
 }
 
 // MustOpenBroker returns a broker closed at cleanup, with its own registry.
-func MustOpenBroker(tb testing.TB, rdb redis.UniversalClient, cfg feed.Config) (*feed.Broker, *prometheus.Registry) {
+func MustOpenBroker(tb testing.TB, rdb redis.UniversalClient, cfg feedredis.Config) (*feedredis.Broker, *prometheus.Registry) {
 	tb.Helper()
 	reg := prometheus.NewRegistry()
 	if cfg.Registerer == nil {
@@ -57,7 +59,7 @@ func MustOpenBroker(tb testing.TB, rdb redis.UniversalClient, cfg feed.Config) (
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	b := feed.New(rdb, cfg)
+	b := feedredis.New(rdb, cfg)
 	tb.Cleanup(func() { _ = b.Close() })
 	return b, reg
 }
@@ -84,7 +86,7 @@ func newTopic(tb testing.TB, rdb redis.UniversalClient) string {
 	return topic
 }
 
-func publishN(tb testing.TB, b *feed.Broker, topic string, n int) []string {
+func publishN(tb testing.TB, b *feedredis.Broker, topic string, n int) []string {
 	tb.Helper()
 	ids := make([]string, 0, n)
 	for i := range n {
@@ -100,7 +102,7 @@ func publishN(tb testing.TB, b *feed.Broker, topic string, n int) []string {
 func seqData(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"seq":%d}`, i)) }
 
 // recvN reads n items or fails after d.
-func recvN(tb testing.TB, s *feed.Subscription, n int, d time.Duration) []feed.Item {
+func recvN(tb testing.TB, s *feedredis.Subscription, n int, d time.Duration) []feed.Item {
 	tb.Helper()
 	var items []feed.Item
 	timeout := time.After(d)

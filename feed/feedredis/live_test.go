@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // liveScript stores a counter in a key of the topic's slot and publishes
 // the data live with the counter as its sequence, in one script, as
 // trip.location does. KEYS: the counter (same hash tag as the stream).
 // ARGV: 1 data whose "__SEQ__" becomes the counter, 2.. LiveParams.
-var liveScript = feed.Script(`
+var liveScript = feedredis.Script(`
 local seq = redis.call('INCR', KEYS[1])
 hx_publish_live(ARGV, 2, seq, (string.gsub(ARGV[1], '__SEQ__', tostring(seq), 1)))
 return seq
@@ -25,7 +27,7 @@ return seq
 // seq outside the data).
 func TestLiveFromScript(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	b, _ := MustOpenBroker(t, rdb, feed.Config{})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{})
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	sub, err := b.Subscribe(ctx, topic, "")
@@ -39,8 +41,8 @@ func TestLiveFromScript(t *testing.T) {
 
 	ts := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
 	args, err := b.LiveParams(topic, "trip.location", ts)
-	if err != nil || len(args) != feed.LiveArgc {
-		t.Fatalf("LiveParams: %v, %d args (want %d)", err, len(args), feed.LiveArgc)
+	if err != nil || len(args) != feedredis.LiveArgc {
+		t.Fatalf("LiveParams: %v, %d args (want %d)", err, len(args), feedredis.LiveArgc)
 	}
 	// The counter shares the stream's hash tag (the topic's slot).
 	counter := feed.StreamKey(topic) + ":livecounter"

@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // listener is a local consumer of one topic: a Subscription or a long-poll
@@ -73,18 +75,18 @@ func newHub(b *Broker) *hub {
 // join adds l to topic and returns the channel closed when the topic's
 // subscription is active on Redis.
 func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
-	ch := Channel(name)
+	ch := feed.Channel(name)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
-		return nil, ErrClosed
+		return nil, feed.ErrClosed
 	}
 	t := h.topics[ch]
 	if t != nil && t.c.down {
 		// The topic outlived its subscriptions (a long-poll waiter, or a
 		// subscription ended by giveUp that has not left yet): its
 		// connection is still down, so refuse at once like a new topic.
-		return nil, ErrUnavailable
+		return nil, feed.ErrUnavailable
 	}
 	if t == nil {
 		key := 0
@@ -93,10 +95,10 @@ func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
 		}
 		c := h.conns[key]
 		if c != nil && c.down {
-			return nil, ErrUnavailable
+			return nil, feed.ErrUnavailable
 		}
 		if c == nil {
-			tag, _ := HashTag(name)
+			tag, _ := feed.HashTag(name)
 			if !h.b.sharded {
 				tag = "node"
 			}
@@ -128,7 +130,7 @@ func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
 
 // leave removes l; the last listener of a topic unsubscribes it on Redis.
 func (h *hub) leave(name string, l listener) {
-	ch := Channel(name)
+	ch := feed.Channel(name)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.topics[ch]
@@ -186,7 +188,7 @@ func (h *hub) close() {
 	h.mu.Unlock()
 	for _, l := range ls {
 		if s, ok := l.(*Subscription); ok {
-			s.closeWith(ErrClosed)
+			s.closeWith(feed.ErrClosed)
 		}
 	}
 }
@@ -295,7 +297,7 @@ func (c *conn) giveUp() {
 			"subscriptions", len(subs), "down_after", c.h.b.cfg.DownAfter)
 	}
 	for _, s := range subs {
-		s.closeWith(ErrUnavailable)
+		s.closeWith(feed.ErrUnavailable)
 	}
 }
 

@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/internal/redistest"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // serverError is a reply error of Redis (go-redis's redis.Error).
@@ -47,7 +49,7 @@ func TestUnavailable(t *testing.T) {
 		{"feed's own", feed.ErrUnavailable, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := feed.Unavailable(c.err); got != c.want {
+			if got := feedredis.Unavailable(c.err); got != c.want {
 				t.Fatalf("Unavailable(%v) = %v, want %v", c.err, got, c.want)
 			}
 		})
@@ -68,7 +70,7 @@ func TestUnavailableHook(t *testing.T) {
 		ln.Close() // nothing listens there now: connection refused
 		rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 		t.Cleanup(func() { _ = rdb.Close() })
-		rdb.AddHook(feed.UnavailableHook{})
+		rdb.AddHook(feedredis.UnavailableHook{})
 
 		err = rdb.Get(ctx, "k").Err()
 		if !errors.Is(err, feed.ErrUnavailable) || !errors.Is(err, syscall.ECONNREFUSED) {
@@ -90,7 +92,7 @@ func TestUnavailableHook(t *testing.T) {
 	})
 	t.Run("redis up", func(t *testing.T) {
 		rdb, prefix := redistest.MustOpen(t)
-		rdb.AddHook(feed.UnavailableHook{})
+		rdb.AddHook(feedredis.UnavailableHook{})
 		if err := rdb.Get(ctx, prefix+"missing").Err(); err != redis.Nil { //nolint:errorlint // callers compare with ==
 			t.Fatalf("GET of a missing key: %v, want redis.Nil itself", err)
 		}

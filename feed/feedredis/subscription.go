@@ -1,10 +1,12 @@
-package feed
+package feedredis
 
 import (
 	"context"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // Subscription delivers one topic's events to one local consumer (an SSE or
@@ -32,7 +34,7 @@ type Subscription struct {
 
 	mu      sync.Mutex
 	stop    func() bool // stops the ctx watcher; nil until Subscribe sets it
-	last    ID
+	last    feed.ID
 	lastOK  bool // last is valid (false only for a malformed resume ID)
 	live    bool
 	pending []*wireMsg
@@ -58,7 +60,7 @@ var _ listener = (*Subscription)(nil)
 // read fails (a wrapped Redis error). Subscribe itself fails if the (S)SUBSCRIBE
 // isn't confirmed within Config.SubscribeTimeout.
 func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscription, error) {
-	if _, _, err := ParseTopic(topic); err != nil {
+	if _, _, err := feed.ParseTopic(topic); err != nil {
 		return nil, err
 	}
 	s := &Subscription{
@@ -82,9 +84,9 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 	case <-ctx.Done():
 		return fail(ctx.Err())
 	case <-s.done:
-		return fail(ErrClosed)
+		return fail(feed.ErrClosed)
 	case <-wait.C:
-		return fail(fmt.Errorf("%w: subscribe %s not confirmed within %v", ErrUnavailable, topic, b.cfg.SubscribeTimeout))
+		return fail(fmt.Errorf("%w: subscribe %s not confirmed within %v", feed.ErrUnavailable, topic, b.cfg.SubscribeTimeout))
 	}
 	if lastID == "" {
 		pos, err := b.Position(ctx, topic)
@@ -92,10 +94,10 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 			return fail(err)
 		}
 		s.position = pos
-		s.last, s.lastOK = MustParseID(pos), true
+		s.last, s.lastOK = feed.MustParseID(pos), true
 	} else {
 		s.position = lastID
-		if id, err := ParseID(lastID); err == nil {
+		if id, err := feed.ParseID(lastID); err == nil {
 			s.last, s.lastOK = id, true
 		}
 	}
@@ -114,7 +116,7 @@ func (b *Broker) Subscribe(ctx context.Context, topic, lastID string) (*Subscrip
 }
 
 // C returns the items; it is closed when the subscription ends.
-func (s *Subscription) C() <-chan Item { return s.q.out }
+func (s *Subscription) C() <-chan feed.Item { return s.q.out }
 
 // Position is where delivery starts: the stream position at subscribe time
 // for a fresh connect, else the lastID given to Subscribe.
@@ -194,7 +196,7 @@ func (s *Subscription) deliver(m *wireMsg) {
 			return
 		}
 	}
-	if s.q.offer(Item{Event: m.ev, enc: m.enc}) {
+	if s.q.offer(feed.EncodedItem(m.ev, m.enc)) {
 		if m.ev.Durable() {
 			s.last = m.id
 		}
@@ -203,7 +205,7 @@ func (s *Subscription) deliver(m *wireMsg) {
 	}
 	s.mu.Unlock()
 	s.b.m.drops.Inc()
-	s.closeWith(ErrSlowConsumer)
+	s.closeWith(feed.ErrSlowConsumer)
 }
 
 // recover is called after the topic was re-subscribed on a new connection.
@@ -225,13 +227,13 @@ func (s *Subscription) recover() {
 
 // push hands an item to the consumer, waiting for room (catch-up only) up
 // to StallTimeout; a stalled consumer is dropped. false: closed.
-func (s *Subscription) push(it Item) bool {
+func (s *Subscription) push(it feed.Item) bool {
 	switch err := s.q.put(it, s.done, s.b.cfg.StallTimeout); err {
 	case nil:
 		return true
 	case errStall:
 		s.b.m.drops.Inc()
-		s.closeWith(ErrSlowConsumer)
+		s.closeWith(feed.ErrSlowConsumer)
 	}
 	return false
 }
@@ -261,29 +263,29 @@ func (s *Subscription) catchUp(start string) {
 		if err != nil {
 			if !errIsReset(err) {
 				if ctx.Err() != nil {
-					err = ErrClosed
+					err = feed.ErrClosed
 				}
 				s.closeWith(err)
 				exit()
 				return
 			}
 			s.b.m.resets.Inc()
-			if !s.push(Item{Reset: true, Position: pos}) {
+			if !s.push(feed.Item{Reset: true, Position: pos}) {
 				exit()
 				return
 			}
 			s.mu.Lock()
-			s.last, s.lastOK = MustParseID(pos), true
+			s.last, s.lastOK = feed.MustParseID(pos), true
 			s.mu.Unlock()
 			continue
 		}
 		for _, ev := range evs {
-			if !s.push(Item{Event: ev}) {
+			if !s.push(feed.Item{Event: ev}) {
 				exit()
 				return
 			}
 			s.mu.Lock()
-			s.last = MustParseID(ev.ID)
+			s.last = feed.MustParseID(ev.ID)
 			s.mu.Unlock()
 		}
 		if len(evs) >= s.b.cfg.ReadChunk {
@@ -344,7 +346,7 @@ func (s *Subscription) drain() drainResult {
 					return drainReread
 				}
 			}
-			if !s.push(Item{Event: m.ev, enc: m.enc}) {
+			if !s.push(feed.EncodedItem(m.ev, m.enc)) {
 				return drainClosed
 			}
 			if m.ev.Durable() {

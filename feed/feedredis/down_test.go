@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // cutter is a go-redis dialer that can cut the node off from Redis: Cut
@@ -56,7 +58,7 @@ func (c *cutter) Restore() {
 func TestDownAfter(t *testing.T) {
 	cut := &cutter{}
 	rdb := MustOpenRedis(t, func(o *redis.Options) { o.Dialer = cut.dial; o.MaxRetries = -1 })
-	b, _ := MustOpenBroker(t, rdb, feed.Config{DownAfter: 300 * time.Millisecond, ProbeInterval: 100 * time.Millisecond})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{DownAfter: 300 * time.Millisecond, ProbeInterval: 100 * time.Millisecond})
 	ctx := context.Background()
 	topic := newTopic(t, rdb)
 	s, err := b.Subscribe(ctx, topic, "")
@@ -116,9 +118,9 @@ func TestDownAfter(t *testing.T) {
 func TestDownRefusesHeldTopic(t *testing.T) {
 	cut := &cutter{}
 	rdb := MustOpenRedis(t, func(o *redis.Options) { o.Dialer = cut.dial; o.MaxRetries = -1 })
-	b, _ := MustOpenBroker(t, rdb, feed.Config{DownAfter: 300 * time.Millisecond, ProbeInterval: 100 * time.Millisecond})
+	b, _ := MustOpenBroker(t, rdb, feedredis.Config{DownAfter: 300 * time.Millisecond, ProbeInterval: 100 * time.Millisecond})
 	topic := newTopic(t, rdb)
-	ready, release, err := feed.Hold(b, topic)
+	ready, release, err := feedredis.Hold(b, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

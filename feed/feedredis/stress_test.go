@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // TestFanoutChurn is the bench fan-out's shape against real Redis, with the
@@ -23,8 +25,8 @@ import (
 // ac8726e too: the 4 events of issue 15 were not lost by the hub.
 func TestFanoutChurn(t *testing.T) {
 	rdb := MustOpenRedis(t)
-	cfg := feed.Config{PositionCheck: -1, ReadChunk: 8}
-	pubs := []*feed.Broker{}
+	cfg := feedredis.Config{PositionCheck: -1, ReadChunk: 8}
+	pubs := []*feedredis.Broker{}
 	for range 2 {
 		b, _ := MustOpenBroker(t, MustOpenRedis(t), cfg)
 		pubs = append(pubs, b)
@@ -39,7 +41,7 @@ func TestFanoutChurn(t *testing.T) {
 		publishN(t, pubs[0], topics[i], 1) // every stream exists
 	}
 	type holder struct {
-		s   *feed.Subscription
+		s   *feedredis.Subscription
 		mu  sync.Mutex
 		ids []string
 	}

@@ -1,4 +1,4 @@
-package feed_test
+package feedredis_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // BenchmarkFanout1000 pushes b.N durable events of one topic through one
@@ -24,11 +26,11 @@ func BenchmarkFanout1000(b *testing.B) {
 
 func benchFanout(b *testing.B, publishers int, every time.Duration) {
 	rdb := MustOpenRedis(b)
-	br, reg := MustOpenBroker(b, rdb, feed.Config{BufferSize: 8192, MaxLen: 100_000})
+	br, reg := MustOpenBroker(b, rdb, feedredis.Config{BufferSize: 8192, MaxLen: 100_000})
 	topic := newTopic(b, rdb)
 	ctx := context.Background()
 	const subscribers = 1000
-	subs := make([]*feed.Subscription, subscribers)
+	subs := make([]*feedredis.Subscription, subscribers)
 	for i := range subs {
 		s, err := br.Subscribe(ctx, topic, "")
 		if err != nil {
@@ -107,7 +109,7 @@ func benchFanout(b *testing.B, publishers int, every time.Duration) {
 // takes to get them all after resuming (one op = one resume).
 func BenchmarkCatchUp1000(b *testing.B) {
 	rdb := MustOpenRedis(b)
-	br, _ := MustOpenBroker(b, rdb, feed.Config{MaxLen: 100_000})
+	br, _ := MustOpenBroker(b, rdb, feedredis.Config{MaxLen: 100_000})
 	topic := newTopic(b, rdb)
 	ctx := context.Background()
 	ids := publishN(b, br, topic, 1001)
@@ -133,7 +135,7 @@ func BenchmarkCatchUp1000(b *testing.B) {
 // BenchmarkPublish: one durable publish (the Lua script) round trip.
 func BenchmarkPublish(b *testing.B) {
 	rdb := MustOpenRedis(b)
-	br, _ := MustOpenBroker(b, rdb, feed.Config{MaxLen: 1000})
+	br, _ := MustOpenBroker(b, rdb, feedredis.Config{MaxLen: 1000})
 	topic := newTopic(b, rdb)
 	ctx := context.Background()
 	data := []byte(`{"eta_s":420}`)

@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // BenchmarkPositionCheck is one tick of the position check on a node
@@ -39,13 +41,13 @@ func BenchmarkPositionCheck(b *testing.B) {
 	topics := make([]string, trips)
 	for i := range topics {
 		topics[i] = "trip:bpc_" + hex.EncodeToString(rb[:]) + "_" + hex.EncodeToString([]byte{byte(i >> 8), byte(i)})
-		if _, err := br.Publish(ctx, Publication{Topic: topics[i], Type: "trip.eta", Data: []byte(`{"eta_s":312,"arrive_at":"2026-12-07T00:10:00Z","distance_m":2300,"route_version":7,"leg":"pickup"}`)}); err != nil {
+		if _, err := br.Publish(ctx, feed.Publication{Topic: topics[i], Type: "trip.eta", Data: []byte(`{"eta_s":312,"arrive_at":"2026-12-07T00:10:00Z","distance_m":2300,"route_version":7,"leg":"pickup"}`)}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	defer func() {
 		for _, tp := range topics {
-			rdb.Del(ctx, StreamKey(tp))
+			rdb.Del(ctx, feed.StreamKey(tp))
 		}
 	}()
 	for _, tp := range topics {

@@ -1,10 +1,12 @@
-package feed
+package feedredis
 
 import (
 	"context"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 // Position check. A durable event reaches live subscribers through its
@@ -32,7 +34,7 @@ type positioned interface {
 	// behind is called with a stream position read at least half a check
 	// period ago; a listener that has not delivered it catches up. It
 	// reports whether it did. It must not block.
-	behind(pos ID) bool
+	behind(pos feed.ID) bool
 }
 
 var (
@@ -45,7 +47,7 @@ var (
 func (h *hub) checkLoop() {
 	tick := time.NewTicker(max(h.b.cfg.PositionCheck/2, 5*time.Millisecond))
 	defer tick.Stop()
-	seen := map[*topic]ID{} // position read at the previous tick
+	seen := map[*topic]feed.ID{} // position read at the previous tick
 	for {
 		select {
 		case <-h.b.ctx.Done():
@@ -59,7 +61,7 @@ func (h *hub) checkLoop() {
 // checkPositions reads the current position of every topic with listeners,
 // sends the listeners behind the previous reading (prev) to catch up, and
 // returns the new readings.
-func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
+func (h *hub) checkPositions(prev map[*topic]feed.ID) map[*topic]feed.ID {
 	h.mu.Lock()
 	ts := make([]*topic, 0, len(h.topics))
 	for _, t := range h.topics {
@@ -76,7 +78,7 @@ func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
 	cmds := make([]*redis.XMessageSliceCmd, len(ts))
 	_, err := h.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range ts {
-			cmds[i] = p.XRevRangeN(ctx, StreamKey(t.name), "+", "-", 1)
+			cmds[i] = p.XRevRangeN(ctx, feed.StreamKey(t.name), "+", "-", 1)
 		}
 		return nil
 	})
@@ -90,7 +92,7 @@ func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
 		h.checkFailing = false
 		h.b.cfg.Logger.Info("feed: position check reads again", "topics", len(ts))
 	}
-	next := make(map[*topic]ID, len(ts))
+	next := make(map[*topic]feed.ID, len(ts))
 	for i, t := range ts {
 		if old, ok := prev[t]; ok && !old.IsZero() {
 			for _, l := range *t.list.Load() {
@@ -105,9 +107,9 @@ func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
 			}
 			continue
 		}
-		var pos ID
+		var pos feed.ID
 		if msgs := cmds[i].Val(); len(msgs) > 0 {
-			pos, _ = ParseID(msgs[0].ID)
+			pos, _ = feed.ParseID(msgs[0].ID)
 		}
 		next[t] = pos
 	}
@@ -116,7 +118,7 @@ func (h *hub) checkPositions(prev map[*topic]ID) map[*topic]ID {
 
 // behind sends a live subscription that has not delivered pos back to
 // catching up. One that is catching up already reads the stream itself.
-func (s *Subscription) behind(pos ID) bool {
+func (s *Subscription) behind(pos feed.ID) bool {
 	s.mu.Lock()
 	if s.closed || !s.live || !s.lastOK || s.last.Compare(pos) >= 0 {
 		s.mu.Unlock()
@@ -131,7 +133,7 @@ func (s *Subscription) behind(pos ID) bool {
 
 // behind wakes a long-poll waiting for events after an ID older than pos:
 // it reads the stream again.
-func (w *waiter) behind(pos ID) bool {
+func (w *waiter) behind(pos feed.ID) bool {
 	if w.hasAfter && w.after.Compare(pos) >= 0 {
 		return false
 	}

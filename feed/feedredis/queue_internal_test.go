@@ -1,4 +1,4 @@
-package feed
+package feedredis
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hextrack/hextrack/feed"
 )
 
 func newTestQueue(t *testing.T, max int) (*queue, context.CancelFunc) {
@@ -18,9 +20,9 @@ func newTestQueue(t *testing.T, max int) (*queue, context.CancelFunc) {
 	return q, cancel
 }
 
-func item(i int) Item { return Item{Event: Event{ID: strconv.Itoa(i) + "-0"}} }
+func item(i int) feed.Item { return feed.Item{Event: feed.Event{ID: strconv.Itoa(i) + "-0"}} }
 
-func itemN(t *testing.T, it Item) int {
+func itemN(t *testing.T, it feed.Item) int {
 	t.Helper()
 	n, err := strconv.Atoi(it.Event.ID[:len(it.Event.ID)-2])
 	if err != nil {
