@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 var (
@@ -32,7 +33,7 @@ var (
 type payEnv struct {
 	srv   *api.Server
 	ts    *httptest.Server
-	trips *trip.Service
+	trips *tripredis.Service
 	pays  *payment.Service
 	feed  *feed.Broker
 	n     atomic.Int64
@@ -44,7 +45,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
-	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 	pays := payment.New(rdb, b, trips, payment.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix})
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true},
 		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Payments, d.Webhooks = pays, pays }))

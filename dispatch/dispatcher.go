@@ -15,6 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // Finder finds fresh available drivers near a point (driver.Service).
@@ -158,7 +159,7 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 }
 
-// Trips is what dispatch needs of trips (trip.Service implements it): the
+// Trips is what dispatch needs of trips (tripredis.Service implements it): the
 // trip, the drivers to skip, expiry, and for arrival detection the trip's
 // pickup and the arrived transition.
 type Trips interface {
@@ -170,13 +171,13 @@ type Trips interface {
 }
 
 var (
-	_ Trips     = (*trip.Service)(nil)
+	_ Trips     = (*tripredis.Service)(nil)
 	_ trip.Hook = (*Dispatcher)(nil)
 )
 
 // New returns a dispatcher of trips, finding drivers with f and sending
 // commands with cmds. Install it as the trip service's Hook
-// (trip.Service.SetHook) and its Arrivals as a driver.Listener.
+// (tripredis.Service.SetHook) and its Arrivals as a driver.Listener.
 func New(rdb redis.UniversalClient, trips Trips, f Finder, cmds *Commands, cfg Config) *Dispatcher {
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{rdb: rdb, trips: trips, cmds: cmds, cfg: cfg, log: cfg.Logger,

@@ -8,7 +8,7 @@
 // trip's dispatch hash before sending it, so a node taking over re-sends a
 // pending offer at most once. A driver holds at most one pending offer (a
 // per-driver offer lock); assignment itself is atomic in Redis
-// (trip.Service.Assign). The Dispatcher is the trip service's Hook: it
+// (tripredis.Service.Assign). The Dispatcher is the trip service's Hook: it
 // hears of new, re-requested, cancelled and changed trips and tells the
 // drivers concerned, and vetoes the accept of a driver the trip was not
 // offered to.
@@ -23,6 +23,6 @@
 // driver is current.
 //
 // dispatch reaches trips only through Trips, an interface it declares
-// (trip.Service implements it). It imports trip (types), driver, feed and
+// (tripredis.Service implements it). It imports trip (types), driver, feed and
 // geo; it never imports payment, ops, eta, api, echo or gorilla.
 package dispatch

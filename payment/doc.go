@@ -14,7 +14,7 @@
 // trip's hash tag and TTL. A payment ID embeds its trip ID, so a poll is
 // one read; final payments are cached in process.
 //
-// It reaches trips through Trips, an interface it declares (trip.Service
+// It reaches trips through Trips, an interface it declares (tripredis.Service
 // implements it); the webhook script writes the trip hash fields status,
 // version, updated, cancelled_by and cancel_reason, as trip's own
 // transition script does, and reports the change through Trips.Changed so

@@ -23,6 +23,7 @@ import (
 	"github.com/hextrack/hextrack/internal/autopipe"
 	"github.com/hextrack/hextrack/internal/rscript"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // Payment statuses. Succeeded and failed are final: no event moves a
@@ -74,7 +75,7 @@ type Config struct {
 	// service's. Zero: "".
 	Prefix string
 	// TTL is how long a payment's keys live after the last write; it
-	// should be the trips' (trip.Config.TripTTL). Zero: 7 days.
+	// should be the trips' (tripredis.Config.TripTTL). Zero: 7 days.
 	TTL time.Duration
 	// Now returns the current time. Zero: time.Now.
 	Now func() time.Time
@@ -139,7 +140,7 @@ func (p Payment) Final() bool { return p.Status == StatusSucceeded || p.Status =
 // ETag is a strong validator of the payment: "p<version>" (quoted).
 func (p Payment) ETag() string { return `"p` + strconv.FormatInt(p.Version, 10) + `"` }
 
-// Trips is what payments need of the trip service (trip.Service): the
+// Trips is what payments need of the trip service (tripredis.Service): the
 // trip, its hash key (a payment and its trip change in one script on the
 // trip's slot) and the report of a trip change that script made.
 type Trips interface {
@@ -148,7 +149,7 @@ type Trips interface {
 	Changed(ctx context.Context, c trip.Change)
 }
 
-var _ Trips = (*trip.Service)(nil)
+var _ Trips = (*tripredis.Service)(nil)
 
 // Feed gives the parameters of a durable event for a script made with
 // feed.Script (feed.Broker).

@@ -15,6 +15,7 @@ import (
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 var (
@@ -160,7 +161,7 @@ func (h *recordHook) actions(tripID string) []string {
 
 func mustPayEnv(tb testing.TB) *payEnv {
 	tb.Helper()
-	e := triptest.MustEnv(tb, trip.Config{})
+	e := triptest.MustEnv(tb, tripredis.Config{})
 	h := &recordHook{}
 	e.Trips.SetHook(h)
 	p := payment.New(e.RDB, e.Feed, e.Trips, payment.Config{GatewayURL: "http://gw.test/", Secrets: [][]byte{newSecret, oldSecret}, Prefix: e.Prefix})
