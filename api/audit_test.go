@@ -21,9 +21,9 @@ import (
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
-	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 	"github.com/hextrack/hextrack/web"
 )
 
@@ -135,7 +135,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	dc.Prefix = prefix
 	drivers := driver.NewService(rdb, idx, dc)
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
-	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 	drivers.Listen(trips.Tracker())
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix}
 	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)
@@ -146,7 +146,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 		depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) {
 			d.Payments, d.Webhooks = pays, hooks
 			d.Commands, d.CommandPolls, d.Sessions = commandStreams{cmds}, cmds, cmds
-			d.Ops = ops.New(rdb, trips.Store(), ops.Config{Prefix: prefix, Stale: idx.Stale()})
+			d.Ops = opsredis.New(rdb, trips.Store(), opsredis.Config{Prefix: prefix, Stale: idx.Stale()})
 		}))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

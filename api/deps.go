@@ -19,11 +19,11 @@ import (
 
 // Deps are what the handlers call: small interfaces this package declares,
 // one group per handler file, each naming only the methods its handlers
-// use. The domain services (driver.Service, trip.Service and its Store,
-// Shares and Chat, feedredis.Broker, dispatchredis.Commands,
-// paymentredis.Service and Webhooks, ops.View) implement them; cmd wires
-// them and checks each with a `var _ api.X = (*pkg.T)(nil)` line (Feed and
-// Commands through small adapters: their Subscribe returns a concrete
+// use. The domain services (driverredis.Service, tripredis.Service and its
+// Store, Shares and Chat, feedredis.Broker, dispatchredis.Commands,
+// paymentredis.Service and Webhooks, opsredis.View) implement them; cmd
+// wires them and checks each with a `var _ api.X = (*pkg.T)(nil)` line (Feed
+// and Commands through small adapters: their Subscribe returns a concrete
 // subscription). A nil field turns its routes off (503, or no check for
 // Health and Limiter).
 type Deps struct {

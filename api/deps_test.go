@@ -12,7 +12,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ratelimit"
-	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // pinger is the api's health check over the test Redis (cmd/hextrack has
@@ -23,7 +23,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 
 // newDeps wires real services into api.Deps as cmd/hextrack does; drivers,
 // trips and b may be nil (their routes answer 503).
-func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, trips *trip.Service, b *feedredis.Broker) api.Deps {
+func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix)}
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers

@@ -26,8 +26,9 @@ import (
 //	GET /v1/ops/supply?res=7[&cells=]   available supply vs open demand per H3 cell
 //	GET /v1/ops/trips?status=&limit=    most recently changed trips
 //
-// The figures come from ops.View (Deps.Ops), so any node answers the same;
-// the node reports it adds up are written by ops.Reporter, run by cmd.
+// The figures come from opsredis.View (Deps.Ops), so any node answers the
+// same; the node reports it adds up are written by opsredis.Reporter, run
+// by cmd.
 const (
 	opsFrameEvery  = time.Second // conflation period of both streams
 	opsMaxCells    = 500         // cells of one viewport

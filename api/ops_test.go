@@ -16,8 +16,9 @@ import (
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // opsNode is one API node of a cluster sharing a Redis and a key prefix.
@@ -35,17 +36,17 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
-		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 		drivers.Listen(trips.Tracker())
-		ocfg := ops.Config{Prefix: prefix, Stale: idx.Stale()}
-		trips.Observe(ops.NewIndex(rdb, ocfg))
+		ocfg := opsredis.Config{Prefix: prefix, Stale: idx.Stale()}
+		trips.Observe(opsredis.NewIndex(rdb, ocfg))
 		reg := prometheus.NewRegistry()
 		srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, Limits: unlimited},
-			depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Ops, d.Registry = ops.New(rdb, trips.Store(), ocfg), reg }))
+			depsWith(newDeps(rdb, prefix, drivers, trips, b), func(d *api.Deps) { d.Ops, d.Registry = opsredis.New(rdb, trips.Store(), ocfg), reg }))
 		// The node's report runs until the node drains, as in cmd/hextrack.
 		rctx, stopReport := context.WithCancel(context.Background())
 		reported := make(chan struct{})
-		go func() { defer close(reported); _ = ops.NewReporter(rdb, reg, prefix).Run(rctx) }()
+		go func() { defer close(reported); _ = opsredis.NewReporter(rdb, reg, prefix).Run(rctx) }()
 		go func() {
 			select {
 			case <-srv.Draining():

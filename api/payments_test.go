@@ -21,6 +21,7 @@ import (
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 var (
@@ -33,7 +34,7 @@ var (
 type payEnv struct {
 	srv   *api.Server
 	ts    *httptest.Server
-	trips *trip.Service
+	trips *tripredis.Service
 	pays  *paymentredis.Service
 	hooks *paymentredis.Webhooks
 	feed  *feedredis.Broker
@@ -46,7 +47,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
-	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
+	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix}
 	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true},

@@ -23,7 +23,7 @@ import (
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
-	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // newSecEnv is newTripEnv with a whole api.Config (limits, CORS) and an
@@ -36,7 +36,7 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
-		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
+		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 		drivers.Listen(trips.Tracker())
 		ctx, cancel := context.WithCancel(context.Background())
 		go func() { _ = trips.Tracker().Run(ctx) }()

@@ -25,6 +25,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // tripEnv is an API server with trips and feeds over the real test Redis.
@@ -32,7 +33,7 @@ type tripEnv struct {
 	srv     *api.Server
 	ts      *httptest.Server
 	conns   *connTracker
-	trips   *trip.Service
+	trips   *tripredis.Service
 	drivers *driver.Service
 	feed    *feedredis.Broker
 	rdb     *redis.Client
@@ -45,7 +46,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
-	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
+	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 	drivers.Listen(trips.Tracker())
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = trips.Tracker().Run(ctx) }()

@@ -5,7 +5,7 @@
 // error ErrInvalid, and the pure rules of a dispatch round: which search
 // radii are allowed so far (Radii) and how candidates rank (Rank).
 //
-// It declares what dispatch needs of the rest: Trips (trip.Service
+// It declares what dispatch needs of the rest: Trips (tripredis.Service
 // implements it) and Finder (driver.Service). The Redis-backed Dispatcher,
 // its offers, the arrival detection and the command channel live in
 // dispatch/dispatchredis.

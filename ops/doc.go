@@ -1,25 +1,11 @@
-// Package ops owns the ops dashboard's cluster-wide views and the node
-// reports they add up.
+// Package ops is the ops dashboard's vocabulary in plain Go: the summary
+// (Summary, DriverCounts), the fleet (FleetDriver, Fleet), the supply map
+// (SupplyCell), viewports (CellSet, ParseCells: H3 cells of resolution up
+// to r9; a driver is in a cell when its r9 cell descends from it), the
+// list bound MaxTripList and ErrInvalid for a malformed query. The views
+// that answer from Redis, the trip index and the node reports are in
+// ops/opsredis.
 //
-// Trips: Index, a trip.Observer, moves every changed trip (create,
-// transition, address change, payment) in an ops index under the hash tag
-// {ops-trips}: a sorted set of all trips and one per status (score: last
-// change), and a record "event id|status|pickup r9" per trip. A record only
-// moves to a newer event ID, so changes indexed out of order by two nodes
-// end right; a failed index write is logged and caught up at the trip's
-// next change. Counts are one ZCOUNT per status; entries older than
-// TripTTL are trimmed a few per write.
-//
-// Drivers: View reads the position index's region records (geo.Index's
-// documented layout), O(fleet), reused for Config.FleetEvery per node.
-// Viewports and the supply map follow the H3 hierarchy: a driver is in a
-// cell when its r9 cell descends from it.
-//
-// Nodes: Reporter, constructed in cmd and run by Main.Run until the node
-// drains, writes this node's figures (connections, ingest rate, feed lag,
-// read from its Prometheus registry) into the hash "<prefix>ops:{ops-nodes}"
-// every ReportEvery; View.Summary adds up the fresh reports.
-//
-// ops imports trip (types, trip.Observer), geo, go-redis and prometheus; it
-// never imports api, dispatch, payment, eta, echo or gorilla.
+// ops imports trip (types) and geo (cells); it never imports go-redis,
+// api, dispatch, payment, eta, echo or gorilla.
 package ops

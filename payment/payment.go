@@ -65,7 +65,7 @@ func (p Payment) Final() bool { return p.Status == StatusSucceeded || p.Status =
 // ETag is a strong validator of the payment: "p<version>" (quoted).
 func (p Payment) ETag() string { return `"p` + strconv.FormatInt(p.Version, 10) + `"` }
 
-// Trips is what payments need of the trip service (trip.Service): the
+// Trips is what payments need of the trip service (tripredis.Service): the
 // trip, its hash key (a payment and its trip change in one script on the
 // trip's slot) and the report of a trip change that script made.
 type Trips interface {

@@ -1,15 +1,11 @@
 package trip
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/hextrack/hextrack/feed"
 )
 
 // MessageRequest is a chat message sent on a trip. ClientID is chosen by the
@@ -65,57 +61,4 @@ func ValidateMessage(r MessageRequest, maxLen int) (string, error) {
 		}
 	}
 	return text, nil
-}
-
-// Chat posts trip messages (trip.message events; no transition).
-type Chat struct {
-	*base
-	store *Store
-}
-
-// PostMessage appends a trip.message to the trip's feed. Riders post on
-// their trips, drivers on the trips assigned to them, ops on any; not once
-// the trip is over (a retry of a message already posted still answers with
-// its ID). Messages are not transitions: the version does not change.
-func (s *Chat) PostMessage(ctx context.Context, id string, a Actor, r MessageRequest) (Posted, error) {
-	if err := CheckID(id); err != nil {
-		return Posted{}, err
-	}
-	text, err := ValidateMessage(r, s.cfg.MaxMessageLen)
-	if err != nil {
-		return Posted{}, err
-	}
-	if a.Role != RoleRider && a.Role != RoleDriver && a.Role != RoleOps {
-		return Posted{}, fmt.Errorf("%w: %s may not post messages", ErrForbidden, roleName(a.Role))
-	}
-	t, err := s.store.Get(ctx, id)
-	if err != nil {
-		return Posted{}, err
-	}
-	if !canSee(a, t) {
-		return Posted{}, fmt.Errorf("%w: trip %s is not yours", ErrForbidden, id)
-	}
-	now := s.now()
-	m := Message{TripID: id, ClientID: r.ClientID, From: Sender{Role: a.Role, ID: a.ID}, Text: text, SentAt: now.UTC()}
-	data, _ := json.Marshal(m)
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: Topic(id), Type: EventMessage, Data: data,
-		Key: "msg\x00" + a.Role + "\x00" + a.ID + "\x00" + r.ClientID, TS: now})
-	if err != nil {
-		return Posted{}, err
-	}
-	res, err := runScript(ctx, s.rdb, messageScript, append([]string{tripKey(s.cfg.Prefix, id)}, fkeys...), fargs...)
-	if err != nil {
-		return Posted{}, fmt.Errorf("trip: message %s: %w", id, err)
-	}
-	switch res[0] {
-	case "ok":
-		return Posted{EventID: res[1]}, nil
-	case "dup":
-		return Posted{EventID: res[1], Duplicate: true}, nil
-	case "notfound":
-		return Posted{}, fmt.Errorf("%w: %s", ErrNotFound, id)
-	case "conflict":
-		return Posted{}, &TransitionError{Action: "message", Current: res[1], Version: t.Version}
-	}
-	return Posted{}, fmt.Errorf("trip: message %s: unexpected reply %v", id, res)
 }

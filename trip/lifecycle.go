@@ -83,9 +83,9 @@ var Rules = []Rule{
 var Statuses = []string{StatusAwaitingPayment, StatusRequested, StatusAssigned, StatusArrived,
 	StatusInProgress, StatusCompleted, StatusCancelled, StatusExpired}
 
-// ruleFor returns the rule of action for role, ok false if role may never
+// RuleFor returns the rule of action for role, ok false if role may never
 // do it.
-func ruleFor(action, role string) (Rule, bool) {
+func RuleFor(action, role string) (Rule, bool) {
 	for _, r := range Rules {
 		if r.Action == action && r.Role == role {
 			return r, true
@@ -97,7 +97,7 @@ func ruleFor(action, role string) (Rule, bool) {
 // Allowed reports whether role may do action on a trip in status from, and
 // the status it leads to.
 func Allowed(action, role, from string) (to string, ok bool) {
-	r, ok := ruleFor(action, role)
+	r, ok := RuleFor(action, role)
 	if !ok || !slices.Contains(r.From, from) {
 		return "", false
 	}
@@ -120,9 +120,9 @@ func EventType(action, to string) string {
 	return EventStatus
 }
 
-// canSee reports whether a may read trip t (viewer share validity is
-// checked separately, in Redis).
-func canSee(a Actor, t Trip) bool {
+// CanSee reports whether a may read trip t (a viewer's share link must
+// also be live: the store checks it).
+func CanSee(a Actor, t Trip) bool {
 	switch a.Role {
 	case RoleOps, RoleSystem:
 		return true

@@ -61,7 +61,10 @@ type Place struct {
 // MaxAddressLen bounds a place's address, in runes.
 const MaxAddressLen = 300
 
-func (p Place) validate(name string) error {
+// Validate checks a place named name ("pickup", "dropoff"): lat and lng
+// within range and not both zero, an address of valid UTF-8 of at most
+// MaxAddressLen runes. It returns ErrInvalid otherwise.
+func (p Place) Validate(name string) error {
 	if math.IsNaN(p.Lat) || math.IsNaN(p.Lng) || p.Lat < -90 || p.Lat > 90 || p.Lng < -180 || p.Lng > 180 {
 		return fmt.Errorf("%w: %s lat must be within [-90,90] and lng within [-180,180]", ErrInvalid, name)
 	}
@@ -123,6 +126,12 @@ type Snapshot struct {
 	etaRV int64 // route version of ETA (0: none), for the ETag
 }
 
+// SetETA sets the snapshot's ETA and its route version (0: none), which
+// the ETag carries.
+func (s *Snapshot) SetETA(eta json.RawMessage, routeVersion int64) {
+	s.ETA, s.etaRV = eta, routeVersion
+}
+
 // ETag is a strong validator of the snapshot's content apart from
 // FeedPosition: it changes with the version, the location sequence and the
 // ETA's route version. Its form is "<version>.<location seq>" (quoted),
@@ -166,8 +175,9 @@ type CreateRequest struct {
 	Payment string `json:"payment"`
 }
 
-// normalize fills defaults and validates.
-func (r *CreateRequest) normalize() error {
+// Normalize fills defaults (a cash ride) and validates the request
+// (ErrInvalid).
+func (r *CreateRequest) Normalize() error {
 	if r.Kind == "" {
 		r.Kind = KindRide
 	}
@@ -180,19 +190,26 @@ func (r *CreateRequest) normalize() error {
 	if r.Payment != PaymentCash && r.Payment != PaymentOnline {
 		return fmt.Errorf("%w: payment must be %q or %q", ErrInvalid, PaymentCash, PaymentOnline)
 	}
-	if err := r.Pickup.validate("pickup"); err != nil {
+	if err := r.Pickup.Validate("pickup"); err != nil {
 		return err
 	}
-	return r.Dropoff.validate("dropoff")
+	return r.Dropoff.Validate("dropoff")
 }
 
-// initialStatus: online-paid deliveries wait for the payment first.
-func (r CreateRequest) initialStatus() string {
+// InitialStatus is a new trip's status: online-paid deliveries wait for
+// the payment first.
+func (r CreateRequest) InitialStatus() string {
 	if r.Kind == KindDelivery && r.Payment == PaymentOnline {
 		return StatusAwaitingPayment
 	}
 	return StatusRequested
 }
+
+// ActCreate is the action of a new trip (Change.Action, metrics).
+const ActCreate = "create"
+
+// MaxIdempotencyKey bounds an Idempotency-Key's length.
+const MaxIdempotencyKey = 255
 
 // ValidID reports whether id can be a trip ID (also used for rider, driver
 // and message IDs: 1-64 of [A-Za-z0-9_-]). Every request naming a trip
@@ -220,4 +237,20 @@ func CheckID(id string) error {
 		return fmt.Errorf("%w: trip id must be 1-64 characters of [A-Za-z0-9_-]", ErrInvalid)
 	}
 	return nil
+}
+
+// Crumb is one breadcrumb of a trip's path.
+type Crumb struct {
+	Lat float64   `json:"lat"`
+	Lng float64   `json:"lng"`
+	TS  time.Time `json:"ts"`
+}
+
+// Share is a share link: a viewer token (minted by the api with ID as its
+// jti and Trip as its scope) that opens one trip until ExpiresAt or until
+// revoked.
+type Share struct {
+	ID        string    `json:"id"`
+	Trip      string    `json:"trip_id"`
+	ExpiresAt time.Time `json:"expires_at"`
 }

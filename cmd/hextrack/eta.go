@@ -15,7 +15,7 @@ import (
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
-	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // syntheticCenter is where `--map synthetic` builds its city; drivesim's
@@ -115,7 +115,7 @@ var _ driver.Estimator = arrivalEstimator{}
 
 // liveETA builds the live trip ETAs over trips, with their metrics on the
 // server's registry.
-func (p *etaParts) liveETA(trips *trip.Service, log *slog.Logger) *live.Service {
+func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Service {
 	dropped := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_dropped_total",
 		Help: "Driver moves dropped by live trip ETAs because the queue was full."})
 	throttled := prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_trip_eta_throttled_total",

@@ -27,9 +27,9 @@ import (
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
-	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
-	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -140,7 +140,7 @@ type Main struct {
 	API      *api.Server
 	Drivers  *driver.Service
 	Feed     *feedredis.Broker
-	Trips    *trip.Service
+	Trips    *tripredis.Service
 	// ETA is the map, speed model and estimator (eta.go).
 	ETA *etaParts
 	// Payments and Webhooks: online payments of deliveries and the
@@ -154,8 +154,8 @@ type Main struct {
 	TripETA *live.Service
 	// Ops is the ops dashboard's view; OpsReport writes this node's
 	// figures for it until the node drains.
-	Ops          *ops.View
-	OpsReport    *ops.Reporter
+	Ops          *opsredis.View
+	OpsReport    *opsredis.Reporter
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -226,12 +226,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
 	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
-	m.Trips = trip.NewService(m.rdb, m.Feed, m.Drivers, trip.Config{Prefix: c.Prefix, Logger: m.Logger})
+	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
-	opsCfg := ops.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
-	m.Trips.Observe(ops.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
-	m.Ops = ops.New(m.rdb, m.Trips.Store(), opsCfg)
-	m.OpsReport = ops.NewReporter(m.rdb, reg, c.Prefix)
+	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
+	m.Trips.Observe(opsredis.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
+	m.Ops = opsredis.New(m.rdb, m.Trips.Store(), opsCfg)
+	m.OpsReport = opsredis.NewReporter(m.rdb, reg, c.Prefix)
 	pcfg := c.Payment.config(c.Dev, m.Logger)
 	pcfg.Prefix, pcfg.TTL = c.Prefix, m.Trips.Config().TripTTL
 	m.Payments = paymentredis.New(m.rdb, m.Feed, m.Trips, pcfg)

@@ -11,31 +11,35 @@ import (
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
-	"github.com/hextrack/hextrack/ops"
+	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/ratelimit"
-	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
-// The domain services implement the interfaces api declares.
+// The domain services implement the interfaces api (and eta/live)
+// declare.
 var (
 	_ api.Pinger       = redisPinger{}
 	_ api.Limiter      = (*ratelimit.Bucket)(nil)
 	_ api.Pings        = (*driver.Service)(nil)
 	_ api.Drivers      = (*driver.Service)(nil)
-	_ api.Trips        = (*trip.Service)(nil)
-	_ api.TripViews    = (*trip.Store)(nil)
-	_ api.Snapshots    = (*trip.Store)(nil)
-	_ api.Shares       = (*trip.Shares)(nil)
-	_ api.Chat         = (*trip.Chat)(nil)
+	_ api.Trips        = (*tripredis.Service)(nil)
+	_ api.TripViews    = (*tripredis.Store)(nil)
+	_ api.Snapshots    = (*tripredis.Store)(nil)
+	_ api.Shares       = (*tripredis.Shares)(nil)
+	_ api.Chat         = (*tripredis.Chat)(nil)
 	_ api.Feed         = feedStreams{}
 	_ api.Commands     = commandStreams{}
 	_ api.CommandPolls = (*dispatchredis.Commands)(nil)
 	_ api.Sessions     = (*dispatchredis.Commands)(nil)
 	_ api.Payments     = (*paymentredis.Service)(nil)
 	_ api.Webhooks     = (*paymentredis.Webhooks)(nil)
-	_ api.Ops          = (*ops.View)(nil)
+	_ api.Ops          = (*opsredis.View)(nil)
+
+	_ live.TripETAs = (*tripredis.ETAs)(nil)
 )
 
 // redisPinger is the api's health check: Redis answers PING.

@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // fastDispatch is a dispatch configuration with test-sized timeouts.
@@ -82,7 +83,7 @@ func waitStatus(tb testing.TB, e *triptest.Env, id string, want string, within t
 var pickup = geo.Point{Lat: triptest.Ride.Pickup.Lat, Lng: triptest.Ride.Pickup.Lng}
 
 func TestDispatchOffersBestThenNextOnDecline(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	near := e.PlaceDriver(t, geo.Offset(pickup, 90, 300))
 	far := e.PlaceDriver(t, geo.Offset(pickup, 90, 1200))
 	runDispatcher(t, e.RDB, e, fastDispatch(prefixOf(e)))
@@ -133,7 +134,7 @@ func TestDispatchOffersBestThenNextOnDecline(t *testing.T) {
 }
 
 func TestDispatchNotifiesDriver(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	drv := e.PlaceDriver(t, geo.Offset(pickup, 0, 200))
 	runDispatcher(t, e.RDB, e, fastDispatch(prefixOf(e)))
 	ctx := context.Background()
@@ -167,7 +168,7 @@ func TestDispatchNotifiesDriver(t *testing.T) {
 // dispatchers: no driver gets two trips, no trip two drivers, every trip
 // ends assigned or expired.
 func TestDispatchRace(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	var drivers []string
 	for i := range 20 {
@@ -322,7 +323,7 @@ func TestDispatchRace(t *testing.T) {
 // another node takes the trip over after the lease expires and dispatches
 // it, and the driver gets exactly one offer.
 func TestDispatchTakeover(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	cfg := fastDispatch(prefixOf(e))
 	cfg.Timeout = 20 * time.Second
@@ -379,7 +380,7 @@ func TestDispatchTakeover(t *testing.T) {
 // TestArrivalDetection: within 50 m for 10 s of ping time → arrived;
 // leaving beyond 80 m resets the dwell; trip.arriving once.
 func TestArrivalDetection(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	t0 := time.Now().Add(-24 * time.Second) // pings up to t0+35s: within the allowed 30 s ahead
 	drv := e.PlaceDriverAt(t, geo.Offset(pickup, 0, 450), t0.Add(-time.Second))
@@ -440,7 +441,7 @@ func TestArrivalDetection(t *testing.T) {
 }
 
 func TestCommandAcks(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	cmds := dispatchredis.NewCommands(e.RDB, e.Feed, prefixOf(e))
 	drv := e.ID("d")
@@ -477,7 +478,7 @@ func TestCommandAcks(t *testing.T) {
 // TestDispatchReassign: ops reassign → the driver is told, the trip is
 // offered to another driver and never again to the first.
 func TestDispatchReassign(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	first := e.PlaceDriver(t, geo.Offset(pickup, 0, 100))
 	second := e.PlaceDriver(t, geo.Offset(pickup, 180, 900))

@@ -13,6 +13,7 @@ import (
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // Dispatcher matches requested trips with drivers. It implements Hook (so
@@ -46,7 +47,7 @@ type Dispatcher struct {
 }
 
 var (
-	_ dispatch.Trips  = (*trip.Service)(nil)
+	_ dispatch.Trips  = (*tripredis.Service)(nil)
 	_ dispatch.Finder = (*driver.Service)(nil)
 	_ trip.Hook       = (*Dispatcher)(nil)
 )

@@ -6,7 +6,7 @@
 // is a driver.Listener that only queues moves (latest wins per trip,
 // bounded; a full queue drops and counts); workers estimate through a
 // RouteEstimator at most once per Config.Every per trip across all
-// nodes (the gate lives in the trip hash, behind TripETAs, which trip.ETAs
+// nodes (the gate lives in the trip hash, behind TripETAs, which tripredis.ETAs
 // implements; a gated move waits for the gate unless an estimate from a
 // newer fix was made meanwhile). The estimate is stored in the trip hash
 // (so snapshots carry it as "eta") and the durable trip.eta is appended

@@ -26,7 +26,7 @@ type LegObserver interface {
 	Observe(leg string, promised, actual time.Duration)
 }
 
-// TripETAs stores live ETAs in trips (trip.ETAs): the shared per-trip
+// TripETAs stores live ETAs in trips (tripredis.ETAs): the shared per-trip
 // gate with the estimate's input, the estimate with its trip.eta event,
 // and the legs' promises.
 type TripETAs interface {
@@ -34,8 +34,6 @@ type TripETAs interface {
 	Store(ctx context.Context, id string, w trip.ETAWrite) (stored, emitted bool, err error)
 	Promises(ctx context.Context, id string) (trip.ETAPromises, error)
 }
-
-var _ TripETAs = (*trip.ETAs)(nil)
 
 // Config configures a Service. Zero values are documented per field.
 type Config struct {
@@ -111,7 +109,7 @@ func (c Config) withDefaults() Config {
 // changes are estimated at once, ignoring the gate. On completion the first
 // ETA promised for each leg is compared with the actual duration
 // (Config.Accuracy). It is a trip.Observer (install it with
-// trip.Service.Observe) to hear of transitions. Run must be running.
+// tripredis.Service.Observe) to hear of transitions. Run must be running.
 type Service struct {
 	trips  TripETAs
 	router RouteEstimator

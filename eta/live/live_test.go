@@ -22,6 +22,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // lineRouter drives the straight line at speed m/s, or answers fixed
@@ -72,7 +73,7 @@ func (r *lineRouter) waitCalls(tb testing.TB, n int) {
 
 // newLive returns live ETAs of svc's trips, on svc's clock, told about
 // svc's transitions.
-func newLive(svc *trip.Service, r live.RouteEstimator, cfg live.Config) *live.Service {
+func newLive(svc *tripredis.Service, r live.RouteEstimator, cfg live.Config) *live.Service {
 	if cfg.Now == nil {
 		cfg.Now = svc.Config().Now
 	}
@@ -139,7 +140,7 @@ func snapshotETA(tb testing.TB, e *triptest.Env, tr string) *trip.ETA {
 // router's answers); picking up switches to the dropoff leg at once, with
 // an event although no move came; the snapshot carries the latest estimate.
 func TestETAEmission(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	r := &lineRouter{speed: 10}
 	l := newLive(e.Trips, r, live.Config{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit})
 	runETA(t, l)
@@ -294,15 +295,15 @@ func (r recordedETAs) OpenGate(ctx context.Context, id string, now time.Time, ev
 // and the last move is estimated (a move that finds the gate closed is
 // held until it opens).
 func TestETAThrottleAcrossNodes(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	b2 := feedredis.New(e.RDB, feedredis.Config{MaxAge: 10 * time.Minute})
 	t.Cleanup(func() { _ = b2.Close() })
-	other := trip.NewService(e.RDB, b2, e.Drivers, trip.Config{Prefix: e.Prefix})
+	other := tripredis.NewService(e.RDB, b2, e.Drivers, tripredis.Config{Prefix: e.Prefix})
 	r := &lineRouter{speed: 10}
 	rec := &gateRecord{}
 	const every = 300 * time.Millisecond
 	var nodes []*live.Service
-	for _, svc := range []*trip.Service{e.Trips, other} {
+	for _, svc := range []*tripredis.Service{e.Trips, other} {
 		l := live.New(recordedETAs{svc.ETAs(), rec}, r, live.Config{Every: every, ShouldEmit: eta.ShouldEmit, Now: svc.Config().Now})
 		svc.Observe(l)
 		runETA(t, l)
@@ -388,7 +389,7 @@ func (c *evalCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // moves are within the period by construction; each burst's newest move
 // is awaited.
 func TestETALocalGate(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	evals := &evalCounter{}
 	e.RDB.AddHook(evals)
 	r := &lineRouter{speed: 10}
@@ -455,7 +456,7 @@ func TestETAAccuracyOnCompletion(t *testing.T) {
 	base := time.Now().Add(-time.Hour)
 	now := func() time.Time { return base.Add(time.Duration(clock.Load())) }
 	advance := func(d time.Duration) { clock.Add(int64(d)) }
-	e := triptest.MustEnv(t, trip.Config{Now: now})
+	e := triptest.MustEnv(t, tripredis.Config{Now: now})
 	drop := geo.Point{Lat: triptest.Ride.Dropoff.Lat, Lng: triptest.Ride.Dropoff.Lng}
 	r := &lineRouter{speed: 10, fixed: map[geo.Point]float64{pickup: 100, drop: 200}}
 	reg := prometheus.NewRegistry()
@@ -550,7 +551,7 @@ func histSums(tb testing.TB, reg *prometheus.Registry) map[string]histSum {
 // TestETAQueueBound: with the queue full, moves of further trips are
 // dropped and counted; moves of a queued trip are conflated.
 func TestETAQueueBound(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	var dropped atomic.Int64
 	l := newLive(e.Trips, &lineRouter{speed: 10}, live.Config{Queue: 2,
 		Metrics: live.Metrics{Dropped: func() { dropped.Add(1) }}})
@@ -576,7 +577,7 @@ func (r estimatorRouter) Estimate(ctx context.Context, from, to geo.Point) (floa
 // a move of one of 20 driving trips is queued and the benchmark waits for
 // its estimate. compute-ms is the mean estimate+store time.
 func BenchmarkLiveETA(b *testing.B) {
-	e := triptest.MustEnv(b, trip.Config{})
+	e := triptest.MustEnv(b, tripredis.Config{})
 	center := geo.Point{Lat: 41.1579, Lng: -8.6291}
 	g := geo.SyntheticCity(1, center)
 	model := eta.NewSpeedModel(eta.SpeedConfig{})
@@ -625,7 +626,7 @@ func BenchmarkLiveETA(b *testing.B) {
 
 // BenchmarkETADriverMoved is the cost LiveETA adds to the ingest path.
 func BenchmarkETADriverMoved(b *testing.B) {
-	e := triptest.MustEnv(b, trip.Config{})
+	e := triptest.MustEnv(b, tripredis.Config{})
 	l := newLive(e.Trips, &lineRouter{speed: 10}, live.Config{Queue: 1 << 20})
 	ids := make([]string, 10000)
 	for i := range ids {

@@ -9,7 +9,7 @@ import (
 )
 
 // Cmds sends the small commands of concurrent callers (the HMGETs of
-// polls: trip.Store.SnapshotTag, paymentredis.Service.Tag) to Redis through a
+// polls: tripredis.Store.SnapshotTag, paymentredis.Service.Tag) to Redis through a
 // Pipe of *redis.Cmd: under many concurrent pollers a poll costs a
 // fraction of a round trip's syscalls on both sides instead of a whole
 // one; a lone command is sent at once (no waiting to fill a batch). Every

@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // Env is one test's services, with their own key prefix.
@@ -27,14 +28,14 @@ type Env struct {
 	RDB     *redis.Client
 	Feed    *feedredis.Broker
 	Drivers *driver.Service
-	Trips   *trip.Service
+	Trips   *tripredis.Service
 	Prefix  string
 	n       atomic.Int64
 }
 
 // MustEnv returns services over the real test Redis with their own prefix.
 // Feed streams (unprefixed) age out after 10 minutes.
-func MustEnv(tb testing.TB, cfg trip.Config) *Env {
+func MustEnv(tb testing.TB, cfg tripredis.Config) *Env {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
@@ -42,7 +43,7 @@ func MustEnv(tb testing.TB, cfg trip.Config) *Env {
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	d := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	cfg.Prefix = prefix
-	return &Env{RDB: rdb, Feed: b, Drivers: d, Trips: trip.NewService(rdb, b, d, cfg), Prefix: prefix}
+	return &Env{RDB: rdb, Feed: b, Drivers: d, Trips: tripredis.NewService(rdb, b, d, cfg), Prefix: prefix}
 }
 
 // ID returns a fresh ID starting with p.

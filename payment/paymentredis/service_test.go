@@ -15,6 +15,7 @@ import (
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 var (
@@ -57,7 +58,7 @@ func (h *recordHook) actions(tripID string) []string {
 
 func mustPayEnv(tb testing.TB) *payEnv {
 	tb.Helper()
-	e := triptest.MustEnv(tb, trip.Config{})
+	e := triptest.MustEnv(tb, tripredis.Config{})
 	h := &recordHook{}
 	e.Trips.SetHook(h)
 	cfg := paymentredis.Config{GatewayURL: "http://gw.test/", Secrets: [][]byte{newSecret, oldSecret}, Prefix: e.Prefix}

@@ -1,4 +1,4 @@
-package trip_test
+package tripredis_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // pipeCounter records the size of every pipeline a client sends.
@@ -54,7 +55,7 @@ func (c *pipeCounter) max() int {
 // stored and published (with its own data), a stranger's fix on another
 // trip of the batch is not.
 func TestLocationBatch(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{Workers: 1})
+	e := triptest.MustEnv(t, tripredis.Config{Workers: 1})
 	pipes := &pipeCounter{}
 	e.RDB.AddHook(pipes)
 	ctx, cancel := context.WithCancel(context.Background())

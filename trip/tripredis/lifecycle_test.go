@@ -1,4 +1,4 @@
-package trip_test
+package tripredis_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // TestLifecycleTable tries every action by every role in every status and
@@ -16,7 +17,7 @@ import (
 // exactly one event of the right type; the role may act but not in this
 // status → 409 with the current status; otherwise 403.
 func TestLifecycleTable(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	actions := []string{trip.ActAccept, trip.ActArrived, trip.ActPickup, trip.ActComplete, trip.ActCancel,
 		trip.ActDecline, trip.ActReassign, trip.ActExpire, trip.ActPaid, trip.ActUnpaid, trip.ActDropoff}

@@ -1,4 +1,4 @@
-package ops
+package opsredis
 
 import (
 	"context"

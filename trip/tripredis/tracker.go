@@ -1,4 +1,4 @@
-package trip
+package tripredis
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/internal/conflate"
 	"github.com/hextrack/hextrack/internal/rscript"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Tracker keeps the live location of trips: it implements driver.Listener
@@ -36,7 +37,7 @@ func newTracker(b *base) *Tracker {
 // never blocks: moves of one trip waiting to be stored are conflated (the
 // newest fix wins), so the queue holds at most one entry per active trip.
 func (s *Tracker) DriverMoved(_ context.Context, m driver.Move) {
-	if m.TripID == "" || !ValidID(m.TripID) {
+	if m.TripID == "" || !trip.ValidID(m.TripID) {
 		return
 	}
 	s.q.Put(m.TripID, locJob{move: &m}, false)
@@ -98,11 +99,11 @@ type locCall struct {
 type fixFields struct{ drv, ts, lat, lng, hdg, spd string }
 
 // location is the fix as LocationOf reads it back (nil if incomplete).
-func (f *fixFields) location(seq int64) *Location {
+func (f *fixFields) location(seq int64) *trip.Location {
 	if seq == 0 || f.ts == "" {
 		return nil
 	}
-	l := &Location{Seq: seq, DriverID: f.drv, TS: msTime(f.ts)}
+	l := &trip.Location{Seq: seq, DriverID: f.drv, TS: msTime(f.ts)}
 	l.Lat, _ = strconv.ParseFloat(f.lat, 64)
 	l.Lng, _ = strconv.ParseFloat(f.lng, 64)
 	l.Heading = optFloat(f.hdg)
@@ -113,7 +114,7 @@ func (f *fixFields) location(seq int64) *Location {
 // call builds the script call of a job: a move is stored (and, when the gate
 // is open, published by the script itself through hx_publish_live); a
 // trailing flush publishes the stored fix if still due.
-func (s *Tracker) call(trip string, j locJob) locCall {
+func (s *Tracker) call(tripID string, j locJob) locCall {
 	gate := s.cfg.LocationEvery.Milliseconds()
 	if m := j.move; m != nil {
 		f := &fixFields{drv: m.DriverID, ts: strconv.FormatInt(m.TS.UnixMilli(), 10),
@@ -122,23 +123,23 @@ func (s *Tracker) call(trip string, j locJob) locCall {
 		args := make([]any, 0, 16)
 		args = append(args, f.drv, f.ts, f.lat, f.lng, f.hdg, f.spd, s.now().UnixMilli(), gate,
 			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl())
-		args = s.liveArgs(args, trip, f)
-		return locCall{script: locationScript, keys: []string{tripKey(s.cfg.Prefix, trip), pathKey(s.cfg.Prefix, trip)},
+		args = s.liveArgs(args, tripID, f)
+		return locCall{script: locationScript, keys: []string{tripKey(s.cfg.Prefix, tripID), pathKey(s.cfg.Prefix, tripID)},
 			args: args, fix: f}
 	}
-	return locCall{script: flushScript, keys: []string{tripKey(s.cfg.Prefix, trip)},
+	return locCall{script: flushScript, keys: []string{tripKey(s.cfg.Prefix, tripID)},
 		args: []any{s.now().UnixMilli(), gate}, flush: true}
 }
 
 // process stores a move and/or publishes the latest fix if the gate allows:
 // one round trip.
-func (s *Tracker) process(ctx context.Context, trip string, j locJob) error {
-	c := s.call(trip, j)
+func (s *Tracker) process(ctx context.Context, tripID string, j locJob) error {
+	c := s.call(tripID, j)
 	res, err := runScript(ctx, s.rdb, c.script, c.keys, c.args...)
 	if err != nil {
 		return err
 	}
-	return s.processed(ctx, trip, c, res)
+	return s.processed(ctx, tripID, c, res)
 }
 
 // processBatch processes jobs of distinct trips, several in one pipeline;
@@ -179,7 +180,7 @@ func (s *Tracker) processBatch(ctx context.Context, batch []conflate.Item[locJob
 
 // processed acts on a location script's reply: count, publish (when the
 // script could not), or schedule the trailing publish.
-func (s *Tracker) processed(ctx context.Context, trip string, c locCall, res []string) error {
+func (s *Tracker) processed(ctx context.Context, tripID string, c locCall, res []string) error {
 	fix := c.fix
 	if c.flush && res[0] == "publish" && len(res) == 8 {
 		fix = &fixFields{drv: res[2], ts: res[3], lat: res[4], lng: res[5], hdg: res[6], spd: res[7]}
@@ -194,10 +195,10 @@ func (s *Tracker) processed(ctx context.Context, trip string, c locCall, res []s
 			return fmt.Errorf("trip: location script reply %v", res)
 		}
 		seq, _ := strconv.ParseInt(res[1], 10, 64)
-		return s.publishLocation(ctx, trip, fix.location(seq))
+		return s.publishLocation(ctx, tripID, fix.location(seq))
 	case "held":
 		wait, _ := strconv.ParseInt(res[len(res)-1], 10, 64)
-		s.q.After(trip, time.Duration(max(wait, 1))*time.Millisecond, locJob{flush: true})
+		s.q.After(tripID, time.Duration(max(wait, 1))*time.Millisecond, locJob{flush: true})
 		if s.metrics.Location != nil {
 			s.metrics.Location(false)
 		}
@@ -207,22 +208,22 @@ func (s *Tracker) processed(ctx context.Context, trip string, c locCall, res []s
 
 // locationData is the JSON of a trip.location event (the one place it is
 // built): the trip ID, then the fix, seq first.
-func locationData(trip string, l *Location) ([]byte, error) {
+func locationData(tripID string, l *trip.Location) ([]byte, error) {
 	return json.Marshal(struct {
 		TripID string `json:"trip_id"`
-		*Location
-	}{trip, l})
+		*trip.Location
+	}{tripID, l})
 }
 
 // liveArgs appends to args the locationScript arguments 13.. that let it
 // publish the fix it stores: the data with a placeholder for the seq (only
 // known there) and the live message's parameters; or "" when that cannot be
 // (then the caller publishes).
-func (s *Tracker) liveArgs(args []any, trip string, f *fixFields) []any {
+func (s *Tracker) liveArgs(args []any, tripID string, f *fixFields) []any {
 	if l := f.location(1); l != nil {
 		l.Seq = 0
-		data, err1 := locationData(trip, l)
-		live, err2 := s.feed.LiveParams(Topic(trip), EventLocation, time.Now())
+		data, err1 := locationData(tripID, l)
+		live, err2 := s.feed.LiveParams(trip.Topic(tripID), trip.EventLocation, time.Now())
 		// The seq follows the trip ID (an ID: no quote or escape to confuse).
 		tmpl := bytes.Replace(data, []byte(`,"seq":0,`), []byte(`,"seq":__SEQ__,`), 1)
 		if err1 == nil && err2 == nil && !bytes.Equal(tmpl, data) {
@@ -234,16 +235,16 @@ func (s *Tracker) liveArgs(args []any, trip string, f *fixFields) []any {
 
 // publishLocation sends a trip's fix live (the one stored when the gate
 // opened).
-func (s *Tracker) publishLocation(ctx context.Context, trip string, l *Location) error {
+func (s *Tracker) publishLocation(ctx context.Context, tripID string, l *trip.Location) error {
 	if l == nil {
 		return nil
 	}
 	if s.metrics.Location != nil {
 		s.metrics.Location(true)
 	}
-	data, err := locationData(trip, l)
+	data, err := locationData(tripID, l)
 	if err != nil {
 		return err
 	}
-	return s.feed.PublishSeq(ctx, Topic(trip), EventLocation, l.Seq, data)
+	return s.feed.PublishSeq(ctx, trip.Topic(tripID), trip.EventLocation, l.Seq, data)
 }

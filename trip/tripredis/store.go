@@ -1,4 +1,4 @@
-package trip
+package tripredis
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/internal/autopipe"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Store reads trips: the trip alone (for other services), snapshots with
@@ -23,16 +24,16 @@ type Store struct {
 }
 
 // Get returns a trip without any authorization check (for other services).
-func (s *Store) Get(ctx context.Context, id string) (Trip, error) {
-	if err := CheckID(id); err != nil {
-		return Trip{}, err
+func (s *Store) Get(ctx context.Context, id string) (trip.Trip, error) {
+	if err := trip.CheckID(id); err != nil {
+		return trip.Trip{}, err
 	}
 	m, err := s.rdb.HGetAll(ctx, tripKey(s.cfg.Prefix, id)).Result()
 	if err != nil {
-		return Trip{}, fmt.Errorf("trip: get %s: %w", id, err)
+		return trip.Trip{}, fmt.Errorf("trip: get %s: %w", id, err)
 	}
 	if len(m) == 0 {
-		return Trip{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return trip.Trip{}, fmt.Errorf("%w: %s", trip.ErrNotFound, id)
 	}
 	return decodeTrip(m), nil
 }
@@ -40,16 +41,16 @@ func (s *Store) Get(ctx context.Context, id string) (Trip, error) {
 // Snapshot returns the trip's full state for a, checking that a may see it
 // (riders their trips, drivers the trips assigned to them, viewers the one
 // trip of a live share link, ops everything).
-func (s *Store) Snapshot(ctx context.Context, id string, a Actor) (Snapshot, error) {
-	if err := CheckID(id); err != nil {
-		return Snapshot{}, err
+func (s *Store) Snapshot(ctx context.Context, id string, a trip.Actor) (trip.Snapshot, error) {
+	if err := trip.CheckID(id); err != nil {
+		return trip.Snapshot{}, err
 	}
 	snap, err := s.snapshot(ctx, id)
 	if err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	if err := s.authorizeView(ctx, a, snap.Trip); err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	return snap, nil
 }
@@ -85,8 +86,8 @@ var tagArgs = autopipe.HMGetArgs(tagFields...)
 // tag depends on (one HMGET; no stream read, no location or places). A
 // poller's If-None-Match is compared with it before the whole snapshot is
 // loaded.
-func (s *Store) SnapshotTag(ctx context.Context, id string, a Actor) (etag, status string, err error) {
-	if err := CheckID(id); err != nil {
+func (s *Store) SnapshotTag(ctx context.Context, id string, a trip.Actor) (etag, status string, err error) {
+	if err := trip.CheckID(id); err != nil {
 		return "", "", err
 	}
 	var f [tfN]string
@@ -94,20 +95,20 @@ func (s *Store) SnapshotTag(ctx context.Context, id string, a Actor) (etag, stat
 		return "", "", fmt.Errorf("trip: load %s: %w", id, err)
 	}
 	if f[tfID] == "" {
-		return "", "", fmt.Errorf("%w: %s", ErrNotFound, id)
+		return "", "", fmt.Errorf("%w: %s", trip.ErrNotFound, id)
 	}
-	t := Trip{ID: f[tfID], Status: f[tfStatus], RiderID: f[tfRider], DriverID: f[tfDriver]}
+	t := trip.Trip{ID: f[tfID], Status: f[tfStatus], RiderID: f[tfRider], DriverID: f[tfDriver]}
 	t.Version, _ = strconv.ParseInt(f[tfVersion], 10, 64)
 	if err := s.authorizeView(ctx, a, t); err != nil {
 		return "", "", err
 	}
 	// As decodeLocation and decodeETA would have it for the snapshot, with
 	// no Location or JSON built.
-	snap := Snapshot{Version: t.Version}
+	snap := trip.Snapshot{Version: t.Version}
 	if seq, _ := strconv.ParseInt(f[tfLocSeq], 10, 64); seq != 0 && f[tfLocTS] != "" {
-		snap.Location = &Location{Seq: seq}
+		snap.Location = &trip.Location{Seq: seq}
 	}
-	snap.etaRV = tagETARouteVersion(t.Status, f[tfETALeg], f[tfETAAt], f[tfETAMs], f[tfETAS], f[tfETAM], f[tfETARV])
+	snap.SetETA(nil, tagETARouteVersion(t.Status, f[tfETALeg], f[tfETAAt], f[tfETAMs], f[tfETAS], f[tfETAM], f[tfETARV]))
 	return snap.ETag(), t.Status, nil
 }
 
@@ -119,7 +120,7 @@ func tagETARouteVersion(status, leg, at, ms, secs, dist, rv string) int64 {
 	if want == "" || leg != want {
 		return 0
 	}
-	e := ETA{Leg: want, ArriveAt: msTime(at), ComputedAt: msTime(ms)}
+	e := trip.ETA{Leg: want, ArriveAt: msTime(at), ComputedAt: msTime(ms)}
 	e.Seconds, _ = strconv.ParseFloat(secs, 64)
 	e.DistanceM, _ = strconv.ParseFloat(dist, 64)
 	e.RouteVersion, _ = strconv.ParseInt(rv, 10, 64)
@@ -140,34 +141,34 @@ func jsonYear(t time.Time) bool { y := t.Year(); return y >= 0 && y <= 9999 }
 // Authorize checks that a may see trip id (including, for viewers, that the
 // share link is not revoked) and returns the trip. Streams call it again
 // periodically so that a revoked link closes them.
-func (s *Store) Authorize(ctx context.Context, id string, a Actor) (Trip, error) {
+func (s *Store) Authorize(ctx context.Context, id string, a trip.Actor) (trip.Trip, error) {
 	t, err := s.Get(ctx, id)
 	if err != nil {
-		return Trip{}, err
+		return trip.Trip{}, err
 	}
 	return t, s.authorizeView(ctx, a, t)
 }
 
-func (s *Store) authorizeView(ctx context.Context, a Actor, t Trip) error {
-	if !canSee(a, t) {
-		return fmt.Errorf("%w: %s may not see trip %s", ErrForbidden, a.Role, t.ID)
+func (s *Store) authorizeView(ctx context.Context, a trip.Actor, t trip.Trip) error {
+	if !trip.CanSee(a, t) {
+		return fmt.Errorf("%w: %s may not see trip %s", trip.ErrForbidden, a.Role, t.ID)
 	}
-	if a.Role == RoleViewer {
+	if a.Role == trip.RoleViewer {
 		return s.shares.CheckShare(ctx, t.ID, a.Share)
 	}
 	return nil
 }
 
-func (s *Store) snapshot(ctx context.Context, id string) (Snapshot, error) {
+func (s *Store) snapshot(ctx context.Context, id string) (trip.Snapshot, error) {
 	m, pos, err := loadTrip(ctx, s.rdb, s.cfg.Prefix, id)
 	if err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	t := decodeTrip(m)
-	snap := Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version, FeedPosition: pos}
-	snap.ETA, snap.etaRV = decodeETA(m, t.Status)
+	snap := trip.Snapshot{Trip: t, Location: decodeLocation(m), Version: t.Version, FeedPosition: pos}
+	snap.SetETA(decodeETA(m, t.Status))
 	if t.DriverID != "" {
-		snap.Driver = &DriverRef{ID: t.DriverID}
+		snap.Driver = &trip.DriverRef{ID: t.DriverID}
 	}
 	return snap, nil
 }
@@ -175,7 +176,7 @@ func (s *Store) snapshot(ctx context.Context, id string) (Snapshot, error) {
 // Excluded returns the drivers who declined, cancelled or were reassigned
 // away from the trip (dispatch skips them).
 func (s *Store) Excluded(ctx context.Context, id string) ([]string, error) {
-	if err := CheckID(id); err != nil {
+	if err := trip.CheckID(id); err != nil {
 		return nil, err
 	}
 	m, err := s.rdb.HGetAll(ctx, tripKey(s.cfg.Prefix, id)).Result()
@@ -196,17 +197,17 @@ func (s *Store) Excluded(ctx context.Context, id string) ([]string, error) {
 // hash (location, ETA and the rest): the check runs on every move of every
 // trip. The pickup is decoded only for an assigned trip. A trip that does
 // not exist has an empty Status.
-func (s *Store) ArrivalView(ctx context.Context, id string) (Trip, error) {
-	if err := CheckID(id); err != nil {
-		return Trip{}, err
+func (s *Store) ArrivalView(ctx context.Context, id string) (trip.Trip, error) {
+	if err := trip.CheckID(id); err != nil {
+		return trip.Trip{}, err
 	}
 	v, err := s.rdb.HMGet(ctx, tripKey(s.cfg.Prefix, id), "id", "status", "driver", "pickup").Result()
 	if err != nil {
-		return Trip{}, fmt.Errorf("trip: arrival view %s: %w", id, err)
+		return trip.Trip{}, fmt.Errorf("trip: arrival view %s: %w", id, err)
 	}
 	str := func(i int) string { x, _ := v[i].(string); return x }
-	t := Trip{ID: str(0), Status: str(1), DriverID: str(2)}
-	if t.Status == StatusAssigned {
+	t := trip.Trip{ID: str(0), Status: str(1), DriverID: str(2)}
+	if t.Status == trip.StatusAssigned {
 		_ = json.Unmarshal([]byte(str(3)), &t.Pickup)
 	}
 	return t, nil
@@ -214,8 +215,8 @@ func (s *Store) ArrivalView(ctx context.Context, id string) (Trip, error) {
 
 // LocationOf returns a trip's latest stored fix (nil if none) without an
 // authorization check: streams send it right after a (re)connect.
-func (s *Store) LocationOf(ctx context.Context, id string) (*Location, error) {
-	if err := CheckID(id); err != nil {
+func (s *Store) LocationOf(ctx context.Context, id string) (*trip.Location, error) {
+	if err := trip.CheckID(id); err != nil {
 		return nil, err
 	}
 	m, err := s.rdb.HMGet(ctx, tripKey(s.cfg.Prefix, id), "locseq", "loc_drv", "loc_ts", "loc_lat", "loc_lng", "loc_hdg", "loc_spd").Result()
@@ -232,18 +233,11 @@ func (s *Store) LocationOf(ctx context.Context, id string) (*Location, error) {
 	return decodeLocation(h), nil
 }
 
-// Crumb is one breadcrumb of a trip's path.
-type Crumb struct {
-	Lat float64   `json:"lat"`
-	Lng float64   `json:"lng"`
-	TS  time.Time `json:"ts"`
-}
-
 // Path returns the trip's breadcrumbs, oldest first: fixes sampled every
 // Config.CrumbEvery or Config.CrumbMeters, at most Config.MaxCrumbs kept. If
 // limit > 0 and there are more, they are thinned evenly to limit points
 // (first and last kept).
-func (s *Store) Path(ctx context.Context, id string, a Actor, limit int) ([]Crumb, error) {
+func (s *Store) Path(ctx context.Context, id string, a trip.Actor, limit int) ([]trip.Crumb, error) {
 	if _, err := s.Authorize(ctx, id, a); err != nil {
 		return nil, err
 	}
@@ -251,7 +245,7 @@ func (s *Store) Path(ctx context.Context, id string, a Actor, limit int) ([]Crum
 	if err != nil {
 		return nil, fmt.Errorf("trip: path %s: %w", id, err)
 	}
-	out := make([]Crumb, 0, len(raw))
+	out := make([]trip.Crumb, 0, len(raw))
 	for _, r := range raw {
 		p := strings.Split(r, ",")
 		if len(p) != 3 {
@@ -263,20 +257,20 @@ func (s *Store) Path(ctx context.Context, id string, a Actor, limit int) ([]Crum
 		if err1 != nil || err2 != nil || err3 != nil {
 			continue
 		}
-		out = append(out, Crumb{Lat: lat, Lng: lng, TS: time.UnixMilli(ms).UTC()})
+		out = append(out, trip.Crumb{Lat: lat, Lng: lng, TS: time.UnixMilli(ms).UTC()})
 	}
 	return thin(out, limit), nil
 }
 
 // thin keeps limit evenly spaced points, the first and last among them.
-func thin(c []Crumb, limit int) []Crumb {
+func thin(c []trip.Crumb, limit int) []trip.Crumb {
 	if limit <= 0 || len(c) <= limit {
 		return c
 	}
 	if limit == 1 {
 		return c[len(c)-1:]
 	}
-	out := make([]Crumb, 0, limit)
+	out := make([]trip.Crumb, 0, limit)
 	step := float64(len(c)-1) / float64(limit-1)
 	for i := range limit {
 		out = append(out, c[int(math.Round(float64(i)*step))])
@@ -287,7 +281,7 @@ func thin(c []Crumb, limit int) []Crumb {
 // GetMany reads trips by ID in one pipeline (a Cluster client splits it
 // per node), without any authorization check; trips that expired
 // meanwhile are left out.
-func (s *Store) GetMany(ctx context.Context, ids []string) ([]Trip, error) {
+func (s *Store) GetMany(ctx context.Context, ids []string) ([]trip.Trip, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
@@ -299,7 +293,7 @@ func (s *Store) GetMany(ctx context.Context, ids []string) ([]Trip, error) {
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("trip: get many: %w", err)
 	}
-	out := make([]Trip, 0, len(ids))
+	out := make([]trip.Trip, 0, len(ids))
 	for _, c := range cmds {
 		if m := c.Val(); len(m) > 0 && m["id"] != "" {
 			out = append(out, decodeTrip(m))

@@ -1,4 +1,4 @@
-package trip
+package tripredis
 
 import (
 	"context"
@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/internal/autopipe"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Drivers claims and releases drivers for trips (driver.Service). Claim is
@@ -129,7 +129,7 @@ func (b *base) Key(id string) string { return tripKey(b.cfg.Prefix, id) }
 // and ETAs (the storage of live ETAs). It is safe for concurrent use.
 type Service struct {
 	*base
-	*changes // observers and the dispatch hook (hook.go)
+	*commits // the transition script, the observers and the dispatch hook (commits.go)
 	drivers  Drivers
 	store    *Store
 	shares   *Shares
@@ -148,7 +148,7 @@ type Metrics struct {
 // through f and claiming drivers through d.
 func NewService(rdb redis.UniversalClient, f Feed, d Drivers, cfg Config) *Service {
 	b := &base{rdb: rdb, feed: f, cfg: cfg.withDefaults(), reads: autopipe.NewCmds(rdb)}
-	s := &Service{base: b, changes: &changes{}, drivers: d, store: &Store{base: b}, chat: &Chat{base: b}, etas: &ETAs{base: b}}
+	s := &Service{base: b, commits: &commits{base: b}, drivers: d, store: &Store{base: b}, chat: &Chat{base: b}, etas: &ETAs{base: b}}
 	s.shares = &Shares{base: b, store: s.store}
 	s.store.shares = s.shares
 	s.chat.store = s.store
@@ -178,7 +178,7 @@ func (s *Service) SetMetrics(m Metrics) { s.metrics = m }
 func (s *Service) Config() Config { return s.cfg }
 
 // Get returns a trip without any authorization check (Store.Get).
-func (s *Service) Get(ctx context.Context, id string) (Trip, error) { return s.store.Get(ctx, id) }
+func (s *Service) Get(ctx context.Context, id string) (trip.Trip, error) { return s.store.Get(ctx, id) }
 
 // Excluded returns the drivers dispatch skips for the trip (Store.Excluded).
 func (s *Service) Excluded(ctx context.Context, id string) ([]string, error) {
@@ -186,7 +186,7 @@ func (s *Service) Excluded(ctx context.Context, id string) ([]string, error) {
 }
 
 // ArrivalView reads what the arrival check needs (Store.ArrivalView).
-func (s *Service) ArrivalView(ctx context.Context, id string) (Trip, error) {
+func (s *Service) ArrivalView(ctx context.Context, id string) (trip.Trip, error) {
 	return s.store.ArrivalView(ctx, id)
 }
 
@@ -206,32 +206,29 @@ func newTripID(prefix, riderID, idemKey string) string {
 	return "t_" + hex.EncodeToString(sum[:10])
 }
 
-// MaxIdempotencyKey bounds an Idempotency-Key's length.
-const MaxIdempotencyKey = 255
-
 // Create makes a trip for rider a (a rider, or ops acting for a rider ID).
 // With an idempotency key, the same key and the same request give the same
 // trip (created false on a replay); the same key with another request is
-// ErrIdempotencyMismatch.
-func (s *Service) Create(ctx context.Context, a Actor, idemKey string, r CreateRequest) (Snapshot, bool, error) {
-	if a.Role != RoleRider && a.Role != RoleOps && a.Role != RoleSystem {
-		return Snapshot{}, false, fmt.Errorf("%w: only riders create trips", ErrForbidden)
+// trip.ErrIdempotencyMismatch.
+func (s *Service) Create(ctx context.Context, a trip.Actor, idemKey string, r trip.CreateRequest) (trip.Snapshot, bool, error) {
+	if a.Role != trip.RoleRider && a.Role != trip.RoleOps && a.Role != trip.RoleSystem {
+		return trip.Snapshot{}, false, fmt.Errorf("%w: only riders create trips", trip.ErrForbidden)
 	}
-	if !ValidID(a.ID) {
-		return Snapshot{}, false, fmt.Errorf("%w: rider id must be 1-64 characters of [A-Za-z0-9_-]", ErrInvalid)
+	if !trip.ValidID(a.ID) {
+		return trip.Snapshot{}, false, fmt.Errorf("%w: rider id must be 1-64 characters of [A-Za-z0-9_-]", trip.ErrInvalid)
 	}
-	if len(idemKey) > MaxIdempotencyKey {
-		return Snapshot{}, false, fmt.Errorf("%w: Idempotency-Key is longer than %d bytes", ErrInvalid, MaxIdempotencyKey)
+	if len(idemKey) > trip.MaxIdempotencyKey {
+		return trip.Snapshot{}, false, fmt.Errorf("%w: Idempotency-Key is longer than %d bytes", trip.ErrInvalid, trip.MaxIdempotencyKey)
 	}
-	if err := r.normalize(); err != nil {
-		return Snapshot{}, false, err
+	if err := r.Normalize(); err != nil {
+		return trip.Snapshot{}, false, err
 	}
 	canon, _ := json.Marshal(r)
 	sum := sha256.Sum256(canon)
 	reqHash := hex.EncodeToString(sum[:])
 	id := newTripID(s.cfg.Prefix, a.ID, idemKey)
 	now := s.now()
-	t := Trip{ID: id, Kind: r.Kind, Status: r.initialStatus(), RiderID: a.ID, Pickup: r.Pickup,
+	t := trip.Trip{ID: id, Kind: r.Kind, Status: r.InitialStatus(), RiderID: a.ID, Pickup: r.Pickup,
 		Dropoff: r.Dropoff, Payment: r.Payment, CreatedAt: now.UTC().Truncate(time.Millisecond), Version: 1}
 	t.UpdatedAt = t.CreatedAt
 	pick, _ := json.Marshal(r.Pickup)
@@ -239,9 +236,9 @@ func (s *Service) Create(ctx context.Context, a Actor, idemKey string, r CreateR
 	pairs := []string{"id", id, "kind", t.Kind, "status", t.Status, "rider", t.RiderID, "pickup", string(pick),
 		"dropoff", string(drop), "payment", t.Payment, "created", nowMS(now), "updated", nowMS(now)}
 	data, _ := json.Marshal(map[string]any{"trip_id": id, "trip": t, "status": t.Status, "version": 1})
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: Topic(id), Type: EventCreated, Data: data, TS: now})
+	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: trip.Topic(id), Type: trip.EventCreated, Data: data, TS: now})
 	if err != nil {
-		return Snapshot{}, false, err
+		return trip.Snapshot{}, false, err
 	}
 	args := []any{reqHash, s.ttl(), len(pairs) / 2}
 	for _, p := range pairs {
@@ -249,23 +246,20 @@ func (s *Service) Create(ctx context.Context, a Actor, idemKey string, r CreateR
 	}
 	res, err := runScript(ctx, s.rdb, createScript, append([]string{tripKey(s.cfg.Prefix, id)}, fkeys...), append(args, fargs...)...)
 	if err != nil {
-		return Snapshot{}, false, fmt.Errorf("trip: create: %w", err)
+		return trip.Snapshot{}, false, fmt.Errorf("trip: create: %w", err)
 	}
 	switch res[0] {
 	case "mismatch":
-		return Snapshot{}, false, fmt.Errorf("%w: key %q was used for another trip request", ErrIdempotencyMismatch, clip(idemKey))
+		return trip.Snapshot{}, false, fmt.Errorf("%w: key %q was used for another trip request", trip.ErrIdempotencyMismatch, clip(idemKey))
 	case "exists":
 		snap, err := s.store.snapshot(ctx, id)
 		return snap, false, err
 	}
-	s.count(ActCreate, t.Status)
-	s.notify(ctx, Change{Trip: t, Action: ActCreate, To: t.Status, Actor: a, EventID: res[1], At: now}) // observers, dispatch
+	s.count(trip.ActCreate, t.Status)
+	s.notify(ctx, trip.Change{Trip: t, Action: trip.ActCreate, To: t.Status, Actor: a, EventID: res[1], At: now}) // observers, dispatch
 	snap, err := s.store.snapshot(ctx, id)
 	return snap, true, err
 }
-
-// ActCreate is the metric action of Create.
-const ActCreate = "create"
 
 func clip(s string) string {
 	if len(s) > 32 {
@@ -274,23 +268,17 @@ func clip(s string) string {
 	return s
 }
 
-func (s *Service) count(action, to string) {
-	if s.metrics.Transition != nil {
-		s.metrics.Transition(action, to)
-	}
-}
-
 // Accept gives a requested trip to the driver a (until dispatch exists any
 // driver may accept any requested trip; then only the offered driver).
-func (s *Service) Accept(ctx context.Context, id string, a Actor) (Snapshot, error) {
-	if a.Role != RoleDriver && a.Role != RoleSystem {
-		return Snapshot{}, fmt.Errorf("%w: only drivers accept trips", ErrForbidden)
+func (s *Service) Accept(ctx context.Context, id string, a trip.Actor) (trip.Snapshot, error) {
+	if a.Role != trip.RoleDriver && a.Role != trip.RoleSystem {
+		return trip.Snapshot{}, fmt.Errorf("%w: only drivers accept trips", trip.ErrForbidden)
 	}
 	if err := s.checkAccept(ctx, id, a); err != nil { // dispatch hook: only the offered driver
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	if err := s.Assign(ctx, id, a.ID); err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	return s.store.snapshot(ctx, id)
 }
@@ -301,23 +289,23 @@ func (s *Service) Accept(ctx context.Context, id string, a Actor) (Snapshot, err
 // fails (the trip is no longer requested) the claim is released. Dispatch
 // calls it when a driver accepts an offer.
 func (s *Service) Assign(ctx context.Context, tripID, driverID string) error {
-	if err := CheckID(tripID); err != nil {
+	if err := trip.CheckID(tripID); err != nil {
 		return err
 	}
-	if !ValidID(driverID) {
-		return fmt.Errorf("%w: driver id must be 1-64 characters of [A-Za-z0-9_-]", ErrInvalid)
+	if !trip.ValidID(driverID) {
+		return fmt.Errorf("%w: driver id must be 1-64 characters of [A-Za-z0-9_-]", trip.ErrInvalid)
 	}
 	t, err := s.Get(ctx, tripID)
 	if err != nil {
 		return err
 	}
-	if t.Status != StatusRequested {
-		return &TransitionError{Action: ActAccept, Current: t.Status, Version: t.Version}
+	if t.Status != trip.StatusRequested {
+		return &trip.TransitionError{Action: trip.ActAccept, Current: t.Status, Version: t.Version}
 	}
 	if err := s.drivers.Claim(ctx, driverID, tripID); err != nil {
 		return err
 	}
-	_, err = s.transition(ctx, t, Actor{Role: RoleSystem}, ActAccept, []string{StatusRequested}, StatusAssigned, "", 0,
+	_, err = s.transition(ctx, t, trip.Actor{Role: trip.RoleSystem}, trip.ActAccept, []string{trip.StatusRequested}, trip.StatusAssigned, "", 0,
 		map[string]any{"driver_id": driverID}, "driver", driverID)
 	if err != nil {
 		if rerr := s.drivers.Release(ctx, driverID, tripID, ""); rerr != nil {
@@ -330,54 +318,54 @@ func (s *Service) Assign(ctx context.Context, tripID, driverID string) error {
 
 // Act performs a lifecycle action other than accept and dropoff changes:
 // arrived, pickup, complete, cancel, decline, reassign, expire,
-// payment_succeeded, payment_failed. The rules are in Rules. A driver's
+// payment_succeeded, payment_failed. The rules are in trip.Rules. A driver's
 // cancel or decline (and a reassign) returns the trip to requested and
 // remembers the driver as excluded for dispatch. The trip's driver is
 // released when it leaves it.
-func (s *Service) Act(ctx context.Context, id string, a Actor, action, reason string) (Snapshot, error) {
-	if err := CheckID(id); err != nil {
-		return Snapshot{}, err
+func (s *Service) Act(ctx context.Context, id string, a trip.Actor, action, reason string) (trip.Snapshot, error) {
+	if err := trip.CheckID(id); err != nil {
+		return trip.Snapshot{}, err
 	}
-	if action == ActAccept {
+	if action == trip.ActAccept {
 		return s.Accept(ctx, id, a)
 	}
-	if action == ActDropoff || action == ActCreate {
-		return Snapshot{}, fmt.Errorf("%w: unknown action %q", ErrInvalid, action)
+	if action == trip.ActDropoff || action == trip.ActCreate {
+		return trip.Snapshot{}, fmt.Errorf("%w: unknown action %q", trip.ErrInvalid, action)
 	}
 	if len(reason) > 200 {
 		reason = reason[:200]
 	}
-	rule, ok := ruleFor(action, a.Role)
+	rule, ok := trip.RuleFor(action, a.Role)
 	if !ok {
-		return Snapshot{}, fmt.Errorf("%w: %s may not %s", ErrForbidden, roleName(a.Role), action)
+		return trip.Snapshot{}, fmt.Errorf("%w: %s may not %s", trip.ErrForbidden, roleName(a.Role), action)
 	}
 	t, err := s.Get(ctx, id)
 	if err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
-	if !Owns(a, t, action) {
-		if a.Role == RoleDriver {
-			return Snapshot{}, fmt.Errorf("%w: trip %s is not assigned to you", ErrForbidden, id)
+	if !trip.Owns(a, t, action) {
+		if a.Role == trip.RoleDriver {
+			return trip.Snapshot{}, fmt.Errorf("%w: trip %s is not assigned to you", trip.ErrForbidden, id)
 		}
-		return Snapshot{}, fmt.Errorf("%w: trip %s is not yours", ErrForbidden, id)
+		return trip.Snapshot{}, fmt.Errorf("%w: trip %s is not yours", trip.ErrForbidden, id)
 	}
-	if a.Role == RoleDriver && action == ActDecline && t.Status == StatusRequested {
+	if a.Role == trip.RoleDriver && action == trip.ActDecline && t.Status == trip.StatusRequested {
 		// Declining an unassigned trip changes nothing but is remembered
 		// for dispatch (no transition, no event).
 		if err := s.rdb.HSet(ctx, tripKey(s.cfg.Prefix, id), "x:"+a.ID, "1").Err(); err != nil {
-			return Snapshot{}, fmt.Errorf("trip: decline %s: %w", id, err)
+			return trip.Snapshot{}, fmt.Errorf("trip: decline %s: %w", id, err)
 		}
 		return s.store.snapshot(ctx, id)
 	}
-	leaving := rule.To == StatusRequested || rule.To == StatusCancelled || rule.To == StatusCompleted || rule.To == StatusExpired
+	leaving := rule.To == trip.StatusRequested || rule.To == trip.StatusCancelled || rule.To == trip.StatusCompleted || rule.To == trip.StatusExpired
 	requiredDriver := ""
-	if a.Role == RoleDriver {
+	if a.Role == trip.RoleDriver {
 		requiredDriver = a.ID
 	}
 	extra, pairs := actionWrites(t, a, rule.To, reason, s.now())
 	res, err := s.transition(ctx, t, a, action, rule.From, rule.To, requiredDriver, 0, extra, pairs...)
 	if err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	if leaving && res.oldDriver != "" {
 		if err := s.drivers.Release(ctx, res.oldDriver, id, ""); err != nil {
@@ -392,16 +380,16 @@ func (s *Service) Act(ctx context.Context, id string, a Actor, action, reason st
 // return to requested releases the driver (remembered as excluded for
 // dispatch), a cancel records who and why, and the ETA state follows
 // (etaPairs).
-func actionWrites(t Trip, a Actor, to, reason string, now time.Time) (map[string]any, []string) {
+func actionWrites(t trip.Trip, a trip.Actor, to, reason string, now time.Time) (map[string]any, []string) {
 	extra := map[string]any{}
 	var pairs []string
 	switch to {
-	case StatusRequested:
+	case trip.StatusRequested:
 		if t.DriverID != "" {
 			pairs = append(pairs, "driver", "", "x:"+t.DriverID, "1")
 			extra["released_driver_id"] = t.DriverID
 		}
-	case StatusCancelled:
+	case trip.StatusCancelled:
 		by := roleName(a.Role)
 		pairs = append(pairs, "cancelled_by", by, "cancel_reason", reason)
 		extra["by"] = by
@@ -423,116 +411,50 @@ func roleName(r string) string {
 
 // Cancel cancels the trip (rider before pickup, ops anytime) or, for its
 // driver, hands it back to dispatch.
-func (s *Service) Cancel(ctx context.Context, id string, a Actor, reason string) (Snapshot, error) {
-	return s.Act(ctx, id, a, ActCancel, reason)
+func (s *Service) Cancel(ctx context.Context, id string, a trip.Actor, reason string) (trip.Snapshot, error) {
+	return s.Act(ctx, id, a, trip.ActCancel, reason)
 }
 
 // Expire ends a requested trip nobody accepted (dispatch timeout).
-func (s *Service) Expire(ctx context.Context, id string) (Snapshot, error) {
-	return s.Act(ctx, id, Actor{Role: RoleSystem}, ActExpire, "no driver accepted")
+func (s *Service) Expire(ctx context.Context, id string) (trip.Snapshot, error) {
+	return s.Act(ctx, id, trip.Actor{Role: trip.RoleSystem}, trip.ActExpire, "no driver accepted")
 }
 
 // PaymentResult moves an awaiting_payment trip to requested (ok) or
 // cancelled; the payments webhook calls it once the payment is verified.
-func (s *Service) PaymentResult(ctx context.Context, id string, ok bool, reason string) (Snapshot, error) {
+func (s *Service) PaymentResult(ctx context.Context, id string, ok bool, reason string) (trip.Snapshot, error) {
 	if ok {
-		return s.Act(ctx, id, Actor{Role: RoleSystem}, ActPaid, reason)
+		return s.Act(ctx, id, trip.Actor{Role: trip.RoleSystem}, trip.ActPaid, reason)
 	}
-	return s.Act(ctx, id, Actor{Role: RoleSystem}, ActUnpaid, reason)
+	return s.Act(ctx, id, trip.Actor{Role: trip.RoleSystem}, trip.ActUnpaid, reason)
 }
 
 // ChangeDropoff changes the dropoff of a trip that is not over. ifMatch, if
-// not zero, must be the trip's current version (ErrVersionMismatch, a
-// *VersionError, otherwise).
-func (s *Service) ChangeDropoff(ctx context.Context, id string, a Actor, p Place, ifMatch int64) (Snapshot, error) {
-	if err := CheckID(id); err != nil {
-		return Snapshot{}, err
+// not zero, must be the trip's current version (trip.ErrVersionMismatch, a
+// *trip.VersionError, otherwise).
+func (s *Service) ChangeDropoff(ctx context.Context, id string, a trip.Actor, p trip.Place, ifMatch int64) (trip.Snapshot, error) {
+	if err := trip.CheckID(id); err != nil {
+		return trip.Snapshot{}, err
 	}
-	if err := p.validate("dropoff"); err != nil {
-		return Snapshot{}, err
+	if err := p.Validate("dropoff"); err != nil {
+		return trip.Snapshot{}, err
 	}
-	rule, ok := ruleFor(ActDropoff, a.Role)
+	rule, ok := trip.RuleFor(trip.ActDropoff, a.Role)
 	if !ok {
-		return Snapshot{}, fmt.Errorf("%w: %s may not change the dropoff", ErrForbidden, roleName(a.Role))
+		return trip.Snapshot{}, fmt.Errorf("%w: %s may not change the dropoff", trip.ErrForbidden, roleName(a.Role))
 	}
 	t, err := s.Get(ctx, id)
 	if err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
-	if !Owns(a, t, ActDropoff) {
-		return Snapshot{}, fmt.Errorf("%w: trip %s is not yours", ErrForbidden, id)
+	if !trip.Owns(a, t, trip.ActDropoff) {
+		return trip.Snapshot{}, fmt.Errorf("%w: trip %s is not yours", trip.ErrForbidden, id)
 	}
 	drop, _ := json.Marshal(p)
-	_, err = s.transition(ctx, t, a, ActDropoff, rule.From, "", "", ifMatch,
+	_, err = s.transition(ctx, t, a, trip.ActDropoff, rule.From, "", "", ifMatch,
 		map[string]any{"dropoff": p, "by": roleName(a.Role)}, append([]string{"dropoff", string(drop)}, etaForgetDropoff...)...)
 	if err != nil {
-		return Snapshot{}, err
+		return trip.Snapshot{}, err
 	}
 	return s.store.snapshot(ctx, id)
-}
-
-type transitionResult struct {
-	eventID   string
-	version   int64
-	from      string
-	oldDriver string
-}
-
-// transition runs transitionScript. extra goes into the event data besides
-// trip_id, status, from and version.
-func (s *Service) transition(ctx context.Context, t Trip, a Actor, action string, from []string, to, requiredDriver string,
-	ifMatch int64, extra map[string]any, pairs ...string) (transitionResult, error) {
-	now := s.now()
-	status := to
-	if status == "" {
-		status = t.Status // an address change: the event says the current status
-	}
-	body := map[string]any{"trip_id": t.ID}
-	if to != "" {
-		body["status"] = to
-	}
-	for k, v := range extra {
-		body[k] = v
-	}
-	rest, _ := json.Marshal(body)
-	// The script fills version and from; they come first so that no text of
-	// the body (an address) can be taken for a placeholder.
-	data := `{"version":__VERSION__,"from":"__FROM__",` + string(rest[1:])
-	typ := EventType(action, to)
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: Topic(t.ID), Type: typ, TS: now})
-	if err != nil {
-		return transitionResult{}, err
-	}
-	allowed := "|" + strings.Join(from, "|") + "|"
-	ver := ""
-	if ifMatch > 0 {
-		ver = strconv.FormatInt(ifMatch, 10)
-	}
-	args := []any{allowed, to, requiredDriver, ver, nowMS(now), s.ttl(), data, len(pairs) / 2}
-	for _, p := range pairs {
-		args = append(args, p)
-	}
-	res, err := runScript(ctx, s.rdb, transitionScript, append([]string{tripKey(s.cfg.Prefix, t.ID)}, fkeys...), append(args, fargs...)...)
-	if err != nil {
-		return transitionResult{}, fmt.Errorf("trip: %s %s: %w", action, t.ID, err)
-	}
-	switch res[0] {
-	case "ok":
-		v, _ := strconv.ParseInt(res[2], 10, 64)
-		s.count(action, status)
-		c := Change{Trip: t, Action: action, From: res[3], To: status, OldDriver: res[4], Actor: a, EventID: res[1], At: now}
-		s.notify(ctx, c) // observers (ops index, live ETA), then dispatch
-		return transitionResult{eventID: res[1], version: v, from: res[3], oldDriver: res[4]}, nil
-	case "notfound":
-		return transitionResult{}, fmt.Errorf("%w: %s", ErrNotFound, t.ID)
-	case "driver":
-		return transitionResult{}, fmt.Errorf("%w: trip %s is not assigned to you", ErrForbidden, t.ID)
-	case "conflict":
-		v, _ := strconv.ParseInt(res[2], 10, 64)
-		return transitionResult{}, &TransitionError{Action: action, Current: res[1], Version: v}
-	case "stale":
-		v, _ := strconv.ParseInt(res[2], 10, 64)
-		return transitionResult{}, &VersionError{Want: ifMatch, Current: v}
-	}
-	return transitionResult{}, fmt.Errorf("trip: %s %s: unexpected reply %v", action, t.ID, res)
 }

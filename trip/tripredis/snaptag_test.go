@@ -1,4 +1,4 @@
-package trip_test
+package tripredis_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // checkTag asserts that SnapshotTag agrees with Snapshot for a: the same
@@ -49,7 +50,7 @@ func checkTag(tb testing.TB, e *triptest.Env, id string, a trip.Actor) string {
 // snapshot's ETag in every status, with a location and with an ETA, and
 // that it refuses exactly whom Snapshot refuses.
 func TestSnapshotTag(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{LocationEvery: time.Millisecond})
+	e := triptest.MustEnv(t, tripredis.Config{LocationEvery: time.Millisecond})
 	ctx := context.Background()
 	ops := trip.Actor{Role: trip.RoleOps, ID: "ops"}
 	stranger := trip.Actor{Role: trip.RoleRider, ID: e.ID("r")}

@@ -1,4 +1,4 @@
-package trip
+package tripredis
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/internal/rscript"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Keys. All share the trip's hash tag with its feed stream
@@ -177,7 +178,7 @@ func loadTrip(ctx context.Context, rdb redis.UniversalClient, prefix, id string)
 	var xi *redis.XInfoStreamCmd
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		hg = p.HGetAll(ctx, tripKey(prefix, id))
-		xi = p.XInfoStream(ctx, feed.StreamKey(Topic(id)))
+		xi = p.XInfoStream(ctx, feed.StreamKey(trip.Topic(id)))
 		return nil
 	})
 	if err != nil && !isNoSuchKey(err) {
@@ -185,7 +186,7 @@ func loadTrip(ctx context.Context, rdb redis.UniversalClient, prefix, id string)
 	}
 	m := hg.Val()
 	if len(m) == 0 {
-		return nil, "", fmt.Errorf("%w: %s", ErrNotFound, id)
+		return nil, "", fmt.Errorf("%w: %s", trip.ErrNotFound, id)
 	}
 	pos := "0-0"
 	if xi.Err() == nil {
@@ -201,8 +202,8 @@ func isNoSuchKey(err error) bool {
 }
 
 // decodeTrip builds a Trip from its hash.
-func decodeTrip(m map[string]string) Trip {
-	t := Trip{ID: m["id"], Kind: m["kind"], Status: m["status"], RiderID: m["rider"], DriverID: m["driver"],
+func decodeTrip(m map[string]string) trip.Trip {
+	t := trip.Trip{ID: m["id"], Kind: m["kind"], Status: m["status"], RiderID: m["rider"], DriverID: m["driver"],
 		Payment: m["payment"], CancelReason: m["cancel_reason"], CancelledBy: m["cancelled_by"]}
 	_ = json.Unmarshal([]byte(m["pickup"]), &t.Pickup)
 	_ = json.Unmarshal([]byte(m["dropoff"]), &t.Dropoff)
@@ -213,12 +214,12 @@ func decodeTrip(m map[string]string) Trip {
 }
 
 // decodeLocation returns the stored fix, nil if none.
-func decodeLocation(m map[string]string) *Location {
+func decodeLocation(m map[string]string) *trip.Location {
 	seq, _ := strconv.ParseInt(m["locseq"], 10, 64)
 	if seq == 0 || m["loc_ts"] == "" {
 		return nil
 	}
-	l := &Location{Seq: seq, DriverID: m["loc_drv"], TS: msTime(m["loc_ts"])}
+	l := &trip.Location{Seq: seq, DriverID: m["loc_drv"], TS: msTime(m["loc_ts"])}
 	l.Lat, _ = strconv.ParseFloat(m["loc_lat"], 64)
 	l.Lng, _ = strconv.ParseFloat(m["loc_lng"], 64)
 	l.Heading = optFloat(m["loc_hdg"])

@@ -1,4 +1,4 @@
-package ops
+package opsredis
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -18,41 +19,23 @@ const SummaryEvery = time.Second
 // recentTrips is the number of trips a summary carries.
 const recentTrips = 20
 
-// Summary is GET /v1/ops/summary. Every trip status is a key of Trips
-// (terminal statuses count the last TerminalWindow); Connections are added
-// up over the Nodes that reported in the last NodeStale; IngestRate is
-// pings accepted per second and DeliveryLatencyMS the mean feed delivery
-// lag (publish → node) over the nodes' last report period (0 without
-// events).
-type Summary struct {
-	TS                time.Time        `json:"ts"`
-	Drivers           DriverCounts     `json:"drivers"`
-	Trips             map[string]int64 `json:"trips"`
-	OpenTrips         int64            `json:"open_trips"`
-	Connections       map[string]int64 `json:"connections"`
-	Nodes             int              `json:"nodes"`
-	IngestRate        float64          `json:"ingest_rate"`
-	DeliveryLatencyMS float64          `json:"delivery_latency_ms"`
-	RecentTrips       []trip.Trip      `json:"recent_trips"`
-}
-
 // summaryCache is the summary shared for SummaryEvery.
 type summaryCache struct {
 	mu  sync.Mutex
-	sum *Summary
+	sum *ops.Summary
 	at  time.Time
 }
 
 // Summary returns the current summary, computed at most once per
 // SummaryEvery on this node. Callers must not modify it.
-func (o *View) Summary(ctx context.Context) (*Summary, error) {
+func (o *View) Summary(ctx context.Context) (*ops.Summary, error) {
 	o.sum.mu.Lock()
 	defer o.sum.mu.Unlock()
 	now := time.Now()
 	if o.sum.sum != nil && now.Sub(o.sum.at) < SummaryEvery {
 		return o.sum.sum, nil
 	}
-	sum := &Summary{TS: now.UTC(), Connections: map[string]int64{"sse": 0, "ws": 0}}
+	sum := &ops.Summary{TS: now.UTC(), Connections: map[string]int64{"sse": 0, "ws": 0}}
 	var err error
 	if sum.Drivers, err = o.DriverCounts(ctx); err != nil {
 		return nil, err
@@ -77,7 +60,7 @@ func (o *View) Summary(ctx context.Context) (*Summary, error) {
 
 // addNodes adds up the node reports fresher than NodeStale into sum, and
 // drops those of nodes that left without draining.
-func (o *View) addNodes(ctx context.Context, sum *Summary, now time.Time) error {
+func (o *View) addNodes(ctx context.Context, sum *ops.Summary, now time.Time) error {
 	key := nodesKey(o.cfg.Prefix)
 	reports, err := o.rdb.HGetAll(ctx, key).Result()
 	if err != nil && err != redis.Nil {

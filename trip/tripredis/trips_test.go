@@ -1,4 +1,4 @@
-package trip_test
+package tripredis_test
 
 import (
 	"context"
@@ -15,10 +15,11 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 func TestCreateIdempotency(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	a := trip.Actor{Role: trip.RoleRider, ID: e.ID("r")}
 	first, created, err := e.Trips.Create(ctx, a, "key-1", triptest.Ride)
@@ -86,7 +87,7 @@ func TestCreateIdempotency(t *testing.T) {
 }
 
 func TestCreateValidation(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	a := trip.Actor{Role: trip.RoleRider, ID: "r1"}
 	bad := []struct {
 		name string
@@ -117,7 +118,7 @@ func TestCreateValidation(t *testing.T) {
 }
 
 func TestChangeDropoffIfMatch(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	snap, a := e.Create(t, triptest.Ride)
 	id := snap.Trip.ID
@@ -158,7 +159,7 @@ func TestChangeDropoffIfMatch(t *testing.T) {
 }
 
 func TestAssignNeverTwoTrips(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{})
+	e := triptest.MustEnv(t, tripredis.Config{})
 	ctx := context.Background()
 	d := e.Driver(t)
 	t1, _ := e.Create(t, triptest.Ride)
@@ -217,7 +218,7 @@ func TestAssignNeverTwoTrips(t *testing.T) {
 }
 
 func TestMessages(t *testing.T) {
-	e := triptest.MustEnv(t, trip.Config{MaxMessageLen: 20})
+	e := triptest.MustEnv(t, tripredis.Config{MaxMessageLen: 20})
 	ctx := context.Background()
 	tr, ra, drv := e.TripIn(t, trip.StatusAssigned)
 	da := trip.Actor{Role: trip.RoleDriver, ID: drv}
@@ -264,7 +265,7 @@ func TestShareLinks(t *testing.T) {
 	now := time.Now()
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	e := triptest.MustEnv(t, trip.Config{Now: clock})
+	e := triptest.MustEnv(t, tripredis.Config{Now: clock})
 	ctx := context.Background()
 	tr, ra, _ := e.TripIn(t, trip.StatusRequested)
 	sh, err := e.Trips.Shares().Share(ctx, tr.ID, ra, time.Hour)
@@ -329,7 +330,7 @@ func TestLocationConflation(t *testing.T) {
 	var clock atomic.Int64
 	base := time.Now()
 	now := func() time.Time { return base.Add(time.Duration(clock.Load())) }
-	e := triptest.MustEnv(t, trip.Config{Now: now, LocationEvery: every, CrumbEvery: time.Hour, CrumbMeters: 50, MaxCrumbs: 5})
+	e := triptest.MustEnv(t, tripredis.Config{Now: now, LocationEvery: every, CrumbEvery: time.Hour, CrumbMeters: 50, MaxCrumbs: 5})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = e.Trips.Tracker().Run(ctx) }()

@@ -1,4 +1,4 @@
-package ops
+package opsredis
 
 import (
 	"context"
@@ -10,10 +10,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/trip"
 )
 
-// The ops trip index (see Ops in ops.go). Every key shares the hash tag
+// The ops trip index (see View in view.go). Every key shares the hash tag
 // {ops-trips}, so indexScript touches one slot under Redis Cluster:
 //
 //	<p>ops:{ops-trips}:all         sorted set: trip ID → last change, unix ms
@@ -201,7 +202,7 @@ func demandCells(ctx context.Context, rdb redis.UniversalClient, prefix string, 
 // no whole-fleet scan; ops_test.go writes through geo.Index and reads
 // through this, so a layout change fails there. Cost: one SMEMBERS and one
 // pipelined HGETALL per region, O(drivers indexed in the last trim period).
-func readFleet(ctx context.Context, rdb redis.UniversalClient, prefix string, fresh time.Time) ([]FleetDriver, error) {
+func readFleet(ctx context.Context, rdb redis.UniversalClient, prefix string, fresh time.Time) ([]ops.FleetDriver, error) {
 	regions, err := rdb.SMembers(ctx, prefix+"geo:regions").Result()
 	if err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("ops: ops fleet: %w", err)
@@ -221,7 +222,7 @@ func readFleet(ctx context.Context, rdb redis.UniversalClient, prefix string, fr
 		return nil, fmt.Errorf("ops: ops fleet: %w", err)
 	}
 	minMS := fresh.UnixMilli()
-	var out []FleetDriver
+	var out []ops.FleetDriver
 	for _, c := range cmds {
 		for id, rec := range c.Val() {
 			d, ok := parseFleetRecord(id, rec)
@@ -236,20 +237,20 @@ func readFleet(ctx context.Context, rdb redis.UniversalClient, prefix string, fr
 
 // parseFleetRecord parses "r9|ms|status|lat|lng"; tombstones and
 // malformed records are false.
-func parseFleetRecord(id, s string) (FleetDriver, bool) {
+func parseFleetRecord(id, s string) (ops.FleetDriver, bool) {
 	parts := strings.SplitN(s, "|", 5)
 	if len(parts) != 5 || parts[0] == "-" {
-		return FleetDriver{}, false
+		return ops.FleetDriver{}, false
 	}
 	c, err := geo.ParseCell(parts[0])
 	if err != nil {
-		return FleetDriver{}, false
+		return ops.FleetDriver{}, false
 	}
 	ms, err1 := strconv.ParseInt(parts[1], 10, 64)
 	lat, err2 := strconv.ParseFloat(parts[3], 64)
 	lng, err3 := strconv.ParseFloat(parts[4], 64)
 	if err1 != nil || err2 != nil || err3 != nil {
-		return FleetDriver{}, false
+		return ops.FleetDriver{}, false
 	}
-	return FleetDriver{ID: id, Lat: lat, Lng: lng, Cell: c, Status: parts[2], Seen: time.UnixMilli(ms).UTC()}, true
+	return ops.FleetDriver{ID: id, Lat: lat, Lng: lng, Cell: c, Status: parts[2], Seen: time.UnixMilli(ms).UTC()}, true
 }

@@ -1,4 +1,4 @@
-package trip
+package tripredis
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/trip"
 )
 
 // Shares manages share links: a viewer's token opens one trip until the
@@ -18,33 +20,24 @@ type Shares struct {
 	store *Store
 }
 
-// Share is a share link: a viewer token (minted by the api with ID as its
-// jti and Trip as its scope) that opens one trip until ExpiresAt or until
-// revoked.
-type Share struct {
-	ID        string    `json:"id"`
-	Trip      string    `json:"trip_id"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
-
 // Share creates a share link for trip id. Its owner rider or ops may share;
 // ttl zero means Config.ShareTTL, and it is capped at Config.MaxShareTTL.
-func (s *Shares) Share(ctx context.Context, id string, a Actor, ttl time.Duration) (Share, error) {
-	if err := CheckID(id); err != nil {
-		return Share{}, err
+func (s *Shares) Share(ctx context.Context, id string, a trip.Actor, ttl time.Duration) (trip.Share, error) {
+	if err := trip.CheckID(id); err != nil {
+		return trip.Share{}, err
 	}
 	if ttl == 0 {
 		ttl = s.cfg.ShareTTL
 	}
 	if ttl < time.Second || ttl > s.cfg.MaxShareTTL {
-		return Share{}, fmt.Errorf("%w: ttl must be within [1s, %v]", ErrInvalid, s.cfg.MaxShareTTL)
+		return trip.Share{}, fmt.Errorf("%w: ttl must be within [1s, %v]", trip.ErrInvalid, s.cfg.MaxShareTTL)
 	}
 	if err := s.mayShare(ctx, id, a); err != nil {
-		return Share{}, err
+		return trip.Share{}, err
 	}
 	var b [9]byte
 	_, _ = rand.Read(b[:])
-	sh := Share{ID: "s_" + hex.EncodeToString(b[:]), Trip: id, ExpiresAt: s.now().Add(ttl).UTC().Truncate(time.Second)}
+	sh := trip.Share{ID: "s_" + hex.EncodeToString(b[:]), Trip: id, ExpiresAt: s.now().Add(ttl).UTC().Truncate(time.Second)}
 	key := sharesKey(s.cfg.Prefix, id)
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, sh.ID, sh.ExpiresAt.UnixMilli())
@@ -52,21 +45,21 @@ func (s *Shares) Share(ctx context.Context, id string, a Actor, ttl time.Duratio
 		return nil
 	})
 	if err != nil {
-		return Share{}, fmt.Errorf("trip: share %s: %w", id, err)
+		return trip.Share{}, fmt.Errorf("trip: share %s: %w", id, err)
 	}
 	return sh, nil
 }
 
-func (s *Shares) mayShare(ctx context.Context, id string, a Actor) error {
-	if a.Role != RoleRider && a.Role != RoleOps {
-		return fmt.Errorf("%w: only the trip's rider or ops may share it", ErrForbidden)
+func (s *Shares) mayShare(ctx context.Context, id string, a trip.Actor) error {
+	if a.Role != trip.RoleRider && a.Role != trip.RoleOps {
+		return fmt.Errorf("%w: only the trip's rider or ops may share it", trip.ErrForbidden)
 	}
 	t, err := s.store.Get(ctx, id)
 	if err != nil {
 		return err
 	}
-	if !Owns(a, t, "share") {
-		return fmt.Errorf("%w: trip %s is not yours", ErrForbidden, id)
+	if !trip.Owns(a, t, "share") {
+		return fmt.Errorf("%w: trip %s is not yours", trip.ErrForbidden, id)
 	}
 	return nil
 }
@@ -74,19 +67,19 @@ func (s *Shares) mayShare(ctx context.Context, id string, a Actor) error {
 // Revoke revokes share link shareID of trip id: its token stops opening the
 // trip and open streams using it close within the api's check interval. The
 // revocation is kept until the link would have expired anyway.
-func (s *Shares) Revoke(ctx context.Context, id string, a Actor, shareID string) error {
-	if err := CheckID(id); err != nil {
+func (s *Shares) Revoke(ctx context.Context, id string, a trip.Actor, shareID string) error {
+	if err := trip.CheckID(id); err != nil {
 		return err
 	}
-	if !ValidID(shareID) {
-		return fmt.Errorf("%w: share id", ErrInvalid)
+	if !trip.ValidID(shareID) {
+		return fmt.Errorf("%w: share id", trip.ErrInvalid)
 	}
 	if err := s.mayShare(ctx, id, a); err != nil {
 		return err
 	}
 	v, err := s.rdb.HGet(ctx, sharesKey(s.cfg.Prefix, id), shareID).Result()
 	if err == redis.Nil {
-		return fmt.Errorf("%w: share %s of trip %s", ErrNotFound, shareID, id)
+		return fmt.Errorf("%w: share %s of trip %s", trip.ErrNotFound, shareID, id)
 	}
 	if err != nil {
 		return fmt.Errorf("trip: revoke %s: %w", id, err)
@@ -104,10 +97,10 @@ func (s *Shares) Revoke(ctx context.Context, id string, a Actor, shareID string)
 
 // CheckShare reports whether share link shareID still opens trip id: it
 // must have been created by Share, not be revoked and not be expired
-// (ErrShareRevoked otherwise).
+// (trip.ErrShareRevoked otherwise).
 func (s *Shares) CheckShare(ctx context.Context, id, shareID string) error {
-	if shareID == "" || !ValidID(shareID) {
-		return fmt.Errorf("%w: the viewer token names no share link", ErrShareRevoked)
+	if shareID == "" || !trip.ValidID(shareID) {
+		return fmt.Errorf("%w: the viewer token names no share link", trip.ErrShareRevoked)
 	}
 	var exp *redis.StringCmd
 	var rev *redis.IntCmd
@@ -120,14 +113,14 @@ func (s *Shares) CheckShare(ctx context.Context, id, shareID string) error {
 		return fmt.Errorf("trip: check share %s: %w", id, err)
 	}
 	if exp.Err() == redis.Nil {
-		return fmt.Errorf("%w: unknown share link", ErrShareRevoked)
+		return fmt.Errorf("%w: unknown share link", trip.ErrShareRevoked)
 	}
 	if rev.Val() > 0 {
-		return fmt.Errorf("%w: the share link was revoked", ErrShareRevoked)
+		return fmt.Errorf("%w: the share link was revoked", trip.ErrShareRevoked)
 	}
 	ms, _ := strconv.ParseInt(exp.Val(), 10, 64)
 	if !s.now().Before(time.UnixMilli(ms)) {
-		return fmt.Errorf("%w: the share link expired", ErrShareRevoked)
+		return fmt.Errorf("%w: the share link expired", trip.ErrShareRevoked)
 	}
 	return nil
 }
