@@ -17,7 +17,7 @@ import (
 
 // Deps are what the handlers call: small interfaces this package declares,
 // one group per handler file, each naming only the methods its handlers
-// use. The domain services (driver.Service, trip.Service and its Store,
+// use. The domain services (driverredis.Service, trip.Service and its Store,
 // Shares and Chat, feed.Broker, dispatch.Commands, payment.Service,
 // ops.View) implement them; cmd wires them and checks each with a
 // `var _ api.X = (*pkg.T)(nil)` line. A nil field turns its routes off

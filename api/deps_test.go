@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip"
@@ -20,7 +20,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 
 // newDeps wires real services into api.Deps as cmd/hextrack does; drivers,
 // trips and b may be nil (their routes answer 503).
-func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, trips *trip.Service, b *feed.Broker) api.Deps {
+func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *trip.Service, b *feed.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix)}
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -33,7 +34,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 	var nodes []opsNode
 	for range n {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})
 		drivers.Listen(trips.Tracker())

@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -32,7 +33,7 @@ type tripEnv struct {
 	ts      *httptest.Server
 	conns   *connTracker
 	trips   *trip.Service
-	drivers *driver.Service
+	drivers *driverredis.Service
 	feed    *feed.Broker
 	rdb     *redis.Client
 	n       atomic.Int64
@@ -42,7 +43,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 	drivers.Listen(trips.Tracker())

@@ -14,15 +14,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/trip"
 )
 
-// Finder finds fresh available drivers near a point (driver.Service).
+// Finder finds fresh available drivers near a point (driverredis.Service).
 type Finder interface {
 	Nearby(ctx context.Context, q driver.NearbyQuery) ([]driver.Nearby, error)
 }
 
-var _ Finder = (*driver.Service)(nil)
+var _ Finder = (*driverredis.Service)(nil)
 
 // Config configures a Dispatcher. Zero values are documented per
 // field.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/dispatch"
-	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
@@ -20,8 +20,8 @@ import (
 var (
 	_ api.Pinger       = redisPinger{}
 	_ api.Limiter      = (*ratelimit.Bucket)(nil)
-	_ api.Pings        = (*driver.Service)(nil)
-	_ api.Drivers      = (*driver.Service)(nil)
+	_ api.Pings        = (*driverredis.Service)(nil)
+	_ api.Drivers      = (*driverredis.Service)(nil)
 	_ api.Trips        = (*trip.Service)(nil)
 	_ api.TripViews    = (*trip.Store)(nil)
 	_ api.Snapshots    = (*trip.Store)(nil)

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -25,7 +26,7 @@ import (
 type Env struct {
 	RDB     *redis.Client
 	Feed    *feed.Broker
-	Drivers *driver.Service
+	Drivers *driverredis.Service
 	Trips   *trip.Service
 	Prefix  string
 	n       atomic.Int64
@@ -39,7 +40,7 @@ func MustEnv(tb testing.TB, cfg trip.Config) *Env {
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	tb.Cleanup(func() { _ = b.Close() })
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	d := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+	d := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	cfg.Prefix = prefix
 	return &Env{RDB: rdb, Feed: b, Drivers: d, Trips: trip.NewService(rdb, b, d, cfg), Prefix: prefix}
 }

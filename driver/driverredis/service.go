@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"cmp"
@@ -14,121 +14,19 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/autopipe"
 )
-
-// Driver statuses.
-const (
-	StatusOffline   = "offline"
-	StatusAvailable = "available"
-	StatusOnTrip    = "on_trip"
-)
-
-// State is a driver's current state as stored in Redis.
-type State struct {
-	ID       string     `json:"id"`
-	Status   string     `json:"status"`
-	TripID   string     `json:"trip_id,omitempty"`
-	Location *Location  `json:"location"`
-	LastSeq  int64      `json:"last_seq"`
-	Cell     string     `json:"cell,omitempty"`
-	Fresh    bool       `json:"fresh"`
-	Seen     *time.Time `json:"last_seen,omitempty"`
-}
-
-// Location is a driver's latest accepted fix.
-type Location struct {
-	Lat      float64   `json:"lat"`
-	Lng      float64   `json:"lng"`
-	TS       time.Time `json:"ts"`
-	Accuracy *float64  `json:"accuracy,omitempty"`
-	Speed    *float64  `json:"speed,omitempty"`
-	Heading  *float64  `json:"heading,omitempty"`
-}
-
-// Rejection is one ping that was not accepted.
-type Rejection struct {
-	Index  int    `json:"index"`
-	Reason string `json:"reason"`
-}
-
-// IngestResult is the reply to a batch of pings.
-type IngestResult struct {
-	Accepted   int         `json:"accepted"`
-	Duplicates int         `json:"duplicates"`
-	Rejected   []Rejection `json:"rejected"`
-	LastSeq    int64       `json:"last_seq"`
-}
-
-// Move tells listeners that a driver's position changed.
-type Move struct {
-	DriverID string
-	TripID   string
-	Status   string
-	From     geo.Cell
-	Pos      geo.Point
-	TS       time.Time
-	Seq      int64
-	Heading  float64 // NaN when unknown
-	Speed    float64 // NaN when unknown
-	// Accepted holds every accepted ping of the batch in ts order, applied or
-	// not (older fixes are still observations, e.g. for speed learning).
-	Accepted []Ping
-}
-
-// Listener is told about every applied move. It must return quickly (queue
-// work, never block on I/O): it runs on the ingest path.
-type Listener interface {
-	DriverMoved(ctx context.Context, m Move)
-}
-
-// Estimator gives a driving time between two points (the ETA engine).
-type Estimator interface {
-	EstimateSeconds(ctx context.Context, from, to geo.Point) (float64, error)
-}
-
-// Config configures a Service. Zero values are documented per field.
-type Config struct {
-	// Prefix is prepended to every Redis key. Zero: "".
-	Prefix string
-	// Limits bounds accepted pings (see Limits for its zero values).
-	Limits Limits
-	// SeqWindow is how many recent seqs per driver are remembered for
-	// duplicate detection; older seqs count as duplicates. Zero: 4096.
-	SeqWindow int
-	// StateTTL is how long an idle driver's state is kept. Zero: 7 days.
-	StateTTL time.Duration
-	// CitySpeed is the straight-line speed (m/s) used for eta_s when no
-	// Estimator is set. Zero: 8.3 (30 km/h).
-	CitySpeed float64
-	// Now returns the current time. Zero: time.Now.
-	Now func() time.Time
-	// PingRate is each driver's sustained ping rate (pings/s, a token
-	// bucket kept in Redis beside the driver's state, so it holds across
-	// nodes); a batch costs its size. Zero: 10; negative: no limit.
-	PingRate float64
-	// PingBurst is the bucket size; it is raised to Limits.MaxBatch so a
-	// full offline batch always fits an idle bucket. Zero: 2×MaxBatch.
-	PingBurst int
-	// MaxInflight bounds the ingest scripts in flight at once (and so the
-	// index updates). Batches beyond it wait here instead of in the Redis
-	// connection pool, where thousands of drivers sending at once would
-	// delay every other command of the node behind them (feed liveness
-	// probes, catch-up reads) for seconds; a few dozen in flight keep Redis
-	// busy. They go in two pipelines of at most MaxInflight/2 (internal/autopipe).
-	// Zero: 64.
-	MaxInflight int
-}
 
 // Service manages drivers. It is safe for concurrent use.
 type Service struct {
 	rdb       redis.UniversalClient
 	idx       *geo.Index
-	cfg       Config
-	listeners []Listener
-	est       Estimator
-	metrics   Metrics
+	cfg       driver.Config
+	listeners []driver.Listener
+	est       driver.Estimator
+	metrics   driver.Metrics
 	// denied caches, per driver, until when the ping bucket is known to be
 	// empty (ratelimit.go): a flood is refused without a Redis round trip.
 	denied sync.Map
@@ -140,17 +38,9 @@ type Service struct {
 	disks diskCache
 }
 
-// Metrics receives ingest figures; a nil func is skipped.
-type Metrics struct {
-	Accepted func(n int)
-	Rejected func(reason string)
-	Ingest   func(d time.Duration)
-	Nearby   func(d time.Duration)
-}
-
 // NewService returns a driver service storing state in rdb and positions in idx.
-func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service {
-	cfg.Limits = cfg.Limits.withDefaults()
+func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg driver.Config) *Service {
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.SeqWindow <= 0 {
 		cfg.SeqWindow = 4096
 	}
@@ -180,53 +70,30 @@ func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service 
 }
 
 // Listen adds a listener. Call before serving.
-func (s *Service) Listen(l Listener) { s.listeners = append(s.listeners, l) }
+func (s *Service) Listen(l driver.Listener) { s.listeners = append(s.listeners, l) }
 
 // SetEstimator sets the ETA engine used for nearby eta_s. Call before serving.
-func (s *Service) SetEstimator(e Estimator) { s.est = e }
+func (s *Service) SetEstimator(e driver.Estimator) { s.est = e }
 
 // SetMetrics sets the metric hooks. Call before serving.
-func (s *Service) SetMetrics(m Metrics) { s.metrics = m }
+func (s *Service) SetMetrics(m driver.Metrics) { s.metrics = m }
 
 // Limits returns the effective ping limits.
-func (s *Service) Limits() Limits { return s.cfg.Limits }
-
-// ValidID reports whether id is an acceptable driver (or trip) identifier.
-// It is 1–64 bytes of [A-Za-z0-9_.:-], checked byte by byte (it runs on
-// every driver request).
-func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '.' || c == ':' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-func (s *Service) checkID(id string) error {
-	if !ValidID(id) {
-		return fmt.Errorf("%w: driver id must be 1-64 characters of [A-Za-z0-9_.:-]", ErrInvalid)
-	}
-	return nil
-}
+func (s *Service) Limits() driver.Limits { return s.cfg.Limits }
 
 // Ingest validates and applies decoded pings for one driver. Pings are
 // applied in ts order; seqs already seen count as duplicates; a ping older
 // than the current position is accepted but does not move the driver.
-func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPing) (IngestResult, error) {
+func (s *Service) Ingest(ctx context.Context, driverID string, pings []driver.DecodedPing) (driver.IngestResult, error) {
 	start := time.Now()
-	if err := s.checkID(driverID); err != nil {
-		return IngestResult{}, err
+	if err := driver.CheckID(driverID); err != nil {
+		return driver.IngestResult{}, err
 	}
 	if len(pings) > s.cfg.Limits.MaxBatch {
-		return IngestResult{}, fmt.Errorf("%w: %d pings, at most %d per request", ErrTooManyPings, len(pings), s.cfg.Limits.MaxBatch)
+		return driver.IngestResult{}, fmt.Errorf("%w: %d pings, at most %d per request", driver.ErrTooManyPings, len(pings), s.cfg.Limits.MaxBatch)
 	}
 	now := s.cfg.Now()
-	res := IngestResult{Rejected: []Rejection{}}
+	res := driver.IngestResult{Rejected: []driver.Rejection{}}
 	// valid holds the indexes of the valid pings (not copies of them).
 	var idx [64]int32
 	valid := idx[:0]
@@ -235,26 +102,26 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	}
 	for i := range pings {
 		d := &pings[i]
-		reason := ReasonMissingField
+		reason := driver.ReasonMissingField
 		if d.Missing == "" {
-			reason = Validate(d.Ping, now, s.cfg.Limits)
+			reason = driver.Validate(d.Ping, now, s.cfg.Limits)
 		}
 		if reason != "" {
-			res.Rejected = append(res.Rejected, Rejection{Index: i, Reason: reason})
+			res.Rejected = append(res.Rejected, driver.Rejection{Index: i, Reason: reason})
 			s.countRejected(reason)
 			continue
 		}
 		valid = append(valid, int32(i))
 	}
 	if err := s.limited(driverID, now); err != nil {
-		return IngestResult{}, err
+		return driver.IngestResult{}, err
 	}
 	if len(valid) == 0 {
 		// Invalid pings cost the bucket too: a client sending garbage in a
 		// loop is slowed like one sending good pings.
 		_, err := s.run(ctx, s.newIngestCall(driverID, now, len(pings), 0))
 		if err != nil {
-			return IngestResult{}, s.ingestErr(driverID, now, err)
+			return driver.IngestResult{}, s.ingestErr(driverID, now, err)
 		}
 		return res, nil
 	}
@@ -294,16 +161,16 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	}
 	v, err := s.run(ctx, call)
 	if err != nil {
-		return IngestResult{}, s.ingestErr(driverID, now, err)
+		return driver.IngestResult{}, s.ingestErr(driverID, now, err)
 	}
 	rep, err := parseIngestReply(v)
 	if err != nil {
-		return IngestResult{}, err
+		return driver.IngestResult{}, err
 	}
 	if len(rep.codes) != len(valid) {
-		return IngestResult{}, fmt.Errorf("driver: ingest: %d codes for %d pings", len(rep.codes), len(valid))
+		return driver.IngestResult{}, fmt.Errorf("driver: ingest: %d codes for %d pings", len(rep.codes), len(valid))
 	}
-	var last Ping
+	var last driver.Ping
 	for k, code := range rep.codes {
 		switch code {
 		case codeApplied:
@@ -314,12 +181,12 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 		case codeDuplicate:
 			res.Duplicates++
 		case codeJump:
-			res.Rejected = append(res.Rejected, Rejection{Index: int(valid[k]), Reason: ReasonImplausible})
-			s.countRejected(ReasonImplausible)
+			res.Rejected = append(res.Rejected, driver.Rejection{Index: int(valid[k]), Reason: driver.ReasonImplausible})
+			s.countRejected(driver.ReasonImplausible)
 		}
 	}
 	if len(res.Rejected) > 1 {
-		slices.SortFunc(res.Rejected, func(a, b Rejection) int { return cmp.Compare(a.Index, b.Index) })
+		slices.SortFunc(res.Rejected, func(a, b driver.Rejection) int { return cmp.Compare(a.Index, b.Index) })
 	}
 	res.LastSeq = rep.maxSeq
 	if s.metrics.Accepted != nil && res.Accepted > 0 {
@@ -328,15 +195,15 @@ func (s *Service) Ingest(ctx context.Context, driverID string, pings []DecodedPi
 	if rep.applied {
 		err := s.put(ctx, geo.Update{ID: driverID, Prev: rep.prev, Pos: rep.pos, Seen: rep.ts, Status: rep.status})
 		if err != nil {
-			return IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
+			return driver.IngestResult{}, fmt.Errorf("driver: ingest: %w", err)
 		}
-		accepted := make([]Ping, 0, res.Accepted)
+		accepted := make([]driver.Ping, 0, res.Accepted)
 		for k, code := range rep.codes {
 			if code == codeApplied || code == codeOlder {
 				accepted = append(accepted, pings[valid[k]].Ping)
 			}
 		}
-		m := Move{DriverID: driverID, TripID: rep.trip, Status: rep.status, From: rep.prev, Pos: rep.pos,
+		m := driver.Move{DriverID: driverID, TripID: rep.trip, Status: rep.status, From: rep.prev, Pos: rep.pos,
 			TS: rep.ts, Seq: last.Seq, Heading: last.Heading, Speed: last.Speed, Accepted: accepted}
 		for _, l := range s.listeners {
 			l.DriverMoved(ctx, m)
@@ -356,21 +223,21 @@ func (s *Service) countRejected(reason string) {
 
 // SetStatus makes a driver available or offline. A driver on a trip cannot
 // change status (ErrConflict): the trip ends or is reassigned first.
-func (s *Service) SetStatus(ctx context.Context, driverID, status string) (State, error) {
-	if err := s.checkID(driverID); err != nil {
-		return State{}, err
+func (s *Service) SetStatus(ctx context.Context, driverID, status string) (driver.State, error) {
+	if err := driver.CheckID(driverID); err != nil {
+		return driver.State{}, err
 	}
-	if status != StatusAvailable && status != StatusOffline {
-		return State{}, fmt.Errorf("%w: status must be %q or %q", ErrInvalid, StatusAvailable, StatusOffline)
+	if status != driver.StatusAvailable && status != driver.StatusOffline {
+		return driver.State{}, fmt.Errorf("%w: status must be %q or %q", driver.ErrInvalid, driver.StatusAvailable, driver.StatusOffline)
 	}
 	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID)}, status, int64(s.cfg.StateTTL/time.Second))
 	if err != nil {
-		return State{}, fmt.Errorf("driver: status: %w", err)
+		return driver.State{}, fmt.Errorf("driver: status: %w", err)
 	}
 	if arr, ok := v.([]any); ok && len(arr) == 3 {
 		if c, err := geo.ParseCell(str(arr[2])); err == nil {
 			if err := s.idx.SetStatus(ctx, driverID, c, status); err != nil {
-				return State{}, err
+				return driver.State{}, err
 			}
 		}
 	}
@@ -381,7 +248,7 @@ func (s *Service) SetStatus(ctx context.Context, driverID, status string) (State
 // is atomic in Redis, so one driver never holds two trips. Claiming again
 // for the same trip succeeds. ErrConflict when the driver is not free.
 func (s *Service) Claim(ctx context.Context, driverID, tripID string) error {
-	if err := s.checkID(driverID); err != nil {
+	if err := driver.CheckID(driverID); err != nil {
 		return err
 	}
 	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID)
@@ -393,10 +260,10 @@ func (s *Service) Claim(ctx context.Context, driverID, tripID string) error {
 		return fmt.Errorf("driver: claim: unexpected reply %v", v)
 	}
 	if ok, _ := arr[0].(int64); ok != 1 {
-		return fmt.Errorf("%w: driver %s is %s", ErrConflict, driverID, str(arr[1]))
+		return fmt.Errorf("%w: driver %s is %s", driver.ErrConflict, driverID, str(arr[1]))
 	}
 	if c, err := geo.ParseCell(str(arr[2])); err == nil {
-		return s.idx.SetStatus(ctx, driverID, c, StatusOnTrip)
+		return s.idx.SetStatus(ctx, driverID, c, driver.StatusOnTrip)
 	}
 	return nil
 }
@@ -405,7 +272,7 @@ func (s *Service) Claim(ctx context.Context, driverID, tripID string) error {
 // sets its status (available, or offline).
 func (s *Service) Release(ctx context.Context, driverID, tripID, status string) error {
 	if status == "" {
-		status = StatusAvailable
+		status = driver.StatusAvailable
 	}
 	v, err := runScript(ctx, s.rdb, releaseScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID, status)
 	if err != nil {
@@ -423,27 +290,27 @@ func (s *Service) Release(ctx context.Context, driverID, tripID, status string) 
 }
 
 // Get returns a driver's state, ErrNotFound if it has none.
-func (s *Service) Get(ctx context.Context, driverID string) (State, error) {
-	if err := s.checkID(driverID); err != nil {
-		return State{}, err
+func (s *Service) Get(ctx context.Context, driverID string) (driver.State, error) {
+	if err := driver.CheckID(driverID); err != nil {
+		return driver.State{}, err
 	}
 	m, err := s.rdb.HGetAll(ctx, stateKey(s.cfg.Prefix, driverID)).Result()
 	if err != nil {
-		return State{}, fmt.Errorf("driver: get: %w", err)
+		return driver.State{}, fmt.Errorf("driver: get: %w", err)
 	}
 	if len(m) == 0 {
-		return State{}, fmt.Errorf("%w: %s", ErrNotFound, driverID)
+		return driver.State{}, fmt.Errorf("%w: %s", driver.ErrNotFound, driverID)
 	}
-	st := State{ID: driverID, Status: m["status"], TripID: m["trip"], Cell: m["cell"]}
+	st := driver.State{ID: driverID, Status: m["status"], TripID: m["trip"], Cell: m["cell"]}
 	if st.Status == "" {
-		st.Status = StatusOffline
+		st.Status = driver.StatusOffline
 	}
 	st.LastSeq, _ = strconv.ParseInt(m["seq"], 10, 64)
 	if ms, err := strconv.ParseFloat(m["ts"], 64); err == nil && ms > 0 {
 		lat, _ := strconv.ParseFloat(m["lat"], 64)
 		lng, _ := strconv.ParseFloat(m["lng"], 64)
 		ts := time.UnixMilli(int64(ms)).UTC()
-		st.Location = &Location{Lat: lat, Lng: lng, TS: ts,
+		st.Location = &driver.Location{Lat: lat, Lng: lng, TS: ts,
 			Accuracy: optF(m["acc"]), Speed: optF(m["spd"]), Heading: optF(m["hdg"])}
 		st.Seen = &ts
 		st.Fresh = s.cfg.Now().Sub(ts) <= s.idx.Stale()
@@ -462,30 +329,12 @@ func optF(s string) *float64 {
 	return &f
 }
 
-// Nearby is one driver found near a point.
-type Nearby struct {
-	ID        string    `json:"id"`
-	Lat       float64   `json:"lat"`
-	Lng       float64   `json:"lng"`
-	DistanceM float64   `json:"distance_m"`
-	ETAS      float64   `json:"eta_s"`
-	Seen      time.Time `json:"last_seen"`
-}
-
-// NearbyQuery asks for fresh available drivers around a point.
-type NearbyQuery struct {
-	Center  geo.Point
-	RadiusM float64 // zero: 3000; at most 50,000
-	Limit   int     // zero: 10; at most 100
-	Exclude map[string]bool
-}
-
 // Nearby returns fresh available drivers, nearest first, with distance and
 // an ETA (the Estimator's, or straight line at the city speed).
-func (s *Service) Nearby(ctx context.Context, q NearbyQuery) ([]Nearby, error) {
+func (s *Service) Nearby(ctx context.Context, q driver.NearbyQuery) ([]driver.Nearby, error) {
 	start := time.Now()
 	if !q.Center.Valid() {
-		return nil, fmt.Errorf("%w: lat must be within [-90,90] and lng within [-180,180]", ErrInvalid)
+		return nil, fmt.Errorf("%w: lat must be within [-90,90] and lng within [-180,180]", driver.ErrInvalid)
 	}
 	if q.RadiusM == 0 {
 		q.RadiusM = 3000
@@ -494,17 +343,17 @@ func (s *Service) Nearby(ctx context.Context, q NearbyQuery) ([]Nearby, error) {
 		q.Limit = 10
 	}
 	if q.RadiusM < 0 || q.RadiusM > 50000 || math.IsNaN(q.RadiusM) {
-		return nil, fmt.Errorf("%w: radius_m must be within (0, 50000]", ErrInvalid)
+		return nil, fmt.Errorf("%w: radius_m must be within (0, 50000]", driver.ErrInvalid)
 	}
 	if q.Limit < 0 || q.Limit > 100 {
-		return nil, fmt.Errorf("%w: limit must be within [1, 100]", ErrInvalid)
+		return nil, fmt.Errorf("%w: limit must be within [1, 100]", driver.ErrInvalid)
 	}
 	limit := q.Limit + len(q.Exclude)
-	hits, err := s.idx.Nearby(ctx, geo.NearbyQuery{Center: q.Center, RadiusM: q.RadiusM, Limit: limit, Status: StatusAvailable})
+	hits, err := s.idx.Nearby(ctx, geo.NearbyQuery{Center: q.Center, RadiusM: q.RadiusM, Limit: limit, Status: driver.StatusAvailable})
 	if err != nil {
 		return nil, fmt.Errorf("driver: nearby: %w", err)
 	}
-	out := make([]Nearby, 0, len(hits))
+	out := make([]driver.Nearby, 0, len(hits))
 	for _, h := range hits {
 		if q.Exclude[h.ID] {
 			continue
@@ -512,7 +361,7 @@ func (s *Service) Nearby(ctx context.Context, q NearbyQuery) ([]Nearby, error) {
 		if len(out) == q.Limit {
 			break
 		}
-		n := Nearby{ID: h.ID, Lat: h.Pos.Lat, Lng: h.Pos.Lng, DistanceM: math.Round(h.DistanceM*10) / 10, Seen: h.Seen.UTC()}
+		n := driver.Nearby{ID: h.ID, Lat: h.Pos.Lat, Lng: h.Pos.Lng, DistanceM: math.Round(h.DistanceM*10) / 10, Seen: h.Seen.UTC()}
 		n.ETAS = math.Round(h.DistanceM / s.cfg.CitySpeed)
 		if s.est != nil {
 			if sec, err := s.est.EstimateSeconds(ctx, h.Pos, q.Center); err == nil {

@@ -1,33 +1,13 @@
-package driver
+package driverredis
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hextrack/hextrack/driver"
 )
-
-// ErrRateLimited: the driver sent more pings than its rate allows. The error
-// is a *RateLimitError telling when to try again.
-var ErrRateLimited = errors.New("too many pings")
-
-// RateLimitError is returned by Ingest when the driver's ping bucket cannot
-// pay for the batch. Nothing of the batch was applied: resend it after
-// RetryAfter.
-type RateLimitError struct {
-	Wait time.Duration
-}
-
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("%s: retry in %s", ErrRateLimited.Error(), e.Wait.Round(time.Millisecond))
-}
-
-// Unwrap makes errors.Is(err, ErrRateLimited) hold.
-func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
-
-// RetryAfter is how long to wait before the batch fits the bucket.
-func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
 
 // ingestFixedArgs is the number of ARGV before the pings (newIngestCall).
 const ingestFixedArgs = 8
@@ -43,7 +23,7 @@ func (s *Service) ingestErr(id string, now time.Time, err error) error {
 		// empty for everyone; a big batch may be refused while small ones
 		// still fit, so cache the refusal for one token's time at most.
 		s.denied.Store(id, now.Add(min(wait, time.Duration(float64(time.Second)/s.cfg.PingRate))))
-		return &RateLimitError{Wait: wait}
+		return &driver.RateLimitError{Wait: wait}
 	}
 	return fmt.Errorf("driver: ingest: %w", err)
 }
@@ -63,5 +43,5 @@ func (s *Service) limited(id string, now time.Time) error {
 		s.denied.CompareAndDelete(id, v)
 		return nil
 	}
-	return &RateLimitError{Wait: until.Sub(now)}
+	return &driver.RateLimitError{Wait: until.Sub(now)}
 }

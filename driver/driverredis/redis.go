@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/ratelimit"
 )
@@ -229,7 +230,7 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 	c.float(s.cfg.Limits.MaxJumpSpeed, -1)
 	c.int(int64(s.cfg.SeqWindow))
 	c.int(int64(s.cfg.StateTTL / time.Second))
-	c.str(StatusAvailable)
+	c.str(driver.StatusAvailable)
 	c.int(now.UnixMilli())
 	c.float(s.cfg.PingRate, -1)
 	c.int(int64(s.cfg.PingBurst))
@@ -243,7 +244,7 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 // values the script's tonumber gave for the text it was sent before), its
 // seq as text, and its record: lat and lng with 7 decimals, ts ms, accuracy,
 // speed, heading with 2 (empty when unknown) and the r9 cell (the ping's).
-func (c *ingestCall) ping(p Ping, cell geo.Cell) {
+func (c *ingestCall) ping(p driver.Ping, cell geo.Cell) {
 	k := c.k
 	c.k++
 	ms := p.TS.UnixMilli()
@@ -490,7 +491,7 @@ func str(v any) string {
 func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (any, error) {
 	v, err := s.Run(ctx, rdb, keys, args...).Result()
 	if err != nil && strings.HasPrefix(err.Error(), "BUSY ") {
-		return nil, fmt.Errorf("%w: %s", ErrConflict, strings.TrimPrefix(err.Error(), "BUSY "))
+		return nil, fmt.Errorf("%w: %s", driver.ErrConflict, strings.TrimPrefix(err.Error(), "BUSY "))
 	}
 	return v, err
 }
