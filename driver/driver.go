@@ -3,6 +3,7 @@ package driver
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
@@ -78,7 +79,8 @@ type Estimator interface {
 	EstimateSeconds(ctx context.Context, from, to geo.Point) (float64, error)
 }
 
-// Config configures a Service. Zero values are documented per field.
+// Config configures the driver service (driverredis.Service). Zero values
+// are documented per field.
 type Config struct {
 	// Prefix is prepended to every Redis key. Zero: "".
 	Prefix string
@@ -159,4 +161,25 @@ type NearbyQuery struct {
 	RadiusM float64 // zero: 3000; at most 50,000
 	Limit   int     // zero: 10; at most 100
 	Exclude map[string]bool
+}
+
+// WithDefaults is q with its zero radius and limit set to their defaults,
+// or ErrInvalid when the center, radius or limit is out of range.
+func (q NearbyQuery) WithDefaults() (NearbyQuery, error) {
+	if !q.Center.Valid() {
+		return NearbyQuery{}, fmt.Errorf("%w: lat must be within [-90,90] and lng within [-180,180]", ErrInvalid)
+	}
+	if q.RadiusM == 0 {
+		q.RadiusM = 3000
+	}
+	if q.Limit == 0 {
+		q.Limit = 10
+	}
+	if q.RadiusM < 0 || q.RadiusM > 50000 || math.IsNaN(q.RadiusM) {
+		return NearbyQuery{}, fmt.Errorf("%w: radius_m must be within (0, 50000]", ErrInvalid)
+	}
+	if q.Limit < 0 || q.Limit > 100 {
+		return NearbyQuery{}, fmt.Errorf("%w: limit must be within [1, 100]", ErrInvalid)
+	}
+	return q, nil
 }

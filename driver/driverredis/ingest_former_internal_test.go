@@ -80,7 +80,7 @@ func TestIngestScriptMatchesFormer(t *testing.T) {
 				args = append(args, p.Seq, p.TS.UnixMilli(), strconv.FormatFloat(p.Pos.Lat, 'f', 7, 64), strconv.FormatFloat(p.Pos.Lng, 'f', 7, 64),
 					opt(p.Accuracy), opt(p.Speed), opt(p.Heading), cell.String())
 			}
-			got, err := s.run(ctx, c)
+			got, err := s.pipes.run(ctx, c)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -104,7 +104,7 @@ func TestIngestCallNoScript(t *testing.T) {
 	pos := geo.Point{Lat: 41.15, Lng: -8.61}
 	c.ping(driver.Ping{Pos: pos, TS: now, Seq: 1, Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}, geo.CellOf(pos, geo.ResIndex))
 	c.args[1] = "0000000000000000000000000000000000000000"
-	v, err := s.run(context.Background(), c)
+	v, err := s.pipes.run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +121,10 @@ func TestIngestCallNoScript(t *testing.T) {
 func TestIngestInflightBound(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	s := NewService(rdb, nil, driver.Config{Prefix: prefix, MaxInflight: 1})
-	if _, err := s.run(context.Background(), s.newIngestCall("d1", time.Now(), 1, 0)); err != nil {
+	if _, err := s.pipes.run(context.Background(), s.newIngestCall("d1", time.Now(), 1, 0)); err != nil {
 		t.Fatalf("err %v with a free pipeline", err)
 	}
-	if leaders, queued := s.scripts.Stats(); leaders != 0 || queued != 0 {
+	if leaders, queued := s.pipes.scripts.Stats(); leaders != 0 || queued != 0 {
 		t.Fatalf("after the call: %d pipelines in flight, %d queued", leaders, queued)
 	}
 }

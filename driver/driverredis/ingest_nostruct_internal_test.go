@@ -58,7 +58,7 @@ func TestIngestScriptWithoutStruct(t *testing.T) {
 				for _, p := range ps {
 					c.ping(p, geo.CellOf(p.Pos, geo.ResIndex))
 				}
-				got, err := s.run(ctx, c)
+				got, err := s.pipes.run(ctx, c)
 				if err != nil {
 					t.Fatalf("driver %d batch %d (%s): %v", d, b, []string{"redis", "miniredis"}[k], err)
 				}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/autopipe"
 	"github.com/hextrack/hextrack/ratelimit"
 )
 
@@ -209,7 +210,7 @@ var ingestCalls = sync.Pool{New: func() any { return new(ingestCall) }}
 // script's fixed ARGV (see ingestScript; cost is the batch size as sent,
 // invalid pings included) and room for n pings, which must all be added
 // with ping.
-func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
+func (s *Ingester) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
 	c := ingestCalls.Get().(*ingestCall)
 	nargs := 7 + ingestFixedArgs + 2*n
 	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+80*n)
@@ -328,6 +329,16 @@ func (c *ingestCall) float(f float64, prec int) {
 	c.mark(start)
 }
 
+// pipes send the ingest scripts and the index updates of concurrent
+// batches as pipelines (internal/autopipe), at most Config.MaxInflight of
+// each in flight.
+type pipes struct {
+	rdb     redis.UniversalClient
+	idx     *geo.Index
+	scripts *autopipe.Pipe[*scriptJob]
+	puts    *autopipe.Pipe[*putJob]
+}
+
 // scriptJob is one ingest script call and its outcome (pipe).
 type scriptJob struct {
 	c   *ingestCall
@@ -338,7 +349,7 @@ type scriptJob struct {
 // run sends the call (EVALSHA, then EVAL when Redis does not know the
 // script, as redis.Script.Run) in the next pipeline of ingest scripts (at
 // most Config.MaxInflight in flight), and puts it back in the pool.
-func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
+func (s *pipes) run(ctx context.Context, c *ingestCall) (any, error) {
 	defer func() {
 		if cap(c.buf) <= 64<<10 && cap(c.nums) <= 64<<10 {
 			clear(c.args) // drop the pointers into this call
@@ -354,7 +365,7 @@ func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
 
 // sendScripts is the scripts pipe's send: one call as a command, more as
 // one pipeline; a call Redis answered NOSCRIPT goes again as EVAL.
-func (s *Service) sendScripts(ctx context.Context, jobs []*scriptJob) {
+func (s *pipes) sendScripts(ctx context.Context, jobs []*scriptJob) {
 	if len(jobs) == 1 {
 		j := jobs[0]
 		j.v, j.err = s.rdb.Do(ctx, j.c.args...).Result()
@@ -386,7 +397,7 @@ type putJob struct {
 
 // put records a driver's new position in the index, in the next pipeline
 // of index updates.
-func (s *Service) put(ctx context.Context, u geo.Update) error {
+func (s *pipes) put(ctx context.Context, u geo.Update) error {
 	j := &putJob{u: u}
 	if err := s.puts.Do(ctx, j); err != nil {
 		return err
@@ -395,7 +406,7 @@ func (s *Service) put(ctx context.Context, u geo.Update) error {
 }
 
 // sendPuts is the puts pipe's send: geo.Index.UpdateMany of every update.
-func (s *Service) sendPuts(ctx context.Context, jobs []*putJob) {
+func (s *pipes) sendPuts(ctx context.Context, jobs []*putJob) {
 	us := make([]geo.Update, len(jobs))
 	for i, j := range jobs {
 		us[i] = j.u
