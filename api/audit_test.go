@@ -18,6 +18,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -133,7 +134,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
 	dc.Prefix = prefix
-	drivers := driver.NewService(rdb, idx, dc)
+	drivers := driverredis.NewService(rdb, idx, dc)
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 	drivers.Listen(trips.Tracker())

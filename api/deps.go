@@ -66,6 +66,16 @@ type Deps struct {
 	MapSource string
 }
 
+// Limiter charges a request to a bucket shared by every node (the
+// per-subject action limit, limits.go). cmd passes a *ratelimit.Bucket;
+// api does not import package ratelimit (it is go-redis).
+type Limiter interface {
+	// Take returns 0 when key's bucket (refilled at rate/s up to burst)
+	// paid cost, else how long until it could; an error lets the request
+	// through.
+	Take(ctx context.Context, key string, rate float64, burst, cost int) (time.Duration, error)
+}
+
 // Pings ingests driver pings (drivers.go, ws.go); SetMetrics gives it the
 // api's ping counters.
 type Pings interface {

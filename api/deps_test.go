@@ -9,7 +9,7 @@ import (
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
-	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -23,7 +23,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 
 // newDeps wires real services into api.Deps as cmd/hextrack does; drivers,
 // trips and b may be nil (their routes answer 503).
-func newDeps(rdb redis.UniversalClient, prefix string, drivers *driver.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
+func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix)}
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers

@@ -20,15 +20,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Limiter charges a request to a bucket shared by every node (the
-// per-subject action limit). ratelimit.Bucket is one.
-type Limiter interface {
-	// Take returns 0 when key's bucket (refilled at rate/s up to burst)
-	// paid cost, else how long until it could; an error lets the request
-	// through.
-	Take(ctx context.Context, key string, rate float64, burst, cost int) (time.Duration, error)
-}
-
 // LimitConfig bounds what one client, and all clients together, may ask of
 // a node. Zero values are the documented defaults; a negative rate turns
 // that limit off. Per-IP limits are per node (x/time/rate in memory, via

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -34,7 +35,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 	var nodes []opsNode
 	for range n {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 		drivers.Listen(trips.Tracker())

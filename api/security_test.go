@@ -20,6 +20,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -34,7 +35,7 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 	var out []*tripEnv
 	for range n {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 		drivers.Listen(trips.Tracker())
@@ -128,7 +129,7 @@ func slicesEqual(a, b []int) bool {
 func TestPingLimitHTTP(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: 2, PingBurst: 5, Limits: driver.Limits{MaxBatch: 5}})
+	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: 2, PingBurst: 5, Limits: driver.Limits{MaxBatch: 5}})
 	srv := api.New(api.Config{JWTSecret: []byte(secret)}, newDeps(rdb, prefix, drivers, nil, nil))
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
@@ -34,7 +35,7 @@ type tripEnv struct {
 	ts      *httptest.Server
 	conns   *connTracker
 	trips   *tripredis.Service
-	drivers *driver.Service
+	drivers *driverredis.Service
 	feed    *feedredis.Broker
 	rdb     *redis.Client
 	n       atomic.Int64
@@ -44,7 +45,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 	drivers.Listen(trips.Tracker())

@@ -1,14 +1,14 @@
-// Package driver owns drivers: ping decoding and validation, GPS plausibility,
-// location ingest (idempotent by seq, applied in ts order, newest fix wins),
-// driver state and status, and claims of a driver by a trip. Its Redis code is
-// in redis.go; the spatial index it feeds is geo.Index.
+// Package driver is the drivers' domain: ping decoding (the kept
+// internal/jsonscan fast path) and validation, GPS plausibility, driver
+// ids, the types of a driver's state, of an ingest's result and of a nearby
+// search, and its sentinel errors. The Listener interface is how a move is
+// told to the rest of the system (trip location fan-out, speed learning,
+// arrivals, live ETAs); listeners must not block.
 //
-// Keys: hash drv:{<id>} (state) and sorted set drv:{<id>}:seqs (recently seen
-// sequence numbers, bounded, with a TTL) share the driver's hash tag, so one
-// Lua script applies a whole batch atomically.
+// The Redis-backed service (ingest, status, claims, reads) is
+// driver/driverredis; this package talks to no store and must not import
+// go-redis, even through another package.
 //
-// driver imports geo, ratelimit (its ping bucket) and internal/jsonscan (its
-// JSON fast path) only; it never imports api, trip, feed, echo or gorilla.
-// Listeners (trip location fan-out, speed learning) are told about moves
-// through the small Listener interface and must not block.
+// driver imports geo (points and cells) and internal/jsonscan only; it
+// never imports driverredis, api, trip, feed, echo or gorilla.
 package driver

@@ -55,7 +55,8 @@ type Limits struct {
 	MaxBatch int
 }
 
-func (l Limits) withDefaults() Limits {
+// WithDefaults is l with each zero field set to its documented default.
+func (l Limits) WithDefaults() Limits {
 	if l.MaxFuture <= 0 {
 		l.MaxFuture = 30 * time.Second
 	}
@@ -74,7 +75,7 @@ func (l Limits) withDefaults() Limits {
 // Validate checks one ping against the ranges and the clock and returns the
 // rejection reason, or "" when the ping is acceptable.
 func Validate(p Ping, now time.Time, l Limits) string {
-	l = l.withDefaults()
+	l = l.WithDefaults()
 	switch {
 	case !finite(p.Pos.Lat) || !finite(p.Pos.Lng):
 		return ReasonNotFinite

@@ -24,6 +24,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
@@ -138,7 +139,7 @@ type Main struct {
 	ln       net.Listener
 	http     *http.Server
 	API      *api.Server
-	Drivers  *driver.Service
+	Drivers  *driverredis.Service
 	Feed     *feedredis.Broker
 	Trips    *tripredis.Service
 	// ETA is the map, speed model and estimator (eta.go).
@@ -216,7 +217,7 @@ func (m *Main) Run(ctx context.Context) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	idx := geo.NewIndex(m.rdb, geo.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
-	m.Drivers = driver.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
+	m.Drivers = driverredis.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
 		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch},
 		PingRate: c.PingRate, PingBurst: c.PingBurst})
 	m.ETA, err = openETA(c.MapFile, c.Prefix, m.rdb, reg, m)

@@ -10,7 +10,7 @@ import (
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
-	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ops/opsredis"
@@ -24,8 +24,8 @@ import (
 var (
 	_ api.Pinger       = redisPinger{}
 	_ api.Limiter      = (*ratelimit.Bucket)(nil)
-	_ api.Pings        = (*driver.Service)(nil)
-	_ api.Drivers      = (*driver.Service)(nil)
+	_ api.Pings        = (*driverredis.Service)(nil)
+	_ api.Drivers      = (*driverredis.Service)(nil)
 	_ api.Trips        = (*tripredis.Service)(nil)
 	_ api.TripViews    = (*tripredis.Store)(nil)
 	_ api.Snapshots    = (*tripredis.Store)(nil)

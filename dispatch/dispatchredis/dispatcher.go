@@ -12,6 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
@@ -48,7 +49,7 @@ type Dispatcher struct {
 
 var (
 	_ dispatch.Trips  = (*tripredis.Service)(nil)
-	_ dispatch.Finder = (*driver.Service)(nil)
+	_ dispatch.Finder = (*driverredis.Service)(nil)
 	_ trip.Hook       = (*Dispatcher)(nil)
 )
 

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
@@ -27,7 +28,7 @@ import (
 type Env struct {
 	RDB     *redis.Client
 	Feed    *feedredis.Broker
-	Drivers *driver.Service
+	Drivers *driverredis.Service
 	Trips   *tripredis.Service
 	Prefix  string
 	n       atomic.Int64
@@ -41,7 +42,7 @@ func MustEnv(tb testing.TB, cfg tripredis.Config) *Env {
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	tb.Cleanup(func() { _ = b.Close() })
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	d := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
+	d := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	cfg.Prefix = prefix
 	return &Env{RDB: rdb, Feed: b, Drivers: d, Trips: tripredis.NewService(rdb, b, d, cfg), Prefix: prefix}
 }

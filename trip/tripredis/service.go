@@ -18,7 +18,7 @@ import (
 	"github.com/hextrack/hextrack/trip"
 )
 
-// Drivers claims and releases drivers for trips (driver.Service). Claim is
+// Drivers claims and releases drivers for trips (driverredis.Service). Claim is
 // atomic in Redis: a driver never holds two trips.
 type Drivers interface {
 	Claim(ctx context.Context, driverID, tripID string) error

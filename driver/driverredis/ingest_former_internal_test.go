@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
@@ -26,7 +27,7 @@ func TestIngestScriptMatchesFormer(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	ctx := context.Background()
 	former := redis.NewScript(formerIngestLua)
-	cfg := Config{Prefix: prefix + "new:", SeqWindow: 16, PingRate: -1}
+	cfg := driver.Config{Prefix: prefix + "new:", SeqWindow: 16, PingRate: -1}
 	s := NewService(rdb, nil, cfg)
 	r := rand.New(rand.NewPCG(3, 4))
 	now := time.UnixMilli(1795608000000)
@@ -36,7 +37,7 @@ func TestIngestScriptMatchesFormer(t *testing.T) {
 		top := int64(0)
 		for b := 0; b < 30; b++ {
 			n := 1 + r.IntN(12)
-			ps := make([]Ping, n)
+			ps := make([]driver.Ping, n)
 			for i := range ps {
 				seq := top + 1 + int64(i)
 				switch r.IntN(6) {
@@ -54,19 +55,19 @@ func TestIngestScriptMatchesFormer(t *testing.T) {
 				if r.IntN(2) == 0 {
 					acc, spd, hdg = r.Float64()*30, r.Float64()*20, r.Float64()*359
 				}
-				ps[i] = Ping{Pos: pos, TS: ts, Seq: seq, Accuracy: acc, Speed: spd, Heading: hdg}
+				ps[i] = driver.Ping{Pos: pos, TS: ts, Seq: seq, Accuracy: acc, Speed: spd, Heading: hdg}
 			}
 			for _, p := range ps {
 				top = max(top, p.Seq)
 			}
-			slices.SortStableFunc(ps, func(a, b Ping) int {
+			slices.SortStableFunc(ps, func(a, b driver.Ping) int {
 				if c := a.TS.Compare(b.TS); c != 0 {
 					return c
 				}
 				return int(a.Seq - b.Seq)
 			})
 			c := s.newIngestCall(id, now, n, n)
-			args := []any{cfg.Limits.withDefaults().MaxJumpSpeed, 16, int64(7 * 24 * 3600), StatusAvailable, now.UnixMilli(), -1.0, 1000, n}
+			args := []any{cfg.Limits.WithDefaults().MaxJumpSpeed, 16, int64(7 * 24 * 3600), driver.StatusAvailable, now.UnixMilli(), -1.0, 1000, n}
 			for _, p := range ps {
 				cell := geo.CellOf(p.Pos, geo.ResIndex)
 				c.ping(p, cell)
@@ -79,7 +80,7 @@ func TestIngestScriptMatchesFormer(t *testing.T) {
 				args = append(args, p.Seq, p.TS.UnixMilli(), strconv.FormatFloat(p.Pos.Lat, 'f', 7, 64), strconv.FormatFloat(p.Pos.Lng, 'f', 7, 64),
 					opt(p.Accuracy), opt(p.Speed), opt(p.Heading), cell.String())
 			}
-			got, err := s.run(ctx, c)
+			got, err := s.pipes.run(ctx, c)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
@@ -26,7 +27,7 @@ func TestIngestScriptWithoutStruct(t *testing.T) {
 	mini := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = mini.Close() })
 	ctx := context.Background()
-	cfg := Config{Prefix: prefix, SeqWindow: 16, PingRate: -1}
+	cfg := driver.Config{Prefix: prefix, SeqWindow: 16, PingRate: -1}
 	sReal, sMini := NewService(real, nil, cfg), NewService(mini, nil, cfg)
 	r := rand.New(rand.NewPCG(5, 6))
 	now := time.UnixMilli(1795608000000)
@@ -39,14 +40,14 @@ func TestIngestScriptWithoutStruct(t *testing.T) {
 		}
 		for b := 0; b < 20; b++ {
 			n := 1 + r.IntN(12)
-			ps := make([]Ping, n)
+			ps := make([]driver.Ping, n)
 			for i := range ps {
 				seq := top + 1 + int64(i)
 				if r.IntN(5) == 0 && top > 0 {
 					seq = top - r.Int64N(min(top, 20)) // a replay or a late one
 				}
 				ts := now.Add(time.Duration(b*n+i) * time.Second)
-				ps[i] = Ping{Pos: geo.Offset(base, r.Float64()*360, r.Float64()*50), TS: ts, Seq: seq, Accuracy: r.Float64() * 30}
+				ps[i] = driver.Ping{Pos: geo.Offset(base, r.Float64()*360, r.Float64()*50), TS: ts, Seq: seq, Accuracy: r.Float64() * 30}
 			}
 			for _, p := range ps {
 				top = max(top, p.Seq)
@@ -57,7 +58,7 @@ func TestIngestScriptWithoutStruct(t *testing.T) {
 				for _, p := range ps {
 					c.ping(p, geo.CellOf(p.Pos, geo.ResIndex))
 				}
-				got, err := s.run(ctx, c)
+				got, err := s.pipes.run(ctx, c)
 				if err != nil {
 					t.Fatalf("driver %d batch %d (%s): %v", d, b, []string{"redis", "miniredis"}[k], err)
 				}

@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"hash/maphash"

@@ -1,4 +1,4 @@
-package driver_test
+package driverredis_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/geotest"
 	"github.com/hextrack/hextrack/internal/redistest"
@@ -21,14 +22,14 @@ var porto = geo.Point{Lat: 41.1496, Lng: -8.6109}
 
 // mustService returns a driver service over a real Redis with its own
 // prefix, and a settable clock.
-func mustService(t *testing.T) (*driver.Service, func(time.Duration), func() []string) {
+func mustService(t *testing.T) (*driverredis.Service, func(time.Duration), func() []string) {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	nowFn := func() time.Time { return time.Unix(0, clock.Load()) }
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Stale: 30 * time.Second, Now: nowFn})
-	svc := driver.NewService(rdb, idx, driver.Config{Prefix: prefix, Now: nowFn})
+	svc := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix, Now: nowFn})
 	advance := func(d time.Duration) { clock.Add(int64(d)) }
 	return svc, advance, func() []string { return geotest.CellsOf(context.Background(), t, rdb, prefix, "d1") }
 }
@@ -72,7 +73,7 @@ func TestPingThenNearby(t *testing.T) {
 	}
 }
 
-func mustIngest(t *testing.T, svc *driver.Service, id string, ps ...driver.DecodedPing) driver.IngestResult {
+func mustIngest(t *testing.T, svc *driverredis.Service, id string, ps ...driver.DecodedPing) driver.IngestResult {
 	t.Helper()
 	res, err := svc.Ingest(context.Background(), id, ps)
 	if err != nil {

@@ -1,4 +1,4 @@
-package driver_test
+package driverredis_test
 
 import (
 	"context"
@@ -8,22 +8,23 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
 // limitedServices returns n driver services (n "nodes") sharing one Redis
 // prefix, a ping bucket of rate/s and burst, and one settable clock.
-func limitedServices(t *testing.T, n int, rate float64, burst, maxBatch int) ([]*driver.Service, func(time.Duration)) {
+func limitedServices(t *testing.T, n int, rate float64, burst, maxBatch int) ([]*driverredis.Service, func(time.Duration)) {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
-	var out []*driver.Service
+	var out []*driverredis.Service
 	for range n {
 		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Now: now})
-		out = append(out, driver.NewService(rdb, idx, driver.Config{Prefix: prefix, Now: now,
+		out = append(out, driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix, Now: now,
 			PingRate: rate, PingBurst: burst, Limits: driver.Limits{MaxBatch: maxBatch}}))
 	}
 	return out, func(d time.Duration) { clock.Add(int64(d)) }

@@ -1,4 +1,4 @@
-package driver_test
+package driverredis_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
@@ -38,10 +39,10 @@ func cityDense(n int, seed uint64) []geo.Point {
 	return out
 }
 
-func benchService(b *testing.B) (*driver.Service, *geo.Index) {
+func benchService(b *testing.B) (*driverredis.Service, *geo.Index) {
 	rdb, prefix := redistest.MustOpen(b)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	return driver.NewService(rdb, idx, driver.Config{Prefix: prefix}), idx
+	return driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix}), idx
 }
 
 // BenchmarkIngest applies batches of 1 and 50 pings for 1,000 drivers moving

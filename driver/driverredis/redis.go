@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/internal/autopipe"
 	"github.com/hextrack/hextrack/ratelimit"
 )
 
@@ -208,7 +210,7 @@ var ingestCalls = sync.Pool{New: func() any { return new(ingestCall) }}
 // script's fixed ARGV (see ingestScript; cost is the batch size as sent,
 // invalid pings included) and room for n pings, which must all be added
 // with ping.
-func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
+func (s *Ingester) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
 	c := ingestCalls.Get().(*ingestCall)
 	nargs := 7 + ingestFixedArgs + 2*n
 	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+80*n)
@@ -229,7 +231,7 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 	c.float(s.cfg.Limits.MaxJumpSpeed, -1)
 	c.int(int64(s.cfg.SeqWindow))
 	c.int(int64(s.cfg.StateTTL / time.Second))
-	c.str(StatusAvailable)
+	c.str(driver.StatusAvailable)
 	c.int(now.UnixMilli())
 	c.float(s.cfg.PingRate, -1)
 	c.int(int64(s.cfg.PingBurst))
@@ -243,7 +245,7 @@ func (s *Service) newIngestCall(id string, now time.Time, cost, n int) *ingestCa
 // values the script's tonumber gave for the text it was sent before), its
 // seq as text, and its record: lat and lng with 7 decimals, ts ms, accuracy,
 // speed, heading with 2 (empty when unknown) and the r9 cell (the ping's).
-func (c *ingestCall) ping(p Ping, cell geo.Cell) {
+func (c *ingestCall) ping(p driver.Ping, cell geo.Cell) {
 	k := c.k
 	c.k++
 	ms := p.TS.UnixMilli()
@@ -327,6 +329,16 @@ func (c *ingestCall) float(f float64, prec int) {
 	c.mark(start)
 }
 
+// pipes send the ingest scripts and the index updates of concurrent
+// batches as pipelines (internal/autopipe), at most Config.MaxInflight of
+// each in flight.
+type pipes struct {
+	rdb     redis.UniversalClient
+	idx     *geo.Index
+	scripts *autopipe.Pipe[*scriptJob]
+	puts    *autopipe.Pipe[*putJob]
+}
+
 // scriptJob is one ingest script call and its outcome (pipe).
 type scriptJob struct {
 	c   *ingestCall
@@ -337,7 +349,7 @@ type scriptJob struct {
 // run sends the call (EVALSHA, then EVAL when Redis does not know the
 // script, as redis.Script.Run) in the next pipeline of ingest scripts (at
 // most Config.MaxInflight in flight), and puts it back in the pool.
-func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
+func (s *pipes) run(ctx context.Context, c *ingestCall) (any, error) {
 	defer func() {
 		if cap(c.buf) <= 64<<10 && cap(c.nums) <= 64<<10 {
 			clear(c.args) // drop the pointers into this call
@@ -353,7 +365,7 @@ func (s *Service) run(ctx context.Context, c *ingestCall) (any, error) {
 
 // sendScripts is the scripts pipe's send: one call as a command, more as
 // one pipeline; a call Redis answered NOSCRIPT goes again as EVAL.
-func (s *Service) sendScripts(ctx context.Context, jobs []*scriptJob) {
+func (s *pipes) sendScripts(ctx context.Context, jobs []*scriptJob) {
 	if len(jobs) == 1 {
 		j := jobs[0]
 		j.v, j.err = s.rdb.Do(ctx, j.c.args...).Result()
@@ -385,7 +397,7 @@ type putJob struct {
 
 // put records a driver's new position in the index, in the next pipeline
 // of index updates.
-func (s *Service) put(ctx context.Context, u geo.Update) error {
+func (s *pipes) put(ctx context.Context, u geo.Update) error {
 	j := &putJob{u: u}
 	if err := s.puts.Do(ctx, j); err != nil {
 		return err
@@ -394,7 +406,7 @@ func (s *Service) put(ctx context.Context, u geo.Update) error {
 }
 
 // sendPuts is the puts pipe's send: geo.Index.UpdateMany of every update.
-func (s *Service) sendPuts(ctx context.Context, jobs []*putJob) {
+func (s *pipes) sendPuts(ctx context.Context, jobs []*putJob) {
 	us := make([]geo.Update, len(jobs))
 	for i, j := range jobs {
 		us[i] = j.u
@@ -490,7 +502,7 @@ func str(v any) string {
 func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (any, error) {
 	v, err := s.Run(ctx, rdb, keys, args...).Result()
 	if err != nil && strings.HasPrefix(err.Error(), "BUSY ") {
-		return nil, fmt.Errorf("%w: %s", ErrConflict, strings.TrimPrefix(err.Error(), "BUSY "))
+		return nil, fmt.Errorf("%w: %s", driver.ErrConflict, strings.TrimPrefix(err.Error(), "BUSY "))
 	}
 	return v, err
 }

@@ -1,4 +1,4 @@
-package driver
+package driverredis
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
@@ -18,9 +19,9 @@ import (
 // and the packed numbers, which must be what the script's tonumber gave for
 // that text.
 func TestIngestCallArgs(t *testing.T) {
-	s := NewService(nil, nil, Config{Prefix: "t:", Limits: Limits{MaxJumpSpeed: 70.5}, PingRate: 2.5})
+	s := NewService(nil, nil, driver.Config{Prefix: "t:", Limits: driver.Limits{MaxJumpSpeed: 70.5}, PingRate: 2.5})
 	now := time.UnixMilli(1795608000123)
-	pings := []Ping{
+	pings := []driver.Ping{
 		{Pos: geo.Point{Lat: 41.15791234567, Lng: -8.62914}, TS: now.Add(-time.Second), Seq: 1 << 40,
 			Accuracy: 5, Speed: 10.456, Heading: 359.999},
 		{Pos: geo.Point{Lat: -0.0000001, Lng: 179.99999999}, TS: now, Seq: 7,
@@ -40,7 +41,7 @@ func TestIngestCallArgs(t *testing.T) {
 		return f(v, 2)
 	}
 	want := []string{ingestScript.Hash(), "3", stateKey("t:", "d-1"), seqsKey("t:", "d-1"), "t:drv:{d-1}:rl",
-		"70.5", "4096", strconv.Itoa(7 * 24 * 3600), StatusAvailable, "1795608000123", "2.5", "1000", "3"}
+		"70.5", "4096", strconv.Itoa(7 * 24 * 3600), driver.StatusAvailable, "1795608000123", "2.5", "1000", "3"}
 	// The numbers as strtod (tonumber) reads the text, via ParseFloat.
 	num := func(s string) float64 {
 		v, err := strconv.ParseFloat(s, 64)
@@ -97,13 +98,13 @@ func TestFixed7(t *testing.T) {
 // scripts: the call asks for an unknown hash).
 func TestIngestCallNoScript(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
-	s := NewService(rdb, nil, Config{Prefix: prefix})
+	s := NewService(rdb, nil, driver.Config{Prefix: prefix})
 	now := time.Now()
 	c := s.newIngestCall("d1", now, 1, 1)
 	pos := geo.Point{Lat: 41.15, Lng: -8.61}
-	c.ping(Ping{Pos: pos, TS: now, Seq: 1, Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}, geo.CellOf(pos, geo.ResIndex))
+	c.ping(driver.Ping{Pos: pos, TS: now, Seq: 1, Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}, geo.CellOf(pos, geo.ResIndex))
 	c.args[1] = "0000000000000000000000000000000000000000"
-	v, err := s.run(context.Background(), c)
+	v, err := s.pipes.run(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +120,11 @@ func TestIngestCallNoScript(t *testing.T) {
 // pipeline back.
 func TestIngestInflightBound(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
-	s := NewService(rdb, nil, Config{Prefix: prefix, MaxInflight: 1})
-	if _, err := s.run(context.Background(), s.newIngestCall("d1", time.Now(), 1, 0)); err != nil {
+	s := NewService(rdb, nil, driver.Config{Prefix: prefix, MaxInflight: 1})
+	if _, err := s.pipes.run(context.Background(), s.newIngestCall("d1", time.Now(), 1, 0)); err != nil {
 		t.Fatalf("err %v with a free pipeline", err)
 	}
-	if leaders, queued := s.scripts.Stats(); leaders != 0 || queued != 0 {
+	if leaders, queued := s.pipes.scripts.Stats(); leaders != 0 || queued != 0 {
 		t.Fatalf("after the call: %d pipelines in flight, %d queued", leaders, queued)
 	}
 }
@@ -134,7 +135,7 @@ func TestIngestInflightBound(t *testing.T) {
 func TestDiskCacheShared(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
 	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
-	s := NewService(rdb, idx, Config{Prefix: prefix, PingRate: -1})
+	s := NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: -1})
 	s.disks.slots = s.disks.slots[:1]
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(5, 6))
@@ -142,11 +143,11 @@ func TestDiskCacheShared(t *testing.T) {
 	now := time.Now()
 	for b := 0; b < 30; b++ {
 		for d, home := range homes {
-			ps := make([]DecodedPing, 6)
+			ps := make([]driver.DecodedPing, 6)
 			for i := range ps {
 				pos := geo.Offset(home, r.Float64()*360, r.Float64()*300) // 600 m in 10 s at most: plausible
 				ts := now.Add(time.Duration(b*10+i-400) * 10 * time.Second)
-				ps[i] = DecodedPing{Ping: Ping{Pos: pos, TS: ts, Seq: int64(b*10 + i + 1),
+				ps[i] = driver.DecodedPing{Ping: driver.Ping{Pos: pos, TS: ts, Seq: int64(b*10 + i + 1),
 					Accuracy: math.NaN(), Speed: math.NaN(), Heading: math.NaN()}}
 			}
 			id := "d" + strconv.Itoa(d)

@@ -1,0 +1,89 @@
+package driverredis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Claims set a driver's status and give it to, and take it from, a trip;
+// each is one script on the driver's state, then the index's status.
+type Claims struct {
+	rdb   redis.UniversalClient
+	idx   *geo.Index
+	cfg   driver.Config
+	reads *Reads
+}
+
+// SetStatus makes a driver available or offline. A driver on a trip cannot
+// change status (ErrConflict): the trip ends or is reassigned first.
+func (s *Claims) SetStatus(ctx context.Context, driverID, status string) (driver.State, error) {
+	if err := driver.CheckID(driverID); err != nil {
+		return driver.State{}, err
+	}
+	if status != driver.StatusAvailable && status != driver.StatusOffline {
+		return driver.State{}, fmt.Errorf("%w: status must be %q or %q", driver.ErrInvalid, driver.StatusAvailable, driver.StatusOffline)
+	}
+	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID)}, status, int64(s.cfg.StateTTL/time.Second))
+	if err != nil {
+		return driver.State{}, fmt.Errorf("driver: status: %w", err)
+	}
+	if arr, ok := v.([]any); ok && len(arr) == 3 {
+		if c, err := geo.ParseCell(str(arr[2])); err == nil {
+			if err := s.idx.SetStatus(ctx, driverID, c, status); err != nil {
+				return driver.State{}, err
+			}
+		}
+	}
+	return s.reads.Get(ctx, driverID)
+}
+
+// Claim gives driverID to tripID if the driver is available and free; it
+// is atomic in Redis, so one driver never holds two trips. Claiming again
+// for the same trip succeeds. ErrConflict when the driver is not free.
+func (s *Claims) Claim(ctx context.Context, driverID, tripID string) error {
+	if err := driver.CheckID(driverID); err != nil {
+		return err
+	}
+	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID)
+	if err != nil {
+		return fmt.Errorf("driver: claim: %w", err)
+	}
+	arr, _ := v.([]any)
+	if len(arr) != 3 {
+		return fmt.Errorf("driver: claim: unexpected reply %v", v)
+	}
+	if ok, _ := arr[0].(int64); ok != 1 {
+		return fmt.Errorf("%w: driver %s is %s", driver.ErrConflict, driverID, str(arr[1]))
+	}
+	if c, err := geo.ParseCell(str(arr[2])); err == nil {
+		return s.idx.SetStatus(ctx, driverID, c, driver.StatusOnTrip)
+	}
+	return nil
+}
+
+// Release frees a driver held by tripID (no-op if another trip holds it) and
+// sets its status (available, or offline).
+func (s *Claims) Release(ctx context.Context, driverID, tripID, status string) error {
+	if status == "" {
+		status = driver.StatusAvailable
+	}
+	v, err := runScript(ctx, s.rdb, releaseScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID, status)
+	if err != nil {
+		return fmt.Errorf("driver: release: %w", err)
+	}
+	arr, _ := v.([]any)
+	if len(arr) == 2 {
+		if ok, _ := arr[0].(int64); ok == 1 {
+			if c, err := geo.ParseCell(str(arr[1])); err == nil {
+				return s.idx.SetStatus(ctx, driverID, c, status)
+			}
+		}
+	}
+	return nil
+}
