@@ -19,7 +19,7 @@ import (
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
@@ -131,7 +131,7 @@ func newAuditEnv(t *testing.T) *auditEnv { return newAuditEnvDrivers(t, driver.C
 func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	dc.Prefix = prefix
 	drivers := driver.NewService(rdb, idx, dc)
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})

@@ -15,6 +15,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/trip"
@@ -32,7 +33,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 	rdb, prefix := redistest.MustOpen(tb)
 	var nodes []opsNode
 	for range n {
-		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+		idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 		drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 		trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix})

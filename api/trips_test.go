@@ -21,7 +21,7 @@ import (
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
 )
@@ -41,7 +41,7 @@ type tripEnv struct {
 func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	trips := trip.NewService(rdb, b, drivers, trip.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -38,9 +39,9 @@ func cityDense(n int, seed uint64) []geo.Point {
 	return out
 }
 
-func benchService(b *testing.B) (*driver.Service, *geo.Index) {
+func benchService(b *testing.B) (*driver.Service, *georedis.Index) {
 	rdb, prefix := redistest.MustOpen(b)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	return driver.NewService(rdb, idx, driver.Config{Prefix: prefix}), idx
 }
 

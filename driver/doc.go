@@ -1,7 +1,7 @@
 // Package driver owns drivers: ping decoding and validation, GPS plausibility,
 // location ingest (idempotent by seq, applied in ts order, newest fix wins),
 // driver state and status, and claims of a driver by a trip. Its Redis code is
-// in redis.go; the spatial index it feeds is geo.Index.
+// in redis.go; the spatial index it feeds is georedis.Index.
 //
 // Keys: hash drv:{<id>} (state) and sorted set drv:{<id>}:seqs (recently seen
 // sequence numbers, bounded, with a TTL) share the driver's hash tag, so one

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -133,7 +134,7 @@ func TestIngestInflightBound(t *testing.T) {
 // stored cell is H3's for the newest ping of each batch.
 func TestDiskCacheShared(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	s := NewService(rdb, idx, Config{Prefix: prefix, PingRate: -1})
 	s.disks.slots = s.disks.slots[:1]
 	ctx := context.Background()

@@ -393,7 +393,7 @@ func (s *Service) put(ctx context.Context, u geo.Update) error {
 	return j.err
 }
 
-// sendPuts is the puts pipe's send: geo.Index.UpdateMany of every update.
+// sendPuts is the puts pipe's send: georedis.Index.UpdateMany of every update.
 func (s *Service) sendPuts(ctx context.Context, jobs []*putJob) {
 	us := make([]geo.Update, len(jobs))
 	for i, j := range jobs {

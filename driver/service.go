@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/autopipe"
 )
 
@@ -124,7 +125,7 @@ type Config struct {
 // Service manages drivers. It is safe for concurrent use.
 type Service struct {
 	rdb       redis.UniversalClient
-	idx       *geo.Index
+	idx       *georedis.Index
 	cfg       Config
 	listeners []Listener
 	est       Estimator
@@ -149,7 +150,7 @@ type Metrics struct {
 }
 
 // NewService returns a driver service storing state in rdb and positions in idx.
-func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg Config) *Service {
+func NewService(rdb redis.UniversalClient, idx *georedis.Index, cfg Config) *Service {
 	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.SeqWindow <= 0 {
 		cfg.SeqWindow = 4096
@@ -531,4 +532,4 @@ func (s *Service) Nearby(ctx context.Context, q NearbyQuery) ([]Nearby, error) {
 }
 
 // Index exposes the position index (ops viewport scans, trims).
-func (s *Service) Index() *geo.Index { return s.idx }
+func (s *Service) Index() *georedis.Index { return s.idx }

@@ -10,7 +10,7 @@
 // next change. Counts are one ZCOUNT per status; entries older than
 // TripTTL are trimmed a few per write.
 //
-// Drivers: View reads the position index's region records (geo.Index's
+// Drivers: View reads the position index's region records (georedis.Index's
 // documented layout), O(fleet), reused for Config.FleetEvery per node.
 // Viewports and the supply map follow the H3 hierarchy: a driver is in a
 // cell when its r9 cell descends from it.

@@ -17,6 +17,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
 )
@@ -38,7 +39,7 @@ func MustEnv(tb testing.TB, cfg trip.Config) *Env {
 	rdb, prefix := redistest.MustOpen(tb)
 	b := feed.New(rdb, feed.Config{MaxAge: 10 * time.Minute})
 	tb.Cleanup(func() { _ = b.Close() })
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	d := driver.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	cfg.Prefix = prefix
 	return &Env{RDB: rdb, Feed: b, Drivers: d, Trips: trip.NewService(rdb, b, d, cfg), Prefix: prefix}
