@@ -16,7 +16,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -32,7 +32,7 @@ func newServer(t *testing.T) (*api.Server, *httptest.Server) {
 func newServerB(t testing.TB) (*api.Server, *httptest.Server) {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true}, newDeps(rdb, prefix, drivers, nil, nil))
 	ts := httptest.NewServer(srv.Handler())
@@ -210,7 +210,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 
 func TestDevTokenOnlyInDevMode(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	for _, dev := range []bool{true, false} {
 		srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: dev}, newDeps(rdb, prefix, drivers, nil, nil))

@@ -20,7 +20,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
@@ -132,7 +132,7 @@ func newAuditEnv(t *testing.T) *auditEnv { return newAuditEnvDrivers(t, driver.C
 func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	dc.Prefix = prefix
 	drivers := driverredis.NewService(rdb, idx, dc)
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})

@@ -11,7 +11,7 @@ import (
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
@@ -62,7 +62,7 @@ type Deps struct {
 	Logger   *slog.Logger
 	// Roads is the road graph drawn by the web map (nil: none); MapSource
 	// says where it came from: "osm" or "synthetic".
-	Roads     *geo.Graph
+	Roads     *road.Graph
 	MapSource string
 }
 

@@ -5,7 +5,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 func (s *Server) mapRoutes() {
@@ -14,8 +14,8 @@ func (s *Server) mapRoutes() {
 
 // roadsHandler serves the road graph drawn by the web map.
 type roadsHandler struct {
-	graph  *geo.Graph // nil: none
-	source string     // "osm" or "synthetic"
+	graph  *road.Graph // nil: none
+	source string      // "osm" or "synthetic"
 }
 
 var emptyRoads = []byte(`{"type":"FeatureCollection","features":[]}`)

@@ -16,6 +16,7 @@ import (
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/trip"
@@ -34,7 +35,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 	rdb, prefix := redistest.MustOpen(tb)
 	var nodes []opsNode
 	for range n {
-		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+		idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})

@@ -17,7 +17,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/payment/paymentredis"
@@ -45,7 +45,7 @@ type payEnv struct {
 func newPayEnv(tb testing.TB) *payEnv {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})

@@ -22,7 +22,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
@@ -34,7 +34,7 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 	rdb, prefix := redistest.MustOpen(tb)
 	var out []*tripEnv
 	for range n {
-		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+		idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
@@ -128,7 +128,7 @@ func slicesEqual(a, b []int) bool {
 // REST and an error on the WebSocket path alike (both call Ingest).
 func TestPingLimitHTTP(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: 2, PingBurst: 5, Limits: driver.Limits{MaxBatch: 5}})
 	srv := api.New(api.Config{JWTSecret: []byte(secret)}, newDeps(rdb, prefix, drivers, nil, nil))
 	ts := httptest.NewServer(srv.Handler())

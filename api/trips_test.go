@@ -23,7 +23,7 @@ import (
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/feed/feedredis"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -44,7 +44,7 @@ type tripEnv struct {
 func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})

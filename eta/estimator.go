@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // DefaultDetour is the detour factor (driven ÷ straight-line distance)
@@ -99,7 +100,7 @@ func (e *Estimator) Estimate(ctx context.Context, from, to geo.Point) (Estimate,
 	return e.EstimateAt(ctx, from, to, time.Now())
 }
 
-// EstimateAt predicts a trip leaving at t. Errors: geo.ErrUnreachable (with
+// EstimateAt predicts a trip leaving at t. Errors: road.ErrUnreachable (with
 // a graph), ctx errors; an off-graph point falls back to the line estimate.
 func (e *Estimator) EstimateAt(ctx context.Context, from, to geo.Point, t time.Time) (Estimate, error) {
 	return e.EstimateMoving(ctx, from, to, t, Motion{})
@@ -170,7 +171,7 @@ func (e *Estimator) raw(ctx context.Context, from, to geo.Point, t time.Time) (E
 		switch {
 		case err == nil:
 			return Estimate{Seconds: r.Seconds, Meters: r.Meters, Path: r.Path}, nil
-		case !errors.Is(err, geo.ErrOffGraph):
+		case !errors.Is(err, road.ErrOffGraph):
 			return Estimate{}, err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // Trip validity rules, applied to training and test trips alike (and
@@ -26,9 +27,9 @@ const (
 
 // EvalOptions configures an evaluation.
 type EvalOptions struct {
-	Graph        *geo.Graph // nil: no road graph (line estimates, no routed baseline)
-	Seed         int64      // split seed
-	TestFraction float64    // share of trips held out; 0 → 0.3
+	Graph        *road.Graph // nil: no road graph (line estimates, no routed baseline)
+	Seed         int64       // split seed
+	TestFraction float64     // share of trips held out; 0 → 0.3
 }
 
 // Metrics are error statistics of predicted against actual durations.
@@ -113,7 +114,7 @@ type Learned struct {
 // (out-of-fold); the same folds then cross-validate the correction's
 // depth and number of trees. The final speeds are learned on every
 // training trip.
-func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
+func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 	train = slices.Clone(train)
 	slices.SortStableFunc(train, func(a, b Trip) int { return a.Fixes[0].Time.Compare(b.Fixes[0].Time) })
 	if len(train) == 0 {
@@ -180,7 +181,7 @@ func Learn(ctx context.Context, train []Trip, g *geo.Graph) (*Learned, error) {
 
 // foldSamples are fold k's correction samples: its trips' queries, with
 // raw estimates and journeys learned from the other folds only.
-func foldSamples(ctx context.Context, train []Trip, fold []int, journeys [][]odJourneyIn, k int, grid float64, g *geo.Graph) []correctionSample {
+func foldSamples(ctx context.Context, train []Trip, fold []int, journeys [][]odJourneyIn, k int, grid float64, g *road.Graph) []correctionSample {
 	var rest []Trip
 	var restJ []odJourneyIn
 	for i, t := range train {
@@ -226,7 +227,7 @@ func foldOf(id string) int {
 
 // learnSpeeds fits the detour factor and the cell speeds on trips (in
 // departure order): the raw estimator, before any correction.
-func learnSpeeds(train []Trip, g *geo.Graph) *Learned {
+func learnSpeeds(train []Trip, g *road.Graph) *Learned {
 	l := &Learned{Model: NewSpeedModel(SpeedConfig{})}
 	if g != nil {
 		l.Router = NewRouter(g, l.Model)
@@ -294,7 +295,7 @@ func (l *Learned) routedLength(a, b geo.Point) (float64, error) {
 	sa := l.Router.g.Near(a, nearSlackM, nearMax)
 	sb := l.Router.g.Near(b, nearSlackM, nearMax)
 	if sa == nil || sb == nil {
-		return 0, geo.ErrOffGraph
+		return 0, road.ErrOffGraph
 	}
 	r, err := l.Router.g.RouteMulti(sa, sb, l.Router.lens, 1.0001, 1)
 	return r.Meters, err
@@ -317,7 +318,7 @@ const onMapSnapM = 100
 // graph within onMapSnapM: the real time between any two fixes of a trip is
 // ground truth, so a trip leaving the map's area still tells the truth about
 // its part inside. Trips entirely on the map are unchanged.
-func clipToMap(g *geo.Graph, t Trip) Trip {
+func clipToMap(g *road.Graph, t Trip) Trip {
 	bestLo, bestHi, lo := 0, 0, 0
 	for i := 0; i <= len(t.Fixes); i++ {
 		on := false
@@ -343,7 +344,7 @@ func clipToMap(g *geo.Graph, t Trip) Trip {
 
 // Prepare drops invalid trips; with a graph it first clips each trip to its
 // longest stretch on the map and counts the trips with none (offMap).
-func Prepare(trips []Trip, g *geo.Graph) (kept []Trip, invalid, offMap int) {
+func Prepare(trips []Trip, g *road.Graph) (kept []Trip, invalid, offMap int) {
 	for _, t := range trips {
 		if g != nil {
 			if t = clipToMap(g, t); len(t.Fixes) < 2 {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 const portoCSV = `shape,timestamps,TRIP_ID,CALL_TYPE,ORIGIN_CALL,ORIGIN_STAND,TAXI_ID,DAY_TYPE,MISSING_DATA
@@ -90,7 +91,7 @@ func FuzzReadTrips(f *testing.F) {
 
 // syntheticTrips drives cars over the synthetic city: routes between random
 // points, a fix every 15 s along the path, speed depending on the area.
-func syntheticTrips(g *geo.Graph, n int, seed uint64) []eta.Trip {
+func syntheticTrips(g *road.Graph, n int, seed uint64) []eta.Trip {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var trips []eta.Trip
 	start := time.Date(2024, 3, 4, 6, 0, 0, 0, time.UTC)
@@ -138,7 +139,7 @@ func slowDown(tr eta.Trip, k float64) eta.Trip {
 }
 
 func TestEvalNoLeakage(t *testing.T) {
-	g := geo.SyntheticCity(11, portoCenter)
+	g := road.SyntheticCity(11, portoCenter)
 	trips := syntheticTrips(g, 40, 5)
 	opt := eta.EvalOptions{Graph: g, Seed: 3}
 	ctx := context.Background()
@@ -274,7 +275,7 @@ func TestEvalNoLeakage(t *testing.T) {
 }
 
 func TestEvalWithoutGraphOmitsRouted(t *testing.T) {
-	g := geo.SyntheticCity(11, portoCenter)
+	g := road.SyntheticCity(11, portoCenter)
 	trips := syntheticTrips(g, 40, 6)
 	rep, err := eta.Eval(context.Background(), trips, eta.EvalOptions{Seed: 1})
 	if err != nil {

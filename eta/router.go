@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // Speed factors a learned cell speed may apply to an edge's free-flow speed.
@@ -27,7 +28,7 @@ const rebuildEvery = time.Second
 // mean free-flow speed of the cell's edges; NewRouter registers it in the
 // model. Safe for concurrent use.
 type Router struct {
-	g        *geo.Graph
+	g        *road.Graph
 	model    *SpeedModel
 	edgeCell []int32
 	cells    []geo.Cell
@@ -48,13 +49,13 @@ type weights struct {
 
 // NewRouter prepares a router over g using model's speeds (model may be nil:
 // free-flow speeds only).
-func NewRouter(g *geo.Graph, model *SpeedModel) *Router {
+func NewRouter(g *road.Graph, model *SpeedModel) *Router {
 	r := &Router{g: g, model: model, ff: g.FreeFlowSeconds()}
 	idx := map[geo.Cell]int32{}
 	r.edgeCell = make([]int32, g.NumEdges())
 	var sumLen, sumPace []float64
 	for e := range r.edgeCell {
-		ed := g.Edge(geo.EdgeID(e))
+		ed := g.Edge(road.EdgeID(e))
 		a, b := g.Node(ed.From), g.Node(ed.To)
 		c := geo.CellOf(geo.Point{Lat: (a.Lat + b.Lat) / 2, Lng: (a.Lng + b.Lng) / 2}, SpeedRes)
 		i, ok := idx[c]
@@ -81,7 +82,7 @@ func NewRouter(g *geo.Graph, model *SpeedModel) *Router {
 }
 
 // Graph is the router's road graph.
-func (r *Router) Graph() *geo.Graph { return r.g }
+func (r *Router) Graph() *road.Graph { return r.g }
 
 // Cells are the speed cells the graph covers.
 func (r *Router) Cells() []geo.Cell { return append([]geo.Cell(nil), r.cells...) }
@@ -128,7 +129,7 @@ func (r *Router) rebuild() *weights {
 			secs[e] = float32(s)
 			// Bound from the float32 actually used, so rounding can't make
 			// the heuristic overestimate.
-			vmax = math.Max(vmax, r.g.Edge(geo.EdgeID(e)).LengthM/float64(secs[e]))
+			vmax = math.Max(vmax, r.g.Edge(road.EdgeID(e)).LengthM/float64(secs[e]))
 		}
 		w.secs[b], w.vmax[b] = secs, vmax*1.0001
 	}
@@ -137,16 +138,16 @@ func (r *Router) rebuild() *weights {
 }
 
 // Route is the fastest route from one point to another departing at t (its
-// hour picks the time-of-day speeds). Errors: geo.ErrOffGraph when a point
-// is farther than geo.MaxSnapM from every road, geo.ErrUnreachable.
-func (r *Router) Route(ctx context.Context, from, to geo.Point, t time.Time) (geo.Route, error) {
+// hour picks the time-of-day speeds). Errors: road.ErrOffGraph when a point
+// is farther than road.MaxSnapM from every road, road.ErrUnreachable.
+func (r *Router) Route(ctx context.Context, from, to geo.Point, t time.Time) (road.Route, error) {
 	if err := ctx.Err(); err != nil {
-		return geo.Route{}, err
+		return road.Route{}, err
 	}
 	a := r.g.Near(from, nearSlackM, nearMax)
 	b := r.g.Near(to, nearSlackM, nearMax)
 	if a == nil || b == nil {
-		return geo.Route{}, geo.ErrOffGraph
+		return road.Route{}, road.ErrOffGraph
 	}
 	w := r.current()
 	bk := BucketOf(t)
@@ -163,7 +164,7 @@ const (
 )
 
 // RouteSnapped routes between already snapped points.
-func (r *Router) RouteSnapped(a, b geo.Snap, t time.Time) (geo.Route, error) {
+func (r *Router) RouteSnapped(a, b road.Snap, t time.Time) (road.Route, error) {
 	w := r.current()
 	bk := BucketOf(t)
 	return r.g.RouteWeighted(a, b, w.secs[bk], w.vmax[bk])
@@ -171,11 +172,11 @@ func (r *Router) RouteSnapped(a, b geo.Snap, t time.Time) (geo.Route, error) {
 
 // RouteLength is the shortest route by distance (its Seconds are meters).
 // The routed-constant baseline of eta-eval uses it.
-func (r *Router) RouteLength(a, b geo.Snap) (geo.Route, error) {
+func (r *Router) RouteLength(a, b road.Snap) (road.Route, error) {
 	return r.g.RouteWeighted(a, b, r.lens, 1.0001)
 }
 
-// Weights are the edge travel times (seconds, indexed by geo.EdgeID) the
+// Weights are the edge travel times (seconds, indexed by road.EdgeID) the
 // router uses for departures at t, and the speed bound of its heuristic.
 // The slice is shared: read only.
 func (r *Router) Weights(t time.Time) ([]float32, float64) {

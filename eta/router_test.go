@@ -11,6 +11,7 @@ import (
 
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/internal/shareddata"
 )
 
@@ -22,9 +23,9 @@ func dataFile(tb testing.TB, name string) string {
 	return shareddata.Path(tb, name)
 }
 
-func mustLoadPorto(tb testing.TB) *geo.Graph {
+func mustLoadPorto(tb testing.TB) *road.Graph {
 	tb.Helper()
-	g, err := geo.LoadOSMFile(dataFile(tb, "porto.osm.pbf"))
+	g, err := road.LoadOSMFile(dataFile(tb, "porto.osm.pbf"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func trainRandom(m *eta.SpeedModel, r *eta.Router, seed uint64) {
 
 // dijkstra is a plain textbook Dijkstra from node s, independent of the
 // router's code.
-func dijkstra(g *geo.Graph, w []float32, s geo.NodeID) []float64 {
+func dijkstra(g *road.Graph, w []float32, s road.NodeID) []float64 {
 	dist := make([]float64, g.NumNodes())
 	for i := range dist {
 		dist[i] = math.Inf(1)
@@ -58,7 +59,7 @@ func dijkstra(g *geo.Graph, w []float32, s geo.NodeID) []float64 {
 	dist[s] = 0
 	type item struct {
 		d float64
-		n geo.NodeID
+		n road.NodeID
 	}
 	pq := []item{{0, s}}
 	for len(pq) > 0 {
@@ -94,8 +95,8 @@ func cmpF(a, b float64) int {
 }
 
 func TestRouterMatchesDijkstra(t *testing.T) {
-	graphs := map[string]func(testing.TB) *geo.Graph{
-		"synthetic": func(testing.TB) *geo.Graph { return geo.SyntheticCity(5, portoCenter) },
+	graphs := map[string]func(testing.TB) *road.Graph{
+		"synthetic": func(testing.TB) *road.Graph { return road.SyntheticCity(5, portoCenter) },
 		"porto":     mustLoadPorto,
 	}
 	for name, load := range graphs {
@@ -109,10 +110,10 @@ func TestRouterMatchesDijkstra(t *testing.T) {
 			w, _ := r.Weights(at)
 			rng := rand.New(rand.NewPCG(2, 3))
 			for i := 0; i < 5; i++ {
-				s := geo.NodeID(rng.IntN(g.NumNodes()))
+				s := road.NodeID(rng.IntN(g.NumNodes()))
 				dist := dijkstra(g, w, s)
 				for j := 0; j < 20; j++ {
-					d := geo.NodeID(rng.IntN(g.NumNodes()))
+					d := road.NodeID(rng.IntN(g.NumNodes()))
 					route, err := r.RouteSnapped(g.NodeSnap(s), g.NodeSnap(d), at)
 					if err != nil {
 						t.Fatalf("%d→%d: %v", s, d, err)
@@ -139,12 +140,12 @@ func TestRouterMatchesDijkstra(t *testing.T) {
 }
 
 // square: 0=(SW) 1=(SE) 2=(NE) 3=(NW), 200 m sides; 0→1 one-way.
-func square() *geo.Graph {
+func square() *road.Graph {
 	c := portoCenter
 	pts := []geo.Point{c, geo.Offset(c, 90, 200), geo.Offset(geo.Offset(c, 90, 200), 0, 200), geo.Offset(c, 0, 200)}
-	return geo.BuildGraph(pts, []geo.Way{
-		{Nodes: []int{0, 1}, Class: geo.ClassResidential, Forward: true},
-		{Nodes: []int{1, 2, 3, 0}, Class: geo.ClassResidential, Forward: true, Backward: true},
+	return road.BuildGraph(pts, []road.Way{
+		{Nodes: []int{0, 1}, Class: road.ClassResidential, Forward: true},
+		{Nodes: []int{1, 2, 3, 0}, Class: road.ClassResidential, Forward: true, Backward: true},
 	})
 }
 
@@ -175,7 +176,7 @@ func TestRouterOneWay(t *testing.T) {
 func TestRouterUnreachable(t *testing.T) {
 	c := portoCenter
 	pts := []geo.Point{c, geo.Offset(c, 90, 300), geo.Offset(c, 90, 600)}
-	g := geo.BuildGraph(pts, []geo.Way{{Nodes: []int{0, 1, 2}, Class: geo.ClassPrimary, Forward: true}})
+	g := road.BuildGraph(pts, []road.Way{{Nodes: []int{0, 1, 2}, Class: road.ClassPrimary, Forward: true}})
 	r := eta.NewRouter(g, nil)
 	done := make(chan error, 1)
 	go func() {
@@ -184,20 +185,20 @@ func TestRouterUnreachable(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, geo.ErrUnreachable) {
-			t.Fatalf("err = %v, want geo.ErrUnreachable", err)
+		if !errors.Is(err, road.ErrUnreachable) {
+			t.Fatalf("err = %v, want road.ErrUnreachable", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("unreachable route did not return")
 	}
 	est := eta.NewEstimator(nil, r)
-	if _, err := est.Estimate(context.Background(), geo.Offset(c, 90, 500), geo.Offset(c, 90, 100)); !errors.Is(err, geo.ErrUnreachable) {
-		t.Fatalf("estimator: %v, want geo.ErrUnreachable", err)
+	if _, err := est.Estimate(context.Background(), geo.Offset(c, 90, 500), geo.Offset(c, 90, 100)); !errors.Is(err, road.ErrUnreachable) {
+		t.Fatalf("estimator: %v, want road.ErrUnreachable", err)
 	}
 }
 
 func TestRouterLearnedSpeedsChangeRoute(t *testing.T) {
-	g := geo.SyntheticCity(2, portoCenter)
+	g := road.SyntheticCity(2, portoCenter)
 	m := eta.NewSpeedModel(eta.SpeedConfig{})
 	r := eta.NewRouter(g, m)
 	sw, ne := g.Bounds()

@@ -1,8 +1,9 @@
-// Package geo owns geometry and the spatial side of hextrack: Point, distance
-// and bearing; H3 cells (it is the only package that imports h3-go); the index
-// of driver positions held in Redis (one sorted set per r9 cell, and one GEO
-// set per r6 region that Nearby reads with GEOSEARCH in a script; layout in
-// index.go); and the road graph (OSM PBF loader, synthetic city generator).
+// Package geo owns geometry: Point, distance, bearing and offset; H3 cells
+// (it is the only package that imports h3-go) with the resolutions of the
+// driver-position index; and the values that index stores and returns
+// (Entry, Update, NearbyQuery, Hit).
 //
-// geo imports no other hextrack package, nor echo, gorilla or anything web.
+// The index itself, in Redis, is geo/georedis; the road graph (OSM PBF
+// loader, synthetic city, snapping, routing) is geo/road. geo imports no
+// other hextrack package, nor go-redis, echo, gorilla or anything web.
 package geo

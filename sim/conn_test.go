@@ -12,6 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 func TestMovedOn(t *testing.T) {
@@ -137,7 +138,7 @@ func (c *recConn) Act(context.Context, string, string, string) (client.Snapshot,
 // (so the server's jump check, 50 m of slack per fix, passes), and the
 // fixes' wall timestamps increase.
 func TestLateTicksKeepFixesClose(t *testing.T) {
-	g := geo.SyntheticCity(1, geo.Point{Lat: 41.1579, Lng: -8.6291})
+	g := road.SyntheticCity(1, geo.Point{Lat: 41.1579, Lng: -8.6291})
 	e := &Engine{cfg: Config{SpeedUp: 50}, Clock: NewClock(50), Stats: NewStats(50), Graph: g,
 		idle: make([]atomic.Bool, 1), pos: make([]atomic.Pointer[geo.Point], 1)}
 	rng := rand.New(rand.NewPCG(1, 2))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // Who matches trips to drivers.
@@ -26,7 +27,7 @@ const (
 type Config struct {
 	Server    string // base URL, e.g. http://localhost:8080
 	Secret    []byte // HS256 secret to mint tokens; nil: the server's dev endpoint
-	Graph     *geo.Graph
+	Graph     *road.Graph
 	Drivers   int
 	Riders    int
 	Transport string  // TransportREST (default), TransportWS, TransportMixed
@@ -52,7 +53,7 @@ type Engine struct {
 	cfg    Config
 	Clock  *Clock
 	Stats  *Stats
-	Graph  *geo.Graph
+	Graph  *road.Graph
 	anon   *client.Client
 	rest   *http.Client
 	dialer *Dialer

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // Mover drives a car along routes of a road graph at road-class speeds with
@@ -12,12 +13,12 @@ import (
 // the car now and then waits at a junction (lights). Not safe for
 // concurrent use: one driver owns it.
 type Mover struct {
-	g   *geo.Graph
+	g   *road.Graph
 	rng *rand.Rand
 
 	pos     geo.Point
 	path    []geo.Point
-	edges   []geo.EdgeID
+	edges   []road.EdgeID
 	seg     int     // current segment path[seg] → path[seg+1]
 	segDone float64 // metres driven on it
 	factor  float64 // speed factor of the current segment
@@ -27,7 +28,7 @@ type Mover struct {
 }
 
 // NewMover places a car at p.
-func NewMover(g *geo.Graph, rng *rand.Rand, p geo.Point) *Mover {
+func NewMover(g *road.Graph, rng *rand.Rand, p geo.Point) *Mover {
 	return &Mover{g: g, rng: rng, pos: p, factor: 1}
 }
 
@@ -56,7 +57,7 @@ func (m *Mover) RouteTo(dst geo.Point) error {
 
 // SetPath makes the car drive a polyline; edges[i] (optional) is the road
 // of segment i and sets its speed, else segments go at 30 km/h.
-func (m *Mover) SetPath(path []geo.Point, edges []geo.EdgeID) {
+func (m *Mover) SetPath(path []geo.Point, edges []road.EdgeID) {
 	m.path, m.edges, m.seg, m.segDone = path, edges, 0, 0
 	if len(path) > 0 {
 		m.pos = path[0]

@@ -10,13 +10,14 @@ import (
 
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/sim"
 )
 
 // readTraces reads a trips CSV (Porto taxi format) into traces, keeping
 // those with at least two fixes, entirely inside the map's bounds when g
 // is given, up to limit (0: all).
-func readTraces(path string, g *geo.Graph, limit int) ([]sim.Trace, error) {
+func readTraces(path string, g *road.Graph, limit int) ([]sim.Trace, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("trips file: %w", err)
@@ -84,7 +85,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if tripsFile == "" {
 		return fmt.Errorf("replay needs --trips FILE")
 	}
-	var g *geo.Graph
+	var g *road.Graph
 	if mapName != "" {
 		var err error
 		if g, err = loadMap(mapName, 1); err != nil {
@@ -96,7 +97,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if g == nil {
-		g = geo.SyntheticCity(1, traces[0].Points[0]) // unused by traces; the engine wants a map
+		g = road.SyntheticCity(1, traces[0].Points[0]) // unused by traces; the engine wants a map
 	}
 	cfg.Server, cfg.Graph = c.server, g
 	if c.secret != "" {

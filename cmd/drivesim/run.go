@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/sim"
 )
 
@@ -35,11 +36,11 @@ func envOr(name, def string) string {
 }
 
 // loadMap returns the synthetic city or the graph of an OSM PBF file.
-func loadMap(name string, seed int64) (*geo.Graph, error) {
+func loadMap(name string, seed int64) (*road.Graph, error) {
 	if name == "" || name == "synthetic" {
-		return geo.SyntheticCity(seed, geo.Point{Lat: 41.1579, Lng: -8.6291}), nil
+		return road.SyntheticCity(seed, geo.Point{Lat: 41.1579, Lng: -8.6291}), nil
 	}
-	g, err := geo.LoadOSMFile(name)
+	g, err := road.LoadOSMFile(name)
 	if err != nil {
 		return nil, fmt.Errorf("map %s: %w", name, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
@@ -24,8 +25,8 @@ var syntheticCenter = geo.Point{Lat: 41.1579, Lng: -8.6291}
 
 // etaParts is the ETA engine as wired into the server.
 type etaParts struct {
-	graph  *geo.Graph // nil without a map
-	source string     // "osm", "synthetic" or "none"
+	graph  *road.Graph // nil without a map
+	source string      // "osm", "synthetic" or "none"
 	est    *eta.Estimator
 	feeder *eta.Feeder
 	speeds *eta.SpeedListener
@@ -42,9 +43,9 @@ func openETA(mapFile, prefix string, rdb redis.UniversalClient, reg *prometheus.
 	switch mapFile {
 	case "":
 	case "synthetic":
-		p.graph, p.source = geo.SyntheticCity(1, syntheticCenter), "synthetic"
+		p.graph, p.source = road.SyntheticCity(1, syntheticCenter), "synthetic"
 	default:
-		g, err := geo.LoadOSMFile(mapFile)
+		g, err := road.LoadOSMFile(mapFile)
 		if err != nil {
 			return nil, fmt.Errorf("map %s: %w", mapFile, err)
 		}
@@ -86,7 +87,7 @@ type tripRouter struct{ est *eta.Estimator }
 
 func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, meters float64, err error) {
 	e, err := r.est.Estimate(ctx, from, to)
-	if errors.Is(err, geo.ErrUnreachable) {
+	if errors.Is(err, road.ErrUnreachable) {
 		e, err = r.est.Line(from, to, time.Now()), nil
 	}
 	return e.Seconds, e.Meters, err

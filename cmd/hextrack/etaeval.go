@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // runETAEval is `hextrack eta-eval`: learn ETAs from training trips and
@@ -66,7 +66,7 @@ Flags:
 	}
 	opt := eta.EvalOptions{Seed: *seed, TestFraction: *frac}
 	if *mapPath != "" {
-		if opt.Graph, err = geo.LoadOSMFile(*mapPath); err != nil {
+		if opt.Graph, err = road.LoadOSMFile(*mapPath); err != nil {
 			return err
 		}
 	}

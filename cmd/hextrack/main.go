@@ -27,7 +27,7 @@ import (
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -216,7 +216,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	idx := geo.NewIndex(m.rdb, geo.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
+	idx := georedis.NewIndex(m.rdb, georedis.IndexConfig{Prefix: c.Prefix, Stale: c.Stale})
 	m.Drivers = driverredis.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
 		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch},
 		PingRate: c.PingRate, PingBurst: c.PingBurst})
@@ -292,7 +292,7 @@ func (m *Main) Addr() string {
 // Redis is the client the server uses.
 func (m *Main) Redis() redis.UniversalClient { return m.rdb }
 
-func (m *Main) trimLoop(ctx context.Context, idx *geo.Index) {
+func (m *Main) trimLoop(ctx context.Context, idx *georedis.Index) {
 	t := time.NewTicker(m.Config.TrimEvery)
 	defer t.Stop()
 	for {

@@ -13,6 +13,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -39,9 +40,9 @@ func cityDense(n int, seed uint64) []geo.Point {
 	return out
 }
 
-func benchService(b *testing.B) (*driverredis.Service, *geo.Index) {
+func benchService(b *testing.B) (*driverredis.Service, *georedis.Index) {
 	rdb, prefix := redistest.MustOpen(b)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	return driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix}), idx
 }
 

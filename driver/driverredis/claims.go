@@ -9,13 +9,14 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 )
 
 // Claims set a driver's status and give it to, and take it from, a trip;
 // each is one script on the driver's state, then the index's status.
 type Claims struct {
 	rdb   redis.UniversalClient
-	idx   *geo.Index
+	idx   *georedis.Index
 	cfg   driver.Config
 	reads *Reads
 }

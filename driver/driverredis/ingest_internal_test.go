@@ -11,6 +11,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -134,7 +135,7 @@ func TestIngestInflightBound(t *testing.T) {
 // stored cell is H3's for the newest ping of each batch.
 func TestDiskCacheShared(t *testing.T) {
 	rdb, prefix := redistest.MustOpen(t)
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	s := NewService(rdb, idx, driver.Config{Prefix: prefix, PingRate: -1})
 	s.disks.slots = s.disks.slots[:1]
 	ctx := context.Background()

@@ -10,6 +10,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -23,7 +24,7 @@ func limitedServices(t *testing.T, n int, rate float64, burst, maxBatch int) ([]
 	now := func() time.Time { return time.Unix(0, clock.Load()) }
 	var out []*driverredis.Service
 	for range n {
-		idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Now: now})
+		idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix, Now: now})
 		out = append(out, driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix, Now: now,
 			PingRate: rate, PingBurst: burst, Limits: driver.Limits{MaxBatch: maxBatch}}))
 	}

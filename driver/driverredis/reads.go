@@ -12,12 +12,13 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 )
 
 // Reads are a driver's state (Get) and the search for nearby drivers.
 type Reads struct {
 	rdb     redis.UniversalClient
-	idx     *geo.Index
+	idx     *georedis.Index
 	cfg     driver.Config
 	est     driver.Estimator
 	metrics driver.Metrics
@@ -103,4 +104,4 @@ func (s *Reads) Nearby(ctx context.Context, q driver.NearbyQuery) ([]driver.Near
 }
 
 // Index exposes the position index (ops viewport scans, trims).
-func (s *Reads) Index() *geo.Index { return s.idx }
+func (s *Reads) Index() *georedis.Index { return s.idx }

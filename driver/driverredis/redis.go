@@ -15,6 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/autopipe"
 	"github.com/hextrack/hextrack/ratelimit"
 )
@@ -334,7 +335,7 @@ func (c *ingestCall) float(f float64, prec int) {
 // each in flight.
 type pipes struct {
 	rdb     redis.UniversalClient
-	idx     *geo.Index
+	idx     *georedis.Index
 	scripts *autopipe.Pipe[*scriptJob]
 	puts    *autopipe.Pipe[*putJob]
 }
@@ -405,7 +406,7 @@ func (s *pipes) put(ctx context.Context, u geo.Update) error {
 	return j.err
 }
 
-// sendPuts is the puts pipe's send: geo.Index.UpdateMany of every update.
+// sendPuts is the puts pipe's send: georedis.Index.UpdateMany of every update.
 func (s *pipes) sendPuts(ctx context.Context, jobs []*putJob) {
 	us := make([]geo.Update, len(jobs))
 	for i, j := range jobs {

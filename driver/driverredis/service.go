@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/autopipe"
 )
 
@@ -20,7 +20,7 @@ type Service struct {
 }
 
 // NewService returns a driver service storing state in rdb and positions in idx.
-func NewService(rdb redis.UniversalClient, idx *geo.Index, cfg driver.Config) *Service {
+func NewService(rdb redis.UniversalClient, idx *georedis.Index, cfg driver.Config) *Service {
 	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.SeqWindow <= 0 {
 		cfg.SeqWindow = 4096

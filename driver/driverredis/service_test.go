@@ -14,6 +14,7 @@ import (
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/geotest"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
@@ -28,7 +29,7 @@ func mustService(t *testing.T) (*driverredis.Service, func(time.Duration), func(
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	nowFn := func() time.Time { return time.Unix(0, clock.Load()) }
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Stale: 30 * time.Second, Now: nowFn})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix, Stale: 30 * time.Second, Now: nowFn})
 	svc := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix, Now: nowFn})
 	advance := func(d time.Duration) { clock.Add(int64(d)) }
 	return svc, advance, func() []string { return geotest.CellsOf(context.Background(), t, rdb, prefix, "d1") }

@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/internal/triptest"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -579,7 +580,7 @@ func (r estimatorRouter) Estimate(ctx context.Context, from, to geo.Point) (floa
 func BenchmarkLiveETA(b *testing.B) {
 	e := triptest.MustEnv(b, tripredis.Config{})
 	center := geo.Point{Lat: 41.1579, Lng: -8.6291}
-	g := geo.SyntheticCity(1, center)
+	g := road.SyntheticCity(1, center)
 	model := eta.NewSpeedModel(eta.SpeedConfig{})
 	est := eta.NewEstimator(model, eta.NewRouter(g, model))
 	var n, total atomic.Int64

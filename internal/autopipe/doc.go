@@ -8,7 +8,7 @@
 //
 // go-redis v9.22+ has an experimental AutoPipeline (blocking and async
 // faces). It batches plain commands only: it cannot batch domain work such
-// as driver's index updates (one geo.Index.UpdateMany per batch), and its
+// as driver's index updates (one georedis.Index.UpdateMany per batch), and its
 // bound (MaxQueuedCommands) rejects instead of making a flood wait.
 //
 // It imports only go-redis; it knows nothing of trips, drivers or feeds.

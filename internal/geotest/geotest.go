@@ -1,4 +1,4 @@
-// Package geotest holds test helpers that look inside geo's Redis layout.
+// Package geotest holds test helpers that look inside geo/georedis's Redis layout.
 package geotest
 
 import (

@@ -19,6 +19,7 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -41,7 +42,7 @@ func MustEnv(tb testing.TB, cfg tripredis.Config) *Env {
 	rdb, prefix := redistest.MustOpen(tb)
 	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
 	tb.Cleanup(func() { _ = b.Close() })
-	idx := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix})
+	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	d := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
 	cfg.Prefix = prefix
 	return &Env{RDB: rdb, Feed: b, Drivers: d, Trips: tripredis.NewService(rdb, b, d, cfg), Prefix: prefix}

@@ -196,10 +196,10 @@ func demandCells(ctx context.Context, rdb redis.UniversalClient, prefix string, 
 }
 
 // readFleet reads every fresh driver record of the position index. It
-// reads geo.Index's documented layout (geo/index.go: the set
+// reads georedis.Index's documented layout (geo/index.go: the set
 // <p>geo:regions and one hash <p>geo:{<r6>}:w per region of
 // "r9|ms|status|lat|lng" records or "-|ms" tombstones) because geo offers
-// no whole-fleet scan; ops_test.go writes through geo.Index and reads
+// no whole-fleet scan; ops_test.go writes through georedis.Index and reads
 // through this, so a layout change fails there. Cost: one SMEMBERS and one
 // pipelined HGETALL per region, O(drivers indexed in the last trim period).
 func readFleet(ctx context.Context, rdb redis.UniversalClient, prefix string, fresh time.Time) ([]ops.FleetDriver, error) {

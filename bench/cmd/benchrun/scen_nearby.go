@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 )
 
 const (
@@ -33,9 +34,9 @@ func (sc *nearbyScenario) run(ctx context.Context) error {
 	}
 	pts := cityDense(nearbyDrivers, 7)
 	t := time.Now()
-	// The drivers enter the index through geo.Index.UpdateMany, the writer
+	// The drivers enter the index through georedis.Index.UpdateMany, the writer
 	// ingest uses (200,000 REST pings would take the scenario's budget).
-	idx := geo.NewIndex(sc.rdb, geo.IndexConfig{Prefix: prefix, Stale: 30 * time.Minute})
+	idx := georedis.NewIndex(sc.rdb, georedis.IndexConfig{Prefix: prefix, Stale: 30 * time.Minute})
 	now := time.Now()
 	us := make([]geo.Update, 0, 1000)
 	for i, p := range pts {

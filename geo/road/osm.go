@@ -1,4 +1,4 @@
-package geo
+package road
 
 import (
 	"bytes"
@@ -11,13 +11,15 @@ import (
 
 	"github.com/paulmach/osm"
 	"github.com/paulmach/osm/osmpbf"
+
+	"github.com/hextrack/hextrack/geo"
 )
 
 // LoadOSMFile loads the road graph of an OpenStreetMap PBF file.
 func LoadOSMFile(path string) (*Graph, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("geo: open map: %w", err)
+		return nil, fmt.Errorf("road: open map: %w", err)
 	}
 	defer f.Close()
 	return LoadOSM(f)
@@ -35,7 +37,7 @@ func LoadOSMFile(path string) (*Graph, error) {
 func LoadOSM(r io.Reader) (*Graph, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("geo: read map: %w", err)
+		return nil, fmt.Errorf("road: read map: %w", err)
 	}
 	ctx := context.Background()
 
@@ -67,11 +69,11 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 	}
 	if err := sc.Err(); err != nil {
 		sc.Close()
-		return nil, fmt.Errorf("geo: scan ways: %w", err)
+		return nil, fmt.Errorf("road: scan ways: %w", err)
 	}
 	sc.Close()
 	if len(ways) == 0 {
-		return nil, fmt.Errorf("geo: map has no drivable roads")
+		return nil, fmt.Errorf("road: map has no drivable roads")
 	}
 
 	// need is read by the decoder goroutines (FilterNode) during the node
@@ -86,11 +88,11 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		if !ok {
 			continue
 		}
-		idOf[n.ID] = b.addNode(Point{Lat: n.Lat, Lng: n.Lon})
+		idOf[n.ID] = b.addNode(geo.Point{Lat: n.Lat, Lng: n.Lon})
 	}
 	if err := sc.Err(); err != nil {
 		sc.Close()
-		return nil, fmt.Errorf("geo: scan nodes: %w", err)
+		return nil, fmt.Errorf("road: scan nodes: %w", err)
 	}
 	sc.Close()
 
@@ -113,7 +115,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 	}
 	g := b.build(true)
 	if g.NumNodes() == 0 {
-		return nil, fmt.Errorf("geo: map has no connected road network")
+		return nil, fmt.Errorf("road: map has no connected road network")
 	}
 	return g, nil
 }

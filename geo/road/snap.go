@@ -1,9 +1,11 @@
-package geo
+package road
 
 import (
 	"cmp"
 	"math"
 	"slices"
+
+	"github.com/hextrack/hextrack/geo"
 )
 
 // gridCellM is the side of a snapping bucket. Urban edges are mostly shorter
@@ -24,7 +26,7 @@ type edgeGrid struct {
 	items  []int32
 }
 
-func newEdgeGrid(g *Graph) edgeGrid {
+func newEdgeGrid(g *network) edgeGrid {
 	var gr edgeGrid
 	if len(g.xy) == 0 {
 		return gr
@@ -78,14 +80,14 @@ func (gr *edgeGrid) bucket(x, y float64) (int, int) {
 // Snap is a point projected onto the nearest road edge.
 type Snap struct {
 	Edge  EdgeID
-	Frac  float64 // position along Edge, 0 at From, 1 at To
-	Point Point   // the projected point
-	DistM float64 // distance from the query point to Point
+	Frac  float64   // position along Edge, 0 at From, 1 at To
+	Point geo.Point // the projected point
+	DistM float64   // distance from the query point to Point
 }
 
 // Snap projects p onto the nearest edge within MaxSnapM. For a two-way road
 // it returns one of the two directed edges; the other is Graph.Reverse(Edge).
-func (g *Graph) Snap(p Point) (Snap, bool) {
+func (g *Graph) Snap(p geo.Point) (Snap, bool) {
 	gr := &g.grid
 	if gr.nx == 0 || !p.Valid() {
 		return Snap{}, false
@@ -126,8 +128,8 @@ func (g *Graph) Snap(p Point) (Snap, bool) {
 		return Snap{}, false
 	}
 	a, b := g.pts[g.tail[best]], g.pts[g.head[best]]
-	sp := Point{Lat: a.Lat + (b.Lat-a.Lat)*bestT, Lng: a.Lng + (b.Lng-a.Lng)*bestT}
-	d := Distance(p, sp)
+	sp := geo.Point{Lat: a.Lat + (b.Lat-a.Lat)*bestT, Lng: a.Lng + (b.Lng-a.Lng)*bestT}
+	d := geo.Distance(p, sp)
 	if d > MaxSnapM {
 		return Snap{}, false
 	}
@@ -138,7 +140,7 @@ func (g *Graph) Snap(p Point) (Snap, bool) {
 // one (the nearest first, at most max), one per two-way pair; nil when p is
 // off the graph. Routing from or to all of them (RouteMulti) absorbs GPS
 // error near parallel or one-way streets.
-func (g *Graph) Near(p Point, slackM float64, max int) []Snap {
+func (g *Graph) Near(p geo.Point, slackM float64, max int) []Snap {
 	s, ok := g.Snap(p)
 	if !ok {
 		return nil
@@ -178,8 +180,8 @@ func (g *Graph) Near(p Point, slackM float64, max int) []Snap {
 			break
 		}
 		a, b := g.pts[g.tail[c.e]], g.pts[g.head[c.e]]
-		sp := Point{Lat: a.Lat + (b.Lat-a.Lat)*c.t, Lng: a.Lng + (b.Lng-a.Lng)*c.t}
-		out = append(out, Snap{Edge: EdgeID(c.e), Frac: c.t, Point: sp, DistM: Distance(p, sp)})
+		sp := geo.Point{Lat: a.Lat + (b.Lat-a.Lat)*c.t, Lng: a.Lng + (b.Lng-a.Lng)*c.t}
+		out = append(out, Snap{Edge: EdgeID(c.e), Frac: c.t, Point: sp, DistM: geo.Distance(p, sp)})
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package geo_test
+package road_test
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/internal/shareddata"
 )
 
@@ -18,9 +19,9 @@ func dataFile(tb testing.TB, name string) string {
 	return shareddata.Path(tb, name)
 }
 
-func mustLoadPorto(tb testing.TB) *geo.Graph {
+func mustLoadPorto(tb testing.TB) *road.Graph {
 	tb.Helper()
-	g, err := geo.LoadOSMFile(dataFile(tb, "porto.osm.pbf"))
+	g, err := road.LoadOSMFile(dataFile(tb, "porto.osm.pbf"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -29,12 +30,12 @@ func mustLoadPorto(tb testing.TB) *geo.Graph {
 
 // stronglyConnected checks that every node reaches node 0 and node 0
 // reaches every node.
-func stronglyConnected(t *testing.T, g *geo.Graph) {
+func stronglyConnected(t *testing.T, g *road.Graph) {
 	t.Helper()
 	n := g.NumNodes()
-	radj := make([][]geo.NodeID, n)
+	radj := make([][]road.NodeID, n)
 	fwd := make([]bool, n)
-	stack := []geo.NodeID{0}
+	stack := []road.NodeID{0}
 	fwd[0] = true
 	for len(stack) > 0 {
 		u := stack[len(stack)-1]
@@ -49,7 +50,7 @@ func stronglyConnected(t *testing.T, g *geo.Graph) {
 		}
 	}
 	for e := 0; e < g.NumEdges(); e++ {
-		ed := g.Edge(geo.EdgeID(e))
+		ed := g.Edge(road.EdgeID(e))
 		radj[ed.To] = append(radj[ed.To], ed.From)
 	}
 	bwd := make([]bool, n)
@@ -72,10 +73,10 @@ func stronglyConnected(t *testing.T, g *geo.Graph) {
 	}
 }
 
-func oneWayShare(g *geo.Graph) float64 {
+func oneWayShare(g *road.Graph) float64 {
 	one := 0
 	for e := 0; e < g.NumEdges(); e++ {
-		if _, ok := g.Reverse(geo.EdgeID(e)); !ok {
+		if _, ok := g.Reverse(road.EdgeID(e)); !ok {
 			one++
 		}
 	}
@@ -100,11 +101,11 @@ func TestLoadOSMPorto(t *testing.T) {
 	}
 	// Roundabouts and motorways are one-way; a street tagged oneway=yes has
 	// no reverse twin. Count classes to make sure speeds come from the tags.
-	classes := map[geo.RoadClass]int{}
+	classes := map[road.RoadClass]int{}
 	for e := 0; e < g.NumEdges(); e++ {
-		classes[g.Edge(geo.EdgeID(e)).Class]++
+		classes[g.Edge(road.EdgeID(e)).Class]++
 	}
-	for _, c := range []geo.RoadClass{geo.ClassPrimary, geo.ClassSecondary, geo.ClassResidential} {
+	for _, c := range []road.RoadClass{road.ClassPrimary, road.ClassSecondary, road.ClassResidential} {
 		if classes[c] == 0 {
 			t.Errorf("no %v edges", c)
 		}
@@ -112,7 +113,7 @@ func TestLoadOSMPorto(t *testing.T) {
 }
 
 func TestLoadOSMRejectsGarbage(t *testing.T) {
-	if _, err := geo.LoadOSM(bytes.NewReader([]byte("not a pbf"))); err == nil {
+	if _, err := road.LoadOSM(bytes.NewReader([]byte("not a pbf"))); err == nil {
 		t.Fatal("garbage accepted")
 	}
 }
@@ -133,7 +134,7 @@ func TestParseMaxSpeed(t *testing.T) {
 		{"-5", 0, false},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
-			got, ok := geo.ParseMaxSpeed(tc.in)
+			got, ok := road.ParseMaxSpeed(tc.in)
 			if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
 				t.Fatalf("ParseMaxSpeed(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 			}
@@ -144,15 +145,15 @@ func TestParseMaxSpeed(t *testing.T) {
 var porto = geo.Point{Lat: 41.1496, Lng: -8.6109}
 
 func TestSyntheticCity(t *testing.T) {
-	a := geo.SyntheticCity(7, porto)
-	b := geo.SyntheticCity(7, porto)
-	c := geo.SyntheticCity(8, porto)
+	a := road.SyntheticCity(7, porto)
+	b := road.SyntheticCity(7, porto)
+	c := road.SyntheticCity(8, porto)
 	t.Run("deterministic", func(t *testing.T) {
 		if a.NumNodes() != b.NumNodes() || a.NumEdges() != b.NumEdges() || !bytes.Equal(a.GeoJSON(), b.GeoJSON()) {
 			t.Fatal("same seed gave different cities")
 		}
 		for i := 0; i < a.NumNodes(); i++ {
-			if a.Node(geo.NodeID(i)) != b.Node(geo.NodeID(i)) {
+			if a.Node(road.NodeID(i)) != b.Node(road.NodeID(i)) {
 				t.Fatalf("node %d differs", i)
 			}
 		}
@@ -174,18 +175,18 @@ func TestSyntheticCity(t *testing.T) {
 		if d := geo.Distance(sw, ne); d < 5000 || d > 8000 {
 			t.Errorf("diagonal %.0f m", d)
 		}
-		classes := map[geo.RoadClass]bool{}
+		classes := map[road.RoadClass]bool{}
 		for e := 0; e < a.NumEdges(); e++ {
-			classes[a.Edge(geo.EdgeID(e)).Class] = true
+			classes[a.Edge(road.EdgeID(e)).Class] = true
 		}
-		if !classes[geo.ClassSecondary] || !classes[geo.ClassResidential] {
+		if !classes[road.ClassSecondary] || !classes[road.ClassResidential] {
 			t.Errorf("want arterials and local streets, got %v", classes)
 		}
 	})
 }
 
 func TestGeoJSON(t *testing.T) {
-	g := geo.SyntheticCity(1, porto)
+	g := road.SyntheticCity(1, porto)
 	var fc struct {
 		Type     string `json:"type"`
 		Features []struct {
@@ -239,11 +240,11 @@ func TestGeoJSONPortoSize(t *testing.T) {
 }
 
 func TestSnap(t *testing.T) {
-	g := geo.SyntheticCity(3, porto)
+	g := road.SyntheticCity(3, porto)
 	rng := rand.New(rand.NewPCG(1, 2))
 	t.Run("near an edge", func(t *testing.T) {
 		for i := 0; i < 200; i++ {
-			e := geo.EdgeID(rng.IntN(g.NumEdges()))
+			e := road.EdgeID(rng.IntN(g.NumEdges()))
 			ed := g.Edge(e)
 			a, b := g.Node(ed.From), g.Node(ed.To)
 			mid := geo.Point{Lat: (a.Lat + b.Lat) / 2, Lng: (a.Lng + b.Lng) / 2}
@@ -267,7 +268,7 @@ func TestSnap(t *testing.T) {
 			}
 			best := math.Inf(1)
 			for e := 0; e < g.NumEdges(); e++ {
-				ed := g.Edge(geo.EdgeID(e))
+				ed := g.Edge(road.EdgeID(e))
 				best = math.Min(best, pointSegM(p, g.Node(ed.From), g.Node(ed.To)))
 			}
 			if math.Abs(s.DistM-best) > 0.5 {
@@ -305,12 +306,12 @@ func pointSegM(p, a, b geo.Point) float64 {
 }
 
 // square: 0=(SW) 1=(SE) 2=(NE) 3=(NW), 200 m sides; 0→1 one-way.
-func square() *geo.Graph {
+func square() *road.Graph {
 	c := porto
 	pts := []geo.Point{c, geo.Offset(c, 90, 200), geo.Offset(geo.Offset(c, 90, 200), 0, 200), geo.Offset(c, 0, 200)}
-	return geo.BuildGraph(pts, []geo.Way{
-		{Nodes: []int{0, 1}, Class: geo.ClassResidential, Forward: true},
-		{Nodes: []int{1, 2, 3, 0}, Class: geo.ClassResidential, Forward: true, Backward: true},
+	return road.BuildGraph(pts, []road.Way{
+		{Nodes: []int{0, 1}, Class: road.ClassResidential, Forward: true},
+		{Nodes: []int{1, 2, 3, 0}, Class: road.ClassResidential, Forward: true, Backward: true},
 	})
 }
 
@@ -342,15 +343,15 @@ func TestRouteUnreachable(t *testing.T) {
 	c := porto
 	pts := []geo.Point{c, geo.Offset(c, 90, 300), geo.Offset(c, 90, 600)}
 	// A dead-end one-way chain: 0→1→2 and nothing back.
-	g := geo.BuildGraph(pts, []geo.Way{{Nodes: []int{0, 1, 2}, Class: geo.ClassPrimary, Forward: true}})
+	g := road.BuildGraph(pts, []road.Way{{Nodes: []int{0, 1, 2}, Class: road.ClassPrimary, Forward: true}})
 	_, err := g.Route(geo.Offset(c, 90, 500), geo.Offset(c, 90, 100))
-	if !errors.Is(err, geo.ErrUnreachable) {
+	if !errors.Is(err, road.ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}
 	if _, err := g.Route(geo.Offset(c, 90, 100), geo.Offset(c, 90, 500)); err != nil {
 		t.Fatalf("forward: %v", err)
 	}
-	if _, err := g.Route(geo.Offset(c, 0, 50000), c); !errors.Is(err, geo.ErrOffGraph) {
+	if _, err := g.Route(geo.Offset(c, 0, 50000), c); !errors.Is(err, road.ErrOffGraph) {
 		t.Fatalf("off graph: %v", err)
 	}
 }

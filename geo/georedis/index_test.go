@@ -1,4 +1,4 @@
-package geo_test
+package georedis_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/geotest"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -20,7 +21,7 @@ func TestIndexNearbyAndMove(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := redistest.MustOpen(t)
 	now := time.Now()
-	x := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Stale: 30 * time.Second, Now: func() time.Time { return now }})
+	x := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix, Stale: 30 * time.Second, Now: func() time.Time { return now }})
 
 	near := geo.Offset(portoCenter, 45, 100)
 	far := geo.Offset(portoCenter, 180, 2500)
@@ -117,7 +118,7 @@ func TestNearbyPolar(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := redistest.MustOpen(t)
 	now := time.Now()
-	x := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
+	x := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
 	pole := geo.Point{Lat: 89.9, Lng: 10}
 	edge := geo.Point{Lat: 85.0505, Lng: 10}
 	date := geo.Point{Lat: 10, Lng: 179.9999}
@@ -167,7 +168,7 @@ func TestNearbyMatchesBruteForce(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := redistest.MustOpen(t)
 	now := time.Now()
-	x := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
+	x := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
 	r := rand.New(rand.NewPCG(3, 4))
 	type drv struct {
 		p      geo.Point
@@ -251,7 +252,9 @@ func TestNearbyMatchesBruteForce(t *testing.T) {
 	}
 	t.Run("geo", check)
 	t.Run("cells", func(t *testing.T) {
-		defer geo.UseCellsForNearby()()
+		defer georedis.UseCellsForNearby()()
 		check(t)
 	})
 }
+
+var portoCenter = geo.Point{Lat: 41.1496, Lng: -8.6109}

@@ -1,4 +1,4 @@
-package geo
+package georedis
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -23,12 +24,12 @@ func TestRedisGeoDistance(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	worst := 0.0
 	for i := 0; i < 3000; i++ {
-		p := Point{Lat: (r.Float64()*2 - 1) * geoMaxLat, Lng: (r.Float64()*2 - 1) * 179.9}
+		p := geo.Point{Lat: (r.Float64()*2 - 1) * geoMaxLat, Lng: (r.Float64()*2 - 1) * 179.9}
 		switch i % 4 {
 		case 0:
-			p = Offset(Point{Lat: 41.15, Lng: -8.61}, r.Float64()*360, r.Float64()*20)
+			p = geo.Offset(geo.Point{Lat: 41.15, Lng: -8.61}, r.Float64()*360, r.Float64()*20)
 		case 1:
-			p = Point{Lat: (r.Float64()*2 - 1) * 0.01, Lng: (r.Float64()*2 - 1) * 0.01} // equator: widest cells
+			p = geo.Point{Lat: (r.Float64()*2 - 1) * 0.01, Lng: (r.Float64()*2 - 1) * 0.01} // equator: widest cells
 		}
 		lat, lng := strconv.FormatFloat(p.Lat, 'f', 7, 64), strconv.FormatFloat(p.Lng, 'f', 7, 64)
 		p.Lat, _ = strconv.ParseFloat(lat, 64)
@@ -37,7 +38,7 @@ func TestRedisGeoDistance(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := []float64{1, 30, 300, 3000, 50000}[i%5] * r.Float64()
-		c := Offset(p, r.Float64()*360, m)
+		c := geo.Offset(p, r.Float64()*360, m)
 		if !inGeoRange(c, 1) {
 			continue
 		}
@@ -48,7 +49,7 @@ func TestRedisGeoDistance(t *testing.T) {
 		if err != nil || len(res) != 1 {
 			t.Fatalf("GEOSEARCH around %v: %v %v", c, res, err)
 		}
-		d, rd := Distance(c, p), res[0].Dist
+		d, rd := geo.Distance(c, p), res[0].Dist
 		worst = max(worst, abs(rd/redisScale-d))
 		if abs(rd/redisScale-d) > 0.4 {
 			t.Fatalf("%v from %v: Redis %.4f m (scaled %.4f), ours %.4f m: off by more than 0.4 m (geoErrM %v)", p, c, rd, rd/redisScale, d, geoErrM)

@@ -1,4 +1,4 @@
-package geo
+package georedis
 
 import (
 	"cmp"
@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/geo"
 )
 
 // geoMaxLat is the latitude up to which positions go into the GEO sets:
@@ -116,7 +118,7 @@ end
 const (
 	redisEarthRadiusM = 6372797.560856
 	// redisScale turns one of our distances into Redis' of the same points.
-	redisScale = redisEarthRadiusM / EarthRadiusM
+	redisScale = redisEarthRadiusM / geo.EarthRadiusM
 	// geoErrM bounds the difference between our distance to a driver's
 	// recorded position and Redis' distance to its geohash cell's center,
 	// scaled back by redisScale.
@@ -151,6 +153,13 @@ const nearbyStartM = 40.0
 // wide: a radius too large costs as much as one more GEOSEARCH).
 const r9AreaM2 = 105332.5
 
+// search answers Nearby from the GEO sets, and hands the queries they can't
+// answer to cells.
+type search struct {
+	*store
+	cells *cellSearch
+}
+
 // Nearby returns fresh drivers within q.RadiusM of q.Center, nearest first,
 // at most q.Limit, exactly (haversine on the recorded positions).
 //
@@ -167,15 +176,15 @@ const r9AreaM2 = 105332.5
 // or read on, in one more round trip each time. Queries whose radius
 // reaches beyond the GEO sets' latitudes or across the antimeridian walk
 // the r9 cells instead (nearbyCells).
-func (x *Index) Nearby(ctx context.Context, q NearbyQuery) ([]Hit, error) {
+func (x *search) Nearby(ctx context.Context, q geo.NearbyQuery) ([]geo.Hit, error) {
 	if q.Limit <= 0 {
 		q.Limit = 10
 	}
-	if !q.Center.Valid() || CellOf(q.Center, ResIndex) == 0 {
-		return nil, fmt.Errorf("geo: nearby: invalid center %v", q.Center)
+	if !q.Center.Valid() || geo.CellOf(q.Center, geo.ResIndex) == 0 {
+		return nil, fmt.Errorf("georedis: nearby: invalid center %v", q.Center)
 	}
 	if nearbyUseCells || !inGeoRange(q.Center, q.RadiusM) {
-		return x.nearbyCells(ctx, q)
+		return x.cells.nearbyCells(ctx, q)
 	}
 	return x.nearbyGeo(ctx, q)
 }
@@ -185,8 +194,8 @@ var nearbyUseCells = false
 
 // inGeoRange reports whether the disk of radius m around c is within the GEO
 // sets' latitudes and does not cross the antimeridian.
-func inGeoRange(c Point, m float64) bool {
-	dLat := m / (EarthRadiusM * math.Pi / 180) * 1.01
+func inGeoRange(c geo.Point, m float64) bool {
+	dLat := m / (geo.EarthRadiusM * math.Pi / 180) * 1.01
 	top := math.Abs(c.Lat) + dLat
 	if top >= geoMaxLat {
 		return false
@@ -197,7 +206,7 @@ func inGeoRange(c Point, m float64) bool {
 
 // regionBound is a region's center and reach (regionReach circumradii).
 type regionBound struct {
-	center Point
+	center geo.Point
 	reach  float64
 }
 
@@ -205,10 +214,10 @@ type regionBound struct {
 // dozen regions, and computing one costs an H3 boundary.
 var regionBounds struct {
 	sync.RWMutex
-	m map[Cell]regionBound
+	m map[geo.Cell]regionBound
 }
 
-func boundOf(r Cell) regionBound {
+func boundOf(r geo.Cell) regionBound {
 	regionBounds.RLock()
 	b, ok := regionBounds.m[r]
 	regionBounds.RUnlock()
@@ -218,7 +227,7 @@ func boundOf(r Cell) regionBound {
 	b = regionBound{center: r.Center(), reach: circumradius(r) * regionReach}
 	regionBounds.Lock()
 	if regionBounds.m == nil || len(regionBounds.m) >= 1<<16 {
-		regionBounds.m = make(map[Cell]regionBound)
+		regionBounds.m = make(map[geo.Cell]regionBound)
 	}
 	regionBounds.m[r] = b
 	regionBounds.Unlock()
@@ -226,12 +235,12 @@ func boundOf(r Cell) regionBound {
 }
 
 // nearbyGeo is Nearby over the GEO sets.
-func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
+func (x *search) nearbyGeo(ctx context.Context, q geo.NearbyQuery) ([]geo.Hit, error) {
 	minMS := x.now().Add(-x.stale).UnixMilli()
-	c0 := CellOf(q.Center, ResIndex)
-	home := c0.Parent(ResRegion)
+	c0 := geo.CellOf(q.Center, geo.ResIndex)
+	home := c0.Parent(geo.ResRegion)
 	type region struct {
-		cell     Cell
+		cell     geo.Cell
 		lb       float64 // no driver of the region is nearer than this
 		complete float64 // every driver of the region nearer was read; <0: not searched
 	}
@@ -241,13 +250,13 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		lb := 0.0
 		if r != home {
 			b := boundOf(r)
-			lb = Distance(q.Center, b.center) - b.reach
+			lb = geo.Distance(q.Center, b.center) - b.reach
 		}
 		if lb <= q.RadiusM {
 			regions = append(regions, region{cell: r, lb: lb, complete: -1})
 		}
 	}
-	var hits []Hit        // fresh matching drivers found, nearest first
+	var hits []geo.Hit    // fresh matching drivers found, nearest first
 	var at map[string]int // index in hits by ID, once two replies were merged
 	merged := 0
 	bound := q.RadiusM // every driver nearer than bound must be read
@@ -261,10 +270,10 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		if round == nearbyMaxRounds {
 			// Replies that do not settle (records the script takes
 			// and parseRecord refuses): the cells give the answer.
-			return x.nearbyCells(ctx, q)
+			return x.cells.nearbyCells(ctx, q)
 		}
 		todo = todo[:0]
-		var near map[Cell]bool // regions of the r9 cells that may hold a driver within bound
+		var near map[geo.Cell]bool // regions of the r9 cells that may hold a driver within bound
 		for i, r := range regions {
 			switch {
 			case r.complete < 0 && r.lb <= bound && (round > 0 || r.cell == home):
@@ -302,7 +311,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("geo: nearby: %w", err)
+			return nil, fmt.Errorf("georedis: nearby: %w", err)
 		}
 		n := len(hits)
 		for _, c := range cmds {
@@ -314,12 +323,12 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 		for j, i := range todo {
 			vals, err := cmds[j].Slice()
 			if err != nil || len(vals) < 1 {
-				return nil, fmt.Errorf("geo: nearby: bad reply %v: %w", vals, err)
+				return nil, fmt.Errorf("georedis: nearby: bad reply %v: %w", vals, err)
 			}
 			rs, _ := vals[0].(string)
 			reach, err := strconv.ParseFloat(rs, 64)
 			if err != nil {
-				return nil, fmt.Errorf("geo: nearby: bad reply reach %q", rs)
+				return nil, fmt.Errorf("georedis: nearby: bad reply reach %q", rs)
 			}
 			regions[i].complete = max(0, fromRedisM(reach))
 			if reach >= rmax {
@@ -340,7 +349,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 				}
 				// Drivers beyond the radius stay until the end: the
 				// newest of two records of one driver must win.
-				h := Hit{Entry: e, DistanceM: Distance(q.Center, e.Pos)}
+				h := geo.Hit{Entry: e, DistanceM: geo.Distance(q.Center, e.Pos)}
 				if at == nil {
 					hits = append(hits, h)
 					continue
@@ -358,7 +367,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 				hits = append(hits, h)
 			}
 		}
-		slices.SortFunc(hits, func(a, b Hit) int { return cmp.Compare(a.DistanceM, b.DistanceM) })
+		slices.SortFunc(hits, func(a, b geo.Hit) int { return cmp.Compare(a.DistanceM, b.DistanceM) })
 		if at != nil {
 			for n, h := range hits {
 				at[h.ID] = n
@@ -376,7 +385,7 @@ func (x *Index) nearbyGeo(ctx context.Context, q NearbyQuery) ([]Hit, error) {
 // that may hold a point within m of p, or nil when that would be many cells
 // (the regions' reach then decides). A driver is in the region of its r9
 // cell, so this is tighter than the reach near a region's edge.
-func nearRegions(p Point, c0 Cell, m float64) map[Cell]bool {
+func nearRegions(p geo.Point, c0 geo.Cell, m float64) map[geo.Cell]bool {
 	edge := circumradius(c0)
 	k := 0
 	for ringMinDist(k+1, edge) <= m {
@@ -384,12 +393,12 @@ func nearRegions(p Point, c0 Cell, m float64) map[Cell]bool {
 			return nil
 		}
 	}
-	out := map[Cell]bool{}
+	out := map[geo.Cell]bool{}
 	for _, c := range c0.Disk(k) {
 		// Cells within a few rings differ little in size (see slack in
 		// nearbyCells).
-		if Distance(p, c.Center())-edge*1.25 <= m {
-			out[c.Parent(ResRegion)] = true
+		if geo.Distance(p, c.Center())-edge*1.25 <= m {
+			out[c.Parent(geo.ResRegion)] = true
 		}
 	}
 	return out

@@ -1,4 +1,4 @@
-package geo
+package georedis
 
 import (
 	"context"
@@ -12,24 +12,25 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
 // cityDense places n points in Porto as bench/cmd/benchrun does: 70%
 // around 12 hotspots (Gaussian, σ 400 m), the rest uniform over the box.
-func cityDense(n int, seed uint64) []Point {
+func cityDense(n int, seed uint64) []geo.Point {
 	const s, w, nn, e = 41.069, -8.677, 41.163, -8.486
 	r := rand.New(rand.NewPCG(seed, 99))
-	hot := make([]Point, 12)
+	hot := make([]geo.Point, 12)
 	for i := range hot {
-		hot[i] = Point{Lat: s + r.Float64()*(nn-s), Lng: w + r.Float64()*(e-w)}
+		hot[i] = geo.Point{Lat: s + r.Float64()*(nn-s), Lng: w + r.Float64()*(e-w)}
 	}
-	out := make([]Point, n)
+	out := make([]geo.Point, n)
 	for i := range out {
 		if r.Float64() < 0.7 {
-			out[i] = Offset(hot[r.IntN(len(hot))], r.Float64()*360, math.Abs(r.NormFloat64())*400)
+			out[i] = geo.Offset(hot[r.IntN(len(hot))], r.Float64()*360, math.Abs(r.NormFloat64())*400)
 		} else {
-			out[i] = Point{Lat: s + r.Float64()*(nn-s), Lng: w + r.Float64()*(e-w)}
+			out[i] = geo.Point{Lat: s + r.Float64()*(nn-s), Lng: w + r.Float64()*(e-w)}
 		}
 	}
 	return out
@@ -78,10 +79,10 @@ func BenchmarkNearbyCity(b *testing.B) {
 	now := time.Now()
 	x := NewIndex(rdb, IndexConfig{Prefix: prefix, Stale: 30 * time.Minute})
 	pts := cityDense(200000, 7)
-	us := make([]Update, 0, 1000)
+	us := make([]geo.Update, 0, 1000)
 	ref := prefix + "ref"
 	for i, p := range pts {
-		us = append(us, Update{ID: "n" + strconv.Itoa(i), Pos: p, Seen: now, Status: "available"})
+		us = append(us, geo.Update{ID: "n" + strconv.Itoa(i), Pos: p, Seen: now, Status: "available"})
 		if len(us) == cap(us) || i == len(pts)-1 {
 			if err := x.UpdateMany(ctx, us); err != nil {
 				b.Fatal(err)
@@ -114,7 +115,7 @@ func BenchmarkNearbyCity(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			q := qs[i%len(qs)]
 			t := time.Now()
-			hits, err := x.Nearby(ctx, NearbyQuery{Center: q, RadiusM: 3000, Limit: 20, Status: "available"})
+			hits, err := x.Nearby(ctx, geo.NearbyQuery{Center: q, RadiusM: 3000, Limit: 20, Status: "available"})
 			ds = append(ds, time.Since(t))
 			if err != nil || len(hits) != 20 {
 				b.Fatalf("%d hits, %v", len(hits), err)

@@ -1,6 +1,10 @@
-package geo
+package road
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+
+	"github.com/hextrack/hextrack/geo"
+)
 
 // Synthetic city layout: a square grid of streets, every arterialEvery-th
 // line an arterial, the rest local streets of which some are one-way.
@@ -18,7 +22,7 @@ const (
 // third are one-way in alternating directions, and a few missing segments so
 // routes aren't trivially straight. The same seed always yields the same
 // graph, and the result is strongly connected.
-func SyntheticCity(seed int64, center Point) *Graph {
+func SyntheticCity(seed int64, center geo.Point) *Graph {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x68657874726b))
 	n := synthBlocks + 1
 	half := float64(synthBlocks*synthBlockM) / 2
@@ -34,7 +38,7 @@ func SyntheticCity(seed int64, center Point) *Graph {
 				dx += (rng.Float64() - 0.5) * 40
 				dy += (rng.Float64() - 0.5) * 40
 			}
-			p := Offset(Offset(center, 0, dy), 90, dx)
+			p := geo.Offset(geo.Offset(center, 0, dy), 90, dx)
 			ids[i][j] = b.addNode(p)
 		}
 	}

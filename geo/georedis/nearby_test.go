@@ -1,4 +1,4 @@
-package geo_test
+package georedis_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 )
 
@@ -25,7 +26,7 @@ func TestNearbyGeoEdgeCases(t *testing.T) {
 	ctx := context.Background()
 	rdb, prefix := redistest.MustOpen(t)
 	now := time.Now()
-	x := geo.NewIndex(rdb, geo.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
+	x := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix, Now: func() time.Time { return now }})
 	r := rand.New(rand.NewPCG(7, 8))
 	type drv struct {
 		p      geo.Point

@@ -1,17 +1,23 @@
-package geo
+package road
 
 import (
 	"math"
 	"sync"
+
+	"github.com/hextrack/hextrack/geo"
 )
 
 // Route is a path through the graph between two snapped points.
 type Route struct {
 	Seconds float64
 	Meters  float64
-	Path    []Point // from the snapped origin to the snapped destination
+	Path    []geo.Point // from the snapped origin to the snapped destination
 	Edges   []EdgeID
 }
+
+// router finds fastest paths through the network (A* with a straight-line
+// heuristic); a Graph embeds it, so its methods are the Graph's.
+type router struct{ *network }
 
 // heuristicSlack keeps the planar straight-line bound below the true
 // great-circle length (the planar projection is within ~0.1% over a city).
@@ -19,11 +25,11 @@ const heuristicSlack = 0.99
 
 // FreeFlowSeconds returns a copy of the per-edge travel times at free-flow
 // speed, the weights Route uses.
-func (g *Graph) FreeFlowSeconds() []float32 { return append([]float32(nil), g.ff...) }
+func (g *router) FreeFlowSeconds() []float32 { return append([]float32(nil), g.ff...) }
 
 // Route finds the fastest free-flow route between two points (each snapped
 // to its nearest road). Simulators use it to drive along real streets.
-func (g *Graph) Route(from, to Point) (Route, error) {
+func (g *Graph) Route(from, to geo.Point) (Route, error) {
 	a, ok := g.Snap(from)
 	if !ok {
 		return Route{}, ErrOffGraph
@@ -46,7 +52,7 @@ type searchState struct {
 
 var searchPool sync.Pool
 
-func (g *Graph) state() *searchState {
+func (g *router) state() *searchState {
 	s, _ := searchPool.Get().(*searchState)
 	n := len(g.pts)
 	if s == nil || len(s.dist) != n {
@@ -72,7 +78,7 @@ type endpoint struct {
 
 // sides lists the directed edges a snapped point lies on: its edge and, for
 // a two-way road, the reverse twin (with the fraction mirrored).
-func (g *Graph) sides(s Snap) []endpoint {
+func (g *router) sides(s Snap) []endpoint {
 	out := []endpoint{{edge: int32(s.Edge), frac: s.Frac}}
 	if r := g.rev[s.Edge]; r >= 0 {
 		out = append(out, endpoint{edge: r, frac: 1 - s.Frac})
@@ -86,7 +92,7 @@ func (g *Graph) sides(s Snap) []endpoint {
 // by it, so an understated maxSpeed breaks optimality. It returns
 // ErrUnreachable when no directed path exists (the search ends when the
 // frontier is empty, so it never loops).
-func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Route, error) {
+func (g *router) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Route, error) {
 	return g.RouteMulti([]Snap{a}, []Snap{b}, secs, maxSpeed, 0)
 }
 
@@ -95,7 +101,7 @@ func (g *Graph) RouteWeighted(a, b Snap, secs []float32, maxSpeed float64) (Rout
 // candidate, each costing DistM/accessMS seconds extra (accessMS 0: free).
 // It keeps GPS noise from snapping a point onto the wrong side of a one-way
 // street and sending the route around the block.
-func (g *Graph) RouteMulti(srcSnaps, dstSnaps []Snap, secs []float32, maxSpeed, accessMS float64) (Route, error) {
+func (g *router) RouteMulti(srcSnaps, dstSnaps []Snap, secs []float32, maxSpeed, accessMS float64) (Route, error) {
 	if len(secs) != len(g.head) || maxSpeed <= 0 || len(srcSnaps) == 0 || len(dstSnaps) == 0 {
 		return Route{}, ErrUnreachable
 	}
@@ -191,7 +197,7 @@ func (g *Graph) RouteMulti(srcSnaps, dstSnaps []Snap, secs []float32, maxSpeed, 
 		s, d := direct[0], direct[1]
 		r.Edges = []EdgeID{EdgeID(s.edge)}
 		r.Meters = (d.frac - s.frac) * float64(g.len[s.edge])
-		r.Path = []Point{srcSnaps[s.snap].Point, dstSnaps[d.snap].Point}
+		r.Path = []geo.Point{srcSnaps[s.snap].Point, dstSnaps[d.snap].Point}
 		return r, nil
 	}
 	// Walk back from bestVia to a source.
@@ -210,7 +216,7 @@ func (g *Graph) RouteMulti(srcSnaps, dstSnaps []Snap, secs []float32, maxSpeed, 
 	r.Edges = make([]EdgeID, 0, len(rev)+2)
 	r.Edges = append(r.Edges, EdgeID(first.edge))
 	r.Meters = (1 - first.frac) * float64(g.len[first.edge])
-	r.Path = make([]Point, 0, len(rev)+3)
+	r.Path = make([]geo.Point, 0, len(rev)+3)
 	r.Path = append(r.Path, srcSnaps[first.snap].Point, g.pts[g.head[first.edge]])
 	for i := len(rev) - 1; i >= 0; i-- {
 		e := rev[i]

@@ -1,8 +1,10 @@
-package geo
+package road
 
 import (
 	"math"
 	"strconv"
+
+	"github.com/hextrack/hextrack/geo"
 )
 
 // geoJSONToleranceM is the Douglas–Peucker tolerance of the drawn roads:
@@ -23,7 +25,7 @@ func (g *Graph) buildGeoJSON() []byte {
 	buf = append(buf, `{"type":"FeatureCollection","features":[`...)
 	first := true
 	var line [][2]float64
-	var pts []Point
+	var pts []geo.Point
 	emit := func(r road) {
 		if len(pts) < 2 {
 			return
