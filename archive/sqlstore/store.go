@@ -52,6 +52,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		// SQLite has one writer at a time: queueing here is fairer and
 		// cheaper than its busy-timeout polling.
 		s.writer.mu = new(sync.Mutex)
+		s.writer.anon = true
 	}
 	return s, nil
 }
