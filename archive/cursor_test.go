@@ -36,9 +36,9 @@ func TestCursorInvalid(t *testing.T) {
 	good := archive.Cursor{Time: time.Unix(1790000000, 0), ID: "t1"}.Encode()
 	for _, s := range []string{
 		"x", "!!!!", good[:len(good)-1], good + "A", strings.Repeat("A", 200),
-		"AgAAAAAAAAAAdDE",                     // version 2
-		"AQAAAAAAAAAA",                        // no ID
-		"Af__________dDE",                     // negative time
+		"AgAAAAAAAAAAdDE", // version 2
+		"AQAAAAAAAAAA",    // no ID
+		"Af__________dDE", // negative time
 		archive.Cursor{Time: time.Unix(1, 0), ID: "t1"}.Encode()[:12] + "ICE", // ID with a space
 	} {
 		if c, err := archive.DecodeCursor(s); !errors.Is(err, archive.ErrInvalidCursor) {

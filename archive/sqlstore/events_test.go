@@ -155,11 +155,11 @@ func TestEventsInvalid(t *testing.T) {
 		ctx := context.Background()
 		good := events("t1", 0, 3)
 		for name, mutate := range map[string]func(*archive.Event){
-			"id without seq": func(e *archive.Event) { e.ID = "1790000000000" },
+			"id without seq":  func(e *archive.Event) { e.ID = "1790000000000" },
 			"id not a number": func(e *archive.Event) { e.ID = "abc-1" },
-			"no topic":       func(e *archive.Event) { e.Topic = "" },
-			"bad JSON":       func(e *archive.Event) { e.Data = json.RawMessage(`{"a":`) },
-			"no time":        func(e *archive.Event) { e.TS = time.Time{} },
+			"no topic":        func(e *archive.Event) { e.Topic = "" },
+			"bad JSON":        func(e *archive.Event) { e.Data = json.RawMessage(`{"a":`) },
+			"no time":         func(e *archive.Event) { e.TS = time.Time{} },
 		} {
 			batch := slices.Clone(good)
 			mutate(&batch[1])

@@ -58,22 +58,11 @@ func (r reader) ListTrips(ctx context.Context, q archive.TripQuery) (archive.Tri
 	}
 	// One more than a page tells whether there is a next page.
 	query += " ORDER BY created_us DESC, id DESC LIMIT " + arg(q.Limit+1)
-	rows, err := r.db.QueryContext(ctx, query, args...)
+	trips, err := queryAll(ctx, r.db, "list trips", scanTrip, query, args...)
 	if err != nil {
-		return archive.TripPage{}, fmt.Errorf("archive: list trips: %w", err)
+		return archive.TripPage{}, err
 	}
-	defer rows.Close()
-	var page archive.TripPage
-	for rows.Next() {
-		t, err := scanTrip(rows)
-		if err != nil {
-			return archive.TripPage{}, fmt.Errorf("archive: list trips: %w", err)
-		}
-		page.Trips = append(page.Trips, t)
-	}
-	if err := rows.Err(); err != nil {
-		return archive.TripPage{}, fmt.Errorf("archive: list trips: %w", err)
-	}
+	page := archive.TripPage{Trips: trips}
 	if len(page.Trips) > q.Limit {
 		page.Trips = page.Trips[:q.Limit]
 		last := page.Trips[q.Limit-1]
@@ -105,31 +94,19 @@ func (r reader) Events(ctx context.Context, q archive.EventQuery) ([]archive.Eve
 	if err != nil {
 		return nil, err
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT id_ms, id_seq, type, trip_id, ts_us, data FROM events
-		WHERE topic = $1 AND (id_ms, id_seq) > ($2, $3) ORDER BY id_ms, id_seq LIMIT $4`,
-		q.Topic, after.Ms, after.Seq, q.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("archive: events of %s: %w", q.Topic, err)
-	}
-	defer rows.Close()
-	var evs []archive.Event
-	for rows.Next() {
+	return queryAll(ctx, r.db, "events of "+q.Topic, func(row scanner) (archive.Event, error) {
 		var (
 			id   archive.EventID
 			ts   int64
 			data string
 			ev   = archive.Event{Topic: q.Topic}
 		)
-		if err := rows.Scan(&id.Ms, &id.Seq, &ev.Type, &ev.TripID, &ts, &data); err != nil {
-			return nil, fmt.Errorf("archive: events of %s: %w", q.Topic, err)
-		}
+		err := row.Scan(&id.Ms, &id.Seq, &ev.Type, &ev.TripID, &ts, &data)
 		ev.ID, ev.TS, ev.Data = id.String(), archive.Time(ts), []byte(data)
-		evs = append(evs, ev)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("archive: events of %s: %w", q.Topic, err)
-	}
-	return evs, nil
+		return ev, err
+	}, `SELECT id_ms, id_seq, type, trip_id, ts_us, data FROM events
+		WHERE topic = $1 AND (id_ms, id_seq) > ($2, $3) ORDER BY id_ms, id_seq LIMIT $4`,
+		q.Topic, after.Ms, after.Seq, q.Limit)
 }
 
 // Trail returns a trip's trail points after q.After, in sequence order, at
@@ -138,30 +115,17 @@ func (r reader) Trail(ctx context.Context, q archive.TrailQuery) ([]archive.Poin
 	if err := q.Normalize(); err != nil {
 		return nil, err
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT seq, driver_id, lat, lng, ts_us, accuracy_m, speed_mps, heading
-		FROM trail_points WHERE trip_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, q.TripID, q.After, q.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("archive: trail of %s: %w", q.TripID, err)
-	}
-	defer rows.Close()
-	var pts []archive.Point
-	for rows.Next() {
+	return queryAll(ctx, r.db, "trail of "+q.TripID, func(row scanner) (archive.Point, error) {
 		var (
-			p    = archive.Point{TripID: q.TripID}
-			ts   int64
-			a, s sql.NullFloat64
-			h    sql.NullFloat64
+			p       = archive.Point{TripID: q.TripID}
+			ts      int64
+			a, s, h sql.NullFloat64
 		)
-		if err := rows.Scan(&p.Seq, &p.DriverID, &p.Lat, &p.Lng, &ts, &a, &s, &h); err != nil {
-			return nil, fmt.Errorf("archive: trail of %s: %w", q.TripID, err)
-		}
+		err := row.Scan(&p.Seq, &p.DriverID, &p.Lat, &p.Lng, &ts, &a, &s, &h)
 		p.TS, p.Accuracy, p.Speed, p.Heading = archive.Time(ts), ptr(a), ptr(s), ptr(h)
-		pts = append(pts, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("archive: trail of %s: %w", q.TripID, err)
-	}
-	return pts, nil
+		return p, err
+	}, `SELECT seq, driver_id, lat, lng, ts_us, accuracy_m, speed_mps, heading
+		FROM trail_points WHERE trip_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, q.TripID, q.After, q.Limit)
 }
 
 // Ledger returns the ledger entries of a trip in the order they were
@@ -170,29 +134,17 @@ func (r reader) Ledger(ctx context.Context, tripID string) ([]archive.Entry, err
 	if !archive.ValidID(tripID) {
 		return nil, fmt.Errorf("%w: trip id must be 1-64 of [A-Za-z0-9_-]", archive.ErrInvalid)
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT id, kind, payment_id, amount, currency, status, outcome, at_us, body
-		FROM ledger WHERE trip_id = $1 ORDER BY at_us, id LIMIT $2`, tripID, archive.MaxLedgerEntries)
-	if err != nil {
-		return nil, fmt.Errorf("archive: ledger of %s: %w", tripID, err)
-	}
-	defer rows.Close()
-	var es []archive.Entry
-	for rows.Next() {
+	return queryAll(ctx, r.db, "ledger of "+tripID, func(row scanner) (archive.Entry, error) {
 		var (
 			e    = archive.Entry{TripID: tripID}
 			at   int64
 			body string
 		)
-		if err := rows.Scan(&e.ID, &e.Kind, &e.PaymentID, &e.Amount, &e.Currency, &e.Status, &e.Outcome, &at, &body); err != nil {
-			return nil, fmt.Errorf("archive: ledger of %s: %w", tripID, err)
-		}
+		err := row.Scan(&e.ID, &e.Kind, &e.PaymentID, &e.Amount, &e.Currency, &e.Status, &e.Outcome, &at, &body)
 		e.At, e.Body = archive.Time(at), []byte(body)
-		es = append(es, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("archive: ledger of %s: %w", tripID, err)
-	}
-	return es, nil
+		return e, err
+	}, `SELECT id, kind, payment_id, amount, currency, status, outcome, at_us, body
+		FROM ledger WHERE trip_id = $1 ORDER BY at_us, id LIMIT $2`, tripID, archive.MaxLedgerEntries)
 }
 
 // DriverDays returns, per UTC day of [q.From, q.To) on which the driver had
@@ -203,31 +155,18 @@ func (r reader) DriverDays(ctx context.Context, q archive.DriverQuery) ([]archiv
 		return nil, err
 	}
 	const day = int64(24 * time.Hour / time.Microsecond) // in the SQL below
-	rows, err := r.db.QueryContext(ctx, `SELECT created_us / 86400000000 AS day, COUNT(*),
-		SUM(CASE WHEN status = $1 THEN 1 ELSE 0 END), SUM(distance_m)
-		FROM trips WHERE driver_id = $2 AND created_us >= $3 AND created_us < $4
-		GROUP BY created_us / 86400000000 ORDER BY day DESC`,
-		archive.StatusCompleted, q.DriverID, archive.Micros(q.From), archive.Micros(q.To))
-	if err != nil {
-		return nil, fmt.Errorf("archive: days of %s: %w", q.DriverID, err)
-	}
-	defer rows.Close()
-	var days []archive.Day
-	for rows.Next() {
+	return queryAll(ctx, r.db, "days of "+q.DriverID, func(row scanner) (archive.Day, error) {
 		var (
 			d archive.Day
 			n int64
 		)
-		if err := rows.Scan(&n, &d.Trips, &d.Completed, &d.DistanceM); err != nil {
-			return nil, fmt.Errorf("archive: days of %s: %w", q.DriverID, err)
-		}
+		err := row.Scan(&n, &d.Trips, &d.Completed, &d.DistanceM)
 		d.Date = archive.Time(n * day)
-		days = append(days, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("archive: days of %s: %w", q.DriverID, err)
-	}
-	return days, nil
+		return d, err
+	}, `SELECT created_us / 86400000000 AS day, COUNT(*), SUM(CASE WHEN status = $1 THEN 1 ELSE 0 END), SUM(distance_m)
+		FROM trips WHERE driver_id = $2 AND created_us >= $3 AND created_us < $4
+		GROUP BY created_us / 86400000000 ORDER BY day DESC`,
+		archive.StatusCompleted, q.DriverID, archive.Micros(q.From), archive.Micros(q.To))
 }
 
 // Shifts returns the driver's shifts (online spans) that overlap [q.From,
@@ -246,35 +185,31 @@ func (r reader) Shifts(ctx context.Context, q archive.DriverQuery) ([]archive.Sh
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("archive: shifts of %s: %w", q.DriverID, err)
 	}
-	rows, err := r.db.QueryContext(ctx, `SELECT at_us, status FROM driver_status
-		WHERE driver_id = $1 AND at_us >= $2 AND at_us < $3 ORDER BY at_us, status`, q.DriverID, from, to)
-	if err != nil {
-		return nil, fmt.Errorf("archive: shifts of %s: %w", q.DriverID, err)
+	type change struct {
+		at     int64
+		status string
 	}
-	defer rows.Close()
+	changes, err := queryAll(ctx, r.db, "shifts of "+q.DriverID, func(row scanner) (change, error) {
+		var c change
+		return c, row.Scan(&c.at, &c.status)
+	}, `SELECT at_us, status FROM driver_status WHERE driver_id = $1 AND at_us >= $2 AND at_us < $3
+		ORDER BY at_us, status`, q.DriverID, from, to)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		shifts []archive.Shift
 		online = before != "" && before != archive.StatusOffline
 		start  = from
 	)
-	for rows.Next() {
-		var (
-			at     int64
-			status string
-		)
-		if err := rows.Scan(&at, &status); err != nil {
-			return nil, fmt.Errorf("archive: shifts of %s: %w", q.DriverID, err)
-		}
-		switch now := status != archive.StatusOffline; {
+	for _, c := range changes {
+		switch now := c.status != archive.StatusOffline; {
 		case now && !online:
-			online, start = true, at
+			online, start = true, c.at
 		case !now && online:
 			online = false
-			shifts = append(shifts, archive.Shift{DriverID: q.DriverID, Start: archive.Time(start), End: archive.Time(at)})
+			shifts = append(shifts, archive.Shift{DriverID: q.DriverID, Start: archive.Time(start), End: archive.Time(c.at)})
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("archive: shifts of %s: %w", q.DriverID, err)
 	}
 	if online {
 		shifts = append(shifts, archive.Shift{DriverID: q.DriverID, Start: archive.Time(start)})
@@ -283,6 +218,28 @@ func (r reader) Shifts(ctx context.Context, q archive.DriverQuery) ([]archive.Sh
 }
 
 type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a query and scans every row; what names the query in
+// errors.
+func queryAll[T any](ctx context.Context, db *sql.DB, what string, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("archive: %s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("archive: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("archive: %s: %w", what, err)
+	}
+	return out, nil
+}
 
 func scanTrip(s scanner) (archive.Trip, error) {
 	var (
