@@ -55,7 +55,9 @@ func DecodeCursor(s string) (Cursor, error) {
 		return Cursor{}, fmt.Errorf("%w: too long", ErrInvalidCursor)
 	}
 	b, err := cursorEncoding.DecodeString(s)
-	if err != nil || len(b) < 10 || b[0] != cursorV1 {
+	// The length check refuses the CR and LF the decoder skips: one
+	// cursor, one spelling.
+	if err != nil || len(b) < 10 || b[0] != cursorV1 || cursorEncoding.EncodedLen(len(b)) != len(s) {
 		return Cursor{}, fmt.Errorf("%w: %q is not a cursor of this archive", ErrInvalidCursor, clip(s))
 	}
 	us := int64(binary.BigEndian.Uint64(b[1:9]))
