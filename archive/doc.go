@@ -29,14 +29,17 @@
 //
 // # Schema (archive/sqlstore/migrations, goose)
 //
-//	events        (topic, id_ms, id_seq) PK · type · trip_id · ts_us · data       idx ts_us; (trip_id, ts_us)
-//	trips         id PK · kind · rider_id · driver_id · status · version · created_us · updated_us ·
-//	              ended_us NULL · fare · currency · distance_m · snapshot          idx (x, created_us, id) for x in
-//	                                                                              ∅, rider_id, driver_id, status
-//	trail_points  (trip_id, seq) PK · driver_id · lat · lng · ts_us · accuracy_m · speed_mps · heading   idx ts_us
-//	ledger        id PK · kind · payment_id · trip_id · amount · currency · status · outcome · at_us · body
-//	                                                                              idx (trip_id, at_us); (payment_id, at_us)
-//	driver_status (driver_id, at_us, status) PK · trip_id                         idx at_us
+//	events        PK (topic, id_ms, id_seq) · type · trip_id · ts_us · data
+//	              idx (ts_us)
+//	trips         PK id · kind · rider_id · driver_id · status · version · created_us · updated_us ·
+//	              ended_us NULL · fare · currency · distance_m · snapshot
+//	              idx (created_us, id), (rider_id, …), (driver_id, …), (status, created_us, id)
+//	trail_points  PK (trip_id, seq) · driver_id · lat · lng · ts_us · accuracy_m · speed_mps · heading
+//	              idx (ts_us)
+//	ledger        PK id · kind · payment_id · trip_id · amount · currency · status · outcome · at_us · body
+//	              idx (trip_id, at_us), (payment_id, at_us)
+//	driver_status PK (driver_id, at_us, status) · trip_id
+//	              idx (at_us)
 //
 // Times are BIGINT unix microseconds (*_us) and JSON is TEXT on both
 // databases, so the one migration file is the same SQL for both (no

@@ -29,8 +29,8 @@ type Event struct {
 	ID string
 	// Type is the event type ("trip.status", "payment.status", …).
 	Type string
-	// TripID is the trip the event is about ("" if none); it lets a trip's
-	// related events (e.g. driver commands) be found and pruned with it.
+	// TripID is the trip the event is about ("" if none), also for events
+	// of other topics (e.g. a driver command about the trip).
 	TripID string
 	// Data is the event's data JSON, served back byte for byte. Nil is
 	// stored as null.
