@@ -193,18 +193,18 @@ func (w writer) Prune(ctx context.Context, before time.Time) (archive.PruneResul
 	us := archive.Micros(before)
 	var res archive.PruneResult
 	for _, p := range []struct {
-		n          *int64
-		table, key string
-		timeColumn string
+		n            *int64
+		table, query string
 	}{
-		{&res.Events, "events", "topic, id_ms, id_seq", "ts_us"},
-		{&res.Points, "trail_points", "trip_id, seq", "ts_us"},
-		{&res.StatusChanges, "driver_status", "driver_id, at_us, status", "at_us"},
+		{&res.Events, "events", `DELETE FROM events WHERE (topic, id_ms, id_seq) IN
+			(SELECT topic, id_ms, id_seq FROM events WHERE ts_us < $1 LIMIT $2)`},
+		{&res.Points, "trail_points", `DELETE FROM trail_points WHERE (trip_id, seq) IN
+			(SELECT trip_id, seq FROM trail_points WHERE ts_us < $1 LIMIT $2)`},
+		{&res.StatusChanges, "driver_status", `DELETE FROM driver_status WHERE (driver_id, at_us, status) IN
+			(SELECT driver_id, at_us, status FROM driver_status WHERE at_us < $1 LIMIT $2)`},
 	} {
-		q := fmt.Sprintf("DELETE FROM %[1]s WHERE (%[2]s) IN (SELECT %[2]s FROM %[1]s WHERE %[3]s < $1 LIMIT %[4]d)",
-			p.table, p.key, p.timeColumn, pruneBatch)
 		for {
-			n, err := w.exec(ctx, q, us)
+			n, err := w.exec(ctx, p.query, us, pruneBatch)
 			*p.n += n
 			if err != nil {
 				return res, fmt.Errorf("archive: prune %s: %w", p.table, err)
