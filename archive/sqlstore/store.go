@@ -45,15 +45,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, dialect: d}
-	s.writer = writer{db: db}
-	s.reader = reader{db: db}
+	w := writer{db: db}
 	if d == goose.DialectSQLite3 {
 		// SQLite has one writer at a time: queueing here is fairer and
 		// cheaper than its busy-timeout polling.
-		s.writer.mu = new(sync.Mutex)
-		s.writer.anon = true
+		w.mu, w.anon = new(sync.Mutex), true
 	}
+	s := &Store{writer: w, reader: reader{db: db}, db: db, dialect: d}
 	return s, nil
 }
 
