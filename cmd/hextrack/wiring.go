@@ -9,11 +9,13 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ops/opsredis"
+	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -40,6 +42,10 @@ var (
 	_ api.Ops          = (*opsredis.View)(nil)
 
 	_ live.TripETAs = (*tripredis.ETAs)(nil)
+
+	_ dispatch.Trips  = (*tripredis.Service)(nil)
+	_ dispatch.Finder = (*driverredis.Service)(nil)
+	_ payment.Trips   = (*tripredis.Service)(nil)
 )
 
 // redisPinger is the api's health check: Redis answers PING.
