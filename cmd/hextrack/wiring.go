@@ -46,6 +46,7 @@ var (
 	_ dispatch.Trips  = (*tripredis.Service)(nil)
 	_ dispatch.Finder = (*driverredis.Service)(nil)
 	_ payment.Trips   = (*tripredis.Service)(nil)
+	_ opsredis.Trips  = (*tripredis.Store)(nil)
 )
 
 // redisPinger is the api's health check: Redis answers PING.
