@@ -202,7 +202,11 @@ func archiveFlags(fs *flag.FlagSet, c *Config) error {
 	}
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "the archive: postgres://user:pass@host:5432/db?sslmode=…; empty: the SQLite file archive.db in --data-dir (HEXTRACK_DATABASE_URL or HEXTRACK_DATABASE_URL_FILE)")
 	c.DatabaseURL = dbURL // the env's value, not shown by --help; the flag overrides it
-	fs.StringVar(&c.DataDir, "data-dir", envOr("HEXTRACK_DATA_DIR", defaultDataDir()), "directory of the node's state: the SQLite archive (archive.db) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
+	dataDir := os.Getenv("HEXTRACK_DATA_DIR")
+	if dataDir == "" {
+		dataDir = defaultDataDir()
+	}
+	fs.StringVar(&c.DataDir, "data-dir", dataDir, "directory of the node's state: the SQLite archive (archive.db) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
 	return nil
 }
 
