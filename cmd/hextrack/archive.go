@@ -142,8 +142,12 @@ func (a *nodeArchive) retry(ctx context.Context) {
 	}
 }
 
-// Store is the open archive, nil until it is.
+// Store is the open archive, nil until it is (or without an archive: a
+// nil *nodeArchive).
 func (a *nodeArchive) Store() *sqlstore.Store {
+	if a == nil {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.store
@@ -165,8 +169,12 @@ func (a *nodeArchive) Ping(ctx context.Context) error {
 	return s.Ping(ctx)
 }
 
-// Close stops the background attempts and closes the store.
+// Close stops the background attempts and closes the store (nil: no
+// archive, nothing to do).
 func (a *nodeArchive) Close() error {
+	if a == nil {
+		return nil
+	}
 	if a.cancel != nil {
 		a.cancel()
 	}

@@ -307,14 +307,9 @@ func (m *Main) Addr() string {
 // Redis is the client the server uses.
 func (m *Main) Redis() redis.UniversalClient { return m.rdb }
 
-// Archive is the node's archive: nil when none is configured (no database
-// URL, no data directory) or until it could be opened (archive.go).
-func (m *Main) Archive() *sqlstore.Store {
-	if m.archive == nil {
-		return nil
-	}
-	return m.archive.Store()
-}
+// Archive is the node's archive: nil when none is configured or until it
+// could be opened (archive.go).
+func (m *Main) Archive() *sqlstore.Store { return m.archive.Store() }
 
 func (m *Main) trimLoop(ctx context.Context, idx *georedis.Index) {
 	t := time.NewTicker(m.Config.TrimEvery)
@@ -396,10 +391,8 @@ func (m *Main) Close() error {
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
 	}
-	if m.archive != nil {
-		if aerr := m.archive.Close(); aerr != nil {
-			log.Warn("archive close", "err", aerr)
-		}
+	if aerr := m.archive.Close(); aerr != nil {
+		log.Warn("archive close", "err", aerr)
 	}
 	if m.rdb != nil {
 		_ = m.rdb.Close()
