@@ -80,10 +80,16 @@ func (c commandStreams) Subscribe(ctx context.Context, driverID, after string) (
 
 // apiDeps hands the node's services to the api.
 func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
+	var optional map[string]api.Pinger
+	if m.archive != nil {
+		// The archive is optional: /readyz reports it, nothing else asks.
+		optional = map[string]api.Pinger{"archive": m.archive}
+	}
 	return api.Deps{
-		Health:  redisPinger{m.rdb},
-		Limiter: ratelimit.New(m.rdb, prefix),
-		Pings:   m.Drivers, Drivers: m.Drivers,
+		Health:   redisPinger{m.rdb},
+		Optional: optional,
+		Limiter:  ratelimit.New(m.rdb, prefix),
+		Pings:    m.Drivers, Drivers: m.Drivers,
 		Trips: m.Trips, TripViews: m.Trips.Store(), Snapshots: m.Trips.Store(),
 		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feedStreams{m.Feed},
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
