@@ -80,12 +80,12 @@ Flags:
 		if err != nil {
 			return err
 		}
-		train, inv1, off1 := eta.Prepare(train, opt.Graph)
-		test, inv2, off2 := eta.Prepare(test, opt.Graph)
+		train, inv1 := eta.Prepare(train)
+		test, inv2 := eta.Prepare(test)
 		if rep, err = eta.EvalSplit(ctx, train, test, opt); err != nil {
 			return err
 		}
-		rep.Invalid, rep.OffMap = inv1+inv2, off1+off2
+		rep.TrainInvalid, rep.TestInvalid = inv1, inv2
 	} else {
 		trips, err := readTrips(*tripsPath, loc, stdout)
 		if err != nil {
