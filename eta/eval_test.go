@@ -363,3 +363,140 @@ func TestEvalRealData(t *testing.T) {
 		}
 	})
 }
+
+// partialMap is a synthetic city 3 km east of the one syntheticTrips drive
+// in: it covers the eastern third of their area and more beyond, so trips
+// lie on it whole, in part, or not at all.
+func partialMap() (drive, mapped *road.Graph) {
+	return road.SyntheticCity(11, portoCenter), road.SyntheticCity(12, geo.Offset(portoCenter, 90, 3000))
+}
+
+// TestEvalPartialMapScoresEveryQuery: with a map covering part of the
+// trips, every test trip is scored whole and from every fix (counts in ==
+// counts scored, the same as without the map), and the on-map and off-map
+// subsets are labelled and add up to the whole.
+func TestEvalPartialMapScoresEveryQuery(t *testing.T) {
+	drive, mapped := partialMap()
+	trips := syntheticTrips(drive, 60, 7)
+	ctx := context.Background()
+	rep, err := eta.Eval(ctx, trips, eta.EvalOptions{Graph: mapped, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	noMap, err := eta.Eval(ctx, trips, eta.EvalOptions{Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, test := eta.Split(trips, 2, 0)
+	test, invalid := eta.Prepare(test)
+	wantRem := 0
+	for _, tr := range test {
+		wantRem += len(tr.Fixes) - 2
+	}
+	for name, r := range map[string]*eta.Report{"map": rep, "no map": noMap} {
+		if r.TestTrips != len(test) || r.TestInvalid != invalid || r.TrainTrips+r.TrainInvalid+r.TestTrips+r.TestInvalid != len(trips) {
+			t.Fatalf("%s: %d+%d train, %d+%d test trips; want %d+%d test of %d", name,
+				r.TrainTrips, r.TrainInvalid, r.TestTrips, r.TestInvalid, len(test), invalid, len(trips))
+		}
+		if w := r.WholeTrip; w.Queries != len(test) || w.Scored != len(test) {
+			t.Fatalf("%s: whole trip %d posed, %d scored; want %d", name, w.Queries, w.Scored, len(test))
+		}
+		if rm := r.Remaining; rm == nil || rm.Queries != wantRem || rm.Scored != wantRem {
+			t.Fatalf("%s: remaining %+v; want %d queries scored", name, rm, wantRem)
+		}
+		if len(r.Predictions) != len(test)+wantRem {
+			t.Fatalf("%s: %d predictions, want %d", name, len(r.Predictions), len(test)+wantRem)
+		}
+	}
+	if len(noMap.Subsets) != 0 {
+		t.Fatalf("subsets without a map: %+v", noMap.Subsets)
+	}
+	if len(rep.Subsets) != 2 || rep.Subsets[0].Label != eta.SubsetOnMap || rep.Subsets[1].Label != eta.SubsetOffMap {
+		t.Fatalf("subsets %+v", rep.Subsets)
+	}
+	sumW, sumR := 0, 0
+	for _, s := range rep.Subsets {
+		if s.Remaining == nil || s.Remaining.Scored == 0 {
+			t.Fatalf("subset %q has no remaining-time queries: the map is not partial", s.Label)
+		}
+		if s.WholeTrip != nil {
+			sumW += s.WholeTrip.Scored
+		}
+		sumR += s.Remaining.Scored
+	}
+	if sumW != len(test) || sumR != wantRem {
+		t.Fatalf("subsets hold %d whole, %d remaining; want %d, %d", sumW, sumR, len(test), wantRem)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		fmt.Sprintf("whole trip, all test trips: %d of %d queries scored", len(test), len(test)),
+		fmt.Sprintf("remaining time, all queries: %d of %d queries scored", wantRem, wantRem),
+		"remaining time, subset: " + eta.SubsetOnMap + ":",
+		"remaining time, subset: " + eta.SubsetOffMap + ":",
+		fmt.Sprintf("%d train, %d test", rep.TrainTrips, rep.TestTrips),
+		"routed, median speed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	buf.Reset()
+	noMap.WriteTable(&buf)
+	if strings.Contains(buf.String(), "subset") {
+		t.Errorf("table without a map reports subsets:\n%s", buf.String())
+	}
+}
+
+// TestEstimatePartialMap: a journey the map covers only in part is routed
+// over that part and estimated by the line elsewhere, never refused; one it
+// doesn't cover at all is the line estimate.
+func TestEstimatePartialMap(t *testing.T) {
+	_, mapped := partialMap()
+	ctx := context.Background()
+	at := time.Date(2024, 3, 4, 10, 0, 0, 0, time.UTC)
+	model := eta.NewSpeedModel(eta.SpeedConfig{})
+	r := eta.NewRouter(mapped, model)
+	e := eta.NewEstimator(model, r)
+	east := geo.Offset(portoCenter, 90, 3000) // the map's centre
+	off := geo.Offset(portoCenter, 270, 2000) // 5 km west of it, 2.75 km off its edge
+	far := geo.Offset(east, 90, 6000)         // 3.75 km off its east edge
+	for _, tc := range []struct {
+		name     string
+		from, to geo.Point
+	}{
+		{"off map to on map", off, east},
+		{"on map to off map", east, off},
+		{"across the map", off, far},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if r.Covered(tc.from) && r.Covered(tc.to) {
+				t.Fatal("both ends covered: not a partial journey")
+			}
+			est, err := e.EstimateAt(ctx, tc.from, tc.to, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line := e.Line(tc.from, tc.to, at)
+			if est.Path[0] != tc.from || est.Path[len(est.Path)-1] != tc.to || len(est.Path) <= 3 {
+				t.Fatalf("path of %d points from %v to %v: not routed in the middle", len(est.Path), est.Path[0], est.Path[len(est.Path)-1])
+			}
+			if est.Seconds <= 0 || est.Meters < geo.Distance(tc.from, tc.to) || est.Seconds == line.Seconds {
+				t.Fatalf("estimate %.0f s %.0f m; line %.0f s %.0f m", est.Seconds, est.Meters, line.Seconds, line.Meters)
+			}
+		})
+	}
+	t.Run("off the map entirely", func(t *testing.T) {
+		a, b := geo.Offset(off, 0, 3000), geo.Offset(off, 0, 6000)
+		est, err := e.EstimateAt(ctx, a, b, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line := e.Line(a, b, at); est.Seconds != line.Seconds || est.Meters != line.Meters {
+			t.Fatalf("estimate %+v, want the line's %+v", est, line)
+		}
+	})
+}
