@@ -145,8 +145,6 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 		return nil, fmt.Errorf("eta: no training trips")
 	}
 	l := learnSpeeds(train, g)
-
-	// Baselines.
 	if err := l.fitBaselines(train); err != nil {
 		return nil, err
 	}
@@ -188,6 +186,41 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 	fs := featureSpace{gridDeg: grid, od: newODIndex(all)}
 	l.Estimator.SetCorrection(fitCorrection(fs, samples))
 	return l, nil
+}
+
+// fitBaselines sets the baselines' speeds: the median over training trips
+// of each trip's straight-line (and, with a graph, routed) distance
+// between its ends ÷ its duration. A per-trip median, not a pooled
+// distance ÷ time: long fast trips don't set the speed of short ones.
+func (l *Learned) fitBaselines(train []Trip) error {
+	var line, routed []float64
+	for _, t := range train {
+		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
+		secs := b.Time.Sub(a.Time).Seconds()
+		if secs <= 0 {
+			continue
+		}
+		line = append(line, geo.Distance(a.Point, b.Point)/secs)
+		if l.Router != nil {
+			if m, err := l.routedLength(a.Point, b.Point); err == nil {
+				routed = append(routed, m/secs)
+			}
+		}
+	}
+	if len(line) == 0 {
+		return fmt.Errorf("eta: no training trips")
+	}
+	l.LineSpeedMS = median(line)
+	if len(routed) > 0 {
+		l.RoutedSpeedMS = median(routed)
+	}
+	return nil
+}
+
+// median of values (reordered in place); 0 for none.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return quantile(v, 0.5)
 }
 
 // foldSamples are fold k's correction samples: its trips' queries, with
@@ -294,41 +327,6 @@ func driven(t Trip) float64 {
 		d += geo.Distance(t.Fixes[i-1].Point, t.Fixes[i].Point)
 	}
 	return d
-}
-
-// fitBaselines sets the baselines' speeds: the median over training trips
-// of each trip's straight-line (and, with a graph, routed) distance
-// between its ends ÷ its duration. A per-trip median, not a pooled
-// distance ÷ time: long fast trips don't set the speed of short ones.
-func (l *Learned) fitBaselines(train []Trip) error {
-	var line, routed []float64
-	for _, t := range train {
-		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
-		secs := b.Time.Sub(a.Time).Seconds()
-		if secs <= 0 {
-			continue
-		}
-		line = append(line, geo.Distance(a.Point, b.Point)/secs)
-		if l.Router != nil {
-			if m, err := l.routedLength(a.Point, b.Point); err == nil {
-				routed = append(routed, m/secs)
-			}
-		}
-	}
-	if len(line) == 0 {
-		return fmt.Errorf("eta: no training trips")
-	}
-	l.LineSpeedMS = median(line)
-	if len(routed) > 0 {
-		l.RoutedSpeedMS = median(routed)
-	}
-	return nil
-}
-
-// median of values (reordered in place); 0 for none.
-func median(v []float64) float64 {
-	slices.Sort(v)
-	return quantile(v, 0.5)
 }
 
 // routedLength is the routed-constant baseline's distance: the shortest
