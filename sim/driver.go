@@ -12,6 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/driverlink"
 )
 
 // DriverBehaviour is how simulated drivers act. Times are simulated.
@@ -165,7 +166,7 @@ func (d *simDriver) run(ctx context.Context) {
 			}
 			if len(d.buf) > 0 && (!was || d.now().Sub(lastSend) >= d.beh.BatchEvery) {
 				if err := d.conn.Send(ctx, d.buf); err != nil {
-					if ctx.Err() == nil && !errors.Is(err, errThrottled) {
+					if ctx.Err() == nil && !errors.Is(err, driverlink.ErrThrottled) {
 						st.Err(err)
 					}
 					if len(d.buf) > 5000 { // keep an hour of fixes at most

@@ -14,6 +14,8 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/driverlink"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // Who matches trips to drivers.
@@ -43,7 +45,7 @@ type Config struct {
 	Ramp time.Duration
 	// Progress, if set, is called about once per ProgressEvery (wall) with
 	// the report so far.
-	Progress      func(Report)
+	Progress      func(metrics.Report)
 	ProgressEvery time.Duration
 }
 
@@ -51,7 +53,7 @@ type Config struct {
 type Engine struct {
 	cfg    Config
 	Clock  *Clock
-	Stats  *Stats
+	Stats  *metrics.Stats
 	Graph  *geo.Graph
 	anon   *client.Client
 	rest   *http.Client
@@ -129,10 +131,10 @@ func (e *Engine) tokens() Tokens { return Tokens{Anon: e.anon, Secret: e.cfg.Sec
 
 // Run runs the simulation until Duration of simulated time has passed or
 // ctx ends, and returns the report (also when interrupted).
-func (e *Engine) Run(ctx context.Context, mode string) Report {
+func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	cfg := e.cfg
 	e.Clock = NewClock(cfg.SpeedUp)
-	e.Stats = NewStats(cfg.SpeedUp)
+	e.Stats = metrics.NewStats(cfg.SpeedUp)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Duration > 0 {
@@ -214,7 +216,7 @@ func (e *Engine) progress(ctx context.Context, mode string) <-chan struct{} {
 
 // finishReport verifies the trips still open (their tails may be in
 // flight) against the server's history and builds the final report.
-func (e *Engine) finishReport(ctx context.Context, mode string) Report {
+func (e *Engine) finishReport(ctx context.Context, mode string) metrics.Report {
 	vctx, vcancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer vcancel()
 	e.mu.Lock()
@@ -280,9 +282,9 @@ func (e *Engine) runDriver(ctx context.Context, i int, tok Tokens) {
 // channel long-polled when the server dispatches.
 func (e *Engine) connect(ctx context.Context, api *client.Client, id, transport string) (DriverConn, error) {
 	if transport == TransportWS {
-		return dialWS(ctx, api, id, e.Stats, e.dialer.WebSocket())
+		return driverlink.DialWS(ctx, api, id, e.Stats, e.dialer.WebSocket())
 	}
-	return newRESTConn(ctx, api, id, e.Stats, e.cfg.Dispatch == DispatchServer), nil
+	return driverlink.NewREST(ctx, api, id, e.Stats, e.cfg.Dispatch == DispatchServer), nil
 }
 
 // track remembers a trip to verify at the end; untrack forgets it.

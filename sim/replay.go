@@ -10,6 +10,7 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // Trace is a recorded trip: GPS fixes in time order.
@@ -117,10 +118,10 @@ func (l *truthLog) get(seq int64) (geo.Point, bool) {
 // While a trace plays, the server's position of its driver is compared
 // with the trace (Stats.Track, metres). Returns when every trip ended, the
 // simulated Duration passed, or ctx ended.
-func (e *Engine) Replay(ctx context.Context, traces []Trace) Report {
+func (e *Engine) Replay(ctx context.Context, traces []Trace) metrics.Report {
 	cfg := e.cfg
 	e.Clock = NewClock(cfg.SpeedUp)
-	e.Stats = NewStats(cfg.SpeedUp)
+	e.Stats = metrics.NewStats(cfg.SpeedUp)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.Duration > 0 {

@@ -11,6 +11,14 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/ridewatch"
+)
+
+// Rider transports (package ridewatch follows a trip over each).
+const (
+	RiderSSE      = ridewatch.SSE
+	RiderLongPoll = ridewatch.LongPoll
+	RiderPoll     = ridewatch.Poll
 )
 
 // RiderBehaviour is how simulated riders act. Times are simulated.
@@ -106,8 +114,8 @@ func (r *simRider) trip(ctx context.Context) {
 
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	items := make(chan Item, 256)
-	w := &Watcher{Client: r.api, Transport: r.beh.Transport, Trip: id,
+	items := make(chan ridewatch.Item, 256)
+	w := &ridewatch.Watcher{Client: r.api, Transport: r.beh.Transport, Trip: id,
 		Reconnected: func(err error) {
 			st.C.Reconnects.Add(1)
 			if err != nil && wctx.Err() == nil {
@@ -116,7 +124,7 @@ func (r *simRider) trip(ctx context.Context) {
 		}}
 	go func() {
 		defer close(items)
-		err := w.Run(wctx, func(it Item) bool {
+		err := w.Run(wctx, func(it ridewatch.Item) bool {
 			select {
 			case items <- it:
 				return true
@@ -152,20 +160,20 @@ func (r *simRider) trip(ctx context.Context) {
 				return
 			}
 			switch it.Kind {
-			case ItemSnapshot, ItemReset:
+			case ridewatch.ItemSnapshot, ridewatch.ItemReset:
 				s := it.Snapshot
 				if r.beh.Transport != RiderPoll {
 					if !started {
 						st.Check.Start(topic, s.FeedPosition)
 						started = true
-					} else if it.Kind == ItemReset {
+					} else if it.Kind == ridewatch.ItemReset {
 						st.Check.Reset(topic, s.FeedPosition)
 					}
 				}
 				if s.Trip.Status != "" {
 					status, version = s.Trip.Status, max(version, s.Version)
 				}
-			case ItemEvent:
+			case ridewatch.ItemEvent:
 				st.C.EventsReceived.Add(1)
 				if !started { // long-poll/SSE always start with a snapshot; be safe
 					st.Check.Start(topic, "")
@@ -179,7 +187,7 @@ func (r *simRider) trip(ctx context.Context) {
 					}
 					version = max(version, te.Version)
 				}
-			case ItemLocation:
+			case ridewatch.ItemLocation:
 				st.C.Locations.Add(1)
 				if l := it.Location; l != nil && !l.TS.IsZero() {
 					st.Deliver.Observe(it.At.Sub(l.TS))
@@ -233,7 +241,7 @@ func (r *simRider) trip(ctx context.Context) {
 // finish counts a trip's outcome, lingers briefly for stragglers (a
 // duplicate would show up now), and verifies the events received against
 // the server's history.
-func (r *simRider) finish(ctx context.Context, id, topic, status string, items <-chan Item) {
+func (r *simRider) finish(ctx context.Context, id, topic, status string, items <-chan ridewatch.Item) {
 	st := r.sim.Stats
 	switch status {
 	case StatusCompleted:
@@ -250,7 +258,7 @@ func (r *simRider) finish(ctx context.Context, id, topic, status string, items <
 		case it, ok := <-items:
 			if !ok {
 				done = true
-			} else if it.Kind == ItemEvent {
+			} else if it.Kind == ridewatch.ItemEvent {
 				st.C.EventsReceived.Add(1)
 				st.Check.Observe(topic, it.Event.ID)
 			}

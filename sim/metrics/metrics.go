@@ -1,4 +1,4 @@
-package sim
+package metrics
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hextrack/hextrack/sim/eventcheck"
 )
 
 // Histogram records latencies. It keeps every sample up to a bound and then
@@ -250,7 +252,7 @@ type Stats struct {
 	Track   Histogram // replay: metres between the server\'s position and the trace
 	Errs    Errors
 	Rejects Rejections
-	Check   Checker
+	Check   eventcheck.Checker
 	start   time.Time
 	speedUp float64
 }
