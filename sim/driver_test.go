@@ -70,12 +70,12 @@ func (c *recConn) Act(context.Context, string, string, string) (client.Snapshot,
 // fixes' wall timestamps increase.
 func TestLateTicksKeepFixesClose(t *testing.T) {
 	g := geo.SyntheticCity(1, geo.Point{Lat: 41.1579, Lng: -8.6291})
-	e := &Engine{cfg: Config{SpeedUp: 50}, Clock: NewClock(50), Stats: metrics.NewStats(50), Graph: g,
-		idle: make([]atomic.Bool, 1), pos: make([]atomic.Pointer[geo.Point], 1)}
+	e := &Engine{cfg: Config{SpeedUp: 50, Driver: DriverBehaviour{PingEvery: time.Second, BatchEvery: 5 * time.Second, Roam: true}},
+		Clock: NewClock(50), Stats: metrics.NewStats(50), Graph: g}
+	e.fleet.reset(1)
 	rng := rand.New(rand.NewPCG(1, 2))
 	conn := &recConn{}
-	d := &simDriver{id: "d", conn: conn, sim: e, rng: rng, car: NewMover(g, rng, g.RandomPoint(rng)),
-		beh: DriverBehaviour{PingEvery: time.Second, BatchEvery: 5 * time.Second, Roam: true}, offers: make(chan offer)}
+	d := newDriver(e, 0, "d", nil, conn, rng, NewMover(g, rng, g.RandomPoint(rng)))
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	d.run(ctx)

@@ -106,9 +106,9 @@ func (r *simRider) trip(ctx context.Context) {
 	if r.created != nil {
 		r.created(id)
 	}
-	r.sim.track(id, r.api)
+	r.sim.trips.track(id, r.api)
 	if r.sim.cfg.Dispatch == DispatchSim {
-		r.sim.dispatch(id, pickup, "")
+		r.sim.fleet.dispatch(id, pickup, "")
 	}
 	status, version := snap.Trip.Status, snap.Version
 
@@ -267,13 +267,13 @@ func (r *simRider) finish(ctx context.Context, id, topic, status string, items <
 		}
 	}
 	if r.beh.Transport == RiderPoll {
-		r.sim.untrack(id)
+		r.sim.trips.untrack(id)
 		return
 	}
 	st.Check.Finish(topic)
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := r.sim.verify(vctx, id, r.api); err != nil {
+	if err := r.sim.trips.verify(vctx, &st.Check, id, r.api); err != nil {
 		st.Err(err)
 	}
 }
