@@ -100,15 +100,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, out any,
 		return resp.Header, resp.StatusCode, err
 	}
 	if resp.StatusCode >= 400 {
-		var eb struct {
-			Error struct {
-				Code    string          `json:"code"`
-				Message string          `json:"message"`
-				Details json.RawMessage `json:"details"`
-			} `json:"error"`
-		}
-		_ = json.Unmarshal(data, &eb)
-		return resp.Header, resp.StatusCode, &Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, Details: eb.Error.Details}
+		return resp.Header, resp.StatusCode, apiError(resp.StatusCode, data)
 	}
 	if out != nil && len(data) > 0 && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -118,12 +110,31 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, out any,
 	return resp.Header, resp.StatusCode, nil
 }
 
+// apiError is the *Error of an error answer with status and body data.
+func apiError(status int, data []byte) *Error {
+	var eb struct {
+		Error struct {
+			Code    string          `json:"code"`
+			Message string          `json:"message"`
+			Details json.RawMessage `json:"details"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(data, &eb)
+	return &Error{Status: status, Code: eb.Error.Code, Message: eb.Error.Message, Details: eb.Error.Details}
+}
+
+// call sends a request (see Do) and decodes its JSON answer into a T.
+func call[T any](ctx context.Context, c *Client, method, path string, body any, hdr http.Header) (T, error) {
+	var out T
+	_, _, err := c.Do(ctx, method, path, body, &out, hdr)
+	return out, err
+}
+
 // DevToken mints a token through POST /v1/dev/token (dev mode servers only).
 func (c *Client) DevToken(ctx context.Context, role, sub string, ttl time.Duration) (string, error) {
-	var out struct {
+	out, err := call[struct {
 		Token string `json:"token"`
-	}
-	_, _, err := c.Do(ctx, http.MethodPost, "/v1/dev/token", map[string]string{"role": role, "sub": sub, "ttl": ttl.String()}, &out, nil)
+	}](ctx, c, http.MethodPost, "/v1/dev/token", map[string]string{"role": role, "sub": sub, "ttl": ttl.String()}, nil)
 	return out.Token, err
 }
 
@@ -151,17 +162,12 @@ type IngestResult struct {
 
 // SendLocations uploads a batch of pings for a driver.
 func (c *Client) SendLocations(ctx context.Context, driverID string, pings []Ping) (IngestResult, error) {
-	var out IngestResult
-	_, _, err := c.Do(ctx, http.MethodPost, "/v1/drivers/"+url.PathEscape(driverID)+"/locations",
-		map[string]any{"pings": pings}, &out, nil)
-	return out, err
+	return call[IngestResult](ctx, c, http.MethodPost, driverPath(driverID, "locations"), map[string]any{"pings": pings}, nil)
 }
 
 // SendLocation uploads one ping.
 func (c *Client) SendLocation(ctx context.Context, driverID string, p Ping) (IngestResult, error) {
-	var out IngestResult
-	_, _, err := c.Do(ctx, http.MethodPost, "/v1/drivers/"+url.PathEscape(driverID)+"/locations", p, &out, nil)
-	return out, err
+	return call[IngestResult](ctx, c, http.MethodPost, driverPath(driverID, "locations"), p, nil)
 }
 
 // Driver is a driver's state.
@@ -181,17 +187,12 @@ type Driver struct {
 
 // SetStatus sets a driver available or offline.
 func (c *Client) SetStatus(ctx context.Context, driverID, status string) (Driver, error) {
-	var out Driver
-	_, _, err := c.Do(ctx, http.MethodPut, "/v1/drivers/"+url.PathEscape(driverID)+"/status",
-		map[string]string{"status": status}, &out, nil)
-	return out, err
+	return call[Driver](ctx, c, http.MethodPut, driverPath(driverID, "status"), map[string]string{"status": status}, nil)
 }
 
 // GetDriver returns a driver's state.
 func (c *Client) GetDriver(ctx context.Context, driverID string) (Driver, error) {
-	var out Driver
-	_, _, err := c.Do(ctx, http.MethodGet, "/v1/drivers/"+url.PathEscape(driverID), nil, &out, nil)
-	return out, err
+	return call[Driver](ctx, c, http.MethodGet, driverPath(driverID), nil, nil)
 }
 
 // NearbyDriver is one result of Nearby.
@@ -215,9 +216,8 @@ func (c *Client) Nearby(ctx context.Context, lat, lng, radiusM float64, limit in
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}
-	var out struct {
+	out, err := call[struct {
 		Drivers []NearbyDriver `json:"drivers"`
-	}
-	_, _, err := c.Do(ctx, http.MethodGet, "/v1/drivers/nearby?"+q.Encode(), nil, &out, nil)
+	}](ctx, c, http.MethodGet, "/v1/drivers/nearby?"+q.Encode(), nil, nil)
 	return out.Drivers, err
 }

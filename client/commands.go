@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -38,33 +37,20 @@ func driverPath(id string, rest ...string) string {
 //
 // The client's *http.Client timeout must be longer than wait.
 func (c *Client) DriverCommands(ctx context.Context, driverID, after string, limit int, wait time.Duration) (CommandPage, error) {
-	q := url.Values{}
-	if after != "" {
-		q.Set("after", after)
-	}
-	if limit > 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	if wait > 0 {
-		q.Set("wait", strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
-	}
-	var out CommandPage
 	p := driverPath(driverID, "commands")
-	if len(q) > 0 {
+	if q := pageQuery(after, limit, wait); len(q) > 0 {
 		p += "?" + q.Encode()
 	}
-	_, _, err := c.Do(ctx, http.MethodGet, p, nil, &out, nil)
-	return out, err
+	return call[CommandPage](ctx, c, http.MethodGet, p, nil, nil)
 }
 
 // AckCommand acknowledges cmdID and every earlier command of the driver
 // (they are not delivered again) and returns the stored acknowledged
 // position.
 func (c *Client) AckCommand(ctx context.Context, driverID, cmdID string) (string, error) {
-	var out struct {
+	out, err := call[struct {
 		Acked string `json:"acked"`
-	}
-	_, _, err := c.Do(ctx, http.MethodPost, driverPath(driverID, "commands", cmdID, "ack"), nil, &out, nil)
+	}](ctx, c, http.MethodPost, driverPath(driverID, "commands", cmdID, "ack"), nil, nil)
 	return out.Acked, err
 }
 

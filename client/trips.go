@@ -76,13 +76,11 @@ func tripPath(id string, rest ...string) string {
 
 // CreateTrip creates a trip; with idemKey a retry returns the same trip.
 func (c *Client) CreateTrip(ctx context.Context, r CreateTripRequest, idemKey string) (Snapshot, error) {
-	var out Snapshot
 	h := http.Header{}
 	if idemKey != "" {
 		h.Set("Idempotency-Key", idemKey)
 	}
-	_, _, err := c.Do(ctx, http.MethodPost, "/v1/trips", r, &out, h)
-	return out, err
+	return call[Snapshot](ctx, c, http.MethodPost, "/v1/trips", r, h)
 }
 
 // Poll is the answer to GetTrip.
@@ -117,13 +115,11 @@ func (c *Client) GetTrip(ctx context.Context, id, etag string) (Poll, error) {
 // TripAction posts a lifecycle action (accept, decline, arrived, pickup,
 // complete, cancel, reassign) with an optional reason.
 func (c *Client) TripAction(ctx context.Context, id, action, reason string) (Snapshot, error) {
-	var out Snapshot
 	var body any
 	if reason != "" {
 		body = map[string]string{"reason": reason}
 	}
-	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, action), body, &out, nil)
-	return out, err
+	return call[Snapshot](ctx, c, http.MethodPost, tripPath(id, action), body, nil)
 }
 
 // CancelTrip cancels (or, for its driver, hands back) a trip.
@@ -134,13 +130,11 @@ func (c *Client) CancelTrip(ctx context.Context, id, reason string) (Snapshot, e
 // ChangeDropoff changes the dropoff; ifMatch > 0 makes it conditional on
 // the trip version (a 412 *Error otherwise).
 func (c *Client) ChangeDropoff(ctx context.Context, id string, p Place, ifMatch int64) (Snapshot, error) {
-	var out Snapshot
 	h := http.Header{}
 	if ifMatch > 0 {
 		h.Set("If-Match", strconv.FormatInt(ifMatch, 10))
 	}
-	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, "dropoff"), p, &out, h)
-	return out, err
+	return call[Snapshot](ctx, c, http.MethodPost, tripPath(id, "dropoff"), p, h)
 }
 
 // Posted is the answer to SendMessage.
@@ -151,9 +145,7 @@ type Posted struct {
 
 // SendMessage posts a chat message; clientID makes retries safe.
 func (c *Client) SendMessage(ctx context.Context, id, clientID, text string) (Posted, error) {
-	var out Posted
-	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, "messages"), map[string]string{"client_id": clientID, "text": text}, &out, nil)
-	return out, err
+	return call[Posted](ctx, c, http.MethodPost, tripPath(id, "messages"), map[string]string{"client_id": clientID, "text": text}, nil)
 }
 
 // ShareLink is a viewer link to one trip.
@@ -167,13 +159,11 @@ type ShareLink struct {
 
 // ShareTrip creates a share link (ttl 0: the server's default).
 func (c *Client) ShareTrip(ctx context.Context, id string, ttl time.Duration) (ShareLink, error) {
-	var out ShareLink
 	var body any
 	if ttl > 0 {
 		body = map[string]string{"ttl": ttl.String()}
 	}
-	_, _, err := c.Do(ctx, http.MethodPost, tripPath(id, "share"), body, &out, nil)
-	return out, err
+	return call[ShareLink](ctx, c, http.MethodPost, tripPath(id, "share"), body, nil)
 }
 
 // RevokeShare revokes a share link.
@@ -203,6 +193,13 @@ type EventPage struct {
 // wait. A cursor too old is an *Error with Status 410 whose Details is a
 // Snapshot (see GoneSnapshot).
 func (c *Client) TripEvents(ctx context.Context, id, after string, limit int, wait time.Duration) (EventPage, error) {
+	q := pageQuery(after, limit, wait)
+	return call[EventPage](ctx, c, http.MethodGet, tripPath(id, "events")+"?"+q.Encode(), nil, http.Header{"Accept": {"application/json"}})
+}
+
+// pageQuery is the query of a long-poll: after a cursor ("": none), at
+// most limit (0: the server's default), waiting up to wait (0: none).
+func pageQuery(after string, limit int, wait time.Duration) url.Values {
 	q := url.Values{}
 	if after != "" {
 		q.Set("after", after)
@@ -213,9 +210,7 @@ func (c *Client) TripEvents(ctx context.Context, id, after string, limit int, wa
 	if wait > 0 {
 		q.Set("wait", strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
 	}
-	var out EventPage
-	_, _, err := c.Do(ctx, http.MethodGet, tripPath(id, "events")+"?"+q.Encode(), nil, &out, http.Header{"Accept": {"application/json"}})
-	return out, err
+	return q
 }
 
 // GoneSnapshot returns the snapshot carried by a 410 from TripEvents.
@@ -241,9 +236,8 @@ func (c *Client) TripPath(ctx context.Context, id string, limit int) ([]Crumb, e
 	if limit > 0 {
 		p += "?limit=" + strconv.Itoa(limit)
 	}
-	var out struct {
+	out, err := call[struct {
 		Points []Crumb `json:"points"`
-	}
-	_, _, err := c.Do(ctx, http.MethodGet, p, nil, &out, nil)
+	}](ctx, c, http.MethodGet, p, nil, nil)
 	return out.Points, err
 }

@@ -148,7 +148,7 @@ func (c *Client) WatchTrip(ctx context.Context, id, lastID string) *Stream {
 	s.transport.Store(TransportSSE)
 	hc := *c.http
 	hc.Timeout = 0 // a stream lives long; its deadlines are WatchConfig's
-	w := &watch{s: s, c: c, id: id, cfg: c.watch.withDefaults(c.http), hc: &hc, retry: time.Second}
+	w := &watch{s: s, c: c, id: id, cfg: c.watch.withDefaults(c.http), hc: &hc, retry: time.Second, out: delivery{s: s}}
 	go w.run(ctx)
 	return s
 }
@@ -166,10 +166,7 @@ type watch struct {
 	failures     int  // consecutive failed SSE attempts
 	pollErrs     int  // consecutive failed long-polls
 	snapped      bool // a snapshot without a feed position was delivered
-	// The latest location delivered: a location of the same driver not
-	// newer is dropped (latest wins, across reconnects and switches).
-	locDriver string
-	locSeq    int64
+	out          delivery
 }
 
 // outcome is how one SSE attempt ended.
@@ -257,29 +254,39 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// delivery hands a Stream's frames to its reader, in order, whichever
+// transport they came over.
+type delivery struct {
+	s *Stream
+	// The latest location delivered: a location of the same driver not
+	// newer is dropped (latest wins, across reconnects and switches).
+	locDriver string
+	locSeq    int64
+}
+
 // emit delivers f; lastID moves only once it is delivered.
-func (w *watch) emit(ctx context.Context, f Frame, hasID bool) bool {
+func (d *delivery) emit(ctx context.Context, f Frame, hasID bool) bool {
 	switch f.Type {
 	case "snapshot", "reset":
 		if f.Snapshot != nil && f.Snapshot.Location != nil {
-			w.locDriver, w.locSeq = f.Snapshot.Location.DriverID, f.Snapshot.Location.Seq
+			d.locDriver, d.locSeq = f.Snapshot.Location.DriverID, f.Snapshot.Location.Seq
 		}
 	case "trip.location":
 		var l TripLocation
 		if !hasID && json.Unmarshal(f.Event.Data, &l) == nil {
-			if l.DriverID == w.locDriver && l.Seq <= w.locSeq {
+			if l.DriverID == d.locDriver && l.Seq <= d.locSeq {
 				return true // not newer than the one delivered
 			}
-			w.locDriver, w.locSeq = l.DriverID, l.Seq
+			d.locDriver, d.locSeq = l.DriverID, l.Seq
 		}
 	}
 	select {
-	case w.s.c <- f:
+	case d.s.c <- f:
 	case <-ctx.Done():
 		return false
 	}
 	if hasID {
-		w.s.lastID.Store(f.ID)
+		d.s.lastID.Store(f.ID)
 	}
 	return true
 }
@@ -378,23 +385,9 @@ func (w *watch) read(ctx context.Context, body io.Reader) error {
 		line := sc.Text()
 		if line == "" {
 			if data.Len() > 0 || typ != "" {
-				f := Frame{ID: id, Type: typ, Transport: TransportSSE}
-				if f.Type == "" {
-					f.Type = "message"
-				}
 				raw := []byte(data.String())
-				switch f.Type {
-				case "snapshot", "reset":
-					var env struct {
-						Data Snapshot `json:"data"`
-					}
-					if json.Unmarshal(raw, &env) == nil {
-						f.Snapshot = &env.Data
-					}
-				default:
-					_ = json.Unmarshal(raw, &f.Event)
-				}
-				if !w.emit(ctx, f, hasID) {
+				f := sseFrame(id, typ, raw)
+				if !w.out.emit(ctx, f, hasID) {
 					return nil
 				}
 				if f.Type == "error" {
@@ -429,6 +422,26 @@ func (w *watch) read(ctx context.Context, body io.Reader) error {
 	return nil
 }
 
+// sseFrame decodes one SSE event (its id, event and data fields).
+func sseFrame(id, typ string, raw []byte) Frame {
+	f := Frame{ID: id, Type: typ, Transport: TransportSSE}
+	if f.Type == "" {
+		f.Type = "message"
+	}
+	switch f.Type {
+	case "snapshot", "reset":
+		var env struct {
+			Data Snapshot `json:"data"`
+		}
+		if json.Unmarshal(raw, &env) == nil {
+			f.Snapshot = &env.Data
+		}
+	default:
+		_ = json.Unmarshal(raw, &f.Event)
+	}
+	return f
+}
+
 // poll makes one long-poll after the last ID delivered (after a snapshot
 // first when there is none) and delivers what it got as frames. err is
 // non-nil only when the stream must end.
@@ -443,21 +456,21 @@ func (w *watch) poll(ctx context.Context) error {
 		// Without a position (no feed yet) the polls go on from the
 		// oldest retained event.
 		w.snapped = snap.FeedPosition == ""
-		w.emit(ctx, Frame{ID: snap.FeedPosition, Type: "snapshot", Snapshot: &snap, Transport: TransportLongPoll}, snap.FeedPosition != "")
+		w.out.emit(ctx, Frame{ID: snap.FeedPosition, Type: "snapshot", Snapshot: &snap, Transport: TransportLongPoll}, snap.FeedPosition != "")
 		return nil
 	}
 	page, err := w.c.TripEvents(ctx, w.id, after, 0, w.cfg.PollWait)
 	if err != nil {
 		if snap, ok := GoneSnapshot(err); ok {
 			// Continuity can't be proven: a fresh snapshot, as SSE's reset.
-			w.emit(ctx, Frame{ID: snap.FeedPosition, Type: "reset", Snapshot: &snap, Transport: TransportLongPoll}, true)
+			w.out.emit(ctx, Frame{ID: snap.FeedPosition, Type: "reset", Snapshot: &snap, Transport: TransportLongPoll}, true)
 			return nil
 		}
 		return w.pollFailed(ctx, err)
 	}
 	w.pollErrs = 0
 	for _, e := range page.Events {
-		if !w.emit(ctx, Frame{ID: e.ID, Type: e.Type, Event: e, Transport: TransportLongPoll}, true) {
+		if !w.out.emit(ctx, Frame{ID: e.ID, Type: e.Type, Event: e, Transport: TransportLongPoll}, true) {
 			return nil
 		}
 	}
@@ -465,7 +478,7 @@ func (w *watch) poll(ctx context.Context) error {
 		loc := *l
 		loc.TripID = w.id
 		data, _ := json.Marshal(loc)
-		w.emit(ctx, Frame{Type: "trip.location", Transport: TransportLongPoll,
+		w.out.emit(ctx, Frame{Type: "trip.location", Transport: TransportLongPoll,
 			Event: Event{Type: "trip.location", Topic: "trip:" + w.id, TS: time.Now().UTC(), Data: data}}, false)
 	}
 	return nil

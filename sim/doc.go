@@ -1,9 +1,11 @@
 // Package sim is the simulation side of drivesim: driver and rider
 // behaviour models, the movement of simulated cars over a road graph, GPS
-// noise and network loss, the driver and rider transports (REST, WebSocket,
-// SSE, long-poll, poll), the replay of recorded GPS traces, the load
-// generator, and the measurements they report (latency histograms, counters,
-// and the checker that finds lost or duplicated durable events by ID).
+// noise and network loss, the replay of recorded GPS traces and the load
+// generator. Its parts with a job of their own are subpackages: the
+// driver transports (driverlink: REST, WebSocket), the rider transports
+// (ridewatch: SSE, long-poll, poll), the measurements and the report
+// (metrics), and the checker that finds lost or duplicated durable events
+// by ID (eventcheck).
 //
 // It talks to a hextrack server only through the client package (the Go
 // SDK), and never imports the server's packages (api, driver, rider, feed): WebSocket drivers are

@@ -5,16 +5,15 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hextrack/hextrack/client"
-	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
+	"github.com/hextrack/hextrack/sim/driverlink"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // Who matches trips to drivers.
@@ -44,27 +43,26 @@ type Config struct {
 	Ramp time.Duration
 	// Progress, if set, is called about once per ProgressEvery (wall) with
 	// the report so far.
-	Progress      func(Report)
+	Progress      func(metrics.Report)
 	ProgressEvery time.Duration
 }
 
-// Engine runs a simulation.
+// Engine runs a simulation: it starts drivers and riders, and reports.
+// Its parts with a state of their own are the dispatcher (the drivers'
+// positions, the simulator's own dispatch) and the ledger (the trips
+// followed, verified at the end).
 type Engine struct {
 	cfg    Config
 	Clock  *Clock
-	Stats  *Stats
+	Stats  *metrics.Stats
 	Graph  *road.Graph
 	anon   *client.Client
 	rest   *http.Client
 	dialer *Dialer
 	runID  string
 
-	drivers []*simDriver
-	mu      sync.Mutex
-	active  map[string]*client.Client // trips being followed → a client that may read them
-	tried   map[string]map[string]bool
-	idle    []atomic.Bool
-	pos     []atomic.Pointer[geo.Point]
+	fleet dispatcher
+	trips ledger
 }
 
 // NewEngine checks the configuration and prepares a run.
@@ -116,8 +114,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	// Long polls wait up to 25 s: the request timeout leaves room for them.
 	e.rest = e.dialer.HTTPClient(min(conns, 4096), 40*time.Second)
 	e.anon = client.New(cfg.Server, "", e.rest)
-	e.active = map[string]*client.Client{}
-	e.tried = map[string]map[string]bool{}
+	e.fleet = dispatcher{enabled: cfg.Dispatch == DispatchSim, anon: e.anon, token: e.trips.token}
+	e.trips.forget = e.fleet.forget
 	return e, nil
 }
 
@@ -128,22 +126,25 @@ func (e *Engine) Check(ctx context.Context) error {
 
 func (e *Engine) tokens() Tokens { return Tokens{Anon: e.anon, Secret: e.cfg.Secret} }
 
+// start begins a run of n drivers: a fresh clock and stats, and the
+// context of the run (ended by ctx or after Duration of simulated time).
+func (e *Engine) start(ctx context.Context, n int) (context.Context, context.CancelFunc) {
+	e.Clock = NewClock(e.cfg.SpeedUp)
+	e.Stats = metrics.NewStats(e.cfg.SpeedUp)
+	e.fleet.reset(n)
+	if e.cfg.Duration > 0 {
+		return context.WithTimeout(ctx, e.Clock.Wall(e.cfg.Duration))
+	}
+	return context.WithCancel(ctx)
+}
+
 // Run runs the simulation until Duration of simulated time has passed or
 // ctx ends, and returns the report (also when interrupted).
-func (e *Engine) Run(ctx context.Context, mode string) Report {
+func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	cfg := e.cfg
-	e.Clock = NewClock(cfg.SpeedUp)
-	e.Stats = NewStats(cfg.SpeedUp)
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := e.start(ctx, cfg.Drivers)
 	defer cancel()
-	if cfg.Duration > 0 {
-		var c2 context.CancelFunc
-		runCtx, c2 = context.WithTimeout(runCtx, e.Clock.Wall(cfg.Duration))
-		defer c2()
-	}
 	tok := e.tokens()
-	e.idle = make([]atomic.Bool, cfg.Drivers)
-	e.pos = make([]atomic.Pointer[geo.Point], cfg.Drivers)
 	var wg sync.WaitGroup
 	stagger := func(i, n int) bool {
 		if cfg.Ramp <= 0 || n <= 1 {
@@ -160,7 +161,7 @@ func (e *Engine) Run(ctx context.Context, mode string) Report {
 			if !stagger(i, cfg.Drivers) {
 				return
 			}
-			e.runDriver(runCtx, i, tok)
+			e.runDriver(runCtx, i)
 		}(i)
 	}
 	for i := 0; i < cfg.Riders; i++ {
@@ -215,17 +216,11 @@ func (e *Engine) progress(ctx context.Context, mode string) <-chan struct{} {
 
 // finishReport verifies the trips still open (their tails may be in
 // flight) against the server's history and builds the final report.
-func (e *Engine) finishReport(ctx context.Context, mode string) Report {
+func (e *Engine) finishReport(ctx context.Context, mode string) metrics.Report {
 	vctx, vcancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
 	defer vcancel()
-	e.mu.Lock()
-	open := make(map[string]*client.Client, len(e.active))
-	for id, c := range e.active {
-		open[id] = c
-	}
-	e.mu.Unlock()
-	for id, c := range open {
-		if err := e.verify(vctx, id, c); err != nil && vctx.Err() == nil {
+	for id, c := range e.trips.open() {
+		if err := e.trips.verify(vctx, &e.Stats.Check, id, c); err != nil && vctx.Err() == nil {
 			e.Stats.Err(err)
 		}
 	}
@@ -236,140 +231,47 @@ func (e *Engine) finishReport(ctx context.Context, mode string) Report {
 	return rep
 }
 
-func (e *Engine) runDriver(ctx context.Context, i int, tok Tokens) {
-	cfg := e.cfg
-	st := e.Stats
-	id := fmt.Sprintf("sim-%s-d%d", e.runID, i)
-	t, err := tok.Mint(ctx, "driver", id)
+// link mints driver i's token (id) and opens its link to the server over
+// the run's transport (Mixed: REST for even i, WS for odd).
+func (e *Engine) link(ctx context.Context, i int, id string) (*client.Client, DriverConn, error) {
+	t, err := e.tokens().Mint(ctx, "driver", id)
 	if err != nil {
-		if ctx.Err() == nil {
-			st.Err(err)
-		}
-		return
+		return nil, nil, err
 	}
-	api := client.New(cfg.Server, t, e.rest)
-	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-	transport := cfg.Transport
+	api := client.New(e.cfg.Server, t, e.rest)
+	transport := e.cfg.Transport
 	if transport == TransportMixed {
 		transport = TransportREST
 		if i%2 == 1 {
 			transport = TransportWS
 		}
 	}
-	conn, err := e.connect(ctx, api, id, transport)
+	if transport == TransportWS {
+		conn, err := driverlink.DialWS(ctx, api, id, e.Stats, e.dialer.WebSocket())
+		if err != nil {
+			return nil, nil, err
+		}
+		return api, conn, nil
+	}
+	return api, driverlink.NewREST(ctx, api, id, e.Stats, e.cfg.Dispatch == DispatchServer), nil
+}
+
+func (e *Engine) runDriver(ctx context.Context, i int) {
+	id := fmt.Sprintf("sim-%s-d%d", e.runID, i)
+	api, conn, err := e.link(ctx, i, id)
 	if err != nil {
 		if ctx.Err() == nil {
-			st.Err(err)
+			e.Stats.Err(err)
 		}
 		return
 	}
-	start := e.Graph.RandomPoint(rng)
-	d := &simDriver{id: id, api: api, conn: conn, beh: cfg.Driver, sim: e, rng: rng,
-		car: NewMover(e.Graph, rng, start), link: cfg.Driver.Link, offers: make(chan offer, 4), index: i}
-	e.mu.Lock()
-	e.drivers = append(e.drivers, d)
-	e.mu.Unlock()
+	rng := rand.New(rand.NewPCG(e.cfg.Seed, uint64(i)))
+	d := newDriver(e, i, id, api, conn, rng, NewMover(e.Graph, rng, e.Graph.RandomPoint(rng)))
+	e.fleet.add(d)
 	d.run(ctx)
 	conn.Close()
 	// Leave the map: offline (refused while on a trip, which is fine).
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
 	_, _ = api.SetStatus(octx, id, "offline")
-}
-
-// connect opens a driver's link: a WebSocket, or REST with the command
-// channel long-polled when the server dispatches.
-func (e *Engine) connect(ctx context.Context, api *client.Client, id, transport string) (DriverConn, error) {
-	if transport == TransportWS {
-		return dialWS(ctx, api, id, e.Stats, e.dialer.WebSocket())
-	}
-	return newRESTConn(ctx, api, id, e.Stats, e.cfg.Dispatch == DispatchServer), nil
-}
-
-// track remembers a trip to verify at the end; untrack forgets it.
-func (e *Engine) track(id string, c *client.Client) {
-	e.mu.Lock()
-	e.active[id] = c
-	e.mu.Unlock()
-}
-
-func (e *Engine) untrack(id string) {
-	e.mu.Lock()
-	delete(e.active, id)
-	delete(e.tried, id)
-	e.mu.Unlock()
-}
-
-// verify reads a trip's event history and checks the deliveries against it.
-func (e *Engine) verify(ctx context.Context, id string, c *client.Client) error {
-	e.untrack(id)
-	ids, err := History(ctx, c, id)
-	if err != nil {
-		return fmt.Errorf("history of %s: %w", id, err)
-	}
-	e.Stats.Check.Verify("trip:"+id, ids)
-	return nil
-}
-
-// dispatch (DispatchSim) offers a trip to the nearest idle driver not yet
-// tried for it.
-func (e *Engine) dispatch(trip string, pickup client.Place, exclude string) {
-	p := geo.Point{Lat: pickup.Lat, Lng: pickup.Lng}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	tried := e.tried[trip]
-	if tried == nil {
-		tried = map[string]bool{}
-		e.tried[trip] = tried
-	}
-	if exclude != "" {
-		tried[exclude] = true
-	}
-	var best *simDriver
-	bestD := math.Inf(1)
-	for _, d := range e.drivers {
-		if tried[d.id] || !e.idle[d.index].Load() {
-			continue
-		}
-		q := e.pos[d.index].Load()
-		if q == nil {
-			continue
-		}
-		if dist := geo.Distance(p, *q); dist < bestD {
-			best, bestD = d, dist
-		}
-	}
-	if best == nil {
-		return // nobody free: the trip expires on the server (or waits)
-	}
-	tried[best.id] = true
-	select {
-	case best.offers <- offer{trip: trip}:
-	default:
-	}
-}
-
-// dispatchAgain re-offers a trip a driver turned down.
-func (e *Engine) dispatchAgain(trip, exclude string) {
-	if e.cfg.Dispatch != DispatchSim {
-		return
-	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		p, err := e.anon.WithToken(e.trackedToken(trip)).GetTrip(ctx, trip, "")
-		if err != nil || p.Snapshot.Trip.Status != StatusRequested {
-			return
-		}
-		e.dispatch(trip, p.Snapshot.Trip.Pickup, exclude)
-	}()
-}
-
-func (e *Engine) trackedToken(trip string) string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if c := e.active[trip]; c != nil {
-		return c.Token()
-	}
-	return ""
 }

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // Trace is a recorded trip: GPS fixes in time order.
@@ -117,19 +117,10 @@ func (l *truthLog) get(seq int64) (geo.Point, bool) {
 // While a trace plays, the server's position of its driver is compared
 // with the trace (Stats.Track, metres). Returns when every trip ended, the
 // simulated Duration passed, or ctx ended.
-func (e *Engine) Replay(ctx context.Context, traces []Trace) Report {
+func (e *Engine) Replay(ctx context.Context, traces []Trace) metrics.Report {
 	cfg := e.cfg
-	e.Clock = NewClock(cfg.SpeedUp)
-	e.Stats = NewStats(cfg.SpeedUp)
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := e.start(ctx, len(traces))
 	defer cancel()
-	if cfg.Duration > 0 {
-		var c2 context.CancelFunc
-		runCtx, c2 = context.WithTimeout(runCtx, e.Clock.Wall(cfg.Duration))
-		defer c2()
-	}
-	e.idle = make([]atomic.Bool, len(traces))
-	e.pos = make([]atomic.Pointer[geo.Point], len(traces))
 	progDone := e.progress(runCtx, "replay")
 	par := cfg.Drivers
 	if par <= 0 {
@@ -170,36 +161,22 @@ func (e *Engine) replayOne(ctx context.Context, i int, tr Trace) error {
 	cfg := e.cfg
 	tok := e.tokens()
 	id := fmt.Sprintf("sim-%s-replay%d", e.runID, i)
-	t, err := tok.Mint(ctx, "driver", id)
-	if err != nil {
-		return err
-	}
-	api := client.New(cfg.Server, t, e.rest)
-	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(i)))
-	transport := cfg.Transport
-	if transport == TransportMixed {
-		transport = TransportREST
-		if i%2 == 1 {
-			transport = TransportWS
-		}
-	}
-	conn, err := e.connect(ctx, api, id, transport)
+	api, conn, err := e.link(ctx, i, id)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	done := make(chan struct{})
-	d := &simDriver{id: id, api: api, conn: conn, beh: cfg.Driver, sim: e, rng: rng, car: newTraceCar(tr),
-		link: cfg.Driver.Link, offers: make(chan offer, 4), index: i, truth: &truthLog{}, once: true, doneTrip: done}
-	e.mu.Lock()
-	e.drivers = append(e.drivers, d)
-	e.mu.Unlock()
+	d := newDriver(e, i, id, api, conn, rand.New(rand.NewPCG(cfg.Seed, uint64(i))), newTraceCar(tr))
+	d.truth = &truthLog{}
+	d.work.once, d.work.doneTrip = true, done
+	e.fleet.add(d)
 	dctx, stopDriver := context.WithCancel(ctx)
 	var dwg sync.WaitGroup
 	defer func() { stopDriver(); dwg.Wait() }()
 	dwg.Add(2)
 	go func() { defer dwg.Done(); d.run(dctx) }()
-	go func() { defer dwg.Done(); e.watchTrack(dctx, api, id, d.truth) }()
+	go func() { defer dwg.Done(); d.truth.watch(dctx, api, id, &e.Stats.Track) }()
 
 	// Let the driver appear before the rider asks.
 	if !sleepCtx(ctx, e.Clock.Wall(3*time.Second)+200*time.Millisecond) {
@@ -217,7 +194,7 @@ func (e *Engine) replayOne(ctx context.Context, i int, tr Trace) error {
 		rng: rand.New(rand.NewPCG(cfg.Seed, uint64(1<<40+i))),
 		fixed: []client.Place{{Lat: tr.Points[0].Lat, Lng: tr.Points[0].Lng, Address: "replay start"},
 			{Lat: last.Lat, Lng: last.Lng, Address: "replay end"}},
-		created: func(id string) { d.want.Store(&id) }}
+		created: func(id string) { d.work.want.Store(&id) }}
 	r.trip(ctx)
 	// The rider saw the trip end; stop the driver once it is idle again.
 	select {
@@ -228,8 +205,9 @@ func (e *Engine) replayOne(ctx context.Context, i int, tr Trace) error {
 	return nil
 }
 
-// watchTrack compares the server's position of a driver with the truth.
-func (e *Engine) watchTrack(ctx context.Context, api *client.Client, id string, truth *truthLog) {
+// watch compares the server's position of driver id with the truth,
+// every half second until ctx ends, into h (metres).
+func (l *truthLog) watch(ctx context.Context, api *client.Client, id string, h *metrics.Histogram) {
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	var lastSeq int64
@@ -244,8 +222,8 @@ func (e *Engine) watchTrack(ctx context.Context, api *client.Client, id string, 
 			continue
 		}
 		lastSeq = s.LastSeq
-		if p, ok := truth.get(s.LastSeq); ok {
-			e.Stats.Track.ObserveValue(geo.Distance(p, geo.Point{Lat: s.Location.Lat, Lng: s.Location.Lng}))
+		if p, ok := l.get(s.LastSeq); ok {
+			h.ObserveValue(geo.Distance(p, geo.Point{Lat: s.Location.Lat, Lng: s.Location.Lng}))
 		}
 	}
 }

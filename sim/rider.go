@@ -11,6 +11,14 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/ridewatch"
+)
+
+// Rider transports (package ridewatch follows a trip over each).
+const (
+	RiderSSE      = ridewatch.SSE
+	RiderLongPoll = ridewatch.LongPoll
+	RiderPoll     = ridewatch.Poll
 )
 
 // RiderBehaviour is how simulated riders act. Times are simulated.
@@ -98,16 +106,16 @@ func (r *simRider) trip(ctx context.Context) {
 	if r.created != nil {
 		r.created(id)
 	}
-	r.sim.track(id, r.api)
+	r.sim.trips.track(id, r.api)
 	if r.sim.cfg.Dispatch == DispatchSim {
-		r.sim.dispatch(id, pickup, "")
+		r.sim.fleet.dispatch(id, pickup, "")
 	}
 	status, version := snap.Trip.Status, snap.Version
 
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
-	items := make(chan Item, 256)
-	w := &Watcher{Client: r.api, Transport: r.beh.Transport, Trip: id,
+	items := make(chan ridewatch.Item, 256)
+	w := &ridewatch.Watcher{Client: r.api, Transport: r.beh.Transport, Trip: id,
 		Reconnected: func(err error) {
 			st.C.Reconnects.Add(1)
 			if err != nil && wctx.Err() == nil {
@@ -116,7 +124,7 @@ func (r *simRider) trip(ctx context.Context) {
 		}}
 	go func() {
 		defer close(items)
-		err := w.Run(wctx, func(it Item) bool {
+		err := w.Run(wctx, func(it ridewatch.Item) bool {
 			select {
 			case items <- it:
 				return true
@@ -152,20 +160,20 @@ func (r *simRider) trip(ctx context.Context) {
 				return
 			}
 			switch it.Kind {
-			case ItemSnapshot, ItemReset:
+			case ridewatch.ItemSnapshot, ridewatch.ItemReset:
 				s := it.Snapshot
 				if r.beh.Transport != RiderPoll {
 					if !started {
 						st.Check.Start(topic, s.FeedPosition)
 						started = true
-					} else if it.Kind == ItemReset {
+					} else if it.Kind == ridewatch.ItemReset {
 						st.Check.Reset(topic, s.FeedPosition)
 					}
 				}
 				if s.Trip.Status != "" {
 					status, version = s.Trip.Status, max(version, s.Version)
 				}
-			case ItemEvent:
+			case ridewatch.ItemEvent:
 				st.C.EventsReceived.Add(1)
 				if !started { // long-poll/SSE always start with a snapshot; be safe
 					st.Check.Start(topic, "")
@@ -179,7 +187,7 @@ func (r *simRider) trip(ctx context.Context) {
 					}
 					version = max(version, te.Version)
 				}
-			case ItemLocation:
+			case ridewatch.ItemLocation:
 				st.C.Locations.Add(1)
 				if l := it.Location; l != nil && !l.TS.IsZero() {
 					st.Deliver.Observe(it.At.Sub(l.TS))
@@ -233,7 +241,7 @@ func (r *simRider) trip(ctx context.Context) {
 // finish counts a trip's outcome, lingers briefly for stragglers (a
 // duplicate would show up now), and verifies the events received against
 // the server's history.
-func (r *simRider) finish(ctx context.Context, id, topic, status string, items <-chan Item) {
+func (r *simRider) finish(ctx context.Context, id, topic, status string, items <-chan ridewatch.Item) {
 	st := r.sim.Stats
 	switch status {
 	case StatusCompleted:
@@ -250,7 +258,7 @@ func (r *simRider) finish(ctx context.Context, id, topic, status string, items <
 		case it, ok := <-items:
 			if !ok {
 				done = true
-			} else if it.Kind == ItemEvent {
+			} else if it.Kind == ridewatch.ItemEvent {
 				st.C.EventsReceived.Add(1)
 				st.Check.Observe(topic, it.Event.ID)
 			}
@@ -259,13 +267,13 @@ func (r *simRider) finish(ctx context.Context, id, topic, status string, items <
 		}
 	}
 	if r.beh.Transport == RiderPoll {
-		r.sim.untrack(id)
+		r.sim.trips.untrack(id)
 		return
 	}
 	st.Check.Finish(topic)
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := r.sim.verify(vctx, id, r.api); err != nil {
+	if err := r.sim.trips.verify(vctx, &st.Check, id, r.api); err != nil {
 		st.Err(err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/internal/shareddata"
-	"github.com/hextrack/hextrack/sim"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // hextrackBin is the server binary built once for the package's tests.
@@ -103,13 +103,13 @@ func dataFile(tb testing.TB, name string) string {
 	return shareddata.Path(tb, name)
 }
 
-func readReport(t *testing.T, path string) sim.Report {
+func readReport(t *testing.T, path string) metrics.Report {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r sim.Report
+	var r metrics.Report
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestReplayPorto(t *testing.T) {
 		t.Errorf("events %+v", r.Events)
 	}
 	var extra struct {
-		Track sim.Latency `json:"track_error_m"`
+		Track metrics.Latency `json:"track_error_m"`
 	}
 	b, _ := os.ReadFile(out)
 	var raw struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/sim"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // readTraces reads a trips CSV (Porto taxi format) into traces, keeping
@@ -125,7 +126,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := finish(rep, c, stdout); err != nil {
 		return err
 	}
-	if t, ok := rep.Extra.(map[string]any)["track_error_m"].(sim.Latency); ok {
+	if t, ok := rep.Extra.(map[string]any)["track_error_m"].(metrics.Latency); ok {
 		fmt.Fprintf(stdout, "server vs trace m   p50 %.1f  p90 %.1f  p99 %.1f  max %.1f  (n=%d)\n", t.P50, t.P90, t.P99, t.Max, t.Count)
 	}
 	return nil

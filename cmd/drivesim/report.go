@@ -10,11 +10,11 @@ import (
 	"sync"
 	"text/tabwriter"
 
-	"github.com/hextrack/hextrack/sim"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // printTable writes the final report as an aligned table.
-func printTable(w io.Writer, r sim.Report) {
+func printTable(w io.Writer, r metrics.Report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	title := r.Mode
 	if r.Interrupted {
@@ -60,7 +60,7 @@ func printTable(w io.Writer, r sim.Report) {
 
 // rejections says why the server rejected pings, reason by reason, and
 // which rejections were the simulator's deliberate outliers.
-func rejections(r sim.Report) string {
+func rejections(r metrics.Report) string {
 	reasons := slices.Sorted(maps.Keys(r.Pings.RejectedBy))
 	var parts []string
 	for _, reason := range reasons {
@@ -81,7 +81,7 @@ func rejections(r sim.Report) string {
 	return strings.Join(parts, "; ")
 }
 
-func deliberate(r sim.Report) int64 {
+func deliberate(r metrics.Report) int64 {
 	var n int64
 	for _, c := range r.Pings.RejectedBy {
 		n += c.Deliberate
@@ -89,7 +89,7 @@ func deliberate(r sim.Report) int64 {
 	return n
 }
 
-func lat(l sim.Latency) string {
+func lat(l metrics.Latency) string {
 	if l.Count == 0 {
 		return "no samples"
 	}
@@ -117,7 +117,7 @@ func newProgress(w io.Writer, quiet bool) *progress {
 	return p
 }
 
-func (p *progress) update(r sim.Report) {
+func (p *progress) update(r metrics.Report) {
 	if p.quiet {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/sim"
+	"github.com/hextrack/hextrack/sim/metrics"
 )
 
 // common are the flags every subcommand shares.
@@ -130,7 +131,7 @@ func execute(ctx context.Context, mode string, c common, cfg sim.Config, stdout,
 	return finish(rep, c, stdout)
 }
 
-func finish(rep sim.Report, c common, stdout io.Writer) error {
+func finish(rep metrics.Report, c common, stdout io.Writer) error {
 	printTable(stdout, rep)
 	if c.jsonFile != "" {
 		if err := os.WriteFile(c.jsonFile, rep.JSON(), 0o644); err != nil {

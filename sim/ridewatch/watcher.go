@@ -1,4 +1,4 @@
-package sim
+package ridewatch
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 
 // Rider transports.
 const (
-	RiderSSE      = "sse"
-	RiderLongPoll = "longpoll"
-	RiderPoll     = "poll"
+	SSE      = "sse"
+	LongPoll = "longpoll"
+	Poll     = "poll"
 )
 
 // ItemKind says what a watcher delivered.
@@ -46,7 +46,7 @@ type Item struct {
 // returns false; every reconnect is reported to Reconnected.
 type Watcher struct {
 	Client    *client.Client
-	Transport string // RiderSSE (default), RiderLongPoll, RiderPoll
+	Transport string // SSE (default), LongPoll, Poll
 	Trip      string
 	// Reconnected is called on every reconnect after the first connect
 	// (err: why, when known).
@@ -56,14 +56,14 @@ type Watcher struct {
 // Run delivers items to fn.
 func (w *Watcher) Run(ctx context.Context, fn func(Item) bool) error {
 	switch w.Transport {
-	case RiderLongPoll:
+	case LongPoll:
 		return w.longPoll(ctx, fn)
-	case RiderPoll:
+	case Poll:
 		return w.poll(ctx, fn)
-	case RiderSSE, "":
+	case SSE, "":
 		return w.sse(ctx, fn)
 	}
-	return fmt.Errorf("sim: unknown rider transport %q (sse, longpoll, poll)", w.Transport)
+	return fmt.Errorf("ridewatch: unknown rider transport %q (sse, longpoll, poll)", w.Transport)
 }
 
 func (w *Watcher) reconnected(err error) {
@@ -77,7 +77,7 @@ func (w *Watcher) backoff(ctx context.Context, attempt int, err error) bool {
 	w.reconnected(err)
 	d := time.Duration(100*(1<<min(attempt, 5))) * time.Millisecond
 	d += rand.N(d/2 + 1)
-	return sleepCtx(ctx, d)
+	return sleep(ctx, d)
 }
 
 // sse follows the trip's SSE stream. client.WatchTrip resumes by itself
@@ -267,9 +267,21 @@ func (w *Watcher) poll(ctx context.Context, fn func(Item) bool) error {
 		if wait <= 0 {
 			wait = 2 * time.Second
 		}
-		if !sleepCtx(ctx, wait) {
+		if !sleep(ctx, wait) {
 			return nil
 		}
 	}
 	return nil
+}
+
+// sleep waits d; false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -1,85 +1,13 @@
-package sim
+package metrics
 
 import (
 	"encoding/json"
-	"maps"
 	"math"
-	"math/rand/v2"
-	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hextrack/hextrack/sim/eventcheck"
 )
-
-// Histogram records latencies. It keeps every sample up to a bound and then
-// a uniform reservoir of that size, so percentiles stay honest on long runs
-// while memory stays fixed; count and max are always exact. Safe for
-// concurrent use.
-type Histogram struct {
-	mu      sync.Mutex
-	samples []float64 // milliseconds
-	count   int64
-	max     float64
-	rng     *rand.Rand
-}
-
-// histCap bounds the reservoir: 1M float64s is 8 MB.
-const histCap = 1 << 20
-
-// Observe records one latency.
-func (h *Histogram) Observe(d time.Duration) {
-	h.ObserveValue(float64(d) / float64(time.Millisecond))
-}
-
-// ObserveValue records a value in the histogram's own unit.
-func (h *Histogram) ObserveValue(ms float64) {
-	if ms < 0 {
-		ms = 0
-	}
-	h.mu.Lock()
-	h.count++
-	h.max = math.Max(h.max, ms)
-	if len(h.samples) < histCap {
-		h.samples = append(h.samples, ms)
-	} else {
-		if h.rng == nil {
-			h.rng = rand.New(rand.NewPCG(1, 2))
-		}
-		if j := h.rng.Int64N(h.count); j < histCap {
-			h.samples[j] = ms
-		}
-	}
-	h.mu.Unlock()
-}
-
-// Latency is a percentile summary in milliseconds.
-type Latency struct {
-	Count int64   `json:"count"`
-	P50   float64 `json:"p50"`
-	P90   float64 `json:"p90"`
-	P99   float64 `json:"p99"`
-	Max   float64 `json:"max"`
-}
-
-// Summary computes the percentiles of what was observed so far.
-func (h *Histogram) Summary() Latency {
-	h.mu.Lock()
-	s := slices.Clone(h.samples)
-	l := Latency{Count: h.count, Max: round2(h.max)}
-	h.mu.Unlock()
-	if len(s) == 0 {
-		return l
-	}
-	slices.Sort(s)
-	q := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(s)))) - 1
-		return round2(s[max(0, min(i, len(s)-1))])
-	}
-	l.P50, l.P90, l.P99 = q(0.50), q(0.90), q(0.99)
-	return l
-}
-
-func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 // Counters are the running totals of a simulation. All fields are updated
 // atomically; read them with Load.
@@ -117,49 +45,6 @@ type Counters struct {
 	Requests       atomic.Int64
 	Errors         atomic.Int64
 	Reconnects     atomic.Int64
-}
-
-// Errors keeps the first few distinct error messages for the report.
-type Errors struct {
-	mu   sync.Mutex
-	seen map[string]int
-}
-
-// Add records err.
-func (e *Errors) Add(err error) {
-	if err == nil {
-		return
-	}
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.seen == nil {
-		e.seen = map[string]int{}
-	}
-	if _, ok := e.seen[msg]; ok || len(e.seen) < 20 {
-		e.seen[msg]++
-	}
-}
-
-// Top returns the recorded messages with their counts, most frequent first.
-func (e *Errors) Top() []ErrorCount {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	out := make([]ErrorCount, 0, len(e.seen))
-	for m, n := range e.seen {
-		out = append(out, ErrorCount{m, n})
-	}
-	slices.SortFunc(out, func(a, b ErrorCount) int { return b.Count - a.Count })
-	return out
-}
-
-// ErrorCount is one distinct error and how often it happened.
-type ErrorCount struct {
-	Message string `json:"message"`
-	Count   int    `json:"count"`
 }
 
 // Report is what drivesim prints and writes with --json. The trips, events,
@@ -250,7 +135,7 @@ type Stats struct {
 	Track   Histogram // replay: metres between the server\'s position and the trace
 	Errs    Errors
 	Rejects Rejections
-	Check   Checker
+	Check   eventcheck.Checker
 	start   time.Time
 	speedUp float64
 }
@@ -336,70 +221,3 @@ func (r Report) JSON() []byte {
 	b, _ := json.MarshalIndent(r, "", "  ")
 	return append(b, '\n')
 }
-
-// Rejections counts the server's ping rejections by reason, telling the
-// simulator's deliberate GPS outliers (which the server should refuse as
-// implausible_jump) from everything else. Safe for concurrent use.
-type Rejections struct {
-	mu       sync.Mutex
-	outliers map[fixKey]struct{} // deliberate outliers not yet rejected
-	sent     int64
-	by       map[string]RejectCount
-}
-
-type fixKey struct {
-	driver string
-	seq    int64
-}
-
-// RejectCount is how many pings the server rejected for one reason.
-type RejectCount struct {
-	// Deliberate: the simulator's own outliers, rejected as intended.
-	Deliberate int64 `json:"deliberate_outliers"`
-	// Unexpected: honest fixes; each one is a bug in the simulator or the server.
-	Unexpected int64 `json:"unexpected"`
-}
-
-// Outlier records that a driver's fix seq is a deliberate outlier.
-func (r *Rejections) Outlier(driver string, seq int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.outliers == nil {
-		r.outliers = map[fixKey]struct{}{}
-	}
-	r.outliers[fixKey{driver, seq}] = struct{}{}
-	r.sent++
-}
-
-// Rejected records the server's verdict on a driver's fix seq.
-func (r *Rejections) Rejected(driver string, seq int64, reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.by == nil {
-		r.by = map[string]RejectCount{}
-	}
-	n := r.by[reason]
-	k := fixKey{driver, seq}
-	if _, ok := r.outliers[k]; ok && reason == ReasonImplausibleJump {
-		delete(r.outliers, k)
-		n.Deliberate++
-	} else {
-		n.Unexpected++
-	}
-	r.by[reason] = n
-}
-
-// Summary returns the counts by reason and the deliberate outliers sent.
-func (r *Rejections) Summary() (map[string]RejectCount, int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.by) == 0 {
-		return nil, r.sent
-	}
-	return maps.Clone(r.by), r.sent
-}
-
-// ReasonImplausibleJump is the server's rejection reason for a fix too far
-// from the driver's last accepted one (driver.ReasonImplausible): what a
-// deliberate outlier should get.
-const ReasonImplausibleJump = "implausible_jump"

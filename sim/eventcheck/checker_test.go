@@ -1,10 +1,10 @@
-package sim_test
+package eventcheck_test
 
 import (
 	"slices"
 	"testing"
 
-	"github.com/hextrack/hextrack/sim"
+	"github.com/hextrack/hextrack/sim/eventcheck"
 )
 
 func TestChecker(t *testing.T) {
@@ -37,7 +37,7 @@ func TestChecker(t *testing.T) {
 			finished: true, lost: []string{"120-0", "130-0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var c sim.Checker
+			var c eventcheck.Checker
 			c.Start("trip:t1", tc.start)
 			for i, id := range tc.recv {
 				c.Observe("trip:t1", id)
@@ -66,7 +66,7 @@ func TestChecker(t *testing.T) {
 }
 
 func TestCheckerTopicsIndependent(t *testing.T) {
-	var c sim.Checker
+	var c eventcheck.Checker
 	c.Start("a", "")
 	c.Start("b", "")
 	c.Observe("a", "1-0")
@@ -90,12 +90,12 @@ func TestParseID(t *testing.T) {
 		in string
 		ok bool
 	}{{"1-2", true}, {"", true}, {"0", true}, {"17", true}, {"a-1", false}, {"1-b", false}, {"-1", false}} {
-		if _, ok := sim.ParseID(tc.in); ok != tc.ok {
+		if _, ok := eventcheck.ParseID(tc.in); ok != tc.ok {
 			t.Errorf("ParseID(%q) ok=%v", tc.in, ok)
 		}
 	}
-	a, _ := sim.ParseID("5-1")
-	b, _ := sim.ParseID("10-0")
+	a, _ := eventcheck.ParseID("5-1")
+	b, _ := eventcheck.ParseID("10-0")
 	if !a.Less(b) || b.Less(a) {
 		t.Fatal("order")
 	}
