@@ -18,6 +18,8 @@ import (
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 const secret = "test-secret-0123456789abcdef0123456789"
@@ -42,7 +44,7 @@ func newServerB(t testing.TB) (*api.Server, *httptest.Server) {
 
 func token(t *testing.T, srv *api.Server, role, sub string) string {
 	t.Helper()
-	tok, err := srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, TTL: time.Hour})
+	tok, err := srv.Auth().Mint(tokens.Request{Role: role, Sub: sub, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +84,8 @@ func pingBody(lat, lng float64, ts time.Time, seq int) string {
 // TestBadInputs: each bad input gets a clear 4xx with a code and stores nothing.
 func TestBadInputs(t *testing.T) {
 	srv, ts := newServer(t)
-	d1 := token(t, srv, api.RoleDriver, "d1")
-	ops := token(t, srv, api.RoleOps, "ops")
+	d1 := token(t, srv, tokens.RoleDriver, "d1")
+	ops := token(t, srv, tokens.RoleOps, "ops")
 	now := time.Now()
 	many := make([]string, 600)
 	for i := range many {
@@ -157,18 +159,18 @@ func trunc(s string) string {
 func TestAuthorizationMatrix(t *testing.T) {
 	srv, ts := newServer(t)
 	now := time.Now()
-	expired, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, api.Claims{Role: "driver", RegisteredClaims: jwt.RegisteredClaims{
+	expired, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, tokens.Claims{Role: "driver", RegisteredClaims: jwt.RegisteredClaims{
 		Subject: "d1", ExpiresAt: jwt.NewNumericDate(now.Add(-time.Minute))}}).SignedString([]byte(secret))
-	otherSecret, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, api.Claims{Role: "driver", RegisteredClaims: jwt.RegisteredClaims{
+	otherSecret, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, tokens.Claims{Role: "driver", RegisteredClaims: jwt.RegisteredClaims{
 		Subject: "d1", ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}).SignedString([]byte("another-secret-another-secret-xx"))
-	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, api.Claims{Role: "ops", RegisteredClaims: jwt.RegisteredClaims{
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, tokens.Claims{Role: "ops", RegisteredClaims: jwt.RegisteredClaims{
 		Subject: "x", ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))}}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	callers := map[string]string{
 		"none":         "",
-		"driver d1":    token(t, srv, api.RoleDriver, "d1"),
-		"driver d2":    token(t, srv, api.RoleDriver, "d2"),
-		"rider":        token(t, srv, api.RoleRider, "r1"),
-		"ops":          token(t, srv, api.RoleOps, "o1"),
+		"driver d1":    token(t, srv, tokens.RoleDriver, "d1"),
+		"driver d2":    token(t, srv, tokens.RoleDriver, "d2"),
+		"rider":        token(t, srv, tokens.RoleRider, "r1"),
+		"ops":          token(t, srv, tokens.RoleOps, "o1"),
 		"expired":      expired,
 		"other secret": otherSecret,
 		"alg none":     none,

@@ -26,6 +26,8 @@ import (
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip/tripredis"
 	"github.com/hextrack/hextrack/web"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // The callers of the authorization audit, in table column order.
@@ -161,7 +163,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 
 func (e *auditEnv) mint(t *testing.T, role, sub, tr, jti string) string {
 	t.Helper()
-	tok, err := e.srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, Trip: tr, ID: jti, TTL: time.Hour})
+	tok, err := e.srv.Auth().Mint(tokens.Request{Role: role, Sub: sub, Trip: tr, ID: jti, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +177,11 @@ func (e *auditEnv) world(t *testing.T) auditWorld {
 	w := auditWorld{ids: map[string]string{}, toks: map[string]string{}}
 	own, oth := fmt.Sprintf("r_own%d", n), fmt.Sprintf("r_oth%d", n)
 	drv, odrv := fmt.Sprintf("d_asg%d", n), fmt.Sprintf("d_oth%d", n)
-	w.toks["owner"] = e.mint(t, api.RoleRider, own, "", "")
-	w.toks["other rider"] = e.mint(t, api.RoleRider, oth, "", "")
-	w.toks["driver"] = e.mint(t, api.RoleDriver, drv, "", "")
-	w.toks["other driver"] = e.mint(t, api.RoleDriver, odrv, "", "")
-	w.toks["ops"] = e.mint(t, api.RoleOps, "ops1", "", "")
+	w.toks["owner"] = e.mint(t, tokens.RoleRider, own, "", "")
+	w.toks["other rider"] = e.mint(t, tokens.RoleRider, oth, "", "")
+	w.toks["driver"] = e.mint(t, tokens.RoleDriver, drv, "", "")
+	w.toks["other driver"] = e.mint(t, tokens.RoleDriver, odrv, "", "")
+	w.toks["ops"] = e.mint(t, tokens.RoleOps, "ops1", "", "")
 	must := func(method, path, tok, body string, want int) string {
 		t.Helper()
 		r := call(t, method, e.ts.URL+path, tok, body)
@@ -213,7 +215,7 @@ func (e *auditEnv) world(t *testing.T) auditWorld {
 	w.ids["ptrip"] = id(must("POST", "/v1/trips", w.toks["owner"], `{"kind":"delivery","payment":"online","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.38}}`, 201), "trip")
 	w.ids["pay"] = id(must("POST", "/v1/trips/"+w.ids["ptrip"]+"/payment", w.toks["owner"], `{"return_path":"/"}`, 201), "id")
 	// Forged and stale tokens of the owner.
-	owner := api.Claims{Role: api.RoleRider, RegisteredClaims: jwt.RegisteredClaims{Subject: own, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}
+	owner := tokens.Claims{Role: tokens.RoleRider, RegisteredClaims: jwt.RegisteredClaims{Subject: own, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}
 	expired := owner
 	expired.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Minute))
 	w.toks["expired"] = sign(t, jwt.SigningMethodHS256, []byte(secret), expired)

@@ -6,143 +6,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
-
-// Roles a token may carry.
-const (
-	RoleDriver = "driver"
-	RoleRider  = "rider"
-	RoleOps    = "ops"
-	RoleViewer = "viewer"
-)
-
-// Claims are hextrack's JWT claims.
-type Claims struct {
-	Role string `json:"role"`
-	// Trip scopes a viewer token to one trip.
-	Trip string `json:"trip,omitempty"`
-	jwt.RegisteredClaims
-}
-
-// Auth mints and verifies HS256 tokens with one secret.
-type Auth struct {
-	secret []byte
-	now    func() time.Time
-
-	// verified caches the claims of tokens whose signature and claims
-	// were checked, keyed by the exact token string, so that a client
-	// polling with the same token doesn't pay an HMAC and a JSON decode per
-	// request. Only successes are cached; a hit is still refused once past
-	// its exp or before its nbf (re-parsed for the error). Bounded: when full, an arbitrary
-	// entry goes.
-	mu       sync.RWMutex
-	verified map[string]Claims
-}
-
-// maxVerified bounds Auth's cache of verified tokens (~0.5 KiB each).
-const maxVerified = 4096
-
-// NewAuth returns an Auth using secret.
-func NewAuth(secret []byte) *Auth {
-	return &Auth{secret: secret, now: time.Now, verified: make(map[string]Claims)}
-}
-
-// TokenRequest describes a token to mint.
-type TokenRequest struct {
-	Role string
-	Sub  string
-	TTL  time.Duration
-	Trip string // viewer tokens only
-	ID   string // jti, for revocation
-}
-
-// Mint returns a signed token.
-func (a *Auth) Mint(r TokenRequest) (string, error) {
-	if !slices.Contains([]string{RoleDriver, RoleRider, RoleOps, RoleViewer}, r.Role) {
-		return "", fmt.Errorf("role must be driver, rider, ops or viewer")
-	}
-	if r.Sub == "" {
-		return "", fmt.Errorf("sub is required")
-	}
-	if r.TTL <= 0 || r.TTL > 30*24*time.Hour {
-		return "", fmt.Errorf("ttl must be within (0, 720h]")
-	}
-	if r.Role == RoleViewer && r.Trip == "" {
-		return "", fmt.Errorf("viewer tokens need a trip")
-	}
-	now := a.now()
-	c := Claims{Role: r.Role, Trip: r.Trip, RegisteredClaims: jwt.RegisteredClaims{
-		Subject: r.Sub, ID: r.ID,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(r.TTL)),
-	}}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.secret)
-}
-
-// Parse verifies a token (HS256 only, exp required) and returns its claims
-// (the caller's own copy).
-func (a *Auth) Parse(token string) (*Claims, error) {
-	c := new(Claims)
-	if err := a.verify(token, c); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-// verify is Parse writing the claims into *into (the caller's storage, so
-// that authenticate keeps them without another allocation).
-func (a *Auth) verify(token string, into *Claims) error {
-	a.mu.RLock() // concurrent pollers don't queue behind each other
-	c, ok := a.verified[token]
-	a.mu.RUnlock()
-	if ok {
-		now := a.now()
-		if now.Before(c.ExpiresAt.Time) && (c.NotBefore == nil || !now.Before(c.NotBefore.Time)) {
-			*into = c
-			return nil
-		}
-	}
-	cl, err := a.parse(token)
-	if err != nil {
-		if ok {
-			a.mu.Lock()
-			delete(a.verified, token)
-			a.mu.Unlock()
-		}
-		return err
-	}
-	a.mu.Lock()
-	if len(a.verified) >= maxVerified {
-		for k := range a.verified {
-			delete(a.verified, k)
-			break
-		}
-	}
-	a.verified[token] = *cl
-	a.mu.Unlock()
-	*into = *cl
-	return nil
-}
-
-// parse is Parse without the cache.
-func (a *Auth) parse(token string) (*Claims, error) {
-	var c Claims
-	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		return a.secret, nil
-	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(a.now))
-	if err != nil {
-		return nil, err
-	}
-	if c.Subject == "" || !slices.Contains([]string{RoleDriver, RoleRider, RoleOps, RoleViewer}, c.Role) {
-		return nil, errors.New("token lacks sub or a known role")
-	}
-	return &c, nil
-}
 
 // authContext is the echo.Context of an authenticated request: the claims
 // travel with the context that authenticate passes down the chain, one
@@ -151,7 +21,7 @@ func (a *Auth) parse(token string) (*Claims, error) {
 // it on unwrapped.
 type authContext struct {
 	echo.Context
-	cl Claims
+	cl tokens.Claims
 }
 
 // queryTokenRoutes are the GET routes that accept ?access_token= because
@@ -170,7 +40,7 @@ var queryTokenRoutes = map[string]bool{
 // queryTokenRoutes, ?access_token= since EventSource can't set headers)
 // and stores the claims. Routes without a token get no claims;
 // requireRole decides whether that is allowed.
-func authenticate(a *Auth) echo.MiddlewareFunc {
+func authenticate(a *tokens.Auth) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			tok := ""
@@ -187,7 +57,7 @@ func authenticate(a *Auth) echo.MiddlewareFunc {
 				return next(c)
 			}
 			ac := &authContext{Context: c}
-			if err := a.verify(tok, &ac.cl); err != nil {
+			if err := a.Verify(tok, &ac.cl); err != nil {
 				return fmt.Errorf("%w: %s", ErrUnauthorized, tokenProblem(err))
 			}
 			return next(ac)
@@ -210,7 +80,7 @@ func tokenProblem(err error) string {
 }
 
 // claims returns the caller's claims or nil.
-func claims(c echo.Context) *Claims {
+func claims(c echo.Context) *tokens.Claims {
 	if ac, ok := c.(*authContext); ok {
 		return &ac.cl
 	}
@@ -244,7 +114,7 @@ func guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 }
 
 // tokenExpiry is when cl's token expires; zero when it has none.
-func tokenExpiry(cl *Claims) time.Time {
+func tokenExpiry(cl *tokens.Claims) time.Time {
 	if cl == nil || cl.ExpiresAt == nil {
 		return time.Time{}
 	}
@@ -258,10 +128,10 @@ func selfDriver(c echo.Context) error {
 	if cl == nil {
 		return fmt.Errorf("%w: a bearer token is required", ErrUnauthorized)
 	}
-	if cl.Role == RoleOps {
+	if cl.Role == tokens.RoleOps {
 		return nil
 	}
-	if cl.Role != RoleDriver || cl.Subject != c.Param("id") {
+	if cl.Role != tokens.RoleDriver || cl.Subject != c.Param("id") {
 		return fmt.Errorf("%w: a driver may act only for itself", ErrForbidden)
 	}
 	return nil
@@ -276,7 +146,7 @@ type devTokenRequest struct {
 
 // devTokens serves POST /v1/dev/token.
 type devTokens struct {
-	auth *Auth
+	auth *tokens.Auth
 	on   bool // Config.Dev
 }
 
@@ -297,7 +167,7 @@ func (dt *devTokens) devToken(c echo.Context) error {
 		}
 		ttl = d
 	}
-	tok, err := dt.auth.Mint(TokenRequest{Role: r.Role, Sub: r.Sub, TTL: ttl, Trip: r.Trip})
+	tok, err := dt.auth.Mint(tokens.Request{Role: r.Role, Sub: r.Sub, TTL: ttl, Trip: r.Trip})
 	if err != nil {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_argument", Message: err.Error()}
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // BenchmarkHTTPIngest posts batches of 50 pings over loopback HTTP (keep-alive,
@@ -19,7 +19,7 @@ func BenchmarkHTTPIngest(b *testing.B) {
 	const drivers, batch = 1000, 50
 	toks := make([]string, drivers)
 	for i := range toks {
-		toks[i], _ = srv.Auth().Mint(api.TokenRequest{Role: api.RoleDriver, Sub: fmt.Sprintf("d%d", i), TTL: time.Hour})
+		toks[i], _ = srv.Auth().Mint(tokens.Request{Role: tokens.RoleDriver, Sub: fmt.Sprintf("d%d", i), TTL: time.Hour})
 	}
 	seqs := make([]atomic.Int64, drivers)
 	var next atomic.Int64

@@ -11,16 +11,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hextrack/hextrack/driver"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 func (s *Server) driverRoutes() {
 	g, d := s.e.Group("/v1/drivers"), s.drivers
-	g.GET("/nearby", guard(d.nearby, RoleRider, RoleOps, RoleDriver))
-	g.POST("/:id/locations", guard(d.postLocations, RoleDriver, RoleOps))
-	g.PUT("/:id/status", guard(d.putStatus, RoleDriver, RoleOps))
-	g.GET("/:id", guard(d.getDriver, RoleDriver, RoleOps))
-	g.GET("/:id/commands", guard(d.pollCommands, RoleDriver, RoleOps))
-	g.POST("/:id/commands/:cmd/ack", guard(d.ackCommand, RoleDriver, RoleOps))
+	g.GET("/nearby", guard(d.nearby, tokens.RoleRider, tokens.RoleOps, tokens.RoleDriver))
+	g.POST("/:id/locations", guard(d.postLocations, tokens.RoleDriver, tokens.RoleOps))
+	g.PUT("/:id/status", guard(d.putStatus, tokens.RoleDriver, tokens.RoleOps))
+	g.GET("/:id", guard(d.getDriver, tokens.RoleDriver, tokens.RoleOps))
+	g.GET("/:id/commands", guard(d.pollCommands, tokens.RoleDriver, tokens.RoleOps))
+	g.POST("/:id/commands/:cmd/ack", guard(d.ackCommand, tokens.RoleDriver, tokens.RoleOps))
 }
 
 // driverHandlers serve the REST side of drivers: pings, status, nearby

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // FuzzAuthorization: any Authorization header or access_token value is
@@ -15,7 +17,7 @@ import (
 func FuzzAuthorization(f *testing.F) {
 	srv := api.New(api.Config{JWTSecret: []byte(secret)}, api.Deps{})
 	h := srv.Handler()
-	good, _ := srv.Auth().Mint(api.TokenRequest{Role: api.RoleOps, Sub: "o1", TTL: time.Hour})
+	good, _ := srv.Auth().Mint(tokens.Request{Role: tokens.RoleOps, Sub: "o1", TTL: time.Hour})
 	for _, s := range []string{"Bearer " + good, "Bearer", "bearer ", "Basic abc", "Bearer a.b.c", "Bearer " + good + "x",
 		"Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4Iiwicm9sZSI6Im9wcyJ9.", "BEARER \x00", ""} {
 		f.Add(s, s)

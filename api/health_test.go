@@ -16,6 +16,8 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // downDrivers is the driver service of a node whose Redis is gone: every
@@ -63,7 +65,7 @@ func TestStoreDown(t *testing.T) {
 	})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok, err := srv.Auth().Mint(api.TokenRequest{Role: api.RoleDriver, Sub: "d1", TTL: time.Hour})
+	tok, err := srv.Auth().Mint(tokens.Request{Role: tokens.RoleDriver, Sub: "d1", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

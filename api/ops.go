@@ -16,6 +16,8 @@ import (
 
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/ops"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // The ops dashboard's API (all routes: role ops):
@@ -44,7 +46,7 @@ func (s *Server) opsRoutes() {
 		"/summary": o.opsSummary, "/summary/stream": o.opsSummaryStream,
 		"/drivers/stream": o.opsDriversStream, "/supply": o.opsSupply, "/trips": o.opsTrips,
 	} {
-		s.e.GET("/v1/ops"+p, guard(o.opsAvailable(h), RoleOps))
+		s.e.GET("/v1/ops"+p, guard(o.opsAvailable(h), tokens.RoleOps))
 	}
 }
 

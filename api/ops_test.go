@@ -21,6 +21,8 @@ import (
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // opsNode is one API node of a cluster sharing a Redis and a key prefix.
@@ -72,7 +74,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 
 func (n opsNode) tok(tb testing.TB, role, sub string) string {
 	tb.Helper()
-	tok, err := n.srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, TTL: time.Hour})
+	tok, err := n.srv.Auth().Mint(tokens.Request{Role: role, Sub: sub, TTL: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}

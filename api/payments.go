@@ -10,6 +10,8 @@ import (
 
 	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/payment"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // paymentRoutes: creating a payment and polling it need a rider (or ops)
@@ -17,8 +19,8 @@ import (
 // HMAC signature is its credential.
 func (s *Server) paymentRoutes() {
 	p := s.payments
-	s.e.POST("/v1/trips/:id/payment", guard(p.pay(p.createPayment), RoleRider, RoleOps))
-	s.e.GET("/v1/payments/:id", guard(p.pay(p.getPayment), RoleRider, RoleOps))
+	s.e.POST("/v1/trips/:id/payment", guard(p.pay(p.createPayment), tokens.RoleRider, tokens.RoleOps))
+	s.e.GET("/v1/payments/:id", guard(p.pay(p.getPayment), tokens.RoleRider, tokens.RoleOps))
 	s.e.POST("/v1/webhooks/payments", p.pay(p.paymentWebhook))
 }
 

@@ -23,6 +23,8 @@ import (
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 var (
@@ -60,7 +62,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 
 func (e *payEnv) tok(tb testing.TB, role, sub string) string {
 	tb.Helper()
-	t, err := e.srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, TTL: time.Hour})
+	t, err := e.srv.Auth().Mint(tokens.Request{Role: role, Sub: sub, TTL: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func (e *payEnv) do(tb testing.TB, method, path, tok string, body []byte, hdr ma
 func (e *payEnv) pendingPayment(tb testing.TB) (payment.Payment, string) {
 	tb.Helper()
 	rid := fmt.Sprintf("r%d_%d", time.Now().UnixNano()%1e9, e.n.Add(1))
-	rt := e.tok(tb, api.RoleRider, rid)
+	rt := e.tok(tb, tokens.RoleRider, rid)
 	r := e.do(tb, "POST", "/v1/trips", rt, []byte(`{"kind":"delivery","payment":"online","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.38}}`), nil)
 	if r.status != 201 {
 		tb.Fatalf("create trip: %d %s", r.status, r.body)
@@ -277,17 +279,17 @@ func TestPaymentPolling(t *testing.T) {
 		code                          string
 	}{
 		{"no token", "GET", path, "", "", 401, "unauthorized"},
-		{"driver", "GET", path, e.tok(t, api.RoleDriver, "d1"), "", 403, "forbidden"},
+		{"driver", "GET", path, e.tok(t, tokens.RoleDriver, "d1"), "", 403, "forbidden"},
 		{"another rider", "GET", "/v1/payments/" + other.ID, rt, "", 403, "forbidden"},
-		{"ops", "GET", "/v1/payments/" + other.ID, e.tok(t, api.RoleOps, "ops"), "", 200, ""},
+		{"ops", "GET", "/v1/payments/" + other.ID, e.tok(t, tokens.RoleOps, "ops"), "", 200, ""},
 		{"malformed id", "GET", "/v1/payments/pay_x", rt, "", 404, "payment_not_found"},
 		{"no such payment", "GET", "/v1/payments/pay_0123456789abcdef_t_none", rt, "", 404, "payment_not_found"},
-		{"open redirect", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, api.RoleOps, "ops"), `{"return_path":"//evil.example/"}`, 400, "invalid_argument"},
-		{"absolute return", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, api.RoleOps, "ops"), `{"return_path":"https://evil.example/"}`, 400, "invalid_argument"},
-		{"unknown field", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, api.RoleOps, "ops"), `{"amount":1}`, 400, "invalid_json"},
+		{"open redirect", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, tokens.RoleOps, "ops"), `{"return_path":"//evil.example/"}`, 400, "invalid_argument"},
+		{"absolute return", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, tokens.RoleOps, "ops"), `{"return_path":"https://evil.example/"}`, 400, "invalid_argument"},
+		{"unknown field", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, tokens.RoleOps, "ops"), `{"amount":1}`, 400, "invalid_json"},
 		{"cash trip", "POST", "/v1/trips/" + cashSnap.Trip.ID + "/payment", rt, "", 400, "invalid_argument"},
 		{"cancelled trip", "POST", "/v1/trips/" + pay.TripID + "/payment", rt, "", 200, ""}, // has its payment already
-		{"driver creates", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, api.RoleDriver, "d1"), "", 403, "forbidden"},
+		{"driver creates", "POST", "/v1/trips/" + other.TripID + "/payment", e.tok(t, tokens.RoleDriver, "d1"), "", 403, "forbidden"},
 	}
 	for _, tc := range access {
 		t.Run(tc.name, func(t *testing.T) {

@@ -25,6 +25,8 @@ import (
 	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip/tripredis"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // newSecEnv is newTripEnv with a whole api.Config (limits, CORS) and an
@@ -133,7 +135,7 @@ func TestPingLimitHTTP(t *testing.T) {
 	srv := api.New(api.Config{JWTSecret: []byte(secret)}, newDeps(rdb, prefix, drivers, nil, nil))
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	tok := token(t, srv, api.RoleDriver, "d1")
+	tok := token(t, srv, tokens.RoleDriver, "d1")
 	t0 := time.Now().Add(-time.Minute)
 	batch := `{"pings":[` + pingBody(41.15, -8.61, t0, 1) + `,` + pingBody(41.15, -8.61, t0.Add(time.Second), 2) + `,` +
 		pingBody(41.15, -8.61, t0.Add(2*time.Second), 3) + `,` + pingBody(41.15, -8.61, t0.Add(3*time.Second), 4) + `]}`
@@ -374,8 +376,8 @@ func TestTokensStayOutOfURLsLogsAndMetrics(t *testing.T) {
 // expired token, a token without exp: all 401.
 func TestForeignTokensRefused(t *testing.T) {
 	srv, ts := newServer(t)
-	claims := func(exp time.Time) api.Claims {
-		return api.Claims{Role: api.RoleOps, RegisteredClaims: jwt.RegisteredClaims{Subject: "o1", ExpiresAt: jwt.NewNumericDate(exp)}}
+	claims := func(exp time.Time) tokens.Claims {
+		return tokens.Claims{Role: tokens.RoleOps, RegisteredClaims: jwt.RegisteredClaims{Subject: "o1", ExpiresAt: jwt.NewNumericDate(exp)}}
 	}
 	sign := func(m jwt.SigningMethod, key any, c jwt.Claims) string {
 		s, err := jwt.NewWithClaims(m, c).SignedString(key)
@@ -395,8 +397,8 @@ func TestForeignTokensRefused(t *testing.T) {
 		{"HS384 same key", sign(jwt.SigningMethodHS384, []byte(secret), claims(hour)), 401},
 		{"another key", sign(jwt.SigningMethodHS256, []byte("another-secret-0123456789abcdef012345"), claims(hour)), 401},
 		{"expired", sign(jwt.SigningMethodHS256, []byte(secret), claims(time.Now().Add(-time.Minute))), 401},
-		{"no exp", sign(jwt.SigningMethodHS256, []byte(secret), api.Claims{Role: api.RoleOps, RegisteredClaims: jwt.RegisteredClaims{Subject: "o1"}}), 401},
-		{"unknown role", sign(jwt.SigningMethodHS256, []byte(secret), api.Claims{Role: "admin", RegisteredClaims: jwt.RegisteredClaims{Subject: "o1", ExpiresAt: jwt.NewNumericDate(hour)}}), 401},
+		{"no exp", sign(jwt.SigningMethodHS256, []byte(secret), tokens.Claims{Role: tokens.RoleOps, RegisteredClaims: jwt.RegisteredClaims{Subject: "o1"}}), 401},
+		{"unknown role", sign(jwt.SigningMethodHS256, []byte(secret), tokens.Claims{Role: "admin", RegisteredClaims: jwt.RegisteredClaims{Subject: "o1", ExpiresAt: jwt.NewNumericDate(hour)}}), 401},
 	}
 	_ = srv
 	for _, tt := range tests {
@@ -415,7 +417,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 	e := newSecEnv(t, api.Config{Limits: unlimited}, nil, 1)[0]
 	snap, rc := e.newTrip(t)
 	id := snap.Trip.ID
-	short, err := e.srv.Auth().Mint(api.TokenRequest{Role: api.RoleRider, Sub: snap.Trip.RiderID, TTL: 2 * time.Second})
+	short, err := e.srv.Auth().Mint(tokens.Request{Role: tokens.RoleRider, Sub: snap.Trip.RiderID, TTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,7 +449,7 @@ func TestStreamEndsWhenTokenExpires(t *testing.T) {
 // 4401 at its token's exp, so the client refreshes and resumes.
 func TestWebSocketEndsWhenTokenExpires(t *testing.T) {
 	e := newAuditEnv(t)
-	tok, err := e.srv.Auth().Mint(api.TokenRequest{Role: api.RoleDriver, Sub: "d_ws", TTL: 2 * time.Second})
+	tok, err := e.srv.Auth().Mint(tokens.Request{Role: tokens.RoleDriver, Sub: "d_ws", TTL: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +514,7 @@ func TestForwardedForTrust(t *testing.T) {
 // per-driver bucket as REST: over it, an error reply with rate_limited.
 func TestWebSocketPingLimit(t *testing.T) {
 	e := newAuditEnvDrivers(t, driver.Config{PingRate: 1, PingBurst: 3, Limits: driver.Limits{MaxBatch: 3}})
-	tok := e.mint(t, api.RoleDriver, "d_wsl", "", "")
+	tok := e.mint(t, tokens.RoleDriver, "d_wsl", "", "")
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d_wsl/ws",
 		http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {

@@ -21,6 +21,8 @@ import (
 	"github.com/hextrack/hextrack/api/webpages"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/web"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // Config configures the HTTP layer. Zero values are documented per field.
@@ -63,7 +65,7 @@ type StreamConfig = sse.Config
 type Server struct {
 	cfg  Config
 	e    *echo.Echo
-	auth *Auth
+	auth *tokens.Auth
 	reg  *prometheus.Registry
 	log  *slog.Logger
 	m    *metrics
@@ -99,7 +101,7 @@ func New(cfg Config, d Deps) *Server {
 	// One origin allow-list for CORS and the WebSocket origin check.
 	cfg.WS.Origins = append(append([]string(nil), cfg.CORSOrigins...), cfg.WS.Origins...)
 	cfg.Stream = cfg.Stream.WithDefaults()
-	s := &Server{cfg: cfg, e: echo.New(), auth: NewAuth(cfg.JWTSecret), reg: d.Registry, log: d.Logger,
+	s := &Server{cfg: cfg, e: echo.New(), auth: tokens.NewAuth(cfg.JWTSecret), reg: d.Registry, log: d.Logger,
 		draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
 	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
@@ -205,7 +207,7 @@ func (s *Server) Handler() http.Handler { return s.e }
 func (s *Server) Echo() *echo.Echo { return s.e }
 
 // Auth is the token minter/verifier of this server.
-func (s *Server) Auth() *Auth { return s.auth }
+func (s *Server) Auth() *tokens.Auth { return s.auth }
 
 // StartDrain marks the server as draining: /readyz fails and open streams
 // are told to reconnect elsewhere.
@@ -249,7 +251,7 @@ func (s *Server) routes() {
 	s.mapRoutes()
 	s.tripRoutes()
 	s.paymentRoutes()
-	e.GET("/v1/drivers/:id/ws", guard(s.ws.driverWS, RoleDriver))
+	e.GET("/v1/drivers/:id/ws", guard(s.ws.driverWS, tokens.RoleDriver))
 	s.opsRoutes()
 	s.webRoutes()
 }

@@ -12,9 +12,11 @@ import (
 	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/trip"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
-var allRoles = []string{RoleRider, RoleDriver, RoleOps, RoleViewer}
+var allRoles = []string{tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps, tokens.RoleViewer}
 
 // tripHandlers serve the trip routes: lifecycle, reads, chat, share links
 // and the feed (SSE or long-poll).
@@ -26,7 +28,7 @@ type tripHandlers struct {
 	chat     Chat
 	feed     Feed
 	polls    *pollcache.Cache // nil: off
-	auth     *Auth            // mints share links' viewer tokens
+	auth     *tokens.Auth     // mints share links' viewer tokens
 	sse      *sse.Trips
 	longPoll *tripPolls
 }
@@ -35,19 +37,19 @@ type tripHandlers struct {
 // which would apply it again on every request.
 func (s *Server) tripRoutes() {
 	g, t := s.e.Group("/v1/trips"), s.trips
-	g.POST("", guard(t.trip(t.createTrip), RoleRider, RoleOps))
+	g.POST("", guard(t.trip(t.createTrip), tokens.RoleRider, tokens.RoleOps))
 	g.GET("/:id", guard(t.trip(t.getTrip), allRoles...))
 	g.GET("/:id/events", guard(t.trip(t.tripEvents), allRoles...))
 	g.GET("/:id/path", guard(t.trip(t.tripPath), allRoles...))
-	g.POST("/:id/cancel", guard(t.trip(t.tripAction(trip.ActCancel)), RoleRider, RoleDriver, RoleOps))
-	g.POST("/:id/dropoff", guard(t.trip(t.changeDropoff), RoleRider, RoleOps))
-	g.POST("/:id/messages", guard(t.trip(t.postMessage), RoleRider, RoleDriver, RoleOps))
-	g.POST("/:id/share", guard(t.trip(t.shareTrip), RoleRider, RoleOps))
-	g.DELETE("/:id/share/:share", guard(t.trip(t.revokeShare), RoleRider, RoleOps))
+	g.POST("/:id/cancel", guard(t.trip(t.tripAction(trip.ActCancel)), tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps))
+	g.POST("/:id/dropoff", guard(t.trip(t.changeDropoff), tokens.RoleRider, tokens.RoleOps))
+	g.POST("/:id/messages", guard(t.trip(t.postMessage), tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps))
+	g.POST("/:id/share", guard(t.trip(t.shareTrip), tokens.RoleRider, tokens.RoleOps))
+	g.DELETE("/:id/share/:share", guard(t.trip(t.revokeShare), tokens.RoleRider, tokens.RoleOps))
 	for _, a := range []string{trip.ActAccept, trip.ActDecline, trip.ActArrived, trip.ActPickup, trip.ActComplete} {
-		g.POST("/:id/"+a, guard(t.trip(t.tripAction(a)), RoleDriver, RoleOps))
+		g.POST("/:id/"+a, guard(t.trip(t.tripAction(a)), tokens.RoleDriver, tokens.RoleOps))
 	}
-	g.POST("/:id/reassign", guard(t.trip(t.tripAction(trip.ActReassign)), RoleOps))
+	g.POST("/:id/reassign", guard(t.trip(t.tripAction(trip.ActReassign)), tokens.RoleOps))
 }
 
 // trip wraps a trip handler: 503 when this server has no trip service, and
@@ -77,7 +79,7 @@ func actor(c echo.Context) trip.Actor {
 		return trip.Actor{}
 	}
 	a := trip.Actor{Role: cl.Role, ID: cl.Subject}
-	if cl.Role == RoleViewer {
+	if cl.Role == tokens.RoleViewer {
 		a.Trip, a.Share = cl.Trip, cl.ID
 	}
 	return a
@@ -167,7 +169,7 @@ func (s *tripHandlers) getTrip(c echo.Context) error {
 // payment ID) as seen by a; ok is false for callers never served from the
 // cache (viewers: a revoked share must be refused at once).
 func pollKeyOf(res string, a trip.Actor) (k pollcache.Key, ok bool) {
-	if a.Role == "" || a.Role == RoleViewer {
+	if a.Role == "" || a.Role == tokens.RoleViewer {
 		return pollcache.Key{}, false
 	}
 	return pollcache.Key{Res: res, Role: a.Role, Sub: a.ID}, true
@@ -323,7 +325,7 @@ func (s *tripHandlers) shareTrip(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, err := s.auth.Mint(TokenRequest{Role: RoleViewer, Sub: sh.ID, Trip: id, ID: sh.ID, TTL: time.Until(sh.ExpiresAt)})
+	tok, err := s.auth.Mint(tokens.Request{Role: tokens.RoleViewer, Sub: sh.ID, Trip: id, ID: sh.ID, TTL: time.Until(sh.ExpiresAt)})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/client"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // TestTripAuthorizationMatrix: who may read and act on a trip.
@@ -40,7 +42,7 @@ func TestTripAuthorizationMatrix(t *testing.T) {
 	if err := rc.RevokeShare(ctx, id, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	forged, _ := e.srv.Auth().Mint(api.TokenRequest{Role: "viewer", Sub: "x", Trip: id, ID: "s_forged", TTL: time.Hour})
+	forged, _ := e.srv.Auth().Mint(tokens.Request{Role: "viewer", Sub: "x", Trip: id, ID: "s_forged", TTL: time.Hour})
 	callers := map[string]string{
 		"owner":         rc.Token(),
 		"other rider":   e.tok(t, "rider", "someone"),

@@ -27,6 +27,8 @@ import (
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // tripEnv is an API server with trips and feeds over the real test Redis.
@@ -102,7 +104,7 @@ func (l *connTracker) closeAll() {
 
 func (e *tripEnv) tok(tb testing.TB, role, sub string) string {
 	tb.Helper()
-	tok, err := e.srv.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, TTL: time.Hour})
+	tok, err := e.srv.Auth().Mint(tokens.Request{Role: role, Sub: sub, TTL: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -9,8 +9,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // TestWebSocketLocationsMatchREST: a locations message is decoded and
@@ -19,8 +20,8 @@ import (
 // otherwise.
 func TestWebSocketLocationsMatchREST(t *testing.T) {
 	e := newAuditEnvDrivers(t, driver.Config{Limits: driver.Limits{MaxBatch: 3}})
-	wsTok := e.mint(t, api.RoleDriver, "d_wsm", "", "")
-	restTok := e.mint(t, api.RoleDriver, "d_rsm", "", "")
+	wsTok := e.mint(t, tokens.RoleDriver, "d_wsm", "", "")
+	restTok := e.mint(t, tokens.RoleDriver, "d_rsm", "", "")
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d_wsm/ws",
 		http.Header{"Authorization": {"Bearer " + wsTok}})
 	if err != nil {
@@ -89,7 +90,7 @@ func TestWebSocketLocationsMatchREST(t *testing.T) {
 // lazily, even when its first pings decode.
 func TestWebSocketMalformedLocations(t *testing.T) {
 	e := newAuditEnvDrivers(t, driver.Config{})
-	tok := e.mint(t, api.RoleDriver, "d_wsbad", "", "")
+	tok := e.mint(t, tokens.RoleDriver, "d_wsbad", "", "")
 	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.ts.URL, "http")+"/v1/drivers/d_wsbad/ws",
 		http.Header{"Authorization": {"Bearer " + tok}})
 	if err != nil {

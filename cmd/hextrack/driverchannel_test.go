@@ -27,6 +27,8 @@ import (
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/trip"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 const nodeSecret = "k9Qz7x2LmP4vW8nR1tY6uB3cE5fH0jA2"
@@ -92,7 +94,7 @@ func (c *cluster) driverID() string {
 
 func (c *cluster) token(tb testing.TB, role, sub string) string {
 	tb.Helper()
-	tok, err := c.nodes[0].API.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, TTL: time.Hour})
+	tok, err := c.nodes[0].API.Auth().Mint(tokens.Request{Role: role, Sub: sub, TTL: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}

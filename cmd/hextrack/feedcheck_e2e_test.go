@@ -16,11 +16,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/faults"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/internal/redistest"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // Position check, end to end (issue 15): a durable event appended to a
@@ -71,7 +72,7 @@ func testLostNotice(t *testing.T, redisURL, prefix string, rdb redis.UniversalCl
 	t.Cleanup(func() { _ = m.Close() })
 	base := "http://" + m.Addr()
 	mint := func(role, sub string) string {
-		tok, err := m.API.Auth().Mint(api.TokenRequest{Role: role, Sub: sub, TTL: time.Hour})
+		tok, err := m.API.Auth().Mint(tokens.Request{Role: role, Sub: sub, TTL: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}

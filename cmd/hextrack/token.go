@@ -8,7 +8,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // runToken mints a token with the configured secret:
@@ -45,7 +45,7 @@ func runToken(args []string, stdout, stderr io.Writer) error {
 			"(no placeholder, at least 10 distinct characters) outside dev mode, so it would refuse this token; " +
 			"use the server's secret, e.g. one made with: openssl rand -hex 32")
 	}
-	tok, err := api.NewAuth([]byte(secret)).Mint(api.TokenRequest{Role: *role, Sub: *sub, TTL: *ttl, Trip: *trip})
+	tok, err := tokens.NewAuth([]byte(secret)).Mint(tokens.Request{Role: *role, Sub: *sub, TTL: *ttl, Trip: *trip})
 	if err != nil {
 		return err
 	}

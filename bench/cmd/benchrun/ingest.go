@@ -17,8 +17,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/geo"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // IngestResult is what one ingest process reports.
@@ -101,14 +102,14 @@ func runIngest(ctx context.Context, args []string, stdout io.Writer) error {
 	if *addr == "" {
 		return fmt.Errorf("-addr is required")
 	}
-	auth := api.NewAuth([]byte(os.Getenv("BENCH_SECRET")))
+	auth := tokens.NewAuth([]byte(os.Getenv("BENCH_SECRET")))
 	pts := cityDense(*first+*n, 21)
 	rng := rand.New(rand.NewPCG(uint64(*first), 5))
 	drivers := make([]*ingestDriver, *n)
 	t0 := time.Now()
 	for i := range drivers {
 		id := *name + strconv.Itoa(*first+i)
-		tok, err := auth.Mint(api.TokenRequest{Role: "driver", Sub: id, TTL: 3 * time.Hour})
+		tok, err := auth.Mint(tokens.Request{Role: "driver", Sub: id, TTL: 3 * time.Hour})
 		if err != nil {
 			return err
 		}

@@ -12,8 +12,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/geo"
+
+	"github.com/hextrack/hextrack/api/tokens"
 )
 
 // servers are the processes a scenario measures and how to reach them:
@@ -24,14 +25,14 @@ type servers struct {
 	cfg    config
 	self   string // this binary: the reference server and the load generators
 	secret string
-	auth   *api.Auth
+	auth   *tokens.Auth
 	redis  *proc
 	rdb    *redis.Client
 	srv    *proc // the running hextrack, nil between scenarios
 }
 
 func newServers(c config, self, secret string) *servers {
-	return &servers{cfg: c, self: self, secret: secret, auth: api.NewAuth([]byte(secret))}
+	return &servers{cfg: c, self: self, secret: secret, auth: tokens.NewAuth([]byte(secret))}
 }
 
 func (s *servers) startRedis(ctx context.Context) error {
@@ -116,7 +117,7 @@ func (s *servers) pprofURL() string {
 }
 
 func (s *servers) token(role, sub string) string {
-	t, err := s.auth.Mint(api.TokenRequest{Role: role, Sub: sub, TTL: 6 * time.Hour})
+	t, err := s.auth.Mint(tokens.Request{Role: role, Sub: sub, TTL: 6 * time.Hour})
 	if err != nil {
 		panic(err)
 	}

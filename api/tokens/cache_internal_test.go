@@ -1,4 +1,4 @@
-package api
+package tokens
 
 import (
 	"errors"
@@ -34,7 +34,7 @@ func TestParseCache(t *testing.T) {
 
 	t.Run("hit, copy, expiry", func(t *testing.T) {
 		a := newAuth()
-		tok, err := a.Mint(TokenRequest{Role: RoleRider, Sub: "r1", TTL: time.Minute})
+		tok, err := a.Mint(Request{Role: RoleRider, Sub: "r1", TTL: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +65,7 @@ func TestParseCache(t *testing.T) {
 
 	t.Run("failures are not cached", func(t *testing.T) {
 		a := newAuth()
-		tok, _ := a.Mint(TokenRequest{Role: RoleDriver, Sub: "d1", TTL: time.Hour})
+		tok, _ := a.Mint(Request{Role: RoleDriver, Sub: "d1", TTL: time.Hour})
 		if _, err := a.Parse(tok); err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func TestParseCache(t *testing.T) {
 				t.Fatal("a tampered token was accepted")
 			}
 		}
-		other, _ := NewAuth([]byte("another-secret")).Mint(TokenRequest{Role: RoleOps, Sub: "o", TTL: time.Hour})
+		other, _ := NewAuth([]byte("another-secret")).Mint(Request{Role: RoleOps, Sub: "o", TTL: time.Hour})
 		if _, err := a.Parse(other); !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 			t.Fatalf("foreign secret: %v", err)
 		}
@@ -116,7 +116,7 @@ func TestParseCache(t *testing.T) {
 	t.Run("bounded", func(t *testing.T) {
 		a := newAuth()
 		for i := range maxVerified + 50 {
-			tok, _ := a.Mint(TokenRequest{Role: RoleRider, Sub: fmt.Sprintf("r%d", i), TTL: time.Hour})
+			tok, _ := a.Mint(Request{Role: RoleRider, Sub: fmt.Sprintf("r%d", i), TTL: time.Hour})
 			if _, err := a.Parse(tok); err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +129,7 @@ func TestParseCache(t *testing.T) {
 
 func BenchmarkParseCached(b *testing.B) {
 	a := NewAuth([]byte("bench-secret"))
-	tok, _ := a.Mint(TokenRequest{Role: RoleRider, Sub: "r1", TTL: time.Hour})
+	tok, _ := a.Mint(Request{Role: RoleRider, Sub: "r1", TTL: time.Hour})
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := a.Parse(tok); err != nil {
