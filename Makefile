@@ -44,6 +44,7 @@ GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet ./...
+	$(GO) run ./scripts/housecheck
 	@$(GO) mod tidy -diff >/dev/null || (echo "go.mod/go.sum are not tidy; run 'go mod tidy' and commit. The changes it would make:"; $(GO) mod tidy -diff; exit 1)
 	@if ! $(GOLANGCI) version 2>/dev/null | grep -q "version $(GOLANGCI_VERSION:v%=%) "; then \
 		echo "installing golangci-lint $(GOLANGCI_VERSION)"; \

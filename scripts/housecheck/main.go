@@ -8,7 +8,7 @@
 // does not fail the build while a type that grew a second job does.
 //
 // It reports every breach and exits 1 if there is one; -v lists the largest
-// packages and types as well.
+// packages and types as well. `make lint` runs it.
 package main
 
 import (
