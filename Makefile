@@ -38,7 +38,7 @@ bench-micro:
 test-security:
 	HEXTRACK_LOAD_TESTS=1 $(GO) test -count=1 -timeout 5m -run '^(TestPingFlood|TestReconnectStorm)$$' -v ./api/
 
-## lint: gofmt + go vet + go.mod/go.sum tidy + golangci-lint (the pinned version, installed into $(go env GOPATH)/bin when missing)
+## lint: gofmt + go vet + the house's limits (scripts/housecheck) + go.mod/go.sum tidy + golangci-lint (the pinned version, installed into $(go env GOPATH)/bin when missing)
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
 lint:
