@@ -57,10 +57,10 @@ func NewService(rdb redis.UniversalClient, idx *georedis.Index, cfg driver.Confi
 }
 
 // Listen adds a listener. Call before serving.
-func (s *Service) Listen(l driver.Listener) { s.Ingester.listeners = append(s.Ingester.listeners, l) }
+func (s *Service) Listen(l driver.Listener) { s.listeners = append(s.listeners, l) }
 
 // SetEstimator sets the ETA engine used for nearby eta_s. Call before serving.
-func (s *Service) SetEstimator(e driver.Estimator) { s.Reads.est = e }
+func (s *Service) SetEstimator(e driver.Estimator) { s.est = e }
 
 // SetMetrics sets the metric hooks. Call before serving.
 func (s *Service) SetMetrics(m driver.Metrics) {
