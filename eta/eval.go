@@ -30,6 +30,9 @@ type EvalOptions struct {
 	Graph        *road.Graph // nil: no road graph (line estimates, no routed baseline)
 	Seed         int64       // split seed
 	TestFraction float64     // share of trips held out; 0 → 0.3
+	// Model, when set, is scored instead of a model learned from the
+	// training trips (which then fit only the baselines); see UseModel.
+	Model *Model
 }
 
 // Metrics are error statistics of predicted against actual durations.
@@ -121,24 +124,9 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 		return nil, fmt.Errorf("eta: no training trips")
 	}
 	l := learnSpeeds(train, g)
-
-	// Baselines.
-	var lineM, routedM, secs float64
-	for _, t := range train {
-		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
-		lineM += geo.Distance(a.Point, b.Point)
-		secs += b.Time.Sub(a.Time).Seconds()
-		if l.Router != nil {
-			if m, err := l.routedLength(a.Point, b.Point); err == nil {
-				routedM += m
-			}
-		}
+	if err := l.fitBaselines(train); err != nil {
+		return nil, err
 	}
-	if secs <= 0 {
-		return nil, fmt.Errorf("eta: no training trips")
-	}
-	l.LineSpeedMS = lineM / secs
-	l.RoutedSpeedMS = routedM / secs
 
 	// Out-of-fold correction samples.
 	fold := make([]int, len(train))
@@ -177,6 +165,27 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 	fs := featureSpace{gridDeg: grid, od: newODIndex(all)}
 	l.Estimator.SetCorrection(fitCorrection(fs, samples))
 	return l, nil
+}
+
+// fitBaselines fits the baselines' constant speeds on the training trips.
+func (l *Learned) fitBaselines(train []Trip) error {
+	var lineM, routedM, secs float64
+	for _, t := range train {
+		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
+		lineM += geo.Distance(a.Point, b.Point)
+		secs += b.Time.Sub(a.Time).Seconds()
+		if l.Router != nil {
+			if m, err := l.routedLength(a.Point, b.Point); err == nil {
+				routedM += m
+			}
+		}
+	}
+	if secs <= 0 {
+		return fmt.Errorf("eta: no training trips")
+	}
+	l.LineSpeedMS = lineM / secs
+	l.RoutedSpeedMS = routedM / secs
+	return nil
 }
 
 // foldSamples are fold k's correction samples: its trips' queries, with
@@ -379,7 +388,7 @@ func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Repor
 	if len(test) == 0 {
 		return nil, fmt.Errorf("eta: no test trips")
 	}
-	l, err := Learn(ctx, train, opt.Graph)
+	l, err := learnOrUse(ctx, train, opt)
 	if err != nil {
 		return nil, err
 	}
