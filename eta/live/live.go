@@ -44,6 +44,9 @@ type Config struct {
 	// last emitted one to be a trip.eta event (cmd passes eta.ShouldEmit).
 	// A first ETA of a leg is always emitted. Zero: any change.
 	ShouldEmit func(prev, next float64) bool
+	// Model names the ETA model the RouteEstimator serves, sent in each
+	// trip.eta as "model". Zero: none named.
+	Model *trip.ETAModel
 	// Accuracy receives each finished leg on completion. Zero: none.
 	Accuracy LegObserver
 	// Queue bounds the trips waiting for an estimate; moves of further
@@ -346,7 +349,7 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 	prev := in.EmittedSeconds
 	emit := in.EmittedTarget != in.Leg+":"+in.Target || (secs != prev && l.cfg.ShouldEmit(prev, secs))
 	stored, emitted, err := l.trips.Store(ctx, id, trip.ETAWrite{In: in, Seconds: secs, Meters: meters, Now: now,
-		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt})
+		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt, Model: l.cfg.Model})
 	if err != nil {
 		return err
 	}
