@@ -44,6 +44,19 @@
 // NYC round trips (a 300 m line for a 5 km ride) stay in: they are real
 // trips, and a handful of them carry a fifth of the squared log error.
 //
+// # Model files
+//
+// A trained model is a file (model.go): the speed model, the detour factor
+// and the learned correction, gob-encoded without maps so the bytes are
+// deterministic, with its provenance (ModelInfo: a version made of the
+// training time and data, the trip and map files' sha256, the split, the
+// time zone). Its fingerprint is the first 12 hex digits of the file's
+// sha256. `hextrack eta-train` writes it (Train: exactly what Learn fits
+// for eta-eval), `hextrack eta-eval --model` scores it
+// (EvalOptions.Model), and `hextrack serve --eta-model` serves it
+// (Model.Estimator): one model, scored and served, named in /metrics and
+// in every trip.eta.
+//
 // # Live trip ETAs
 //
 // The live side (keeping running trips' ETAs current as drivers move) is

@@ -218,3 +218,32 @@ func reportQuantiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(q(0.99), "p99_µs")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max_µs")
 }
+
+// BenchmarkLineEstimateCorrected is the served estimate of a model trained
+// without a map (the line estimate and the correction): what nearby's
+// eta_s and dispatch's ranking pay per candidate driver.
+func BenchmarkLineEstimateCorrected(b *testing.B) {
+	train, test := portoSplit(b, nil)
+	m, err := eta.Train(context.Background(), train, nil, eta.ModelInfo{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	est := m.Estimator(nil)
+	ctx := context.Background()
+	b.Run("raw", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			tr := test[i%len(test)]
+			a, z := tr.Fixes[0], tr.Fixes[len(tr.Fixes)-1]
+			est.Line(a.Point, z.Point, a.Time)
+		}
+	})
+	b.Run("corrected", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			tr := test[i%len(test)]
+			a, z := tr.Fixes[0], tr.Fixes[len(tr.Fixes)-1]
+			if _, err := est.EstimateAt(ctx, a.Point, z.Point, a.Time); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
