@@ -187,3 +187,39 @@ func TestETAModelRefusals(t *testing.T) {
 		t.Fatalf("bad model file: %v", err)
 	}
 }
+
+// TestETAModelMap: a model trained over a map is served over that map
+// (routed, corrected) and refused with another map or none; a model
+// trained without one is served along the line even when a map is drawn.
+func TestETAModelMap(t *testing.T) {
+	pbf := shareddata.Path(t, "porto.osm.pbf")
+	path := filepath.Join(t.TempDir(), "porto-map.model")
+	err := run(context.Background(), []string{"eta-train", "--trips", shareddata.Path(t, "porto_trips.csv"),
+		"--map", pbf, "--tz", "Europe/Lisbon", "--out", path}, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatalf("eta-train --map: %v", err)
+	}
+	start := func(mapFile, model string) (*Main, string, error) {
+		var logs bytes.Buffer
+		m := NewMain(Config{Addr: "127.0.0.1:0", Dev: true, LogLevel: "info", MapFile: mapFile, ETAModel: model}, &logs)
+		err := m.Run(context.Background())
+		t.Cleanup(func() { _ = m.Close() })
+		return m, logs.String(), err
+	}
+	m, logs, err := start(pbf, path)
+	if err != nil {
+		t.Fatalf("serving the model over its map: %v", err)
+	}
+	if !strings.Contains(logs, "routed=true") || m.ETA.est.Correction() == nil {
+		t.Errorf("model not served routed with its correction:\n%s", logs)
+	}
+	for _, other := range []string{"", "synthetic"} {
+		if _, _, err := start(other, path); err == nil || !strings.Contains(err.Error(), "trained with the map porto.osm.pbf") {
+			t.Errorf("--map %q with a model of porto.osm.pbf: %v", other, err)
+		}
+	}
+	_, logs, err = start("synthetic", trainPortoModel(t))
+	if err != nil || !strings.Contains(logs, "trained without a map") || !strings.Contains(logs, "routed=false") {
+		t.Errorf("line model with a drawn map: %v\n%s", err, logs)
+	}
+}
