@@ -182,7 +182,31 @@ func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, 
 	return e.Seconds, e.Meters, err
 }
 
-var _ live.RouteEstimator = tripRouter{}
+// movingRouter is tripRouter for a served model with a correction: live
+// ETAs then keep the drivers' recent fixes for EstimateMoving (without a
+// correction motion changes nothing, so they are not kept).
+type movingRouter struct{ tripRouter }
+
+// EstimateMoving is Estimate for a driver under way: its latest fixes give
+// the correction the vehicle's motion, as eta-eval's remaining-time
+// queries do.
+func (r movingRouter) EstimateMoving(ctx context.Context, fixes []live.Fix, to geo.Point) (seconds, meters float64, err error) {
+	ef := make([]eta.Fix, len(fixes))
+	for i, f := range fixes {
+		ef[i] = eta.Fix{Point: f.Pos, Time: f.TS}
+	}
+	from, t := fixes[len(fixes)-1].Pos, r.p.now()
+	e, err := r.p.est.EstimateMoving(ctx, from, to, t, eta.MotionOf(ef))
+	if errors.Is(err, road.ErrUnreachable) {
+		e, err = r.p.line(from, to, t), nil
+	}
+	return e.Seconds, e.Meters, err
+}
+
+var (
+	_ live.RouteEstimator  = tripRouter{}
+	_ live.MovingEstimator = movingRouter{}
+)
 
 // arrivalRouteM: within this straight-line distance of the pickup,
 // dispatch's trip.arriving ETA is routed; farther out the line estimate
@@ -217,7 +241,11 @@ func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Ser
 	if p.reg != nil {
 		p.reg.MustRegister(dropped, throttled, computed, took)
 	}
-	return live.New(trips.ETAs(), tripRouter{p}, live.Config{
+	var router live.RouteEstimator = tripRouter{p}
+	if p.est.Correction() != nil {
+		router = movingRouter{tripRouter{p}}
+	}
+	return live.New(trips.ETAs(), router, live.Config{
 		ShouldEmit: eta.ShouldEmit,
 		Model:      p.model,
 		Accuracy:   p.acc,
