@@ -137,7 +137,9 @@ var benchModel struct {
 // target, leaving now). It reports the latency quantiles of single calls;
 // the target is p99 ≤ 1 ms at 1,000 estimates/s (a worker makes
 // one estimate at a time, so the per-call latency is the figure; see
-// BenchmarkLiveEstimatePaced for the paced run).
+// BenchmarkLiveEstimatePaced for the paced run). Queries are the test
+// trips' remaining-time queries with the vehicle's motion, as live ETAs
+// of a moving driver are made.
 func BenchmarkLiveEstimate(b *testing.B) {
 	est, queries := liveBenchSetup(b)
 	ctx := context.Background()
@@ -146,7 +148,7 @@ func BenchmarkLiveEstimate(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		q := queries[i%len(queries)]
 		t0 := time.Now()
-		if _, err := est.EstimateAt(ctx, q[0].Point, q[1].Point, q[0].Time); err != nil {
+		if _, err := est.EstimateMoving(ctx, q.from.Point, q.to.Point, q.from.Time, q.motion); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
@@ -169,7 +171,7 @@ func BenchmarkLiveEstimatePaced(b *testing.B) {
 		<-tick.C
 		q := queries[i%len(queries)]
 		t0 := time.Now()
-		if _, err := est.EstimateAt(ctx, q[0].Point, q[1].Point, q[0].Time); err != nil {
+		if _, err := est.EstimateMoving(ctx, q.from.Point, q.to.Point, q.from.Time, q.motion); err != nil {
 			b.Fatal(err)
 		}
 		lat = append(lat, time.Since(t0))
@@ -178,9 +180,15 @@ func BenchmarkLiveEstimatePaced(b *testing.B) {
 	reportQuantiles(b, lat)
 }
 
+// liveQuery is a remaining-time query with the vehicle's motion so far.
+type liveQuery struct {
+	from, to eta.Fix
+	motion   eta.Motion
+}
+
 // liveBenchSetup trains a model on the Porto sample with the map, loads it
 // back from its bytes, and lists the test trips' remaining-time queries.
-func liveBenchSetup(b *testing.B) (*eta.Estimator, [][2]eta.Fix) {
+func liveBenchSetup(b *testing.B) (*eta.Estimator, []liveQuery) {
 	b.Helper()
 	benchModel.once.Do(func() {
 		g := mustLoadPorto(b)
@@ -198,11 +206,11 @@ func liveBenchSetup(b *testing.B) (*eta.Estimator, [][2]eta.Fix) {
 	if benchModel.est == nil {
 		b.Fatal("setup failed")
 	}
-	var qs [][2]eta.Fix
+	var qs []liveQuery
 	for _, tr := range benchModel.test {
 		last := tr.Fixes[len(tr.Fixes)-1]
-		for _, f := range tr.Fixes[:len(tr.Fixes)-1] {
-			qs = append(qs, [2]eta.Fix{f, last})
+		for i, f := range tr.Fixes[:len(tr.Fixes)-1] {
+			qs = append(qs, liveQuery{f, last, eta.MotionOf(tr.Fixes[:i+1])})
 		}
 	}
 	return benchModel.est, qs
