@@ -157,7 +157,7 @@ func (p *etaParts) line(from, to geo.Point, t time.Time) eta.Estimate {
 // model's correction: nearby answers up to 100 drivers per request, so it
 // does not route each candidate. Trip ETAs route over the graph. Without a
 // map in the model this is exactly the estimate eta-eval scores for a
-// whole trip. The correction is most of its cost (≈0.25 ms a candidate
+// whole trip. The correction is most of its cost (≈0.15–0.3 ms a candidate
 // with a model of the vendored Porto sample, its journey features scanning
 // every training journey; the raw line estimate ≈0.03 ms): see
 // BenchmarkLineEstimateCorrected in eta.
