@@ -29,6 +29,10 @@ import (
 type Deps struct {
 	// Health: /readyz and the stream gate (health.go).
 	Health Pinger
+	// Optional are the components the node serves without (name → check,
+	// e.g. "archive"): /readyz names each one that fails as degraded and
+	// stays 200; nothing else asks them (health.go).
+	Optional map[string]Pinger
 	// Limiter: the per-subject action bucket shared by the nodes (limits.go).
 	Limiter Limiter
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,8 +25,9 @@ const healthCheckEvery = 500 * time.Millisecond
 // health answers /healthz and /readyz and gates streams on whether this
 // node reaches its data store, which it caches.
 type health struct {
-	pinger   Pinger          // nil: no check
-	draining <-chan struct{} // closed by StartDrain: /readyz fails
+	pinger   Pinger            // nil: no check
+	optional map[string]Pinger // reported by /readyz, never failing it
+	draining <-chan struct{}   // closed by StartDrain: /readyz fails
 
 	mu      sync.Mutex
 	checked time.Time
@@ -81,19 +83,78 @@ func healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz fails while the node drains or cannot reach its data store.
+// optionalCheck bounds /readyz's ping of each optional component.
+const optionalCheck = time.Second
+
+// readiness is /readyz's body: "ready", or "degraded" with the optional
+// components that failed; components says how each check went ("ok" or
+// "unavailable").
+type readiness struct {
+	Status     string            `json:"status"`
+	Components map[string]string `json:"components,omitempty"`
+	Degraded   []string          `json:"degraded,omitempty"`
+}
+
+// readyz fails while the node drains or cannot reach its data store. An
+// optional component that does not answer (the archive) only makes the
+// node degraded: still 200 and ready for traffic, the component named in
+// the body. The optional components are pinged while Redis is.
 func (h *health) readyz(c echo.Context) error {
 	select {
 	case <-h.draining:
 		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining"}
 	default:
 	}
+	optional := h.pingOptional(c.Request().Context())
+	r := readiness{Status: "ready", Components: map[string]string{}}
 	if h.pinger != nil {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := h.pinger.Ping(ctx); err != nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "redis_unavailable", Message: "redis is not reachable"}
 		}
+		r.Components["redis"] = "ok"
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	for name, err := range optional() {
+		r.Components[name] = "ok"
+		if err != nil {
+			r.Components[name] = "unavailable"
+			r.Degraded = append(r.Degraded, name)
+		}
+	}
+	if len(r.Degraded) > 0 {
+		r.Status = "degraded"
+		slices.Sort(r.Degraded)
+	}
+	if len(r.Components) == 0 {
+		r.Components = nil
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// pingOptional pings every optional component at once and returns a
+// function that waits for their answers (name → error).
+func (h *health) pingOptional(ctx context.Context) func() map[string]error {
+	if len(h.optional) == 0 {
+		return func() map[string]error { return nil }
+	}
+	ctx, cancel := context.WithTimeout(ctx, optionalCheck)
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		out = make(map[string]error, len(h.optional))
+	)
+	for name, p := range h.optional {
+		wg.Go(func() {
+			err := p.Ping(ctx)
+			mu.Lock()
+			out[name] = err
+			mu.Unlock()
+		})
+	}
+	return func() map[string]error {
+		wg.Wait()
+		cancel()
+		return out
+	}
 }

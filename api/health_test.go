@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,4 +112,79 @@ func TestStoreDown(t *testing.T) {
 			t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestOptionalComponentDown: an optional component (the archive) that
+// does not answer makes /readyz degraded, not failed: 200, ready for
+// traffic, the component named in the body; ingest does not ask it.
+func TestOptionalComponentDown(t *testing.T) {
+	var archiveDown atomic.Bool
+	archiveDown.Store(true)
+	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited}, api.Deps{
+		Health: pingFunc(func(context.Context) error { return nil }),
+		Optional: map[string]api.Pinger{"archive": pingFunc(func(context.Context) error {
+			if archiveDown.Load() {
+				return errors.New("archive: ping: dial tcp 127.0.0.1:5432: connect: connection refused")
+			}
+			return nil
+		})},
+	})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	readyz := func(t *testing.T) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("readyz body: %v", err)
+		}
+		return resp.StatusCode, body
+	}
+
+	st, body := readyz(t)
+	if st != 200 || body["status"] != "degraded" || fmt.Sprint(body["degraded"]) != "[archive]" {
+		t.Fatalf("archive down: readyz %d %v, want 200 degraded [archive]", st, body)
+	}
+	comps, _ := body["components"].(map[string]any)
+	if comps["archive"] != "unavailable" || comps["redis"] != "ok" {
+		t.Fatalf("archive down: components %v", comps)
+	}
+	if b, _ := json.Marshal(body); strings.Contains(string(b), "5432") || strings.Contains(string(b), "refused") {
+		t.Fatalf("the cause leaked to the client: %s", b)
+	}
+
+	archiveDown.Store(false)
+	st, body = readyz(t)
+	comps, _ = body["components"].(map[string]any)
+	if st != 200 || body["status"] != "ready" || body["degraded"] != nil || comps["archive"] != "ok" {
+		t.Fatalf("archive back: readyz %d %v, want 200 ready", st, body)
+	}
+}
+
+// TestOptionalComponentSlow: a hung optional component does not hold
+// /readyz past its own bound (a probe times out at 2 s).
+func TestOptionalComponentSlow(t *testing.T) {
+	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited}, api.Deps{
+		Health: pingFunc(func(context.Context) error { return nil }),
+		Optional: map[string]api.Pinger{"archive": pingFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})},
+	})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	start := time.Now()
+	resp, err := http.Get(ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if took := time.Since(start); resp.StatusCode != 200 || !strings.Contains(string(b), `"degraded":["archive"]`) || took > 1900*time.Millisecond {
+		t.Fatalf("hung archive: readyz %d %s after %v, want 200 degraded within the probe's timeout", resp.StatusCode, b, took)
+	}
 }

@@ -103,7 +103,7 @@ func New(cfg Config, d Deps) *Server {
 		draining: make(chan struct{})}
 	s.m = newMetrics(d.Registry)
 	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
-	s.health = &health{pinger: d.Health, draining: s.draining}
+	s.health = &health{pinger: d.Health, optional: d.Optional, draining: s.draining}
 	s.tokens = &devTokens{auth: s.auth, on: cfg.Dev}
 	var drivers driverService
 	if d.Pings != nil && d.Drivers != nil {

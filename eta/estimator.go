@@ -30,8 +30,9 @@ type Estimate struct {
 }
 
 // Estimator predicts travel times. With a router it runs A* over the road
-// graph with learned speeds; without one (or when a point is off the graph)
-// it uses haversine × the learned detour factor ÷ the speed along the
+// graph with learned speeds; where the map covers only part of the way it
+// routes that part and estimates the rest by the line (partial); without a
+// router, or with nothing covered, it uses haversine × the learned detour factor ÷ the speed along the
 // straight line (the harmonic mean of the cells' learned speeds sampled
 // every 150 m). A Correction, when set, maps that raw estimate to the
 // final one (see Correction). Safe for concurrent use.
@@ -167,15 +168,45 @@ func (e *Estimator) raw(ctx context.Context, from, to geo.Point, t time.Time) (E
 			// the block to reach a point a few metres "behind" it.
 			return Estimate{Seconds: d / accessMS, Meters: d, Path: []geo.Point{from, to}}, nil
 		}
-		r, err := e.router.Route(ctx, from, to, t)
-		switch {
-		case err == nil:
-			return Estimate{Seconds: r.Seconds, Meters: r.Meters, Path: r.Path}, nil
-		case !errors.Is(err, road.ErrOffGraph):
-			return Estimate{}, err
-		}
+		return e.partial(ctx, from, to, t)
 	}
 	return e.Line(from, to, t), nil
+}
+
+// partial routes the part of from→to that the map covers (see
+// coveredSpan) and adds line estimates for the parts before and after it:
+// a trip leaving the map's area is estimated whole, never cut or refused.
+// Nothing covered (or a covered part under sameSpotM): the line estimate.
+func (e *Estimator) partial(ctx context.Context, from, to geo.Point, t time.Time) (Estimate, error) {
+	a, b, full, ok := e.router.coveredSpan(from, to)
+	if !ok || (!full && geo.Distance(a, b) < sameSpotM) {
+		return e.Line(from, to, t), nil
+	}
+	r, err := e.router.Route(ctx, a, b, t)
+	switch {
+	case errors.Is(err, road.ErrOffGraph):
+		return e.Line(from, to, t), nil
+	case err != nil:
+		return Estimate{}, err
+	}
+	est := Estimate{Seconds: r.Seconds, Meters: r.Meters, Path: r.Path}
+	if full {
+		return est, nil
+	}
+	path := []geo.Point{from}
+	if a != from {
+		l := e.Line(from, a, t)
+		est.Seconds += l.Seconds
+		est.Meters += l.Meters
+	}
+	path = append(path, r.Path...)
+	if b != to {
+		l := e.Line(b, to, t)
+		est.Seconds += l.Seconds
+		est.Meters += l.Meters
+	}
+	est.Path = append(path, to)
+	return est, nil
 }
 
 // Line is the estimate without a road graph: haversine × detour ÷ the

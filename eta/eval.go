@@ -31,7 +31,7 @@ type EvalOptions struct {
 	Seed         int64       // split seed
 	TestFraction float64     // share of trips held out; 0 → 0.3
 	// Model, when set, is scored instead of a model learned from the
-	// training trips (which then fit only the baselines); see UseModel.
+	// training trips (which then fit only the baselines; learnOrUse).
 	Model *Model
 }
 
@@ -40,32 +40,55 @@ type Metrics struct {
 	MAE   float64 `json:"mae_s"`
 	MAPE  float64 `json:"mape"` // a fraction
 	RMSLE float64 `json:"rmsle"`
-	P90   float64 `json:"p90_s"`
+	P90   float64 `json:"p90_s"` // 90th percentile of the absolute error
 }
 
-// Comparison sets the model beside the baselines on the same samples.
+// Comparison sets the model beside the baselines on the same queries.
+// Queries counts the queries the test trips pose, Scored those scored:
+// every one (a query the model cannot answer fails the evaluation rather
+// than vanish from it).
 type Comparison struct {
+	Queries        int      `json:"queries"`
+	Scored         int      `json:"scored"`
 	Model          Metrics  `json:"model"`
 	StraightLine   Metrics  `json:"straight_line"`
 	RoutedConstant *Metrics `json:"routed_constant,omitempty"`
-
-	samples int
 }
 
-// Report is the result of an evaluation; its JSON is eta-eval's --json.
-type Report struct {
-	TestTrips int         `json:"test_trips"`
-	WholeTrip Comparison  `json:"whole_trip"`
+// Subset is a labelled part of the test queries, reported beside (never
+// instead of) the whole: with a map, the queries with both ends on it and
+// the others.
+type Subset struct {
+	Label     string      `json:"label"`
+	WholeTrip *Comparison `json:"whole_trip,omitempty"`
 	Remaining *Comparison `json:"remaining,omitempty"`
+}
+
+// Subset labels.
+const (
+	SubsetOnMap  = "both ends on the map"
+	SubsetOffMap = "one or both ends off the map"
+)
+
+// Report is the result of an evaluation; its JSON is eta-eval's --json.
+// Train and test counts are separate; invalid trips (the validity rules)
+// are dropped from each part before anything else and counted per part.
+type Report struct {
+	TrainTrips   int         `json:"train_trips"`
+	TrainInvalid int         `json:"train_invalid"`
+	TestTrips    int         `json:"test_trips"`
+	TestInvalid  int         `json:"test_invalid"`
+	WholeTrip    Comparison  `json:"whole_trip"`
+	Remaining    *Comparison `json:"remaining,omitempty"`
+	Subsets      []Subset    `json:"subsets,omitempty"`
+	// Baselines' speeds: the median over training trips of each trip's
+	// straight-line (routed) distance ÷ its duration.
+	LineSpeedMS   float64 `json:"line_speed_ms"`
+	RoutedSpeedMS float64 `json:"routed_speed_ms,omitempty"`
 
 	// Not in the JSON: provenance for the table and for tests.
-	TrainTrips    int       `json:"-"`
-	Invalid       int       `json:"-"`
-	OffMap        int       `json:"-"`
-	LineSpeedMS   float64   `json:"-"`
-	RoutedSpeedMS float64   `json:"-"`
-	Learned       *Learned  `json:"-"`
-	Predictions   []float64 `json:"-"` // model predictions, whole trips then remaining samples
+	Learned     *Learned  `json:"-"`
+	Predictions []float64 `json:"-"` // model predictions, whole trips then remaining samples
 }
 
 // Split assigns trips to training or test by a seeded hash of the trip ID:
@@ -101,9 +124,10 @@ type Learned struct {
 	Model     *SpeedModel
 	Router    *Router // nil without a graph
 	Estimator *Estimator
-	// Baselines: constant speeds fitted on the training trips.
+	// Baselines: constant speeds fitted on the training trips, each the
+	// median of the trips' own speeds (fitBaselines).
 	LineSpeedMS   float64 // straight-line metres per second
-	RoutedSpeedMS float64 // shortest-route metres per second (with a graph)
+	RoutedSpeedMS float64 // routed metres per second (with a graph; see routedLength)
 }
 
 // Learn fits the speed model, detour factor, correction and baselines on
@@ -167,25 +191,39 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 	return l, nil
 }
 
-// fitBaselines fits the baselines' constant speeds on the training trips.
+// fitBaselines sets the baselines' speeds: the median over training trips
+// of each trip's straight-line (and, with a graph, routed) distance
+// between its ends ÷ its duration. A per-trip median, not a pooled
+// distance ÷ time: long fast trips don't set the speed of short ones.
 func (l *Learned) fitBaselines(train []Trip) error {
-	var lineM, routedM, secs float64
+	var line, routed []float64
 	for _, t := range train {
 		a, b := t.Fixes[0], t.Fixes[len(t.Fixes)-1]
-		lineM += geo.Distance(a.Point, b.Point)
-		secs += b.Time.Sub(a.Time).Seconds()
+		secs := b.Time.Sub(a.Time).Seconds()
+		if secs <= 0 {
+			continue
+		}
+		line = append(line, geo.Distance(a.Point, b.Point)/secs)
 		if l.Router != nil {
 			if m, err := l.routedLength(a.Point, b.Point); err == nil {
-				routedM += m
+				routed = append(routed, m/secs)
 			}
 		}
 	}
-	if secs <= 0 {
+	if len(line) == 0 {
 		return fmt.Errorf("eta: no training trips")
 	}
-	l.LineSpeedMS = lineM / secs
-	l.RoutedSpeedMS = routedM / secs
+	l.LineSpeedMS = median(line)
+	if len(routed) > 0 {
+		l.RoutedSpeedMS = median(routed)
+	}
 	return nil
+}
+
+// median of values (reordered in place); 0 for none.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return quantile(v, 0.5)
 }
 
 // foldSamples are fold k's correction samples: its trips' queries, with
@@ -295,19 +333,31 @@ func driven(t Trip) float64 {
 }
 
 // routedLength is the routed-constant baseline's distance: the shortest
-// route with the same end handling as the model (candidate roads near each
-// end, same-spot rule), so the baseline differs only in its speeds.
+// route over the part of a→b the map covers (coveredSpan, as the model
+// routes it), with the same end handling as the model (candidate roads
+// near each end, same-spot rule), plus the straight line × the learned
+// detour factor for any part off the map. So the baseline differs from
+// the model only in its speeds.
 func (l *Learned) routedLength(a, b geo.Point) (float64, error) {
-	if d := geo.Distance(a, b); d < sameSpotM {
+	d := geo.Distance(a, b)
+	if d < sameSpotM {
 		return d, nil
 	}
-	sa := l.Router.g.Near(a, nearSlackM, nearMax)
-	sb := l.Router.g.Near(b, nearSlackM, nearMax)
+	detour := l.Estimator.Detour()
+	x, y, full, ok := l.Router.coveredSpan(a, b)
+	if !ok || (!full && geo.Distance(x, y) < sameSpotM) {
+		return d * detour, nil
+	}
+	sa := l.Router.g.Near(x, nearSlackM, nearMax)
+	sb := l.Router.g.Near(y, nearSlackM, nearMax)
 	if sa == nil || sb == nil {
-		return 0, road.ErrOffGraph
+		return d * detour, nil
 	}
 	r, err := l.Router.g.RouteMulti(sa, sb, l.Router.lens, 1.0001, 1)
-	return r.Meters, err
+	if err != nil {
+		return 0, err
+	}
+	return r.Meters + (geo.Distance(a, x)+geo.Distance(y, b))*detour, nil
 }
 
 // valid applies the trip validity rules.
@@ -320,70 +370,72 @@ func valid(t Trip) bool {
 	return d >= minTripS && d <= maxTripS && m >= minTripM && m/d <= maxLineSpeedM
 }
 
-// onMapSnapM is how close to a road a fix must be to count as on the map.
-const onMapSnapM = 100
-
-// clipToMap keeps the longest run of consecutive fixes that all snap to the
-// graph within onMapSnapM: the real time between any two fixes of a trip is
-// ground truth, so a trip leaving the map's area still tells the truth about
-// its part inside. Trips entirely on the map are unchanged.
-func clipToMap(g *road.Graph, t Trip) Trip {
-	bestLo, bestHi, lo := 0, 0, 0
-	for i := 0; i <= len(t.Fixes); i++ {
-		on := false
-		if i < len(t.Fixes) {
-			s, ok := g.Snap(t.Fixes[i].Point)
-			on = ok && s.DistM <= onMapSnapM
-		}
-		if !on {
-			if i-lo > bestHi-bestLo {
-				bestLo, bestHi = lo, i
-			}
-			lo = i + 1
-		}
-	}
-	if bestHi-bestLo == len(t.Fixes) {
-		return t
-	}
-	c := t
-	c.Fixes = t.Fixes[bestLo:bestHi]
-	c.DrivenM = 0 // the metered distance was for the whole trip
-	return c
-}
-
-// Prepare drops invalid trips; with a graph it first clips each trip to its
-// longest stretch on the map and counts the trips with none (offMap).
-func Prepare(trips []Trip, g *road.Graph) (kept []Trip, invalid, offMap int) {
+// Prepare drops invalid trips (the validity rules) and counts them. Trips
+// are kept whole: a trip leaving the map's area is estimated whole, the
+// model routing the part the map covers (Estimator.partial).
+func Prepare(trips []Trip) (kept []Trip, invalid int) {
 	for _, t := range trips {
-		if g != nil {
-			if t = clipToMap(g, t); len(t.Fixes) < 2 {
-				offMap++
-				continue
-			}
-		}
 		if !valid(t) {
 			invalid++
 			continue
 		}
 		kept = append(kept, t)
 	}
-	return kept, invalid, offMap
+	return kept, invalid
 }
 
-// Eval prepares trips, splits them, learns on the training part and reports
-// errors on the test part.
+// Eval splits trips, drops the invalid ones from each part, learns on the
+// training part and reports errors on the test part. (The split hashes
+// each trip's ID alone, so splitting before the validity rules gives the
+// same parts as after, and the dropped trips are counted per part.)
 func Eval(ctx context.Context, trips []Trip, opt EvalOptions) (*Report, error) {
-	kept, invalid, off := Prepare(trips, opt.Graph)
-	train, test := Split(kept, opt.Seed, opt.TestFraction)
+	train, test := Split(trips, opt.Seed, opt.TestFraction)
+	train, trainInvalid := Prepare(train)
+	test, testInvalid := Prepare(test)
 	rep, err := EvalSplit(ctx, train, test, opt)
 	if err != nil {
 		return nil, err
 	}
-	rep.Invalid, rep.OffMap = invalid, off
+	rep.TrainInvalid, rep.TestInvalid = trainInvalid, testInvalid
 	return rep, nil
 }
 
+// scored are the queries of one kind (whole trips or remaining time) with
+// each predictor's answer.
+type scored struct {
+	actual, model, line, routed []float64
+	onMap                       []bool // both ends covered (with a graph)
+	queries                     int
+}
+
+func (s *scored) compare(routedOK bool, keep func(i int) bool) *Comparison {
+	var sub scored
+	for i := range s.actual {
+		if keep(i) {
+			sub.actual = append(sub.actual, s.actual[i])
+			sub.model = append(sub.model, s.model[i])
+			sub.line = append(sub.line, s.line[i])
+			if routedOK {
+				sub.routed = append(sub.routed, s.routed[i])
+			}
+		}
+	}
+	if len(sub.actual) == 0 {
+		return nil
+	}
+	c := &Comparison{Queries: len(sub.actual), Scored: len(sub.actual),
+		Model: metrics(sub.actual, sub.model), StraightLine: metrics(sub.actual, sub.line)}
+	if routedOK {
+		m := metrics(sub.actual, sub.routed)
+		c.RoutedConstant = &m
+	}
+	return c
+}
+
 // EvalSplit learns on train and reports on test (both already prepared).
+// Every test trip is scored whole (from its first fix to its last) and,
+// for a trip of more than two fixes, from each fix between to the last
+// (remaining time); no query is dropped or cut.
 func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Report, error) {
 	if len(test) == 0 {
 		return nil, fmt.Errorf("eta: no test trips")
@@ -394,28 +446,31 @@ func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Repor
 	}
 	rep := &Report{TestTrips: len(test), TrainTrips: len(train), Learned: l,
 		LineSpeedMS: l.LineSpeedMS, RoutedSpeedMS: l.RoutedSpeedMS}
-	type acc struct{ actual, model, line, routed []float64 }
-	var whole, rem acc
+	var whole, rem scored
 	routedOK := l.Router != nil && l.RoutedSpeedMS > 0
 	// past are the fixes up to the query point: the live system knows
 	// them (the driver's last pings); nothing after it is used.
-	add := func(a *acc, past []Fix, to Fix) error {
+	add := func(s *scored, past []Fix, to Fix) error {
+		s.queries++
 		from := past[len(past)-1]
 		actual := to.Time.Sub(from.Time).Seconds()
 		est, err := l.Estimator.EstimateMoving(ctx, from.Point, to.Point, from.Time, MotionOf(past))
 		if err != nil {
 			return err
 		}
-		a.actual = append(a.actual, actual)
-		a.model = append(a.model, est.Seconds)
-		a.line = append(a.line, geo.Distance(from.Point, to.Point)/l.LineSpeedMS)
+		var routed float64
 		if routedOK {
 			m, err := l.routedLength(from.Point, to.Point)
 			if err != nil {
 				return err
 			}
-			a.routed = append(a.routed, m/l.RoutedSpeedMS)
+			routed = m / l.RoutedSpeedMS
 		}
+		s.actual = append(s.actual, actual)
+		s.model = append(s.model, est.Seconds)
+		s.line = append(s.line, geo.Distance(from.Point, to.Point)/l.LineSpeedMS)
+		s.routed = append(s.routed, routed)
+		s.onMap = append(s.onMap, l.Router != nil && l.Router.Covered(from.Point) && l.Router.Covered(to.Point))
 		return nil
 	}
 	for _, t := range test {
@@ -429,23 +484,32 @@ func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Repor
 			}
 		}
 	}
-	cmp := func(a acc) Comparison {
-		c := Comparison{Model: metrics(a.actual, a.model), StraightLine: metrics(a.actual, a.line), samples: len(a.actual)}
-		if routedOK {
-			m := metrics(a.actual, a.routed)
-			c.RoutedConstant = &m
-		}
-		return c
+	all := func(int) bool { return true }
+	rep.WholeTrip = *whole.compare(routedOK, all)
+	rep.WholeTrip.Queries = whole.queries
+	rep.Remaining = rem.compare(routedOK, all)
+	if rep.Remaining != nil {
+		rep.Remaining.Queries = rem.queries
 	}
-	rep.WholeTrip = cmp(whole)
 	rep.Predictions = append(slices.Clone(whole.model), rem.model...)
-	if len(rem.actual) > 0 {
-		c := cmp(rem)
-		rep.Remaining = &c
+	if l.Router != nil {
+		for _, on := range []bool{true, false} {
+			sub := Subset{Label: SubsetOffMap}
+			if on {
+				sub.Label = SubsetOnMap
+			}
+			sub.WholeTrip = whole.compare(routedOK, func(i int) bool { return whole.onMap[i] == on })
+			sub.Remaining = rem.compare(routedOK, func(i int) bool { return rem.onMap[i] == on })
+			rep.Subsets = append(rep.Subsets, sub)
+		}
 	}
 	return rep, nil
 }
 
+// metrics are the errors of pred against actual (seconds; actual > 0):
+// mean absolute error, mean absolute percentage error (a fraction), root
+// mean squared log error (log(1+s); negative predictions count as 0) and
+// the 90th percentile of the absolute error (linear interpolation).
 func metrics(actual, pred []float64) Metrics {
 	n := float64(len(actual))
 	if n == 0 {
@@ -481,11 +545,16 @@ func quantile(s []float64, q float64) float64 {
 // WriteTable prints the report as a plain-text table.
 func (r *Report) WriteTable(w io.Writer) error {
 	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
-	p("trips: %d train, %d test (split by trip); dropped %d invalid, %d off the map (others clipped to the map)\n",
-		r.TrainTrips, r.TestTrips, r.Invalid, r.OffMap)
-	p("baselines fitted on training trips: straight line %.2f m/s", r.LineSpeedMS)
+	p("trips: %d train, %d test (split by trip); invalid trips dropped: %d train, %d test\n",
+		r.TrainTrips, r.TestTrips, r.TrainInvalid, r.TestInvalid)
+	p("test queries: %d whole trips", r.WholeTrip.Queries)
+	if r.Remaining != nil {
+		p(", %d remaining-time (every fix of a test trip but its ends, to its last)", r.Remaining.Queries)
+	}
+	p("; every trip whole, every query scored\n")
+	p("baselines, speed = median per-trip speed of the training trips: straight line %.2f m/s", r.LineSpeedMS)
 	if r.RoutedSpeedMS > 0 {
-		p(", routed %.2f m/s", r.RoutedSpeedMS)
+		p("; routed %.2f m/s (route on the map, line x detour off it)", r.RoutedSpeedMS)
 	}
 	p("\n")
 	if r.Learned != nil {
@@ -497,20 +566,26 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if r.Remaining != nil {
 		p("remaining-time queries see the vehicle's fixes up to the query point, never after\n")
 	}
-	section := func(name string, c Comparison) {
-		p("\n%-28s %9s %8s %7s %9s\n", fmt.Sprintf("%s (%d)", name, c.samples), "MAE s", "MAPE", "RMSLE", "p90 s")
+	section := func(name string, c *Comparison) {
+		if c == nil {
+			return
+		}
+		p("\n%s: %d of %d queries scored\n", name, c.Scored, c.Queries)
+		p("  %-28s %9s %8s %7s %9s\n", "", "MAE s", "MAPE", "RMSLE", "p90 s")
 		row := func(n string, m Metrics) {
-			p("  %-26s %9.1f %7.1f%% %7.3f %9.1f\n", n, m.MAE, m.MAPE*100, m.RMSLE, m.P90)
+			p("  %-28s %9.1f %7.1f%% %7.3f %9.1f\n", n, m.MAE, m.MAPE*100, m.RMSLE, m.P90)
 		}
 		row("model", c.Model)
-		row("straight line, constant", c.StraightLine)
+		row("straight line, median speed", c.StraightLine)
 		if c.RoutedConstant != nil {
-			row("routed, constant", *c.RoutedConstant)
+			row("routed, median speed", *c.RoutedConstant)
 		}
 	}
-	section("whole trip", r.WholeTrip)
-	if r.Remaining != nil {
-		section("remaining time", *r.Remaining)
+	section("whole trip, all test trips", &r.WholeTrip)
+	section("remaining time, all queries", r.Remaining)
+	for _, s := range r.Subsets {
+		section("whole trip, subset: "+s.Label, s.WholeTrip)
+		section("remaining time, subset: "+s.Label, s.Remaining)
 	}
 	_, err := fmt.Fprintln(w)
 	return err

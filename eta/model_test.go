@@ -14,9 +14,9 @@ import (
 	"github.com/hextrack/hextrack/geo/road"
 )
 
-// portoSplit is the vendored Porto sample prepared for g and split as
-// eta-eval does by default (seed 1, 30% held out).
-func portoSplit(tb testing.TB, g *road.Graph) (train, test []eta.Trip) {
+// portoSplit is the vendored Porto sample prepared and split as eta-eval
+// does by default (seed 1, 30% held out).
+func portoSplit(tb testing.TB) (train, test []eta.Trip) {
 	tb.Helper()
 	f, err := os.Open(dataFile(tb, "porto_trips.csv"))
 	if err != nil {
@@ -31,7 +31,7 @@ func portoSplit(tb testing.TB, g *road.Graph) (train, test []eta.Trip) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	kept, _, _ := eta.Prepare(trips, g)
+	kept, _ := eta.Prepare(trips)
 	return eta.Split(kept, 1, 0.3)
 }
 
@@ -47,7 +47,7 @@ func TestModelRoundTrip(t *testing.T) {
 		g    *road.Graph
 	}{{"line", nil}, {"map", mustLoadPorto(t)}} {
 		t.Run(tc.name, func(t *testing.T) {
-			train, test := portoSplit(t, tc.g)
+			train, test := portoSplit(t)
 			l, err := eta.Learn(ctx, train, tc.g)
 			if err != nil {
 				t.Fatal(err)
@@ -192,7 +192,7 @@ func liveBenchSetup(b *testing.B) (*eta.Estimator, []liveQuery) {
 	b.Helper()
 	benchModel.once.Do(func() {
 		g := mustLoadPorto(b)
-		train, test := portoSplit(b, g)
+		train, test := portoSplit(b)
 		m, err := eta.Train(context.Background(), train, g, eta.ModelInfo{})
 		if err != nil {
 			b.Fatal(err)
@@ -231,7 +231,7 @@ func reportQuantiles(b *testing.B, lat []time.Duration) {
 // without a map (the line estimate and the correction): what nearby's
 // eta_s and dispatch's ranking pay per candidate driver.
 func BenchmarkLineEstimateCorrected(b *testing.B) {
-	train, test := portoSplit(b, nil)
+	train, test := portoSplit(b)
 	m, err := eta.Train(context.Background(), train, nil, eta.ModelInfo{})
 	if err != nil {
 		b.Fatal(err)

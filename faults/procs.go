@@ -340,6 +340,8 @@ func (n *Node) Start(ctx context.Context) error {
 		"HEXTRACK_KEY_PREFIX=" + n.cfg.Prefix,
 		"HEXTRACK_DRAIN_WINDOW=" + drain.String(),
 		"HEXTRACK_LOG_LEVEL=warn",
+		// The node's archive in its own folder, not the user's data dir.
+		"HEXTRACK_DATA_DIR=" + filepath.Join(n.Dir, "data"),
 	}, n.cfg.Env...)
 	p, err := StartProc(n.Name, filepath.Join(n.Dir, "hextrack.log"), n.cfg.Bin, []string{"serve"}, env)
 	if err != nil {

@@ -48,7 +48,8 @@ func mustRunServer(tb testing.TB, env ...string) string {
 	rdb, prefix := redistest.MustOpen(tb)
 	cmd := exec.Command(hextrackBin, "serve")
 	cmd.Env = append(os.Environ(), "HEXTRACK_ADDR=127.0.0.1:0", "HEXTRACK_REDIS_URL="+redistest.URL(),
-		"HEXTRACK_KEY_PREFIX="+prefix, "HEXTRACK_DEV=1", "HEXTRACK_LOG_LEVEL=warn")
+		"HEXTRACK_KEY_PREFIX="+prefix, "HEXTRACK_DEV=1", "HEXTRACK_LOG_LEVEL=warn",
+		"HEXTRACK_DATA_DIR="+tb.TempDir()) // its archive and dev secret, not the user's
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,9 +14,14 @@ import (
 
 // Config is the server configuration, filled once from flags and env.
 type Config struct {
-	Addr        string        // HEXTRACK_ADDR, --addr; default :8080
-	RedisURL    string        // HEXTRACK_REDIS_URL, --redis; empty: embedded
-	JWTSecret   string        // HEXTRACK_JWT_SECRET(_FILE); dev: random
+	Addr      string // HEXTRACK_ADDR, --addr; default :8080
+	RedisURL  string // HEXTRACK_REDIS_URL, --redis; empty: embedded
+	JWTSecret string // HEXTRACK_JWT_SECRET(_FILE); dev: <DataDir>/jwt-secret, else random
+	// The archive (archive.go). DatabaseURL "postgres://…": PostgreSQL;
+	// empty: the SQLite file <DataDir>/archive.db. Both empty: no archive
+	// and nothing kept on disk (what the tests' Main does).
+	DatabaseURL string        // HEXTRACK_DATABASE_URL(_FILE), --database-url
+	DataDir     string        // HEXTRACK_DATA_DIR, --data-dir; default defaultDataDir() (datadir.go)
 	Dev         bool          // --dev (implied by the embedded Redis)
 	Prefix      string        // HEXTRACK_KEY_PREFIX: prefix of every Redis key
 	Stale       time.Duration // HEXTRACK_STALE: driver staleness, default 30s
@@ -169,6 +172,9 @@ func parseServe(args []string) (Config, error) {
 	fs.DurationVar(&c.DispatchTimeout, "dispatch-timeout", envDur("HEXTRACK_DISPATCH_TIMEOUT", 2*time.Minute), "a trip nobody accepts expires after this (HEXTRACK_DISPATCH_TIMEOUT)")
 	fs.DurationVar(&c.LeaseTTL, "dispatch-lease", envDur("HEXTRACK_DISPATCH_LEASE", 5*time.Second), "a dead node's trips are taken over after this (HEXTRACK_DISPATCH_LEASE)")
 	origins := fs.String("ws-origins", os.Getenv("HEXTRACK_WS_ORIGINS"), "browser origins allowed on the driver WebSocket besides this host, comma-separated (HEXTRACK_WS_ORIGINS; prefer --cors-origins, which covers both)")
+	if err := archiveFlags(fs, &c); err != nil {
+		return c, err
+	}
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {
 		return c, err
@@ -187,7 +193,33 @@ func parseServe(args []string) (Config, error) {
 	if c.RedisURL == "" {
 		c.Dev = true
 	}
-	return c, nil
+	return c, checkDatabaseURL(c.DatabaseURL)
+}
+
+// archiveFlags registers --database-url and --data-dir (serve and migrate).
+func archiveFlags(fs *flag.FlagSet, c *Config) error {
+	// A PostgreSQL URL may carry a password: a secret, so *_FILE works too.
+	dbURL, err := readSecret("HEXTRACK_DATABASE_URL")
+	if err != nil {
+		return err
+	}
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "the archive: postgres://user:pass@host:5432/db?sslmode=…; empty: the SQLite file archive.db in --data-dir (HEXTRACK_DATABASE_URL or HEXTRACK_DATABASE_URL_FILE)")
+	c.DatabaseURL = dbURL // the env's value, not shown by --help; the flag overrides it
+	dataDir := os.Getenv("HEXTRACK_DATA_DIR")
+	if dataDir == "" {
+		dataDir = defaultDataDir()
+	}
+	fs.StringVar(&c.DataDir, "data-dir", dataDir, "directory of the node's state: the SQLite archive (archive.db) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
+	return nil
+}
+
+// checkDatabaseURL refuses a URL that is neither PostgreSQL nor SQLite,
+// which sqlstore would take for the name of a SQLite file.
+func checkDatabaseURL(u string) error {
+	if u == "" || isPostgres(u) || strings.HasPrefix(u, "sqlite:") {
+		return nil
+	}
+	return errors.New("HEXTRACK_DATABASE_URL must be a postgres:// (or postgresql://) URL, sqlite:PATH, or empty for the SQLite file in the data directory")
 }
 
 // readSecret reads NAME, or the file named by NAME_FILE.
@@ -203,12 +235,10 @@ func readSecret(name string) (string, error) {
 }
 
 // checkSecret enforces a real secret outside dev mode and makes a random one
-// in dev mode when none is set.
+// in dev mode when none is set (or kept: Config.keptDevSecret).
 func (c *Config) checkSecret() error {
 	if c.JWTSecret == "" && c.Dev {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		c.JWTSecret = hex.EncodeToString(b)
+		c.JWTSecret = randomSecret()
 		return nil
 	}
 	if weakSecret(c.JWTSecret) && !c.Dev {

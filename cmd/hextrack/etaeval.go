@@ -37,13 +37,18 @@ reads trips from a CSV file, either format detected by its header:
   - Porto (ECML/PKDD 2015 taxi challenge): a WKT LINESTRING "shape" of
     GPS points 15 s apart, with their unix "timestamps";
   - NYC TLC taxi trip records: pickup and dropoff times and coordinates.
-It drops invalid trips (under 1 min or over 3 h, ends under 100 m apart,
-over 40 m/s), splits the rest by trip into training and test parts
-(--seed, --test-fraction; or --train/--test files), learns the speed model
-on the training part only, and reports the error (MAE, MAPE, RMSLE, p90) of
-its ETAs on the test trips, which it never saw, beside a straight-line
-baseline and, with --map, a routed baseline. Whole trips are scored and,
-for GPS traces, the time remaining from points along the way.
+It splits the trips by trip into training and test parts (--seed,
+--test-fraction; or --train/--test files), drops invalid trips from each
+(under 1 min or over 3 h, ends under 100 m apart, over 40 m/s; counted per
+part), learns the speed model on the training part only, and reports the
+error (MAE, MAPE, RMSLE, p90 absolute error) of its ETAs on the test trips,
+which it never saw. Every test trip is scored whole and, for GPS traces,
+from every fix along the way (remaining time); no trip is cut and no query
+dropped. Beside the model: a straight line at the training trips' median
+per-trip speed and, with --map, the route length at their median routed
+speed. A map may cover only part of a trip: the covered part is routed,
+the rest estimated along the line; the queries with both ends on the map
+and the others are also reported as labelled subsets.
 Nothing is read from or written to Redis.
 
 Example (the repository's vendored samples):
@@ -87,12 +92,12 @@ Flags:
 		if err != nil {
 			return err
 		}
-		train, inv1, off1 := eta.Prepare(train, opt.Graph)
-		test, inv2, off2 := eta.Prepare(test, opt.Graph)
+		train, inv1 := eta.Prepare(train)
+		test, inv2 := eta.Prepare(test)
 		if rep, err = eta.EvalSplit(ctx, train, test, opt); err != nil {
 			return err
 		}
-		rep.Invalid, rep.OffMap = inv1+inv2, off1+off2
+		rep.TrainInvalid, rep.TestInvalid = inv1, inv2
 	} else {
 		trips, err := readTrips(*tripsPath, loc, stdout)
 		if err != nil {

@@ -88,7 +88,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	train, invalid, off := eta.Prepare(trips, g)
+	train, invalid := eta.Prepare(trips)
 	if *tripsPath != "" {
 		train, _ = eta.Split(train, info.Seed, info.TestFraction)
 	}
@@ -100,8 +100,8 @@ Flags:
 	if err := m.WriteFile(*out); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "trained on %d trips (dropped %d invalid, %d off the map) in %s\n",
-		m.Info.TrainTrips, invalid, off, time.Since(start).Round(10*time.Millisecond))
+	fmt.Fprintf(stdout, "trained on %d trips (dropped %d invalid) in %s\n",
+		m.Info.TrainTrips, invalid, time.Since(start).Round(10*time.Millisecond))
 	fmt.Fprintf(stdout, "wrote %s: model %s, fingerprint %s, %d bytes, correction %v\n",
 		*out, m.Info.Version, m.Fingerprint(), len(m.Bytes()), m.HasCorrection())
 	return nil

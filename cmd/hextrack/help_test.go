@@ -16,7 +16,7 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string // in stdout+stderr
 	}{
-		{[]string{"help"}, []string{"serve", "token", "eta-eval", "eta-train", "version", "hextrack <command> --help"}},
+		{[]string{"help"}, []string{"serve", "migrate", "token", "eta-eval", "eta-train", "version", "hextrack <command> --help"}},
 		{[]string{"--help"}, []string{"serve", "token", "eta-eval", "version"}},
 		{[]string{"-h"}, []string{"The commands are"}},
 		{[]string{"help", "token"}, []string{"usage: hextrack token", "-role"}},
@@ -28,6 +28,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "--help"}, []string{"usage: hextrack serve"}}, // its flags go to os.Stderr (parseServe)
 		{[]string{"help", "serve"}, []string{"usage: hextrack serve"}},
 		{[]string{"help", "version"}, []string{"The commands are"}},
+		{[]string{"migrate", "--help"}, []string{"usage: hextrack migrate", "-database-url", "-data-dir", "HEXTRACK_DATABASE_URL"}},
+		{[]string{"help", "migrate"}, []string{"usage: hextrack migrate", "advisory lock"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/archive/sqlstore"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
@@ -51,6 +52,7 @@ func main() {
 // commands are hextrack's commands, in the order `hextrack help` lists them.
 var commands = []struct{ name, short string }{
 	{"serve", "run the server (the default when no command is given)"},
+	{"migrate", "apply the archive's schema migrations and print the versions applied"},
 	{"token", "mint an access token signed with the server's secret"},
 	{"eta-eval", "measure ETA accuracy on real taxi trips (held-out error vs baselines)"},
 	{"eta-train", "learn the ETA model from taxi trips and write the file the server serves"},
@@ -94,8 +96,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if slices.ContainsFunc(args, isHelp) {
 			fmt.Fprint(stderr, "usage: hextrack serve [flags]\n\n"+
 				"Serve runs the API, the realtime feeds and the web pages on Redis\n"+
-				"(embedded in memory when --redis is empty). Each flag's default comes\n"+
-				"from the environment variable named in its description.\n\n")
+				"(embedded in memory when --redis is empty), with the archive in\n"+
+				"PostgreSQL (--database-url) or a SQLite file in --data-dir. Each flag's\n"+
+				"default comes from the environment variable named in its description.\n\n")
 		}
 		cfg, err := parseServe(args)
 		if err != nil {
@@ -109,6 +112,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "hextrack listening on http://%s\n", displayAddr(m.Addr()))
 		<-ctx.Done()
 		return m.Close()
+	case "migrate":
+		return runMigrate(ctx, args, stdout, stderr)
 	case "token":
 		return runToken(args, stdout, stderr)
 	case "eta-eval":
@@ -160,6 +165,7 @@ type Main struct {
 	// figures for it until the node drains.
 	Ops          *opsredis.View
 	OpsReport    *opsredis.Reporter
+	archive      *nodeArchive       // nil: no archive configured (archive.go)
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -174,8 +180,10 @@ func NewMain(cfg Config, w io.Writer) *Main {
 	return &Main{Config: cfg, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))}
 }
 
-// Run opens Redis, wires the services and starts serving. It returns once
-// the listener is open (a taken port fails here) and serves in the background.
+// Run opens Redis and the archive, wires the services and starts serving.
+// It returns once the listener is open (a taken port fails here) and serves
+// in the background. An archive that cannot be opened does not fail it
+// (nodeArchive).
 func (m *Main) Run(ctx context.Context) error {
 	c := &m.Config
 	if c.Addr == "" {
@@ -186,6 +194,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if c.RedisURL == "" {
 		c.Dev = true
+	}
+	if err := c.keptDevSecret(m.Logger); err != nil {
+		return err
 	}
 	if err := c.checkSecret(); err != nil {
 		return err
@@ -215,6 +226,10 @@ func (m *Main) Run(ctx context.Context) error {
 	cancel()
 	if err != nil {
 		return fmt.Errorf("redis ping: %w", err)
+	}
+
+	if u := c.archiveURL(); u != "" {
+		m.archive = openArchive(ctx, u, m.Logger)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -295,6 +310,10 @@ func (m *Main) Addr() string {
 // Redis is the client the server uses.
 func (m *Main) Redis() redis.UniversalClient { return m.rdb }
 
+// Archive is the node's archive: nil when none is configured or until it
+// could be opened (archive.go).
+func (m *Main) Archive() *sqlstore.Store { return m.archive.Store() }
+
 func (m *Main) trimLoop(ctx context.Context, idx *georedis.Index) {
 	t := time.NewTicker(m.Config.TrimEvery)
 	defer t.Stop()
@@ -316,7 +335,7 @@ func (m *Main) trimLoop(ctx context.Context, idx *georedis.Index) {
 // the balancer sends them to another node), open SSE and WebSocket clients
 // are told to reconnect, spread with jitter over DrainWindow, in-flight
 // requests and the WebSockets are waited for, then background work stops
-// and Redis is closed.
+// and the archive and Redis are closed.
 func (m *Main) Close() error {
 	log := m.Logger
 	if log == nil {
@@ -374,6 +393,9 @@ func (m *Main) Close() error {
 	}
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
+	}
+	if aerr := m.archive.Close(); aerr != nil {
+		log.Warn("archive close", "err", aerr)
 	}
 	if m.rdb != nil {
 		_ = m.rdb.Close()

@@ -9,11 +9,13 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/ops/opsredis"
+	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip/tripredis"
@@ -40,6 +42,11 @@ var (
 	_ api.Ops          = (*opsredis.View)(nil)
 
 	_ live.TripETAs = (*tripredis.ETAs)(nil)
+
+	_ dispatch.Trips  = (*tripredis.Service)(nil)
+	_ dispatch.Finder = (*driverredis.Service)(nil)
+	_ payment.Trips   = (*tripredis.Service)(nil)
+	_ opsredis.Trips  = (*tripredis.Store)(nil)
 )
 
 // redisPinger is the api's health check: Redis answers PING.
@@ -73,10 +80,16 @@ func (c commandStreams) Subscribe(ctx context.Context, driverID, after string) (
 
 // apiDeps hands the node's services to the api.
 func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
+	var optional map[string]api.Pinger
+	if m.archive != nil {
+		// The archive is optional: /readyz reports it, nothing else asks.
+		optional = map[string]api.Pinger{"archive": m.archive}
+	}
 	return api.Deps{
-		Health:  redisPinger{m.rdb},
-		Limiter: ratelimit.New(m.rdb, prefix),
-		Pings:   m.Drivers, Drivers: m.Drivers,
+		Health:   redisPinger{m.rdb},
+		Optional: optional,
+		Limiter:  ratelimit.New(m.rdb, prefix),
+		Pings:    m.Drivers, Drivers: m.Drivers,
 		Trips: m.Trips, TripViews: m.Trips.Store(), Snapshots: m.Trips.Store(),
 		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feedStreams{m.Feed},
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,

@@ -12,9 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
-	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/trip"
-	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // Dispatcher matches requested trips with drivers. It implements Hook (so
@@ -47,11 +45,7 @@ type Dispatcher struct {
 	wg     sync.WaitGroup
 }
 
-var (
-	_ dispatch.Trips  = (*tripredis.Service)(nil)
-	_ dispatch.Finder = (*driverredis.Service)(nil)
-	_ trip.Hook       = (*Dispatcher)(nil)
-)
+var _ trip.Hook = (*Dispatcher)(nil)
 
 // New returns a dispatcher of trips, finding drivers with f and sending
 // commands with cmds. Install it as the trip service's Hook

@@ -13,7 +13,6 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/trip"
-	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 func clip(s string) string {
@@ -51,8 +50,6 @@ type View struct {
 type Trips interface {
 	GetMany(ctx context.Context, ids []string) ([]trip.Trip, error)
 }
-
-var _ Trips = (*tripredis.Store)(nil)
 
 // Config configures a View, an Index and a Reporter. Zero values are documented per field.
 type Config struct {

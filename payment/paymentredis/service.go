@@ -16,7 +16,6 @@ import (
 	"github.com/hextrack/hextrack/internal/rscript"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
-	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // Feed gives the parameters of a durable event for a script made with
@@ -37,8 +36,6 @@ type Service struct {
 	mu    sync.RWMutex               // polls of final payments read final concurrently
 	final map[string]payment.Payment // final payments by ID (immutable)
 }
-
-var _ payment.Trips = (*tripredis.Service)(nil)
 
 // New returns the payments of trips, stored in rdb.
 func New(rdb redis.UniversalClient, f Feed, trips payment.Trips, cfg Config) *Service {

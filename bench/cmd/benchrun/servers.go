@@ -64,6 +64,8 @@ func (s *servers) baseEnv() []string {
 		"HEXTRACK_LOG_LEVEL=warn", fmt.Sprintf("HEXTRACK_PPROF_ADDR=127.0.0.1:%d", s.cfg.pprofPort),
 		"HEXTRACK_PING_RATE=-1", "HEXTRACK_ACTION_RATE=-1", "HEXTRACK_IP_ACTION_RATE=-1",
 		"HEXTRACK_IP_STREAM_RATE=-1", "HEXTRACK_STREAM_RATE=-1", "HEXTRACK_MAX_STREAMS=19700",
+		// The server's archive with the bench's logs, not in the user's data dir.
+		"HEXTRACK_DATA_DIR=" + filepath.Join(s.cfg.dir, "data"),
 	}
 }
 
