@@ -88,16 +88,10 @@
 //
 // # Model files
 //
-// A trained model is a file (model.go): the speed model, the detour factor
-// and the learned correction, gob-encoded without maps so the bytes are
-// deterministic, with its provenance (ModelInfo: a version made of the
-// training time and data, the trip and map files' sha256, the split, the
-// time zone). Its fingerprint is the first 12 hex digits of the file's
-// sha256. `hextrack eta-train` writes it (Train: exactly what Learn fits
-// for eta-eval), `hextrack eta-eval --model` scores it
-// (EvalOptions.Model), and `hextrack serve --eta-model` serves it
-// (Model.Estimator): one model, scored and served, named in /metrics and
-// in every trip.eta.
+// Estimator.State is the learned state (speeds, detour factor,
+// correction) without maps; eta/etamodel encodes it as the model file that
+// `hextrack eta-train` writes, `eta-eval --model` scores
+// (EvalOptions.Estimator) and `hextrack serve --eta-model` serves.
 //
 // # Live trip ETAs
 //

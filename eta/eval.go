@@ -30,9 +30,10 @@ type EvalOptions struct {
 	Graph        *road.Graph // nil: no road graph (line estimates, no routed baseline)
 	Seed         int64       // split seed
 	TestFraction float64     // share of trips held out; 0 → 0.3
-	// Model, when set, is scored instead of a model learned from the
-	// training trips (which then fit only the baselines; learnOrUse).
-	Model *Model
+	// Estimator, when set, is scored instead of a model learned from the
+	// training trips (which then fit only the baselines; learnOrUse): a
+	// model file's (eta/etamodel), over Graph.
+	Estimator *Estimator
 }
 
 // Metrics are error statistics of predicted against actual durations.

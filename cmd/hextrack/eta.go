@@ -13,6 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
@@ -103,7 +104,7 @@ func openETA(mapFile, modelFile, prefix string, rdb redis.UniversalClient, reg *
 
 // serveModel reads the model file and makes its estimator the served one.
 func (p *etaParts) serveModel(modelFile, mapFile string, log *slog.Logger) error {
-	mdl, err := eta.ReadModelFile(modelFile)
+	mdl, err := etamodel.ReadFile(modelFile)
 	if err != nil {
 		return fmt.Errorf("eta model: %w", err)
 	}
@@ -117,7 +118,7 @@ func (p *etaParts) serveModel(modelFile, mapFile string, log *slog.Logger) error
 	case p.source != "osm":
 		return fmt.Errorf("eta model %s: trained with the map %s; serve it with --map", modelFile, mdl.Info.Map.Name)
 	default:
-		src, err := eta.SourceOf(mapFile)
+		src, err := etamodel.SourceOf(mapFile)
 		if err != nil {
 			return fmt.Errorf("eta model: %w", err)
 		}
@@ -130,7 +131,9 @@ func (p *etaParts) serveModel(modelFile, mapFile string, log *slog.Logger) error
 			return fmt.Errorf("eta model %s: time zone: %w", modelFile, err)
 		}
 	}
-	p.est = mdl.Estimator(g)
+	if p.est, err = mdl.Estimator(g); err != nil {
+		return fmt.Errorf("eta model %s: %w", modelFile, err)
+	}
 	p.model = &trip.ETAModel{Version: mdl.Info.Version, Fingerprint: mdl.Fingerprint()}
 	log.Info("eta model: serving", "file", modelFile, "version", mdl.Info.Version, "fingerprint", mdl.Fingerprint(),
 		"trained_at", mdl.Info.TrainedAt, "train_trips", mdl.Info.TrainTrips, "tz", p.loc.String(),

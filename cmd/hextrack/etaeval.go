@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/geo/road"
 )
 
@@ -68,8 +69,9 @@ Flags:
 		return errors.New("eta-eval: give --trips FILE, or --train FILE --test FILE")
 	}
 	opt := eta.EvalOptions{Seed: *seed, TestFraction: *frac}
+	var model *etamodel.Model
 	if *modelPath != "" {
-		if opt.Model, err = loadEvalModel(fs, *modelPath, *mapPath, *tripsPath, *testPath, tz, stdout); err != nil {
+		if model, err = loadEvalModel(fs, *modelPath, *mapPath, *tripsPath, *testPath, tz, stdout); err != nil {
 			return err
 		}
 	}
@@ -79,6 +81,11 @@ Flags:
 	}
 	if *mapPath != "" {
 		if opt.Graph, err = road.LoadOSMFile(*mapPath); err != nil {
+			return err
+		}
+	}
+	if model != nil {
+		if opt.Estimator, err = model.Estimator(opt.Graph); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/client"
-	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/internal/shareddata"
 )
@@ -40,7 +40,7 @@ func trainPortoModel(t *testing.T) string {
 // drivers' eta_s is its estimate.
 func TestETAModelServedAndScored(t *testing.T) {
 	path := trainPortoModel(t)
-	mdl, err := eta.ReadModelFile(path)
+	mdl, err := etamodel.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestETAModelRefusals(t *testing.T) {
 	m = NewMain(Config{Addr: "127.0.0.1:0", Dev: true, LogLevel: "warn", ETAModel: bad}, io.Discard)
 	err = m.Run(context.Background())
 	m.Close()
-	if err == nil || !strings.Contains(err.Error(), "decode model") {
+	if err == nil || !strings.Contains(err.Error(), "etamodel: decode") {
 		t.Fatalf("bad model file: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/geo/road"
 )
 
@@ -60,13 +61,13 @@ Flags:
 	if err != nil {
 		return fmt.Errorf("eta-train: --tz: %w", err)
 	}
-	info := eta.ModelInfo{TZ: loc.String()}
+	info := etamodel.Info{TZ: loc.String()}
 	var g *road.Graph
 	if *mapPath != "" {
 		if g, err = road.LoadOSMFile(*mapPath); err != nil {
 			return err
 		}
-		src, err := eta.SourceOf(*mapPath)
+		src, err := etamodel.SourceOf(*mapPath)
 		if err != nil {
 			return err
 		}
@@ -79,11 +80,11 @@ Flags:
 			info.TestFraction = 0.3 // eta.Split's default
 		}
 	}
-	src, err := eta.SourceOf(path)
+	src, err := etamodel.SourceOf(path)
 	if err != nil {
 		return err
 	}
-	info.Data = []eta.Source{src}
+	info.Data = []etamodel.Source{src}
 	trips, err := readTrips(path, loc, stdout)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ Flags:
 		train, _ = eta.Split(train, info.Seed, info.TestFraction)
 	}
 	start := time.Now()
-	m, err := eta.Train(ctx, train, g, info)
+	m, err := etamodel.Train(ctx, train, g, info)
 	if err != nil {
 		return fmt.Errorf("eta-train: %w", err)
 	}
@@ -111,14 +112,14 @@ Flags:
 // trips file split otherwise (with --trips), or the test file itself; and
 // a map other than the model's (its correction learned raw estimates
 // routed over that map, or none).
-func checkModelFor(m *eta.Model, mapPath, tripsPath, testPath string, seed int64, frac float64) error {
+func checkModelFor(m *etamodel.Model, mapPath, tripsPath, testPath string, seed int64, frac float64) error {
 	switch {
 	case m.Info.Map == nil && mapPath != "":
 		return fmt.Errorf("eta-eval: model %s was trained without a map; drop --map", m.Info.Version)
 	case m.Info.Map != nil && mapPath == "":
 		return fmt.Errorf("eta-eval: model %s was trained with the map %s; give it with --map", m.Info.Version, m.Info.Map.Name)
 	case m.Info.Map != nil:
-		src, err := eta.SourceOf(mapPath)
+		src, err := etamodel.SourceOf(mapPath)
 		if err != nil {
 			return err
 		}
@@ -133,7 +134,7 @@ func checkModelFor(m *eta.Model, mapPath, tripsPath, testPath string, seed int64
 	if data == "" {
 		data = testPath
 	}
-	src, err := eta.SourceOf(data)
+	src, err := etamodel.SourceOf(data)
 	if err != nil {
 		return err
 	}
@@ -155,8 +156,8 @@ func checkModelFor(m *eta.Model, mapPath, tripsPath, testPath string, seed int64
 // loadEvalModel reads eta-eval's --model and checks it may be scored on
 // the given data; tz becomes the model's time zone unless --tz was given
 // (then it must be the same).
-func loadEvalModel(fs *flag.FlagSet, path, mapPath, tripsPath, testPath string, tz *string, out io.Writer) (*eta.Model, error) {
-	m, err := eta.ReadModelFile(path)
+func loadEvalModel(fs *flag.FlagSet, path, mapPath, tripsPath, testPath string, tz *string, out io.Writer) (*etamodel.Model, error) {
+	m, err := etamodel.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +179,7 @@ func loadEvalModel(fs *flag.FlagSet, path, mapPath, tripsPath, testPath string, 
 	return m, nil
 }
 
-func dataNames(ds []eta.Source) string {
+func dataNames(ds []etamodel.Source) string {
 	s := ""
 	for i, d := range ds {
 		if i > 0 {

@@ -1,4 +1,4 @@
-package eta_test
+package etamodel_test
 
 import (
 	"bytes"
@@ -11,14 +11,35 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/geo/road"
+	"github.com/hextrack/hextrack/internal/shareddata"
 )
+
+func mustLoadPorto(tb testing.TB) *road.Graph {
+	tb.Helper()
+	g, err := road.LoadOSMFile(shareddata.Path(tb, "porto.osm.pbf"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
+}
+
+// estimator is m's estimator over g.
+func estimator(tb testing.TB, m *etamodel.Model, g *road.Graph) *eta.Estimator {
+	tb.Helper()
+	e, err := m.Estimator(g)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
 
 // portoSplit is the vendored Porto sample prepared and split as eta-eval
 // does by default (seed 1, 30% held out).
 func portoSplit(tb testing.TB) (train, test []eta.Trip) {
 	tb.Helper()
-	f, err := os.Open(dataFile(tb, "porto_trips.csv"))
+	f, err := os.Open(shareddata.Path(tb, "porto_trips.csv"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -55,9 +76,9 @@ func TestModelRoundTrip(t *testing.T) {
 			if l.Estimator.Correction() == nil {
 				t.Fatal("no correction learned")
 			}
-			info := eta.ModelInfo{TrainedAt: time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC),
-				Data: []eta.Source{{Name: "porto_trips.csv", SHA256: "x"}}, Seed: 1, TestFraction: 0.3, TZ: "Europe/Lisbon"}
-			m, err := eta.NewModel(l.Estimator, info)
+			info := etamodel.Info{TrainedAt: time.Date(2026, 12, 7, 4, 0, 0, 0, time.UTC),
+				Data: []etamodel.Source{{Name: "porto_trips.csv", SHA256: "x"}}, Seed: 1, TestFraction: 0.3, TZ: "Europe/Lisbon"}
+			m, err := etamodel.New(l.Estimator, info)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,14 +92,14 @@ func TestModelRoundTrip(t *testing.T) {
 			if err := m.WriteFile(path); err != nil {
 				t.Fatal(err)
 			}
-			got, err := eta.ReadModelFile(path)
+			got, err := etamodel.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got.Fingerprint() != m.Fingerprint() || got.Info.Version != m.Info.Version || !got.HasCorrection() {
 				t.Fatalf("loaded %s %s, want %s %s", got.Info.Version, got.Fingerprint(), m.Info.Version, m.Fingerprint())
 			}
-			est := got.Estimator(tc.g)
+			est := estimator(t, got, tc.g)
 			n := 0
 			for _, tr := range test {
 				last := tr.Fixes[len(tr.Fixes)-1]
@@ -93,7 +114,7 @@ func TestModelRoundTrip(t *testing.T) {
 					n++
 				}
 			}
-			again, err := eta.NewModel(est, got.Info)
+			again, err := etamodel.New(est, got.Info)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -101,7 +122,7 @@ func TestModelRoundTrip(t *testing.T) {
 				t.Fatalf("re-encoding the loaded model changed it: %s → %s", m.Fingerprint(), again.Fingerprint())
 			}
 			// eta-eval scoring the file scores these predictions.
-			scored, err := eta.EvalSplit(ctx, train, test, eta.EvalOptions{Graph: tc.g, Model: got})
+			scored, err := eta.EvalSplit(ctx, train, test, eta.EvalOptions{Graph: tc.g, Estimator: estimator(t, got, tc.g)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,10 +138,10 @@ func TestModelRoundTrip(t *testing.T) {
 	}
 }
 
-func TestDecodeModelRefusesOthers(t *testing.T) {
+func TestDecodeRefusesOthers(t *testing.T) {
 	for _, b := range [][]byte{nil, []byte("not a model"), []byte("\x00\x01\x02")} {
-		if _, err := eta.DecodeModel(b); err == nil {
-			t.Errorf("DecodeModel(%q) = nil error", b)
+		if _, err := etamodel.Decode(b); err == nil {
+			t.Errorf("Decode(%q) = nil error", b)
 		}
 	}
 }
@@ -193,15 +214,15 @@ func liveBenchSetup(b *testing.B) (*eta.Estimator, []liveQuery) {
 	benchModel.once.Do(func() {
 		g := mustLoadPorto(b)
 		train, test := portoSplit(b)
-		m, err := eta.Train(context.Background(), train, g, eta.ModelInfo{})
+		m, err := etamodel.Train(context.Background(), train, g, etamodel.Info{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		loaded, err := eta.DecodeModel(m.Bytes())
+		loaded, err := etamodel.Decode(m.Bytes())
 		if err != nil {
 			b.Fatal(err)
 		}
-		benchModel.est, benchModel.test = loaded.Estimator(g), test
+		benchModel.est, benchModel.test = estimator(b, loaded, g), test
 	})
 	if benchModel.est == nil {
 		b.Fatal("setup failed")
@@ -232,11 +253,11 @@ func reportQuantiles(b *testing.B, lat []time.Duration) {
 // eta_s and dispatch's ranking pay per candidate driver.
 func BenchmarkLineEstimateCorrected(b *testing.B) {
 	train, test := portoSplit(b)
-	m, err := eta.Train(context.Background(), train, nil, eta.ModelInfo{})
+	m, err := etamodel.Train(context.Background(), train, nil, etamodel.Info{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	est := m.Estimator(nil)
+	est := estimator(b, m, nil)
 	ctx := context.Background()
 	b.Run("raw", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
