@@ -86,6 +86,13 @@
 // baseline on whole trips, and loses clearly on the on-map remaining-time
 // subset (its correction minimises log error, not relative error).
 //
+// # Model files
+//
+// Estimator.State is the learned state (speeds, detour factor,
+// correction) without maps; eta/etamodel encodes it as the model file that
+// `hextrack eta-train` writes, `eta-eval --model` scores
+// (EvalOptions.Estimator) and `hextrack serve --eta-model` serves.
+//
 // # Live trip ETAs
 //
 // The live side (keeping running trips' ETAs current as drivers move) is

@@ -30,6 +30,10 @@ type EvalOptions struct {
 	Graph        *road.Graph // nil: no road graph (line estimates, no routed baseline)
 	Seed         int64       // split seed
 	TestFraction float64     // share of trips held out; 0 → 0.3
+	// Estimator, when set, is scored instead of a model learned from the
+	// training trips (which then fit only the baselines; learnOrUse): a
+	// model file's (eta/etamodel), over Graph.
+	Estimator *Estimator
 }
 
 // Metrics are error statistics of predicted against actual durations.
@@ -437,7 +441,7 @@ func EvalSplit(ctx context.Context, train, test []Trip, opt EvalOptions) (*Repor
 	if len(test) == 0 {
 		return nil, fmt.Errorf("eta: no test trips")
 	}
-	l, err := Learn(ctx, train, opt.Graph)
+	l, err := learnOrUse(ctx, train, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,14 @@ type ETA struct {
 	ComputedAt   time.Time `json:"computed_at"`
 }
 
+// ETAModel names the ETA model an estimate came from (trip.eta's
+// "model"): its version and fingerprint, as in /metrics'
+// hextrack_eta_model_info.
+type ETAModel struct {
+	Version     string `json:"version"`
+	Fingerprint string `json:"fingerprint"`
+}
+
 // ETAInput is what an estimate of a trip needs, read by OpenGate
 // (tripredis.ETAs) when it opened the gate.
 type ETAInput struct {
@@ -62,7 +70,7 @@ type ETAGate struct {
 // ETAWrite is one estimate to store: made from in at Now, arriving at
 // Arrive; Emit asks for a trip.eta event (sent only if no other was sent
 // since in was read); FixAt is the time (ms) of the fix it started from
-// (0: none).
+// (0: none); Model names the model that made it (nil: none named).
 type ETAWrite struct {
 	In      ETAInput
 	Seconds float64
@@ -71,6 +79,7 @@ type ETAWrite struct {
 	Arrive  time.Time
 	Emit    bool
 	FixAt   int64
+	Model   *ETAModel
 }
 
 // ETAPromises are the first ETAs promised for a trip's legs (seconds) and

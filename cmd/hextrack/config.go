@@ -60,6 +60,8 @@ type Config struct {
 	FeedPositionCheck time.Duration // HEXTRACK_FEED_POSITION_CHECK: longest a durable event whose notice was lost waits, default 2s; negative: off
 	// Polling (api.Config.PollCacheTTL).
 	PollCacheTTL time.Duration // HEXTRACK_POLL_CACHE_TTL: longest a 304 may hide a change made elsewhere, default 100ms; negative: off
+	// ETA model (eta.go): the file eta-train wrote and eta-eval scored.
+	ETAModel string // HEXTRACK_ETA_MODEL: empty: speeds learned online from pings, no learned correction
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -157,6 +159,7 @@ func parseServe(args []string) (Config, error) {
 	fs.Float64Var(&c.MaxJump, "max-jump-speed", 70, "fastest plausible implied speed, m/s (HEXTRACK_MAX_JUMP_SPEED)")
 	fs.IntVar(&c.MaxBatch, "max-batch", 500, "most pings per request (HEXTRACK_MAX_BATCH)")
 	fs.StringVar(&c.MapFile, "map", os.Getenv("HEXTRACK_MAP"), "OpenStreetMap PBF for roads and routing (HEXTRACK_MAP)")
+	fs.StringVar(&c.ETAModel, "eta-model", os.Getenv("HEXTRACK_ETA_MODEL"), "ETA model file written by hextrack eta-train, served as eta-eval scored it; empty: speeds learned online, no learned correction (HEXTRACK_ETA_MODEL)")
 	fs.DurationVar(&c.DrainWindow, "drain-window", envDur("HEXTRACK_DRAIN_WINDOW", 5*time.Second), "spread of reconnects on shutdown (HEXTRACK_DRAIN_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("HEXTRACK_LOG_LEVEL", "info"), "debug|info|warn|error (HEXTRACK_LOG_LEVEL)")
 	if v := os.Getenv("HEXTRACK_MAX_JUMP_SPEED"); v != "" {

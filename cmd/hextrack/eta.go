@@ -13,9 +13,11 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
+	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
@@ -28,6 +30,11 @@ type etaParts struct {
 	graph  *road.Graph // nil without a map
 	source string      // "osm", "synthetic" or "none"
 	est    *eta.Estimator
+	// model names the served model (--eta-model; nil: none, the speeds
+	// learned online from pings and no learned correction); loc is the
+	// time zone its time-of-day features are read in (UTC without one).
+	model  *trip.ETAModel
+	loc    *time.Location
 	feeder *eta.Feeder
 	speeds *eta.SpeedListener
 	// acc is the live accuracy histogram (actual vs first promised per
@@ -36,10 +43,19 @@ type etaParts struct {
 	reg *prometheus.Registry
 }
 
-// openETA loads the map (a PBF path, "synthetic" or nothing) and builds the
-// speed model, router, estimator and the feeder that learns from pings.
-func openETA(mapFile, prefix string, rdb redis.UniversalClient, reg *prometheus.Registry, m *Main) (*etaParts, error) {
-	p := &etaParts{source: "none"}
+// openETA loads the map (a PBF path, "synthetic" or nothing) and the ETA
+// model file (modelFile; empty: none), and builds the speed model, router,
+// estimator and the feeder that learns from pings.
+//
+// With a model the estimator is the one eta-eval scored from the same
+// file: its speeds, detour factor and learned correction, routed over the
+// map only if the model was trained over that same map (a model trained
+// without one estimates along the line; one trained with a map refuses to
+// start with another or none). Its speeds are frozen: the feeder still
+// learns pings into Redis (for the next training), into a speed model of
+// its own.
+func openETA(mapFile, modelFile, prefix string, rdb redis.UniversalClient, reg *prometheus.Registry, m *Main) (*etaParts, error) {
+	p := &etaParts{source: "none", loc: time.UTC}
 	switch mapFile {
 	case "":
 	case "synthetic":
@@ -54,27 +70,102 @@ func openETA(mapFile, prefix string, rdb redis.UniversalClient, reg *prometheus.
 		}
 		p.graph, p.source = g, "osm"
 	}
-	model := eta.NewSpeedModel(eta.SpeedConfig{})
-	var router *eta.Router
 	if p.graph != nil {
-		router = eta.NewRouter(p.graph, model)
 		m.Logger.Info("map loaded", "source", p.source, "nodes", p.graph.NumNodes(), "edges", p.graph.NumEdges())
 	}
-	p.est = eta.NewEstimator(model, router)
+	learning := eta.NewSpeedModel(eta.SpeedConfig{}) // what the feeder learns into
+	if modelFile == "" {
+		var router *eta.Router
+		if p.graph != nil {
+			router = eta.NewRouter(p.graph, learning)
+		}
+		p.est = eta.NewEstimator(learning, router)
+		m.Logger.Info("eta model: none (--eta-model): speeds learned online from pings, no learned correction")
+	} else if err := p.serveModel(modelFile, mapFile, m.Logger); err != nil {
+		return nil, err
+	}
 	store := eta.NewSpeedStore(rdb, prefix+"eta:speed", 7*24*time.Hour)
-	p.feeder = eta.NewFeeder(model, store, eta.FeederConfig{Registry: reg, Logger: m.Logger})
+	p.feeder = eta.NewFeeder(learning, store, eta.FeederConfig{Registry: reg, Logger: m.Logger})
 	p.speeds = eta.NewSpeedListener(p.feeder)
 	p.acc, p.reg = eta.NewAccuracy(reg), reg
+	if reg != nil {
+		info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hextrack_eta_model_info",
+			Help: "The ETA model served (always 1): its version and fingerprint (first 12 hex digits of the model file's sha256); version \"online\" without a model file."},
+			[]string{"version", "fingerprint"})
+		v, fp := "online", "none"
+		if p.model != nil {
+			v, fp = p.model.Version, p.model.Fingerprint
+		}
+		info.WithLabelValues(v, fp).Set(1)
+		reg.MustRegister(info)
+	}
 	return p, nil
+}
+
+// serveModel reads the model file and makes its estimator the served one.
+func (p *etaParts) serveModel(modelFile, mapFile string, log *slog.Logger) error {
+	mdl, err := etamodel.ReadFile(modelFile)
+	if err != nil {
+		return fmt.Errorf("eta model: %w", err)
+	}
+	g := p.graph
+	switch {
+	case mdl.Info.Map == nil:
+		g = nil
+		if p.graph != nil {
+			log.Info("eta model: trained without a map, so trip ETAs are estimated along the line as it was scored; the map is only drawn")
+		}
+	case p.source != "osm":
+		return fmt.Errorf("eta model %s: trained with the map %s; serve it with --map", modelFile, mdl.Info.Map.Name)
+	default:
+		src, err := etamodel.SourceOf(mapFile)
+		if err != nil {
+			return fmt.Errorf("eta model: %w", err)
+		}
+		if src.SHA256 != mdl.Info.Map.SHA256 {
+			return fmt.Errorf("eta model %s: trained with the map %s, not --map %s", modelFile, mdl.Info.Map.Name, mapFile)
+		}
+	}
+	if mdl.Info.TZ != "" {
+		if p.loc, err = time.LoadLocation(mdl.Info.TZ); err != nil {
+			return fmt.Errorf("eta model %s: time zone: %w", modelFile, err)
+		}
+	}
+	if p.est, err = mdl.Estimator(g); err != nil {
+		return fmt.Errorf("eta model %s: %w", modelFile, err)
+	}
+	p.model = &trip.ETAModel{Version: mdl.Info.Version, Fingerprint: mdl.Fingerprint()}
+	log.Info("eta model: serving", "file", modelFile, "version", mdl.Info.Version, "fingerprint", mdl.Fingerprint(),
+		"trained_at", mdl.Info.TrainedAt, "train_trips", mdl.Info.TrainTrips, "tz", p.loc.String(),
+		"routed", g != nil, "correction", mdl.HasCorrection())
+	return nil
+}
+
+// now is the time estimates leave at, in the model's time zone (its
+// time-of-day features and speed buckets are local times there).
+func (p *etaParts) now() time.Time { return time.Now().In(p.loc) }
+
+// line is the line estimate with the learned correction, if any.
+func (p *etaParts) line(from, to geo.Point, t time.Time) eta.Estimate {
+	e := p.est.Line(from, to, t)
+	if c := p.est.Correction(); c != nil {
+		e.Seconds = c.Seconds(from, to, t, eta.Motion{}, e)
+	}
+	return e
 }
 
 // EstimateSeconds makes the ETA engine a driver.Estimator (nearby eta_s
 // and dispatch ranking). It is the learned straight-line estimate (speeds of
-// the cells along the line × the learned detour factor): nearby answers up
-// to 100 drivers per request and must stay well under a millisecond, so it
-// does not route each candidate. Trip ETAs route over the graph.
+// the cells along the line × the learned detour factor) with the served
+// model's correction: nearby answers up to 100 drivers per request, so it
+// does not route each candidate. Trip ETAs route over the graph. Without a
+// map in the model this is exactly the estimate eta-eval scores for a
+// whole trip. The correction is most of its cost (≈0.15–0.3 ms a candidate
+// with a model of the vendored Porto sample, its journey features scanning
+// every training journey; the raw line estimate ≈0.03 ms): see
+// BenchmarkLineEstimateCorrected in eta.
 func (p *etaParts) EstimateSeconds(_ context.Context, from, to geo.Point) (float64, error) {
-	return p.est.Line(from, to, time.Now()).Seconds, nil
+	return p.line(from, to, p.now()).Seconds, nil
 }
 
 var _ driver.Estimator = (*etaParts)(nil)
@@ -83,17 +174,42 @@ var _ driver.Estimator = (*etaParts)(nil)
 // over the road graph when there is one (the line estimate off the graph or
 // when no directed path joins the points, e.g. a driver snapped onto the
 // wrong side of a one-way), else the learned line.
-type tripRouter struct{ est *eta.Estimator }
+type tripRouter struct{ p *etaParts }
 
 func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, meters float64, err error) {
-	e, err := r.est.Estimate(ctx, from, to)
+	t := r.p.now()
+	e, err := r.p.est.EstimateAt(ctx, from, to, t)
 	if errors.Is(err, road.ErrUnreachable) {
-		e, err = r.est.Line(from, to, time.Now()), nil
+		e, err = r.p.line(from, to, t), nil
 	}
 	return e.Seconds, e.Meters, err
 }
 
-var _ live.RouteEstimator = tripRouter{}
+// movingRouter is tripRouter for a served model with a correction: live
+// ETAs then keep the drivers' recent fixes for EstimateMoving (without a
+// correction motion changes nothing, so they are not kept).
+type movingRouter struct{ tripRouter }
+
+// EstimateMoving is Estimate for a driver under way: its latest fixes give
+// the correction the vehicle's motion, as eta-eval's remaining-time
+// queries do.
+func (r movingRouter) EstimateMoving(ctx context.Context, fixes []live.Fix, to geo.Point) (seconds, meters float64, err error) {
+	ef := make([]eta.Fix, len(fixes))
+	for i, f := range fixes {
+		ef[i] = eta.Fix{Point: f.Pos, Time: f.TS}
+	}
+	from, t := fixes[len(fixes)-1].Pos, r.p.now()
+	e, err := r.p.est.EstimateMoving(ctx, from, to, t, eta.MotionOf(ef))
+	if errors.Is(err, road.ErrUnreachable) {
+		e, err = r.p.line(from, to, t), nil
+	}
+	return e.Seconds, e.Meters, err
+}
+
+var (
+	_ live.RouteEstimator  = tripRouter{}
+	_ live.MovingEstimator = movingRouter{}
+)
 
 // arrivalRouteM: within this straight-line distance of the pickup,
 // dispatch's trip.arriving ETA is routed; farther out the line estimate
@@ -108,7 +224,7 @@ func (a arrivalEstimator) EstimateSeconds(ctx context.Context, from, to geo.Poin
 	if geo.Distance(from, to) > arrivalRouteM {
 		return a.p.EstimateSeconds(ctx, from, to)
 	}
-	s, _, err := tripRouter{a.p.est}.Estimate(ctx, from, to)
+	s, _, err := tripRouter{a.p}.Estimate(ctx, from, to)
 	return s, err
 }
 
@@ -128,8 +244,13 @@ func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Ser
 	if p.reg != nil {
 		p.reg.MustRegister(dropped, throttled, computed, took)
 	}
-	return live.New(trips.ETAs(), tripRouter{p.est}, live.Config{
+	var router live.RouteEstimator = tripRouter{p}
+	if p.est.Correction() != nil {
+		router = movingRouter{tripRouter{p}}
+	}
+	return live.New(trips.ETAs(), router, live.Config{
 		ShouldEmit: eta.ShouldEmit,
+		Model:      p.model,
 		Accuracy:   p.acc,
 		Now:        trips.Config().Now,
 		Logger:     log,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/geo/road"
 )
 
@@ -26,7 +27,8 @@ func runETAEval(ctx context.Context, args []string, stdout io.Writer) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	seed := fs.Int64("seed", 1, "split seed")
 	frac := fs.Float64("test-fraction", 0.3, "share of trips held out for testing (with --trips)")
-	tz := fs.String("tz", "UTC", "time zone of the trips (time-of-day buckets), e.g. Europe/Lisbon")
+	tz := fs.String("tz", "UTC", "time zone of the trips (time-of-day buckets), e.g. Europe/Lisbon; with --model: the model's")
+	modelPath := fs.String("model", "", "score this model file (from eta-train) instead of learning one; the baselines are still fitted on the training trips")
 	fs.Usage = func() {
 		fmt.Fprint(stdout, `usage: hextrack eta-eval --trips FILE [flags]
        hextrack eta-eval --train FILE --test FILE [flags]
@@ -58,20 +60,32 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return err
 	}
 	split := *trainPath != "" || *testPath != ""
 	if split == (*tripsPath != "") || (split && (*trainPath == "" || *testPath == "")) {
 		return errors.New("eta-eval: give --trips FILE, or --train FILE --test FILE")
 	}
+	opt := eta.EvalOptions{Seed: *seed, TestFraction: *frac}
+	var model *etamodel.Model
+	if *modelPath != "" {
+		if model, err = loadEvalModel(fs, *modelPath, *mapPath, *tripsPath, *testPath, tz, stdout); err != nil {
+			return err
+		}
+	}
 	loc, err := time.LoadLocation(*tz)
 	if err != nil {
 		return fmt.Errorf("eta-eval: --tz: %w", err)
 	}
-	opt := eta.EvalOptions{Seed: *seed, TestFraction: *frac}
 	if *mapPath != "" {
 		if opt.Graph, err = road.LoadOSMFile(*mapPath); err != nil {
+			return err
+		}
+	}
+	if model != nil {
+		if opt.Estimator, err = model.Estimator(opt.Graph); err != nil {
 			return err
 		}
 	}

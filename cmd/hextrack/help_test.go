@@ -16,13 +16,15 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string // in stdout+stderr
 	}{
-		{[]string{"help"}, []string{"serve", "migrate", "token", "eta-eval", "version", "hextrack <command> --help"}},
+		{[]string{"help"}, []string{"serve", "migrate", "token", "eta-eval", "eta-train", "version", "hextrack <command> --help"}},
 		{[]string{"--help"}, []string{"serve", "token", "eta-eval", "version"}},
 		{[]string{"-h"}, []string{"The commands are"}},
 		{[]string{"help", "token"}, []string{"usage: hextrack token", "-role"}},
 		{[]string{"token", "--help"}, []string{"usage: hextrack token", "32 random characters", "-ttl"}},
 		{[]string{"eta-eval", "--help"}, []string{"usage: hextrack eta-eval", "Porto", "NYC", "never saw", "-trips"}},
-		{[]string{"help", "eta-eval"}, []string{"usage: hextrack eta-eval"}},
+		{[]string{"help", "eta-eval"}, []string{"usage: hextrack eta-eval", "-model"}},
+		{[]string{"eta-train", "--help"}, []string{"usage: hextrack eta-train", "--eta-model", "fingerprint", "-trips", "-out"}},
+		{[]string{"help", "eta-train"}, []string{"usage: hextrack eta-train"}},
 		{[]string{"serve", "--help"}, []string{"usage: hextrack serve"}}, // its flags go to os.Stderr (parseServe)
 		{[]string{"help", "serve"}, []string{"usage: hextrack serve"}},
 		{[]string{"help", "version"}, []string{"The commands are"}},

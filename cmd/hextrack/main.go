@@ -55,6 +55,7 @@ var commands = []struct{ name, short string }{
 	{"migrate", "apply the archive's schema migrations and print the versions applied"},
 	{"token", "mint an access token signed with the server's secret"},
 	{"eta-eval", "measure ETA accuracy on real taxi trips (held-out error vs baselines)"},
+	{"eta-train", "learn the ETA model from taxi trips and write the file the server serves"},
 	{"version", "print hextrack's version"},
 	{"help", "show this list, or a command's help (hextrack help <command>)"},
 }
@@ -117,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runToken(args, stdout, stderr)
 	case "eta-eval":
 		return runETAEval(ctx, args, stdout)
+	case "eta-train":
+		return runETATrain(ctx, args, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "hextrack", version)
 		return nil
@@ -235,7 +238,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers = driverredis.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
 		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch},
 		PingRate: c.PingRate, PingBurst: c.PingBurst})
-	m.ETA, err = openETA(c.MapFile, c.Prefix, m.rdb, reg, m)
+	m.ETA, err = openETA(c.MapFile, c.ETAModel, c.Prefix, m.rdb, reg, m)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,12 @@
 // ≥ 15 s or ≥ 10%) says the change matters. As a trip.Observer it hears of
 // transitions: pickup and dropoff changes are estimated at once, and on
 // completion Config.Accuracy gets the actual duration of each leg
-// against its first promise.
+// against its first promise. A router that is also a MovingEstimator
+// (cmd's, when the served model has a learned correction) gets the
+// driver's recent fixes on the trip (motion.go: kept per trip from the
+// moves this node hears, dropped when the trip ends), so the correction
+// sees a vehicle under way as eta-eval's remaining-time queries do; each
+// trip.eta names the model (Config.Model).
 //
 // live imports driver (driver.Move), trip (types, and the ETA storage it
 // declares TripETAs for) and internal/conflate (cmd passes eta.ShouldEmit as Config.ShouldEmit), and never

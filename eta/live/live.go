@@ -44,6 +44,9 @@ type Config struct {
 	// last emitted one to be a trip.eta event (cmd passes eta.ShouldEmit).
 	// A first ETA of a leg is always emitted. Zero: any change.
 	ShouldEmit func(prev, next float64) bool
+	// Model names the ETA model the RouteEstimator serves, sent in each
+	// trip.eta as "model". Zero: none named.
+	Model *trip.ETAModel
 	// Accuracy receives each finished leg on completion. Zero: none.
 	Accuracy LegObserver
 	// Queue bounds the trips waiting for an estimate; moves of further
@@ -119,6 +122,9 @@ type Service struct {
 	// Config.Queue; held moves wait there for their gate to open).
 	q *conflate.Queue[etaJob]
 
+	// tracks are the trips' drivers' recent fixes (MovingEstimator).
+	tracks *tracks
+
 	mu    sync.Mutex
 	gates map[string]localGate // gates this node opened, while they are closed
 	// sweepAt: the size of gates at which open gates are dropped.
@@ -159,7 +165,7 @@ func New(trips TripETAs, r RouteEstimator, cfg Config) *Service {
 	if cfg.Metrics.Dropped != nil {
 		qc.Dropped = func(string) { cfg.Metrics.Dropped() }
 	}
-	return &Service{trips: trips, router: r, cfg: cfg, q: conflate.New(qc), gates: map[string]localGate{}, sweepAt: 1024}
+	return &Service{trips: trips, router: r, cfg: cfg, q: conflate.New(qc), tracks: newTracks(), gates: map[string]localGate{}, sweepAt: 1024}
 }
 
 // mergeETA is the queue's latest-wins rule: the newest move (by ping time)
@@ -183,6 +189,9 @@ func (l *Service) Config() Config { return l.cfg }
 func (l *Service) DriverMoved(_ context.Context, m driver.Move) {
 	if m.TripID == "" || !trip.ValidID(m.TripID) {
 		return
+	}
+	if _, ok := l.router.(MovingEstimator); ok {
+		l.tracks.add(&m, l.cfg.Now())
 	}
 	if l.holdLocally(&m) {
 		return
@@ -333,7 +342,17 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 	}
 	start := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-	secs, meters, err := l.router.Estimate(rctx, from, geo.Point{Lat: in.To.Lat, Lng: in.To.Lng})
+	to := geo.Point{Lat: in.To.Lat, Lng: in.To.Lng}
+	var secs, meters float64
+	if me, ok := l.router.(MovingEstimator); ok && !fromTS.IsZero() {
+		if fixes := l.tracks.upTo(id, in.Driver, from, fromTS); fixes != nil {
+			secs, meters, err = me.EstimateMoving(rctx, fixes, to)
+		} else {
+			secs, meters, err = l.router.Estimate(rctx, from, to)
+		}
+	} else {
+		secs, meters, err = l.router.Estimate(rctx, from, to)
+	}
 	cancel()
 	if err != nil {
 		return fmt.Errorf("estimate: %w", err)
@@ -346,7 +365,7 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 	prev := in.EmittedSeconds
 	emit := in.EmittedTarget != in.Leg+":"+in.Target || (secs != prev && l.cfg.ShouldEmit(prev, secs))
 	stored, emitted, err := l.trips.Store(ctx, id, trip.ETAWrite{In: in, Seconds: secs, Meters: meters, Now: now,
-		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt})
+		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt, Model: l.cfg.Model})
 	if err != nil {
 		return err
 	}
@@ -384,6 +403,10 @@ func (l *Service) observe(ctx context.Context, id string, doneAt time.Time) erro
 // is observed.
 func (l *Service) TripChanged(_ context.Context, c trip.Change) {
 	l.forget(c.Trip.ID)
+	switch c.To {
+	case trip.StatusCompleted, trip.StatusCancelled, trip.StatusExpired, trip.StatusRequested:
+		l.tracks.drop(c.Trip.ID) // over, or back to finding a driver
+	}
 	switch {
 	case c.To == trip.StatusCompleted:
 		l.q.Put(c.Trip.ID, etaJob{doneAt: c.At}, false)

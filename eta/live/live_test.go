@@ -94,12 +94,13 @@ func runETA(tb testing.TB, l *live.Service) {
 }
 
 type etaEvent struct {
-	RouteVersion int64     `json:"route_version"`
-	TripID       string    `json:"trip_id"`
-	Leg          string    `json:"leg"`
-	Seconds      float64   `json:"eta_s"`
-	ArriveAt     time.Time `json:"arrive_at"`
-	DistanceM    float64   `json:"distance_m"`
+	RouteVersion int64          `json:"route_version"`
+	TripID       string         `json:"trip_id"`
+	Leg          string         `json:"leg"`
+	Seconds      float64        `json:"eta_s"`
+	ArriveAt     time.Time      `json:"arrive_at"`
+	DistanceM    float64        `json:"distance_m"`
+	Model        *trip.ETAModel `json:"model"`
 }
 
 func etaEvents(tb testing.TB, e *triptest.Env, tr string) []etaEvent {
@@ -190,6 +191,9 @@ func TestETAEmission(t *testing.T) {
 		}
 		if ev.DistanceM <= 0 || ev.ArriveAt.IsZero() {
 			t.Fatalf("event %d lacks distance or arrive_at: %+v", i, ev)
+		}
+		if ev.Model != nil {
+			t.Fatalf("event %d names a model (%+v) though none was configured", i, ev.Model)
 		}
 	}
 	if len(got) >= len(calls) || len(got) < 5 {
@@ -639,5 +643,27 @@ func BenchmarkETADriverMoved(b *testing.B) {
 	b.ResetTimer()
 	for i := range b.N {
 		l.DriverMoved(ctx, driver.Move{DriverID: "d1", TripID: ids[i%len(ids)], TS: ts})
+	}
+}
+
+// TestETAEventNamesModel: with Config.Model, each trip.eta names the model
+// that made the estimate (its version and fingerprint).
+func TestETAEventNamesModel(t *testing.T) {
+	e := triptest.MustEnv(t, tripredis.Config{})
+	r := &lineRouter{speed: 10}
+	model := &trip.ETAModel{Version: "20261207T040000Z-porto_trips", Fingerprint: "0123456789ab"}
+	l := newLive(e.Trips, r, live.Config{Every: time.Millisecond, ShouldEmit: eta.ShouldEmit, Model: model})
+	runETA(t, l)
+	tr, _, drv := e.TripIn(t, trip.StatusAssigned)
+	l.DriverMoved(context.Background(), driver.Move{DriverID: drv, TripID: tr.ID, Pos: geo.Offset(pickup, 90, 3000), TS: time.Now()})
+	r.waitCalls(t, 1)
+	deadline := time.Now().Add(3 * time.Second)
+	var got []etaEvent
+	for len(got) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		got = etaEvents(t, e, tr.ID)
+	}
+	if len(got) != 1 || got[0].Model == nil || *got[0].Model != *model {
+		t.Fatalf("trip.eta events %+v, want one naming %+v", got, model)
 	}
 }

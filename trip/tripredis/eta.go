@@ -158,12 +158,13 @@ func (s *ETAs) Store(ctx context.Context, id string, w trip.ETAWrite) (stored, e
 		return false, false, nil
 	}
 	body, _ := json.Marshal(struct {
-		TripID    string    `json:"trip_id"`
-		Leg       string    `json:"leg"`
-		Seconds   float64   `json:"eta_s"`
-		ArriveAt  time.Time `json:"arrive_at"`
-		DistanceM float64   `json:"distance_m"`
-	}{id, leg, w.Seconds, w.Arrive.UTC().Truncate(time.Millisecond), w.Meters})
+		TripID    string         `json:"trip_id"`
+		Leg       string         `json:"leg"`
+		Seconds   float64        `json:"eta_s"`
+		ArriveAt  time.Time      `json:"arrive_at"`
+		DistanceM float64        `json:"distance_m"`
+		Model     *trip.ETAModel `json:"model,omitempty"`
+	}{id, leg, w.Seconds, w.Arrive.UTC().Truncate(time.Millisecond), w.Meters, w.Model})
 	data := `{"route_version":__RV__,` + string(body[1:])
 	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: trip.Topic(id), Type: trip.EventETA, TS: w.Now})
 	if err != nil {
