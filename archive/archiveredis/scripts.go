@@ -44,7 +44,7 @@ end
 return 0
 `)
 
-// readScript returns the archived cursor KEYS[2] ('' if none) and up to
+// readScript returns the archived cursor KEYS[2] (empty if none) and up to
 // ARGV[1] entries of the stream KEYS[1] after it: {cursor, entries}.
 var readScript = redis.NewScript(`
 local c = redis.call('GET', KEYS[2]) or ''
