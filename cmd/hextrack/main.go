@@ -163,6 +163,7 @@ type Main struct {
 	Ops          *opsredis.View
 	OpsReport    *opsredis.Reporter
 	archive      *nodeArchive       // nil: no archive configured (archive.go)
+	archiveDone  chan struct{}      // closed when the archive pipeline ends
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -241,7 +242,10 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
-	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
+	// With an archive, every durable publish marks its topic for the
+	// archive pipeline (archive/archiveredis).
+	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck,
+		ArchiveMarks: m.archive != nil, ArchivePrefix: c.Prefix})
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
@@ -290,6 +294,9 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { defer close(m.reportDone); _ = m.OpsReport.Run(rctx) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
+	if m.archive != nil {
+		m.startArchivePipeline(bg, reg)
+	}
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
 	}
@@ -387,6 +394,9 @@ func (m *Main) Close() error {
 	}
 	if m.reportDone != nil {
 		<-m.reportDone // the node's report removed before Redis closes
+	}
+	if m.archiveDone != nil {
+		<-m.archiveDone // the pipeline's leases handed back before Redis and the archive close
 	}
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
