@@ -35,7 +35,7 @@
 //     master's time T in one script; for each topic it reads the stream
 //     after the cursor (XRANGE COUNT Batch), writes the events to the
 //     archive, then advances the cursor (compare-and-set, forward only),
-//     until the stream is drained. Then it removes the topic only if its
+//     until the stream is drained (read shorter than Batch). Then it removes the topic only if its
 //     score was below T (every publish announced by that mark had landed
 //     before the stream was read: it was read to the end after them) and
 //     is unchanged (a script compares it): a publish marked in the meantime
@@ -65,8 +65,10 @@
 // (archive or Redis down) releases the node's leases, so a node that can
 // reach both takes over, and retries after a growing pause (up to
 // MaxBackoff): events wait in the streams, the lag grows, nothing is lost
-// while the streams retain them. Within a shard, topics are drained one at
-// a time, each in stream order.
+// while the streams retain them. A shard's topics are drained in rounds of
+// up to 32 topics: one pipelined read of the next Batch events of each, one
+// archive write for all of them, one pipelined advance of their cursors;
+// each topic's events go in stream order, batch after batch.
 //
 // For a trip topic, once its new events are archived the trip's current
 // record (Config.Trips) is upserted before the cursor moves; the archive

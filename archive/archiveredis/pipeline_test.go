@@ -56,10 +56,17 @@ func quiet(t *testing.T) *slog.Logger {
 }
 
 // topic returns a new trip topic whose keys are deleted at cleanup.
-func (e *env) topic() string {
+func (e *env) topic() string { return e.topicIn(-1) }
+
+// topicIn is topic in the dirty index's shard (-1: any).
+func (e *env) topicIn(shard int) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	topic := "trip:pt_" + hex.EncodeToString(b[:])
+	for shard >= 0 && feedredis.DirtyShard(topic) != shard {
+		_, _ = rand.Read(b[:])
+		topic = "trip:pt_" + hex.EncodeToString(b[:])
+	}
 	e.t.Cleanup(func() {
 		e.rdb.Del(context.Background(), feed.StreamKey(topic), feedredis.ArchivedKey(topic))
 	})
@@ -167,12 +174,15 @@ func (e *env) waitClean(timeout time.Duration) {
 func TestArchivesEveryEventOncePerTopicInOrder(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	stop := run(t, e.pipeline(e.store, "n1", reg, func(c *archiveredis.Config) { c.Batch = 7 }))
-	topics := []string{e.topic(), e.topic(), e.topic()}
+	stop := run(t, e.pipeline(e.store, "n1", reg, func(c *archiveredis.Config) { c.Batch = 4 }))
+	topics := make([]string, 35) // one shard, more than one round's worth (32)
+	for i := range topics {
+		topics[i] = e.topicIn(3)
+	}
 	want := map[string][]string{}
-	for range 10 { // interleaved
+	for range 2 { // interleaved
 		for _, tp := range topics {
-			want[tp] = append(want[tp], e.publish(tp, 5)...)
+			want[tp] = append(want[tp], e.publish(tp, 3)...)
 		}
 	}
 	for _, tp := range topics {
@@ -180,8 +190,8 @@ func TestArchivesEveryEventOncePerTopicInOrder(t *testing.T) {
 	}
 	e.waitClean(5 * time.Second)
 	stop()
-	if n := value(t, reg, "hextrack_archive_events_total"); n != 150 {
-		t.Fatalf("hextrack_archive_events_total = %v, want 150", n)
+	if n := value(t, reg, "hextrack_archive_events_total"); n != 210 {
+		t.Fatalf("hextrack_archive_events_total = %v, want 210", n)
 	}
 	if n := value(t, reg, "hextrack_archive_gaps_total"); n != 0 {
 		t.Fatalf("gaps = %v, want 0", n)
