@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -102,8 +101,7 @@ type Pipeline struct {
 	cfg  Config
 	m    *metrics
 
-	held      map[int]time.Time // shard → when our lease ends (by our clock)
-	nextLease time.Time         // when to take/renew leases next
+	leases *leases
 
 	afterAppend func() // tests: runs between the archive write and the cursor advance
 }
@@ -111,7 +109,9 @@ type Pipeline struct {
 // New returns a pipeline reading rdb and writing arch.
 func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	cfg = cfg.withDefaults()
-	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: newMetrics(cfg.Registerer), held: map[int]time.Time{}}
+	m := newMetrics(cfg.Registerer)
+	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, held: map[int]time.Time{}}
+	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l}
 }
 
 // Run archives until ctx ends, then releases its leases. A failed pass
@@ -119,14 +119,14 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 // can reach both takes over, and is retried after a growing pause: the
 // events wait in the streams, nothing is lost while they are retained.
 func (p *Pipeline) Run(ctx context.Context) error {
-	defer p.releaseAll()
+	defer p.leases.releaseAll()
 	wait := time.Duration(0)
 	for {
 		if err := p.pass(ctx); err != nil && ctx.Err() == nil {
 			p.m.errors.Inc()
 			wait = min(max(2*wait, time.Second), p.cfg.MaxBackoff)
 			p.cfg.Logger.Warn("archive: pipeline pass failed; retrying", "err", err, "retry_in", wait)
-			p.releaseAll()
+			p.leases.releaseAll()
 		} else {
 			wait = 0
 		}
@@ -140,11 +140,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 // pass takes or renews leases when due, then drains every held shard.
 func (p *Pipeline) pass(ctx context.Context) error {
-	if err := p.leases(ctx); err != nil {
+	if err := p.leases.renew(ctx); err != nil {
 		return err
 	}
 	for shard := range feedredis.ArchiveShards {
-		if !p.holds(shard) {
+		if !p.leases.holds(shard) {
 			continue
 		}
 		if err := p.drainShard(ctx, shard); err != nil {
@@ -152,66 +152,6 @@ func (p *Pipeline) pass(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (p *Pipeline) leaseKey(shard int) string {
-	return p.cfg.Prefix + "archive:lease:{s" + strconv.Itoa(shard) + "}"
-}
-
-// holds: the node's lease on shard is still valid by its own clock.
-func (p *Pipeline) holds(shard int) bool {
-	until, ok := p.held[shard]
-	return ok && time.Now().Before(until)
-}
-
-// leases takes free shards and renews held ones, in one pipeline, every
-// LeaseTTL/3 (EVAL: a pipelined EVALSHA cannot fall back on NOSCRIPT). A lease is counted from before the request, so the node
-// stops using it no later than Redis expires it.
-func (p *Pipeline) leases(ctx context.Context) error {
-	now := time.Now()
-	if now.Before(p.nextLease) {
-		return nil
-	}
-	ttl := strconv.FormatInt(p.cfg.LeaseTTL.Milliseconds(), 10)
-	cmds := make([]*redis.Cmd, feedredis.ArchiveShards)
-	_, err := p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		for s := range cmds {
-			cmds[s] = leaseScript.Eval(ctx, pl, []string{p.leaseKey(s)}, p.cfg.NodeID, ttl)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("archive: leases: %w", err)
-	}
-	for s, c := range cmds {
-		if ok, _ := c.Int(); ok == 1 {
-			p.held[s] = now.Add(p.cfg.LeaseTTL)
-		} else {
-			delete(p.held, s)
-		}
-	}
-	p.m.shards.Set(float64(len(p.held)))
-	p.nextLease = now.Add(p.cfg.LeaseTTL / 3)
-	return nil
-}
-
-// releaseAll gives up every held lease (best effort) so another node can
-// take the shards at once.
-func (p *Pipeline) releaseAll() {
-	if len(p.held) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_, _ = p.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
-		for s := range p.held {
-			releaseScript.Eval(ctx, pl, []string{p.leaseKey(s)}, p.cfg.NodeID)
-		}
-		return nil
-	})
-	clear(p.held)
-	p.m.shards.Set(0)
-	p.nextLease = time.Time{}
 }
 
 // errReply: a script's reply is not in the expected shape.

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/archive"
@@ -274,13 +274,13 @@ func (a *nodeArchive) UpsertTrips(ctx context.Context, trips []archive.Trip) (in
 	return s.UpsertTrips(ctx, trips)
 }
 
-// startArchivePipeline runs the durable event pipeline into the archive
-// until ctx ends (archiveDone is closed then).
-func (m *Main) startArchivePipeline(ctx context.Context, reg prometheus.Registerer) {
-	p := archiveredis.New(m.rdb, m.archive, archiveredis.Config{Prefix: m.Config.Prefix,
-		Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger})
-	m.archiveDone = make(chan struct{})
-	go func() { defer close(m.archiveDone); _ = p.Run(ctx) }()
+// runArchivePipeline runs the durable event pipeline from rdb into arch
+// until ctx ends; the returned channel is closed then.
+func runArchivePipeline(ctx context.Context, rdb redis.UniversalClient, arch *nodeArchive, cfg archiveredis.Config) chan struct{} {
+	p := archiveredis.New(rdb, arch, cfg)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	return done
 }
 
 // tripRecords reads a trip's archive record (its snapshot as ops sees it)

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
@@ -242,8 +243,6 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
-	// With an archive, every durable publish marks its topic for the
-	// archive pipeline (archive/archiveredis).
 	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck,
 		ArchiveMarks: m.archive != nil, ArchivePrefix: c.Prefix})
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
@@ -295,7 +294,8 @@ func (m *Main) Run(ctx context.Context) error {
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if m.archive != nil {
-		m.startArchivePipeline(bg, reg)
+		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
+			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger})
 	}
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
