@@ -55,7 +55,10 @@
 // MaxLen/MaxAge before it was archived, e.g. the archive was down longer
 // than the retention), the pipeline archives what remains, logs the gap and
 // counts it in hextrack_archive_gaps_total: continuity can't be proven, and
-// it says so. Each entry's "prev" field proves continuity otherwise.
+// it says so. Each entry's "prev" field proves continuity otherwise. A
+// stream that expired whole (idle longer than the feed's MaxAge, 24 h by
+// default) before it was archived cannot be told from a mark whose publish
+// never happened: keep an archive outage shorter than MaxAge.
 //
 // # Nodes
 //
@@ -77,6 +80,8 @@
 // # Metrics
 //
 // hextrack_archive_lag_seconds (histogram: each event's age when archived),
+// hextrack_archive_backlog_seconds (the oldest unarchived event's age as the
+// last pass saw it: it grows while the archive is down),
 // hextrack_archive_events_total, hextrack_archive_gaps_total,
 // hextrack_archive_pipeline_errors_total, hextrack_archive_shards_held.
 package archiveredis

@@ -129,6 +129,9 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 			p.cfg.Logger.Warn("archive: gap: events may be missing from the archive", "topic", topic,
 				"archived_to", cursor, "next_kept", evs[0].ID, "its_prev", prev)
 		}
+		if id, err := feed.ParseID(evs[0].ID); err == nil && (p.oldest == 0 || id.Ms < p.oldest) {
+			p.oldest = id.Ms
+		}
 		all = append(all, evs...)
 		lasts[topic] = evs[len(evs)-1].ID
 		if len(evs) == p.cfg.Batch {

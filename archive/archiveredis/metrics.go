@@ -12,6 +12,8 @@ type metrics struct {
 	errors prometheus.Counter
 	lag    prometheus.Histogram
 	shards prometheus.Gauge
+	// backlog: age of the oldest unarchived event the last pass read.
+	backlog prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,6 +29,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 1800}}),
 		shards: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_shards_held",
 			Help: "Dirty-index shards this node holds the lease of."}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_backlog_seconds",
+			Help: "Age of the oldest unarchived event this node's last pass read (0: none; grows while the archive is down)."}),
 	}
 	if reg == nil {
 		return m
@@ -36,6 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.errors = register(reg, m.errors)
 	m.lag = register(reg, m.lag)
 	m.shards = register(reg, m.shards)
+	m.backlog = register(reg, m.backlog)
 	return m
 }
 

@@ -102,6 +102,7 @@ type Pipeline struct {
 	m    *metrics
 
 	leases *leases
+	oldest uint64 // ms of the oldest unarchived event read in this pass (0: none)
 
 	afterAppend func() // tests: runs between the archive write and the cursor advance
 }
@@ -139,7 +140,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 }
 
 // pass takes or renews leases when due, then drains every held shard.
-func (p *Pipeline) pass(ctx context.Context) error {
+// The backlog gauge is then the age of the oldest event it read but could
+// not archive (0 after a pass that archived everything it read).
+func (p *Pipeline) pass(ctx context.Context) (err error) {
+	p.oldest = 0
+	defer func() {
+		if err == nil || p.oldest == 0 {
+			p.m.backlog.Set(0)
+			return
+		}
+		p.m.backlog.Set(max(time.Since(time.UnixMilli(int64(p.oldest))).Seconds(), 0))
+	}()
 	if err := p.leases.renew(ctx); err != nil {
 		return err
 	}

@@ -198,7 +198,7 @@ func TestArchivesEveryEventOncePerTopicInOrder(t *testing.T) {
 	}
 }
 
-// value reads the counter registered under name.
+// value reads the counter or gauge registered under name.
 func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -207,6 +207,9 @@ func value(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	for _, mf := range mfs {
 		if mf.GetName() == name {
+			if g := mf.GetMetric()[0].GetGauge(); g != nil {
+				return g.GetValue()
+			}
 			return mf.GetMetric()[0].GetCounter().GetValue()
 		}
 	}
@@ -312,10 +315,17 @@ func TestArchiveDownThenBackCatchesUp(t *testing.T) {
 	if got := e.archived(tp); len(got) != 0 {
 		t.Fatalf("archived %d events while down", len(got))
 	}
+	if b := value(t, reg, "hextrack_archive_backlog_seconds"); b <= 0 {
+		t.Fatalf("backlog %v while the archive is down, want > 0", b)
+	}
 	want = append(want, e.publish(tp, 20)...)
 	arch.down.Store(false)
 	e.waitArchived(tp, want, 10*time.Second)
 	e.waitClean(5 * time.Second)
+	time.Sleep(50 * time.Millisecond) // a pass after the catch-up
+	if b := value(t, reg, "hextrack_archive_backlog_seconds"); b != 0 {
+		t.Fatalf("backlog %v after the catch-up, want 0", b)
+	}
 }
 
 // A publish marked while a consumer drains its topic keeps the topic
