@@ -238,6 +238,9 @@ func TestCrashBetweenWriteAndCursorArchivesOnce(t *testing.T) {
 	if c := e.rdb.Get(context.Background(), feedredis.ArchivedKey(tp)).Val(); c != "" {
 		t.Fatalf("cursor advanced to %q by the killed consumer", c)
 	}
+	for s := range feedredis.ArchiveShards { // killed: its leases stay until they expire
+		e.rdb.Set(context.Background(), e.prefix+fmt.Sprintf("archive:lease:{s%d}", s), "killed", 300*time.Millisecond)
+	}
 
 	reg := prometheus.NewRegistry()
 	run(t, e.pipeline(e.store, "next", reg, func(c *archiveredis.Config) { c.Batch = 10 }))
