@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,8 +14,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/archive"
+	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
+	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 // archiveOpenTimeout bounds one attempt at opening the archive (connect
@@ -241,4 +248,64 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "archive %s (%s) at schema version %d\n", archiveName(u), s.Dialect(), v)
 	return nil
+}
+
+var (
+	_ archiveredis.Archive = (*nodeArchive)(nil)
+	_ archiveredis.Trips   = tripRecords{}
+)
+
+// AppendEvents writes to the open archive (errArchiveNotOpen until it is:
+// the pipeline backs off and retries).
+func (a *nodeArchive) AppendEvents(ctx context.Context, evs []archive.Event) (int64, error) {
+	s := a.Store()
+	if s == nil {
+		return 0, errArchiveNotOpen
+	}
+	return s.AppendEvents(ctx, evs)
+}
+
+// UpsertTrips writes to the open archive (errArchiveNotOpen until it is).
+func (a *nodeArchive) UpsertTrips(ctx context.Context, trips []archive.Trip) (int64, error) {
+	s := a.Store()
+	if s == nil {
+		return 0, errArchiveNotOpen
+	}
+	return s.UpsertTrips(ctx, trips)
+}
+
+// runArchivePipeline runs the durable event pipeline from rdb into arch
+// until ctx ends; the returned channel is closed then.
+func runArchivePipeline(ctx context.Context, rdb redis.UniversalClient, arch *nodeArchive, cfg archiveredis.Config) chan struct{} {
+	p := archiveredis.New(rdb, arch, cfg)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = p.Run(ctx) }()
+	return done
+}
+
+// tripRecords reads a trip's archive record (its snapshot as ops sees it)
+// from Redis for the pipeline.
+type tripRecords struct{ store *tripredis.Store }
+
+// TripRecord returns trip id's current record; archive.ErrNotFound once
+// its Redis keys are gone.
+func (r tripRecords) TripRecord(ctx context.Context, id string) (archive.Trip, error) {
+	snap, err := r.store.Snapshot(ctx, id, trip.Actor{Role: trip.RoleSystem})
+	if errors.Is(err, trip.ErrNotFound) {
+		return archive.Trip{}, fmt.Errorf("trip %s: %w", id, archive.ErrNotFound)
+	}
+	if err != nil {
+		return archive.Trip{}, err
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return archive.Trip{}, fmt.Errorf("trip %s snapshot: %w", id, err)
+	}
+	t := snap.Trip
+	rec := archive.Trip{ID: t.ID, Kind: t.Kind, RiderID: t.RiderID, DriverID: t.DriverID, Status: t.Status,
+		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Snapshot: b}
+	if trip.Terminal(t.Status) {
+		rec.EndedAt = t.UpdatedAt
+	}
+	return rec, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
@@ -166,6 +167,7 @@ type Main struct {
 	Ops          *opsredis.View
 	OpsReport    *opsredis.Reporter
 	archive      *nodeArchive       // nil: no archive configured (archive.go)
+	archiveDone  chan struct{}      // closed when the archive pipeline ends
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -244,7 +246,8 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
-	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck})
+	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck,
+		ArchiveMarks: m.archive != nil, ArchivePrefix: c.Prefix})
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
@@ -293,6 +296,10 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { defer close(m.reportDone); _ = m.OpsReport.Run(rctx) }()
 	m.dispatchDone = make(chan struct{})
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
+	if m.archive != nil {
+		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
+			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger})
+	}
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
 	}
@@ -390,6 +397,9 @@ func (m *Main) Close() error {
 	}
 	if m.reportDone != nil {
 		<-m.reportDone // the node's report removed before Redis closes
+	}
+	if m.archiveDone != nil {
+		<-m.archiveDone // the pipeline's leases handed back before Redis and the archive close
 	}
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere

@@ -60,6 +60,21 @@ type Config struct {
 	// the stream. 0 means 2s; negative disables the check (a lost notice is
 	// then recovered only by the topic's next event or a reconnect).
 	PositionCheck time.Duration
+	// ArchiveMarks: mark the topic in the archive's dirty-topic index
+	// (DirtyKey) before every durable publish, so the archive's consumer
+	// (archive/archiveredis) finds every topic with unarchived events. Set
+	// it when an archive consumes the feeds; a mark that cannot be written
+	// fails the publish (nothing is published unmarked).
+	ArchiveMarks bool
+	// ArchivePrefix prefixes the dirty-topic index's keys ("" in
+	// production; tests use their own).
+	ArchivePrefix string
+	// ArchiveGrace is how long after its mark a publish may still land:
+	// the mark's score is the Redis time plus ArchiveGrace, and the consumer
+	// removes a topic only once that time has passed before it read the
+	// stream. 0 means 15s. It must exceed the longest delay between
+	// PublishParams and the domain script running.
+	ArchiveGrace time.Duration
 	// NodeID names this node's probe channel. "" means a random ID.
 	NodeID string
 	// Registerer receives the broker's Prometheus collectors; nil means they
@@ -103,6 +118,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PositionCheck == 0 {
 		c.PositionCheck = 2 * time.Second
+	}
+	if c.ArchiveGrace <= 0 {
+		c.ArchiveGrace = 15 * time.Second
 	}
 	if c.NodeID == "" {
 		var b [6]byte

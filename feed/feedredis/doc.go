@@ -142,6 +142,16 @@
 // connection ("resubscribe"). Each node exports its own (per-node series
 // come from the scrape's instance label).
 //
+// # Archive marks
+//
+// With Config.ArchiveMarks, every durable publish (Publish, and
+// PublishParams for a domain script) first adds its topic to a shard of the
+// archive's dirty-topic index (DirtyKey: ArchiveShards sorted sets, each
+// with its own hash tag, score = Redis time + ArchiveGrace, only raised).
+// The index is a superset of the topics with unarchived events; the archive
+// pipeline (archive/archiveredis) drains it and keeps its cursor per topic
+// beside the stream (ArchivedKey). A mark that fails fails the publish.
+//
 // # Lifecycle
 //
 // New(rdb, cfg) returns a Broker; goroutines start with the first

@@ -1,6 +1,12 @@
 package feedredis
 
-import "strings"
+import (
+	"hash/fnv"
+	"strconv"
+	"strings"
+
+	"github.com/hextrack/hextrack/feed"
+)
 
 // probeChannel is the per-node (per-connection under Cluster) liveness
 // channel. tag puts it in the slot of the connection's topics.
@@ -28,3 +34,28 @@ func slot(key string) int {
 	}
 	return int(crc) % 16384
 }
+
+// ArchiveShards is how many shards the archive's dirty-topic index has.
+// Each shard is one sorted set with its own hash tag, so under Cluster the
+// index spreads over several slots and each shard is one consumer's lease.
+const ArchiveShards = 16
+
+// DirtyShard is the shard of the dirty-topic index that holds topic.
+func DirtyShard(topic string) int {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(topic))
+	return int(h.Sum32() % ArchiveShards)
+}
+
+// DirtyKey is the dirty-topic index's sorted set of shard (member: a
+// topic; score: the Redis time in ms until which a publish announced by the
+// mark may still land, see Config.ArchiveMarks). prefix is
+// Config.ArchivePrefix.
+func DirtyKey(prefix string, shard int) string {
+	return prefix + "archive:dirty:{s" + strconv.Itoa(shard) + "}"
+}
+
+// ArchivedKey is where the archive's consumer keeps the ID of the last
+// event of topic it archived. It shares the topic's hash tag, so one script
+// can read it with the stream.
+func ArchivedKey(topic string) string { return feed.StreamKey(topic) + ":archived" }

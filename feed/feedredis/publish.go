@@ -27,8 +27,11 @@ type Publisher struct {
 // With p.Key set, a repeated publish returns the first ID and publishes
 // nothing.
 func (b *Publisher) Publish(ctx context.Context, p feed.Publication) (string, error) {
-	keys, args, err := b.PublishParams(p)
+	keys, args, err := b.publishParams(p)
 	if err != nil {
+		return "", err
+	}
+	if err := b.mark(ctx, p.Topic); err != nil {
 		return "", err
 	}
 	res, err := publishScript.Run(ctx, b.rdb, keys, args...).Slice()

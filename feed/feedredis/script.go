@@ -1,6 +1,7 @@
 package feedredis
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -93,8 +94,25 @@ return {id, fresh}
 
 // PublishParams returns the KEYS (2) and ARGV (PublishArgc) for hx_publish in
 // a script made with Script. Append them to the script's own keys and args
-// and pass their positions to hx_publish.
+// and pass their positions to hx_publish. With Config.ArchiveMarks it marks
+// the topic in the archive's dirty-topic index first (bounded by
+// markTimeout): run the script right after it, within
+// Config.ArchiveGrace.
 func (b *Publisher) PublishParams(p feed.Publication) (keys []string, args []any, err error) {
+	keys, args, err = b.publishParams(p)
+	if err != nil || !b.cfg.ArchiveMarks {
+		return keys, args, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
+	defer cancel()
+	if err := b.mark(ctx, p.Topic); err != nil {
+		return nil, nil, err
+	}
+	return keys, args, nil
+}
+
+// publishParams is PublishParams without the mark.
+func (b *Publisher) publishParams(p feed.Publication) (keys []string, args []any, err error) {
 	data, err := feed.CheckEvent(p.Topic, p.Type, p.Data)
 	if err != nil {
 		return nil, nil, err

@@ -1,0 +1,169 @@
+package archiveredis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/archive"
+	"github.com/hextrack/hextrack/feed/feedredis"
+)
+
+// Archive is where the pipeline writes: both writes are idempotent
+// (archive/sqlstore's Store implements it).
+type Archive interface {
+	AppendEvents(ctx context.Context, evs []archive.Event) (int64, error)
+	UpsertTrips(ctx context.Context, trips []archive.Trip) (int64, error)
+}
+
+// Trips reads a trip's current record for the archive. It returns an
+// error wrapping archive.ErrNotFound when the trip is no longer in Redis.
+type Trips interface {
+	TripRecord(ctx context.Context, id string) (archive.Trip, error)
+}
+
+// Config tunes a Pipeline; zero values mean the documented defaults.
+type Config struct {
+	// Prefix is feedredis.Config.ArchivePrefix: the dirty index's and the
+	// leases' key prefix.
+	Prefix string
+	// NodeID names this node in the leases. "" means a random ID.
+	NodeID string
+	// Interval is the pause between two passes over the held shards. 0
+	// means 250ms.
+	Interval time.Duration
+	// LeaseTTL is how long a shard's lease lasts without renewal: a dead
+	// node's shards are taken over after it. 0 means 10s.
+	LeaseTTL time.Duration
+	// Batch is how many events one stream read (XRANGE COUNT) fetches and
+	// one archive write takes. 0 means 500.
+	Batch int
+	// Topics is how many dirty topics of a shard one pass reads. 0 means
+	// 1000.
+	Topics int
+	// CursorTTL is how long a topic's archived cursor is kept after its
+	// last advance; make it longer than the feed's MaxAge. 0 means 48h.
+	CursorTTL time.Duration
+	// MaxBackoff bounds the wait after a failed pass (archive or Redis
+	// down). 0 means 30s.
+	MaxBackoff time.Duration
+	// Trips, if set, is read after a trip topic's new events are archived,
+	// and the trip's record upserted (version-guarded by the archive).
+	Trips Trips
+	// Registerer receives the metrics; nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.NodeID == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		c.NodeID = hex.EncodeToString(b[:])
+	}
+	if c.Interval <= 0 {
+		c.Interval = 250 * time.Millisecond
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 10 * time.Second
+	}
+	if c.Batch <= 0 {
+		c.Batch = 500
+	}
+	if c.Topics <= 0 {
+		c.Topics = 1000
+	}
+	if c.CursorTTL <= 0 {
+		c.CursorTTL = 48 * time.Hour
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Pipeline brings the feeds' durable events into the archive; see the
+// package doc. Run it on every node.
+type Pipeline struct {
+	rdb  redis.UniversalClient
+	arch Archive
+	cfg  Config
+	m    *metrics
+
+	leases *leases
+	oldest uint64 // ms of the oldest unarchived event read in this pass (0: none)
+
+	afterAppend func() // tests: runs between the archive write and the cursor advance
+}
+
+// New returns a pipeline reading rdb and writing arch.
+func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
+	cfg = cfg.withDefaults()
+	m := newMetrics(cfg.Registerer)
+	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, held: map[int]time.Time{}}
+	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l}
+}
+
+// Run archives until ctx ends, then releases its leases. A failed pass
+// (archive or Redis unavailable) releases the leases too, so a node that
+// can reach both takes over, and is retried after a growing pause: the
+// events wait in the streams, nothing is lost while they are retained.
+func (p *Pipeline) Run(ctx context.Context) error {
+	defer p.leases.releaseAll()
+	wait := time.Duration(0)
+	for {
+		if err := p.pass(ctx); err != nil && ctx.Err() == nil {
+			p.m.errors.Inc()
+			wait = min(max(2*wait, time.Second), p.cfg.MaxBackoff)
+			p.cfg.Logger.Warn("archive: pipeline pass failed; retrying", "err", err, "retry_in", wait)
+			p.leases.releaseAll()
+		} else {
+			wait = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(max(wait, p.cfg.Interval)):
+		}
+	}
+}
+
+// pass takes or renews leases when due, then drains every held shard.
+// The backlog gauge is then the age of the oldest event it read but could
+// not archive (0 after a pass that archived everything it read).
+func (p *Pipeline) pass(ctx context.Context) (err error) {
+	p.oldest = 0
+	defer func() {
+		if err == nil || p.oldest == 0 {
+			p.m.backlog.Set(0)
+			return
+		}
+		p.m.backlog.Set(max(time.Since(time.UnixMilli(int64(p.oldest))).Seconds(), 0))
+	}()
+	if err := p.leases.renew(ctx); err != nil {
+		return err
+	}
+	for shard := range feedredis.ArchiveShards {
+		if !p.leases.holds(shard) {
+			continue
+		}
+		if err := p.drainShard(ctx, shard); err != nil {
+			return fmt.Errorf("archive: shard %d: %w", shard, err)
+		}
+	}
+	return nil
+}
+
+// errReply: a script's reply is not in the expected shape.
+var errReply = errors.New("archive: unexpected redis reply")
