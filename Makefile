@@ -5,7 +5,7 @@ FUZZTIME ?= 10s
 
 .PHONY: run test test-faults test-security bench lint web fuzz build clean
 
-## run: server on an embedded Redis + simulated drivers + web pages (:8080)
+## run: server on an embedded Redis + simulated drivers + payment gateway simulator (:8090) + web pages (:8080)
 run: build
 	./scripts/run.sh
 

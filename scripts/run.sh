@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# make run: the server on an embedded Redis, simulated drivers, web pages.
+# make run: the server on an embedded Redis, simulated drivers, web pages,
+# and drivesim's payment gateway simulator (GATEWAY_PORT, default 8090) at
+# the address the server sends "Pay now" to, signing its webhooks with the
+# dev webhook secret (or the first of HEXTRACK_PAYMENT_WEBHOOK_SECRETS).
 #
 # Ctrl-C stops the simulator first (it prints its report while the server
 # is still up), then the server (it drains its streams and logs each step),
@@ -10,10 +13,14 @@ cd "$(dirname "$0")/.."
 addr=${HEXTRACK_ADDR:-:8080}
 port=${addr##*:}
 map=${MAP:-synthetic}
+gwport=${GATEWAY_PORT:-8090}
+gwsecret=${HEXTRACK_PAYMENT_WEBHOOK_SECRETS:-dev-webhook-secret}
+gwsecret=${gwsecret%%,*}
 set -m
-./bin/hextrack serve --addr "$addr" --map "$map" &
+./bin/hextrack serve --addr "$addr" --map "$map" --payment-gateway-url "http://localhost:$gwport" &
 srv=$!
 sim=""
+gw=""
 
 stopping=""
 stop() {
@@ -25,6 +32,11 @@ stop() {
     kill -INT "$sim" 2>/dev/null || true
     wait "$sim" 2>/dev/null || true
   fi
+  if [ -n "$gw" ] && kill -0 "$gw" 2>/dev/null; then
+    echo "make run: stopping the payment gateway simulator"
+    kill -INT "$gw" 2>/dev/null || true
+    wait "$gw" 2>/dev/null || true
+  fi
   if kill -0 "$srv" 2>/dev/null; then
     echo "make run: stopping the server"
     kill -TERM "$srv" 2>/dev/null || true
@@ -33,7 +45,7 @@ stop() {
   exit 0
 }
 trap stop INT TERM
-trap '[ -n "$stopping" ] || kill $sim $srv 2>/dev/null || true' EXIT
+trap '[ -n "$stopping" ] || kill $sim $gw $srv 2>/dev/null || true' EXIT
 
 for _ in $(seq 1 100); do
   curl -fs "http://localhost:$port/readyz" >/dev/null 2>&1 && break
@@ -44,10 +56,13 @@ echo
 echo "  rider map:      http://localhost:$port/"
 echo "  ops dashboard:  http://localhost:$port/ops"
 echo "  driver page:    http://localhost:$port/driver"
+[ ! -x ./bin/drivesim ] || echo "  payment gateway simulator (\"Pay now\"): http://localhost:$gwport"
 echo
 echo "  Ctrl-C stops the simulator (it prints a report), then the server."
 echo
 if [ -x ./bin/drivesim ]; then
+  ./bin/drivesim gateway --server "http://localhost:$port" --listen "127.0.0.1:$gwport" --secret "$gwsecret" &
+  gw=$!
   # Speed-up 5 and trips under 1.5 km: drivers move and trips complete within a minute.
   ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "$map" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
   sim=$!
@@ -57,4 +72,5 @@ set +e
 wait "$srv"
 rc=$?
 [ -z "$sim" ] || kill -INT "$sim" 2>/dev/null
+[ -z "$gw" ] || kill -INT "$gw" 2>/dev/null
 exit $rc

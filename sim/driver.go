@@ -80,6 +80,7 @@ func (d *simDriver) run(ctx context.Context) {
 	fixWall := lastStep    // wall time the last fix was due
 	due := 0.0             // simulated seconds not yet driven
 	var lastSend time.Time // the first fix goes at once: the driver appears
+	var auth authGate
 	online := true
 	st.C.DriversOnline.Add(1)
 	var moving, onTrip gauge
@@ -138,11 +139,12 @@ func (d *simDriver) run(ctx context.Context) {
 			if !online {
 				continue
 			}
-			if len(d.buf) > 0 && (!was || d.now().Sub(lastSend) >= d.beh.BatchEvery) {
+			if len(d.buf) > 0 && auth.open(now) && (!was || d.now().Sub(lastSend) >= d.beh.BatchEvery) {
 				if err := d.conn.Send(ctx, d.buf); err != nil {
 					if ctx.Err() == nil && !errors.Is(err, driverlink.ErrThrottled) {
 						st.Err(err)
 					}
+					auth.result(now, err)
 					if len(d.buf) > 5000 { // keep an hour of fixes at most
 						d.buf = append(d.buf[:0], d.buf[len(d.buf)-5000:]...)
 					}
@@ -150,6 +152,7 @@ func (d *simDriver) run(ctx context.Context) {
 				}
 				d.buf = d.buf[:0]
 				lastSend = d.now()
+				auth.result(now, nil)
 			}
 		}
 	}

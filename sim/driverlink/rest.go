@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -145,7 +146,13 @@ func (r *REST) pollCommands(ctx context.Context) {
 			}
 			r.st.C.Reconnects.Add(1)
 			attempt++
-			if !sleep(ctx, time.Duration(min(attempt, 5))*200*time.Millisecond) {
+			wait := time.Duration(min(attempt, 5)) * 200 * time.Millisecond
+			if isStatus(err, http.StatusUnauthorized) {
+				// The token is refused (a restarted server with a new
+				// secret, revoked): back off instead of asking every 1 s.
+				wait = AuthBackoff(attempt)
+			}
+			if !sleep(ctx, wait) {
 				return
 			}
 			continue
@@ -175,6 +182,14 @@ func (r *REST) Ack(ctx context.Context, id string) error {
 	r.st.C.Requests.Add(1)
 	_, err := r.c.AckCommand(ctx, r.id, id)
 	return err
+}
+
+// AuthBackoff is the wait after the n-th request in a row refused with
+// 401 (a token the server no longer accepts won't pass a moment later
+// either): 1 s doubling to 60 s, jittered (half to all of it).
+func AuthBackoff(n int) time.Duration {
+	d := min(time.Second<<min(max(n, 1)-1, 6), time.Minute)
+	return d/2 + rand.N(d/2+1)
 }
 
 // isStatus: err is an API error answer with that HTTP status.

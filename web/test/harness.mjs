@@ -75,7 +75,7 @@ export class Server {
     };
     if (this.opts.redisURL) {
       env.HEXTRACK_REDIS_URL = this.opts.redisURL;
-      env.HEXTRACK_DEV = '1';
+      env.HEXTRACK_DEV = this.opts.dev === false ? '0' : '1';
       env.HEXTRACK_KEY_PREFIX = this.opts.prefix || '';
     } else {
       delete env.HEXTRACK_REDIS_URL;

@@ -135,6 +135,14 @@ async function goOnline(on) {
       onState: (s) => setConn(s.state, `${s.via ? `${s.via.toUpperCase()}: ` : ''}${s.detail || ''}`),
       onAck: (seq) => { S.lastAck = seq; setText('#acked', `seq ${seq} at ${fmtTime(new Date())}`); },
       onError: (m) => notice(`Server: ${m.message || m.code}`, 'error'),
+      onRejected: async () => {
+        // A token the server rejects (a restart with a new secret): a
+        // fresh dev token for the same driver, or sign in again.
+        const t = await auth.renew('driver', S.id);
+        if (t) S.token = t;
+        else notice('The server rejected the sign-in token: sign in again.', 'error');
+        return t;
+      },
     });
     S.channel.start();
     ping();

@@ -72,9 +72,16 @@ export function sleep(ms, signal) {
   });
 }
 
+// True when the server refused the caller's token (bad signature, revoked,
+// expired): retrying with the same token can never succeed.
+export function isRejected(err) {
+  return err instanceof ApiError && err.status === 401;
+}
+
 // backoff returns the delay before reconnect attempt n (0-based): capped
-// exponential with full jitter so a restarted server isn't hit all at once.
-export function backoff(n, base = 500, cap = 10000) {
+// exponential with jitter so a restarted server isn't hit all at once. The
+// 5 s cap keeps a page live again within seconds of a server's return.
+export function backoff(n, base = 500, cap = 5000) {
   const max = Math.min(cap, base * 2 ** Math.min(n, 10));
   return Math.round(max / 2 + Math.random() * (max / 2));
 }

@@ -47,6 +47,19 @@ export async function devToken(role, sub, ttl = '12h') {
   }
 }
 
+// renew replaces a token the server rejected (401: bad signature after a
+// restart with a new secret, revoked, expired): the stored one is dropped
+// and, in dev mode, a fresh one minted for the same subject. Null means
+// the user must sign in again (not dev mode, or the server is down).
+export async function renew(role, sub) {
+  forget(role);
+  try {
+    return await devToken(role, sub);
+  } catch {
+    return null;
+  }
+}
+
 // ensure returns a stored token for role and sub, minting a dev one when
 // needed. Null means: ask the user for a token.
 export async function ensure(role, sub) {

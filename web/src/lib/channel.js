@@ -36,6 +36,7 @@ export class DriverChannel {
     this.stopped = true;
     if (this.ctl) this.ctl.abort();
     clearTimeout(this.timer);
+    clearTimeout(this.probeTimer);
     clearInterval(this.flushTimer);
     if (this.ws) {
       const ws = this.ws;
@@ -95,6 +96,7 @@ export class DriverChannel {
         try {
           const r = await request(`/v1/drivers/${encodeURIComponent(this.o.driverId)}/locations`, { method: 'POST', token: this.o.getToken(), body });
           this.drop(batch, r);
+          this.restRecovered();
           if (this.cur !== 'live' && this.restCommands !== 'polling') this.state('live', 'REST pings');
         } catch (e) {
           if (e instanceof ApiError && e.status === 400 && e.body && e.body.error) {
@@ -106,6 +108,7 @@ export class DriverChannel {
             await sleep(1000, this.ctl.signal).catch(() => {});
             break;
           }
+          this.restBroken = true;
           this.state('reconnecting', `pings queued (${this.outbox.length}); ${e.message}`);
           break;
         }
@@ -141,6 +144,7 @@ export class DriverChannel {
     ws.onopen = () => {
       opened = true;
       this.wsFails = 0;
+      this.probes = 0;
       const wasReconnect = this.attempt > 0 || this.hadWS;
       this.attempt = 0;
       this.hadWS = true;
@@ -240,11 +244,46 @@ export class DriverChannel {
   // --- REST ----------------------------------------------------------------
   startRest(why) {
     this.via = 'rest';
+    this.restCtl = new AbortController();
+    const rc = this.restCtl;
+    this.ctl.signal.addEventListener('abort', () => rc.abort(), { once: true });
     this.state('live', why ? `${why}; using REST` : 'REST');
+    if (this.mode === 'auto') {
+      // REST because WebSocket failed (often only an outage): look again,
+      // after 2.5 s, then less often (up to 15 s), and soon after REST
+      // calls go through again, so "Auto" goes back to WebSocket.
+      this.probeWS(backoff(this.probes = (this.probes || 0) + 1, 2500, 15000));
+    }
     clearInterval(this.flushTimer);
     this.flushTimer = setInterval(() => this.flushRest(), 2000);
     this.flushRest();
     this.pollCommands();
+  }
+
+  // restRecovered: a REST call went through; after an outage (or a
+  // rejected token) "Auto" tries WebSocket again soon.
+  restRecovered() {
+    if (this.restBroken && this.mode === 'auto' && this.via === 'rest') {
+      this.probes = 0;
+      this.probeWS(500 + Math.random() * 1000);
+    }
+    this.restBroken = false;
+  }
+
+  probeWS(ms) {
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => this.backToWS(), ms);
+  }
+
+  // backToWS leaves REST for another WebSocket attempt (auto mode); two
+  // failures bring it back to REST with the next probe further out.
+  backToWS() {
+    if (this.stopped || this.via !== 'rest' || this.mode !== 'auto') return;
+    this.via = '';
+    this.restCtl.abort();
+    clearInterval(this.flushTimer);
+    this.wsFails = 0;
+    this.openWS();
   }
 
   async pollCommands() {
@@ -252,9 +291,10 @@ export class DriverChannel {
     while (!this.stopped && this.via === 'rest') {
       try {
         const q = new URLSearchParams({ after: this.lastCmd, wait: '25' });
-        const r = await request(`/v1/drivers/${encodeURIComponent(this.o.driverId)}/commands?${q}`, { token: this.o.getToken(), signal: this.ctl.signal });
+        const r = await request(`/v1/drivers/${encodeURIComponent(this.o.driverId)}/commands?${q}`, { token: this.o.getToken(), signal: this.restCtl.signal });
         this.restCommands = 'polling';
         if (this.cur !== 'live') this.state('live', 'REST: pings + long-poll commands');
+        this.restRecovered();
         for (const c of r.commands || r.events || []) this.command(c);
         if (r.next) {
           this.lastCmd = r.next;
@@ -270,11 +310,22 @@ export class DriverChannel {
           if (!missingSince) missingSince = Date.now();
           this.restCommands = 'missing';
           this.state('live', 'REST pings; this server offers no command channel (no offers)');
-          await sleep(30000, this.ctl.signal).catch(() => {});
+          await sleep(30000, this.restCtl.signal).catch(() => {});
           continue;
         }
+        if (e instanceof ApiError && e.status === 401 && this.o.onRejected) {
+          this.restBroken = true;
+          // A rejected token: a fresh one (dev mode), or stop and say so.
+          if (!(await this.o.onRejected())) {
+            this.state('signed-out', 'the server rejected the sign-in token: sign in again');
+            this.stop();
+            return;
+          }
+          continue;
+        }
+        this.restBroken = true;
         this.state('reconnecting', `commands: ${e.message}`);
-        await sleep(backoff(this.attempt++), this.ctl.signal).catch(() => {});
+        await sleep(backoff(this.attempt++), this.restCtl.signal).catch(() => {});
       }
     }
   }

@@ -6,17 +6,18 @@
 // Connection states reported through onState({state, detail, missed}):
 //   connecting → live; on failure reconnecting (attempt n, retry in ms);
 //   after a reconnect "resumed" with how many missed events were replayed,
-//   or "reset" when the server answered with a snapshot instead.
-import { request, ApiError, backoff, sleep } from './api.js';
+//   or "reset" when the server answered with a snapshot instead;
+//   "signed-out" when the server rejected the token (401) and onRejected
+//   found no fresh one: the feed stops instead of retrying forever.
+import { request, ApiError, backoff, sleep, isRejected } from './api.js';
+import { openStream } from './stream.js';
 
 export const TRANSPORTS = ['sse', 'longpoll', 'poll'];
 
-// Event types the SSE client listens for (EventSource only dispatches
-// named events to listeners registered by name).
-const SSE_TYPES = ['snapshot', 'reset', 'trip.created', 'trip.status', 'trip.assigned', 'trip.eta',
-  'trip.address_changed', 'trip.message', 'trip.cancelled', 'trip.completed', 'trip.expired',
-  'trip.reassigned', 'trip.location', 'trip.route', 'payment.status', 'reconnect', 'shutdown',
-  'token_expired', 'error', 'message'];
+// Control frames of the SSE stream, handled by the feed itself; every
+// other frame, whatever its type, goes to onEvent (one path for all
+// transports: see stream.js).
+const CONTROL = new Set(['reconnect', 'shutdown', 'token_expired', 'error']);
 
 // compareIds orders stream IDs "ms-seq"; malformed IDs sort first.
 export function compareIds(a, b) {
@@ -44,7 +45,7 @@ function snapshotOf(body) {
 export class TripFeed {
   // opts: {tripId, getToken: () => token, transport, lastId,
   //        onEvent(env, {replayed}), onSnapshot(snap, why), onState(s),
-  //        pollMs}
+  //        onRejected: async () => fresh token or null, pollMs}
   constructor(opts) {
     this.o = opts;
     this.transport = opts.transport || 'sse';
@@ -71,7 +72,6 @@ export class TripFeed {
   stop() {
     this.stopped = true;
     if (this.ctl) this.ctl.abort();
-    if (this.es) { this.es.close(); this.es = null; }
     clearTimeout(this.timer);
   }
 
@@ -125,10 +125,31 @@ export class TripFeed {
   }
 
   async retryWait(err) {
+    if (isRejected(err)) {
+      await this.reauth();
+      return;
+    }
     const ms = backoff(this.attempt++);
     const why = err instanceof ApiError && err.status ? `HTTP ${err.status}` : 'server unreachable';
     this.state('reconnecting', `${why}; attempt ${this.attempt}, retrying in ${(ms / 1000).toFixed(1)} s`, { attempt: this.attempt });
     await sleep(ms, this.ctl.signal);
+  }
+
+  // reauth handles a token the server rejected: a fresh one from
+  // onRejected (a new dev token), tried at once; none (or rejected three
+  // times running) stops the feed in state "signed-out".
+  async reauth() {
+    this.rejects = (this.rejects || 0) + 1;
+    const tok = this.rejects <= 3 && this.o.onRejected ? await this.o.onRejected() : null;
+    if (this.stopped) throw new DOMException('aborted', 'AbortError');
+    if (tok) {
+      this.state('reconnecting', 'sign-in token rejected by the server; reconnecting with a fresh one', { attempt: this.attempt });
+      await sleep(this.rejects > 1 ? backoff(this.rejects) : 0, this.ctl.signal);
+      return;
+    }
+    this.state('signed-out', 'the server rejected the sign-in token: sign in again');
+    this.stop();
+    throw new DOMException('aborted', 'AbortError');
   }
 
   // resumed reports the outcome of a reconnect.
@@ -143,71 +164,75 @@ export class TripFeed {
   }
 
   // --- SSE -------------------------------------------------------------
-  runSSE() {
-    return new Promise(() => this.openSSE());
-  }
-
-  openSSE() {
-    if (this.stopped) return;
-    const reconnect = this.attempt > 0 || this.hadConnection;
-    const q = new URLSearchParams({ access_token: this.o.getToken() });
-    if (this.lastId) q.set('lastEventId', this.lastId);
-    const es = new EventSource(`/v1/trips/${encodeURIComponent(this.o.tripId)}/events?${q}`);
-    this.es = es;
-    let opened = 0;
-    let replayed = 0;
-    let sawReset = false;
-    let settleTimer;
-    const settle = () => {
-      if (es !== this.es) return;
-      if (reconnect) this.resumed(replayed, sawReset);
-      else this.state('live', 'connected');
-    };
-    es.onopen = () => {
-      opened = Date.now();
-      this.attempt = 0;
-      this.hadConnection = true;
-      // Missed events arrive first; give them a moment before reporting.
-      settleTimer = setTimeout(settle, 600);
-    };
-    const onMsg = (ev) => {
-      let env;
-      try { env = JSON.parse(ev.data); } catch { return; }
-      if (!env.type) env.type = ev.type;
-      if (!env.id && ev.lastEventId && env.type !== 'trip.location') env.id = ev.lastEventId;
-      if (env.type === 'reconnect' || env.type === 'shutdown') {
-        // The node is draining: go elsewhere now, resuming by ID.
-        this.bounceSSE(es);
-        return;
+  async runSSE() {
+    while (!this.stopped) {
+      const reconnect = this.hadConnection;
+      const q = new URLSearchParams();
+      if (this.lastId) q.set('lastEventId', this.lastId);
+      const conn = new AbortController();
+      const abort = () => conn.abort();
+      this.ctl.signal.addEventListener('abort', abort, { once: true });
+      let opened = 0;
+      let replayed = 0;
+      let sawReset = false;
+      let settleTimer;
+      let control = '';
+      const settle = () => {
+        if (reconnect) this.resumed(replayed, sawReset);
+        else this.state('live', 'connected');
+      };
+      try {
+        await openStream(`/v1/trips/${encodeURIComponent(this.o.tripId)}/events?${q}`, {
+          token: this.o.getToken(),
+          signal: conn.signal,
+          onOpen: () => {
+            opened = Date.now();
+            this.attempt = 0;
+            this.rejects = 0;
+            this.hadConnection = true;
+            // Missed events arrive first; give them a moment before reporting.
+            settleTimer = setTimeout(settle, 600);
+          },
+          onFrame: (f) => {
+            let env;
+            try { env = JSON.parse(f.data); } catch { return; }
+            if (!env || typeof env !== 'object') return;
+            if (!env.type) env.type = f.event;
+            if (!env.id && f.id && env.type !== 'trip.location') env.id = f.id;
+            if (CONTROL.has(env.type)) {
+              // The node is draining, the token expired or access ended:
+              // reconnect now (resuming by ID), with a fresh token if needed.
+              control = env.type;
+              conn.abort();
+              return;
+            }
+            if (env.type === 'reset') sawReset = true;
+            const ts = Date.parse(env.ts || '');
+            const old = reconnect && Number.isFinite(ts) && opened && ts < opened - 50;
+            if (this.deliver(env, old) && old) replayed++;
+          },
+        });
+        control = control || 'ended';
+      } catch (e) {
+        if (this.stopped) return;
+        if (!control) {
+          clearTimeout(settleTimer);
+          await this.retryWait(e);
+          continue;
+        }
+      } finally {
+        this.ctl.signal.removeEventListener('abort', abort);
       }
-      if (env.type === 'token_expired') {
-        this.bounceSSE(es);
-        return;
-      }
-      if (env.type === 'reset') sawReset = true;
-      const ts = Date.parse(env.ts || '');
-      const old = reconnect && Number.isFinite(ts) && opened && ts < opened - 50;
-      if (this.deliver(env, old) && old) replayed++;
-    };
-    for (const t of SSE_TYPES) if (t !== 'error') es.addEventListener(t, onMsg);
-    es.onerror = () => {
-      if (es !== this.es) return;
       clearTimeout(settleTimer);
-      // Always reconnect ourselves: our URL carries the newest lastEventId
-      // and the backoff is jittered (EventSource's own retry is neither).
-      this.bounceSSE(es, true);
-    };
-  }
-
-  bounceSSE(es, failed) {
-    if (es !== this.es) return;
-    es.close();
-    this.es = null;
-    if (this.stopped) return;
-    const ms = failed ? backoff(this.attempt++) : 100 + Math.random() * 900;
-    this.state('reconnecting', failed ? `connection lost; attempt ${this.attempt}, retrying in ${(ms / 1000).toFixed(1)} s`
-      : 'server asked to reconnect', { attempt: this.attempt });
-    this.timer = setTimeout(() => this.openSSE(), ms);
+      if (control === 'error') {
+        // access_revoked: this token no longer opens the trip.
+        await this.reauth();
+        continue;
+      }
+      const ms = 100 + Math.random() * 900;
+      this.state('reconnecting', control === 'token_expired' ? 'token expired; reconnecting' : 'server asked to reconnect', { attempt: this.attempt });
+      await sleep(ms, this.ctl.signal);
+    }
   }
 
   // --- long-poll -------------------------------------------------------
@@ -225,6 +250,7 @@ export class TripFeed {
         else if (this.cur !== 'live' && this.cur !== 'resumed' && this.cur !== 'reset') this.state('live', 'long-poll open');
         broken = false;
         this.attempt = 0;
+        this.rejects = 0;
         this.maybeRefreshLocation();
       } catch (e) {
         if (e.name === 'AbortError') return;
@@ -295,6 +321,7 @@ export class TripFeed {
         else if (this.cur === 'connecting' || this.cur === 'reconnecting') this.state('live', `polling every ${(this.pollMs / 1000).toFixed(1)} s`);
         broken = false;
         this.attempt = 0;
+        this.rejects = 0;
         await sleep(this.pollMs, this.ctl.signal);
       } catch (e) {
         if (e.name === 'AbortError') return;

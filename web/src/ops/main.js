@@ -9,7 +9,7 @@ import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
 import { latLngToCell, cellToBoundary, polygonToCells } from 'h3-js';
 import { createMap, L } from '../lib/map.js';
-import { request, isMissing, backoff } from '../lib/api.js';
+import { request, isMissing, isRejected, backoff } from '../lib/api.js';
 import * as auth from '../lib/auth.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
@@ -66,6 +66,25 @@ async function signIn() {
   setText('#who', c ? `Signed in as ${c.sub} (ops).` : 'Not signed in: paste an ops token.');
 }
 
+// renewToken replaces a token the server rejected (401): a fresh dev token,
+// or a sign-in prompt. The streams pick the new token up on their next try.
+async function renewToken() {
+  if (S.renewing) return S.renewing;
+  S.renewing = (async () => {
+    const t = await auth.renew('ops', auth.stableSub('ops', 'ops_'));
+    S.token = t;
+    if (t) setText('#who', `Signed in as ${auth.decode(t).sub} (ops).`);
+    else {
+      setText('#who', 'The server rejected the sign-in: paste an ops token.');
+      notice('The server rejected the sign-in: paste an ops token.', 'error');
+      const d = $('#token-form').closest('details');
+      if (d) d.open = true;
+    }
+    return t;
+  })();
+  try { return await S.renewing; } finally { S.renewing = null; }
+}
+
 function restartAll() {
   watchViewport();
   summaryLoop();
@@ -105,15 +124,13 @@ function watchViewport() {
   if (S.viewStream) S.viewStream.close();
   const { res, cells } = viewportCells();
   const q = new URLSearchParams({ cells: cells.join(','), access_token: S.token });
-  if (S.noViewStream) {
-    pollNearby();
-    return;
-  }
   const es = new EventSource(`/v1/ops/drivers/stream?${q}`);
   S.viewStream = es;
   let opened = false;
   es.onopen = () => {
     opened = true;
+    S.viewRetry = 0;
+    stopNearby();
     setConn('live', `viewport: ${cells.length} r${res} cells`);
   };
   const onFrame = (ev) => {
@@ -126,30 +143,36 @@ function watchViewport() {
   es.onerror = () => {
     if (es !== S.viewStream) return;
     es.close();
-    if (!opened) {
-      // No viewport stream on this server: poll nearby (available only).
-      S.noViewStream = true;
-      pollNearby();
-      return;
-    }
-    setConn('reconnecting', 'viewport stream lost');
-    setTimeout(() => { if (es === S.viewStream) watchViewport(); }, backoff(1));
+    // Refused or down (a server restarting, an old server without the
+    // stream, a rejected token): poll nearby drivers meanwhile, and keep
+    // looking for the stream with capped, jittered backoff. A server that
+    // has it gets the page back on it; nothing here is decided for good.
+    if (!S.polling) pollNearby();
+    const ms = backoff(S.viewRetry = (S.viewRetry || 0) + 1);
+    setConn('reconnecting', `viewport stream ${opened ? 'lost' : 'unavailable'}; polling nearby drivers, retrying the stream in ${(ms / 1000).toFixed(1)} s`);
+    setTimeout(() => { if (es === S.viewStream) watchViewport(); }, ms);
   };
 }
 
 let nearbyTimer;
+function stopNearby() {
+  S.polling = false;
+  clearTimeout(nearbyTimer);
+}
+
 async function pollNearby() {
   clearTimeout(nearbyTimer);
+  S.polling = true;
   const c = map.getCenter();
   const radius = Math.min(50000, distance(c, map.getBounds().getNorthEast()));
   try {
     const r = await request(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=${Math.round(radius)}&limit=100`, { token: S.token });
+    if (!S.polling) return;
     applyDrivers((r.drivers || []).map((d) => ({ ...d, status: d.status || 'available' })), true);
-    setConn('live', 'polling nearby drivers (this server has no viewport stream; available drivers only)');
   } catch (e) {
-    setConn('reconnecting', `drivers: ${e.message}`);
+    if (isRejected(e)) await renewToken();
   }
-  nearbyTimer = setTimeout(pollNearby, 2000);
+  if (S.polling) nearbyTimer = setTimeout(pollNearby, 2000);
 }
 
 function applyDrivers(list, full) {
@@ -218,7 +241,7 @@ function summaryLoop() {
   const es = new EventSource(`/v1/ops/summary/stream?${new URLSearchParams({ access_token: S.token || '' })}`);
   summaryES = es;
   let opened = false;
-  es.onopen = () => { opened = true; };
+  es.onopen = () => { opened = true; S.summaryRetry = 0; };
   const onMsg = (ev) => {
     let m;
     try { m = JSON.parse(ev.data); } catch { return; }
@@ -230,21 +253,19 @@ function summaryLoop() {
   es.onerror = () => {
     if (es !== summaryES) return;
     es.close();
+    // Counters from one poll meanwhile; the stream again after a capped,
+    // jittered backoff (after an outage the page goes back to it).
     if (!opened) pollSummary();
-    else setTimeout(summaryLoop, backoff(1));
+    setTimeout(() => { if (es === summaryES) summaryLoop(); }, backoff(S.summaryRetry = (S.summaryRetry || 0) + 1));
   };
 }
 
 async function pollSummary() {
   try {
     applySummary(await request('/v1/ops/summary', { token: S.token }));
-    setTimeout(pollSummary, 2000);
   } catch (e) {
-    if (isMissing(e)) {
-      setText('#c-detail', 'This server has no ops summary yet; counters come from /metrics.');
-      return;
-    }
-    setTimeout(pollSummary, 5000);
+    if (isRejected(e)) await renewToken();
+    else if (isMissing(e)) setText('#c-detail', 'This server has no ops summary yet; counters come from /metrics.');
   }
 }
 

@@ -3,7 +3,7 @@
 // share link (#trip=<id>&token=<viewer token>).
 import '../style.css';
 import { createMap, L, pinIcon } from '../lib/map.js';
-import { request, idKey, isMissing, isNetwork, ApiError } from '../lib/api.js';
+import { request, idKey, isMissing, isNetwork, isRejected, ApiError } from '../lib/api.js';
 import * as auth from '../lib/auth.js';
 import { TripFeed, TRANSPORTS, label } from '../lib/feed.js';
 import { MovingMarker } from '../lib/move.js';
@@ -111,6 +111,47 @@ async function signIn() {
   setText('#who', c ? `Signed in as rider ${c.sub} (token expires ${fmtTime(new Date(c.exp * 1000))}).` : 'Not signed in: paste a rider token below.');
 }
 
+// renewToken replaces a token the server rejected (401): a fresh dev token
+// for the same rider, or (not in dev mode, or a share link) a clear
+// sign-in prompt. Returns the new token or null.
+async function renewToken() {
+  if (S.viewer) {
+    signInPrompt('This share link no longer works: ask for a new one.');
+    return null;
+  }
+  const t = await auth.renew('rider', auth.stableSub('rider', 'r_'));
+  if (!t) {
+    S.token = null;
+    signInPrompt('The server rejected your sign-in: paste a rider token below to continue.');
+    return null;
+  }
+  S.token = t;
+  const c = auth.decode(t);
+  setText('#who', `Signed in as rider ${c.sub} (token expires ${fmtTime(new Date(c.exp * 1000))}).`);
+  return t;
+}
+
+// call is request with the rider's token; a token the server rejects is
+// renewed (renewToken) and the call made once more with the new one.
+async function call(path, opts = {}) {
+  try {
+    return await request(path, { ...opts, token: S.token });
+  } catch (e) {
+    if (!isRejected(e)) throw e;
+    const t = await renewToken();
+    if (!t) throw e;
+    return request(path, { ...opts, token: t });
+  }
+}
+
+function signInPrompt(msg) {
+  setText('#who', msg);
+  notice(msg, 'error');
+  const d = $('#token-form').closest('details');
+  if (d) d.open = true;
+  if (!S.viewer) $('#token-input').focus();
+}
+
 function wireControls() {
   map.on('click', (e) => {
     if (S.viewer || (S.trip && !TERMINAL.has(S.trip.status))) return;
@@ -147,7 +188,9 @@ function wireControls() {
       auth.store('rider', $('#token-input').value.trim());
       S.token = auth.stored('rider');
       notice('Token saved.');
-      signIn();
+      signIn().then(() => {
+        if (S.tripId && S.feed && S.feed.stopped) startFeed(null);
+      });
     } catch (err) {
       notice(err.message, 'error');
     }
@@ -196,7 +239,7 @@ async function onDrag(which) {
   }
   const to = { lat: +ll.lat.toFixed(6), lng: +ll.lng.toFixed(6) };
   try {
-    const snap = await request(`/v1/trips/${S.tripId}/dropoff`, {
+    const snap = await call(`/v1/trips/${S.tripId}/dropoff`, {
       method: 'POST', token: S.token, body: to,
       headers: { 'If-Match': String(S.version) },
     });
@@ -227,7 +270,7 @@ async function refreshNearby() {
   if (S.viewer || (S.trip && !TERMINAL.has(S.trip.status)) || !S.token || !map) return;
   const c = S.pickup || map.getCenter();
   try {
-    const r = await request(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=5000&limit=20`, { token: S.token });
+    const r = await call(`/v1/drivers/nearby?lat=${c.lat}&lng=${c.lng}&radius_m=5000&limit=20`, { token: S.token });
     drawNearby(r.drivers || []);
   } catch (e) {
     setText('#nearby-text', isNetwork(e) ? 'Server unreachable; retrying…' : `Nearby drivers unavailable (${e.message}).`);
@@ -270,7 +313,7 @@ function clearNearby() {
 async function locateFromDrivers() {
   if (!S.token) return;
   try {
-    const r = await request(`/v1/drivers/nearby?lat=${map.getCenter().lat}&lng=${map.getCenter().lng}&radius_m=50000&limit=5`, { token: S.token });
+    const r = await call(`/v1/drivers/nearby?lat=${map.getCenter().lat}&lng=${map.getCenter().lng}&radius_m=50000&limit=5`, { token: S.token });
     if (r.drivers && r.drivers.length) map.setView([r.drivers[0].lat, r.drivers[0].lng], 14);
   } catch { /* the status line already says what is missing */ }
 }
@@ -289,7 +332,7 @@ async function requestTrip() {
     payment: $('#payment').value,
   };
   try {
-    const snap = await request('/v1/trips', { method: 'POST', token: S.token, body, headers: { 'Idempotency-Key': idKey() } });
+    const snap = await call('/v1/trips', { method: 'POST', token: S.token, body, headers: { 'Idempotency-Key': idKey() } });
     localStorage.setItem('hextrack.rider.trip', snap.trip.id);
     await openTrip(snap.trip.id, snap);
   } catch (e) {
@@ -307,7 +350,7 @@ async function openTrip(id, snap) {
   setText('#trip-id', id);
   if (!snap) {
     try {
-      snap = await request(`/v1/trips/${encodeURIComponent(id)}`, { token: S.token });
+      snap = await call(`/v1/trips/${encodeURIComponent(id)}`, { token: S.token });
     } catch (e) {
       if (e instanceof ApiError && (e.status === 404 || e.status === 403)) {
         notice(`Trip ${id} is not available (${e.message}).`, 'error');
@@ -335,6 +378,7 @@ function startFeed(snap) {
     onEvent: applyEvent,
     onSnapshot: (s, why) => applySnapshot(s, why),
     onState: (st) => setConn(st.state, st.detail, st.transport, st),
+    onRejected: renewToken,
   });
   S.feed.start();
 }
@@ -422,6 +466,16 @@ function applyEvent(env) {
     case 'trip.assigned':
       setDriver(d.driver || { id: d.driver_id || (d.trip && d.trip.driver_id) });
       break;
+    case 'trip.arriving': {
+      // dispatch: the driver is under a minute from the pickup.
+      const secs = Number(d.eta_s ?? (d.eta && d.eta.eta_s));
+      S.arriving = true;
+      const b = $('#arriving');
+      b.hidden = false;
+      b.textContent = Number.isFinite(secs) && secs > 0 ? `Driver arriving — about ${fmtDuration(secs)} away` : 'Driver arriving';
+      if (d.eta && typeof d.eta === 'object') setEta(d.eta);
+      return;
+    }
     case 'payment.status':
       if (payment) payment.onEvent(d);
       return;
@@ -456,6 +510,10 @@ function setStatus(status) {
   }
   if (S.pickupMarker && S.pickupMarker.dragging) S.pickupMarker.dragging.disable();
   if (status === 'awaiting_payment' && payment && S.tripId) payment.show(S.tripId, returned);
+  if (status !== 'driver_assigned') $('#arriving').hidden = true;
+  // At the pickup the ETA to it is over; the one to the dropoff comes
+  // with the trip's next trip.eta once it is in progress.
+  if (status === 'driver_arrived' && S.eta && S.eta.to !== 'dropoff') setEta(null);
   if (done) {
     setEta(null);
     if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && S.feed.stop(), 5000);
@@ -504,24 +562,49 @@ function setEta(eta) {
   // route_version}; an older route_version than the one shown is stale.
   const rv = eta ? Number(eta.route_version) : NaN;
   if (Number.isFinite(rv) && S.eta && Number.isFinite(S.eta.rv) && rv < S.eta.rv) return;
+  const status = S.trip && S.trip.status;
+  const leg = eta && (eta.leg || eta.to || eta.target);
+  // No ETA once there: a pickup ETA after arrival, any after the end.
+  if (eta && (TERMINAL.has(status) || (status === 'driver_arrived' && leg !== 'dropoff'))) eta = null;
   clearInterval(etaTimer);
   if (!eta) {
     S.eta = null;
     setText('#eta', '');
+    delete $('#eta').dataset.stale;
     return;
   }
   const secs = Number(eta.seconds ?? eta.eta_s ?? eta.duration_s ?? eta.s ?? eta);
   let at = eta.arrive_at || eta.at || eta.arrival || eta.arrives_at;
   at = at ? new Date(at).getTime() : Date.now() + secs * 1000;
   if (!Number.isFinite(at)) return;
-  S.eta = { at, rv, to: eta.leg || eta.to || eta.target || (S.trip && S.trip.status === 'in_progress' ? 'dropoff' : 'pickup') };
-  const tick = () => {
-    const left = (S.eta.at - Date.now()) / 1000;
-    const where = S.eta.to === 'dropoff' ? 'Arriving at your destination' : 'Driver arrives';
-    setText('#eta', left > 0 ? `${where} in ${fmtDuration(left)} (at ${fmtTime(new Date(S.eta.at))})` : `${where} any moment now`);
-  };
-  tick();
-  etaTimer = setInterval(tick, 1000);
+  S.eta = { at, rv, to: leg || (status === 'in_progress' ? 'dropoff' : 'pickup') };
+  etaTick();
+  if (!S.etaStale) etaTimer = setInterval(etaTick, 1000);
+}
+
+function etaTick() {
+  if (!S.eta) return;
+  const left = (S.eta.at - Date.now()) / 1000;
+  const where = S.eta.to === 'dropoff' ? 'Arriving at your destination' : 'Driver arrives';
+  const box = $('#eta');
+  if (S.etaStale) {
+    // Disconnected: the last estimate, frozen and marked, not a countdown.
+    box.dataset.stale = 'true';
+    setText('#eta', `${where} around ${fmtTime(new Date(S.eta.at))} (last known; not live while reconnecting)`);
+    return;
+  }
+  delete box.dataset.stale;
+  setText('#eta', left > 0 ? `${where} in ${fmtDuration(left)} (at ${fmtTime(new Date(S.eta.at))})` : `${where} any moment now`);
+}
+
+// etaStale freezes the ETA while the feed is down and restarts its
+// countdown once live again.
+function etaStale(stale) {
+  if (S.etaStale === stale) return;
+  S.etaStale = stale;
+  clearInterval(etaTimer);
+  etaTick();
+  if (!stale && S.eta) etaTimer = setInterval(etaTick, 1000);
 }
 
 // --- actions -------------------------------------------------------------------
@@ -531,7 +614,7 @@ async function cancelTrip() {
   const btn = $('#cancel');
   btn.disabled = true;
   try {
-    const snap = await request(`/v1/trips/${S.tripId}/cancel`, { method: 'POST', token: S.token, body: { reason: 'rider_cancelled' } });
+    const snap = await call(`/v1/trips/${S.tripId}/cancel`, { method: 'POST', token: S.token, body: { reason: 'rider_cancelled' } });
     if (snap && snap.trip) applySnapshot(snap, 'action');
     else { addTimeline('cancelled'); setStatus('cancelled'); }
     notice('Trip cancelled.');
@@ -548,7 +631,7 @@ function confirmable() {
 
 async function shareTrip() {
   try {
-    const r = await request(`/v1/trips/${S.tripId}/share`, { method: 'POST', token: S.token, body: { ttl: '2h' } });
+    const r = await call(`/v1/trips/${S.tripId}/share`, { method: 'POST', token: S.token, body: { ttl: '2h' } });
     let url = r.url || '';
     if (!url && r.token) url = `${location.origin}/#trip=${encodeURIComponent(S.tripId)}&token=${encodeURIComponent(r.token)}`;
     else if (url.startsWith('/')) url = location.origin + url;
@@ -570,7 +653,7 @@ async function sendChat(e) {
   addChat({ id, client_id: id, text, from: 'rider', pending: true });
   inp.value = '';
   try {
-    await request(`/v1/trips/${S.tripId}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id } });
+    await call(`/v1/trips/${S.tripId}/messages`, { method: 'POST', token: S.token, body: { text, client_id: id } });
   } catch (err) {
     const li = document.querySelector(`#chat li[data-client="${id}"]`);
     if (li) li.classList.add('failed');
@@ -597,7 +680,7 @@ function addChat(m) {
 
 async function refetch() {
   try {
-    const snap = await request(`/v1/trips/${S.tripId}`, { token: S.token });
+    const snap = await call(`/v1/trips/${S.tripId}`, { token: S.token });
     applySnapshot(snap, 'action');
   } catch { /* the feed will catch up */ }
 }
@@ -611,6 +694,8 @@ function setConn(state, detail, transport, st = {}) {
   box.dataset.transport = transport || '';
   setText('#conn-state', state);
   setText('#conn-detail', detail ? `— ${detail}` : '');
+  if (state === 'live' || state === 'resumed' || state === 'reset') etaStale(false);
+  else if (state !== 'idle') etaStale(true);
   clearTimeout(liveTimer);
   if (state === 'resumed' || state === 'reset') {
     const msg = state === 'resumed' ? `Resumed at ${fmtTime(new Date())}: ${st.missed} missed event${st.missed === 1 ? '' : 's'} replayed.` : `Reset at ${fmtTime(new Date())}: state reloaded from a snapshot.`;
