@@ -4,8 +4,9 @@
 // errors, failed requests and requests leaving the server, and saves
 // screenshots under <repo>/test-artifacts/screenshots/.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -52,12 +53,22 @@ export function freePort() {
   });
 }
 
+// dataDirs are the servers' data dirs, removed when the test process exits.
+const dataDirs = [];
+process.once('exit', () => {
+  for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+});
+
 // Server is one running hextrack process.
 export class Server {
   constructor(opts = {}) {
     this.opts = opts;
     this.port = opts.port;
     this.logs = [];
+    // The server's data dir (archive, dev secret): its own, kept across a
+    // restart of this Server, removed when the test process exits.
+    this.dataDir = mkdtempSync(path.join(os.tmpdir(), 'hextrack-webtest-'));
+    dataDirs.push(this.dataDir);
   }
 
   get url() { return `http://127.0.0.1:${this.port}`; }
@@ -71,6 +82,7 @@ export class Server {
       // A fixed secret keeps tokens valid across a restart.
       HEXTRACK_JWT_SECRET: this.opts.secret || 'browser-tests-only-0123456789abcdef0123456789',
       HEXTRACK_DRAIN_WINDOW: '1s',
+      HEXTRACK_DATA_DIR: this.dataDir,
       ...(this.opts.env || {}),
     };
     if (this.opts.redisURL) {
