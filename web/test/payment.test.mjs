@@ -58,6 +58,9 @@ async function requestDelivery(ctx) {
   const w = watch(page, server);
   // Leaving for the checkout (and the refresh) aborts the open SSE stream.
   w.allow.push(/^failed GET \/v1\/trips\/[^/]+\/events: net::ERR_ABORTED$/);
+  // So does any of the page's API requests still in flight at that moment
+  // (the payment's creation or a poll of it): the browser cancels them.
+  w.allow.push(/^failed (GET|POST) \/v1\/(trips|payments)\/[^ ]*: net::ERR_ABORTED$/);
   await page.goto(server.url + '/');
   await page.waitForSelector('.leaflet-container');
   await page.mouse.click(450, 400);
