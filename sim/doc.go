@@ -38,7 +38,12 @@
 // whose stamps run 3 s ahead of the wall clock stands still until they are
 // back (Pings.Held in the report). Deliberate GPS outliers (GPS.OutlierRate)
 // are the only fixes the server should refuse; the report counts rejections
-// by the server's reason and tells the outliers from unexpected ones.
+// by the server's reason and tells the outliers from unexpected ones. An
+// outlier is sent only where the server must refuse it: never as a
+// driver's first fix (the server accepts that whatever it is) nor long
+// after the last honest fix (where a wild fix is a plausible jump); there
+// the fix is an honest one. An accepted outlier would be the position the
+// server measures every later honest fix from, and refuse them all.
 //
 // At speed-up X a driver sends X fixes per wall second: beyond the server's
 // per-driver ping rate (HEXTRACK_PING_RATE, 10/s by default) uploads are

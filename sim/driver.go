@@ -169,8 +169,7 @@ func (d *simDriver) fix(now, at time.Time, offline bool) {
 	if d.truth != nil {
 		d.truth.put(d.seq, d.car.Pos())
 	}
-	p, acc, outlier := d.beh.GPS.Fix(d.rng, d.car.Pos())
-	ts := d.stamps.stamp(now, at, p, outlier)
+	p, acc, ts, outlier := d.stamps.fix(d.rng, d.beh.GPS, d.car.Pos(), now, at)
 	if outlier {
 		st.Rejects.Outlier(d.id, d.seq)
 	}

@@ -136,12 +136,18 @@ func (g GPS) Fix(rng *rand.Rand, p geo.Point) (fix geo.Point, accuracy float64, 
 	if g.OutlierRate > 0 && rng.Float64() < g.OutlierRate {
 		return geo.Offset(p, rng.Float64()*360, 300+1700*rng.Float64()), math.Max(g.Sigma, 5), true
 	}
+	fix, accuracy = g.honest(rng, p)
+	return fix, accuracy, false
+}
+
+// honest is a reading of p with Gaussian jitter only, never an outlier.
+func (g GPS) honest(rng *rand.Rand, p geo.Point) (fix geo.Point, accuracy float64) {
 	if g.Sigma <= 0 {
-		return p, 3, false
+		return p, 3
 	}
 	dn, de := rng.NormFloat64()*g.Sigma, rng.NormFloat64()*g.Sigma
 	q := geo.Offset(geo.Offset(p, 0, dn), 90, de)
-	return q, math.Round(g.Sigma*(1.5+rng.Float64())*10) / 10, false
+	return q, math.Round(g.Sigma*(1.5+rng.Float64())*10) / 10
 }
 
 // Link models a phone's network: it goes offline at random (Rate outages

@@ -81,3 +81,58 @@ func TestStampsKeepHonestFixesPlausible(t *testing.T) {
 		})
 	}
 }
+
+// server models the server's jump check for one driver (driverredis'
+// ingest script): its first fix is accepted whatever it is; every later one
+// is judged against the last accepted fix, which it replaces when accepted.
+type server struct {
+	pos geo.Point
+	ts  time.Time
+}
+
+func (s *server) accept(p geo.Point, ts time.Time) bool {
+	if !s.ts.IsZero() && !serverAccepts(s.pos, p, s.ts, ts) {
+		return false
+	}
+	s.pos, s.ts = p, ts
+	return true
+}
+
+// TestOutliersNeverAccepted: the server accepts no deliberate outlier and
+// so refuses no honest fix, including when an outlier would be a driver's
+// first fix (the server has nothing to judge it by) or comes long after the
+// last honest one (a tick stalled under load: a wild fix is then a
+// plausible jump). An accepted outlier used to become the position the
+// server measured every later honest fix from: a cascade of
+// implausible_jump refusals of honest fixes (issue 22).
+func TestOutliersNeverAccepted(t *testing.T) {
+	gps := GPS{Sigma: 5, OutlierRate: 0.2}
+	const speedUp, every = 40, 1.0
+	tick := time.Duration(every / speedUp * float64(time.Second))
+	outliers := 0
+	for drv := range 200 {
+		rng := rand.New(rand.NewPCG(uint64(drv), 7))
+		var s stamps
+		var srv server
+		pos := geo.Point{Lat: 41.15, Lng: -8.61}
+		wall := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range 100 {
+			if i%40 == 39 {
+				wall = wall.Add(20 * time.Second) // a stalled goroutine
+			}
+			pos = geo.Offset(pos, 90, 14*every)
+			p, _, ts, outlier := s.fix(rng, gps, pos, wall, wall)
+			ok := srv.accept(p, ts)
+			if outlier {
+				outliers++
+			}
+			if ok == outlier {
+				t.Fatalf("driver %d fix %d (outlier %v): server accepted = %v", drv, i, outlier, ok)
+			}
+			wall = wall.Add(tick)
+		}
+	}
+	if outliers < 1000 {
+		t.Errorf("only %d outliers sent, want about 20%% of 20000 fixes", outliers)
+	}
+}
