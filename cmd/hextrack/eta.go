@@ -224,7 +224,7 @@ func (a arrivalEstimator) EstimateSeconds(ctx context.Context, from, to geo.Poin
 	if geo.Distance(from, to) > arrivalRouteM {
 		return a.p.EstimateSeconds(ctx, from, to)
 	}
-	s, _, err := tripRouter{a.p}.Estimate(ctx, from, to)
+	s, _, err := tripRouter(a).Estimate(ctx, from, to)
 	return s, err
 }
 

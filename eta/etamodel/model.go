@@ -155,7 +155,7 @@ func ReadFile(path string) (*Model, error) {
 // into place, so a server never reads half a model).
 func (m *Model) WriteFile(path string) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, m.raw, 0o644); err != nil {
+	if err := os.WriteFile(tmp, m.raw, 0o644); err != nil { //nolint:gosec // G306: a model is not secret, and the server may run as another user
 		return fmt.Errorf("etamodel: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

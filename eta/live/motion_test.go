@@ -26,7 +26,7 @@ func (r *movingRouter) EstimateMoving(ctx context.Context, fixes []live.Fix, to 
 	r.mu.Lock()
 	r.moving = append(r.moving, fixes)
 	r.mu.Unlock()
-	return r.lineRouter.Estimate(ctx, fixes[len(fixes)-1].Pos, to)
+	return r.Estimate(ctx, fixes[len(fixes)-1].Pos, to)
 }
 
 // TestETAMotion: with a MovingEstimator, the first estimate of a driver
