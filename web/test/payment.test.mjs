@@ -63,6 +63,7 @@ async function requestDelivery(ctx) {
   w.allow.push(/^failed (GET|POST) \/v1\/(trips|payments)\/[^ ]*: net::ERR_ABORTED$/);
   await page.goto(server.url + '/');
   await page.waitForSelector('.leaflet-container');
+  await page.waitForSelector('body[data-ready]'); // the map's clicks are wired
   await page.mouse.click(450, 400);
   await page.mouse.click(600, 300);
   await page.check('input[name=kind][value=delivery]');

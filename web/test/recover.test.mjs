@@ -31,6 +31,7 @@ async function tripOnPage(server) {
   const w = watch(page, server);
   await page.goto(server.url + '/');
   await page.waitForSelector('.leaflet-container');
+  await page.waitForSelector('body[data-ready]'); // the map's clicks are wired
   await page.mouse.click(450, 400);
   await page.mouse.click(600, 300);
   await until(async () => (await page.textContent('#nearby-text')).includes('nearby;'), { what: 'nearby driver shown' });

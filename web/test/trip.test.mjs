@@ -50,6 +50,7 @@ async function setupTrip(server, transport = 'sse') {
     m.dispatchEvent(new CustomEvent('noop'));
     return [lat, lng];
   }, c);
+  await page.waitForSelector('body[data-ready]'); // the map's clicks are wired
   await page.mouse.click(450, 400);
   await page.mouse.click(600, 300);
   await until(async () => (await page.textContent('#nearby-text')).includes('nearby;'), { what: 'nearby driver shown' });

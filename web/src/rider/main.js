@@ -72,7 +72,12 @@ async function main() {
     S.tripId = p.get('trip') || claims.trip;
     $('#plan').hidden = true;
     setText('#who', 'Viewing a shared trip (read-only).');
-  } else {
+  }
+  // Before any await: a click on the map while the page signs in sets a
+  // point instead of being lost.
+  wireControls();
+  document.body.dataset.ready = 'true';
+  if (!shareToken) {
     await signIn();
     S.tripId = localStorage.getItem('hextrack.rider.trip');
     // Back from the payment gateway: /?trip=<id>&payment=<id>.
@@ -84,7 +89,6 @@ async function main() {
     }
     payment = new Payment(() => S.token);
   }
-  wireControls();
   roads.then((r) => {
     if (!r.ok && !S.tripId) locateFromDrivers();
   });
