@@ -4,25 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/caller"
 	"github.com/hextrack/hextrack/api/tokens"
 )
-
-// authContext is the echo.Context of an authenticated request: the claims
-// travel with the context that authenticate passes down the chain, one
-// allocation per request instead of echo's per-request store map
-// (c.Set) plus a copy of the claims. Middlewares after authenticate pass
-// it on unwrapped.
-type authContext struct {
-	echo.Context
-	cl tokens.Claims
-}
 
 // queryTokenRoutes are the GET routes that accept ?access_token= because
 // their browser clients (EventSource, WebSocket, a shared link's first
@@ -39,7 +29,7 @@ var queryTokenRoutes = map[string]bool{
 // authenticate parses the bearer token (or, on the GET routes of
 // queryTokenRoutes, ?access_token= since EventSource can't set headers)
 // and stores the claims. Routes without a token get no claims;
-// requireRole decides whether that is allowed.
+// caller.Require decides whether that is allowed.
 func authenticate(a *tokens.Auth) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -56,8 +46,8 @@ func authenticate(a *tokens.Auth) echo.MiddlewareFunc {
 			if tok == "" {
 				return next(c)
 			}
-			ac := &authContext{Context: c}
-			if err := a.Verify(tok, &ac.cl); err != nil {
+			ac := &caller.Context{Context: c}
+			if err := a.Verify(tok, &ac.Claims); err != nil {
 				return fmt.Errorf("%w: %s", ErrUnauthorized, tokenProblem(err))
 			}
 			return next(ac)
@@ -80,38 +70,10 @@ func tokenProblem(err error) string {
 }
 
 // claims returns the caller's claims or nil.
-func claims(c echo.Context) *tokens.Claims {
-	if ac, ok := c.(*authContext); ok {
-		return &ac.cl
-	}
-	return nil
-}
+func claims(c echo.Context) *tokens.Claims { return caller.From(c) }
 
-// requireRole is route middleware: a token is required and its role must be
-// one of roles.
-func requireRole(roles ...string) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			cl := claims(c)
-			if cl == nil {
-				if c.QueryParam("access_token") != "" {
-					return fmt.Errorf("%w: access_token in the URL is accepted only by stream and snapshot routes; send Authorization: Bearer <token>", ErrUnauthorized)
-				}
-				return fmt.Errorf("%w: a bearer token is required", ErrUnauthorized)
-			}
-			if !slices.Contains(roles, cl.Role) {
-				return fmt.Errorf("%w: role %s may not call this route", ErrForbidden, cl.Role)
-			}
-			return next(c)
-		}
-	}
-}
-
-// guard is requireRole applied to h once, at route registration (route
-// middleware given to echo is applied on every request).
-func guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
-	return requireRole(roles...)(h)
-}
+// guard is caller.Guard: h for callers of one of roles.
+func guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc { return caller.Guard(h, roles...) }
 
 // tokenExpiry is when cl's token expires; zero when it has none.
 func tokenExpiry(cl *tokens.Claims) time.Time {

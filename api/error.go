@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/caller"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
@@ -38,8 +39,8 @@ type errorBody struct {
 
 // Errors raised by the api package itself.
 var (
-	ErrUnauthorized = errors.New("missing, invalid or expired token")
-	ErrForbidden    = errors.New("not allowed for this token")
+	ErrUnauthorized = caller.ErrUnauthorized
+	ErrForbidden    = caller.ErrForbidden
 )
 
 // errorRow maps one domain error to its status and code.
