@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hextrack/hextrack/api/driverws"
@@ -62,12 +63,25 @@ type Deps struct {
 	// ops.go; nil: 503
 	Ops Ops
 
+	// Routes are route groups served from packages of their own (api/…),
+	// registered after api's own routes; nil: none.
+	Routes []Routes
+
 	Registry *prometheus.Registry
 	Logger   *slog.Logger
 	// Roads is the road graph drawn by the web map (nil: none); MapSource
 	// says where it came from: "osm" or "synthetic".
 	Roads     *road.Graph
 	MapSource string
+}
+
+// Routes is a group of routes kept in a package of its own under api/
+// (api stays under its size limit and each group has one job). Register
+// adds its routes to e, guarding each with caller.Guard; the requests
+// arrive authenticated (api/caller), and the errors its handlers return are
+// domain sentinels mapped by api's one error table (error.go).
+type Routes interface {
+	Register(e *echo.Echo)
 }
 
 // Limiter charges a request to a bucket shared by every node (the

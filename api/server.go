@@ -85,6 +85,7 @@ type Server struct {
 	ws       *driverSocket    // ws.go, package driverws
 	ops      *opsHandlers     // ops.go
 	roads    *roadsHandler    // maps.go
+	groups   []Routes         // Deps.Routes
 }
 
 // New builds the API server and registers every route.
@@ -103,6 +104,7 @@ func New(cfg Config, d Deps) *Server {
 	cfg.Stream = cfg.Stream.WithDefaults()
 	s := &Server{cfg: cfg, e: echo.New(), auth: tokens.NewAuth(cfg.JWTSecret), reg: d.Registry, log: d.Logger,
 		draining: make(chan struct{})}
+	s.groups = d.Routes
 	s.m = newMetrics(d.Registry)
 	s.lim = newLimiter(cfg.Limits, d.Limiter, d.Registry)
 	s.health = &health{pinger: d.Health, optional: d.Optional, draining: s.draining}
@@ -253,6 +255,9 @@ func (s *Server) routes() {
 	s.paymentRoutes()
 	e.GET("/v1/drivers/:id/ws", guard(s.ws.driverWS, tokens.RoleDriver))
 	s.opsRoutes()
+	for _, r := range s.groups {
+		r.Register(e)
+	}
 	s.webRoutes()
 }
 
