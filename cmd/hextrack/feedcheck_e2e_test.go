@@ -93,7 +93,9 @@ func testLostNotice(t *testing.T, redisURL, prefix string, rdb redis.UniversalCl
 	}
 	trip := snap.Trip.ID
 	tripTopic, drvTopic := "trip:"+trip, "driver:"+drv
-	t.Cleanup(func() { rdb.Del(context.Background(), feed.StreamKey(prefix, tripTopic), feed.StreamKey(prefix, drvTopic)) })
+	t.Cleanup(func() {
+		rdb.Del(context.Background(), feed.StreamKey(prefix, tripTopic), feed.StreamKey(prefix, drvTopic))
+	})
 
 	// Live subscribers: a trip SSE stream, a driver WebSocket. Each first
 	// receives a normal event, so its first stream read is behind it.
