@@ -15,8 +15,8 @@ import (
 )
 
 // roundTopics is how many topics one round reads and writes together
-// (one pipelined read, one archive write of up to roundTopics*Batch events,
-// one pipelined cursor advance).
+// (one pipelined read, one archive write of up to roundTopics*Batch
+// records per kind, one pipelined cursor advance).
 const roundTopics = 32
 
 // dirtyTopic is a topic read from the dirty index with its mark's score.
@@ -28,7 +28,7 @@ type dirtyTopic struct {
 
 // drainShard archives every dirty topic of shard and drops from the index
 // the topics that are archived to their end and whose mark's deadline had
-// passed before their stream was read.
+// passed before their streams were read.
 func (p *Pipeline) drainShard(ctx context.Context, shard int) error {
 	key := feedredis.DirtyKey(p.cfg.Prefix, shard)
 	res, err := dirtyScript.Run(ctx, p.rdb, []string{key}, p.cfg.Topics).Slice()
@@ -86,68 +86,94 @@ func (p *Pipeline) clean(ctx context.Context, key string, dirty []dirtyTopic, no
 	return nil
 }
 
-// drainRound archives the next Batch events after the cursor of each of
-// topics: one pipelined read, one archive write (then the records of the
-// trips read to their end), then the cursors advanced in one pipeline. So a
-// crash between the write and the advance re-reads a batch the archive
-// absorbs by event ID. It returns the topics that may have more.
+// stream is one stream drained for a topic: its feed stream (kind "") or
+// one of its record streams (feedredis.RecordKey), with its archived
+// cursor.
+type stream struct {
+	kind        string
+	key, cursor string
+}
+
+// streams are the streams drained for topic: the feed stream, and the
+// record streams of its kind (a trip's trail and webhooks, a driver's
+// status changes). All are in the topic's slot.
+func (p *Pipeline) streams(topic, kind string) []stream {
+	out := []stream{{kind: "", key: feed.StreamKey(p.cfg.Prefix, topic), cursor: feedredis.ArchivedKey(p.cfg.Prefix, topic)}}
+	var recs []string
+	switch kind {
+	case "trip":
+		recs = []string{feedredis.RecordTrail, feedredis.RecordWebhooks}
+	case "driver":
+		recs = []string{feedredis.RecordStatus}
+	}
+	for _, r := range recs {
+		out = append(out, stream{kind: r, key: feedredis.RecordKey(p.cfg.Prefix, topic, r),
+			cursor: feedredis.ArchivedKey(p.cfg.Prefix, topic) + ":" + r})
+	}
+	return out
+}
+
+// batch is what one round writes to the archive.
+type batch struct {
+	events   []archive.Event
+	points   []archive.Point
+	ledger   []archive.Entry
+	statuses []archive.StatusChange
+	trips    []string
+	// advance: cursor moves after the writes (stream, cursor, last ID).
+	advance []advance
+}
+
+type advance struct {
+	s    stream
+	last string
+}
+
+func (b *batch) empty() bool {
+	return len(b.events)+len(b.points)+len(b.ledger)+len(b.statuses) == 0 && len(b.advance) == 0
+}
+
+// drainRound archives the next Batch entries after the cursor of each
+// stream of each of topics: one pipelined read, the archive writes (then
+// the records of the trips read to their end), then the cursors advanced in
+// one pipeline. So a crash between the writes and the advance re-reads a
+// batch the archive absorbs by its keys. It returns the topics that may
+// have more.
 func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []string, err error) {
 	reads := make([]*redis.Cmd, len(topics))
+	sets := make([][]stream, len(topics))
 	err = p.pipelined(ctx, func(pl redis.Pipeliner) {
 		for i, topic := range topics {
-			reads[i] = readScript.EvalSha(ctx, pl, []string{feed.StreamKey(p.cfg.Prefix, topic), feedredis.ArchivedKey(p.cfg.Prefix, topic)}, p.cfg.Batch)
+			kind, _, _ := feed.ParseTopic(topic)
+			sets[i] = p.streams(topic, kind)
+			keys := make([]string, 0, 2*len(sets[i]))
+			for _, s := range sets[i] {
+				keys = append(keys, s.key, s.cursor)
+			}
+			reads[i] = readScript.EvalSha(ctx, pl, keys, p.cfg.Batch)
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read streams: %w", err)
 	}
-	var all []archive.Event
-	var trips []string
-	lasts := make(map[string]string, len(topics))
+	var b batch
 	for i, topic := range topics {
 		res, err := reads[i].Slice()
-		if err != nil || len(res) != 2 {
+		if err != nil || len(res) != 2*len(sets[i]) {
 			return nil, fmt.Errorf("read %s: %w", topic, errors.Join(errReply, err))
 		}
-		kind, tripID, _ := feed.ParseTopic(topic)
-		if kind != "trip" {
-			tripID = ""
-		}
-		cursor, _ := res[0].(string)
-		evs, prev, err := events(topic, tripID, res[1])
+		full, err := p.dec.decodeTopic(topic, sets[i], res, &b)
 		if err != nil {
 			return nil, err
 		}
-		if len(evs) == 0 {
-			continue
-		}
-		if prev != cursor {
-			// The stream no longer holds the event after the cursor (trimmed
-			// or expired before it was archived, or the cursor expired):
-			// continuity can't be proven.
-			p.m.gaps.Inc()
-			p.cfg.Logger.Warn("archive: gap: events may be missing from the archive", "topic", topic,
-				"archived_to", cursor, "next_kept", evs[0].ID, "its_prev", prev)
-		}
-		if id, err := feed.ParseID(evs[0].ID); err == nil && (p.oldest == 0 || id.Ms < p.oldest) {
-			p.oldest = id.Ms
-		}
-		all = append(all, evs...)
-		lasts[topic] = evs[len(evs)-1].ID
-		if len(evs) == p.cfg.Batch {
+		if full {
 			more = append(more, topic)
-		} else if tripID != "" {
-			trips = append(trips, tripID)
 		}
 	}
-	if len(all) == 0 {
-		return nil, nil
+	if b.empty() {
+		return more, nil
 	}
-	n, err := p.arch.AppendEvents(ctx, all)
-	if err != nil {
-		return nil, fmt.Errorf("append events: %w", err)
-	}
-	if err := p.upsertTrips(ctx, trips); err != nil {
+	if err := p.write(ctx, &b); err != nil {
 		return nil, err
 	}
 	if p.afterAppend != nil {
@@ -158,21 +184,59 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 	}
 	ttl := strconv.FormatInt(p.cfg.CursorTTL.Milliseconds(), 10)
 	err = p.pipelined(ctx, func(pl redis.Pipeliner) {
-		for topic, last := range lasts {
-			advanceScript.EvalSha(ctx, pl, []string{feedredis.ArchivedKey(p.cfg.Prefix, topic)}, last, ttl)
+		for _, a := range b.advance {
+			trim := "0"
+			if a.s.kind != "" {
+				trim = "1" // a record stream's archived entries are dropped
+			}
+			advanceScript.EvalSha(ctx, pl, []string{a.s.cursor, a.s.key}, a.last, ttl, trim)
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("advance cursors: %w", err)
 	}
-	p.m.events.Add(float64(n))
 	now := time.Now()
-	for _, e := range all {
+	for _, e := range b.events {
 		if id, err := feed.ParseID(e.ID); err == nil {
 			p.m.lag.Observe(max(now.Sub(time.UnixMilli(int64(id.Ms))).Seconds(), 0))
 		}
 	}
 	return more, nil
+}
+
+// write stores a round's records: events first, then trail points, ledger
+// entries and status changes, then the records of the trips read to their
+// end. Every write is idempotent.
+func (p *Pipeline) write(ctx context.Context, b *batch) error {
+	if len(b.events) > 0 {
+		n, err := p.arch.AppendEvents(ctx, b.events)
+		if err != nil {
+			return fmt.Errorf("append events: %w", err)
+		}
+		p.m.events.Add(float64(n))
+	}
+	if len(b.points) > 0 {
+		n, err := p.arch.AppendPoints(ctx, b.points)
+		if err != nil {
+			return fmt.Errorf("append trail points: %w", err)
+		}
+		p.m.records.WithLabelValues("trail_points").Add(float64(n))
+	}
+	if len(b.ledger) > 0 {
+		n, err := p.arch.AppendLedger(ctx, b.ledger)
+		if err != nil {
+			return fmt.Errorf("append ledger: %w", err)
+		}
+		p.m.records.WithLabelValues("ledger").Add(float64(n))
+	}
+	if len(b.statuses) > 0 {
+		n, err := p.arch.AppendStatuses(ctx, b.statuses)
+		if err != nil {
+			return fmt.Errorf("append driver statuses: %w", err)
+		}
+		p.m.records.WithLabelValues("driver_status").Add(float64(n))
+	}
+	return p.upsertTrips(ctx, b.trips)
 }
 
 // pipelined runs fn's commands in one pipeline. A pipelined EVALSHA cannot
@@ -220,46 +284,4 @@ func (p *Pipeline) upsertTrips(ctx context.Context, ids []string) error {
 		return fmt.Errorf("upsert trips: %w", err)
 	}
 	return nil
-}
-
-// events decodes XRANGE entries ({id, {field, value, …}}) into archive
-// events; prev is the first entry's "prev" field.
-func events(topic, tripID string, reply any) (evs []archive.Event, prev string, err error) {
-	entries, _ := reply.([]any)
-	evs = make([]archive.Event, 0, len(entries))
-	for i, raw := range entries {
-		entry, _ := raw.([]any)
-		if len(entry) != 2 {
-			return nil, "", errReply
-		}
-		id, _ := entry[0].(string)
-		fields, _ := entry[1].([]any)
-		ev := archive.Event{Topic: topic, ID: id, TripID: tripID}
-		var ts string
-		for j := 0; j+1 < len(fields); j += 2 {
-			k, _ := fields[j].(string)
-			v, _ := fields[j+1].(string)
-			switch k {
-			case "type":
-				ev.Type = v
-			case "ts":
-				ts = v
-			case "data":
-				ev.Data = []byte(v)
-			case "prev":
-				if i == 0 {
-					prev = v
-				}
-			}
-		}
-		if ev.TS, err = time.Parse(time.RFC3339Nano, ts); err != nil {
-			fid, perr := feed.ParseID(id)
-			if perr != nil {
-				return nil, "", fmt.Errorf("%w: entry id %q", errReply, id)
-			}
-			ev.TS = time.UnixMilli(int64(fid.Ms)).UTC()
-		}
-		evs = append(evs, ev)
-	}
-	return evs, prev, nil
 }

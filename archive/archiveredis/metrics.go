@@ -14,6 +14,9 @@ type metrics struct {
 	shards prometheus.Gauge
 	// backlog: age of the oldest unarchived event the last pass read.
 	backlog prometheus.Gauge
+	records *prometheus.CounterVec // by table: trail_points, ledger, driver_status
+	invalid prometheus.Counter
+	nodes   prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,6 +34,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Dirty-index shards this node holds the lease of."}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_backlog_seconds",
 			Help: "Age of the oldest unarchived event this node's last pass read (0: none; grows while the archive is down)."}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hextrack_archive_records_total",
+			Help: "Records other than events newly written to the archive, by table (trail_points, ledger, driver_status)."}, []string{"table"}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_archive_invalid_records_total",
+			Help: "Stream entries that could not be made an archive record and were skipped (logged)."}),
+		nodes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_nodes",
+			Help: "Live archive pipeline nodes this node last saw in the registry (shards are shared among them)."}),
 	}
 	if reg == nil {
 		return m
@@ -41,6 +50,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.lag = register(reg, m.lag)
 	m.shards = register(reg, m.shards)
 	m.backlog = register(reg, m.backlog)
+	m.records = register(reg, m.records)
+	m.invalid = register(reg, m.invalid)
+	m.nodes = register(reg, m.nodes)
 	return m
 }
 

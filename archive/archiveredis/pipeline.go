@@ -16,11 +16,14 @@ import (
 	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
-// Archive is where the pipeline writes: both writes are idempotent
+// Archive is where the pipeline writes: every write is idempotent
 // (archive/sqlstore's Store implements it).
 type Archive interface {
 	AppendEvents(ctx context.Context, evs []archive.Event) (int64, error)
 	UpsertTrips(ctx context.Context, trips []archive.Trip) (int64, error)
+	AppendPoints(ctx context.Context, pts []archive.Point) (int64, error)
+	AppendLedger(ctx context.Context, es []archive.Entry) (int64, error)
+	AppendStatuses(ctx context.Context, cs []archive.StatusChange) (int64, error)
 }
 
 // Trips reads a trip's current record for the archive. It returns an
@@ -102,7 +105,7 @@ type Pipeline struct {
 	m    *metrics
 
 	leases *leases
-	oldest uint64 // ms of the oldest unarchived event read in this pass (0: none)
+	dec    *decoder
 
 	afterAppend func() // tests: runs between the archive write and the cursor advance
 }
@@ -111,8 +114,9 @@ type Pipeline struct {
 func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	cfg = cfg.withDefaults()
 	m := newMetrics(cfg.Registerer)
-	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, held: map[int]time.Time{}}
-	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l}
+	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, nodes: m.nodes,
+		held: map[int]time.Time{}}
+	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l, dec: &decoder{batch: cfg.Batch, m: m, log: cfg.Logger}}
 }
 
 // Run archives until ctx ends, then releases its leases. A failed pass
@@ -143,13 +147,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // The backlog gauge is then the age of the oldest event it read but could
 // not archive (0 after a pass that archived everything it read).
 func (p *Pipeline) pass(ctx context.Context) (err error) {
-	p.oldest = 0
+	p.dec.oldest = 0
 	defer func() {
-		if err == nil || p.oldest == 0 {
+		if err == nil || p.dec.oldest == 0 {
 			p.m.backlog.Set(0)
 			return
 		}
-		p.m.backlog.Set(max(time.Since(time.UnixMilli(int64(p.oldest))).Seconds(), 0))
+		p.m.backlog.Set(max(time.Since(time.UnixMilli(int64(p.dec.oldest))).Seconds(), 0))
 	}()
 	if err := p.leases.renew(ctx); err != nil {
 		return err

@@ -33,22 +33,30 @@ type env struct {
 	prefix string
 	feed   *feedredis.Broker
 	store  *sqlstore.Store
+	url    string
 }
 
 const grace = 150 * time.Millisecond
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvAt(t, filepath.Join(t.TempDir(), "archive.db"))
+}
+
+// newEnvAt is newEnv with the archive at url (a SQLite file or a
+// PostgreSQL URL).
+func newEnvAt(t *testing.T, url string) *env {
+	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
 	b := feedredis.New(rdb, feedredis.Config{ArchiveMarks: true, Prefix: prefix, ArchiveGrace: grace,
 		PositionCheck: -1, Logger: quiet(t)})
 	t.Cleanup(func() { _ = b.Close() })
-	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "archive.db"))
+	s, err := sqlstore.Open(context.Background(), url)
 	if err != nil {
 		t.Fatalf("open archive: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return &env{t: t, rdb: rdb, prefix: prefix, feed: b, store: s}
+	return &env{t: t, rdb: rdb, prefix: prefix, feed: b, store: s, url: url}
 }
 
 func quiet(t *testing.T) *slog.Logger {

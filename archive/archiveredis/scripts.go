@@ -15,6 +15,18 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 `)
 
+// registerScript registers node ARGV[1] in the node registry KEYS[1] until
+// the Redis time + ARGV[2] ms, drops the registrations that ended, and
+// returns how many nodes are live.
+var registerScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], string.format('%.0f', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%.0f', now))
+redis.call('PEXPIRE', KEYS[1], ARGV[2] * 2)
+return redis.call('ZCARD', KEYS[1])
+`)
+
 // releaseScript deletes KEYS[1] if ARGV[1] holds it.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
@@ -44,27 +56,39 @@ end
 return 0
 `)
 
-// readScript returns the archived cursor KEYS[2] (empty if none) and up to
-// ARGV[1] entries of the stream KEYS[1] after it: {cursor, entries}.
+// readScript reads, for each pair (stream, its archived cursor) of KEYS,
+// the cursor (empty if none) and up to ARGV[1] entries of the stream after
+// it: {cursor1, entries1, cursor2, entries2, …}. The pairs are a topic's
+// feed stream and its record streams, all in the topic's slot.
 var readScript = redis.NewScript(`
-local c = redis.call('GET', KEYS[2]) or ''
-local start = '-'
-if c ~= '' then start = '(' .. c end
-return {c, redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', ARGV[1])}
+local out = {}
+for i = 1, #KEYS, 2 do
+  local c = redis.call('GET', KEYS[i + 1]) or ''
+  local start = '-'
+  if c ~= '' then start = '(' .. c end
+  out[#out + 1] = c
+  out[#out + 1] = redis.call('XRANGE', KEYS[i], start, '+', 'COUNT', ARGV[1])
+end
+return out
 `)
 
 // advanceScript moves the cursor KEYS[1] to ARGV[1] only forward (a
 // consumer whose lease was taken over never moves it back) and keeps it
-// ARGV[2] ms. 1: moved; 0: it was already there or later.
+// ARGV[2] ms. With ARGV[3] = "1" (a record stream, KEYS[2]) the entries up
+// to the cursor, archived, are deleted from the stream. 1: moved; 0: it
+// was already there or later.
 var advanceScript = redis.NewScript(`
 local function parse(id)
   local ms, seq = string.match(id, '^(%d+)-(%d+)$')
   return tonumber(ms), tonumber(seq)
 end
+local nm, ns = parse(ARGV[1])
+if ARGV[3] == '1' and nm then
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%.0f-%.0f', nm, ns + 1))
+end
 local c = redis.call('GET', KEYS[1])
 if c then
   local cm, cs = parse(c)
-  local nm, ns = parse(ARGV[1])
   if cm and (nm < cm or (nm == cm and ns <= cs)) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])

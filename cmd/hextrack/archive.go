@@ -20,6 +20,8 @@ import (
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
+	"github.com/hextrack/hextrack/driver/driverredis"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
@@ -274,13 +276,75 @@ func (a *nodeArchive) UpsertTrips(ctx context.Context, trips []archive.Trip) (in
 	return s.UpsertTrips(ctx, trips)
 }
 
-// runArchivePipeline runs the durable event pipeline from rdb into arch
-// until ctx ends; the returned channel is closed then.
-func runArchivePipeline(ctx context.Context, rdb redis.UniversalClient, arch *nodeArchive, cfg archiveredis.Config) chan struct{} {
+// AppendPoints writes to the open archive (errArchiveNotOpen until it is).
+func (a *nodeArchive) AppendPoints(ctx context.Context, pts []archive.Point) (int64, error) {
+	s := a.Store()
+	if s == nil {
+		return 0, errArchiveNotOpen
+	}
+	return s.AppendPoints(ctx, pts)
+}
+
+// AppendLedger writes to the open archive (errArchiveNotOpen until it is).
+func (a *nodeArchive) AppendLedger(ctx context.Context, es []archive.Entry) (int64, error) {
+	s := a.Store()
+	if s == nil {
+		return 0, errArchiveNotOpen
+	}
+	return s.AppendLedger(ctx, es)
+}
+
+// AppendStatuses writes to the open archive (errArchiveNotOpen until it is).
+func (a *nodeArchive) AppendStatuses(ctx context.Context, cs []archive.StatusChange) (int64, error) {
+	s := a.Store()
+	if s == nil {
+		return 0, errArchiveNotOpen
+	}
+	return s.AppendStatuses(ctx, cs)
+}
+
+// Prune prunes the open archive (errArchiveNotOpen until it is).
+func (a *nodeArchive) Prune(ctx context.Context, before time.Time) (archive.PruneResult, error) {
+	s := a.Store()
+	if s == nil {
+		return archive.PruneResult{}, errArchiveNotOpen
+	}
+	return s.Prune(ctx, before)
+}
+
+// runArchivePipeline runs the durable event pipeline from rdb into arch,
+// and the retention job (keep: Config.ArchiveRetention), until ctx ends;
+// the returned channel is closed when both have stopped.
+func runArchivePipeline(ctx context.Context, rdb redis.UniversalClient, arch *nodeArchive, cfg archiveredis.Config,
+	keep time.Duration) chan struct{} {
 	p := archiveredis.New(rdb, arch, cfg)
+	r := archiveredis.NewRetention(rdb, arch, archiveredis.RetentionConfig{Prefix: cfg.Prefix, NodeID: cfg.NodeID,
+		Keep: keep, Registerer: cfg.Registerer, Logger: cfg.Logger})
 	done := make(chan struct{})
-	go func() { defer close(done); _ = p.Run(ctx) }()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = p.Run(ctx) }()
+	go func() { defer wg.Done(); _ = r.Run(ctx) }()
+	go func() { wg.Wait(); close(done) }()
 	return done
+}
+
+// statusLog records drivers' status changes for the archive
+// (driverredis.StatusLog): the driver topic's status record stream,
+// marked through the feed.
+type statusLog struct {
+	feed   *feedredis.Broker
+	prefix string
+}
+
+var _ driverredis.StatusLog = statusLog{}
+
+func (l statusLog) StatusStream(driverID string) string {
+	return feedredis.RecordKey(l.prefix, "driver:"+driverID, feedredis.RecordStatus)
+}
+
+func (l statusLog) MarkStatus(ctx context.Context, driverID string) error {
+	return l.feed.Mark(ctx, "driver:"+driverID)
 }
 
 // tripRecords reads a trip's archive record (its snapshot as ops sees it)

@@ -20,19 +20,24 @@ type Config struct {
 	// The archive (archive.go). DatabaseURL "postgres://…": PostgreSQL;
 	// empty: the SQLite file <DataDir>/archive.db. Both empty: no archive
 	// and nothing kept on disk (what the tests' Main does).
-	DatabaseURL string        // HEXTRACK_DATABASE_URL(_FILE), --database-url
-	DataDir     string        // HEXTRACK_DATA_DIR, --data-dir; default defaultDataDir() (datadir.go)
-	Dev         bool          // --dev (implied by the embedded Redis)
-	Prefix      string        // HEXTRACK_KEY_PREFIX: prefix of every Redis key
-	Stale       time.Duration // HEXTRACK_STALE: driver staleness, default 30s
-	TrimEvery   time.Duration // HEXTRACK_TRIM_EVERY: index trim period, default 30s
-	MaxFuture   time.Duration // HEXTRACK_MAX_FUTURE: ping ts ahead, default 30s
-	MaxAge      time.Duration // HEXTRACK_MAX_AGE: ping ts age, default 24h
-	MaxJump     float64       // HEXTRACK_MAX_JUMP_SPEED: m/s, default 70
-	MaxBatch    int           // HEXTRACK_MAX_BATCH: pings per request, default 500
-	MapFile     string        // HEXTRACK_MAP: OSM PBF for roads and routing
-	DrainWindow time.Duration // HEXTRACK_DRAIN_WINDOW: reconnect spread on shutdown, default 5s
-	LogLevel    string        // HEXTRACK_LOG_LEVEL: debug|info|warn|error, default info
+	DatabaseURL string // HEXTRACK_DATABASE_URL(_FILE), --database-url
+	DataDir     string // HEXTRACK_DATA_DIR, --data-dir; default defaultDataDir() (datadir.go)
+	// ArchiveRetention: how long the archive keeps raw events, trail
+	// points and driver status history (trips and the ledger are kept);
+	// HEXTRACK_ARCHIVE_RETENTION, --archive-retention; default 90 days;
+	// negative: kept forever.
+	ArchiveRetention time.Duration
+	Dev              bool          // --dev (implied by the embedded Redis)
+	Prefix           string        // HEXTRACK_KEY_PREFIX: prefix of every Redis key
+	Stale            time.Duration // HEXTRACK_STALE: driver staleness, default 30s
+	TrimEvery        time.Duration // HEXTRACK_TRIM_EVERY: index trim period, default 30s
+	MaxFuture        time.Duration // HEXTRACK_MAX_FUTURE: ping ts ahead, default 30s
+	MaxAge           time.Duration // HEXTRACK_MAX_AGE: ping ts age, default 24h
+	MaxJump          float64       // HEXTRACK_MAX_JUMP_SPEED: m/s, default 70
+	MaxBatch         int           // HEXTRACK_MAX_BATCH: pings per request, default 500
+	MapFile          string        // HEXTRACK_MAP: OSM PBF for roads and routing
+	DrainWindow      time.Duration // HEXTRACK_DRAIN_WINDOW: reconnect spread on shutdown, default 5s
+	LogLevel         string        // HEXTRACK_LOG_LEVEL: debug|info|warn|error, default info
 	// Dispatch and the driver WebSocket (zero: the dispatch/api defaults).
 	OfferTimeout    time.Duration // HEXTRACK_OFFER_TIMEOUT: default 15s
 	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
@@ -175,6 +180,8 @@ func parseServe(args []string) (Config, error) {
 	if err := archiveFlags(fs, &c); err != nil {
 		return c, err
 	}
+	fs.DurationVar(&c.ArchiveRetention, "archive-retention", envDur("HEXTRACK_ARCHIVE_RETENTION", 90*24*time.Hour),
+		"how long the archive keeps raw events, GPS trail points and driver status history, pruned hourly by one node; trips and the payments ledger are kept; negative: forever (HEXTRACK_ARCHIVE_RETENTION)")
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {
 		return c, err

@@ -248,6 +248,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.Listen(m.ETA.speeds)
 	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck,
 		ArchiveMarks: m.archive != nil, Prefix: c.Prefix})
+	if m.archive != nil {
+		m.Drivers.RecordStatuses(statusLog{feed: m.Feed, prefix: c.Prefix})
+	}
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
@@ -298,7 +301,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if m.archive != nil {
 		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
-			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger})
+			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger}, c.ArchiveRetention)
 	}
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")

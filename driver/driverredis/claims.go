@@ -19,6 +19,40 @@ type Claims struct {
 	idx   *georedis.Index
 	cfg   driver.Config
 	reads *Reads
+	log   StatusLog // nil: status changes are not recorded
+}
+
+// StatusLog keeps drivers' status changes for the archive (cmd/hextrack
+// implements it over feedredis): each change is appended, by the script
+// that makes it, to the driver's status stream, after the driver was
+// marked for the archive.
+type StatusLog interface {
+	// StatusStream is driver id's status stream: a key in the driver's slot
+	// (its hash tag is the driver ID).
+	StatusStream(driverID string) string
+	// MarkStatus announces an append to it; the append runs right after.
+	MarkStatus(ctx context.Context, driverID string) error
+}
+
+// statusLogTTL is how long a driver's status stream is kept after its last
+// change (the archive drains it within seconds; its entries are deleted
+// once archived).
+const statusLogTTL = 7 * 24 * time.Hour
+
+// RecordStatuses makes every later status change of SetStatus, Claim and
+// Release be recorded in l. Call it once, before the service is used.
+func (s *Claims) RecordStatuses(l StatusLog) { s.log = l }
+
+// logKeys marks driverID for the archive and returns the status stream
+// key and ARGV flag the scripts take ("0": not recorded).
+func (s *Claims) logKeys(ctx context.Context, driverID string) (string, string, error) {
+	if s.log == nil {
+		return stateKey(s.cfg.Prefix, driverID), "0", nil
+	}
+	if err := s.log.MarkStatus(ctx, driverID); err != nil {
+		return "", "", fmt.Errorf("driver: status: %w", err)
+	}
+	return s.log.StatusStream(driverID), "1", nil
 }
 
 // SetStatus makes a driver available or offline. A driver on a trip cannot
@@ -30,7 +64,12 @@ func (s *Claims) SetStatus(ctx context.Context, driverID, status string) (driver
 	if status != driver.StatusAvailable && status != driver.StatusOffline {
 		return driver.State{}, fmt.Errorf("%w: status must be %q or %q", driver.ErrInvalid, driver.StatusAvailable, driver.StatusOffline)
 	}
-	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID)}, status, int64(s.cfg.StateTTL/time.Second))
+	logKey, rec, err := s.logKeys(ctx, driverID)
+	if err != nil {
+		return driver.State{}, err
+	}
+	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID), logKey}, status,
+		int64(s.cfg.StateTTL/time.Second), rec, int64(statusLogTTL/time.Second))
 	if err != nil {
 		return driver.State{}, fmt.Errorf("driver: status: %w", err)
 	}
@@ -51,7 +90,12 @@ func (s *Claims) Claim(ctx context.Context, driverID, tripID string) error {
 	if err := driver.CheckID(driverID); err != nil {
 		return err
 	}
-	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID)
+	logKey, rec, err := s.logKeys(ctx, driverID)
+	if err != nil {
+		return err
+	}
+	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID), logKey}, tripID,
+		rec, int64(statusLogTTL/time.Second))
 	if err != nil {
 		return fmt.Errorf("driver: claim: %w", err)
 	}
@@ -74,7 +118,12 @@ func (s *Claims) Release(ctx context.Context, driverID, tripID, status string) e
 	if status == "" {
 		status = driver.StatusAvailable
 	}
-	v, err := runScript(ctx, s.rdb, releaseScript, []string{stateKey(s.cfg.Prefix, driverID)}, tripID, status)
+	logKey, rec, err := s.logKeys(ctx, driverID)
+	if err != nil {
+		return err
+	}
+	v, err := runScript(ctx, s.rdb, releaseScript, []string{stateKey(s.cfg.Prefix, driverID), logKey}, tripID, status,
+		rec, int64(statusLogTTL/time.Second))
 	if err != nil {
 		return fmt.Errorf("driver: release: %w", err)
 	}

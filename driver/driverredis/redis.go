@@ -418,8 +418,14 @@ func (s *pipes) sendPuts(ctx context.Context, jobs []*putJob) {
 	}
 }
 
+// The claims scripts record a change of the driver's status: with ARGV
+// rec = "1" they append it (fields status, trip) to KEYS[2], the driver's
+// status stream (StatusLog), kept ARGV logttl s; with "0" KEYS[2] is not
+// touched.
+
 // statusScript sets a driver's status unless it is busy on a trip.
-// KEYS: drv hash. ARGV: status, ttl. Returns {status, trip, cell} or an error reply.
+// KEYS: drv hash, status stream. ARGV: status, ttl, rec, logttl. Returns
+// {status, trip, cell} or an error reply.
 var statusScript = redis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
 if st[2] and st[2] ~= '' then
@@ -427,11 +433,16 @@ if st[2] and st[2] ~= '' then
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+if ARGV[3] == '1' and st[1] ~= ARGV[1] then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'status', ARGV[1], 'trip', '')
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 return {ARGV[1], '', st[3] or ''}
 `)
 
 // claimScript gives a driver to a trip if the driver is free.
-// KEYS: drv hash. ARGV: trip id. Returns {ok 0|1, current trip or status, cell}.
+// KEYS: drv hash, status stream. ARGV: trip id, rec, logttl. Returns {ok
+// 0|1, current trip or status, cell}.
 var claimScript = redis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
 if st[2] == ARGV[1] then return {1, ARGV[1], st[3] or ''} end
@@ -439,15 +450,24 @@ if st[1] ~= 'available' or (st[2] and st[2] ~= '') then
   return {0, (st[2] and st[2] ~= '') and st[2] or (st[1] or 'unknown'), st[3] or ''}
 end
 redis.call('HSET', KEYS[1], 'status', 'on_trip', 'trip', ARGV[1])
+if ARGV[2] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'status', 'on_trip', 'trip', ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
 return {1, ARGV[1], st[3] or ''}
 `)
 
 // releaseScript frees a driver held by the given trip.
-// KEYS: drv hash. ARGV: trip id, status after. Returns {released 0|1, cell}.
+// KEYS: drv hash, status stream. ARGV: trip id, status after, rec, logttl.
+// Returns {released 0|1, cell}.
 var releaseScript = redis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'trip', 'cell')
 if st[1] ~= ARGV[1] then return {0, st[2] or ''} end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'trip', '')
+if ARGV[3] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 1000, '*', 'status', ARGV[2], 'trip', '')
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 return {1, st[2] or ''}
 `)
 

@@ -163,7 +163,7 @@ return {'ok', id, fresh}
 `)
 	run := func(from, to, key string) []any {
 		t.Helper()
-		fkeys, fargs, err := b.PublishParams(feed.Publication{Topic: topic, Type: "trip.status", Key: key})
+		fkeys, fargs, err := b.PublishParams(ctx, feed.Publication{Topic: topic, Type: "trip.status", Key: key})
 		if err != nil {
 			t.Fatal(err)
 		}

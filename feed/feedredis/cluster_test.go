@@ -129,7 +129,7 @@ func TestCluster(t *testing.T) {
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 local id = hx_publish(KEYS[2], KEYS[3], ARGV, 1)
 return id`)
-		fk, fa, err := a.PublishParams(feed.Publication{Topic: tp, Type: "trip.status", Key: "k1"})
+		fk, fa, err := a.PublishParams(ctx, feed.Publication{Topic: tp, Type: "trip.status", Key: "k1"})
 		if err != nil {
 			t.Fatal(err)
 		}

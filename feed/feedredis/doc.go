@@ -32,7 +32,7 @@
 //	  local id, fresh = hx_publish(KEYS[2], KEYS[3], ARGV, 3)
 //	  return {'ok', id}`)
 //
-//	fkeys, fargs, err := broker.PublishParams(feed.Publication{Topic: "trip:" + id, Type: "trip.status", Data: data, Key: key})
+//	fkeys, fargs, err := broker.PublishParams(ctx, feed.Publication{Topic: "trip:" + id, Type: "trip.status", Data: data, Key: key})
 //	res, err := accept.Run(ctx, rdb, append([]string{"trip:{" + id + "}"}, fkeys...), append([]any{from, to}, fargs...)...).Result()
 //
 // hx_publish(stream_key, dedupe_key, argv, i [, data]) takes the two keys

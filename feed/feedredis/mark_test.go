@@ -42,7 +42,7 @@ func TestArchiveMarks(t *testing.T) {
 		t.Fatalf("mark deadline %v after the publish, want about ArchiveGrace (1m)", d)
 	}
 	time.Sleep(3 * time.Millisecond)
-	if _, _, err := on.PublishParams(feed.Publication{Topic: topic, Type: "trip.status"}); err != nil {
+	if _, _, err := on.PublishParams(ctx, feed.Publication{Topic: topic, Type: "trip.status"}); err != nil {
 		t.Fatal(err)
 	}
 	if s2 := rdb.ZScore(ctx, key(topic), topic).Val(); s2 <= s1 {

@@ -95,16 +95,13 @@ return {id, fresh}
 // PublishParams returns the KEYS (2) and ARGV (PublishArgc) for hx_publish in
 // a script made with Script. Append them to the script's own keys and args
 // and pass their positions to hx_publish. With Config.ArchiveMarks it marks
-// the topic in the archive's dirty-topic index first (bounded by
-// markTimeout): run the script right after it, within
-// Config.ArchiveGrace.
-func (b *Publisher) PublishParams(p feed.Publication) (keys []string, args []any, err error) {
+// the topic in the archive's dirty-topic index first (under ctx): run the
+// script right after it, within Config.ArchiveGrace.
+func (b *Publisher) PublishParams(ctx context.Context, p feed.Publication) (keys []string, args []any, err error) {
 	keys, args, err = b.publishParams(p)
-	if err != nil || !b.cfg.ArchiveMarks {
-		return keys, args, err
+	if err != nil {
+		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
-	defer cancel()
 	if err := b.mark(ctx, p.Topic); err != nil {
 		return nil, nil, err
 	}

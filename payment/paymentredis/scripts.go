@@ -41,8 +41,14 @@ return {'ok', id}
 // payment with its amount and currency makes it final (a final status never
 // reverts). The trip moves only if it is still awaiting payment.
 //
+// With a sixth key (the trip's webhooks record stream,
+// feedredis.RecordWebhooks, when archiving) every stored event is also
+// appended to it for the archive's ledger (fields seq, pay, amount,
+// currency, status after it, outcome, at ms, body); the trip topic was
+// marked by PublishParams before.
+//
 // KEYS: 1 trip hash, 2 payment hash, 3 payment events hash, 4 feed stream,
-// 5 feed dedupe.
+// 5 feed dedupe[, 6 webhooks record stream].
 // ARGV: 1 event id, 2 new payment status, 3 amount, 4 currency, 5 now ms,
 // 6 ttl s, 7 raw event JSON, 8 payment.status data ("__VERSION__" first),
 // 9 trip event data ("__VERSION__", "__FROM__" first), 10 new trip status,
@@ -64,6 +70,13 @@ local seq = redis.call('HINCRBY', KEYS[2], 'nevents', 1)
 redis.call('HSET', KEYS[3], ARGV[1], '{"seq":' .. seq .. ',"received":' .. ARGV[5] ..
   ',"outcome":"' .. outcome .. '","event":' .. ARGV[7] .. '}')
 redis.call('EXPIRE', KEYS[3], ARGV[6])
+if KEYS[6] then
+  local after = p[2]
+  if outcome == 'applied' then after = ARGV[2] end
+  redis.call('XADD', KEYS[6], 'MAXLEN', '~', 10000, '*', 'seq', seq, 'pay', ARGV[11], 'amount', ARGV[3],
+    'currency', ARGV[4], 'status', after, 'outcome', outcome, 'at', ARGV[5], 'body', ARGV[7])
+  redis.call('EXPIRE', KEYS[6], ARGV[6])
+end
 if outcome ~= 'applied' then return {outcome, p[2]} end
 local pver = redis.call('HINCRBY', KEYS[2], 'version', 1)
 redis.call('HSET', KEYS[2], 'status', ARGV[2], 'updated', ARGV[5], 'event', ARGV[1])

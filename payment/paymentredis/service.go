@@ -19,9 +19,12 @@ import (
 )
 
 // Feed gives the parameters of a durable event for a script made with
-// feedredis.Script (feedredis.Broker).
+// feedredis.Script (feedredis.Broker), marking the topic for the archive;
+// ArchiveGrace > 0 when it archives (webhook events are then also appended
+// to the trip's webhooks record stream for the ledger).
 type Feed interface {
-	PublishParams(p feed.Publication) (keys []string, args []any, err error)
+	PublishParams(ctx context.Context, p feed.Publication) (keys []string, args []any, err error)
+	ArchiveGrace() time.Duration
 }
 
 // Service creates payments and serves their status (Webhooks applies the
@@ -79,7 +82,7 @@ func (p *Service) Create(ctx context.Context, tripID string, a trip.Actor, retur
 	}
 	pay.CheckoutURL = p.cfg.GatewayURL + "/checkout/" + pay.ID + "?" + q.Encode()
 	data, _ := json.Marshal(paymentEventData(pay))
-	fkeys, fargs, err := p.feed.PublishParams(feed.Publication{Topic: trip.Topic(tripID), Type: payment.EventStatus, Data: data, TS: now})
+	fkeys, fargs, err := p.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(tripID), Type: payment.EventStatus, Data: data, TS: now})
 	if err != nil {
 		return payment.Payment{}, false, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/feed"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/internal/rscript"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
@@ -67,11 +68,11 @@ func (p *Webhooks) Webhook(ctx context.Context, header string, body []byte) (pay
 		tripBody["by"], tripBody["reason"] = trip.RoleSystem, "payment failed"
 	}
 	tripRest, _ := json.Marshal(tripBody)
-	pk, pargs, err := p.feed.PublishParams(feed.Publication{Topic: trip.Topic(tripID), Type: payment.EventStatus, TS: now})
+	pk, pargs, err := p.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(tripID), Type: payment.EventStatus, TS: now})
 	if err != nil {
 		return payment.WebhookResult{}, err
 	}
-	_, targs, err := p.feed.PublishParams(feed.Publication{Topic: trip.Topic(tripID), Type: trip.EventType(action, tripTo), TS: now})
+	_, targs, err := p.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(tripID), Type: trip.EventType(action, tripTo), TS: now})
 	if err != nil {
 		return payment.WebhookResult{}, err
 	}
@@ -81,6 +82,9 @@ func (p *Webhooks) Webhook(ctx context.Context, header string, body []byte) (pay
 	args = append(append(args, pargs...), targs...)
 	keys := append([]string{p.trips.Key(tripID), paymentKey(p.cfg.Prefix, tripID),
 		paymentEventsKey(p.cfg.Prefix, tripID)}, pk...)
+	if p.feed.ArchiveGrace() > 0 {
+		keys = append(keys, feedredis.RecordKey(p.cfg.Prefix, trip.Topic(tripID), feedredis.RecordWebhooks))
+	}
 	res, err := rscript.Run(ctx, p.rdb, paymentWebhookScript, keys, args...)
 	if err != nil {
 		return payment.WebhookResult{}, fmt.Errorf("payment: webhook %s: %w", ev.ID, err)

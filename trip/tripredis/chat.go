@@ -40,7 +40,7 @@ func (s *Chat) PostMessage(ctx context.Context, id string, a trip.Actor, r trip.
 	now := s.now()
 	m := trip.Message{TripID: id, ClientID: r.ClientID, From: trip.Sender{Role: a.Role, ID: a.ID}, Text: text, SentAt: now.UTC()}
 	data, _ := json.Marshal(m)
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: trip.Topic(id), Type: trip.EventMessage, Data: data,
+	fkeys, fargs, err := s.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(id), Type: trip.EventMessage, Data: data,
 		Key: "msg\x00" + a.Role + "\x00" + a.ID + "\x00" + r.ClientID, TS: now})
 	if err != nil {
 		return trip.Posted{}, err

@@ -94,7 +94,7 @@ func (s *commits) transition(ctx context.Context, t trip.Trip, a trip.Actor, act
 	// the body (an address) can be taken for a placeholder.
 	data := `{"version":__VERSION__,"from":"__FROM__",` + string(rest[1:])
 	typ := trip.EventType(action, to)
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: trip.Topic(t.ID), Type: typ, TS: now})
+	fkeys, fargs, err := s.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(t.ID), Type: typ, TS: now})
 	if err != nil {
 		return transitionResult{}, err
 	}

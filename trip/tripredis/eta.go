@@ -166,7 +166,7 @@ func (s *ETAs) Store(ctx context.Context, id string, w trip.ETAWrite) (stored, e
 		Model     *trip.ETAModel `json:"model,omitempty"`
 	}{id, leg, w.Seconds, w.Arrive.UTC().Truncate(time.Millisecond), w.Meters, w.Model})
 	data := `{"route_version":__RV__,` + string(body[1:])
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: trip.Topic(id), Type: trip.EventETA, TS: w.Now})
+	fkeys, fargs, err := s.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(id), Type: trip.EventETA, TS: w.Now})
 	if err != nil {
 		return false, false, err
 	}

@@ -103,11 +103,19 @@ return {'ok', id}
 // the last one is old or far enough, and says whether to publish now (the
 // per-trip gate, shared by all nodes) or how long to wait.
 //
-// KEYS: trip hash, path list.
+// With a third key (the trip's trail record stream, feedredis.RecordTrail,
+// when archiving), every fix of the last argument ("drv|ts|lat|lng|acc|
+// spd|hdg" records joined by ";") whose driver drives the trip is appended
+// to it with the next trail seq (the hash's trailseq, 1, 2, …; stale fixes
+// too: they were accepted) before the location is looked at. The trip was
+// marked in the archive's dirty index before (Tracker.markTrail).
+//
+// KEYS: trip hash, path list[, trail stream].
 // ARGV: 1 driver, 2 ts ms, 3 lat, 4 lng, 5 heading, 6 speed, 7 now ms,
 // 8 gate ms, 9 crumb min ms, 10 crumb min m, 11 crumb cap, 12 ttl s,
 // 13 the trip.location data whose first "__SEQ__" becomes the seq (empty:
-// the caller publishes), 14.. feedredis.Broker.LiveParams (hx_publish_live).
+// the caller publishes), 14.. feedredis.Broker.LiveParams (hx_publish_live),
+// last: the trail records (with the third key only).
 // Returns {'skip'} | {'stale'} | {'publish', seq} | {'published', seq} |
 // {'held', seq, wait ms}.
 var locationScript = feedredis.Script(`
@@ -115,6 +123,17 @@ local h = KEYS[1]
 local st = redis.call('HMGET', h, 'status', 'driver', 'loc_ts', 'crumb_ts', 'crumb_lat', 'crumb_lng', 'pub_ms')
 if st[2] ~= ARGV[1] or (st[1] ~= 'driver_assigned' and st[1] ~= 'driver_arrived' and st[1] ~= 'in_progress') then
   return {'skip'}
+end
+if KEYS[3] then
+  for r in string.gmatch(ARGV[#ARGV], '[^;]+') do
+    local d, t, la, lo, ac, sp, hd = string.match(r, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+    if d == st[2] then
+      local n = redis.call('HINCRBY', h, 'trailseq', 1)
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'seq', n, 'drv', d, 'ts', t, 'lat', la, 'lng', lo,
+        'acc', ac, 'spd', sp, 'hdg', hd)
+    end
+  end
+  redis.call('EXPIRE', KEYS[3], ARGV[12])
 end
 local ts = tonumber(ARGV[2])
 if st[3] and tonumber(st[3]) >= ts then return {'stale'} end

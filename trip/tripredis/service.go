@@ -29,9 +29,14 @@ type Drivers interface {
 // one (hx_publish_live) for a script made with feedredis.Script, and publishes
 // sequenced live-only messages (feedredis.Broker).
 type Feed interface {
-	PublishParams(p feed.Publication) (keys []string, args []any, err error)
+	PublishParams(ctx context.Context, p feed.Publication) (keys []string, args []any, err error)
 	LiveParams(topic, typ string, ts time.Time) ([]any, error)
 	PublishSeq(ctx context.Context, topic, typ string, seq int64, data json.RawMessage) error
+	// ArchiveGrace is how long after Mark an append may land (0: the feed
+	// does not archive, no trail is kept); Mark announces an append to a
+	// topic's record stream (the trail) to the archive.
+	ArchiveGrace() time.Duration
+	Mark(ctx context.Context, topic string) error
 }
 
 // Config configures a Service. Zero values are documented per field.
@@ -236,7 +241,7 @@ func (s *Service) Create(ctx context.Context, a trip.Actor, idemKey string, r tr
 	pairs := []string{"id", id, "kind", t.Kind, "status", t.Status, "rider", t.RiderID, "pickup", string(pick),
 		"dropoff", string(drop), "payment", t.Payment, "created", nowMS(now), "updated", nowMS(now)}
 	data, _ := json.Marshal(map[string]any{"trip_id": id, "trip": t, "status": t.Status, "version": 1})
-	fkeys, fargs, err := s.feed.PublishParams(feed.Publication{Topic: trip.Topic(id), Type: trip.EventCreated, Data: data, TS: now})
+	fkeys, fargs, err := s.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(id), Type: trip.EventCreated, Data: data, TS: now})
 	if err != nil {
 		return trip.Snapshot{}, false, err
 	}

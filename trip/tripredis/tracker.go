@@ -5,13 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/driver"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/internal/conflate"
 	"github.com/hextrack/hextrack/internal/rscript"
 	"github.com/hextrack/hextrack/trip"
@@ -21,26 +26,62 @@ import (
 // (DriverMoved only queues, latest wins per trip) and its workers (Run)
 // store each fix in the trip hash with a per-trip position sequence,
 // append sampled breadcrumbs and publish trip.location live, conflated to
-// Config.LocationEvery per trip across all nodes.
+// Config.LocationEvery per trip across all nodes. When the feed archives
+// (Feed.ArchiveGrace > 0), every accepted fix of the trip's driver (not
+// only the newest) is also appended to the trip's trail record stream
+// (feedredis.RecordTrail) for the archive, the trip marked first.
 type Tracker struct {
 	*base
 	q *conflate.Queue[locJob] // trips with work, latest wins
+
+	mu     sync.Mutex
+	marked map[string]time.Time // trip → until when its last mark covers a trail append
 }
 
 var _ driver.Listener = (*Tracker)(nil)
 
 func newTracker(b *base) *Tracker {
-	return &Tracker{base: b, q: conflate.New(conflate.Config[locJob]{Merge: mergeLoc})}
+	return &Tracker{base: b, q: conflate.New(conflate.Config[locJob]{Merge: mergeLoc}), marked: map[string]time.Time{}}
 }
 
 // DriverMoved queues a driver's applied move for its trip's location. It
 // never blocks: moves of one trip waiting to be stored are conflated (the
-// newest fix wins), so the queue holds at most one entry per active trip.
+// newest fix wins), so the queue holds at most one entry per active trip;
+// when archiving, the accepted fixes of the conflated moves are kept for
+// the trail (at most maxTrail per trip).
 func (s *Tracker) DriverMoved(_ context.Context, m driver.Move) {
 	if m.TripID == "" || !trip.ValidID(m.TripID) {
 		return
 	}
-	s.q.Put(m.TripID, locJob{move: &m}, false)
+	j := locJob{move: &m}
+	if s.feed.ArchiveGrace() > 0 {
+		j.trail = trailOf(m)
+	}
+	s.q.Put(m.TripID, j, false)
+}
+
+// maxTrail bounds the trail fixes of one trip waiting in the queue (a
+// trip's driver sends about one a second; the queue is drained within
+// milliseconds unless Redis is down, when the oldest are dropped and
+// logged).
+const maxTrail = 4096
+
+// trailOf is the trail record of each accepted fix of m ("drv|ts ms|lat|
+// lng|accuracy|speed|heading", the optional ones empty): m.Accepted, or
+// m's own fix when it carries none.
+func trailOf(m driver.Move) []string {
+	rec := func(ts time.Time, lat, lng, acc, spd, hdg float64) string {
+		return m.DriverID + "|" + strconv.FormatInt(ts.UnixMilli(), 10) + "|" + fmtFloat(lat, 7) + "|" + fmtFloat(lng, 7) +
+			"|" + fmtFloat(acc, 2) + "|" + fmtFloat(spd, 2) + "|" + fmtFloat(hdg, 2)
+	}
+	if len(m.Accepted) == 0 {
+		return []string{rec(m.TS, m.Pos.Lat, m.Pos.Lng, math.NaN(), m.Speed, m.Heading)}
+	}
+	out := make([]string, len(m.Accepted))
+	for i, p := range m.Accepted {
+		out[i] = rec(p.TS, p.Pos.Lat, p.Pos.Lng, p.Accuracy, p.Speed, p.Heading)
+	}
+	return out
 }
 
 // Run processes queued moves and delayed (trailing-edge) location publishes
@@ -61,15 +102,23 @@ func (s *Tracker) Run(ctx context.Context) error {
 type locJob struct {
 	move  *driver.Move
 	flush bool
+	trail []string // accepted fixes for the trail (trailOf), in arrival order
 }
 
 // mergeLoc is the queue's latest-wins rule: the newest move (by ping time)
-// stays; a flush stays asked for.
+// stays; a flush stays asked for; the trail fixes of both are kept.
 func mergeLoc(dst *locJob, src locJob) {
 	if m := src.move; m != nil && (dst.move == nil || !m.TS.Before(dst.move.TS)) {
 		dst.move = m
 	}
 	dst.flush = dst.flush || src.flush
+	if len(src.trail) > 0 {
+		dst.trail = append(dst.trail, src.trail...)
+		if over := len(dst.trail) - maxTrail; over > 0 {
+			dst.trail = slices.Delete(dst.trail, 0, over)
+			slog.Warn("trip: trail fixes dropped: the tracker's queue is full (Redis down?)", "dropped", over)
+		}
+	}
 }
 
 // maxLocBatch bounds the moves a worker sends to Redis in one pipeline:
@@ -124,8 +173,13 @@ func (s *Tracker) call(tripID string, j locJob) locCall {
 		args = append(args, f.drv, f.ts, f.lat, f.lng, f.hdg, f.spd, s.now().UnixMilli(), gate,
 			s.cfg.CrumbEvery.Milliseconds(), s.cfg.CrumbMeters, s.cfg.MaxCrumbs, s.ttl())
 		args = s.liveArgs(args, tripID, f)
-		return locCall{script: locationScript, keys: []string{tripKey(s.cfg.Prefix, tripID), pathKey(s.cfg.Prefix, tripID)},
-			args: args, fix: f}
+		keys := []string{tripKey(s.cfg.Prefix, tripID), pathKey(s.cfg.Prefix, tripID)}
+		if len(j.trail) > 0 {
+			// The trail: a third key, the records the last argument.
+			keys = append(keys, feedredis.RecordKey(s.cfg.Prefix, trip.Topic(tripID), feedredis.RecordTrail))
+			args = append(args, strings.Join(j.trail, ";"))
+		}
+		return locCall{script: locationScript, keys: keys, args: args, fix: f}
 	}
 	return locCall{script: flushScript, keys: []string{tripKey(s.cfg.Prefix, tripID)},
 		args: []any{s.now().UnixMilli(), gate}, flush: true}
@@ -134,6 +188,7 @@ func (s *Tracker) call(tripID string, j locJob) locCall {
 // process stores a move and/or publishes the latest fix if the gate allows:
 // one round trip.
 func (s *Tracker) process(ctx context.Context, tripID string, j locJob) error {
+	j = s.markTrail(ctx, tripID, j)
 	c := s.call(tripID, j)
 	res, err := runScript(ctx, s.rdb, c.script, c.keys, c.args...)
 	if err != nil {
@@ -155,7 +210,7 @@ func (s *Tracker) processBatch(ctx context.Context, batch []conflate.Item[locJob
 	cmds := make([]*redis.Cmd, len(batch))
 	pipe := s.rdb.Pipeline()
 	for i, t := range batch {
-		calls[i] = s.call(t.Key, t.Job)
+		calls[i] = s.call(t.Key, s.markTrail(ctx, t.Key, t.Job))
 		cmds[i] = calls[i].script.EvalSha(ctx, pipe, calls[i].keys, calls[i].args...)
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
@@ -176,6 +231,42 @@ func (s *Tracker) processBatch(ctx context.Context, batch []conflate.Item[locJob
 		errs[i] = s.processed(ctx, batch[i].Key, calls[i], res)
 	}
 	return errs
+}
+
+// markTrail marks trip in the archive's dirty index before its trail is
+// appended to (a mark covers appends for a third of the feed's
+// ArchiveGrace, so a trip's driver sending a fix a second costs a mark
+// every few seconds, not one per fix). A mark that fails drops the job's
+// trail (logged): the location is still stored.
+func (s *Tracker) markTrail(ctx context.Context, tripID string, j locJob) locJob {
+	grace := s.feed.ArchiveGrace()
+	if len(j.trail) == 0 || j.move == nil || grace <= 0 {
+		j.trail = nil
+		return j
+	}
+	now := time.Now()
+	s.mu.Lock()
+	until, ok := s.marked[tripID]
+	s.mu.Unlock()
+	if ok && now.Before(until) {
+		return j
+	}
+	if err := s.feed.Mark(ctx, trip.Topic(tripID)); err != nil {
+		s.cfg.Logger.Warn("trip: trail fixes not archived: mark failed", "trip", tripID, "fixes", len(j.trail), "err", err)
+		j.trail = nil
+		return j
+	}
+	s.mu.Lock()
+	if len(s.marked) > 100_000 {
+		for k, u := range s.marked {
+			if now.After(u) {
+				delete(s.marked, k)
+			}
+		}
+	}
+	s.marked[tripID] = now.Add(grace / 3)
+	s.mu.Unlock()
+	return j
 }
 
 // processed acts on a location script's reply: count, publish (when the
