@@ -112,9 +112,14 @@ func (t Trip) Validate() error {
 	return nil
 }
 
-// Point is one accepted GPS fix of a trip's driver: the trail. Seq is the
-// trip's position sequence (trip.Location.Seq), unique within the trip, so
-// archiving a fix twice keeps one.
+// Point is one accepted GPS fix of a trip's driver: the trail (every fix
+// the ingest accepted while the driver drove the trip, raw; simplified
+// only on read). Seq numbers the trip's trail points in the order they
+// were stored (1, 2, …: the tracker's per-trip trail counter, not
+// trip.Location.Seq, which counts only the fixes that became the
+// location), unique within the trip, so archiving a fix twice keeps one.
+// Order a trail by Seq (arrival) or TS (when measured): a fix that arrived
+// late has a higher Seq than fixes measured after it.
 type Point struct {
 	TripID   string
 	Seq      int64
@@ -152,9 +157,10 @@ func (p Point) Validate() error {
 // redelivery and is dropped.
 type Entry struct {
 	// ID is the entry's idempotency key, chosen by the writer and unique
-	// over the ledger: e.g. "<payment id>:v<version>" for a payment state,
-	// "<webhook event id>:<arrival seq>" for a webhook received (so a
-	// gateway's retry of the same event is a second entry).
+	// over the ledger: "<payment id>:v<version>" for a payment state (a
+	// payment.status event), "<payment id>:w<seq>" for a webhook event
+	// stored (seq numbers the payment's stored webhook events; a gateway's
+	// redelivery of an event ID is not stored again, so it is no entry).
 	ID string
 	// Kind is what the entry records: EntryPayment or EntryWebhook.
 	Kind      string
@@ -165,8 +171,9 @@ type Entry struct {
 	Currency string
 	// Status is the payment's status after this entry.
 	Status string
-	// Outcome is a webhook's outcome (applied, duplicate, ignored, conflict,
-	// mismatch); "" for a payment entry.
+	// Outcome is a webhook's outcome (applied, ignored, conflict,
+	// mismatch); "" for a payment entry. Amount and Currency of a webhook
+	// entry are what the event claimed.
 	Outcome string
 	At      time.Time
 	// Body is the raw webhook body, or the payment's JSON; byte for byte.
@@ -204,9 +211,11 @@ func (e Entry) Validate() error {
 type StatusChange struct {
 	DriverID string
 	Status   string
-	// TripID is the trip that made the driver busy, if any.
+	// TripID is the trip that made the driver busy (on_trip), else "".
 	TripID string
-	At     time.Time
+	// At is when Redis made the change, in microseconds whose last three
+	// digits order changes within one millisecond.
+	At time.Time
 }
 
 // Validate checks a status change.

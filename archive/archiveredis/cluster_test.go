@@ -2,6 +2,7 @@ package archiveredis_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -22,7 +23,7 @@ import (
 	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
-// TestOnRedisCluster: marks, leases, cursors and the index work on a
+// TestOnRedisCluster: marks, leases, cursors, record streams and the index work on a
 // three-master Redis Cluster (every script stays in one slot; a
 // CROSSSLOT error would fail the pass), two nodes draining it.
 func TestOnRedisCluster(t *testing.T) {
@@ -32,7 +33,8 @@ func TestOnRedisCluster(t *testing.T) {
 	t.Cleanup(func() { _ = rdb.Close() })
 	b := feedredis.New(rdb, feedredis.Config{ArchiveMarks: true, ArchiveGrace: grace, PositionCheck: -1, Logger: quiet(t)})
 	t.Cleanup(func() { _ = b.Close() })
-	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "archive.db"))
+	dir := t.TempDir()
+	s, err := sqlstore.Open(ctx, filepath.Join(dir, "archive.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +55,34 @@ func TestOnRedisCluster(t *testing.T) {
 			want[topic] = append(want[topic], id)
 		}
 	}
+	// Record streams: a trip's trail, a driver's status changes.
+	for i := range 12 {
+		trip, drv := fmt.Sprintf("trip:c_%d", i), fmt.Sprintf("driver:cd_%d", i)
+		for _, tp := range []string{trip, drv} {
+			if err := b.Mark(ctx, tp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for j := 1; j <= 5; j++ {
+			rdb.XAdd(ctx, &redis.XAddArgs{Stream: feedredis.RecordKey("", trip, feedredis.RecordTrail), Values: []any{"seq", j,
+				"drv", "cd", "ts", time.Now().UnixMilli(), "lat", "52.5", "lng", "13.4", "acc", "", "spd", "", "hdg", ""}})
+			rdb.XAdd(ctx, &redis.XAddArgs{Stream: feedredis.RecordKey("", drv, feedredis.RecordStatus), Values: []any{"status",
+				[]string{"available", "offline"}[j%2], "trip", ""}})
+		}
+	}
 	deadline := time.Now().Add(15 * time.Second)
+	db, err := sql.Open("sqlite3", filepath.Join(dir, "archive.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for count(t, db, "SELECT COUNT(*) FROM trail_points")+count(t, db, "SELECT COUNT(*) FROM driver_status") < 120 {
+		if time.Now().After(deadline) {
+			t.Fatalf("records: %d trail points, %d status changes archived, want 60 each",
+				count(t, db, "SELECT COUNT(*) FROM trail_points"), count(t, db, "SELECT COUNT(*) FROM driver_status"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	for topic, ids := range want {
 		for {
 			evs, err := s.Events(ctx, archive.EventQuery{Topic: topic, Limit: 100})

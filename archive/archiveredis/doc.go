@@ -1,14 +1,44 @@
 // Package archiveredis is the durable event pipeline: it brings every
-// durable feed event (the Redis Streams of feed/feedredis) into the archive
-// at least once, in per-topic order, without depending on any one node, on
-// a single Redis or a Redis Cluster. The archive's writes are idempotent by
-// (topic, event ID), so "at least once" archives each event exactly once.
+// durable feed event (the Redis Streams of feed/feedredis), and the
+// records kept beside them (trip trails, payment webhook events, driver
+// status changes), into the archive at least once, in per-topic order,
+// without depending on any one node, on a single Redis or a Redis Cluster.
+// The archive's writes are idempotent by each record's key, so "at least
+// once" archives each record exactly once.
 //
 // # Keys
 //
-//	<prefix>archive:dirty:{s<N>}   sorted set: topics that may hold unarchived events (N = feedredis.DirtyShard)
+//	<prefix>archive:dirty:{s<N>}   sorted set: topics that may hold unarchived entries (N = feedredis.DirtyShard)
 //	<prefix>archive:lease:{s<N>}   the node that drains shard N (SET NX PX, renewed)
+//	<prefix>archive:nodes          sorted set: live pipeline nodes, scored by when their registration ends
+//	<prefix>archive:lease:prune    the node running this period's retention job
 //	feed:<topic's key>:archived    the ID of the topic's last archived event (in the topic's slot)
+//	feed:<topic's key>:rec:<kind>  a record stream of the topic (feedredis.RecordKey, in the topic's slot)
+//	feed:<topic's key>:archived:<kind>  its cursor
+//
+// # Record streams
+//
+// Some records are not feed events; each is appended, by the domain script
+// that makes it, to a record stream of a topic, in the topic's slot, after
+// the writer marked the topic (feedredis.Publisher.Mark, the same mark a
+// durable publish writes). The pipeline drains a topic's feed stream and
+// its record streams together (one read script per topic), each with its
+// own cursor, and deletes a record stream's entries once archived.
+//
+//	trip:<id>   trail     every accepted fix of the trip's driver (trip/tripredis's
+//	                      location script): seq (the trip's trail counter, 1, 2, …),
+//	                      drv, ts ms, lat, lng, acc, spd, hdg → trail_points (trip, seq)
+//	trip:<id>   webhooks  every webhook event paymentredis stored (a redelivered event ID
+//	                      is not stored twice): seq, pay, amount, currency, status after
+//	                      it, outcome, at ms, body → ledger "<payment>:w<seq>"
+//	driver:<id> status    every status change (driverredis Claims: SetStatus, Claim,
+//	                      Release): status, trip → driver_status (driver, the entry
+//	                      ID's time in µs + its sequence, status)
+//
+// payment.status feed events also become ledger entries, keyed
+// "<payment>:v<version>" (the payment's state at each version). Every key
+// is a function of the entry, never of when it was read, so a re-read batch
+// is the same rows.
 //
 // # Why consumer groups are not used
 //
@@ -51,6 +81,20 @@
 // between the two for 15 s) could land after its mark was dropped; it is
 // archived when the topic is next published to.
 //
+// Record streams follow the same invariant: their writers mark before
+// appending (the tracker reuses a mark for a third of the grace, so the
+// append still lands within it; the webhook script runs after
+// PublishParams, which marks; Claims marks before each script), and the
+// cursor and trim move only after the archive write. The trail's one
+// window is before Redis: the tracker takes a driver's accepted fixes from
+// the ingest path into its in-memory queue (conflated per trip; the fixes
+// of conflated moves are all kept, up to 4096 a trip) and appends them
+// within milliseconds; a node killed in that window loses those fixes from
+// the trail, as it loses the trip's live location. A record stream is
+// capped (trail 100 000, webhooks 10 000, status 1 000 entries, oldest
+// dropped) and expires with its trip or after 7 days: an archive outage
+// longer than what they hold loses the oldest.
+//
 // If the stream no longer holds the event after the cursor (trimmed by
 // MaxLen/MaxAge before it was archived, e.g. the archive was down longer
 // than the retention), the pipeline archives what remains, logs the gap and
@@ -62,16 +106,30 @@
 //
 // # Nodes
 //
-// Every node runs a Pipeline. Each of the feedredis.ArchiveShards shards is
-// drained by the node holding its lease (renewed every LeaseTTL/3; a dead
-// node's shards are taken by another after LeaseTTL). A pass that fails
-// (archive or Redis down) releases the node's leases, so a node that can
-// reach both takes over, and retries after a growing pause (up to
-// MaxBackoff): events wait in the streams, the lag grows, nothing is lost
-// while the streams retain them. A shard's topics are drained in rounds of
-// up to 32 topics: one pipelined read of the next Batch events of each, one
-// archive write for all of them, one pipelined advance of their cursors;
-// each topic's events go in stream order, batch after batch.
+// Every node runs a Pipeline and registers in the node registry (a
+// heartbeat every LeaseTTL/3; a registration not renewed for LeaseTTL is
+// dropped). Each of the feedredis.ArchiveShards shards is drained by the
+// node holding its lease (renewed every LeaseTTL/3); a node holds at most
+// ceil(shards / live nodes): when nodes join it releases the excess, and it
+// takes free shards up to its share, so three nodes hold 6, 6 and 4. A
+// dead node's shards are taken by the others after LeaseTTL (its leases
+// and registration expire; the others' share grows). A pass that fails
+// (archive or Redis down) releases the node's leases and registration, so
+// a node that can reach both takes over, and retries after a growing pause
+// (up to MaxBackoff): entries wait in the streams, the lag grows, nothing
+// is lost while the streams retain them. A shard's topics are drained in
+// rounds of up to 32 topics: one pipelined read of the next Batch entries
+// of each stream of each, one archive write per record kind, one pipelined
+// advance of their cursors; each stream's entries go in order, batch after
+// batch.
+//
+// # Retention
+//
+// Retention (NewRetention) prunes the archive's raw records (events, trail
+// points, status changes) older than RetentionConfig.Keep (default 90
+// days); trips and the ledger are kept. Every node runs it; the node that
+// takes the period's lease (SET NX for Every, 1h) prunes, so one node
+// prunes per period; a failed prune releases the lease for the next try.
 //
 // For a trip topic, once its new events are archived the trip's current
 // record (Config.Trips) is upserted before the cursor moves; the archive
@@ -80,8 +138,12 @@
 // # Metrics
 //
 // hextrack_archive_lag_seconds (histogram: each event's age when archived),
-// hextrack_archive_backlog_seconds (the oldest unarchived event's age as the
+// hextrack_archive_backlog_seconds (the oldest unarchived entry's age as the
 // last pass saw it: it grows while the archive is down),
-// hextrack_archive_events_total, hextrack_archive_gaps_total,
-// hextrack_archive_pipeline_errors_total, hextrack_archive_shards_held.
+// hextrack_archive_events_total, hextrack_archive_records_total{table}
+// (new trail points, ledger entries, status changes),
+// hextrack_archive_gaps_total, hextrack_archive_invalid_records_total
+// (entries that could not be records, skipped and logged),
+// hextrack_archive_pipeline_errors_total, hextrack_archive_shards_held,
+// hextrack_archive_nodes, hextrack_archive_pruned_rows_total{table}.
 package archiveredis

@@ -33,7 +33,10 @@
 // than the stored one is dropped), append a sampled breadcrumb (capped list),
 // and publish a live-only trip.location at most once per Config.LocationEvery
 // per trip across all nodes (leading edge at once, trailing edge carries the
-// latest fix). Run must be running for this.
+// latest fix). Run must be running for this. When the feed archives
+// (Feed.ArchiveGrace > 0), every accepted fix of the conflated moves (not
+// only the newest) is appended to the trip's trail record stream
+// (feedredis.RecordTrail) by the same script, the trip marked first.
 //
 // # Changes
 //
