@@ -151,6 +151,9 @@
 // The index is a superset of the topics with unarchived events; the archive
 // pipeline (archive/archiveredis) drains it and keeps its cursor per topic
 // beside the stream (ArchivedKey). A mark that fails fails the publish.
+// Records that are not feed events (a trip's trail, its webhook events, a
+// driver's status changes) go to a topic's record streams (RecordKey, in
+// the topic's slot), appended by domain scripts after Mark.
 //
 // # Lifecycle
 //
