@@ -89,8 +89,10 @@
 // window is before Redis: the tracker takes a driver's accepted fixes from
 // the ingest path into its in-memory queue (conflated per trip; the fixes
 // of conflated moves are all kept, up to 4096 a trip) and appends them
-// within milliseconds; a node killed in that window loses those fixes from
-// the trail, as it loses the trip's live location. A record stream is
+// within milliseconds; a node killed in that window, or a location script
+// that fails (Redis unreachable; logged), loses those fixes from the trail,
+// as it loses the trip's live location. Closing it would take the ingest
+// script itself appending to a stream in the driver's slot. A record stream is
 // capped (trail 100 000, webhooks 10 000, status 1 000 entries, oldest
 // dropped) and expires with its trip or after 7 days: an archive outage
 // longer than what they hold loses the oldest.
