@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=${HEXTRACK_ADDR:-:8080}
 port=${addr##*:}
-map=${MAP:-synthetic}
+# The demo map: real Porto roads (OpenStreetMap extract vendored in testdata/,
+# ODbL, "© OpenStreetMap contributors"); MAP=synthetic for the generated city.
+map=${MAP:-testdata/porto.osm.pbf}
+[ "$map" = synthetic ] || [ -f "$map" ] || { echo "make run: map $map not found (MAP=synthetic for the generated city)" >&2; exit 1; }
 gwport=${GATEWAY_PORT:-8090}
 gwsecret=${HEXTRACK_PAYMENT_WEBHOOK_SECRETS:-dev-webhook-secret}
 gwsecret=${gwsecret%%,*}
