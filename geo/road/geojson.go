@@ -1,6 +1,7 @@
 package road
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 
@@ -12,7 +13,8 @@ import (
 const geoJSONToleranceM = 4
 
 // GeoJSON returns the roads as a GeoJSON FeatureCollection of LineStrings
-// with properties "class" and "oneway", simplified (Douglas–Peucker, 4 m)
+// with properties "class", "oneway" and "name" (the street's name, when
+// the map has one), simplified (Douglas–Peucker, 4 m)
 // and with coordinates rounded to 5 decimals (~1 m). Built once, then
 // cached; the caller must not modify the returned bytes.
 func (g *Graph) GeoJSON() []byte {
@@ -43,6 +45,12 @@ func (g *Graph) buildGeoJSON() []byte {
 		buf = append(buf, r.class.String()...)
 		buf = append(buf, `","oneway":`...)
 		buf = strconv.AppendBool(buf, r.oneway)
+		if r.name != "" {
+			// The page's reverse lookup: addresses from street names.
+			name, _ := json.Marshal(r.name)
+			buf = append(buf, `,"name":`...)
+			buf = append(buf, name...)
+		}
 		buf = append(buf, `},"geometry":{"type":"LineString","coordinates":[`...)
 		for i, k := range keep {
 			if i > 0 {
