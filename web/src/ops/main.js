@@ -479,7 +479,7 @@ function renderTrips() {
 async function act(t, action) {
   const id = t.id;
   const ok = await confirmAction(action === 'cancel'
-    ? { title: `Cancel trip ${id}?`, body: `The rider${t.driver_id ? ` and driver ${t.driver_id}` : ''} are told at once. This can't be undone.`, ok: 'Cancel trip', keep: 'Keep trip' }
+    ? { title: `Cancel trip ${id}?`, body: `${t.driver_id ? `The rider and driver ${t.driver_id} are` : 'The rider is'} told at once. This can't be undone.`, ok: 'Cancel trip', keep: 'Keep trip' }
     : { title: `Reassign trip ${id}?`, body: `Driver ${t.driver_id || '(none)'} is taken off the trip and dispatch looks for another driver.`, ok: 'Reassign', keep: 'Keep driver' });
   if (!ok) return;
   try {

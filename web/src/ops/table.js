@@ -8,6 +8,8 @@ import { el, setText } from '../lib/ui.js';
 
 const TERMINAL = new Set(['completed', 'cancelled', 'expired']);
 const MAX_ROWS = 50;
+// Short status labels keep every row one line high.
+const SHORT = { awaiting_payment: 'awaiting pay', driver_assigned: 'assigned', driver_arrived: 'arrived', in_progress: 'on trip' };
 const NEW_MS = 30000;
 const AGES = { '5m': 5 * 60e3, '15m': 15 * 60e3, '1h': 60 * 60e3 };
 
@@ -183,9 +185,12 @@ export class TripsTable {
     const badge = tr.cells[1].firstChild;
     if (badge.dataset.status !== (t.status || '')) {
       badge.dataset.status = t.status || '';
-      badge.textContent = t.status || '?';
+      badge.textContent = SHORT[t.status] || t.status || '?';
     }
-    setIf(tr.cells[2], t.driver_id || '—');
+    // Driver ids share their start (a fleet prefix): show the end.
+    const drv = t.driver_id || '';
+    setIf(tr.cells[2], drv.length > 10 ? `…${drv.slice(-9)}` : drv || '—');
+    if (tr.cells[2].title !== (t.driver_id || '')) tr.cells[2].title = t.driver_id || '';
     const c = created(t);
     setIf(tr.cells[3], c ? fmtAge(now - c) : '—');
     const acts = [];
