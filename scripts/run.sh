@@ -66,7 +66,8 @@ echo
 if [ -x ./bin/drivesim ]; then
   ./bin/drivesim gateway --server "http://localhost:$port" --listen "127.0.0.1:$gwport" --secret "$gwsecret" &
   gw=$!
-  # Speed-up 5 and trips under 1.5 km: drivers move and trips complete within a minute.
+  # Speed-up 5 and trips under 1.5 km: drivers move at once and trips complete
+  # within a minute or two (Porto's roads wind more than the synthetic grid).
   ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "$map" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
   sim=$!
 fi

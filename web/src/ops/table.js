@@ -178,8 +178,11 @@ export class TripsTable {
       tr.classList.toggle('new', isNew);
       const idCell = tr.cells[0];
       const tag = idCell.querySelector('.new-tag');
-      if (isNew && !tag) idCell.append(el('span', { class: 'new-tag', text: 'new' }));
-      else if (!isNew && tag) tag.remove();
+      if (isNew && !tag) idCell.prepend(el('span', { class: 'new-tag', text: 'new' }), ' '); // first: the id may be cut
+      else if (!isNew && tag) {
+        tag.nextSibling.remove();
+        tag.remove();
+      }
     }
     tr.dataset.status = t.status || '';
     const badge = tr.cells[1].firstChild;
@@ -189,7 +192,7 @@ export class TripsTable {
     }
     // Driver ids share their start (a fleet prefix): show the end.
     const drv = t.driver_id || '';
-    setIf(tr.cells[2], drv.length > 10 ? `…${drv.slice(-9)}` : drv || '—');
+    setIf(tr.cells[2], drv.length > 9 ? `…${drv.slice(-7)}` : drv || '—');
     if (tr.cells[2].title !== (t.driver_id || '')) tr.cells[2].title = t.driver_id || '';
     const c = created(t);
     setIf(tr.cells[3], c ? fmtAge(now - c) : '—');
