@@ -67,6 +67,10 @@ test('ops: a steady trips table, filters, confirmations, driver list, zoom', { s
     await page.goto(`${server.url}/ops`);
     await page.waitForSelector('.leaflet-container[data-map-source="osm"]');
     await until(async () => (await page.$$('#trips tr')).length >= 6, { what: 'six trip rows' });
+    // The stream carries no heading and these drivers have not moved: dots,
+    // not arrows pointing north.
+    await until(async () => (await page.$$('.vehicle.no-heading')).length >= 5, { what: 'heading-less drivers as dots' });
+    assert.equal(await page.$$eval('.vehicle:not(.no-heading)', (v) => v.length), 0);
     await page.$eval('#trips-table', (e) => e.scrollIntoView({ block: 'center' }));
 
     // Pointer on the third row: trips stream in, one row changes status,
