@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=${HEXTRACK_ADDR:-:8080}
 port=${addr##*:}
-map=${MAP:-synthetic}
+# The demo map: real Porto roads (OpenStreetMap extract vendored in testdata/,
+# ODbL, "© OpenStreetMap contributors"); MAP=synthetic for the generated city.
+map=${MAP:-testdata/porto.osm.pbf}
+[ "$map" = synthetic ] || [ -f "$map" ] || { echo "make run: map $map not found (MAP=synthetic for the generated city)" >&2; exit 1; }
 gwport=${GATEWAY_PORT:-8090}
 gwsecret=${HEXTRACK_PAYMENT_WEBHOOK_SECRETS:-dev-webhook-secret}
 gwsecret=${gwsecret%%,*}
@@ -63,7 +66,8 @@ echo
 if [ -x ./bin/drivesim ]; then
   ./bin/drivesim gateway --server "http://localhost:$port" --listen "127.0.0.1:$gwport" --secret "$gwsecret" &
   gw=$!
-  # Speed-up 5 and trips under 1.5 km: drivers move and trips complete within a minute.
+  # Speed-up 5 and trips under 1.5 km: drivers move at once and trips complete
+  # within a minute or two (Porto's roads wind more than the synthetic grid).
   ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "$map" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
   sim=$!
 fi

@@ -13,6 +13,7 @@ type Way struct {
 	SpeedMS  float64 // 0: the class default
 	Forward  bool    // traffic may go from Nodes[0] towards the end
 	Backward bool    // traffic may go the other way
+	Name     string  // street name ("": unnamed), drawn in GeoJSON
 }
 
 // BuildGraph builds a graph from explicit nodes and ways, as they are: unlike
@@ -34,6 +35,7 @@ func BuildGraph(nodes []geo.Point, ways []Way) *Graph {
 		if sp <= 0 {
 			sp = w.Class.DefaultSpeed()
 		}
+		b.name = w.Name
 		b.addWay(idx, w.Class, sp, w.Forward, w.Backward)
 	}
 	return b.build(false)
@@ -45,6 +47,7 @@ type builder struct {
 	pts   []geo.Point
 	edges []bEdge
 	roads []road
+	name  string // the street name addWay gives the roads it adds
 }
 
 type bEdge struct {
@@ -78,7 +81,7 @@ func (b *builder) addWay(nodes []int32, class RoadClass, speedMS float64, fwd, b
 			b.edges = append(b.edges, bEdge{v, u, float32(speedMS), class})
 		}
 	}
-	b.roads = append(b.roads, road{nodes: append([]int32(nil), nodes...), class: class, oneway: fwd != bwd})
+	b.roads = append(b.roads, road{nodes: append([]int32(nil), nodes...), class: class, oneway: fwd != bwd, name: b.name})
 }
 
 // build freezes the graph, keeping only the largest strongly connected
@@ -171,7 +174,7 @@ func (b *builder) build(prune bool) *Graph {
 			}
 		}
 		if alive >= 2 {
-			g.roads = append(g.roads, road{nodes: nodes, class: r.class, oneway: r.oneway})
+			g.roads = append(g.roads, road{nodes: nodes, class: r.class, oneway: r.oneway, name: r.name})
 		}
 	}
 	g.router = router{g.network}

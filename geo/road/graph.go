@@ -107,6 +107,7 @@ type road struct {
 	nodes  []int32 // node ids, -1 where the node was dropped
 	class  RoadClass
 	oneway bool
+	name   string // OSM name tag; "" when unnamed
 }
 
 // NumNodes is the number of nodes.

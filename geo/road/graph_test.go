@@ -230,6 +230,53 @@ func TestGeoJSON(t *testing.T) {
 	}
 }
 
+// Street names reach the GeoJSON (the rider page's addresses come from
+// them), JSON-escaped; unnamed roads carry no name.
+func TestGeoJSONNames(t *testing.T) {
+	type props struct {
+		Name *string `json:"name"`
+	}
+	names := func(t *testing.T, g *road.Graph) []*string {
+		t.Helper()
+		var fc struct {
+			Features []struct {
+				Properties props `json:"properties"`
+			} `json:"features"`
+		}
+		if err := json.Unmarshal(g.GeoJSON(), &fc); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]*string, len(fc.Features))
+		for i, f := range fc.Features {
+			out[i] = f.Properties.Name
+		}
+		return out
+	}
+	t.Run("built ways", func(t *testing.T) {
+		a, b, c := porto, geo.Offset(porto, 90, 200), geo.Offset(porto, 90, 400)
+		g := road.BuildGraph([]geo.Point{a, b, c}, []road.Way{
+			{Nodes: []int{0, 1}, Class: road.ClassResidential, Forward: true, Backward: true, Name: `Rua "da" Alegria\\`},
+			{Nodes: []int{1, 2}, Class: road.ClassResidential, Forward: true, Backward: true},
+		})
+		got := names(t, g)
+		if len(got) != 2 || got[0] == nil || *got[0] != `Rua "da" Alegria\\` || got[1] != nil {
+			t.Fatalf("names %v", got)
+		}
+	})
+	t.Run("porto", func(t *testing.T) {
+		named := 0
+		all := names(t, mustLoadPorto(t))
+		for _, n := range all {
+			if n != nil && *n != "" {
+				named++
+			}
+		}
+		if named < len(all)/2 {
+			t.Errorf("%d of %d Porto roads named, want most", named, len(all))
+		}
+	})
+}
+
 func TestGeoJSONPortoSize(t *testing.T) {
 	g := mustLoadPorto(t)
 	n := len(g.GeoJSON())

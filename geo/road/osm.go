@@ -46,6 +46,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		class    RoadClass
 		speed    float64
 		fwd, bwd bool
+		name     string
 	}
 	var ways []way
 	need := make(map[osm.NodeID]struct{})
@@ -65,7 +66,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 		for _, id := range ids {
 			need[id] = struct{}{}
 		}
-		ways = append(ways, way{ids, class, speed, fwd, bwd})
+		ways = append(ways, way{ids, class, speed, fwd, bwd, w.Tags.Find("name")})
 	}
 	if err := sc.Err(); err != nil {
 		sc.Close()
@@ -100,6 +101,7 @@ func LoadOSM(r io.Reader) (*Graph, error) {
 	for _, w := range ways {
 		// Split where a node is missing from the extract (clipped ways).
 		idx = idx[:0]
+		b.name = w.name
 		flush := func() {
 			b.addWay(idx, w.class, w.speed, w.fwd, w.bwd)
 			idx = idx[:0]

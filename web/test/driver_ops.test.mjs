@@ -137,6 +137,7 @@ test('ops page shows the drivers in view and live counters', { skip, timeout: 60
     await page.waitForTimeout(1500);
     await shot(page, 'ops-live');
     await page.click(`button[aria-label="Cancel trip ${id}"]`);
+    await page.click('dialog.confirm button.danger'); // the confirmation
     await until(async () => (await page.getAttribute(row, 'data-status')) === 'cancelled', { what: 'trip row cancelled' });
     const snap = await server.api('GET', `/v1/trips/${id}`, { token: rider });
     assert.equal(snap.body.trip.status, 'cancelled');

@@ -94,8 +94,9 @@ test('rider requests, driver accepts and moves, rider cancels', { skip, timeout:
     assert.match(rot, /rotate\(/, 'the car is turned to its heading');
     await shot(s.page, 'rider-driver-assigned');
     assert.equal(await s.page.getAttribute('#conn', 'data-state'), 'live');
-    s.page.once('dialog', (d) => d.accept());
+    // Cancel asks first (a <dialog>): confirm there.
     await s.page.click('#cancel');
+    await s.page.click('dialog.confirm button.danger');
     await until(async () => (await status(s.page)) === 'cancelled', { what: 'cancelled on the page' });
     const timeline = await s.page.$$eval('#timeline li', (li) => li.map((x) => x.dataset.status));
     assert.deepEqual(timeline, ['requested', 'driver_assigned', 'cancelled']);

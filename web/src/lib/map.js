@@ -110,7 +110,7 @@ async function loadRoads(map, onStatus) {
 export function vehicleIcon(cls = '') {
   return L.divIcon({
     className: `vehicle ${cls}`,
-    html: '<div class="vehicle-body"><svg viewBox="0 0 24 24" width="28" height="28" aria-hidden="true"><path d="M12 2 L19 20 L12 16 L5 20 Z"/></svg></div>',
+    html: '<div class="vehicle-body"><svg viewBox="0 0 24 24" width="28" height="28" aria-hidden="true"><path d="M12 2 L19 20 L12 16 L5 20 Z"/><circle cx="12" cy="12" r="7"/></svg></div>',
     iconSize: [28, 28],
     iconAnchor: [14, 14],
   });

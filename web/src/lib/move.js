@@ -9,11 +9,14 @@ export class MovingMarker {
   constructor(map, pos, opts = {}) {
     this.map = map;
     this.pos = { lat: pos.lat, lng: pos.lng };
-    this.heading = Number.isFinite(pos.heading) ? pos.heading : 0;
+    // No heading yet (none sent, no movement seen): a dot, not an arrow
+    // pointing north by default.
+    const h = Number(pos.heading);
+    this.heading = Number.isFinite(h) && h >= 0 ? h : null;
     this.marker = L.marker([pos.lat, pos.lng], { icon: vehicleIcon(opts.cls || ''), keyboard: false, title: opts.title || 'Driver', zIndexOffset: 500 }).addTo(map);
     this.lastFixAt = performance.now();
     this.frames = 0;
-    rotate(this.marker, this.heading);
+    this.showHeading();
   }
 
   // update starts gliding to fix {lat,lng,heading?}.
@@ -27,6 +30,7 @@ export class MovingMarker {
     if (!Number.isFinite(h) || h < 0) {
       h = distance(this.pos, to) > 2 ? bearing(this.pos, to) : this.heading;
     }
+    if (this.heading === null && h !== null) this.heading = h;
     // A jump of more than ~1 km is a new position, not a movement.
     if (distance(this.pos, to) > 1000) {
       this.set(to, h);
@@ -47,9 +51,9 @@ export class MovingMarker {
     const k = Math.min(1, (t - this.t0) / this.dur);
     const e = k < 0.5 ? 2 * k * k : 1 - (-2 * k + 2) ** 2 / 2;
     this.pos = lerp(this.from, this.to, e);
-    this.heading = lerpAngle(this.fromHeading, this.toHeading, Math.min(1, k * 3));
+    if (this.toHeading !== null) this.heading = lerpAngle(this.fromHeading ?? this.toHeading, this.toHeading, Math.min(1, k * 3));
     this.marker.setLatLng([this.pos.lat, this.pos.lng]);
-    rotate(this.marker, this.heading);
+    this.showHeading();
     this.frames++;
     if (k < 1) this.raf = requestAnimationFrame((tt) => this.step(tt));
     else this.to = null;
@@ -60,7 +64,15 @@ export class MovingMarker {
     this.pos = { lat: p.lat, lng: p.lng };
     if (Number.isFinite(heading)) this.heading = heading;
     this.marker.setLatLng([p.lat, p.lng]);
-    rotate(this.marker, this.heading);
+    this.showHeading();
+  }
+
+  // showHeading turns the arrow to the heading, or shows a dot while the
+  // heading is unknown.
+  showHeading() {
+    const el = this.marker.getElement();
+    if (el) el.classList.toggle('no-heading', this.heading === null);
+    if (this.heading !== null) rotate(this.marker, this.heading);
   }
 
   remove() {

@@ -7,13 +7,16 @@
 import '../style.css';
 import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
-import { latLngToCell, cellToBoundary, polygonToCells } from 'h3-js';
+import { latLngToCell, cellToBoundary, polygonToCells, gridDisk } from 'h3-js';
 import { createMap, L } from '../lib/map.js';
 import { request, isMissing, isRejected, backoff } from '../lib/api.js';
 import * as auth from '../lib/auth.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
 import { distance } from '../lib/geo.js';
+import { confirmAction } from '../lib/confirm.js';
+import { TripsTable } from './table.js';
+import { DriverList } from './drivers.js';
 
 const S = {
   token: null,
@@ -32,7 +35,19 @@ async function main() {
     onStatus: (s) => setText('#map-status', s.state === 'ok' ? '' : s.state === 'loading' ? 'Loading roads…' : `Road layer unavailable (${s.reason}).`),
   });
   map = r.map;
+  window.hextrack.map = map;
   S.hex = L.layerGroup().addTo(map);
+  S.table = new TripsTable({
+    table: $('#trips-table'), tbody: $('#trips'), caption: $('#trips-caption'), note: $('#trips-note'),
+    filters: { status: $('#f-status'), driver: $('#f-driver'), age: $('#f-age'), search: $('#f-search') },
+    onAction: act,
+  });
+  S.trips = S.table.trips;
+  $('#trip-filters').addEventListener('submit', (e) => e.preventDefault());
+  S.driverList = new DriverList({ list: $('#drivers-scroll'), tbody: $('#drivers'), search: $('#d-search'), caption: $('#drivers-caption') },
+    () => [...S.drivers].map(([id, m]) => ({ id, ...(m.info || {}), seenAt: m.seenAt })));
+  map.on('zoomend', () => { drawSupply(); countInView(); });
+  map.on('moveend', countInView);
   await signIn();
   $('#hex-toggle').addEventListener('change', (e) => (e.target.checked ? S.hex.addTo(map) : S.hex.remove()));
   $('#token-form').addEventListener('submit', (e) => {
@@ -102,21 +117,43 @@ async function loadTrips() {
     renderTrips();
   } catch (e) {
     if (!isMissing(e)) setText('#trips-caption', `Trips unavailable: ${e.message}`);
+  } finally {
+    S.table.markLoaded();
   }
 }
 
 // --- drivers in the viewport ---------------------------------------------------
 
-// viewportCells returns the fewest-resolution H3 cells that cover the view
-// with a bounded count, so one stream URL stays short.
+// viewportCells returns H3 cells that cover the view: the finest
+// resolution (r9 at most, the index's) whose cover stays within 150 cells,
+// so one stream URL stays short and "in view" means the view. The cover
+// is the cells whose centres are inside plus the cells of the corners,
+// edges' midpoints and centre with their neighbours: zoomed in, the view
+// may hold no cell centre at all, and it must not fall back to one big
+// cell covering the whole city.
 function viewportCells() {
   const b = map.getBounds().pad(0.1);
-  const poly = [[b.getSouth(), b.getWest()], [b.getSouth(), b.getEast()], [b.getNorth(), b.getEast()], [b.getNorth(), b.getWest()]];
-  for (const res of [7, 6, 5, 4, 3]) {
-    const cells = polygonToCells(poly, res);
-    if (cells.length && cells.length <= 150) return { res, cells };
+  const [s, w, n, e] = [b.getSouth(), b.getWest(), b.getNorth(), b.getEast()];
+  const poly = [[s, w], [s, e], [n, e], [n, w]];
+  const probes = [[s, w], [s, e], [n, e], [n, w], [(s + n) / 2, (w + e) / 2], [s, (w + e) / 2], [n, (w + e) / 2], [(s + n) / 2, w], [(s + n) / 2, e]];
+  let cover = null;
+  for (const res of [9, 8, 7, 6, 5, 4, 3]) {
+    const set = new Set(polygonToCells(poly, res));
+    for (const [lat, lng] of probes) for (const c of gridDisk(latLngToCell(lat, lng, res), 1)) set.add(c);
+    cover = { res, cells: [...set] };
+    if (cover.cells.length <= 150) return cover;
   }
-  return { res: 3, cells: [latLngToCell(map.getCenter().lat, map.getCenter().lng, 3)] };
+  return cover;
+}
+
+// countInView counts the drivers inside the map's view (the streamed
+// cells reach a little beyond it).
+function countInView() {
+  if (!map) return;
+  const b = map.getBounds();
+  let n = 0;
+  for (const m of S.drivers.values()) if (b.contains([m.pos.lat, m.pos.lng])) n++;
+  setText('#c-inview', String(n));
 }
 
 function watchViewport() {
@@ -184,13 +221,16 @@ function applyDrivers(list, full) {
       m = new MovingMarker(map, d, { cls: d.status === 'on_trip' ? 'assigned' : 'nearby', title: `Driver ${d.id}` });
       S.drivers.set(d.id, m);
     } else m.update(d);
+    // For the driver list: status and when it last reported.
+    m.info = d;
+    m.seenAt = Date.now();
   }
   if (full) {
     for (const [id, m] of S.drivers) {
       if (!seen.has(id)) { m.remove(); S.drivers.delete(id); }
     }
   }
-  setText('#c-inview', String(S.drivers.size));
+  countInView();
 }
 
 // --- counters --------------------------------------------------------------------
@@ -271,21 +311,45 @@ async function pollSummary() {
 
 // --- supply/demand hexes ------------------------------------------------------
 
+// hexRes is the H3 resolution of the supply layer at a zoom: cells of a
+// few hundred pixels at most, so a city is tens of cells, not five.
+function hexRes(zoom) {
+  if (zoom >= 15) return 9;
+  if (zoom >= 13) return 8;
+  if (zoom >= 11) return 7;
+  if (zoom >= 9) return 6;
+  return 5;
+}
+
+let supplyTimer;
+let localHexes = false;
 async function supplyLoop() {
+  clearTimeout(supplyTimer);
+  if (localHexes) return drawLocalHexes();
+  const res = hexRes(map.getZoom());
   try {
-    const r = await request('/v1/ops/supply?res=7', { token: S.token });
-    drawHexes(r.cells || r.supply || []);
-    setText('#hex-status', `${(r.cells || r.supply || []).length} cells · updated ${fmtTime(new Date())}`);
-    setTimeout(supplyLoop, 5000);
+    const r = await request(`/v1/ops/supply?res=${res}`, { token: S.token });
+    if (res !== hexRes(map.getZoom())) return supplyLoop(); // zoomed meanwhile
+    const cells = r.cells || r.supply || [];
+    drawHexes(cells);
+    S.hexRes = res;
+    setText('#hex-res', `r${res}`);
+    setText('#hex-status', `${cells.length} cells at r${res} · updated ${fmtTime(new Date())}`);
+    supplyTimer = setTimeout(supplyLoop, 5000);
   } catch (e) {
     if (isMissing(e)) {
-      setText('#hex-status', 'No supply endpoint on this server: showing drivers per r7 cell from the map instead.');
+      localHexes = true;
       drawLocalHexes();
       setInterval(drawLocalHexes, 3000);
       return;
     }
-    setTimeout(supplyLoop, 10000);
+    supplyTimer = setTimeout(supplyLoop, 10000);
   }
+}
+
+// drawSupply redraws the layer at once after a zoom, at the new resolution.
+function drawSupply() {
+  if (hexRes(map.getZoom()) !== S.hexRes) supplyLoop();
 }
 
 function hexColor(supply, demand) {
@@ -306,14 +370,18 @@ function drawHexes(cells) {
   }
 }
 
-// drawLocalHexes bins the drivers on the map by r7 cell (no demand known).
+// drawLocalHexes bins the drivers on the map by cell (no demand known).
 function drawLocalHexes() {
+  const res = hexRes(map.getZoom());
   const counts = new Map();
   for (const m of S.drivers.values()) {
-    const c = latLngToCell(m.pos.lat, m.pos.lng, 7);
+    const c = latLngToCell(m.pos.lat, m.pos.lng, res);
     counts.set(c, (counts.get(c) || 0) + 1);
   }
   drawHexes([...counts].map(([cell, n]) => ({ cell, available: n, demand: 0 })));
+  S.hexRes = res;
+  setText('#hex-res', `r${res}`);
+  setText('#hex-status', `No supply endpoint on this server: drivers per r${res} cell from the map.`);
 }
 
 // --- charts -------------------------------------------------------------------
@@ -398,39 +466,22 @@ function parseMetrics(text) {
 
 // --- trips table ---------------------------------------------------------------
 
-// upsertTrip keeps the newest version of a trip: a full trip (with a
-// version) replaces an older one whole, so a field the server dropped
-// (driver_id after a reassign) goes too; partial updates merge.
+// upsertTrip keeps the newest version of a trip (TripsTable.upsert).
 function upsertTrip(t, render = true) {
-  if (!t || !t.id) return;
-  const old = S.trips.get(t.id);
-  if (old && Number.isFinite(t.version) && Number.isFinite(old.version) && t.version < old.version) return;
-  if (old && Number.isFinite(t.version) && old.version === t.version && old.status === t.status) return;
-  S.trips.set(t.id, Number.isFinite(t.version) ? t : { ...(old || {}), ...t });
-  if (render) renderTrips();
+  if (S.table.upsert(t) && render) renderTrips();
 }
 
 function renderTrips() {
-  const at = (t) => Date.parse(t.updated_at || t.created_at || 0) || 0;
-  const rows = [...S.trips.values()].sort((a, b) => at(b) - at(a)).slice(0, 50);
-  // Re-render only on a change: a rebuilt table would steal keyboard focus.
-  const sig = rows.map((t) => `${t.id}:${t.status}:${t.driver_id || ''}`).join(',');
-  if (sig === S.tripsSig) return;
-  S.tripsSig = sig;
-  setText('#trips-caption', rows.length ? `${rows.length} recent trips` : 'No trips yet.');
-  $('#trips').replaceChildren(...rows.map((t) => {
-    const open = !['completed', 'cancelled', 'expired'].includes(t.status);
-    return el('tr', { dataset: { trip: t.id, status: t.status || '' } },
-      // Ids are long: the cell shows the start, the title the whole id.
-      el('td', { text: t.id.length > 12 ? `${t.id.slice(0, 11)}…` : t.id, title: t.id }),
-      el('td', {}, el('span', { class: 'badge', dataset: { status: t.status || '' }, text: t.status || '?' })),
-      el('td', { text: t.driver_id || '—' }),
-      el('td', {}, open ? el('button', { type: 'button', text: 'Cancel', 'aria-label': `Cancel trip ${t.id}`, onclick: () => act(t.id, 'cancel') }) : null, ' ',
-        ['driver_assigned', 'driver_arrived'].includes(t.status) ? el('button', { type: 'button', text: 'Reassign', 'aria-label': `Reassign trip ${t.id}`, onclick: () => act(t.id, 'reassign') }) : null));
-  }));
+  S.table.render();
 }
 
-async function act(id, action) {
+// act cancels or reassigns a trip once the operator confirms.
+async function act(t, action) {
+  const id = t.id;
+  const ok = await confirmAction(action === 'cancel'
+    ? { title: `Cancel trip ${id}?`, body: `${t.driver_id ? `The rider and driver ${t.driver_id} are` : 'The rider is'} told at once. This can't be undone.`, ok: 'Cancel trip', keep: 'Keep trip' }
+    : { title: `Reassign trip ${id}?`, body: `Driver ${t.driver_id || '(none)'} is taken off the trip and dispatch looks for another driver.`, ok: 'Reassign', keep: 'Keep driver' });
+  if (!ok) return;
   try {
     const snap = await request(`/v1/trips/${encodeURIComponent(id)}/${action}`, { method: 'POST', token: S.token, body: { reason: `ops_${action}` } });
     if (snap && snap.trip) upsertTrip(snap.trip);

@@ -10,6 +10,9 @@ import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
 import { fmtDistance, fmtDuration } from '../lib/geo.js';
 import { Payment } from './payment.js';
+import { confirmAction } from '../lib/confirm.js';
+import { Streets } from '../lib/places.js';
+import { RouteLine } from './route.js';
 
 const TERMINAL = new Set(['completed', 'cancelled', 'expired']);
 const STATUS_TEXT = {
@@ -62,6 +65,19 @@ async function main() {
     onStatus: (s) => setText('#map-status', s.state === 'ok' ? '' : s.state === 'loading' ? 'Loading roads…' : `Road layer unavailable: ${s.reason}. Drivers and trips still work.`),
   });
   map = m;
+  window.hextrack.map = map;
+  S.route = new RouteLine(map);
+  roads.then((r) => {
+    if (!r.ok) return;
+    // Street names for addresses, roads for the route line.
+    S.streets = new Streets(r.geojson);
+    S.route.useRoads(r.geojson);
+    for (const k of ['pickup', 'dropoff']) if (S[k]) showPlace(k, S[k]);
+    drawRoute();
+    // The road layer fits the map to the city; a trip shown meanwhile
+    // (a share link, a reload) is what the rider came to see.
+    if (S.pickup && S.dropoff) map.fitBounds(L.latLngBounds([S.pickup, S.dropoff]).pad(0.4));
+  });
   const p = params();
   const shareToken = p.get('token') || p.get('access_token');
   if (shareToken) {
@@ -72,6 +88,10 @@ async function main() {
     S.tripId = p.get('trip') || claims.trip;
     $('#plan').hidden = true;
     setText('#who', 'Viewing a shared trip (read-only).');
+    // A viewer follows someone else's trip: no "your", nothing to drag.
+    setText('#trip-title', 'Shared trip');
+    $('#map').setAttribute('aria-label', 'Map of the shared trip: pickup, dropoff and the driver');
+    document.title = 'hextrack — shared trip';
   }
   // Before any await: a click on the map while the page signs in sets a
   // point instead of being lost.
@@ -205,6 +225,8 @@ function wireControls() {
 
 function setPoint(which, ll) {
   const p = { lat: +ll.lat.toFixed(6), lng: +ll.lng.toFixed(6) };
+  const addr = ll.address || placeOf(p);
+  if (addr) p.address = addr;
   S[which] = p;
   const key = `${which}Marker`;
   if (!S[key]) {
@@ -220,13 +242,44 @@ function setPoint(which, ll) {
   } else {
     S[key].setLatLng([p.lat, p.lng]);
   }
-  setText(`#${which}-text`, fmtPoint(p));
+  showPlace(which, p);
   $('#request').disabled = !(S.pickup && S.dropoff);
   if (which === 'pickup') refreshNearby();
+  drawRoute();
 }
 
-function fmtPoint(p) {
-  return p.address || `${p.lat.toFixed(5)}, ${p.lng.toFixed(5)}`;
+// placeOf names a point by the nearest street(s) of the map, or ''.
+function placeOf(p) {
+  return S.streets ? S.streets.address(p) : '';
+}
+
+// showPlace writes a point in the plan card and the trip card: the
+// address when known (the trip's, else the map's street names), with the
+// coordinates beneath it.
+function showPlace(which, p) {
+  const addr = p.address || placeOf(p);
+  const coords = `${p.lat.toFixed(5)}, ${p.lng.toFixed(5)}`;
+  for (const sel of [`#${which}-text`, which === 'pickup' ? '#trip-from' : '#trip-to']) {
+    const box = $(sel);
+    if (!box) continue;
+    box.replaceChildren(addr
+      ? el('span', { class: 'place' }, el('span', { class: 'addr', text: addr }), el('span', { class: 'coords', text: coords }))
+      : coords);
+    box.dataset.address = addr || '';
+  }
+}
+
+// drawRoute draws the route line for where the trip stands: the approach
+// while a driver comes to the pickup, the trip leg until the trip ends.
+function drawRoute() {
+  if (!S.route) return;
+  const st = S.trip && S.trip.status;
+  if (st && TERMINAL.has(st)) {
+    S.route.clear();
+    return;
+  }
+  const loc = S.lastLoc && Number.isFinite(Number(S.lastLoc.lat)) ? { lat: Number(S.lastLoc.lat), lng: Number(S.lastLoc.lng) } : null;
+  S.route.show({ pickup: S.pickup, dropoff: S.dropoff, car: loc, toPickup: st === 'driver_assigned' });
 }
 
 async function onDrag(which) {
@@ -249,7 +302,8 @@ async function onDrag(which) {
     });
     if (snap && snap.trip) applySnapshot(snap, 'action');
     S.dropoff = to;
-    setText('#dropoff-text', fmtPoint(to));
+    showPlace('dropoff', to);
+    drawRoute();
     notice('Dropoff changed.');
   } catch (e) {
     S.dropoffMarker.setLatLng([S.dropoff.lat, S.dropoff.lng]);
@@ -407,6 +461,8 @@ function closeTrip() {
     S[k] = null;
     setText(`#${k}-text`, 'not set');
   }
+  if (S.route) S.route.clear();
+  S.lastLoc = null;
   $('#request').disabled = true;
 }
 
@@ -420,7 +476,7 @@ function applySnapshot(snap, why) {
     if (t[k] && Number.isFinite(t[k].lat)) {
       if (!S[`${k}Marker`] || !S[k] || S[k].lat !== t[k].lat || S[k].lng !== t[k].lng) setPoint(k, t[k]);
       S[k] = t[k];
-      setText(`#${k}-text`, fmtPoint(t[k]));
+      showPlace(k, t[k]);
     }
   }
   const hist = t.history || t.timeline || t.transitions;
@@ -472,11 +528,11 @@ function applyEvent(env) {
       break;
     case 'trip.arriving': {
       // dispatch: the driver is under a minute from the pickup.
-      const secs = Number(d.eta_s ?? (d.eta && d.eta.eta_s));
       S.arriving = true;
       const b = $('#arriving');
       b.hidden = false;
-      b.textContent = Number.isFinite(secs) && secs > 0 ? `Driver arriving — about ${fmtDuration(secs)} away` : 'Driver arriving';
+      // The countdown is the ETA line's job: this says what to do.
+      b.textContent = S.viewer ? 'Driver arriving at the pickup' : 'Driver arriving — time to head to the pickup';
       if (d.eta && typeof d.eta === 'object') setEta(d.eta);
       return;
     }
@@ -525,7 +581,9 @@ function setStatus(status) {
   if (status === 'requested' && S.car) {
     S.car.remove();
     S.car = null;
+    S.lastLoc = null;
   }
+  drawRoute();
 }
 
 function addTimeline(status, ts) {
@@ -553,9 +611,10 @@ function setDriver(drv) {
 function moveCar(loc) {
   if (!loc || !Number.isFinite(Number(loc.lat))) return;
   if (S.trip && TERMINAL.has(S.trip.status)) return;
-  if (!S.car) S.car = new MovingMarker(map, { lat: Number(loc.lat), lng: Number(loc.lng), heading: Number(loc.heading) }, { cls: 'assigned', title: 'Your driver' });
+  if (!S.car) S.car = new MovingMarker(map, { lat: Number(loc.lat), lng: Number(loc.lng), heading: Number(loc.heading) }, { cls: 'assigned', title: S.viewer ? 'Driver' : 'Your driver' });
   else S.car.update(loc);
   S.lastLoc = loc;
+  drawRoute();
 }
 
 // --- ETA countdown -----------------------------------------------------------
@@ -589,7 +648,7 @@ function setEta(eta) {
 function etaTick() {
   if (!S.eta) return;
   const left = (S.eta.at - Date.now()) / 1000;
-  const where = S.eta.to === 'dropoff' ? 'Arriving at your destination' : 'Driver arrives';
+  const where = S.eta.to === 'dropoff' ? (S.viewer ? 'Arriving at the destination' : 'Arriving at your destination') : 'Driver arrives';
   const box = $('#eta');
   if (S.etaStale) {
     // Disconnected: the last estimate, frozen and marked, not a countdown.
@@ -615,6 +674,13 @@ function etaStale(stale) {
 
 async function cancelTrip() {
   if (!confirmable()) return;
+  const ok = await confirmAction({
+    title: 'Cancel this trip?',
+    body: S.trip && S.trip.driver_id ? 'Your driver is already on the way.' : 'The search for a driver stops.',
+    ok: 'Cancel trip',
+    keep: 'Keep trip',
+  });
+  if (!ok || !S.tripId) return;
   const btn = $('#cancel');
   btn.disabled = true;
   try {
