@@ -19,7 +19,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
@@ -61,6 +63,13 @@ var sentinels = map[string]error{
 	"api.ErrUnauthorized":         ErrUnauthorized,
 	"api.ErrForbidden":            ErrForbidden,
 	"sse.ErrShuttingDown":         sse.ErrShuttingDown,
+	"archive.ErrNotFound":         archive.ErrNotFound,
+	"archive.ErrInvalid":          archive.ErrInvalid,
+	"archive.ErrInvalidCursor":    archive.ErrInvalidCursor,
+	"archive.ErrInvalidRange":     archive.ErrInvalidRange,
+	"archive.ErrInvalidLimit":     archive.ErrInvalidLimit,
+	"history.ErrNotEnded":         history.ErrNotEnded,
+	"history.ErrNoArchive":        history.ErrNoArchive,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
@@ -117,6 +126,8 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	}
 	declared = append(declared, declaredSentinels(t, ".", "api")...)
 	declared = append(declared, declaredSentinels(t, "sse", "sse")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "archive"), "archive")...)
+	declared = append(declared, declaredSentinels(t, "history", "history")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)
