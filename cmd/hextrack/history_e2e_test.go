@@ -238,6 +238,13 @@ func TestTripServedFromArchive(t *testing.T) {
 			}
 
 			ctx := context.Background()
+			link, err := client.New("http://"+m.Addr(), ht.rider, nil).ShareTrip(ctx, ht.id, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := httpGet(t, m, "/v1/trips/"+ht.id, link.Token); r.status != 200 {
+				t.Fatalf("the viewer before: %d %s", r.status, r.body)
+			}
 			keys, err := m.Redis().Keys(ctx, "*"+ht.id+"*").Result()
 			if err != nil || len(keys) < 2 {
 				t.Fatalf("the trip's keys: %v %v", keys, err)
@@ -277,6 +284,19 @@ func TestTripServedFromArchive(t *testing.T) {
 						t.Errorf("GET %s as %s from the archive: %d %s, want %d", p, who, r.status, r.body, c.status)
 					}
 				}
+			}
+			// The share link lived in the trip's keys: gone with them, as
+			// it would be from Redis (401 share_revoked), not opened by the
+			// archive.
+			for _, p := range tripReads(ht.id) {
+				if r := httpGet(t, m, p, link.Token); r.status != 401 || !strings.Contains(r.body, "share_revoked") {
+					t.Errorf("GET %s as the trip's viewer once its keys are gone: %d %s", p, r.status, r.body)
+				}
+			}
+			// A poll's If-None-Match is answered from the archive too.
+			snapPath := tripReads(ht.id)[0]
+			if r := httpGet(t, m, snapPath, ht.rider, "If-None-Match", before[snapPath].etag); r.status != 304 {
+				t.Errorf("If-None-Match of the archived trip: %d %s", r.status, r.body)
 			}
 			if r := httpGet(t, m, "/v1/trips/no_such_trip", ht.rider); r.status != 404 {
 				t.Errorf("a trip in neither Redis nor the archive: %d %s", r.status, r.body)
