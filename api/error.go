@@ -121,7 +121,7 @@ var errorTable = []errorRow{
 	{err: archive.ErrInvalidLimit, status: http.StatusBadRequest, code: "invalid_limit"},
 	{err: archive.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
 	{err: history.ErrNotEnded, status: http.StatusConflict, code: "trip_not_ended"},
-	{err: history.ErrNoArchive, status: http.StatusServiceUnavailable, code: "unavailable", retry: time.Second},
+	{err: history.ErrNoArchive, status: http.StatusServiceUnavailable, code: "unavailable", message: "the archive is not available on this node; retry shortly", retry: time.Second},
 	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
 	// a malformed event, a bug: 500, logged.
 }

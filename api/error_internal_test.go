@@ -168,6 +168,9 @@ func TestToError(t *testing.T) {
 		details any
 	}{
 		{"domain", fmt.Errorf("%w: pickup is missing", trip.ErrInvalid), 400, "invalid_argument", "invalid request: pickup is missing", 0, nil},
+		{"archive down hides the cause", fmt.Errorf("%w: %w", history.ErrNoArchive, errors.New("archive: list trips: dial tcp 10.0.0.2:5432: refused")),
+			503, "unavailable", "the archive is not available on this node; retry shortly", time.Second, nil},
+		{"bad cursor", fmt.Errorf("%w: %q is not a cursor of this archive", archive.ErrInvalidCursor, "x"), 400, "invalid_cursor", `invalid cursor: "x" is not a cursor of this archive`, 0, nil},
 		{"unavailable hides the cause", fmt.Errorf("trip: get: %w", fmt.Errorf("%w: dial tcp 10.0.0.1:6379: connection refused", feed.ErrUnavailable)),
 			503, "unavailable", msgUnavailable, time.Second, nil},
 		{"transition details", fmt.Errorf("ws: %w", &trip.TransitionError{Action: "pickup", Current: "completed", Version: 7}),

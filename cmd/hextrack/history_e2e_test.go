@@ -293,6 +293,13 @@ func TestTripServedFromArchive(t *testing.T) {
 					t.Errorf("GET %s as the trip's viewer once its keys are gone: %d %s", p, r.status, r.body)
 				}
 			}
+			// An SSE client starts from the archived snapshot.
+			wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+			f := <-client.New("http://"+m.Addr(), ht.rider, nil).WatchTrip(wctx, ht.id, "").C
+			wcancel()
+			if f.Type != "snapshot" || f.Snapshot == nil || f.Snapshot.Trip.ID != ht.id || f.Snapshot.Trip.Status != "completed" {
+				t.Errorf("the first SSE frame of the archived trip: %+v", f)
+			}
 			// A poll's If-None-Match is answered from the archive too.
 			snapPath := tripReads(ht.id)[0]
 			if r := httpGet(t, m, snapPath, ht.rider, "If-None-Match", before[snapPath].etag); r.status != 304 {
