@@ -144,7 +144,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	dc.Prefix = prefix
 	drivers := driverredis.NewService(rdb, idx, dc)
-	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: prefix})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 	drivers.Listen(trips.Tracker())
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix}

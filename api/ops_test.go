@@ -39,7 +39,7 @@ func newOpsCluster(tb testing.TB, n int) []opsNode {
 	for range n {
 		idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
-		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
+		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: prefix})
 		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 		drivers.Listen(trips.Tracker())
 		ocfg := opsredis.Config{Prefix: prefix, Stale: idx.Stale()}

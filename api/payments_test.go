@@ -49,7 +49,7 @@ func newPayEnv(tb testing.TB) *payEnv {
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
-	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: prefix})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix})
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{whNew, whOld}, Prefix: prefix}
 	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)

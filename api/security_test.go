@@ -38,7 +38,7 @@ func newSecEnv(tb testing.TB, cfg api.Config, logger *slog.Logger, n int) []*tri
 	for range n {
 		idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 		drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
-		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
+		b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: prefix})
 		trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 		drivers.Listen(trips.Tracker())
 		ctx, cancel := context.WithCancel(context.Background())

@@ -40,6 +40,7 @@ type tripEnv struct {
 	drivers *driverredis.Service
 	feed    *feedredis.Broker
 	rdb     *redis.Client
+	prefix  string
 	n       atomic.Int64
 }
 
@@ -48,7 +49,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 	rdb, prefix := redistest.MustOpen(tb)
 	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	drivers := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
-	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: prefix})
 	trips := tripredis.NewService(rdb, b, drivers, tripredis.Config{Prefix: prefix, LocationEvery: 100 * time.Millisecond})
 	drivers.Listen(trips.Tracker())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -67,7 +68,7 @@ func newTripEnv(tb testing.TB, sc api.StreamConfig) *tripEnv {
 		cancel()
 		_ = b.Close()
 	})
-	return &tripEnv{srv: srv, ts: ts, conns: conns, trips: trips, drivers: drivers, feed: b, rdb: rdb}
+	return &tripEnv{srv: srv, ts: ts, conns: conns, trips: trips, drivers: drivers, feed: b, rdb: rdb, prefix: prefix}
 }
 
 // dropConns closes every connection the test server accepted, SSE streams
@@ -467,7 +468,7 @@ func TestLongPoll(t *testing.T) {
 		_, _ = rc.SendMessage(ctx, id, e.uid("m"), "x")
 	}
 	evs, _, _ := e.feed.Read(ctx, trip.Topic(id), "", 100)
-	if err := e.rdb.XTrimMinID(ctx, feed.StreamKey(trip.Topic(id)), evs[2].ID).Err(); err != nil {
+	if err := e.rdb.XTrimMinID(ctx, feed.StreamKey(e.prefix, trip.Topic(id)), evs[2].ID).Err(); err != nil {
 		t.Fatal(err)
 	}
 	_, err = rc.TripEvents(ctx, id, evs[0].ID, 10, 0)

@@ -69,6 +69,7 @@ type env struct {
 	nginx   *faults.Nginx
 	load    *faults.Load
 	name    string
+	prefix  string // the nodes' HEXTRACK_KEY_PREFIX
 }
 
 type envConfig struct {
@@ -117,10 +118,11 @@ func newEnv(t *testing.T, name string, cfg envConfig) (*env, *faults.Proxy) {
 		t.Cleanup(proxy.Close)
 	}
 	id := randID()
+	e.prefix = "hx" + id + ":"
 	var ups []string
 	for i := range cfg.nodes {
 		n, err := faults.NewNode(fmt.Sprintf("node%d", i), filepath.Join(e.dir, fmt.Sprintf("node%d", i)), faults.NodeConfig{
-			Bin: bin, RedisURL: url, Prefix: "hx" + id + ":", Secret: secret, Drain: 2 * time.Second,
+			Bin: bin, RedisURL: url, Prefix: e.prefix, Secret: secret, Drain: 2 * time.Second,
 			Env: []string{"HEXTRACK_DISPATCH_LEASE=2s"}})
 		if err != nil {
 			t.Fatal(err)
@@ -169,7 +171,7 @@ func tail(b []byte, n int) []byte {
 
 // verdict verifies the load against the streams and records one line.
 func (e *env) verdict(letter, name string, recovery string, extra string, fail []string) {
-	r, err := e.load.Verify(e.ctx, e.rdb, 20*time.Second)
+	r, err := e.load.Verify(e.ctx, e.rdb, e.prefix, 20*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -167,8 +167,8 @@ func (l *Load) Resume() { l.run.post.Store(true) }
 
 // Verify stops posting, waits (up to settle) until every client has
 // received the last event of its stream, and checks every topic against
-// its stream in Redis.
-func (l *Load) Verify(ctx context.Context, rdb redis.UniversalClient, settle time.Duration) (Result, error) {
+// its stream in Redis (under the nodes' key prefix).
+func (l *Load) Verify(ctx context.Context, rdb redis.UniversalClient, prefix string, settle time.Duration) (Result, error) {
 	l.Pause()
 	// Posts in flight (a retry loop runs until the server acknowledges)
 	// land before the streams are read, so every ack can be checked.
@@ -186,7 +186,7 @@ func (l *Load) Verify(ctx context.Context, rdb redis.UniversalClient, settle tim
 	read := func() ([]topicTruth, error) {
 		var out []topicTruth
 		for _, t := range l.Check.Topics() {
-			msgs, err := rdb.XRange(ctx, feed.StreamKey(t), "-", "+").Result()
+			msgs, err := rdb.XRange(ctx, feed.StreamKey(prefix, t), "-", "+").Result()
 			if err != nil {
 				return nil, fmt.Errorf("xrange %s: %w", t, err)
 			}

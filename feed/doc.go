@@ -19,7 +19,9 @@
 // # Topics and keys
 //
 // Topics are "trip:<id>", "driver:<id>" and "ops". Every key of a topic
-// carries the same Cluster hash tag, shared with the domain's own keys:
+// starts with the deployment's key prefix (HEXTRACK_KEY_PREFIX, shown here
+// empty) and carries the same Cluster hash tag, shared with the domain's
+// own keys:
 //
 //	topic        stream (StreamKey)       channel (Channel)             dedupe (DedupeKey)
 //	trip:t_123   feed:trip:{t_123}        feed:trip:{t_123}:live        feed:trip:{t_123}:dedupe:<hash>

@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hextrack/hextrack/feed"
@@ -17,20 +18,35 @@ func TestKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.topic, func(t *testing.T) {
-			if got := feed.StreamKey(tt.topic); got != tt.stream {
+			if got := feed.StreamKey("", tt.topic); got != tt.stream {
 				t.Errorf("StreamKey = %q, want %q", got, tt.stream)
 			}
-			if got := feed.Channel(tt.topic); got != tt.channel {
+			if got := feed.Channel("", tt.topic); got != tt.channel {
 				t.Errorf("Channel = %q, want %q", got, tt.channel)
 			}
 			if got, _ := feed.HashTag(tt.topic); got != tt.tag {
 				t.Errorf("HashTag = %q, want %q", got, tt.tag)
 			}
-			dk := feed.DedupeKey(tt.topic, "some client key")
-			if dk[:len(tt.stream)] != tt.stream || dk == feed.DedupeKey(tt.topic, "other") {
+			dk := feed.DedupeKey("", tt.topic, "some client key")
+			if dk[:len(tt.stream)] != tt.stream || dk == feed.DedupeKey("", tt.topic, "other") {
 				t.Errorf("DedupeKey = %q", dk)
 			}
 		})
+	}
+}
+
+// TestKeysPrefixed: the deployment's key prefix starts every key and
+// channel, ahead of the hash tag.
+func TestKeysPrefixed(t *testing.T) {
+	const p = "hx7:"
+	if got, want := feed.StreamKey(p, "trip:t_1"), "hx7:feed:trip:{t_1}"; got != want {
+		t.Errorf("StreamKey = %q, want %q", got, want)
+	}
+	if got, want := feed.Channel(p, "ops"), "hx7:feed:{ops}:live"; got != want {
+		t.Errorf("Channel = %q, want %q", got, want)
+	}
+	if dk := feed.DedupeKey(p, "trip:t_1", "k"); !strings.HasPrefix(dk, "hx7:feed:trip:{t_1}:dedupe:") {
+		t.Errorf("DedupeKey = %q", dk)
 	}
 }
 

@@ -95,7 +95,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 	reads := make([]*redis.Cmd, len(topics))
 	err = p.pipelined(ctx, func(pl redis.Pipeliner) {
 		for i, topic := range topics {
-			reads[i] = readScript.EvalSha(ctx, pl, []string{feed.StreamKey(topic), feedredis.ArchivedKey(topic)}, p.cfg.Batch)
+			reads[i] = readScript.EvalSha(ctx, pl, []string{feed.StreamKey(p.cfg.Prefix, topic), feedredis.ArchivedKey(p.cfg.Prefix, topic)}, p.cfg.Batch)
 		}
 	})
 	if err != nil {
@@ -159,7 +159,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 	ttl := strconv.FormatInt(p.cfg.CursorTTL.Milliseconds(), 10)
 	err = p.pipelined(ctx, func(pl redis.Pipeliner) {
 		for topic, last := range lasts {
-			advanceScript.EvalSha(ctx, pl, []string{feedredis.ArchivedKey(topic)}, last, ttl)
+			advanceScript.EvalSha(ctx, pl, []string{feedredis.ArchivedKey(p.cfg.Prefix, topic)}, last, ttl)
 		}
 	})
 	if err != nil {

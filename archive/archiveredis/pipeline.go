@@ -31,8 +31,8 @@ type Trips interface {
 
 // Config tunes a Pipeline; zero values mean the documented defaults.
 type Config struct {
-	// Prefix is feedredis.Config.ArchivePrefix: the dirty index's and the
-	// leases' key prefix.
+	// Prefix is feedredis.Config.Prefix: the key prefix of the feed's
+	// streams and cursors, the dirty index and the leases.
 	Prefix string
 	// NodeID names this node in the leases. "" means a random ID.
 	NodeID string

@@ -40,7 +40,7 @@ const grace = 150 * time.Millisecond
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
-	b := feedredis.New(rdb, feedredis.Config{ArchiveMarks: true, ArchivePrefix: prefix, ArchiveGrace: grace,
+	b := feedredis.New(rdb, feedredis.Config{ArchiveMarks: true, Prefix: prefix, ArchiveGrace: grace,
 		PositionCheck: -1, Logger: quiet(t)})
 	t.Cleanup(func() { _ = b.Close() })
 	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "archive.db"))
@@ -68,7 +68,7 @@ func (e *env) topicIn(shard int) string {
 		topic = "trip:pt_" + hex.EncodeToString(b[:])
 	}
 	e.t.Cleanup(func() {
-		e.rdb.Del(context.Background(), feed.StreamKey(topic), feedredis.ArchivedKey(topic))
+		e.rdb.Del(context.Background(), feed.StreamKey(e.prefix, topic), feedredis.ArchivedKey(e.prefix, topic))
 	})
 	return topic
 }
@@ -235,7 +235,7 @@ func TestCrashBetweenWriteAndCursorArchivesOnce(t *testing.T) {
 	if got := e.archived(tp); !equal(got, want[:10]) {
 		t.Fatalf("after the crash the archive holds %v, want the first batch", got)
 	}
-	if c := e.rdb.Get(context.Background(), feedredis.ArchivedKey(tp)).Val(); c != "" {
+	if c := e.rdb.Get(context.Background(), feedredis.ArchivedKey(e.prefix, tp)).Val(); c != "" {
 		t.Fatalf("cursor advanced to %q by the killed consumer", c)
 	}
 	for s := range feedredis.ArchiveShards { // killed: its leases stay until they expire
@@ -383,7 +383,7 @@ func TestTrimmedStreamCountsGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	more := e.publish(tp, 10)
-	e.rdb.XTrimMaxLen(ctx, feed.StreamKey(tp), 4)
+	e.rdb.XTrimMaxLen(ctx, feed.StreamKey(e.prefix, tp), 4)
 	if err := archiveredis.Pass(ctx, p); err != nil {
 		t.Fatal(err)
 	}

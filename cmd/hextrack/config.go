@@ -193,6 +193,10 @@ func parseServe(args []string) (Config, error) {
 	if c.RedisURL == "" {
 		c.Dev = true
 	}
+	if strings.ContainsAny(c.Prefix, "{}") {
+		// A brace would become the Cluster hash tag of every key.
+		return c, errors.New("HEXTRACK_KEY_PREFIX must not contain { or }")
+	}
 	return c, checkDatabaseURL(c.DatabaseURL)
 }
 

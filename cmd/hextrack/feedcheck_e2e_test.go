@@ -93,7 +93,9 @@ func testLostNotice(t *testing.T, redisURL, prefix string, rdb redis.UniversalCl
 	}
 	trip := snap.Trip.ID
 	tripTopic, drvTopic := "trip:"+trip, "driver:"+drv
-	t.Cleanup(func() { rdb.Del(context.Background(), feed.StreamKey(tripTopic), feed.StreamKey(drvTopic)) })
+	t.Cleanup(func() {
+		rdb.Del(context.Background(), feed.StreamKey(prefix, tripTopic), feed.StreamKey(prefix, drvTopic))
+	})
 
 	// Live subscribers: a trip SSE stream, a driver WebSocket. Each first
 	// receives a normal event, so its first stream read is behind it.
@@ -147,8 +149,8 @@ func testLostNotice(t *testing.T, redisURL, prefix string, rdb redis.UniversalCl
 	time.Sleep(300 * time.Millisecond) // both are waiting
 
 	at := time.Now()
-	lostTrip := appendWithoutNotice(t, rdb, tripTopic, "trip.completed")
-	lostCmd := appendWithoutNotice(t, rdb, drvTopic, "trip.cancelled")
+	lostTrip := appendWithoutNotice(t, rdb, prefix, tripTopic, "trip.completed")
+	lostCmd := appendWithoutNotice(t, rdb, prefix, drvTopic, "trip.cancelled")
 	within := e2eCheck + e2eMargin
 	if f := sse.nextDurable(t, within); f.id != lostTrip || f.event != "trip.completed" {
 		t.Fatalf("SSE frame %+v, want trip.completed %s", f, lostTrip)
@@ -200,10 +202,10 @@ func testLostNotice(t *testing.T, redisURL, prefix string, rdb redis.UniversalCl
 // appendWithoutNotice appends a durable event to topic's stream with the
 // fields the feed writes (type, ts, data, prev = the previous last ID) but
 // publishes no pub/sub notice.
-func appendWithoutNotice(t *testing.T, rdb redis.UniversalClient, topic, typ string) string {
+func appendWithoutNotice(t *testing.T, rdb redis.UniversalClient, prefix, topic, typ string) string {
 	t.Helper()
 	ctx := context.Background()
-	stream := feed.StreamKey(topic)
+	stream := feed.StreamKey(prefix, topic)
 	prev := ""
 	last, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
 	if err != nil {

@@ -247,7 +247,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
 	m.Feed = feedredis.New(m.rdb, feedredis.Config{Registerer: reg, Logger: m.Logger, PositionCheck: c.FeedPositionCheck,
-		ArchiveMarks: m.archive != nil, ArchivePrefix: c.Prefix})
+		ArchiveMarks: m.archive != nil, Prefix: c.Prefix})
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}

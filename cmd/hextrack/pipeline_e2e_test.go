@@ -31,7 +31,7 @@ func TestTripEventsReachTheArchive(t *testing.T) {
 	}
 	id := snap.Trip.ID
 	topic := trip.Topic(id)
-	entries, err := m.Redis().XRange(ctx, feed.StreamKey(topic), "-", "+").Result()
+	entries, err := m.Redis().XRange(ctx, feed.StreamKey("", topic), "-", "+").Result()
 	if err != nil || len(entries) == 0 {
 		t.Fatalf("the trip's stream: %d entries, %v", len(entries), err)
 	}

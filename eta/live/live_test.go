@@ -301,7 +301,7 @@ func (r recordedETAs) OpenGate(ctx context.Context, id string, now time.Time, ev
 // held until it opens).
 func TestETAThrottleAcrossNodes(t *testing.T) {
 	e := triptest.MustEnv(t, tripredis.Config{})
-	b2 := feedredis.New(e.RDB, feedredis.Config{MaxAge: 10 * time.Minute})
+	b2 := feedredis.New(e.RDB, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: e.Prefix})
 	t.Cleanup(func() { _ = b2.Close() })
 	other := tripredis.NewService(e.RDB, b2, e.Drivers, tripredis.Config{Prefix: e.Prefix})
 	r := &lineRouter{speed: 10}

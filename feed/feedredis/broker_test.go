@@ -128,10 +128,10 @@ func TestPublishIdempotent(t *testing.T) {
 	if string(items[0].Event.Data) != `{"text":"hi"}` {
 		t.Fatalf("data = %s", items[0].Event.Data)
 	}
-	if n := rdb.XLen(ctx, feed.StreamKey(topic)).Val(); n != 2 {
+	if n := rdb.XLen(ctx, feed.StreamKey("", topic)).Val(); n != 2 {
 		t.Fatalf("stream length %d, want 2", n)
 	}
-	if ttl := rdb.PTTL(ctx, feed.DedupeKey(topic, "client-msg-1")).Val(); ttl <= 0 {
+	if ttl := rdb.PTTL(ctx, feed.DedupeKey("", topic, "client-msg-1")).Val(); ttl <= 0 {
 		t.Fatalf("dedupe key ttl %v, want > 0", ttl)
 	}
 	select {
@@ -190,7 +190,7 @@ return {'ok', id, fresh}
 	if it.Event.ID != ok[1] || string(it.Event.Data) != `{"status":"driver_assigned","version":2}` {
 		t.Fatalf("event = %+v data %s", it.Event, it.Event.Data)
 	}
-	if n := rdb.XLen(ctx, feed.StreamKey(topic)).Val(); n != 1 {
+	if n := rdb.XLen(ctx, feed.StreamKey("", topic)).Val(); n != 1 {
 		t.Fatalf("a conflict must not append: stream length %d", n)
 	}
 	if v := rdb.HGet(ctx, tripKey, "version").Val(); v != "2" {

@@ -66,9 +66,11 @@ type Config struct {
 	// it when an archive consumes the feeds; a mark that cannot be written
 	// fails the publish (nothing is published unmarked).
 	ArchiveMarks bool
-	// ArchivePrefix prefixes the dirty-topic index's keys ("" in
-	// production; tests use their own).
-	ArchivePrefix string
+	// Prefix starts every key and channel of the feed (streams, live
+	// channels, dedupe keys, probes, the archive's dirty index): the
+	// deployment's HEXTRACK_KEY_PREFIX, so several deployments (or test
+	// runs) share one Redis without meeting. It must not contain braces.
+	Prefix string
 	// ArchiveGrace is how long after its mark a publish may still land:
 	// the mark's score is the Redis time plus ArchiveGrace, and the consumer
 	// removes a topic only once that time has passed before it read the

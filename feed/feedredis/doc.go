@@ -87,7 +87,7 @@
 // # Liveness
 //
 // Each pub/sub connection (one per node; one per hash slot under Cluster)
-// carries a probe channel "feed:probe:{tag}:<node>". Every ProbeInterval the
+// carries a probe channel "<prefix>feed:probe:{tag}:<node>". Every ProbeInterval the
 // node publishes a probe; one not received back within ProbeTimeout means the
 // subscription is dead or silently stalled: the connection is closed and
 // replaced, every topic is subscribed again, and every local subscriber

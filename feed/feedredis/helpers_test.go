@@ -78,7 +78,7 @@ func newTopic(tb testing.TB, rdb redis.UniversalClient) string {
 	topic := "trip:test_" + name + "_" + randHex(4)
 	tb.Cleanup(func() {
 		ctx := context.Background()
-		keys, _ := rdb.Keys(ctx, feed.StreamKey(topic)+"*").Result()
+		keys, _ := rdb.Keys(ctx, feed.StreamKey("", topic)+"*").Result()
 		if len(keys) > 0 {
 			rdb.Del(ctx, keys...)
 		}

@@ -75,7 +75,7 @@ func newHub(b *Broker) *hub {
 // join adds l to topic and returns the channel closed when the topic's
 // subscription is active on Redis.
 func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
-	ch := feed.Channel(name)
+	ch := feed.Channel(h.b.cfg.Prefix, name)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -130,7 +130,7 @@ func (h *hub) join(name string, l listener) (<-chan struct{}, error) {
 
 // leave removes l; the last listener of a topic unsubscribes it on Redis.
 func (h *hub) leave(name string, l listener) {
-	ch := feed.Channel(name)
+	ch := feed.Channel(h.b.cfg.Prefix, name)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t := h.topics[ch]
@@ -197,7 +197,7 @@ func (h *hub) close() {
 func (h *hub) newConn(key int, tag string) *conn {
 	ctx, cancel := context.WithCancel(h.b.ctx)
 	c := &conn{
-		h: h, key: key, probe: probeChannel(tag, h.b.cfg.NodeID),
+		h: h, key: key, probe: probeChannel(h.b.cfg.Prefix, tag, h.b.cfg.NodeID),
 		ctx: ctx, cancel: cancel, pending: map[string]int{}, topics: map[string]*topic{},
 	}
 	h.conns[key] = c

@@ -10,7 +10,9 @@ import (
 
 // probeChannel is the per-node (per-connection under Cluster) liveness
 // channel. tag puts it in the slot of the connection's topics.
-func probeChannel(tag, node string) string { return "feed:probe:{" + tag + "}:" + node }
+func probeChannel(prefix, tag, node string) string {
+	return prefix + "feed:probe:{" + tag + "}:" + node
+}
 
 // slot computes the Redis Cluster slot of key (CRC16/XMODEM of the hash tag
 // or the whole key, mod 16384), used to group topics per sharded
@@ -50,12 +52,12 @@ func DirtyShard(topic string) int {
 // DirtyKey is the dirty-topic index's sorted set of shard (member: a
 // topic; score: the Redis time in ms until which a publish announced by the
 // mark may still land, see Config.ArchiveMarks). prefix is
-// Config.ArchivePrefix.
+// Config.Prefix.
 func DirtyKey(prefix string, shard int) string {
 	return prefix + "archive:dirty:{s" + strconv.Itoa(shard) + "}"
 }
 
 // ArchivedKey is where the archive's consumer keeps the ID of the last
 // event of topic it archived. It shares the topic's hash tag, so one script
-// can read it with the stream.
-func ArchivedKey(topic string) string { return feed.StreamKey(topic) + ":archived" }
+// can read it with the stream. prefix is Config.Prefix.
+func ArchivedKey(prefix, topic string) string { return feed.StreamKey(prefix, topic) + ":archived" }

@@ -48,7 +48,7 @@ func (b *Publisher) LiveParams(topic, typ string, ts time.Time) ([]any, error) {
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	return []any{feed.Channel(topic), cmd, typ, ts.UTC().Format(time.RFC3339Nano)}, nil
+	return []any{feed.Channel(b.cfg.Prefix, topic), cmd, typ, ts.UTC().Format(time.RFC3339Nano)}, nil
 }
 
 // PublishSeq sends a live-only message with sequence seq (Event.Seq on
@@ -67,9 +67,9 @@ func (b *Publisher) publishLive(ctx context.Context, topic, typ, seq string, dat
 	}
 	msg := encodeWire("", seq, typ, time.Now().UTC().Format(time.RFC3339Nano), data)
 	if b.sharded {
-		err = b.rdb.SPublish(ctx, feed.Channel(topic), msg).Err()
+		err = b.rdb.SPublish(ctx, feed.Channel(b.cfg.Prefix, topic), msg).Err()
 	} else {
-		err = b.rdb.Publish(ctx, feed.Channel(topic), msg).Err()
+		err = b.rdb.Publish(ctx, feed.Channel(b.cfg.Prefix, topic), msg).Err()
 	}
 	if err != nil {
 		return fmt.Errorf("feed: publish live %s: %w", topic, err)

@@ -45,7 +45,7 @@ func TestLiveFromScript(t *testing.T) {
 		t.Fatalf("LiveParams: %v, %d args (want %d)", err, len(args), feedredis.LiveArgc)
 	}
 	// The counter shares the stream's hash tag (the topic's slot).
-	counter := feed.StreamKey(topic) + ":livecounter"
+	counter := feed.StreamKey("", topic) + ":livecounter"
 	t.Cleanup(func() { rdb.Del(context.Background(), counter) })
 	for range 2 {
 		if err := liveScript.Run(ctx, rdb, []string{counter}, append([]any{`{"seq":__SEQ__,"lat":1.5}`}, args...)...).Err(); err != nil {
@@ -79,7 +79,7 @@ func TestLiveFromScript(t *testing.T) {
 	if _, has := env["id"]; has || len(env) != 4 {
 		t.Fatalf("live envelope %s: want type, topic, ts and data only", raw)
 	}
-	if n, err := rdb.XLen(ctx, feed.StreamKey(topic)).Result(); err != nil || n != 1 {
+	if n, err := rdb.XLen(ctx, feed.StreamKey("", topic)).Result(); err != nil || n != 1 {
 		t.Fatalf("stream holds %d entries (%v): live messages were stored", n, err)
 	}
 

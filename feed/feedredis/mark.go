@@ -31,7 +31,7 @@ func (b *Publisher) mark(ctx context.Context, topic string) error {
 	if !b.cfg.ArchiveMarks {
 		return nil
 	}
-	key := DirtyKey(b.cfg.ArchivePrefix, DirtyShard(topic))
+	key := DirtyKey(b.cfg.Prefix, DirtyShard(topic))
 	grace := strconv.FormatInt(b.cfg.ArchiveGrace.Milliseconds(), 10)
 	if err := markScript.Run(ctx, b.rdb, []string{key}, topic, grace).Err(); err != nil {
 		return fmt.Errorf("feed: mark %s for the archive: %w", topic, err)

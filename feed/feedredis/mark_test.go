@@ -23,14 +23,14 @@ func TestArchiveMarks(t *testing.T) {
 		}
 	})
 
-	off, _ := MustOpenBroker(t, rdb, feedredis.Config{ArchivePrefix: prefix})
+	off, _ := MustOpenBroker(t, rdb, feedredis.Config{Prefix: prefix})
 	quiet := newTopic(t, rdb)
 	publishN(t, off, quiet, 1)
 	if err := rdb.ZScore(ctx, key(quiet), quiet).Err(); err == nil {
 		t.Fatal("a broker without ArchiveMarks marked its topic")
 	}
 
-	on, _ := MustOpenBroker(t, rdb, feedredis.Config{ArchiveMarks: true, ArchivePrefix: prefix, ArchiveGrace: time.Minute})
+	on, _ := MustOpenBroker(t, rdb, feedredis.Config{ArchiveMarks: true, Prefix: prefix, ArchiveGrace: time.Minute})
 	topic := newTopic(t, rdb)
 	before := time.Now()
 	publishN(t, on, topic, 1)
@@ -51,7 +51,7 @@ func TestArchiveMarks(t *testing.T) {
 	if n := feedredis.DirtyShard(topic); n < 0 || n >= feedredis.ArchiveShards {
 		t.Fatalf("shard %d out of range", n)
 	}
-	if k := feedredis.ArchivedKey(topic); k != feed.StreamKey(topic)+":archived" {
+	if k := feedredis.ArchivedKey(prefix, topic); k != feed.StreamKey(prefix, topic)+":archived" {
 		t.Fatalf("ArchivedKey = %q", k)
 	}
 }

@@ -78,7 +78,7 @@ func (h *hub) checkPositions(prev map[*topic]feed.ID) map[*topic]feed.ID {
 	cmds := make([]*redis.XMessageSliceCmd, len(ts))
 	_, err := h.b.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, t := range ts {
-			cmds[i] = p.XRevRangeN(ctx, feed.StreamKey(t.name), "+", "-", 1)
+			cmds[i] = p.XRevRangeN(ctx, feed.StreamKey(h.b.cfg.Prefix, t.name), "+", "-", 1)
 		}
 		return nil
 	})

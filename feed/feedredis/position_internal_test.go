@@ -47,7 +47,7 @@ func BenchmarkPositionCheck(b *testing.B) {
 	}
 	defer func() {
 		for _, tp := range topics {
-			rdb.Del(ctx, feed.StreamKey(tp))
+			rdb.Del(ctx, feed.StreamKey("", tp))
 		}
 	}()
 	for _, tp := range topics {

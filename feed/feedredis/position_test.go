@@ -20,7 +20,7 @@ import (
 func appendSilently(tb testing.TB, rdb redis.UniversalClient, topic, typ string, data json.RawMessage) string {
 	tb.Helper()
 	ctx := context.Background()
-	stream := feed.StreamKey(topic)
+	stream := feed.StreamKey("", topic)
 	prev := ""
 	last, err := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Result()
 	if err != nil {

@@ -29,7 +29,7 @@ func (b *Reader) Position(ctx context.Context, topic string) (string, error) {
 	if _, _, err := feed.ParseTopic(topic); err != nil {
 		return "", err
 	}
-	info, err := b.rdb.XInfoStream(ctx, feed.StreamKey(topic)).Result()
+	info, err := b.rdb.XInfoStream(ctx, feed.StreamKey(b.cfg.Prefix, topic)).Result()
 	if isNoSuchKey(err) {
 		return "0-0", nil
 	}
@@ -84,7 +84,7 @@ func isNoSuchKey(err error) bool {
 // if the first entry after it is the oldest retained, it was trimmed
 // (ErrTrimmed); otherwise it was never an ID of this stream (ErrUnknownID).
 func (b *Reader) readAfter(ctx context.Context, topic, after string, n int) ([]feed.Event, string, error) {
-	stream := feed.StreamKey(topic)
+	stream := feed.StreamKey(b.cfg.Prefix, topic)
 	fromOldest := after == ""
 	var aid feed.ID
 	var perr error

@@ -160,7 +160,7 @@ func TestResumeReset(t *testing.T) {
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	ids := publishN(t, b, topic, 450) // MAXLEN ~ trims whole 100-entry nodes
-	info, err := rdb.XInfoStream(ctx, feed.StreamKey(topic)).Result()
+	info, err := rdb.XInfoStream(ctx, feed.StreamKey("", topic)).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestResumeReset(t *testing.T) {
 	t.Run("stream expired and recreated", func(t *testing.T) {
 		gone := newTopic(t, rdb)
 		old := publishN(t, b, gone, 2)
-		rdb.Del(ctx, feed.StreamKey(gone))
+		rdb.Del(ctx, feed.StreamKey("", gone))
 		// A recreated stream restarts IDs from the clock; within the same
 		// millisecond it could reissue an old ID (real expiry happens MaxAge
 		// after the last event, so never in practice).
@@ -252,12 +252,12 @@ func TestMaxAge(t *testing.T) {
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	publishN(t, b, topic, 250)
-	if ttl := rdb.PTTL(ctx, feed.StreamKey(topic)).Val(); ttl <= 0 || ttl > 300*time.Millisecond {
+	if ttl := rdb.PTTL(ctx, feed.StreamKey("", topic)).Val(); ttl <= 0 || ttl > 300*time.Millisecond {
 		t.Fatalf("stream ttl = %v, want (0, 300ms]", ttl)
 	}
 	time.Sleep(350 * time.Millisecond)
 	publishN(t, b, topic, 1)
-	if n := rdb.XLen(ctx, feed.StreamKey(topic)).Val(); n > 100 {
+	if n := rdb.XLen(ctx, feed.StreamKey("", topic)).Val(); n > 100 {
 		t.Fatalf("stream length %d after the old events aged out (approximate trim keeps < one node)", n)
 	}
 }
@@ -271,7 +271,7 @@ func TestContinuityAcrossEmptiedStream(t *testing.T) {
 	topic := newTopic(t, rdb)
 	ctx := context.Background()
 	old := publishN(t, b, topic, 2)
-	if err := rdb.XTrimMaxLen(ctx, feed.StreamKey(topic), 0).Err(); err != nil {
+	if err := rdb.XTrimMaxLen(ctx, feed.StreamKey("", topic), 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	sub, err := b.Subscribe(ctx, topic, old[1])

@@ -121,10 +121,10 @@ func (b *Publisher) publishParams(p feed.Publication) (keys []string, args []any
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	stream := feed.StreamKey(p.Topic)
+	stream := feed.StreamKey(b.cfg.Prefix, p.Topic)
 	dedupe, useDedupe := stream, "0" // same slot placeholder when unused
 	if p.Key != "" {
-		dedupe, useDedupe = feed.DedupeKey(p.Topic, p.Key), "1"
+		dedupe, useDedupe = feed.DedupeKey(b.cfg.Prefix, p.Topic, p.Key), "1"
 	}
 	sharded := "0"
 	if b.sharded {
@@ -136,7 +136,7 @@ func (b *Publisher) publishParams(p feed.Publication) (keys []string, args []any
 	}
 	maxLen := max(b.cfg.MaxLen, 0)
 	args = []any{
-		feed.Channel(p.Topic), sharded, strconv.FormatInt(maxLen, 10), strconv.FormatInt(maxAge, 10),
+		feed.Channel(b.cfg.Prefix, p.Topic), sharded, strconv.FormatInt(maxLen, 10), strconv.FormatInt(maxAge, 10),
 		useDedupe, strconv.FormatInt(b.cfg.DedupeTTL.Milliseconds(), 10),
 		p.Type, ts.UTC().Format(time.RFC3339Nano), string(data),
 	}

@@ -190,7 +190,7 @@ func TestEmbeddedMiniredis(t *testing.T) {
 	defer res.Close()
 	equalIDs(t, itemIDs(recvN(t, res, 4, 5*time.Second)), ids[2:])
 	// Trim by hand: resuming from a trimmed ID resets; from the boundary does not.
-	if err := rdb.XTrimMaxLen(ctx, feed.StreamKey(topic), 3).Err(); err != nil {
+	if err := rdb.XTrimMaxLen(ctx, feed.StreamKey("", topic), 3).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := b.Read(ctx, topic, ids[0], 10); !errors.Is(err, feed.ErrTrimmed) {

@@ -36,11 +36,11 @@ type Env struct {
 }
 
 // MustEnv returns services over the real test Redis with their own prefix.
-// Feed streams (unprefixed) age out after 10 minutes.
+// Feed streams age out after 10 minutes.
 func MustEnv(tb testing.TB, cfg tripredis.Config) *Env {
 	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
-	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute})
+	b := feedredis.New(rdb, feedredis.Config{MaxAge: 10 * time.Minute, Prefix: prefix})
 	tb.Cleanup(func() { _ = b.Close() })
 	idx := georedis.NewIndex(rdb, georedis.IndexConfig{Prefix: prefix})
 	d := driverredis.NewService(rdb, idx, driver.Config{Prefix: prefix})
@@ -127,7 +127,7 @@ func (e *Env) TripIn(tb testing.TB, st string) (trip.Trip, trip.Actor, string) {
 // StreamLen is the length of the trip's feed stream.
 func (e *Env) StreamLen(tb testing.TB, id string) int64 {
 	tb.Helper()
-	n, err := e.RDB.XLen(context.Background(), feed.StreamKey(trip.Topic(id))).Result()
+	n, err := e.RDB.XLen(context.Background(), feed.StreamKey(e.Prefix, trip.Topic(id))).Result()
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -178,7 +178,7 @@ func loadTrip(ctx context.Context, rdb redis.UniversalClient, prefix, id string)
 	var xi *redis.XInfoStreamCmd
 	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		hg = p.HGetAll(ctx, tripKey(prefix, id))
-		xi = p.XInfoStream(ctx, feed.StreamKey(trip.Topic(id)))
+		xi = p.XInfoStream(ctx, feed.StreamKey(prefix, trip.Topic(id)))
 		return nil
 	})
 	if err != nil && !isNoSuchKey(err) {

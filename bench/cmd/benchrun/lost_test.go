@@ -36,7 +36,7 @@ func TestCheckLost(t *testing.T) {
 			b := make([]byte, 6)
 			_, _ = rand.Read(b)
 			trip := &fanTrip{Trip: "t_lostcheck_" + hex.EncodeToString(b)}
-			key := feed.StreamKey("trip:" + trip.Trip)
+			key := feed.StreamKey(prefix, "trip:"+trip.Trip)
 			t.Cleanup(func() { rdb.Del(context.Background(), key) })
 			add := func(typ string) string {
 				id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{"type", typ, "data", "{}"}}).Result()

@@ -437,7 +437,7 @@ func checkLost(ctx context.Context, redisURL string, trips []*fanTrip, viewers [
 		if from == "" {
 			continue
 		}
-		xs, err := rdb.XRange(ctx, feed.StreamKey("trip:"+trips[ti].Trip), "("+from, "+").Result()
+		xs, err := rdb.XRange(ctx, feed.StreamKey(prefix, "trip:"+trips[ti].Trip), "("+from, "+").Result()
 		if err != nil {
 			return err
 		}

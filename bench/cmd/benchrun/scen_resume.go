@@ -45,7 +45,7 @@ func (sc *resumeScenario) run(ctx context.Context) error {
 		}
 	}
 	h.Close()
-	key := feed.StreamKey("trip:" + id)
+	key := feed.StreamKey(prefix, "trip:"+id)
 	var hx, rx lat
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for run := 0; run < resumeRuns+3; run++ {
