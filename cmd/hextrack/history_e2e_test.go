@@ -131,7 +131,7 @@ func waitArchived(t *testing.T, m *Main, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := m.Redis().XLen(ctx, feed.StreamKey(trip.Topic(id))).Result()
+	n, err := m.Redis().XLen(ctx, feed.StreamKey("", trip.Topic(id))).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
