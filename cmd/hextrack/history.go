@@ -273,6 +273,9 @@ func (t *archivedTrips) Path(ctx context.Context, id string, a trip.Actor, limit
 		}
 		q.After = pts[len(pts)-1].Seq
 	}
+	if s.out == nil {
+		return []trip.Crumb{}, nil // as Redis answers a trip without crumbs: "points":[]
+	}
 	return thin(s.out, limit), nil
 }
 

@@ -360,3 +360,59 @@ func TestRestartServesHistory(t *testing.T) {
 		t.Fatalf("HTML receipt after the restart: %d %s", h.status, h.body)
 	}
 }
+
+// TestCancelledTripFromArchive: a trip cancelled before any driver took
+// it (no fix, no path) reads the same from the archive, and its receipt
+// says so: no distance, no ride, the rider's reason.
+func TestCancelledTripFromArchive(t *testing.T) {
+	m, _ := runMainWith(t, Config{DataDir: filepath.Join(t.TempDir(), "state")})
+	ctx := context.Background()
+	anon := client.New("http://"+m.Addr(), "", nil)
+	rtok, err := anon.DevToken(ctx, "rider", "r_cancel", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rider := anon.WithToken(rtok)
+	snap, err := rider.CreateTrip(ctx, client.CreateTripRequest{Kind: "ride",
+		Pickup: client.Place{Lat: 41.1496, Lng: -8.6109}, Dropoff: client.Place{Lat: 41.16, Lng: -8.62}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := snap.Trip.ID
+	if r := httpGet(t, m, "/v1/trips/"+id+"/receipt", rtok); r.status != 409 && r.status != 404 {
+		t.Fatalf("receipt of a running trip: %d %s; want 409 (or 404 before it is archived)", r.status, r.body)
+	}
+	if _, err := rider.CancelTrip(ctx, id, "changed my <mind>"); err != nil {
+		t.Fatal(err)
+	}
+	waitArchived(t, m, id)
+	before := map[string]httpReply{}
+	for _, p := range tripReads(id) {
+		before[p] = httpGet(t, m, p, rtok)
+	}
+	if !strings.Contains(before[tripReads(id)[2]].body, `"points":[]`) {
+		t.Fatalf("the path of a trip never driven: %s", before[tripReads(id)[2]].body)
+	}
+	keys, _ := m.Redis().Keys(ctx, "*"+id+"*").Result()
+	if err := m.Redis().Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tripReads(id) {
+		if after := httpGet(t, m, p, rtok); !sameRead(before[p], after) {
+			t.Errorf("GET %s from the archive:\nredis   %d %s\narchive %d %s", p, before[p].status, before[p].body, after.status, after.body)
+		}
+	}
+	r := httpGet(t, m, "/v1/trips/"+id+"/receipt", rtok)
+	var rc struct {
+		Status       string   `json:"status"`
+		DistanceM    float64  `json:"distance_m"`
+		DurationS    float64  `json:"duration_s"`
+		StartedAt    *string  `json:"started_at"`
+		CancelReason string   `json:"cancel_reason"`
+		Payments     []string `json:"payments"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &rc); err != nil || r.status != 200 || rc.Status != "cancelled" ||
+		rc.DistanceM != 0 || rc.DurationS != 0 || rc.StartedAt != nil || rc.CancelReason != "changed my <mind>" || rc.Payments == nil {
+		t.Fatalf("receipt of the cancelled trip: %d %s %v", r.status, r.body, err)
+	}
+}
