@@ -245,6 +245,16 @@ func TestTripServedFromArchive(t *testing.T) {
 			if r := httpGet(t, m, "/v1/trips/"+ht.id, link.Token); r.status != 200 {
 				t.Fatalf("the viewer before: %d %s", r.status, r.body)
 			}
+			// A viewer of another trip of the same rider.
+			other, err := client.New("http://"+m.Addr(), ht.rider, nil).CreateTrip(ctx, client.CreateTripRequest{Kind: "ride",
+				Pickup: client.Place{Lat: 41.1496, Lng: -8.6109}, Dropoff: client.Place{Lat: 41.16, Lng: -8.62}}, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherLink, err := client.New("http://"+m.Addr(), ht.rider, nil).ShareTrip(ctx, other.Trip.ID, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
 			keys, err := m.Redis().Keys(ctx, "*"+ht.id+"*").Result()
 			if err != nil || len(keys) < 2 {
 				t.Fatalf("the trip's keys: %v %v", keys, err)
@@ -278,6 +288,7 @@ func TestTripServedFromArchive(t *testing.T) {
 			}{
 				"other rider": {tok("rider", "r_other"), 403}, "other driver": {tok("driver", "d_other"), 403},
 				"its driver": {tok("driver", "d_hist"), 200}, "ops": {tok("ops", "o1"), 200}, "no token": {"", 401},
+				"its rider": {ht.rider, 200}, "viewer of another trip": {otherLink.Token, 403},
 			} {
 				for _, p := range tripReads(ht.id) {
 					if r := httpGet(t, m, p, c.tok); r.status != c.status {
