@@ -100,6 +100,13 @@ var auditTable = []auditRow{
 	{"POST /v1/trips/:id/pickup", "/v1/trips/{trip}/pickup", "", [11]int{401, 403, 403, 409, 403, 403, 403, 403, 401, 401, 401}},
 	{"POST /v1/trips/:id/complete", "/v1/trips/{trip}/complete", "", [11]int{401, 403, 403, 409, 403, 403, 403, 409, 401, 401, 401}},
 	{"POST /v1/trips/:id/reassign", "/v1/trips/{trip}/reassign", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	// History (api/history) without an archive: the role guard, then 503
+	// (or 403 for a driver's history asked by someone else). Its matrix over
+	// a real archive is api/history's TestAuthorizationMatrix.
+	{"GET /v1/trips", "/v1/trips", "", [11]int{401, 503, 503, 503, 503, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/trips/:id/receipt", "/v1/trips/{trip}/receipt", "", [11]int{401, 503, 503, 503, 503, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/drivers/:id/trips", "/v1/drivers/{driver}/trips", "", [11]int{401, 403, 403, 503, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/drivers/:id/shifts", "/v1/drivers/{driver}/shifts", "", [11]int{401, 403, 403, 503, 403, 403, 403, 503, 401, 401, 401}},
 	// Ops views and streams: ops only.
 	{"GET /v1/ops/summary", "/v1/ops/summary", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"GET /v1/ops/summary/stream", "/v1/ops/summary/stream", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},

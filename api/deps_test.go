@@ -7,6 +7,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/driverws"
+	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver/driverredis"
@@ -24,7 +25,8 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 // newDeps wires real services into api.Deps as cmd/hextrack does; drivers,
 // trips and b may be nil (their routes answer 503).
 func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
-	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix)}
+	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix),
+		Routes: []api.Routes{history.New(history.Deps{})}} // no archive: 503, routes listed
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
 	}

@@ -9,7 +9,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api/caller"
+	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
@@ -112,6 +114,14 @@ var errorTable = []errorRow{
 	{err: feed.ErrTrimmed, status: http.StatusGone, code: "cursor_expired"},
 	{err: feed.ErrUnknownID, status: http.StatusGone, code: "cursor_unknown"},
 	{err: feed.ErrInvalidTopic, status: http.StatusBadRequest, code: "invalid_argument"},
+	// archive and the history routes (api/history)
+	{err: archive.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	{err: archive.ErrInvalidCursor, status: http.StatusBadRequest, code: "invalid_cursor"},
+	{err: archive.ErrInvalidRange, status: http.StatusBadRequest, code: "invalid_range"},
+	{err: archive.ErrInvalidLimit, status: http.StatusBadRequest, code: "invalid_limit"},
+	{err: archive.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: history.ErrNotEnded, status: http.StatusConflict, code: "trip_not_ended"},
+	{err: history.ErrNoArchive, status: http.StatusServiceUnavailable, code: "unavailable", message: "the archive is not available on this node; retry shortly", retry: time.Second},
 	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
 	// a malformed event, a bug: 500, logged.
 }

@@ -19,7 +19,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
@@ -61,6 +63,13 @@ var sentinels = map[string]error{
 	"api.ErrUnauthorized":         ErrUnauthorized,
 	"api.ErrForbidden":            ErrForbidden,
 	"sse.ErrShuttingDown":         sse.ErrShuttingDown,
+	"archive.ErrNotFound":         archive.ErrNotFound,
+	"archive.ErrInvalid":          archive.ErrInvalid,
+	"archive.ErrInvalidCursor":    archive.ErrInvalidCursor,
+	"archive.ErrInvalidRange":     archive.ErrInvalidRange,
+	"archive.ErrInvalidLimit":     archive.ErrInvalidLimit,
+	"history.ErrNotEnded":         history.ErrNotEnded,
+	"history.ErrNoArchive":        history.ErrNoArchive,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
@@ -117,6 +126,8 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	}
 	declared = append(declared, declaredSentinels(t, ".", "api")...)
 	declared = append(declared, declaredSentinels(t, "sse", "sse")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "archive"), "archive")...)
+	declared = append(declared, declaredSentinels(t, "history", "history")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)
@@ -157,6 +168,9 @@ func TestToError(t *testing.T) {
 		details any
 	}{
 		{"domain", fmt.Errorf("%w: pickup is missing", trip.ErrInvalid), 400, "invalid_argument", "invalid request: pickup is missing", 0, nil},
+		{"archive down hides the cause", fmt.Errorf("%w: %w", history.ErrNoArchive, errors.New("archive: list trips: dial tcp 10.0.0.2:5432: refused")),
+			503, "unavailable", "the archive is not available on this node; retry shortly", time.Second, nil},
+		{"bad cursor", fmt.Errorf("%w: %q is not a cursor of this archive", archive.ErrInvalidCursor, "x"), 400, "invalid_cursor", `invalid cursor: "x" is not a cursor of this archive`, 0, nil},
 		{"unavailable hides the cause", fmt.Errorf("trip: get: %w", fmt.Errorf("%w: dial tcp 10.0.0.1:6379: connection refused", feed.ErrUnavailable)),
 			503, "unavailable", msgUnavailable, time.Second, nil},
 		{"transition details", fmt.Errorf("ws: %w", &trip.TransitionError{Action: "pickup", Current: "completed", Version: 7}),

@@ -85,16 +85,23 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		// The archive is optional: /readyz reports it, nothing else asks.
 		optional = map[string]api.Pinger{"archive": m.archive}
 	}
+	views, snaps, feeds := api.TripViews(m.Trips.Store()), api.Snapshots(m.Trips.Store()), api.Feed(feedStreams{m.Feed})
+	if m.archive != nil {
+		// Trips whose Redis keys are gone are read from the archive (history.go).
+		at := newArchivedTrips(m.Trips.Store(), m.Trips.Shares(), archiveReads{m.archive}, m.Trips.Config())
+		views, snaps, feeds = at, at, archivedFeed{Feed: feeds, trips: at}
+	}
 	return api.Deps{
 		Health:   redisPinger{m.rdb},
 		Optional: optional,
 		Limiter:  ratelimit.New(m.rdb, prefix),
 		Pings:    m.Drivers, Drivers: m.Drivers,
-		Trips: m.Trips, TripViews: m.Trips.Store(), Snapshots: m.Trips.Store(),
-		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feedStreams{m.Feed},
+		Trips: m.Trips, TripViews: views, Snapshots: snaps,
+		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feeds,
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
+		Routes:   []api.Routes{historyRoutes(m.archive)},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }
