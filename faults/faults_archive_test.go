@@ -212,7 +212,7 @@ func TestFaultKillArchiver(t *testing.T) {
 	}
 	// The archiver: the node holding the most shards.
 	var victim *faults.Node
-	held, total := 0.0, 0.0
+	var held, total float64
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		victim, held, total = nil, 0, 0
 		for _, n := range e.nodes {
