@@ -68,6 +68,7 @@ func TestStreamTopic(t *testing.T) {
 		{prefix + "feed:driver:{d_1}", "driver:d_1", true},
 		{prefix + "feed:{ops}", "ops", true},
 		{prefix + "feed:trip:t_abc", "", false},
+		{prefix + "feed:trip:{t_abc}:rec:trail", "", false}, // a record stream, not feed events
 		{prefix + "feed:trip:{}", "", false},
 		{"other:feed:trip:{t_abc}", "", false},
 	}
