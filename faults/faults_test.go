@@ -78,6 +78,8 @@ type envConfig struct {
 	pairs   int
 	// proxied: node index whose Redis goes through a Proxy (-1: none).
 	proxied int
+	// env is more environment for every node (e.g. HEXTRACK_DATABASE_URL).
+	env []string
 }
 
 func randID() string {
@@ -123,7 +125,7 @@ func newEnv(t *testing.T, name string, cfg envConfig) (*env, *faults.Proxy) {
 	for i := range cfg.nodes {
 		n, err := faults.NewNode(fmt.Sprintf("node%d", i), filepath.Join(e.dir, fmt.Sprintf("node%d", i)), faults.NodeConfig{
 			Bin: bin, RedisURL: url, Prefix: e.prefix, Secret: secret, Drain: 2 * time.Second,
-			Env: []string{"HEXTRACK_DISPATCH_LEASE=2s"}})
+			Env: append([]string{"HEXTRACK_DISPATCH_LEASE=2s"}, cfg.env...)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,10 +173,22 @@ func tail(b []byte, n int) []byte {
 
 // verdict verifies the load against the streams and records one line.
 func (e *env) verdict(letter, name string, recovery string, extra string, fail []string) {
+	e.record(letter, name, recovery, extra, fail, e.verify(), 0, 0)
+}
+
+// verify stops the riders' posting and checks what the clients received
+// against the streams.
+func (e *env) verify() faults.Result {
 	r, err := e.load.Verify(e.ctx, e.rdb, e.prefix, 20*time.Second)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return r
+}
+
+// record prints and keeps the verdict line of r; lost and dup add what
+// else the scenario found lost or duplicated (the archive's).
+func (e *env) record(letter, name, recovery, extra string, fail []string, r faults.Result, lost, dup int) {
 	if r.Lost > 0 || r.Duplicated > 0 || r.OutOfOrder > 0 || r.AckedMissed > 0 {
 		fail = append(fail, fmt.Sprintf("lost=%d dup=%d ooo=%d acked_missing=%d %v", r.Lost, r.Duplicated, r.OutOfOrder, r.AckedMissed, r.Examples))
 	}
@@ -186,7 +200,7 @@ func (e *env) verdict(letter, name string, recovery string, extra string, fail [
 		status = "FAIL"
 	}
 	line := fmt.Sprintf("FAULT %s %s: %s clients=%d events=%d lost=%d dup=%d resets=%d recovery=%s%s",
-		letter, name, status, e.load.Clients(), r.Received, r.Lost+r.AckedMissed, r.Duplicated, r.Resets, recovery, extra)
+		letter, name, status, e.load.Clients(), r.Received, r.Lost+r.AckedMissed+lost, r.Duplicated+dup, r.Resets, recovery, extra)
 	verdicts = append(verdicts, line)
 	fmt.Println(line)
 	for _, f := range fail {

@@ -6,10 +6,10 @@ import (
 	"sync"
 )
 
-// Proxy is a TCP proxy on loopback in front of one Redis, so a test can cut
-// one node off from Redis: Cut closes the listener and every proxied
-// connection (the node sees resets, then refused connections), Restore
-// listens again on the same address.
+// Proxy is a TCP proxy on loopback in front of one server (a Redis, the
+// archive's PostgreSQL), so a test can cut nodes off from it: Cut closes
+// the listener and every proxied connection (the node sees resets, then
+// refused connections), Restore listens again on the same address.
 type Proxy struct {
 	Addr   string
 	target string

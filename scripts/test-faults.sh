@@ -3,7 +3,10 @@
 # standalone one with AOF), 2-3 hextrack processes and nginx on loopback,
 # riders on SSE and drivers on WebSocket through nginx; kill -9 a node,
 # rolling restart, Redis restart, CLIENT KILL TYPE pubsub, a node cut off
-# from Redis. Each scenario prints one "FAULT ..." verdict line.
+# from Redis; with PostgreSQL (127.0.0.1:5432 db test, or
+# HEXTRACK_TEST_DATABASE_URL; required when CI=true) the archive's database
+# cut off and kill -9 of the archiving node. Each scenario prints one
+# "FAULT ..." verdict line.
 #
 #   scripts/test-faults.sh            # every scenario
 #   scripts/test-faults.sh KillNode   # one (regexp on the test name)

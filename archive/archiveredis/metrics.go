@@ -27,9 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Topics whose stream no longer held the events after the archived cursor (trimmed before archiving): continuity not proven."}),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hextrack_archive_pipeline_errors_total",
 			Help: "Archive pipeline passes that failed (archive or Redis unavailable) and were retried."}),
+		// lag's buckets are fine around the 2 s target (make bench's archive
+		// row reads its p99 from them) and coarse for outages.
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hextrack_archive_lag_seconds",
 			Help:    "Age of each durable event (from its ID) when the archive write that holds it succeeded.",
-			Buckets: []float64{.05, .1, .25, .5, 1, 2, 5, 10, 30, 60, 300, 1800}}),
+			Buckets: []float64{.025, .05, .1, .25, .5, .75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4, 5, 10, 30, 60, 300, 1800}}),
 		shards: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_shards_held",
 			Help: "Dirty-index shards this node holds the lease of."}),
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_backlog_seconds",

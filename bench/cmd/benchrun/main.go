@@ -60,6 +60,7 @@ type config struct {
 	pollDur     time.Duration
 	trips       int
 	quick       bool
+	archiveDB   string // the archive scenario's PostgreSQL (a schema of its own)
 }
 
 const prefix = "bench:"
@@ -67,7 +68,7 @@ const prefix = "bench:"
 func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest (default all)")
+	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive (default all)")
 	fs.StringVar(&c.out, "out", "bench/results.json", "results JSON")
 	fs.StringVar(&c.dir, "dir", "bench/out", "logs and profiles")
 	fs.StringVar(&c.server, "server", "bench/bin/hextrack", "hextrack binary (go build -tags pprof)")
@@ -80,6 +81,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.fanDur, "fanout-duration", 30*time.Second, "fan-out measurement window")
 	fs.DurationVar(&c.pollDur, "poll-duration", 10*time.Second, "polling measurement window per endpoint")
 	fs.IntVar(&c.trips, "trips", 4750, "fan-out trips (4 SSE riders each)")
+	fs.StringVar(&c.archiveDB, "archive-db", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL of the archive scenario (it creates a schema of its own and drops it after)")
 	fs.BoolVar(&c.quick, "quick", false, "short windows and small counts (a smoke run, not results)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -129,6 +131,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		{"nearby", (&nearbyScenario{rig: r}).run},
 		{"idle", (&fanoutScenario{rig: r}).run}, // idle SSE (4) then fan-out (3) on the same connections
 		{"ingest", (&ingestScenario{rig: r}).run},
+		{"archive", (&archiveScenario{rig: r}).run}, // the fan-out load again, archived in PostgreSQL
 	}
 	for _, s := range steps {
 		if c.only != nil && !c.only[s.name] && !(s.name == "idle" && c.only["fanout"]) {
