@@ -36,12 +36,12 @@ export async function accept(server, d, tripId) {
   return until(async () => {
     const r = await server.api('POST', `/v1/trips/${tripId}/accept`, { token: d.driverTok });
     return r.status === 403 ? null : r;
-  }, { what: `the offer of ${tripId}, then accept` });
+  }, { what: `the offer of ${tripId}, then accept`, timeout: 30000 });
 }
 
 // next resolves with the first value of emitter event name that pred
 // accepts (or rejects after timeout ms).
-export function next(em, name, pred = () => true, timeout = 20000) {
+export function next(em, name, pred = () => true, timeout = 30000) {
   return new Promise((resolve, reject) => {
     let off;
     const t = setTimeout(() => { off(); reject(new Error(`timed out waiting for ${name}`)); }, timeout);
@@ -64,12 +64,21 @@ export function record(em, name) {
 // proxy forwards to target; while buffer() is true it holds back every
 // text/event-stream body (and its headers) like a buffering proxy does,
 // and counts requests by kind.
-export async function proxy(target, { buffer = () => false } = {}) {
-  const counts = { sse: 0, plain: 0 };
+// With cutLong() true it answers every long-poll (wait > 0) with a 504,
+// like a proxy whose read timeout is shorter than the wait.
+export async function proxy(target, { buffer = () => false, cutLong = () => false } = {}) {
+  const counts = { sse: 0, plain: 0, cut: 0 };
   const open = new Set();
   const srv = http.createServer((req, res) => {
     const sse = /text\/event-stream/.test(req.headers.accept || '');
     counts[sse ? 'sse' : 'plain']++;
+    const wait = Number(new URL(req.url, 'http://x').searchParams.get('wait'));
+    if (!sse && wait > 0 && cutLong()) {
+      counts.cut++;
+      res.writeHead(504, { 'Content-Type': 'text/plain' });
+      res.end('gateway timeout');
+      return;
+    }
     const u = new URL(target);
     const up = http.request({ host: u.hostname, port: u.port, path: req.url, method: req.method, headers: req.headers }, (ur) => {
       if (sse && buffer()) {

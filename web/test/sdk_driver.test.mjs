@@ -7,6 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, until } from './harness.mjs';
+
+// until with room for a loaded 2-core machine (several servers at once).
+const wait = (fn, o = {}) => until(fn, { timeout: 30000, ...o });
 import { driverReady, requestTrip, offset, record, dropKeys } from './sdk-env.mjs';
 import { connectDriver, HextrackError } from '../sdk/index.js';
 
@@ -36,7 +39,7 @@ for (const mode of ['ws', 'rest']) {
       const ch = connectDriver(d.driverId, { baseURL: a.url, token: d.driverTok, mode, ...fast });
       try {
         const states = record(ch, 'status');
-        await until(() => states.some((s) => s.state === 'live' && s.via === mode), { what: `live over ${mode}` });
+        await wait(() => states.some((s) => s.state === 'live' && s.via === mode), { what: `live over ${mode}` });
         let seq = Date.now();
         let p = offset(d.c, 300, 200);
         const send = () => {
@@ -44,13 +47,13 @@ for (const mode of ['ws', 'rest']) {
           ch.send({ lat: p.lat, lng: p.lng, ts: new Date().toISOString(), seq: ++seq, heading: 60, speed: 8 });
         };
         send();
-        await until(() => ch.queued === 0, { what: 'first ping acked' });
+        await wait(() => ch.queued === 0, { what: 'first ping acked' });
         await a.stop();
-        await until(() => states.some((s) => s.state === 'reconnecting'), { what: 'reconnecting' });
+        await wait(() => states.some((s) => s.state === 'reconnecting'), { what: 'reconnecting' });
         for (let i = 0; i < 5; i++) send();
         assert.ok(ch.queued >= 1, 'pings wait in the offline buffer');
         b = await new Server({ redisURL, prefix, port: a.port }).start();
-        await until(() => ch.queued === 0, { what: 'buffer flushed after the restart', timeout: 30000 });
+        await wait(() => ch.queued === 0, { what: 'buffer flushed after the restart', timeout: 30000 });
         assert.equal(await lastSeq(b, d.driverId), seq, 'the last queued ping reached the server');
       } finally {
         ch.close();
@@ -81,8 +84,8 @@ test('driver channel', async (t) => {
       });
       const { tripId } = await requestTrip(server, d.c);
       try {
-        await until(() => offered, { what: 'the offer' });
-        await until(() => errors.some((e) => e instanceof HextrackError && e.code === 'command_failed'), { what: 'command_failed' });
+        await wait(() => offered, { what: 'the offer' });
+        await wait(() => errors.some((e) => e instanceof HextrackError && e.code === 'command_failed'), { what: 'command_failed' });
       } finally {
         ch1.close();
       }
@@ -91,11 +94,11 @@ test('driver channel', async (t) => {
       const again = [];
       ch2.on('command', (cmd) => { if (cmd.type === 'offer') again.push(cmd); });
       try {
-        await until(() => again.length, { what: 'the offer replayed' });
+        await wait(() => again.length, { what: 'the offer replayed' });
         assert.equal(again[0].id, offered.id);
         assert.equal(again[0].data.trip_id || again[0].data.trip?.id || tripId, tripId);
         // Handled, so acked: the server has nothing left to replay.
-        await until(async () => {
+        await wait(async () => {
           const r = await server.api('GET', `/v1/drivers/${d.driverId}/commands?wait=0`, { token: d.driverTok });
           return r.status === 200 && r.body.commands.every((c) => c.id !== offered.id);
         }, { what: 'the offer acked' });
@@ -112,9 +115,9 @@ test('driver channel', async (t) => {
       const offers = [];
       ch.on('command', (cmd) => { if (cmd.type === 'offer') offers.push(cmd); });
       const states = record(ch, 'status');
-      await until(() => states.some((s) => s.state === 'live' && s.via === 'ws'), { what: 'live over ws' });
+      await wait(() => states.some((s) => s.state === 'live' && s.via === 'ws'), { what: 'live over ws' });
       const { tripId } = await requestTrip(server, d.c);
-      await until(() => offers.length, { what: 'the offer' });
+      await wait(() => offers.length, { what: 'the offer' });
       const snap = await ch.act('accept', tripId);
       assert.equal(snap.trip.status, 'driver_assigned');
       await assert.rejects(ch.act('complete', tripId), (e) => e instanceof HextrackError && e.code === 'invalid_transition');
@@ -134,11 +137,11 @@ test('driver channel', async (t) => {
     const ch = connectDriver(d.driverId, { baseURL: server.url, token: d.driverTok, WebSocket: NoSocket, ...fast });
     try {
       const states = record(ch, 'status');
-      await until(() => states.some((s) => s.state === 'live' && s.via === 'rest'), { what: 'REST' });
+      await wait(() => states.some((s) => s.state === 'live' && s.via === 'rest'), { what: 'REST' });
       const seq = Date.now() + 1000;
       const p = offset(d.c, 320, 200);
       ch.send({ lat: p.lat, lng: p.lng, ts: new Date().toISOString(), seq });
-      await until(() => ch.queued === 0, { what: 'ping acked over REST' });
+      await wait(() => ch.queued === 0, { what: 'ping acked over REST' });
       assert.equal(await lastSeq(server, d.driverId), seq);
     } finally {
       ch.close();

@@ -6,6 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, until } from './harness.mjs';
+
+// until with room for a loaded 2-core machine (several servers at once).
+const wait = (fn, o = {}) => until(fn, { timeout: 30000, ...o });
 import { driverReady, requestTrip, accept, next, record, proxy, dropKeys } from './sdk-env.mjs';
 import { watchTrip, AuthError, HextrackError, compareIds } from '../sdk/index.js';
 
@@ -37,14 +40,14 @@ test('watchTrip', async (t) => {
         const states = record(w, 'status');
         await next(w, 'status', (s) => s.state === 'live');
         assert.equal(w.transport, transport);
-        await until(() => evs.length, { what: 'first event' });
+        await wait(() => evs.length, { what: 'first event' });
         assert.equal(evs[0].type, 'snapshot');
         assert.equal(evs[0].data.trip.id, tripId);
         const acc = await accept(server, d, tripId);
         assert.equal(acc.status, 200, JSON.stringify(acc.body));
         const arr = await server.api('POST', `/v1/trips/${tripId}/arrived`, { token: d.driverTok });
         assert.equal(arr.status, 200, JSON.stringify(arr.body));
-        await until(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'driver_arrived event' });
+        await wait(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'driver_arrived event' });
         assert.ok(evs.some((e) => e.type === 'trip.assigned'), `trip.assigned among ${evs.map((e) => e.type)}`);
         // A type listener gets the same envelopes as on('event').
         assertOnceInOrder(evs);
@@ -64,7 +67,7 @@ test('watchTrip', async (t) => {
       const w = watchTrip(tripId, { baseURL: server.url, token: riderTok, transport, lastEventId: snap.feed_position, ...fast });
       try {
         const evs = record(w, 'event');
-        await until(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'replayed driver_arrived' });
+        await wait(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'replayed driver_arrived' });
         assert.ok(!evs.some((e) => e.type === 'snapshot'), 'a resume sends no snapshot');
         assert.ok(durable(evs).every((e) => compareIds(e.id, snap.feed_position) > 0));
         assertOnceInOrder(evs);
@@ -83,7 +86,7 @@ test('watchTrip', async (t) => {
         const reset = await next(w, 'reset');
         assert.equal(reset.data.trip.id, tripId);
         assert.ok(reset.data.feed_position);
-        await until(() => states.some((s) => s.state === 'reset' || s.state === 'live'), { what: 'reset or live' });
+        await wait(() => states.some((s) => s.state === 'reset' || s.state === 'live'), { what: 'reset or live' });
         assert.equal(w.lastEventId, reset.data.feed_position);
       } finally {
         w.close();
@@ -108,7 +111,7 @@ test('watchTrip', async (t) => {
         await next(w, 'status', (s) => s.state === 'live');
         assert.deepEqual(calls, [false, true]);
         assert.equal((await accept(server, d, tripId)).status, 200);
-        await until(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned' });
+        await wait(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned' });
       } finally {
         w.close();
       }
@@ -147,11 +150,33 @@ test('watchTrip', async (t) => {
         assert.equal(st.transport, 'longpoll', JSON.stringify(st));
         assert.ok(px.counts.sse >= 1 && px.counts.plain >= 1);
         assert.equal((await accept(server, d, tripId)).status, 200);
-        await until(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned over long-poll' });
+        await wait(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned over long-poll' });
         holding = false;
         await next(w, 'status', (s) => s.transport === 'sse' && ['live', 'resumed'].includes(s.state), 30000);
         assert.equal((await server.api('POST', `/v1/trips/${tripId}/arrived`, { token: d.driverTok })).status, 200);
-        await until(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'driver_arrived over SSE' });
+        await wait(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'driver_arrived over SSE' });
+        assertOnceInOrder(evs);
+      } finally {
+        w.close();
+      }
+    } finally {
+      await px.close();
+    }
+  });
+
+  await t.test('auto: long requests cut by a proxy as well: ETag polling', async () => {
+    const px = await proxy(server.url, { buffer: () => true, cutLong: () => true });
+    try {
+      const d = await driverReady(server);
+      const { riderTok, tripId } = await requestTrip(server, d.c);
+      const w = watchTrip(tripId, { baseURL: px.url, token: riderTok, firstByteMs: 1000, probeMs: 60000, ...fast });
+      try {
+        const evs = record(w, 'event');
+        const states = record(w, 'status');
+        await wait(() => states.some((s) => s.transport === 'poll' && s.state === 'live'), { what: 'live on ETag polling' });
+        assert.ok(px.counts.cut >= 2, 'long-polls were cut');
+        assert.equal((await accept(server, d, tripId)).status, 200);
+        await wait(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned over ETag polling' });
         assertOnceInOrder(evs);
       } finally {
         w.close();
@@ -179,15 +204,15 @@ for (const transport of ['sse', 'longpoll', 'poll']) {
         const evs = record(w, 'event');
         const states = record(w, 'status');
         assert.equal((await accept(a, d, tripId)).status, 200);
-        await until(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned' });
+        await wait(() => evs.some((e) => e.type === 'trip.assigned'), { what: 'trip.assigned' });
         const before = states.length;
         await a.stop();
-        await until(() => states.slice(before).some((s) => s.state === 'reconnecting'), { what: 'reconnecting' });
+        await wait(() => states.slice(before).some((s) => s.state === 'reconnecting'), { what: 'reconnecting' });
         b = await new Server({ redisURL, prefix, port: a.port }).start();
         // Sent while the watcher is not connected: it must be replayed.
         assert.equal((await b.api('POST', `/v1/trips/${tripId}/arrived`, { token: d.driverTok })).status, 200);
-        const st = await until(() => states.slice(before).find((s) => s.state === 'resumed' || s.state === 'reset'), { what: 'resumed', timeout: 30000 });
-        await until(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'driver_arrived after the restart' });
+        const st = await wait(() => states.slice(before).find((s) => s.state === 'resumed' || s.state === 'reset'), { what: 'resumed', timeout: 30000 });
+        await wait(() => evs.some((e) => e.data && e.data.status === 'driver_arrived'), { what: 'driver_arrived after the restart' });
         if (st.state === 'resumed') assert.ok(st.resumes >= 1);
         assertOnceInOrder(evs);
       } finally {

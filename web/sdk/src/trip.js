@@ -398,7 +398,9 @@ export class TripWatch extends Emitter {
         if (broken) this.resumed(n, false);
         else if (!['live', 'resumed', 'reset'].includes(this.cur)) this.status('live', 'long-poll');
         broken = false;
-        suspect = 0;
+        // Only a long request that went through clears the suspicion
+        // (the catch-up requests don't wait).
+        if (settled) suspect = 0;
         this.attempt = 0;
       } catch (e) {
         if (isAbort(e) || e instanceof AuthError) throw e;
