@@ -168,6 +168,7 @@ export interface WatchStreamOptions extends AuthOptions, BackoffOptions {
 export class StreamWatch implements Listenable<StreamWatchEvents> {
   /** Like EventSource's: 0 connecting, 1 open, 2 closed. */
   readonly readyState: 0 | 1 | 2;
+  readonly closed: boolean;
   on<K extends keyof StreamWatchEvents>(name: K, fn: StreamWatchEvents[K]): () => void;
   off<K extends keyof StreamWatchEvents>(name: K, fn: StreamWatchEvents[K]): void;
   close(): void;
@@ -254,6 +255,7 @@ export class DriverChannel implements Listenable<DriverChannelEvents> {
   readonly sent: number;
   /** Pings waiting for an ack (the offline buffer). */
   readonly queued: number;
+  readonly closed: boolean;
   on<K extends keyof DriverChannelEvents>(name: K, fn: DriverChannelEvents[K]): () => void;
   off<K extends keyof DriverChannelEvents>(name: K, fn: DriverChannelEvents[K]): void;
   /** Queues a ping and sends it when the channel is up. */

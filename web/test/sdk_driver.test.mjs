@@ -11,7 +11,7 @@ import { Server, until } from './harness.mjs';
 // until with room for a loaded 2-core machine (several servers at once).
 const wait = (fn, o = {}) => until(fn, { timeout: 30000, ...o });
 import { driverReady, requestTrip, offset, record, dropKeys } from './sdk-env.mjs';
-import { connectDriver, HextrackError } from '../sdk/index.js';
+import { connectDriver, HextrackError, AuthError } from '../sdk/index.js';
 
 if (typeof WebSocket !== 'function') throw new Error('these tests need a WebSocket: Node 22+, or node --experimental-websocket (npm test passes it)');
 
@@ -125,6 +125,44 @@ test('driver channel', async (t) => {
       ch.close();
     }
   });
+
+  const badSignature = (tok) => tok.slice(0, -4) + (tok.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+
+  await t.test('ws: a rejected token is refreshed through the provider', async () => {
+    const d = await driverReady(server);
+    const calls = [];
+    const ch = connectDriver(d.driverId, {
+      baseURL: server.url, mode: 'ws', ...fast,
+      tokenProvider: ({ refresh }) => { calls.push(refresh); return refresh ? d.driverTok : badSignature(d.driverTok); },
+    });
+    try {
+      const states = record(ch, 'status');
+      await wait(() => states.some((s) => ['live', 'resumed'].includes(s.state) && s.via === 'ws'), { what: 'live over ws with the fresh token' });
+      assert.deepEqual(calls, [false, true]);
+    } finally {
+      ch.close();
+    }
+  });
+
+  for (const mode of ['ws', 'auto', 'rest']) {
+    await t.test(`${mode}: a refreshed token rejected too ends in an AuthError, no more retries`, async () => {
+      const d = await driverReady(server);
+      let calls = 0;
+      const ch = connectDriver(d.driverId, {
+        baseURL: server.url, mode, ...fast,
+        tokenProvider: () => { calls++; return badSignature(d.driverTok); },
+      });
+      const errors = record(ch, 'error');
+      const states = record(ch, 'status');
+      await wait(() => errors.some((e) => e instanceof AuthError), { what: 'AuthError' });
+      const err = errors.find((e) => e instanceof AuthError);
+      assert.equal(err.status, 401);
+      assert.ok(err.code);
+      assert.equal(calls, 2, 'the first token and one refresh');
+      assert.ok(states.some((s) => s.state === 'signed-out'));
+      assert.equal(ch.closed, true);
+    });
+  }
 
   await t.test('auto: without a working WebSocket the channel uses REST', async () => {
     const d = await driverReady(server);

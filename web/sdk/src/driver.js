@@ -261,9 +261,20 @@ export class DriverChannel extends Emitter {
     this.ws = ws;
     this.via = 'ws';
     let opened = false;
+    let failed = false;
+    // A refused upgrade fires error, then close; some implementations
+    // (Node 20's) only error: either one counts, once.
+    const failOpen = () => {
+      if (opened || failed || ws !== this.ws) return;
+      failed = true;
+      this.ws = null;
+      try { ws.close(); } catch { /* not open */ }
+      if (!this.closed) this.wsFailed();
+    };
     this.status(this.attempt ? 'reconnecting' : 'connecting', 'WebSocket…');
     ws.onopen = () => {
       opened = true;
+      this.auth.ok();
       this.wsFails = 0;
       this.probes = 0;
       const again = this.attempt > 0 || this.hadWS;
@@ -280,15 +291,15 @@ export class DriverChannel extends Emitter {
       if (m && typeof m === 'object') this.onWSMessage(m);
     };
     ws.onclose = (ev) => {
+      if (!opened) {
+        failOpen();
+        return;
+      }
       if (ws !== this.ws) return;
       this.ws = null;
       for (const [, p] of this.pending) p.reject(new HextrackError(0, 'network', 'the WebSocket closed before the answer'));
       this.pending.clear();
       if (this.closed) return;
-      if (!opened) {
-        this.wsFailed();
-        return;
-      }
       if (ev.code === 4001) {
         // A newer connection of this driver took over: don't fight it.
         this.status('replaced', 'another connection of this driver took over');
@@ -304,17 +315,30 @@ export class DriverChannel extends Emitter {
       this.status('reconnecting', `WebSocket closed (${ev.code}); retrying in ${(ms / 1000).toFixed(1)} s`, { retryInMs: ms });
       this.timer = setTimeout(() => this.openWS(), ms);
     };
-    ws.onerror = () => {};
+    ws.onerror = () => failOpen();
   }
 
-  wsFailed() {
+  async wsFailed() {
     this.wsFails++;
-    // Twice refused before opening: no WebSocket on this path (or the
-    // token is rejected, which only REST can tell): REST. "ws" mode keeps
-    // trying.
+    // Twice refused before opening: no WebSocket on this path, or the
+    // token is rejected, which a browser's WebSocket can't tell: REST
+    // ("auto"), whose 401 refreshes the token. "ws" mode keeps trying,
+    // after asking REST about the token, so a rejected one is refreshed
+    // (or ends in an AuthError) rather than retried forever.
     if (this.mode === 'auto' && this.wsFails >= 2) {
       this.startRest('WebSocket unavailable');
       return;
+    }
+    if (this.wsFails >= 2) {
+      try {
+        await this.call(`/v1/drivers/${encodeURIComponent(this.driverId)}`, { signal: this.ctl.signal });
+      } catch (e) {
+        if (e instanceof AuthError) {
+          this.fatal(e);
+          return;
+        }
+        if (isAbort(e) || this.closed) return;
+      }
     }
     const ms = backoff(this.attempt++, this.o.backoffMs, this.o.maxBackoffMs);
     this.status('reconnecting', `WebSocket failed; retrying in ${(ms / 1000).toFixed(1)} s`, { retryInMs: ms });
