@@ -307,7 +307,8 @@ export class TokenSource {
   constructor(opts?: { token?: string; tokenProvider?: TokenProvider });
   get(): Promise<string>;
   ok(): void;
-  rejected(err: HextrackError): Promise<string>;
+  /** After a 401 of a request made with token `used`: the fresh token (one refresh however many requests saw it), or an AuthError. */
+  rejected(err: HextrackError, used?: string): Promise<string>;
 }
 
 /** The JWT's claims, unverified (the server verifies), or null. */

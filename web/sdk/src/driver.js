@@ -158,7 +158,7 @@ export class DriverChannel extends Emitter {
         return r;
       } catch (e) {
         if (!isRejected(e) || i > 0) throw e;
-        await this.auth.rejected(e);
+        await this.auth.rejected(e, token);
       }
     }
   }
@@ -308,7 +308,7 @@ export class DriverChannel extends Emitter {
         return;
       }
       if (ev.code === 4401) {
-        this.auth.rejected(new HextrackError(401, 'token_expired', 'the token expired')).then(() => this.openWS(), (e) => this.fatal(e));
+        this.auth.rejected(new HextrackError(401, 'token_expired', 'the token expired'), token).then(() => this.openWS(), (e) => this.fatal(e));
         return;
       }
       const ms = ev.code === 1012 || ev.code === 1001 ? 200 + Math.random() * 1500 : backoff(this.attempt++, this.o.backoffMs, this.o.maxBackoffMs);
@@ -459,8 +459,26 @@ export class DriverChannel extends Emitter {
     this.probeTimer = setTimeout(() => this.backToWS(), ms);
   }
 
-  backToWS() {
+  // backToWS leaves REST for the WebSocket once the server answers a
+  // plain GET with the current token (refreshed there on a 401), so a
+  // probe neither hits a server that is still down nor offers it a token
+  // it would refuse.
+  async backToWS() {
     if (this.closed || this.via !== 'rest' || this.mode !== 'auto') return;
+    try {
+      await this.call(`/v1/drivers/${encodeURIComponent(this.driverId)}`, { signal: this.restCtl.signal });
+    } catch (e) {
+      if (e instanceof AuthError) {
+        this.fatal(e);
+        return;
+      }
+      if (isAbort(e) || this.closed || this.via !== 'rest') return;
+      if (e.status === 0 || e.status >= 500) {
+        this.probeWS(backoff(this.probes++, this.o.probeMs, this.o.maxProbeMs));
+        return;
+      }
+    }
+    if (this.closed || this.via !== 'rest') return;
     this.via = '';
     this.restCtl.abort();
     clearInterval(this.flushTimer);

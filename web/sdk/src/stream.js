@@ -57,11 +57,13 @@ export class StreamWatch extends Emitter {
       this.readyState = 0;
       this.emit('status', { state: this.attempt ? 'reconnecting' : 'connecting', detail: 'event stream…', attempt: this.attempt });
       let control = null;
+      let token;
       try {
+        token = await this.auth.get();
         await openStream(this.path, {
           baseURL: this.o.baseURL,
           fetch: this.o.fetch,
-          token: await this.auth.get(),
+          token,
           signal,
           idleMs: this.o.idleMs,
           firstByteMs: this.o.firstByteMs,
@@ -87,7 +89,7 @@ export class StreamWatch extends Emitter {
         });
         if (control) {
           const d = control.data || {};
-          await this.auth.rejected(new HextrackError(401, d.code || control.type, d.message || control.type));
+          await this.auth.rejected(new HextrackError(401, d.code || control.type, d.message || control.type), token);
           continue;
         }
         // The server ended the stream (a drain): back soon, jittered.
@@ -100,7 +102,7 @@ export class StreamWatch extends Emitter {
         if (e instanceof AuthError) throw e;
         this.readyState = 0;
         if (isRejected(e)) {
-          await this.auth.rejected(e);
+          await this.auth.rejected(e, token);
           continue;
         }
         const ms = backoff(this.attempt++, this.o.backoffMs, this.o.maxBackoffMs);

@@ -39,9 +39,13 @@ export class TokenSource {
     this.refreshed = false;
   }
 
-  // rejected handles a 401 (err): a fresh token from the provider, or an
-  // AuthError when there is none or the refreshed one was rejected too.
-  async rejected(err) {
+  // rejected handles a 401 (err) of a request made with token used: a
+  // fresh token from the provider, or an AuthError when there is none or
+  // the refreshed one was rejected too. Requests that were under way with
+  // a token already replaced just take the new one (no second refresh).
+  async rejected(err, used) {
+    if (used !== undefined && this.token && used !== this.token) return this.token;
+    if (used !== undefined && this.pending) return this.pending;
     const fatal = (why) => new AuthError(err.status || 401, err.code, `${why}: ${err.message}`, { details: err.details, body: err.body, cause: err });
     if (!this.provider) throw fatal('the server rejected the token');
     if (this.refreshed) throw fatal('the server rejected the refreshed token');

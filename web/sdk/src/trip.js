@@ -227,17 +227,17 @@ export class TripWatch extends Emitter {
         return r;
       } catch (e) {
         if (!isRejected(e) || i > 0) throw e;
-        await this.auth.rejected(e);
+        await this.auth.rejected(e, token);
       }
     }
   }
 
   // retryWait handles a failed attempt: a rejected token is refreshed
   // (at once), anything else waits a capped, jittered backoff.
-  async retryWait(err, signal) {
+  async retryWait(err, signal, token) {
     if (err instanceof AuthError) throw err;
     if (isRejected(err)) {
-      await this.auth.rejected(err);
+      await this.auth.rejected(err, token);
       this.status('reconnecting', 'token rejected by the server; reconnecting with a fresh one', { attempt: this.attempt });
       return;
     }
@@ -297,11 +297,13 @@ export class TripWatch extends Emitter {
         else this.status('live', 'Server-Sent Events');
       };
       const headers = this.lastId ? { 'Last-Event-ID': this.lastId } : {};
+      let token;
       try {
+        token = await this.auth.get();
         await openStream(`${this.path}/events`, {
           baseURL: this.o.baseURL,
           fetch: this.o.fetch,
-          token: await this.auth.get(),
+          token,
           headers,
           signal: conn.signal,
           idleMs: this.o.idleMs,
@@ -355,7 +357,7 @@ export class TripWatch extends Emitter {
               if (this.stepDown('sse', buffered ? 'the event stream is held back (a buffering proxy?)' : 'the event stream keeps breaking')) return;
             }
           }
-          await this.retryWait(e, signal);
+          await this.retryWait(e, signal, token);
           continue;
         }
       } finally {
@@ -366,7 +368,7 @@ export class TripWatch extends Emitter {
         // access_revoked / token_expired: this token no longer opens the
         // trip; a fresh one from the provider, or stop.
         const code = (controlData && controlData.code) || control;
-        await this.retryWait(new HextrackError(401, code, (controlData && controlData.message) || code), signal);
+        await this.retryWait(new HextrackError(401, code, (controlData && controlData.message) || code), signal, token);
         continue;
       }
       const ms = 100 + Math.random() * 900;
