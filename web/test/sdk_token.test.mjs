@@ -1,7 +1,8 @@
 // @hextrack/client's TokenSource: the token provider is asked once per
 // rejection however many requests saw the same rejected token, a
 // refreshed token rejected too is an AuthError, and one that worked
-// allows a later refresh (the token expires again hours later).
+// allows a later refresh (the token expires again hours later); a watcher
+// closed before its start never connects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TokenSource, HextrackError, AuthError } from '../sdk/index.js';
@@ -43,4 +44,20 @@ test('no provider, or a provider without a token: an AuthError at once', async (
   const ts = new TokenSource({ tokenProvider: async ({ refresh }) => (refresh ? null : 'old') });
   await ts.get();
   await assert.rejects(ts.rejected(rejected(), 'old'), AuthError);
+});
+
+test('closed before it started, a watcher never connects', async () => {
+  const { watchTrip, watchStream, connectDriver } = await import('../sdk/index.js');
+  let fetched = 0;
+  const fetch = async () => { fetched++; throw new Error('no'); };
+  const w = watchTrip('t1', { baseURL: 'http://127.0.0.1:9', token: 't', fetch });
+  w.close();
+  const s = watchStream('/x', { baseURL: 'http://127.0.0.1:9', token: 't', fetch });
+  s.close();
+  const ch = connectDriver('d1', { baseURL: 'http://127.0.0.1:9', token: 't', mode: 'rest', fetch });
+  ch.close();
+  // The starts were queued as microtasks: all have run by the next macrotask.
+  await new Promise((r) => setImmediate(r));
+  assert.equal(fetched, 0);
+  assert.equal(w.closed && s.closed && ch.closed, true);
 });

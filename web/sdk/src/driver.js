@@ -70,7 +70,7 @@ export class DriverChannel extends Emitter {
   }
 
   start() {
-    if (!this.closed) return this;
+    if (this.ended || !this.closed) return this;
     this.closed = false;
     this.ctl = new AbortController();
     this.attempt = 0;
@@ -82,6 +82,7 @@ export class DriverChannel extends Emitter {
   // close stops the channel; pings still queued stay in the outbox (see
   // flush) and go up if the channel is started again.
   close() {
+    this.ended = true;
     if (this.closed) return;
     this.closed = true;
     this.ctl.abort();
@@ -101,6 +102,7 @@ export class DriverChannel extends Emitter {
 
   setMode(m) {
     this.close();
+    this.ended = false;
     this.mode = m;
     this.wsFails = 0;
     this.probes = 0;

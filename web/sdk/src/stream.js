@@ -29,7 +29,7 @@ export class StreamWatch extends Emitter {
   }
 
   start() {
-    if (!this.closed) return this;
+    if (this.ended || !this.closed) return this;
     this.closed = false;
     this.ctl = new AbortController();
     this.loop().catch((e) => {
@@ -44,6 +44,7 @@ export class StreamWatch extends Emitter {
   }
 
   close() {
+    this.ended = true;
     if (this.closed) return;
     this.closed = true;
     this.readyState = 2;

@@ -106,7 +106,7 @@ export class TripWatch extends Emitter {
   }
 
   start() {
-    if (!this.closed) return this;
+    if (this.ended || !this.closed) return this;
     this.closed = false;
     this.ctl = new AbortController();
     this.loop().catch((e) => {
@@ -115,8 +115,10 @@ export class TripWatch extends Emitter {
     return this;
   }
 
-  // close stops the watcher for good; no event or status follows.
+  // close stops the watcher for good (also before it started); a last
+  // "closed" status, then nothing.
   close() {
+    this.ended = true;
     if (this.closed) return;
     this.closed = true;
     if (this.ctl) this.ctl.abort();
