@@ -90,7 +90,7 @@ export interface WatchTripOptions extends AuthOptions, BackoffOptions {
   transport?: Transport;
   /** Resume after this feed ID (e.g. a snapshot's feed_position) instead of starting with a snapshot. */
   lastEventId?: string;
-  /** No byte of an SSE body within this many ms while a plain GET works: a buffering proxy; fall back (default 5000). */
+  /** "auto" only: no byte of an SSE body within this many ms while a plain GET works is a buffering proxy: fall back (default 5000). */
   firstByteMs?: number;
   /** A stream silent this long is reconnected (default 45000; the server's heartbeat is 15 s). */
   idleMs?: number;

@@ -309,7 +309,9 @@ export class TripWatch extends Emitter {
           headers,
           signal: conn.signal,
           idleMs: this.o.idleMs,
-          firstByteMs: this.o.firstByteMs,
+          // Telling a buffering proxy apart matters only when there is
+          // somewhere to fall back to; a fixed SSE just waits (idleMs).
+          firstByteMs: this.mode === 'auto' ? this.o.firstByteMs : undefined,
           onOpen: () => {
             opened = Date.now();
             this.auth.ok();
