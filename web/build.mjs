@@ -34,6 +34,8 @@ const opts = {
   assetNames: '[name]-[hash]',
   loader: { '.png': 'file', '.svg': 'file' },
   absWorkingDir: root,
+  // The pages import the SDK by its package name, as any app would.
+  alias: { '@hextrack/client': './sdk/index.js' },
   logLevel: 'info',
   legalComments: 'linked',
 };

@@ -7,6 +7,9 @@
 // committed apart from a placeholder, so a clean clone still builds: the
 // server then answers / with a page saying how to build the pages.
 //
+// sdk/ is @hextrack/client, the npm package (JavaScript, no Go) the pages
+// take every stream and the driver channel from; see sdk/README.md.
+//
 // This package imports nothing of hextrack's; it must not import api,
 // echo or any domain package.
 package web

@@ -3,10 +3,8 @@
 // (accept/decline) and run the trip (arrived, picked up, complete).
 import '../style.css';
 import { createMap, L, pinIcon } from '../lib/map.js';
-import { request, isMissing } from '../lib/api.js';
+import { request, isMissing, connectDriver, watchTrip } from '@hextrack/client';
 import * as auth from '../lib/auth.js';
-import { DriverChannel } from '../lib/channel.js';
-import { TripFeed } from '../lib/feed.js';
 import { MovingMarker } from '../lib/move.js';
 import { RoadGraph } from '../lib/roads.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
@@ -127,24 +125,22 @@ async function goOnline(on) {
       await roadsP;
       setPos(startPoint(), 0);
     }
-    S.channel = new DriverChannel({
-      driverId: S.id,
-      getToken: () => S.token,
+    if (S.channel) S.channel.close();
+    // The SDK's driver channel: WebSocket or REST ("auto" goes back to
+    // the socket when it can), pings buffered until acked, commands
+    // replayed until handled; the last handled one kept in localStorage.
+    const ch = connectDriver(S.id, {
       mode: $('#channel').value,
-      onCommand,
-      onState: (s) => setConn(s.state, `${s.via ? `${s.via.toUpperCase()}: ` : ''}${s.detail || ''}`),
-      onAck: (seq) => { S.lastAck = seq; setText('#acked', `seq ${seq} at ${fmtTime(new Date())}`); },
-      onError: (m) => notice(`Server: ${m.message || m.code}`, 'error'),
-      onRejected: async () => {
-        // A token the server rejects (a restart with a new secret): a
-        // fresh dev token for the same driver, or sign in again.
-        const t = await auth.renew('driver', S.id);
-        if (t) S.token = t;
-        else notice('The server rejected the sign-in token: sign in again.', 'error');
-        return t;
-      },
+      storage: localStorage,
+      tokenProvider: ({ refresh }) => (refresh ? renewToken() : S.token),
     });
-    S.channel.start();
+    S.channel = ch;
+    ch.on('command', onCommand);
+    ch.on('status', (s) => {
+      if (ch === S.channel && s.state !== 'closed') setConn(s.state, `${s.via ? `${s.via.toUpperCase()}: ` : ''}${s.detail || ''}`);
+    });
+    ch.on('ack', (seq) => { S.lastAck = seq; setText('#acked', `seq ${seq} at ${fmtTime(new Date())}`); });
+    ch.on('error', (e) => notice(`Server: ${e.message || e.code}`, 'error'));
     ping();
     await setStatus('available');
     setSource(S.source);
@@ -152,12 +148,22 @@ async function goOnline(on) {
     stopMoving();
     if (S.channel) {
       S.channel.flush();
-      S.channel.stop();
+      S.channel.close();
       S.channel = null;
     }
     await setStatus('offline');
     setConn('offline', 'not sharing location');
   }
+}
+
+// renewToken replaces a token the server rejected (a restart with a new
+// secret): a fresh dev token for the same driver, or null (sign in again),
+// which stops the SDK's connections with an AuthError.
+async function renewToken() {
+  const t = await auth.renew('driver', S.id);
+  if (t) S.token = t;
+  else notice('The server rejected the sign-in token: sign in again.', 'error');
+  return t;
 }
 
 async function setStatus(status) {
@@ -202,7 +208,7 @@ function ping(extra = {}) {
   S.seq = Math.max(S.seq + 1, Date.now());
   localStorage.setItem(`hextrack.driver.${S.id}.seq`, String(S.seq));
   S.channel.send({ lat: +S.pos.lat.toFixed(6), lng: +S.pos.lng.toFixed(6), ts: new Date().toISOString(), seq: S.seq, heading: Math.round(S.heading) % 360, ...extra });
-  setText('#pings', `${S.channel.sent} sent, ${S.channel.outbox.length} queued`);
+  setText('#pings', `${S.channel.sent} sent, ${S.channel.queued} queued`);
 }
 
 let simTimer;
@@ -353,7 +359,7 @@ async function answerOffer(accept) {
   const trip = offerTrip(cmd);
   hideOffer();
   try {
-    const snap = await request(`/v1/trips/${encodeURIComponent(trip)}/${accept ? 'accept' : 'decline'}`, { method: 'POST', token: S.token });
+    const snap = await act(accept ? 'accept' : 'decline', trip);
     if (accept) startTrip(snap && snap.trip ? snap : await request(`/v1/trips/${encodeURIComponent(trip)}`, { token: S.token }));
     else log(`declined ${trip}`);
   } catch (e) {
@@ -367,26 +373,28 @@ function startTrip(snap) {
   $('#trip').hidden = false;
   setText('#trip-id', snap.trip.id);
   drawTrip();
-  if (S.tripFeed) S.tripFeed.stop();
-  S.tripFeed = new TripFeed({
-    tripId: snap.trip.id,
-    getToken: () => S.token,
-    transport: 'sse',
-    lastId: snap.feed_position,
-    onEvent: (env) => {
-      const d = env.data || {};
-      if (env.type === 'trip.message') addChat(d.message || d);
-      if (d.trip) S.trip.trip = { ...S.trip.trip, ...d.trip };
-      const st = d.status || (d.trip && d.trip.status);
-      if (st) S.trip.trip.status = st;
-      if (env.type === 'trip.address_changed' && d.dropoff) S.trip.trip.dropoff = d.dropoff;
-      if (env.type === 'trip.cancelled') S.trip.trip.status = 'cancelled';
-      drawTrip();
-    },
-    onSnapshot: (s) => { S.trip = { ...S.trip, ...s }; drawTrip(); },
-    onState: () => {},
+  if (S.tripFeed) S.tripFeed.close();
+  const feed = watchTrip(snap.trip.id, {
+    lastEventId: snap.feed_position,
+    tokenProvider: ({ refresh }) => (refresh ? renewToken() : S.token),
   });
-  S.tripFeed.start();
+  S.tripFeed = feed;
+  feed.on('event', (env) => {
+    if (feed !== S.tripFeed || !S.trip) return;
+    const d = env.data || {};
+    if (env.type === 'snapshot' || env.type === 'reset') {
+      S.trip = { ...S.trip, ...d };
+      drawTrip();
+      return;
+    }
+    if (env.type === 'trip.message') addChat(d.message || d);
+    if (d.trip) S.trip.trip = { ...S.trip.trip, ...d.trip };
+    const st = d.status || (d.trip && d.trip.status);
+    if (st) S.trip.trip.status = st;
+    if (env.type === 'trip.address_changed' && d.dropoff) S.trip.trip.dropoff = d.dropoff;
+    if (env.type === 'trip.cancelled') S.trip.trip.status = 'cancelled';
+    drawTrip();
+  });
 }
 
 function drawTrip() {
@@ -415,7 +423,7 @@ function drawTrip() {
 
 function endTrip() {
   if (S.trip && S.online) showStatus('available');
-  if (S.tripFeed) S.tripFeed.stop();
+  if (S.tripFeed) S.tripFeed.close();
   S.tripFeed = null;
   S.trip = null;
   S.route = [];
@@ -429,7 +437,7 @@ async function tripAction(action) {
   const t = S.trip && S.trip.trip;
   if (!t) return;
   try {
-    const snap = await request(`/v1/trips/${encodeURIComponent(t.id)}/${action}`, { method: 'POST', token: S.token });
+    const snap = await act(action, t.id);
     if (snap && snap.trip) {
       S.trip = { ...S.trip, ...snap };
       drawTrip();
@@ -437,6 +445,13 @@ async function tripAction(action) {
   } catch (e) {
     notice(isMissing(e) ? `This server has no ${action} action yet.` : `${action} failed: ${e.message}`, 'error');
   }
+}
+
+// act performs a trip action over the driver channel (its WebSocket, or
+// REST), or over REST when offline.
+function act(action, tripId) {
+  if (S.channel) return S.channel.act(action, tripId);
+  return request(`/v1/trips/${encodeURIComponent(tripId)}/${action}`, { method: 'POST', token: S.token });
 }
 
 async function sendChat(e) {
@@ -475,7 +490,7 @@ function setConn(state, detail) {
   box.dataset.state = state;
   setText('#conn-state', state);
   setText('#conn-detail', detail ? `— ${detail}` : '');
-  if (S.channel) setText('#pings', `${S.channel.sent} sent, ${S.channel.outbox.length} queued`);
+  if (S.channel) setText('#pings', `${S.channel.sent} sent, ${S.channel.queued} queued`);
 }
 
 main().catch((e) => notice(`Page failed to start: ${e.message}`, 'error'));

@@ -1,19 +1,14 @@
 // Tokens for the pages. In dev mode the server mints them at
 // POST /v1/dev/token; otherwise the user pastes one. Tokens are kept in
 // localStorage per role so a reload (or a restarted tab) keeps its identity.
-import { request, isMissing } from './api.js';
+// The SDK (@hextrack/client) asks for them through each page's token
+// provider, and again when the server rejects one.
+import { decodeToken, devToken as mint } from '@hextrack/client';
 
 const key = (role) => `hextrack.token.${role}`;
 
 // decode returns the JWT claims without verifying them (the server does).
-export function decode(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), '=')));
-  } catch {
-    return null;
-  }
-}
+export const decode = decodeToken;
 
 function fresh(token, role) {
   const c = token && decode(token);
@@ -37,14 +32,9 @@ export function forget(role) {
 // devToken asks the server for a token (dev mode only). Returns null when
 // the server is not in dev mode.
 export async function devToken(role, sub, ttl = '12h') {
-  try {
-    const r = await request('/v1/dev/token', { method: 'POST', body: { role, sub, ttl } });
-    store(role, r.token);
-    return r.token;
-  } catch (e) {
-    if (isMissing(e)) return null;
-    throw e;
-  }
+  const t = await mint(role, sub, { ttl });
+  if (t) store(role, t);
+  return t;
 }
 
 // renew replaces a token the server rejected (401: bad signature after a

@@ -9,7 +9,7 @@ import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
 import { latLngToCell, cellToBoundary, polygonToCells, gridDisk } from 'h3-js';
 import { createMap, L } from '../lib/map.js';
-import { request, isMissing, isRejected, backoff } from '../lib/api.js';
+import { request, isMissing, isRejected, watchStream } from '@hextrack/client';
 import * as auth from '../lib/auth.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
@@ -156,39 +156,42 @@ function countInView() {
   setText('#c-inview', String(n));
 }
 
+// tokenProvider gives the SDK's streams the ops token, and a fresh one
+// when the server rejects it (null: the sign-in prompt; the stream stops).
+const tokenProvider = ({ refresh }) => (refresh ? renewToken() : S.token);
+
 function watchViewport() {
   if (!S.token || !map) return;
   if (S.viewStream) S.viewStream.close();
   const { res, cells } = viewportCells();
-  const q = new URLSearchParams({ cells: cells.join(','), access_token: S.token });
-  const es = new EventSource(`/v1/ops/drivers/stream?${q}`);
-  S.viewStream = es;
+  const q = new URLSearchParams({ cells: cells.join(',') });
+  const vs = watchStream(`/v1/ops/drivers/stream?${q}`, { tokenProvider });
+  S.viewStream = vs;
   let opened = false;
-  es.onopen = () => {
-    opened = true;
-    S.viewRetry = 0;
-    stopNearby();
-    setConn('live', `viewport: ${cells.length} r${res} cells`);
-  };
-  const onFrame = (ev) => {
-    let m;
-    try { m = JSON.parse(ev.data); } catch { return; }
-    const d = m.data || m;
-    applyDrivers(d.drivers || [], !d.partial);
-  };
-  for (const t of ['drivers', 'frame', 'snapshot', 'message']) es.addEventListener(t, onFrame);
-  es.onerror = () => {
-    if (es !== S.viewStream) return;
-    es.close();
-    // Refused or down (a server restarting, an old server without the
-    // stream, a rejected token): poll nearby drivers meanwhile, and keep
-    // looking for the stream with capped, jittered backoff. A server that
-    // has it gets the page back on it; nothing here is decided for good.
-    if (!S.polling) pollNearby();
-    const ms = backoff(S.viewRetry = (S.viewRetry || 0) + 1);
-    setConn('reconnecting', `viewport stream ${opened ? 'lost' : 'unavailable'}; polling nearby drivers, retrying the stream in ${(ms / 1000).toFixed(1)} s`);
-    setTimeout(() => { if (es === S.viewStream) watchViewport(); }, ms);
-  };
+  // Every frame, whatever its name, is a full replacement of the drivers.
+  vs.on('event', (m) => {
+    const d = m.data || {};
+    if (Array.isArray(d.drivers)) applyDrivers(d.drivers, !d.partial);
+  });
+  vs.on('status', (st) => {
+    if (vs !== S.viewStream) return;
+    if (st.state === 'live') {
+      opened = true;
+      stopNearby();
+      setConn('live', `viewport: ${cells.length} r${res} cells`);
+    } else if (st.state === 'reconnecting') {
+      // Refused or down (a server restarting, an old server without the
+      // stream): poll nearby drivers meanwhile; the SDK keeps looking for
+      // the stream with capped, jittered backoff, and the page goes back
+      // to it as soon as it answers. Nothing here is decided for good.
+      if (!S.polling) pollNearby();
+      const wait = st.retryInMs ? `, retrying the stream in ${(st.retryInMs / 1000).toFixed(1)} s` : '';
+      setConn('reconnecting', `viewport stream ${opened ? 'lost' : 'unavailable'}; polling nearby drivers${wait}`);
+    } else if (st.state === 'signed-out') {
+      if (!S.polling) pollNearby();
+      setConn('reconnecting', 'the server rejected the sign-in: paste an ops token');
+    }
+  });
 }
 
 let nearbyTimer;
@@ -275,29 +278,23 @@ function fmtCounts(o) {
   return e.length ? e.map(([k, v]) => `${k} ${v}`).join(', ') : 'none';
 }
 
-let summaryES;
+let summaryStream;
 function summaryLoop() {
-  if (summaryES) summaryES.close();
-  const es = new EventSource(`/v1/ops/summary/stream?${new URLSearchParams({ access_token: S.token || '' })}`);
-  summaryES = es;
+  if (summaryStream) summaryStream.close();
+  const ss = watchStream('/v1/ops/summary/stream', { tokenProvider });
+  summaryStream = ss;
   let opened = false;
-  es.onopen = () => { opened = true; S.summaryRetry = 0; };
-  const onMsg = (ev) => {
-    let m;
-    try { m = JSON.parse(ev.data); } catch { return; }
-    const d = m.data || m;
+  ss.on('event', (m) => {
+    const d = m.data || {};
     if (m.type && m.type.startsWith('trip.')) upsertTrip(d.trip || { id: (m.topic || '').replace('trip:', ''), ...d });
-    else applySummary(d);
-  };
-  for (const t of ['summary', 'message', 'snapshot', 'trip.created', 'trip.status', 'trip.assigned', 'trip.cancelled']) es.addEventListener(t, onMsg);
-  es.onerror = () => {
-    if (es !== summaryES) return;
-    es.close();
-    // Counters from one poll meanwhile; the stream again after a capped,
-    // jittered backoff (after an outage the page goes back to it).
-    if (!opened) pollSummary();
-    setTimeout(() => { if (es === summaryES) summaryLoop(); }, backoff(S.summaryRetry = (S.summaryRetry || 0) + 1));
-  };
+    else if (m.type !== 'error' && d && typeof d === 'object') applySummary(d);
+  });
+  ss.on('status', (st) => {
+    if (st.state === 'live') opened = true;
+    // Counters from one poll meanwhile; the SDK reconnects with capped,
+    // jittered backoff (after an outage the page goes back to the stream).
+    else if (st.state === 'reconnecting' && !opened && st.attempt === 1) pollSummary();
+  });
 }
 
 async function pollSummary() {

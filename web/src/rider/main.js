@@ -3,9 +3,8 @@
 // share link (#trip=<id>&token=<viewer token>).
 import '../style.css';
 import { createMap, L, pinIcon } from '../lib/map.js';
-import { request, idKey, isMissing, isNetwork, isRejected, ApiError } from '../lib/api.js';
+import { request, randomId as idKey, isMissing, isNetwork, isRejected, HextrackError, watchTrip, TRANSPORTS, label } from '@hextrack/client';
 import * as auth from '../lib/auth.js';
-import { TripFeed, TRANSPORTS, label } from '../lib/feed.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
 import { fmtDistance, fmtDuration } from '../lib/geo.js';
@@ -42,7 +41,7 @@ const S = {
   feed: null,
   timeline: [],
   chatSeen: new Set(),
-  transport: localStorage.getItem('hextrack.transport') || 'sse',
+  transport: localStorage.getItem('hextrack.transport') || 'auto',
 };
 
 // Expose a little state for the browser tests and for curious humans.
@@ -199,7 +198,7 @@ function wireControls() {
   });
   $('#chat-form').addEventListener('submit', sendChat);
   const sel = $('#transport');
-  sel.value = TRANSPORTS.includes(S.transport) ? S.transport : 'sse';
+  sel.value = TRANSPORTS.includes(S.transport) ? S.transport : 'auto';
   sel.addEventListener('change', () => {
     S.transport = sel.value;
     localStorage.setItem('hextrack.transport', S.transport);
@@ -212,8 +211,9 @@ function wireControls() {
       auth.store('rider', $('#token-input').value.trim());
       S.token = auth.stored('rider');
       notice('Token saved.');
+      // The trip's stream goes on with the new token.
       signIn().then(() => {
-        if (S.tripId && S.feed && S.feed.stopped) startFeed(null);
+        if (S.tripId && S.feed) startFeed(null, S.feed.lastEventId);
       });
     } catch (err) {
       notice(err.message, 'error');
@@ -307,7 +307,7 @@ async function onDrag(which) {
     notice('Dropoff changed.');
   } catch (e) {
     S.dropoffMarker.setLatLng([S.dropoff.lat, S.dropoff.lng]);
-    if (e instanceof ApiError && e.status === 412) {
+    if (e instanceof HextrackError && e.status === 412) {
       notice('The trip changed meanwhile; reloaded it — try again.', 'error');
       refetch();
     } else notice(`Could not change the dropoff: ${e.message}`, 'error');
@@ -410,7 +410,7 @@ async function openTrip(id, snap) {
     try {
       snap = await call(`/v1/trips/${encodeURIComponent(id)}`, { token: S.token });
     } catch (e) {
-      if (e instanceof ApiError && (e.status === 404 || e.status === 403)) {
+      if (e instanceof HextrackError && (e.status === 404 || e.status === 403)) {
         notice(`Trip ${id} is not available (${e.message}).`, 'error');
         if (!S.viewer) {
           localStorage.removeItem('hextrack.rider.trip');
@@ -426,23 +426,30 @@ async function openTrip(id, snap) {
   startFeed(snap);
 }
 
-function startFeed(snap) {
-  if (S.feed) S.feed.stop();
-  S.feed = new TripFeed({
-    tripId: S.tripId,
-    getToken: () => S.token,
+// startFeed follows the trip through the SDK: every event of every type
+// on one listener, whatever the transport ("auto" unless chosen), resumed
+// after snap's position (or after lastId) when given.
+function startFeed(snap, lastId) {
+  if (S.feed) S.feed.close();
+  const feed = watchTrip(S.tripId, {
     transport: S.transport,
-    lastId: snap && snap.feed_position,
-    onEvent: applyEvent,
-    onSnapshot: (s, why) => applySnapshot(s, why),
-    onState: (st) => setConn(st.state, st.detail, st.transport, st),
-    onRejected: renewToken,
+    lastEventId: (snap && snap.feed_position) || lastId || '',
+    // A rejected token: a fresh dev token, or the sign-in prompt (null
+    // stops the feed with an AuthError: no endless retry).
+    tokenProvider: ({ refresh }) => (refresh ? renewToken() : S.token),
   });
-  S.feed.start();
+  S.feed = feed;
+  feed.on('event', (env) => {
+    if (env.type === 'snapshot' || env.type === 'reset') applySnapshot(env.data, env.type);
+    else applyEvent(env);
+  });
+  feed.on('status', (st) => {
+    if (feed === S.feed && st.state !== 'closed') setConn(st.state, st.detail, st.transport, st);
+  });
 }
 
 function closeTrip() {
-  if (S.feed) S.feed.stop();
+  if (S.feed) S.feed.close();
   S.feed = null;
   if (S.car) S.car.remove();
   S.car = null;
@@ -576,7 +583,7 @@ function setStatus(status) {
   if (status === 'driver_arrived' && S.eta && S.eta.to !== 'dropoff') setEta(null);
   if (done) {
     setEta(null);
-    if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && S.feed.stop(), 5000);
+    if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && S.feed.close(), 5000);
   }
   if (status === 'requested' && S.car) {
     S.car.remove();

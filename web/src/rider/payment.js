@@ -4,7 +4,7 @@
 // Retry-After says, until the status is final (no Retry-After). Whether a
 // checkout was started is kept in localStorage, so polling resumes after a
 // page refresh or a return from the gateway.
-import { request, sleep, isNetwork, backoff } from '../lib/api.js';
+import { request, sleep, isNetwork, backoff } from '@hextrack/client';
 import { $, setText, notice } from '../lib/ui.js';
 
 const KEY = 'hextrack.rider.payment';
