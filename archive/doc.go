@@ -15,8 +15,9 @@
 //
 // Every write is idempotent: the pipeline delivers at least once, so a
 // record may arrive twice. Events are keyed by (topic, event ID), trail
-// points by (trip, position seq), ledger entries by an ID their writer
-// chooses, status changes by (driver, time, status): a second copy is
+// points by (trip, trail seq: the trip's own counter of accepted fixes, in
+// arrival order; order by ts_us for measurement order), ledger entries by
+// an ID their writer chooses, status changes by (driver, time, status): a second copy is
 // dropped. A trip is upserted at every change and a copy older than the
 // stored version is ignored. Nothing in the ledger is ever updated.
 //

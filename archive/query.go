@@ -92,8 +92,8 @@ func (q *EventQuery) Normalize() (EventID, error) {
 	return ParseEventID(q.After)
 }
 
-// TrailQuery selects a trip's trail points after a position sequence, in
-// sequence order.
+// TrailQuery selects a trip's trail points after a trail sequence (the
+// trip's counter of accepted fixes, in arrival order), in sequence order.
 type TrailQuery struct {
 	TripID string
 	After  int64 // last seq the caller has (0: from the start)
