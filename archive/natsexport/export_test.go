@@ -2,6 +2,7 @@ package natsexport_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -257,4 +258,17 @@ func (n *privateNATS) kill(t *testing.T) {
 	_ = n.cmd.Process.Kill()
 	_ = n.cmd.Wait()
 	n.cmd = nil
+}
+
+func TestOpenRejectsBadConfig(t *testing.T) {
+	for _, c := range []natsexport.Config{
+		{Stream: "A.B"}, {Stream: "A B"}, {Stream: "A>"}, {Prefix: "a..b"}, {Prefix: "a.*"}, {Prefix: "a b"}, {Prefix: ">"},
+	} {
+		t.Run(c.Stream+"|"+c.Prefix, func(t *testing.T) {
+			// No server is dialled before the configuration is checked.
+			if _, err := natsexport.Open("nats://127.0.0.1:1", nil, nil, c); !errors.Is(err, natsexport.ErrInvalidConfig) {
+				t.Fatalf("Open(%+v) = %v, want ErrInvalidConfig", c, err)
+			}
+		})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -103,6 +104,23 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ErrInvalidConfig: a stream name or subject prefix NATS would refuse.
+var ErrInvalidConfig = errors.New("nats export: invalid configuration")
+
+// check refuses a stream name or prefix NATS would refuse, at start
+// rather than at every publish.
+func (c Config) check() error {
+	if strings.ContainsAny(c.Stream, ".*>/\\ \t\r\n") || len(c.Stream) > 255 {
+		return fmt.Errorf("%w: stream name %q: no '.', '*', '>', '/', '\\' or spaces", ErrInvalidConfig, c.Stream)
+	}
+	for _, t := range strings.Split(c.Prefix, ".") {
+		if t == "" || t == "*" || t == ">" || strings.ContainsAny(t, " \t\r\n") {
+			return fmt.Errorf("%w: subject prefix %q: dot-separated tokens, no wildcards or spaces", ErrInvalidConfig, c.Prefix)
+		}
+	}
+	return nil
+}
+
 // Exporter publishes the archive's events to a JetStream stream. Run it
 // on every node; the lease picks one. See the package doc.
 type Exporter struct {
@@ -129,6 +147,9 @@ type Exporter struct {
 // reading outbox. Close it after Run returned.
 func Open(url string, outbox Outbox, leases Leases, cfg Config) (*Exporter, error) {
 	cfg = cfg.withDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	nc, err := nats.Connect(url, nats.Name("hextrack-export-"+cfg.NodeID),
 		nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 		// No reconnect buffer: a publish while disconnected fails at once
