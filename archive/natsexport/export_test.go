@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -271,4 +273,82 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// crashAfter is an archive through which an exporter "dies" once it has
+// published its n-th batch: that batch is never marked, the lease is
+// neither renewed nor given back.
+type crashAfter struct {
+	*sqlstore.Store
+	n       atomic.Int32
+	crashed atomic.Bool
+}
+
+var errCrashed = errors.New("node crashed")
+
+func (c *crashAfter) MarkExported(ctx context.Context, evs []archive.Event) error {
+	if c.crashed.Load() || c.n.Add(-1) <= 0 {
+		c.crashed.Store(true)
+		return errCrashed
+	}
+	return c.Store.MarkExported(ctx, evs)
+}
+
+func (c *crashAfter) PendingExport(ctx context.Context, limit int) ([]archive.Event, error) {
+	if c.crashed.Load() {
+		return nil, errCrashed
+	}
+	return c.Store.PendingExport(ctx, limit)
+}
+
+func (c *crashAfter) LeaseExport(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	if c.crashed.Load() {
+		return false, errCrashed
+	}
+	return c.Store.LeaseExport(ctx, name, holder, ttl)
+}
+
+func (c *crashAfter) ReleaseExport(ctx context.Context, name, holder string) error {
+	if c.crashed.Load() {
+		return errCrashed
+	}
+	return c.Store.ReleaseExport(ctx, name, holder)
+}
+
+// TestTakeoverAfterCrash: two nodes run exporters; the one exporting dies
+// between publishing a batch and marking it; the other takes the lease
+// over when it expires and publishes the batch again, which the stream
+// drops by Nats-Msg-Id: every event once.
+func TestTakeoverAfterCrash(t *testing.T) {
+	u := natsURL(t)
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ts := newTestStream(t, u)
+		evs := makeEvents(0, 1000)
+		mustAppend(t, s, evs)
+		a := &crashAfter{Store: s}
+		a.n.Store(4) // dies on its 4th batch
+		ttl := 600 * time.Millisecond
+		xa, err := natsexport.Open(u, a, a, natsexport.Config{Stream: ts.name, Prefix: ts.prefix, Batch: 100,
+			LeaseTTL: ttl, Interval: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(logWriter{t}, nil)), NodeID: "a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = xa.Run(ctx) }()
+		defer func() { cancel(); <-done; xa.Close() }()
+		for !a.crashed.Load() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := len(readStream(t, u, ts.name)); got != 400 {
+			t.Fatalf("the dead node left %d messages, want 400 (4 batches, the last unmarked)", got)
+		}
+		if p, _ := s.PendingExport(context.Background(), 1000); len(p) != 700 {
+			t.Fatalf("%d events pending after the crash, want 700", len(p))
+		}
+		startExporter(t, u, s, ts, natsexport.Config{Batch: 100, LeaseTTL: ttl, NodeID: "b"})
+		waitExported(t, s)
+		checkOnce(t, readStream(t, u, ts.name), evs, ts.prefix)
+	})
 }
