@@ -67,7 +67,7 @@ const prefix = "bench:"
 func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest (default all)")
+	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,nats (default all)")
 	fs.StringVar(&c.out, "out", "bench/results.json", "results JSON")
 	fs.StringVar(&c.dir, "dir", "bench/out", "logs and profiles")
 	fs.StringVar(&c.server, "server", "bench/bin/hextrack", "hextrack binary (go build -tags pprof)")
@@ -129,6 +129,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		{"nearby", (&nearbyScenario{rig: r}).run},
 		{"idle", (&fanoutScenario{rig: r}).run}, // idle SSE (4) then fan-out (3) on the same connections
 		{"ingest", (&ingestScenario{rig: r}).run},
+		{"nats", (&natsScenario{rig: r}).run},
 	}
 	for _, s := range steps {
 		if c.only != nil && !c.only[s.name] && !(s.name == "idle" && c.only["fanout"]) {
