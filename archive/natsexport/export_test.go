@@ -352,3 +352,25 @@ func TestTakeoverAfterCrash(t *testing.T) {
 		checkOnce(t, readStream(t, u, ts.name), evs, ts.prefix)
 	})
 }
+
+// TestNATSDownAtStart: an exporter whose NATS server does not answer at
+// start keeps trying; the events archived meanwhile are exported once it
+// answers.
+func TestNATSDownAtStart(t *testing.T) {
+	u := natsURL(t)
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		ts := newTestStream(t, u)
+		p := newProxy(t, u[len("nats://"):])
+		p.cut()
+		evs := makeEvents(0, 300)
+		mustAppend(t, s, evs)
+		startExporter(t, p.URL(), s, ts, natsexport.Config{Batch: 100})
+		time.Sleep(500 * time.Millisecond) // a few failed attempts
+		if pending, err := s.PendingExport(context.Background(), 1000); err != nil || len(pending) != len(evs) {
+			t.Fatalf("%d events pending while NATS is away (%v), want all %d", len(pending), err, len(evs))
+		}
+		p.restore()
+		waitExported(t, s)
+		checkOnce(t, readStream(t, u, ts.name), evs, ts.prefix)
+	})
+}
