@@ -41,6 +41,9 @@
 //	              idx (trip_id, at_us), (payment_id, at_us)
 //	driver_status PK (driver_id, at_us, status) · trip_id
 //	              idx (at_us)
+//	nats_export   PK name · holder · until_us   (the NATS export's lease; 00004 also adds
+//	              events.nats_exported and the partial idx (id_ms, id_seq, topic) WHERE it is 0:
+//	              archive/natsexport's outbox)
 //
 // Times are BIGINT unix microseconds (*_us) and JSON is TEXT on both
 // databases, so the one migration file is the same SQL for both (no

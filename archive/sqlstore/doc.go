@@ -10,6 +10,10 @@
 // WAL mode, so reads never wait for them; several processes on one file
 // rely on SQLite's busy timeout (10 s).
 //
+// The NATS export's outbox and lease (export.go: PendingExport,
+// MarkExported, LeaseExport, ReleaseExport; migration 00004) are read by
+// archive/natsexport, whose doc says why.
+//
 // sqlstore imports archive only of hextrack; it never imports feed, trip,
 // api or a Redis client. The event pipeline that feeds it and the HTTP
 // routes that read it declare the interfaces they need of *Store.

@@ -67,6 +67,10 @@ type Config struct {
 	PollCacheTTL time.Duration // HEXTRACK_POLL_CACHE_TTL: longest a 304 may hide a change made elsewhere, default 100ms; negative: off
 	// ETA model (eta.go): the file eta-train wrote and eta-eval scored.
 	ETAModel string // HEXTRACK_ETA_MODEL: empty: speeds learned online from pings, no learned correction
+	// The NATS JetStream export of the archived events (natsexport.go).
+	NATSURL    string // HEXTRACK_NATS_URL(_FILE), --nats-url; empty: no export
+	NATSStream string // HEXTRACK_NATS_STREAM, --nats-stream; default HEXTRACK
+	NATSPrefix string // HEXTRACK_NATS_SUBJECT_PREFIX, --nats-subject-prefix; default hextrack
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -182,6 +186,9 @@ func parseServe(args []string) (Config, error) {
 	}
 	fs.DurationVar(&c.ArchiveRetention, "archive-retention", envDur("HEXTRACK_ARCHIVE_RETENTION", 90*24*time.Hour),
 		"how long the archive keeps raw events, GPS trail points and driver status history, pruned hourly by one node; trips and the payments ledger are kept; negative: forever (HEXTRACK_ARCHIVE_RETENTION)")
+	if err := natsFlags(fs, &c); err != nil {
+		return c, err
+	}
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {
 		return c, err

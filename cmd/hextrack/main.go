@@ -168,6 +168,7 @@ type Main struct {
 	OpsReport    *opsredis.Reporter
 	archive      *nodeArchive       // nil: no archive configured (archive.go)
 	archiveDone  chan struct{}      // closed when the archive pipeline ends
+	export       *natsExport        // nil: no NATS export (natsexport.go)
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -303,6 +304,11 @@ func (m *Main) Run(ctx context.Context) error {
 		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
 			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger}, c.ArchiveRetention)
 	}
+	if c.NATSURL != "" {
+		if m.export, err = startNATSExport(bg, c, m.archive, reg, m.Logger); err != nil {
+			return err
+		}
+	}
 	if c.Dev {
 		m.Logger.Info("dev mode: POST /v1/dev/token is enabled")
 	}
@@ -404,6 +410,7 @@ func (m *Main) Close() error {
 	if m.archiveDone != nil {
 		<-m.archiveDone // the pipeline's leases handed back before Redis and the archive close
 	}
+	m.export.stop() // the export's lease handed back before the archive closes
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
 	}

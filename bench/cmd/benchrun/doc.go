@@ -18,13 +18,15 @@
 // profiles and writes results.json and the table; each scenario is its
 // own type with a run method (pollScenario, resumeScenario,
 // nearbyScenario, fanoutScenario for idle and fan-out, ingestScenario,
-// archiveScenario: the fan-out load with the archive in PostgreSQL, in
+// archiveScenario: the fan-out load with the archive in PostgreSQL;
+// natsScenario for the NATS export's lag against the machine's NATS, in
 // scen_*.go), given both as a rig; tripSetup (tripsetup.go) assigns trips
 // through the API for poll and fan-out. Processes, free ports and
 // deadlines are proc.go and wait.go.
 //
 // It imports only api (token minting), geo (the same point helpers and
 // index writer the server uses) and the standard library plus go-redis,
-// gorilla/websocket and pgx (to read the archive scenario's events table);
-// it never imports the server's wiring.
+// gorilla/websocket, pgx (to read the archive scenario's events table) and
+// nats.go (the nats scenario's subscriber); it never imports the server's
+// wiring.
 package main

@@ -68,7 +68,7 @@ const prefix = "bench:"
 func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive (default all)")
+	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive,nats (default all)")
 	fs.StringVar(&c.out, "out", "bench/results.json", "results JSON")
 	fs.StringVar(&c.dir, "dir", "bench/out", "logs and profiles")
 	fs.StringVar(&c.server, "server", "bench/bin/hextrack", "hextrack binary (go build -tags pprof)")
@@ -132,6 +132,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		{"idle", (&fanoutScenario{rig: r}).run}, // idle SSE (4) then fan-out (3) on the same connections
 		{"ingest", (&ingestScenario{rig: r}).run},
 		{"archive", (&archiveScenario{rig: r}).run}, // the fan-out load again, archived in PostgreSQL
+		{"nats", (&natsScenario{rig: r}).run},
 	}
 	for _, s := range steps {
 		if c.only != nil && !c.only[s.name] && !(s.name == "idle" && c.only["fanout"]) {

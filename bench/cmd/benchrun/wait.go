@@ -97,7 +97,7 @@ func (c config) deadline(step string) time.Duration {
 	switch step {
 	case "poll":
 		return 3*time.Minute + 6*c.pollDur
-	case "resume":
+	case "resume", "nats":
 		return 3 * time.Minute
 	case "nearby":
 		return 5 * time.Minute
