@@ -22,6 +22,7 @@ import (
 	"github.com/hextrack/hextrack/archive/sqlstore"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
+	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
@@ -370,6 +371,23 @@ func (r tripRecords) TripRecord(ctx context.Context, id string) (archive.Trip, e
 		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, Snapshot: b}
 	if trip.Terminal(t.Status) {
 		rec.EndedAt = t.UpdatedAt
+		// The distance driven: along the trip's breadcrumbs (a fix every
+		// 5 s or 25 m while a driver had it), what the driver's km and
+		// a trip without a trail in the archive are reckoned from.
+		crumbs, err := r.store.Path(ctx, id, trip.Actor{Role: trip.RoleSystem}, 0)
+		if err != nil {
+			return archive.Trip{}, err
+		}
+		rec.DistanceM = crumbDistance(crumbs)
 	}
 	return rec, nil
+}
+
+// crumbDistance is the length in metres of the line through crumbs.
+func crumbDistance(crumbs []trip.Crumb) float64 {
+	d := 0.0
+	for i := 1; i < len(crumbs); i++ {
+		d += geo.Distance(geo.Point{Lat: crumbs[i-1].Lat, Lng: crumbs[i-1].Lng}, geo.Point{Lat: crumbs[i].Lat, Lng: crumbs[i].Lng})
+	}
+	return d
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -108,17 +109,30 @@ func driveTrip(t *testing.T, m *Main, rID, dID string) historyTrip {
 	return ht
 }
 
-// archiveTrail writes the trip's stored fixes to the archive's trail, as
-// the pipeline's trail writer does (every stored fix, keyed by trip and
-// seq; a second copy is dropped).
+// archiveTrail waits until the pipeline has archived the trip's trail:
+// every fix stored on the trip, keyed by the trip's trail seq, with its
+// position (as stored: to 7 decimals) and time.
 func archiveTrail(t *testing.T, m *Main, ht historyTrip, driverID string) {
 	t.Helper()
-	pts := make([]archive.Point, len(ht.fixes))
-	for i, f := range ht.fixes {
-		pts[i] = archive.Point{TripID: ht.id, Seq: f.seq, DriverID: driverID, Lat: f.lat, Lng: f.lng, TS: f.ts}
-	}
-	if _, err := m.Archive().AppendPoints(context.Background(), pts); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var pts []archive.Point
+		if s := m.Archive(); s != nil {
+			pts, _ = s.Trail(context.Background(), archive.TrailQuery{TripID: ht.id, Limit: len(ht.fixes) + 10})
+		}
+		if len(pts) >= len(ht.fixes) {
+			for i, f := range ht.fixes {
+				p := pts[i]
+				if len(pts) != len(ht.fixes) || p.Seq != f.seq || p.DriverID != driverID || math.Abs(p.Lat-f.lat) > 1e-7 || math.Abs(p.Lng-f.lng) > 1e-7 || !p.TS.Equal(f.ts) {
+					t.Fatalf("archived trail point %d = %+v, want %+v of %d fixes (driver %s)", i, p, f, len(ht.fixes), driverID)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 15s the archive holds %d of the trip's %d fixes", len(pts), len(ht.fixes))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -340,6 +354,11 @@ func TestRestartServesHistory(t *testing.T) {
 	ht := driveTrip(t, m, "r_restart", "d_restart")
 	archiveTrail(t, m, ht, "d_restart")
 	waitArchived(t, m, ht.id)
+	// The completed trip's record carries the distance driven along its
+	// breadcrumbs (the driver's km in /shifts): 13 fixes ~11 m apart.
+	if rec, err := m.Archive().Trip(context.Background(), ht.id); err != nil || rec.DistanceM < 50 || rec.DistanceM > 300 {
+		t.Fatalf("archived record: distance %v m, %v", rec.DistanceM, err)
+	}
 	before := map[string]httpReply{}
 	for _, p := range tripReads(ht.id) {
 		before[p] = httpGet(t, m, p, ht.rider)
