@@ -194,6 +194,14 @@ export async function ping(server, token, id, p, seq, heading = 90) {
   return server.api('POST', `/v1/drivers/${id}/locations`, { token, body: { lat: p.lat, lng: p.lng, ts: new Date().toISOString(), seq, heading, speed: 8 } });
 }
 
+// pingOK sends ping and fails, naming the server's answer, unless it is
+// accepted.
+export async function pingOK(server, token, id, p, seq, heading = 90) {
+  const r = await ping(server, token, id, p, seq, heading);
+  if (r.status !== 200) throw new Error(`ping ${seq} at ${p.lat},${p.lng}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r;
+}
+
 // center returns a point on the server's road map (its first road), or a
 // default when the server has no road layer.
 export async function center(server) {

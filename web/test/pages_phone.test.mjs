@@ -6,7 +6,7 @@
 // viewer, not to the rider.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, launch, watch, shot, skipReason, until, ping } from './harness.mjs';
+import { Server, launch, watch, shot, skipReason, until, pingOK } from './harness.mjs';
 import { offset } from './geo-node.mjs';
 
 const skip = skipReason();
@@ -64,7 +64,7 @@ test('phone: the page scrolls, Request is on screen, status and ETA stay in view
   const driverId = `d_phone_${Date.now().toString(36)}`;
   const driverTok = await server.token('driver', driverId);
   let seq = Date.now();
-  assert.equal((await ping(server, driverTok, driverId, offset(pickup, 600, 200), seq++)).status, 200);
+  await pingOK(server, driverTok, driverId, offset(pickup, 600, 200), seq++);
   assert.equal((await server.api('PUT', `/v1/drivers/${driverId}/status`, { token: driverTok, body: { status: 'available' } })).status, 200);
 
   const ctx = await browser.newContext(PHONE);
@@ -107,7 +107,7 @@ test('phone: the page scrolls, Request is on screen, status and ETA stay in view
       return r.status === 403 ? null : r;
     }, { what: 'offer, then accept' }).then((r) => assert.equal(r.status, 200, JSON.stringify(r.body)));
     await until(async () => (await page.getAttribute('#trip-status', 'data-status')) === 'driver_assigned', { what: 'driver_assigned' });
-    assert.equal((await ping(server, driverTok, driverId, offset(pickup, 450, 200), seq++)).status, 200);
+    await pingOK(server, driverTok, driverId, offset(pickup, 450, 200), seq++);
     await until(async () => (await page.textContent('#eta')).trim() !== '', { what: 'ETA shown' });
     // Scrolled to the very bottom of the page: status and ETA still in view.
     await page.evaluate(() => window.scrollTo(0, document.scrollingElement.scrollHeight));
@@ -121,7 +121,7 @@ test('phone: the page scrolls, Request is on screen, status and ETA stay in view
     // (60 m a second: a plausible speed, or the server refuses the fix.)
     for (let m = 390; m >= 150; m -= 60) {
       await new Promise((r) => setTimeout(r, 1100));
-      assert.equal((await ping(server, driverTok, driverId, offset(pickup, m, 200), seq++)).status, 200);
+      await pingOK(server, driverTok, driverId, offset(pickup, m, 200), seq++);
     }
     await until(() => onScreen(page, '#arriving'), { what: 'driver arriving shown in the sheet' });
     assert.match(await page.textContent('#arriving'), /arriving/i);
