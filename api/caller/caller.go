@@ -59,3 +59,37 @@ func Require(roles ...string) echo.MiddlewareFunc {
 func Guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 	return Require(roles...)(h)
 }
+
+// ScopeOps is the API-key scope that stands for the ops role.
+const ScopeOps = "ops"
+
+// Allowed reports whether cl may do what scope names: ops always; a
+// service when its key holds scope or ScopeOps; nobody else.
+func Allowed(cl *tokens.Claims, scope string) bool {
+	switch {
+	case cl == nil:
+		return false
+	case cl.Role == tokens.RoleOps:
+		return true
+	case cl.Role == tokens.RoleService:
+		return slices.Contains(cl.Scopes, scope) || slices.Contains(cl.Scopes, ScopeOps)
+	}
+	return false
+}
+
+// RequireScope is route middleware for what ops and service callers share:
+// an ops token, or an API key holding scope (see Allowed).
+func RequireScope(scope string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			cl := From(c)
+			if cl == nil {
+				return fmt.Errorf("%w: a bearer token or API key is required", ErrUnauthorized)
+			}
+			if !Allowed(cl, scope) {
+				return fmt.Errorf("%w: needs the %s scope", ErrForbidden, scope)
+			}
+			return next(c)
+		}
+	}
+}

@@ -16,6 +16,9 @@ const (
 	RoleRider  = "rider"
 	RoleOps    = "ops"
 	RoleViewer = "viewer"
+	// RoleService is a backend service calling with an API key
+	// (Authorization: Bearer hx_…); what it may do is its Scopes.
+	RoleService = "service"
 )
 
 // Claims are hextrack's JWT claims.
@@ -23,6 +26,9 @@ type Claims struct {
 	Role string `json:"role"`
 	// Trip scopes a viewer token to one trip.
 	Trip string `json:"trip,omitempty"`
+	// Scopes are an API key's grants (trips:read, webhooks:manage, ops);
+	// only service callers have them.
+	Scopes []string `json:"scopes,omitempty"`
 	jwt.RegisteredClaims
 }
 
