@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/feed"
@@ -266,16 +267,32 @@ func (p *Pipeline) upsertTrips(ctx context.Context, ids []string) error {
 	if p.cfg.Trips == nil || len(ids) == 0 {
 		return nil
 	}
+	// One record read is a few Redis round trips: read them side by side.
+	got := make([]archive.Trip, len(ids))
+	found := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.cfg.Readers)
+	for i, id := range ids {
+		g.Go(func() error {
+			rec, err := p.cfg.Trips.TripRecord(gctx, id)
+			if errors.Is(err, archive.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("trip record %s: %w", id, err)
+			}
+			got[i], found[i] = rec, true
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	recs := make([]archive.Trip, 0, len(ids))
-	for _, id := range ids {
-		rec, err := p.cfg.Trips.TripRecord(ctx, id)
-		if errors.Is(err, archive.ErrNotFound) {
-			continue
+	for i := range got {
+		if found[i] {
+			recs = append(recs, got[i])
 		}
-		if err != nil {
-			return fmt.Errorf("trip record %s: %w", id, err)
-		}
-		recs = append(recs, rec)
 	}
 	if len(recs) == 0 {
 		return nil
@@ -283,5 +300,6 @@ func (p *Pipeline) upsertTrips(ctx context.Context, ids []string) error {
 	if _, err := p.arch.UpsertTrips(ctx, recs); err != nil {
 		return fmt.Errorf("upsert trips: %w", err)
 	}
+	p.dec.recorded(ids)
 	return nil
 }

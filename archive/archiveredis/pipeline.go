@@ -60,6 +60,12 @@ type Config struct {
 	// Trips, if set, is read after a trip topic's new events are archived,
 	// and the trip's record upserted (version-guarded by the archive).
 	Trips Trips
+	// Changes reports whether a feed event of this type may change its
+	// trip's record (a chat message does not); only then is the record
+	// read again. nil: every type may.
+	Changes func(eventType string) bool
+	// Readers bounds the trip records read at once. 0 means 16.
+	Readers int
 	// Registerer receives the metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger; nil means slog.Default().
@@ -90,6 +96,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second
 	}
+	if c.Readers <= 0 {
+		c.Readers = 16
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -116,7 +125,8 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	m := newMetrics(cfg.Registerer)
 	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, nodes: m.nodes,
 		held: map[int]time.Time{}}
-	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l, dec: &decoder{batch: cfg.Batch, m: m, log: cfg.Logger}}
+	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l, dec: &decoder{batch: cfg.Batch, m: m, log: cfg.Logger,
+		changes: cfg.Changes, owed: map[string]bool{}, upserted: map[string]bool{}}}
 }
 
 // Run archives until ctx ends, then releases its leases. A failed pass

@@ -302,7 +302,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { defer close(m.dispatchDone); _ = m.Dispatch.Run(bg) }()
 	if m.archive != nil {
 		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
-			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger}, c.ArchiveRetention)
+			Trips: tripRecords{m.Trips.Store()}, Changes: tripRecordChanges, Registerer: reg, Logger: m.Logger}, c.ArchiveRetention)
 	}
 	if c.NATSURL != "" {
 		if m.export, err = startNATSExport(bg, c, m.archive, reg, m.Logger); err != nil {
