@@ -472,7 +472,7 @@ func TestTripRecordReadOnlyWhenChanged(t *testing.T) {
 	step(p, "chat messages only", 1)
 	publish("trip.status", 1)
 	step(p, "another status change", 2)
-	publish("trip.status", 4) // a full read (Batch 4) …
+	publish("trip.status", 4)  // a full read (Batch 4) …
 	publish("trip.message", 2) // … then messages only: the change is owed
 	step(p, "a change in a full read", 3)
 	time.Sleep(700 * time.Millisecond) // n1's leases (600ms) run out: it died
