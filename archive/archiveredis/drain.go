@@ -18,7 +18,7 @@ import (
 // roundTopics is how many topics one round reads and writes together
 // (one pipelined read, one archive write of up to roundTopics*Batch
 // records per kind, one pipelined cursor advance).
-const roundTopics = 32
+const roundTopics = 256
 
 // dirtyTopic is a topic read from the dirty index with its mark's score.
 type dirtyTopic struct {
