@@ -60,7 +60,7 @@ func (p *Pipeline) drainShard(ctx context.Context, shard int) error {
 	}
 	for len(pending) > 0 {
 		k := min(len(pending), roundTopics)
-		more, err := p.drainRound(ctx, pending[:k])
+		more, err := p.drainRound(ctx, p.decs[shard], pending[:k])
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (b *batch) empty() bool {
 // one pipeline. So a crash between the writes and the advance re-reads a
 // batch the archive absorbs by its keys. It returns the topics that may
 // have more.
-func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []string, err error) {
+func (p *Pipeline) drainRound(ctx context.Context, d *decoder, topics []string) (more []string, err error) {
 	reads := make([]*redis.Cmd, len(topics))
 	sets := make([][]stream, len(topics))
 	err = p.pipelined(ctx, func(pl redis.Pipeliner) {
@@ -163,7 +163,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 		if err != nil || len(res) != 2*len(sets[i]) {
 			return nil, fmt.Errorf("read %s: %w", topic, errors.Join(errReply, err))
 		}
-		full, err := p.dec.decodeTopic(topic, sets[i], res, &b)
+		full, err := d.decodeTopic(topic, sets[i], res, &b)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +174,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 	if b.empty() {
 		return more, nil
 	}
-	if err := p.write(ctx, &b); err != nil {
+	if err := p.write(ctx, d, &b); err != nil {
 		return nil, err
 	}
 	if p.afterAppend != nil {
@@ -208,7 +208,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 // write stores a round's records: events first, then trail points, ledger
 // entries and status changes, then the records of the trips read to their
 // end. Every write is idempotent.
-func (p *Pipeline) write(ctx context.Context, b *batch) error {
+func (p *Pipeline) write(ctx context.Context, d *decoder, b *batch) error {
 	if len(b.events) > 0 {
 		n, err := p.arch.AppendEvents(ctx, b.events)
 		if err != nil {
@@ -237,7 +237,7 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 		}
 		p.m.records.WithLabelValues("driver_status").Add(float64(n))
 	}
-	return p.upsertTrips(ctx, b.trips)
+	return p.upsertTrips(ctx, d, b.trips)
 }
 
 // pipelined runs fn's commands in one pipeline. A pipelined EVALSHA cannot
@@ -263,7 +263,7 @@ func (p *Pipeline) pipelined(ctx context.Context, fn func(redis.Pipeliner)) erro
 
 // upsertTrips stores the current records of trips (the archive ignores a
 // record older than the one it has); a trip no longer in Redis is skipped.
-func (p *Pipeline) upsertTrips(ctx context.Context, ids []string) error {
+func (p *Pipeline) upsertTrips(ctx context.Context, d *decoder, ids []string) error {
 	if p.cfg.Trips == nil || len(ids) == 0 {
 		return nil
 	}
@@ -300,6 +300,6 @@ func (p *Pipeline) upsertTrips(ctx context.Context, ids []string) error {
 	if _, err := p.arch.UpsertTrips(ctx, recs); err != nil {
 		return fmt.Errorf("upsert trips: %w", err)
 	}
-	p.dec.recorded(ids)
+	d.recorded(ids)
 	return nil
 }
