@@ -8,9 +8,7 @@
 // same data dir, and the replay works from the archive alone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { Server, launch, watch, shot, skipReason, until, ping, pingOK, repoRoot } from './harness.mjs';
+import { Server, launch, watch, shot, skipReason, until, ping, pingOK } from './harness.mjs';
 import { audit } from './axe.mjs';
 import { offset } from './geo-node.mjs';
 
@@ -231,9 +229,8 @@ test('ops: a completed trip found among past trips and replayed', { skip, timeou
     // highlighted; no serious axe violation.
     await page.click(`#rp-events li:nth-child(${want.events.findIndex((e) => e.data.status === 'in_progress') + 1}) button`);
     assert.deepEqual(await audit(page), [], 'replay view');
-    const file = await shot(page, 'ops-replay');
-    mkdirSync(path.join(repoRoot, 'docs', 'screenshots'), { recursive: true });
-    copyFileSync(file, path.join(repoRoot, 'docs', 'screenshots', 'ops-replay.png'));
+    // test-artifacts/screenshots/ops-replay.png (docs/screenshots has a copy).
+    await shot(page, 'ops-replay');
 
     // Close: the replay's layer goes, focus returns to the button.
     await page.click('#rp-close');
