@@ -4,8 +4,9 @@
 // breadcrumb, the slider moving the driver to the fix at a time (by mouse
 // value and by keyboard), the trip's events on the timeline in order, a
 // click on one moving the slider there; play and pause; no serious axe
-// violation. Then the server restarts with a fresh embedded Redis on the
-// same data dir, and the replay works from the archive alone.
+// violation, on desktop and on a phone (no sideways scrolling). Then the
+// server restarts with a fresh embedded Redis on the same data dir, and
+// the replay works from the archive alone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launch, watch, shot, skipReason, until, ping, pingOK } from './harness.mjs';
@@ -244,6 +245,23 @@ test('ops: a completed trip found among past trips and replayed', { skip, timeou
     assert.deepEqual(w.problems(), []);
   } finally {
     await ctx.close();
+  }
+
+  // On a phone: the replay under the map, the page not scrolling sideways.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const pg = await phone.newPage();
+    await pg.goto(`${server.url}/ops`);
+    await pg.waitForSelector('.leaflet-container[data-map-source="osm"]');
+    await pg.fill('#open-id', x.id);
+    await pg.click('#open-form button[type="submit"]');
+    await pg.waitForSelector('#replay[data-state="ready"]');
+    await pg.click(`#rp-events li:nth-child(${want.events.findIndex((e) => e.data.status === 'in_progress') + 1}) button`);
+    assert.deepEqual(await pg.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]), [390, 390], 'no sideways scrolling');
+    assert.deepEqual(await audit(pg), [], 'replay view on a phone');
+    await shot(pg, 'ops-replay-phone');
+  } finally {
+    await phone.close();
   }
 });
 
