@@ -4,7 +4,8 @@
 // breadcrumb, the slider moving the driver to the fix at a time (by mouse
 // value and by keyboard), the trip's events on the timeline in order, a
 // click on one moving the slider there; play and pause; no serious axe
-// violation, on desktop and on a phone (no sideways scrolling). Then the
+// violation, on desktop and on a phone (no sideways scrolling). A trip
+// still going on replays up to its latest fix. Then the
 // server restarts with a fresh embedded Redis on the same data dir, and
 // the replay works from the archive alone.
 import { test, before, after } from 'node:test';
@@ -46,8 +47,9 @@ function distanceM(a, b) {
 // completeTrip drives one trip to the end over the API: a driver near C
 // accepts a rider's trip, then pings every 250 ms, 30 m apart (each fix a
 // breadcrumb: the server keeps one every 25 m), arriving, picking up and
-// completing between them. Returns {id, driverId, riderId, fixes}.
-async function completeTrip(tag) {
+// completing between them (with finish false it stays in progress).
+// Returns {id, driverId, riderId, fixes}.
+async function completeTrip(tag, finish = true) {
   const driverId = `d_rp_${run}_${tag}`;
   const riderId = `r_rp_${run}_${tag}`;
   const dtok = await server.token('driver', driverId);
@@ -84,6 +86,7 @@ async function completeTrip(tag) {
   await drive(2);
   await act('pickup');
   await drive(5);
+  if (!finish) return { id, driverId, riderId, fixes };
   await act('complete');
   // A fix after the end is not part of the trip.
   await ping(server, dtok, driverId, offset(p, 30, 30), seq++, 30);
@@ -262,6 +265,34 @@ test('ops: a completed trip found among past trips and replayed', { skip, timeou
     await shot(pg, 'ops-replay-phone');
   } finally {
     await phone.close();
+  }
+});
+
+test('ops: a trip still going on replays up to now, from Redis', { skip, timeout: 120000 }, async () => {
+  const x = await completeTrip('live', false);
+  const want = await expected(x.id);
+  assert.equal(want.points.length, x.fixes);
+  const ctx = await browser.newContext(DESKTOP);
+  const page = await ctx.newPage();
+  const w = watch(page, server);
+  try {
+    await page.goto(`${server.url}/ops`);
+    await page.waitForSelector('.leaflet-container[data-map-source="osm"]');
+    await page.fill('#open-id', x.id);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#replay[data-state="ready"]');
+    assert.equal((await replayState(page)).trail, x.fixes);
+    assert.equal(await page.getAttribute('#rp-status', 'data-status'), 'in_progress');
+    assert.match(await page.textContent('#rp-note'), /still going on/);
+    const items = await page.$$eval('#rp-events li', (li) => li.map((e) => e.dataset.id));
+    assert.deepEqual(items, want.events.map((e) => e.id));
+    await page.focus('#rp-slider');
+    await page.keyboard.press('End');
+    at(await replayState(page), want.points.at(-1), 'End of a live trip: its latest fix');
+    w.allow.push(/GET \/v1\/ops\/drivers\/stream: net::ERR_ABORTED/);
+    assert.deepEqual(w.problems(), []);
+  } finally {
+    await ctx.close();
   }
 });
 

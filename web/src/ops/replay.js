@@ -65,6 +65,7 @@ export function fmtOffset(ms) {
   return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
 }
 
+const TERMINAL = new Set(['completed', 'cancelled', 'expired']);
 const STATUS = {
   requested: 'requested', awaiting_payment: 'awaiting payment', driver_assigned: 'driver assigned',
   driver_arrived: 'driver arrived', in_progress: 'picked up', completed: 'completed', cancelled: 'cancelled', expired: 'expired',
@@ -122,6 +123,15 @@ export class Replay {
     this.root.dataset.state = 'loading';
     setText('#rp-trip', id);
     setText('#rp-note', 'Loading the trail and events…');
+    // Nothing of the previous trip stays while this one loads (or fails).
+    this.layer.clearLayers();
+    this.list.replaceChildren();
+    this.ticks.replaceChildren();
+    this.slider.disabled = true;
+    this.playBtn.disabled = true;
+    setText('#rp-status', '');
+    setText('#rp-summary', '');
+    setText('#rp-current', '');
     this.onOpen(id);
     let snap;
     let path;
@@ -160,7 +170,10 @@ export class Replay {
     setText('#rp-status', STATUS[trip.status] || trip.status || '');
     $('#rp-status').dataset.status = trip.status || '';
     setText('#rp-summary', this.summary(trip));
-    setText('#rp-note', this.points.length ? '' : 'No GPS fixes were recorded for this trip (it never had a driver on the way).');
+    const notes = [];
+    if (!this.points.length) notes.push('No GPS fixes were recorded for this trip (it never had a driver on the way).');
+    if (!TERMINAL.has(trip.status)) notes.push('The trip is still going on: this replay ends when it was opened; open it again for what came since.');
+    setText('#rp-note', notes.join(' '));
     this.current = -2;
     this.seek(0);
   }
