@@ -5,9 +5,9 @@
 // value and by keyboard), the trip's events on the timeline in order, a
 // click on one moving the slider there; play and pause; no serious axe
 // violation, on desktop and on a phone (no sideways scrolling). A trip
-// still going on replays up to its latest fix. Then the
-// server restarts with a fresh embedded Redis on the same data dir, and
-// the replay works from the archive alone.
+// still going on replays up to its latest fix. Then the server restarts
+// with a fresh embedded Redis on the same data dir, and the replay works
+// from the archive alone.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launch, watch, shot, skipReason, until, ping, pingOK } from './harness.mjs';
