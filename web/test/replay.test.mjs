@@ -330,3 +330,52 @@ test('ops: after a restart with a fresh Redis the replay comes from the archive'
     await ctx.close();
   }
 });
+
+test('ops: past trips come a page at a time, newest first', { skip, timeout: 90000 }, async () => {
+  // 22 trips of one rider: a page of 20, then the 2 oldest.
+  const riderId = `r_rp_${run}_pages`;
+  const rtok = await server.token('rider', riderId);
+  const made = [];
+  for (let i = 0; i < 22; i++) {
+    const r = await server.api('POST', '/v1/trips', {
+      token: rtok, headers: { 'Idempotency-Key': `rp-${run}-page-${i}` },
+      body: { kind: 'ride', pickup: offset(C, 50 * i, 90), dropoff: offset(C, 800, 0), payment: 'cash' },
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    made.push(r.body.trip.id);
+  }
+  const ops = await server.token('ops', `ops_rp_${run}`);
+  await until(async () => {
+    const r = await server.api('GET', `/v1/trips?rider=${riderId}&limit=100`, { token: ops });
+    return r.status === 200 && r.body.trips.length === 22;
+  }, { what: 'the 22 trips archived' });
+  const api = (await server.api('GET', `/v1/trips?rider=${riderId}&limit=100`, { token: ops })).body.trips.map((t) => t.id);
+  assert.deepEqual([...api].sort(), [...made].sort());
+  const ctx = await browser.newContext(DESKTOP);
+  const page = await ctx.newPage();
+  const w = watch(page, server);
+  try {
+    await page.goto(`${server.url}/ops`);
+    await page.waitForSelector('.leaflet-container[data-map-source="osm"]');
+    await page.fill('#h-rider', riderId);
+    await page.click('#h-search');
+    const rows = () => page.$$eval('#history tr', (r) => r.map((t) => t.dataset.trip));
+    await until(async () => (await rows()).length === 20, { what: 'the first page' });
+    assert.deepEqual(await rows(), api.slice(0, 20), 'newest first, as the API lists them');
+    assert.equal(await page.isVisible('#h-more'), true);
+    await page.click('#h-more');
+    await until(async () => (await rows()).length === 22, { what: 'the older trips' });
+    assert.deepEqual(await rows(), api);
+    assert.equal(await page.isVisible('#h-more'), false, 'no more pages');
+    assert.match(await page.textContent('#history-caption'), /^22 trips from the archive, newest first$/);
+    // A filter that matches none says so.
+    await page.selectOption('#h-status', 'completed');
+    await page.click('#h-search');
+    await until(async () => (await page.textContent('#history-caption')) === 'No trips match.', { what: 'no match' });
+    assert.deepEqual(await rows(), []);
+    w.allow.push(/GET \/v1\/ops\/drivers\/stream: net::ERR_ABORTED/);
+    assert.deepEqual(w.problems(), []);
+  } finally {
+    await ctx.close();
+  }
+});
