@@ -148,6 +148,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.leases.releaseAll()
 	wait := time.Duration(0)
 	for {
+		start := time.Now()
 		if err := p.pass(ctx); err != nil && ctx.Err() == nil {
 			p.m.errors.Inc()
 			wait = min(max(2*wait, time.Second), p.cfg.MaxBackoff)
@@ -155,6 +156,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.leases.releaseAll()
 		} else {
 			wait = 0
+			p.m.pass.Observe(time.Since(start).Seconds())
 		}
 		select {
 		case <-ctx.Done():
