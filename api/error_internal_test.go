@@ -21,6 +21,7 @@ import (
 
 	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
@@ -70,6 +71,11 @@ var sentinels = map[string]error{
 	"archive.ErrInvalidLimit":     archive.ErrInvalidLimit,
 	"history.ErrNotEnded":         history.ErrNotEnded,
 	"history.ErrNoArchive":        history.ErrNoArchive,
+	"apikey.ErrRejected":          apikey.ErrRejected,
+	"apikey.ErrInvalid":           apikey.ErrInvalid,
+	"apikey.ErrInvalidScope":      apikey.ErrInvalidScope,
+	"apikey.ErrNotFound":          apikey.ErrNotFound,
+	"apikey.ErrUnavailable":       apikey.ErrUnavailable,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
@@ -128,6 +134,7 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	declared = append(declared, declaredSentinels(t, "sse", "sse")...)
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "archive"), "archive")...)
 	declared = append(declared, declaredSentinels(t, "history", "history")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "apikey"), "apikey")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)
