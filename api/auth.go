@@ -11,8 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api/caller"
-	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/api/tokens"
+	"github.com/hextrack/hextrack/apikey"
 )
 
 // queryTokenRoutes are the GET routes that accept ?access_token= because
