@@ -53,7 +53,7 @@ type Sink struct {
 
 	mu    sync.Mutex
 	rnd   *rand.Rand
-	first time.Time // first request (FailFor)
+	first time.Time           // first request (FailFor)
 	keys  map[string]struct{} // trips and topics delivered
 
 	received, badSig, malformed, idMismatch, failed, stalled, abandoned, delivered atomic.Int64

@@ -111,7 +111,9 @@ func TestCounters(t *testing.T) {
 		{"tampered body", 401, func() int {
 			return s.post("2000-1", time.Now(), event("a", "2000-1", "trip.status"), func(h http.Header) { h.Set("webhook-id", "2000-2") })
 		}},
-		{"timestamp 10 min old", 401, func() int { return s.post("2000-3", time.Now().Add(-10*time.Minute), event("a", "2000-3", "trip.status"), nil) }},
+		{"timestamp 10 min old", 401, func() int {
+			return s.post("2000-3", time.Now().Add(-10*time.Minute), event("a", "2000-3", "trip.status"), nil)
+		}},
 		{"no signature", 401, func() int {
 			return s.post("2000-4", time.Now(), event("a", "2000-4", "trip.status"), func(h http.Header) { h.Del("webhook-signature") })
 		}},
