@@ -27,7 +27,7 @@ type Routes struct {
 	log  *slog.Logger
 }
 
-// New returns the routes over keys, logging creations and revocations
+// New returns the routes over keys (nil: every route is a 503), logging creations and revocations
 // (never a token) to log (nil: slog.Default()).
 func New(keys Keys, log *slog.Logger) *Routes {
 	if log == nil {
@@ -39,7 +39,12 @@ func New(keys Keys, log *slog.Logger) *Routes {
 // Register adds the routes to e, for ops only.
 func (r *Routes) Register(e *echo.Echo) {
 	guard := func(h echo.HandlerFunc) echo.HandlerFunc {
-		return caller.GuardScope(h, tokens.ScopeOps, tokens.RoleOps)
+		return caller.GuardScope(func(c echo.Context) error {
+			if r.keys == nil {
+				return apikey.ErrUnavailable // a node built without keys
+			}
+			return h(c)
+		}, tokens.ScopeOps, tokens.RoleOps)
 	}
 	e.POST("/v1/apikeys", guard(r.create))
 	e.GET("/v1/apikeys", guard(r.list))

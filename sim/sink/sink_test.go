@@ -108,7 +108,7 @@ func TestCounters(t *testing.T) {
 		{"another secret", 401, func() int {
 			return newSender(t, srv.URL, "whsec_"+base64.StdEncoding.EncodeToString([]byte("another"))).send("a", "2000-0")
 		}},
-		{"tampered body", 401, func() int {
+		{"webhook-id changed after signing", 401, func() int {
 			return s.post("2000-1", time.Now(), event("a", "2000-1", "trip.status"), func(h http.Header) { h.Set("webhook-id", "2000-2") })
 		}},
 		{"timestamp 10 min old", 401, func() int {
