@@ -56,7 +56,7 @@ func (r *Routes) create(c echo.Context) error {
 	dec := json.NewDecoder(c.Request().Body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return fmt.Errorf("%w: body must be {\"name\", \"scopes\": [...], \"expires_in\"}: %v", apikey.ErrInvalid, err)
+		return fmt.Errorf("%w: body must be {\"name\", \"scopes\": [...], \"expires_in\"}: %w", apikey.ErrInvalid, err)
 	}
 	k, err := r.keys.Create(c.Request().Context(), req)
 	if err != nil {

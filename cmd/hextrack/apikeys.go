@@ -224,5 +224,5 @@ func printKeys(w io.Writer, ks []apikey.Key) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, strings.Join(k.Scopes, ","), k.Status,
 			at(&k.CreatedAt), at(k.ExpiresAt), at(k.LastUsedAt))
 	}
-	tw.Flush()
+	_ = tw.Flush()
 }

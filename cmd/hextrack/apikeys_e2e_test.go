@@ -169,6 +169,8 @@ func testAPIKeys(t *testing.T, m *Main, archiveArgs []string, logs *logBuffer) {
 		expect(t, "REST create with an unknown scope", 400, "invalid_scope", "admin")
 	call(t, m, "POST", "/v1/apikeys", opsTok, map[string]any{"name": "x", "scopes": []string{"ops"}, "expires_in": "soon"}).
 		expect(t, "REST create with a bad expiry", 400, "invalid_argument", "expiry")
+	call(t, m, "POST", "/v1/apikeys", opsTok, map[string]any{"nam": "x", "scopes": []string{"ops"}}).
+		expect(t, "REST create with an unknown field", 400, "invalid_argument", "body must be")
 	call(t, m, "POST", "/v1/apikeys", riderTok, map[string]any{"name": "x", "scopes": []string{"ops"}}).
 		expect(t, "REST create by a rider", 403, "forbidden", "")
 	r := call(t, m, "POST", "/v1/apikeys", opsTok, map[string]any{"name": "ops-bot", "scopes": []string{"ops"}})
