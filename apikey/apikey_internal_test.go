@@ -6,10 +6,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hextrack/hextrack/api/tokens"
+	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/archive/sqlstore"
 )
 
@@ -236,4 +240,53 @@ func TestCreateRefusesBadRequests(t *testing.T) {
 	if ks, err := s.List(context.Background()); err != nil || len(ks) != 0 {
 		t.Fatalf("List after refused creates = %v, %v; want none", ks, err)
 	}
+}
+
+// gatedLookup serves one key, each read held until release is closed, and
+// counts the reads.
+type gatedLookup struct {
+	key     archive.APIKey
+	release chan struct{}
+	reads   atomic.Int64
+}
+
+func (g *gatedLookup) APIKey(ctx context.Context, id string) (archive.APIKey, error) {
+	g.reads.Add(1)
+	<-g.release
+	if id != g.key.ID {
+		return archive.APIKey{}, archive.ErrNotFound
+	}
+	return g.key, nil
+}
+
+func (g *gatedLookup) TouchAPIKey(context.Context, string, time.Time) error { return nil }
+
+// TestVerifierSharesReads: requests that miss the cache together wait on
+// one archive read.
+func TestVerifierSharesReads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		id, tok, hash, err := newToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := &gatedLookup{key: archive.APIKey{ID: id, Name: "n", Hash: hash, Scopes: []string{"ops"}, CreatedAt: time.Now()},
+			release: make(chan struct{})}
+		v := NewVerifier(g, VerifierConfig{})
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for range 50 {
+			wg.Go(func() {
+				var cl tokens.Claims
+				if err := v.Verify(context.Background(), tok, &cl); err != nil || cl.Subject != id {
+					failed.Add(1)
+				}
+			})
+		}
+		synctest.Wait() // every request is waiting on the one read
+		close(g.release)
+		wg.Wait()
+		if n := g.reads.Load(); n != 1 || failed.Load() != 0 {
+			t.Fatalf("50 requests at once: %d reads, %d failed; want 1 read, none failed", n, failed.Load())
+		}
+	})
 }

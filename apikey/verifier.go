@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/hextrack/hextrack/api/tokens"
 	"github.com/hextrack/hextrack/archive"
@@ -39,8 +40,12 @@ type VerifierConfig struct {
 // that a client retrying a bad key does not reach the archive each time).
 const maxCached = 4096
 
-// touchTimeout bounds the last-used write a request makes.
-const touchTimeout = 2 * time.Second
+// touchTimeout bounds the last-used write a request makes; lookupTimeout
+// a read of a key (shared by the requests waiting for it).
+const (
+	touchTimeout  = 2 * time.Second
+	lookupTimeout = 5 * time.Second
+)
 
 // Verifier checks API keys: api's authenticating middleware calls Verify
 // for a bearer token that starts with Prefix. Safe for concurrent use.
@@ -48,6 +53,10 @@ type Verifier struct {
 	look Lookup
 	cfg  VerifierConfig
 	now  func() time.Time
+
+	// reads shares one archive read of a key among the requests that
+	// miss the cache at once (a busy key whose copy just aged out).
+	reads singleflight.Group
 
 	mu      sync.Mutex
 	cache   map[string]cached
@@ -116,11 +125,17 @@ func (v *Verifier) lookup(ctx context.Context, id string, now time.Time) (archiv
 	if ok && now.Sub(c.at) < v.cfg.CacheTTL {
 		return c.key, c.found, nil
 	}
-	k, err := v.look.APIKey(ctx, id)
+	r, err, _ := v.reads.Do(id, func() (any, error) {
+		// Not the first request's ctx: the others wait on this read too.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
+		defer cancel()
+		return v.look.APIKey(rctx, id)
+	})
 	found := err == nil
 	if err != nil && !errors.Is(err, archive.ErrNotFound) {
 		return archive.APIKey{}, false, unavailable(err)
 	}
+	k, _ := r.(archive.APIKey)
 	v.mu.Lock()
 	if _, ok := v.cache[id]; !ok && len(v.cache) >= maxCached {
 		for old := range v.cache {
