@@ -19,13 +19,15 @@ import (
 
 // mustStore is a fresh SQLite archive (the PostgreSQL schema of the keys
 // is tested in archive/sqlstore and end to end in cmd/hextrack).
-func mustStore(t *testing.T) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "archive.db"))
+func mustStore(t *testing.T) *sqlstore.Store { return mustStoreTB(t) }
+
+func mustStoreTB(tb testing.TB) *sqlstore.Store {
+	tb.Helper()
+	s, err := sqlstore.Open(context.Background(), filepath.Join(tb.TempDir(), "archive.db"))
 	if err != nil {
-		t.Fatalf("sqlstore.Open: %v", err)
+		tb.Fatalf("sqlstore.Open: %v", err)
 	}
-	t.Cleanup(func() { s.Close() })
+	tb.Cleanup(func() { s.Close() })
 	return s
 }
 
