@@ -292,3 +292,24 @@ func TestVerifierSharesReads(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParse: any bearer token either parses into an id and a secret that
+// make it up again, or is rejected as malformed; never a panic.
+func FuzzParse(f *testing.F) {
+	_, tok, _, _ := newToken()
+	for _, s := range []string{tok, "hx_", "hx_a_b", "hx_" + strings.Repeat("a", 13) + "_" + strings.Repeat("z", 52), "hx__" + tok} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		id, secret, err := parse(s)
+		if err != nil {
+			if !errors.Is(err, ErrRejected) {
+				t.Fatalf("parse(%q): %v, not ErrRejected", s, err)
+			}
+			return
+		}
+		if Prefix+id+"_"+secret != s || len(id) != idLen || len(secret) != secretLen {
+			t.Fatalf("parse(%q) = %q, %q", s, id, secret)
+		}
+	})
+}
