@@ -19,7 +19,6 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/apikeys"
-	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
@@ -171,7 +170,11 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 			d.Commands, d.CommandPolls, d.Sessions = commandStreams{cmds}, cmds, cmds
 			d.Ops = opsredis.New(rdb, trips.Store(), opsredis.Config{Prefix: prefix, Stale: idx.Stale()})
 			d.Keys = verifier
-			d.Routes = []api.Routes{history.New(history.Deps{}), apikeys.New(keys, slog.New(slog.DiscardHandler))}
+			for i, r := range d.Routes { // newDeps' key routes have no store: give them one
+				if _, ok := r.(*apikeys.Routes); ok {
+					d.Routes[i] = apikeys.New(keys, slog.New(slog.DiscardHandler))
+				}
+			}
 		}))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {

@@ -9,7 +9,9 @@
 // while (Config.FailFor).
 //
 // A delivery's body is the feed's event envelope (id, type, topic or
-// trip, ts, data). Only deliveries it answered 2xx count as delivered;
+// trip, ts, data); its webhook-id is the event id, bare or qualified by
+// its topic ("trip:t_1/1800000000000-3"), anything else is counted as a
+// mismatch (and taken). Only deliveries it answered 2xx count as delivered;
 // those go to an eventcheck.Checker per trip (keyed by trip id, or by
 // topic for events of no trip), which finds:
 //

@@ -16,8 +16,8 @@ type Report struct {
 	BadSignatures int64 `json:"bad_signatures"`
 	// Malformed: signed, but the body is not an event envelope (400).
 	Malformed int64 `json:"malformed"`
-	// IDMismatch: deliveries whose webhook-id is not the body's event id
-	// (taken all the same).
+	// IDMismatch: deliveries whose webhook-id is neither the body's event
+	// id nor "<topic>/<event id>" (taken all the same).
 	IDMismatch int64 `json:"id_mismatch"`
 	// Failed: answered 500 on purpose (Fail, FailFor).
 	Failed int64 `json:"failed"`

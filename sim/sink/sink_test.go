@@ -120,20 +120,27 @@ func TestCounters(t *testing.T) {
 		{"not JSON", 400, func() int { return s.post("2000-5", time.Now(), []byte("hello"), nil) }},
 		{"id not <ms>-<seq>", 400, func() int { return s.post("x", time.Now(), event("a", "abc", "trip.status"), nil) }},
 		{"webhook-id is not the event id", 204, func() int { return s.post("other", time.Now(), event("c", "5-0", "trip.status"), nil) }},
+		{"webhook-id <topic>/<event id>", 204, func() int {
+			return s.post("trip:c/6-0", time.Now(), event("c", "6-0", "trip.status"), nil)
+		}},
+		{"topic alone orders by trip", 204, func() int {
+			b, _ := json.Marshal(map[string]any{"id": "7-0", "type": "trip.status", "topic": "trip:c", "ts": time.Now(), "data": nil})
+			return s.post("trip:c/7-0", time.Now(), b, nil)
+		}},
 	} {
 		if got := tc.do(); got != tc.status {
 			t.Errorf("%s: status %d, want %d", tc.name, got, tc.status)
 		}
 	}
 	r := k.Report(context.Background())
-	want := sink.Report{Received: 13, BadSignatures: 4, Malformed: 2, IDMismatch: 1, Delivered: 7, Unique: 6,
+	want := sink.Report{Received: 15, BadSignatures: 4, Malformed: 2, IDMismatch: 1, Delivered: 9, Unique: 8,
 		Duplicates: 1, OutOfOrder: 1, Gaps: -1, Trips: 3}
 	if !reportEqual(r, want) {
 		t.Fatalf("report = %+v\nwant     %+v", r, want)
 	}
 	var out bytes.Buffer
 	r.Write(&out)
-	for _, w := range []string{"received 13", "unique 6", "duplicates 1", "out-of-order 1", "gaps unchecked", "bad signatures 4"} {
+	for _, w := range []string{"received 15", "unique 8", "duplicates 1", "out-of-order 1", "gaps unchecked", "bad signatures 4"} {
 		if !strings.Contains(out.String(), w) {
 			t.Errorf("printed report lacks %q:\n%s", w, out.String())
 		}
