@@ -59,6 +59,7 @@ type Verifier struct {
 	reads singleflight.Group
 
 	mu      sync.Mutex
+	forgets uint64 // Forget calls: a read that overlapped one is not cached
 	cache   map[string]cached
 	touched map[string]time.Time // key id → last write (or attempt) of last_used
 }
@@ -121,10 +122,12 @@ func (v *Verifier) Verify(ctx context.Context, token string, into *tokens.Claims
 func (v *Verifier) lookup(ctx context.Context, id string, now time.Time) (archive.APIKey, bool, error) {
 	v.mu.Lock()
 	c, ok := v.cache[id]
-	v.mu.Unlock()
+	forgets := v.forgets
 	if ok && now.Sub(c.at) < v.cfg.CacheTTL {
+		v.mu.Unlock()
 		return c.key, c.found, nil
 	}
+	v.mu.Unlock()
 	r, err, _ := v.reads.Do(id, func() (any, error) {
 		// Not the first request's ctx: the others wait on this read too.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lookupTimeout)
@@ -137,6 +140,10 @@ func (v *Verifier) lookup(ctx context.Context, id string, now time.Time) (archiv
 	}
 	k, _ := r.(archive.APIKey)
 	v.mu.Lock()
+	if v.forgets != forgets { // a revoke here may have raced the read: use it, keep nothing
+		v.mu.Unlock()
+		return k, found, nil
+	}
 	if _, ok := v.cache[id]; !ok && len(v.cache) >= maxCached {
 		for old := range v.cache {
 			delete(v.cache, old)
@@ -181,9 +188,12 @@ func (v *Verifier) touch(ctx context.Context, id string, now time.Time) {
 }
 
 // Forget drops key id from the cache: a key revoked on this node stops
-// working here at once.
+// working here at once. A read of any key in flight meanwhile is used by
+// the requests that made it but not cached (it may predate the revoke).
 func (v *Verifier) Forget(id string) {
 	v.mu.Lock()
 	delete(v.cache, id)
+	v.forgets++
+	v.reads.Forget(id) // a read in flight now is not joined by later requests
 	v.mu.Unlock()
 }

@@ -262,3 +262,34 @@ func testAPIKeys(t *testing.T, m *Main, archiveArgs []string, logs *logBuffer) {
 		t.Error("creating a key through REST logged nothing")
 	}
 }
+
+// TestAPIKeyCLIRefuses: hextrack apikey without a subcommand, with an
+// unknown one, or with bad arguments fails saying what it wants, and
+// changes nothing.
+func TestAPIKeyCLIRefuses(t *testing.T) {
+	dir := []string{"--data-dir", filepath.Join(t.TempDir(), "state")}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"apikey"}, "want create, list or revoke"},
+		{[]string{"apikey", "rotate"}, "unknown subcommand"},
+		{[]string{"apikey", "revoke"}, "want one key id"},
+		{[]string{"apikey", "revoke", "nokey"}, "no such API key"},
+		{[]string{"apikey", "create", "--scopes", "ops"}, "name must be"},
+		{[]string{"apikey", "create", "--name", "x"}, "at least one scope"},
+		{[]string{"apikey", "create", "--name", "x", "--scopes", "ops", "--expires", "forever"}, "expiry"},
+		{[]string{"apikey", "list", "extra"}, "unexpected arguments"},
+	} {
+		args := append(append(tc.args[:min(2, len(tc.args)):min(2, len(tc.args))], dir...), tc.args[min(2, len(tc.args)):]...)
+		var o, e bytes.Buffer
+		err := run(context.Background(), args, &o, &e)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("hextrack %s = %v, want an error saying %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	out, _, err := apikeyCLI(t, dir, "list")
+	if err != nil || strings.Count(out, "\n") != 1 {
+		t.Fatalf("apikey list after refused commands = %q, %v; want the header only", out, err)
+	}
+}
