@@ -313,3 +313,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestForgetDuringRead: a read in flight when the key is revoked on this
+// node is not cached: the next request reads the archive again.
+func TestForgetDuringRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		id, tok, hash, _ := newToken()
+		g := &gatedLookup{key: archive.APIKey{ID: id, Name: "n", Hash: hash, Scopes: []string{"ops"}, CreatedAt: time.Now()},
+			release: make(chan struct{})}
+		v := NewVerifier(g, VerifierConfig{})
+		done := make(chan error)
+		go func() {
+			var cl tokens.Claims
+			done <- v.Verify(context.Background(), tok, &cl)
+		}()
+		synctest.Wait() // the read is in flight
+		v.Forget(id)    // revoked here meanwhile
+		close(g.release)
+		if err := <-done; err != nil {
+			t.Fatalf("the request that made the read: %v", err)
+		}
+		var cl tokens.Claims
+		if err := v.Verify(context.Background(), tok, &cl); err != nil || g.reads.Load() != 2 {
+			t.Fatalf("next request: %v after %d reads; want a second read (nothing cached)", err, g.reads.Load())
+		}
+	})
+}
