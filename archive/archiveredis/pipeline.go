@@ -120,8 +120,9 @@ type Pipeline struct {
 	cfg  Config
 	m    *metrics
 
-	leases *leases
-	decs   []*decoder // one per shard: the shards are drained side by side
+	leases   *leases
+	decs     []*decoder // one per shard: the shards are drained side by side
+	recorder tripRecorder
 
 	afterAppend func() // tests: runs between the archive write and the cursor advance
 }
@@ -132,7 +133,8 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	m := newMetrics(cfg.Registerer)
 	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, nodes: m.nodes,
 		held: map[int]time.Time{}}
-	p := &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l}
+	p := &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l,
+		recorder: tripRecorder{trips: cfg.Trips, arch: arch, readers: cfg.Readers}}
 	for range feedredis.ArchiveShards {
 		p.decs = append(p.decs, &decoder{batch: cfg.Batch, m: m, log: cfg.Logger,
 			changes: cfg.Changes, owed: map[string]bool{}, upserted: map[string]bool{}})
