@@ -23,7 +23,7 @@ type Store interface {
 	Delivery(ctx context.Context, endpointID, topic, eventID string) (webhook.Delivery, error)
 	Endpoint(ctx context.Context, id string) (webhook.Endpoint, error)
 	Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error)
-	Pause(ctx context.Context, id string, now time.Time) error
+	Pause(ctx context.Context, id string, since, now time.Time) error
 	CountPaused(ctx context.Context) (int, error)
 	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	Release(ctx context.Context, name, holder string) error
@@ -321,10 +321,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 	default:
 		r.m.deliveries.WithLabelValues(outcomeFailed).Inc()
 		if !failingSince.IsZero() && now.Sub(failingSince) >= r.cfg.PauseAfter {
-			if err := r.store.Pause(ctx, ep.ID, now); err != nil {
+			if err := r.store.Pause(ctx, ep.ID, failingSince, now); err != nil {
 				return err
 			}
-			r.m.paused.Inc()
 			r.log.Warn("webhooks: endpoint paused: every attempt failed", "endpoint", ep.ID,
 				"since", failingSince, "err", res.Err)
 			return nil

@@ -305,12 +305,12 @@ func (s *Store) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcom
 		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit: nothing to undo
-	res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $5, attempts = attempts + 1,
-		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $6 ELSE first_attempt_us END,
-		last_attempt_us = $6, status_code = $7, latency_us = $8, error = $9, response = $10, done_us = $11
-		WHERE endpoint_id = $1 AND topic = $2 AND id_ms = $3 AND id_seq = $4 AND gen = $12 AND state = 'pending'`,
-		d.EndpointID, d.Event.Topic, id.Ms, id.Seq, o.State, at, o.Result.StatusCode, o.Result.Latency.Microseconds(),
-		errText, o.Result.Response, done, d.Gen)
+	res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
+		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $2 ELSE first_attempt_us END,
+		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7
+		WHERE endpoint_id = $8 AND topic = $9 AND id_ms = $10 AND id_seq = $11 AND gen = $12 AND state = 'pending'`,
+		o.State, at, o.Result.StatusCode, o.Result.Latency.Microseconds(), errText, o.Result.Response, done,
+		d.EndpointID, d.Event.Topic, id.Ms, id.Seq, d.Gen)
 	if err != nil {
 		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
@@ -320,7 +320,7 @@ func (s *Store) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcom
 	if o.Result.OK() {
 		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = 0 WHERE id = $1 AND failing_since_us <> 0`, d.EndpointID)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $2 WHERE id = $1 AND failing_since_us = 0`, d.EndpointID, at)
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, at, d.EndpointID)
 	}
 	if err != nil {
 		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)

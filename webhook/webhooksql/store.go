@@ -77,9 +77,9 @@ func (s *Store) Endpoint(ctx context.Context, id string) (webhook.Endpoint, erro
 // UpdateEndpoint stores e's URL, filter, flags and failure time.
 func (s *Store) UpdateEndpoint(ctx context.Context, e webhook.Endpoint) error {
 	f, _ := json.Marshal(e.Filter)
-	n, err := s.exec(ctx, `UPDATE webhook_endpoints SET url = $2, filter = $3, enabled = $4, paused = $5,
-		failing_since_us = $6, updated_us = $7 WHERE id = $1`,
-		e.ID, e.URL, string(f), flag(e.Enabled), flag(e.Paused), micros(e.FailingSince), archive.Micros(e.UpdatedAt))
+	n, err := s.exec(ctx, `UPDATE webhook_endpoints SET url = $1, filter = $2, enabled = $3, paused = $4,
+		failing_since_us = $5, updated_us = $6 WHERE id = $7`,
+		e.URL, string(f), flag(e.Enabled), flag(e.Paused), micros(e.FailingSince), archive.Micros(e.UpdatedAt), e.ID)
 	if err != nil {
 		return fmt.Errorf("webhooks: update endpoint: %w", err)
 	}
@@ -106,9 +106,12 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 	return nil
 }
 
-// Pause pauses an endpoint (it failed for too long).
-func (s *Store) Pause(ctx context.Context, id string, now time.Time) error {
-	if _, err := s.exec(ctx, `UPDATE webhook_endpoints SET paused = 1, updated_us = $2 WHERE id = $1`, id, archive.Micros(now)); err != nil {
+// Pause pauses an endpoint that has been failing since since, unless
+// that run of failures ended meanwhile (a success, or ops enabling it
+// again: a resume is never undone by an attempt that failed before it).
+func (s *Store) Pause(ctx context.Context, id string, since, now time.Time) error {
+	if _, err := s.exec(ctx, `UPDATE webhook_endpoints SET paused = 1, updated_us = $1
+		WHERE id = $2 AND failing_since_us = $3 AND enabled = 1`, archive.Micros(now), id, micros(since)); err != nil {
 		return fmt.Errorf("webhooks: pause: %w", err)
 	}
 	return nil
@@ -164,6 +167,9 @@ func scanEndpoint(r scanner) (webhook.Endpoint, error) {
 	e.FailingSince, e.CreatedAt, e.UpdatedAt = timeOf(failing), archive.Time(created), archive.Time(u)
 	return e, nil
 }
+
+// Queries number their parameters in the order they first appear: SQLite
+// reads "$1" as a named parameter and numbers names by appearance.
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := s.db.ExecContext(ctx, q, args...)
