@@ -169,6 +169,7 @@ type Main struct {
 	archive      *nodeArchive       // nil: no archive configured (archive.go)
 	archiveDone  chan struct{}      // closed when the archive pipeline ends
 	export       *natsExport        // nil: no NATS export (natsexport.go)
+	hooks        *nodeWebhooks      // nil: no archive, no webhooks (webhooks.go)
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -233,6 +234,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	if u := c.archiveURL(); u != "" {
 		m.archive = openArchive(ctx, u, m.Logger)
+		m.hooks = newWebhooks(m.archive, c, m.Logger)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -304,6 +306,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
 			Trips: tripRecords{m.Trips.Store()}, Registerer: reg, Logger: m.Logger}, c.ArchiveRetention)
 	}
+	m.hooks.start(bg, reg)
 	if c.NATSURL != "" {
 		if m.export, err = startNATSExport(bg, c, m.archive, reg, m.Logger); err != nil {
 			return err
@@ -411,6 +414,7 @@ func (m *Main) Close() error {
 		<-m.archiveDone // the pipeline's leases handed back before Redis and the archive close
 	}
 	m.export.stop() // the export's lease handed back before the archive closes
+	m.hooks.stop()  // River stopped, the routing lease handed back, before the archive closes
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
 	}

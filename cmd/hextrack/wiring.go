@@ -101,7 +101,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
-		Routes:   []api.Routes{historyRoutes(m.archive)},
+		Routes:   []api.Routes{historyRoutes(m.archive), m.hooks.routes()},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

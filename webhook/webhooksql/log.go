@@ -11,9 +11,12 @@ import (
 	"github.com/hextrack/hextrack/webhook"
 )
 
+// deliveryLog is the delivery log read back, and replays.
+type deliveryLog struct{ conn }
+
 // Deliveries pages an endpoint's delivery log, newest event first, by a
 // keyset cursor (the last row's event ID and topic).
-func (s *Store) Deliveries(ctx context.Context, q webhook.LogQuery) (webhook.LogPage, error) {
+func (s deliveryLog) Deliveries(ctx context.Context, q webhook.LogQuery) (webhook.LogPage, error) {
 	limit := q.Limit
 	switch {
 	case limit == 0:
@@ -75,7 +78,7 @@ const replayBatch = 1000
 // the later ones by time and sequence; a time: events at or after it),
 // resetting deliveries made before (pending again, gen+1), in batches of
 // one transaction each. It returns how many it queued.
-func (s *Store) Replay(ctx context.Context, e webhook.Endpoint, from webhook.ReplayFrom) (int64, error) {
+func (s deliveryLog) Replay(ctx context.Context, e webhook.Endpoint, from webhook.ReplayFrom) (int64, error) {
 	var pos archive.EventID
 	if from.EventID != "" {
 		id, err := archive.ParseEventID(from.EventID)
@@ -138,7 +141,7 @@ func (s *Store) Replay(ctx context.Context, e webhook.Endpoint, from webhook.Rep
 	}
 }
 
-func (s *Store) inTx(ctx context.Context, f func(*sql.Tx) error) error {
+func (s conn) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("webhooks: %w", err)

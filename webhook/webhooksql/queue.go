@@ -12,6 +12,9 @@ import (
 	"github.com/hextrack/hextrack/webhook"
 )
 
+// queues are the delivery queues: routing, heads, attempts.
+type queues struct{ conn }
+
 // tripTopic is the prefix of the topics whose events are delivered.
 const tripTopic = "trip:"
 
@@ -21,8 +24,8 @@ const tripTopic = "trip:"
 // routed, in one transaction. It returns how many events it read and the
 // topics it queued deliveries on. Routing an event twice queues nothing
 // more (unique per endpoint and event).
-func (s *Store) Route(ctx context.Context, limit int) (int, []string, error) {
-	eps, err := s.Endpoints(ctx)
+func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
+	eps, err := endpoints{s.conn}.Endpoints(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -148,7 +151,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []row, replay bool) er
 // markBatch bounds the events of one UPDATE on SQLite (3 parameters each).
 const markBatch = 300
 
-func (s *Store) markRouted(ctx context.Context, tx *sql.Tx, evs []archiveEvent) error {
+func (s queues) markRouted(ctx context.Context, tx *sql.Tx, evs []archiveEvent) error {
 	if s.pg {
 		topics, ms, seqs := make([]string, len(evs)), make([]int64, len(evs)), make([]int64, len(evs))
 		for i, ev := range evs {
@@ -183,7 +186,7 @@ func (s *Store) markRouted(ctx context.Context, tx *sql.Tx, evs []archiveEvent) 
 // Heads returns the head (oldest pending delivery) of every queue with
 // pending deliveries: of one endpoint when endpointID is not "", of the
 // given topics when topics is not empty, of all otherwise.
-func (s *Store) Heads(ctx context.Context, endpointID string, topics []string) ([]webhook.Head, error) {
+func (s queues) Heads(ctx context.Context, endpointID string, topics []string) ([]webhook.Head, error) {
 	var (
 		where strings.Builder
 		args  []any
@@ -231,7 +234,7 @@ func (s *Store) Heads(ctx context.Context, endpointID string, topics []string) (
 }
 
 // Head returns the head of one queue (ok false: nothing pending).
-func (s *Store) Head(ctx context.Context, endpointID, topic string) (webhook.Head, bool, error) {
+func (s queues) Head(ctx context.Context, endpointID, topic string) (webhook.Head, bool, error) {
 	var id archive.EventID
 	h := webhook.Head{EndpointID: endpointID, Topic: topic}
 	err := s.db.QueryRowContext(ctx, `SELECT id_ms, id_seq, gen FROM webhook_deliveries
@@ -251,7 +254,7 @@ const deliveryCols = `endpoint_id, topic, id_ms, id_seq, type, trip_id, ts_us, d
 	first_attempt_us, last_attempt_us, status_code, latency_us, error, response, done_us`
 
 // Delivery returns one delivery (webhook.ErrNotFound).
-func (s *Store) Delivery(ctx context.Context, endpointID, topic, eventID string) (webhook.Delivery, error) {
+func (s queues) Delivery(ctx context.Context, endpointID, topic, eventID string) (webhook.Delivery, error) {
 	id, err := archive.ParseEventID(eventID)
 	if err != nil {
 		return webhook.Delivery{}, fmt.Errorf("%w: event id: %v", webhook.ErrInvalid, err)
@@ -286,7 +289,7 @@ func scanDelivery(r scanner) (webhook.Delivery, error) {
 // since then makes it a no-op, reported false) and its endpoint's failure
 // run: cleared by a success, started by a failure. It returns the
 // endpoint's FailingSince after it.
-func (s *Store) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error) {
+func (s queues) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error) {
 	id, err := archive.ParseEventID(d.Event.ID)
 	if err != nil {
 		return false, time.Time{}, fmt.Errorf("%w: event id: %v", webhook.ErrInvalid, err)

@@ -12,16 +12,29 @@ import (
 	"github.com/hextrack/hextrack/webhook"
 )
 
-// Store is the webhooks' tables in the archive's database.
+// Store is the webhooks' tables in the archive's database: the endpoints
+// (store.go), the delivery queues (queue.go) and the delivery log with
+// replays (log.go).
 type Store struct {
+	endpoints
+	queues
+	deliveryLog
+}
+
+// conn is the database the parts share.
+type conn struct {
 	db *sql.DB
 	pg bool
 }
 
+// endpoints are the endpoints' rows, and the routing lease.
+type endpoints struct{ conn }
+
 // New returns the Store over db, whose schema (migration 00006) is
 // applied: dialect is "postgres" or "sqlite3" (sqlstore.Store.Dialect).
 func New(db *sql.DB, dialect string) *Store {
-	return &Store{db: db, pg: dialect == "postgres"}
+	c := conn{db: db, pg: dialect == "postgres"}
+	return &Store{endpoints{c}, queues{c}, deliveryLog{c}}
 }
 
 var _ webhook.Store = (*Store)(nil)
@@ -29,7 +42,7 @@ var _ webhook.Store = (*Store)(nil)
 const endpointCols = `id, url, filter, secret, enabled, paused, failing_since_us, created_us, updated_us`
 
 // CreateEndpoint stores a new endpoint.
-func (s *Store) CreateEndpoint(ctx context.Context, e webhook.Endpoint) error {
+func (s endpoints) CreateEndpoint(ctx context.Context, e webhook.Endpoint) error {
 	f, _ := json.Marshal(e.Filter)
 	_, err := s.db.ExecContext(ctx, `INSERT INTO webhook_endpoints (`+endpointCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
@@ -42,7 +55,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e webhook.Endpoint) error {
 }
 
 // Endpoints returns every endpoint, oldest first.
-func (s *Store) Endpoints(ctx context.Context) ([]webhook.Endpoint, error) {
+func (s endpoints) Endpoints(ctx context.Context) ([]webhook.Endpoint, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints ORDER BY created_us, id`)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: endpoints: %w", err)
@@ -63,7 +76,7 @@ func (s *Store) Endpoints(ctx context.Context) ([]webhook.Endpoint, error) {
 }
 
 // Endpoint returns one endpoint (webhook.ErrNotFound).
-func (s *Store) Endpoint(ctx context.Context, id string) (webhook.Endpoint, error) {
+func (s endpoints) Endpoint(ctx context.Context, id string) (webhook.Endpoint, error) {
 	e, err := scanEndpoint(s.db.QueryRowContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhook.Endpoint{}, fmt.Errorf("%w: %q", webhook.ErrNotFound, clip(id))
@@ -75,7 +88,7 @@ func (s *Store) Endpoint(ctx context.Context, id string) (webhook.Endpoint, erro
 }
 
 // UpdateEndpoint stores e's URL, filter, flags and failure time.
-func (s *Store) UpdateEndpoint(ctx context.Context, e webhook.Endpoint) error {
+func (s endpoints) UpdateEndpoint(ctx context.Context, e webhook.Endpoint) error {
 	f, _ := json.Marshal(e.Filter)
 	n, err := s.exec(ctx, `UPDATE webhook_endpoints SET url = $1, filter = $2, enabled = $3, paused = $4,
 		failing_since_us = $5, updated_us = $6 WHERE id = $7`,
@@ -90,7 +103,7 @@ func (s *Store) UpdateEndpoint(ctx context.Context, e webhook.Endpoint) error {
 }
 
 // DeleteEndpoint removes an endpoint and (cascading) its deliveries.
-func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
+func (s endpoints) DeleteEndpoint(ctx context.Context, id string) error {
 	// Deliveries first: SQLite cascades only with foreign keys on, which
 	// a connection opened elsewhere may not have.
 	if _, err := s.exec(ctx, `DELETE FROM webhook_deliveries WHERE endpoint_id = $1`, id); err != nil {
@@ -109,7 +122,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, id string) error {
 // Pause pauses an endpoint that has been failing since since, unless
 // that run of failures ended meanwhile (a success, or ops enabling it
 // again: a resume is never undone by an attempt that failed before it).
-func (s *Store) Pause(ctx context.Context, id string, since, now time.Time) error {
+func (s endpoints) Pause(ctx context.Context, id string, since, now time.Time) error {
 	if _, err := s.exec(ctx, `UPDATE webhook_endpoints SET paused = 1, updated_us = $1
 		WHERE id = $2 AND failing_since_us = $3 AND enabled = 1`, archive.Micros(now), id, micros(since)); err != nil {
 		return fmt.Errorf("webhooks: pause: %w", err)
@@ -118,7 +131,7 @@ func (s *Store) Pause(ctx context.Context, id string, since, now time.Time) erro
 }
 
 // CountPaused counts the paused (and enabled) endpoints.
-func (s *Store) CountPaused(ctx context.Context) (int, error) {
+func (s endpoints) CountPaused(ctx context.Context) (int, error) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_endpoints WHERE paused = 1 AND enabled = 1`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("webhooks: count paused: %w", err)
@@ -128,7 +141,7 @@ func (s *Store) CountPaused(ctx context.Context) (int, error) {
 
 // Lease takes or renews the lease called name for holder until ttl from
 // now, and reports whether holder has it (as sqlstore.LeaseExport).
-func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+func (s endpoints) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	now := time.Now()
 	n, err := s.exec(ctx, `INSERT INTO webhook_leases (name, holder, until_us) VALUES ($1, $2, $3)
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until_us = excluded.until_us
@@ -141,7 +154,7 @@ func (s *Store) Lease(ctx context.Context, name, holder string, ttl time.Duratio
 }
 
 // Release gives the lease back if holder has it.
-func (s *Store) Release(ctx context.Context, name, holder string) error {
+func (s endpoints) Release(ctx context.Context, name, holder string) error {
 	if _, err := s.exec(ctx, `UPDATE webhook_leases SET until_us = 0 WHERE name = $1 AND holder = $2`, name, holder); err != nil {
 		return fmt.Errorf("webhooks: lease: %w", err)
 	}
@@ -171,7 +184,7 @@ func scanEndpoint(r scanner) (webhook.Endpoint, error) {
 // Queries number their parameters in the order they first appear: SQLite
 // reads "$1" as a named parameter and numbers names by appearance.
 
-func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
+func (s conn) exec(ctx context.Context, q string, args ...any) (int64, error) {
 	res, err := s.db.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, err
