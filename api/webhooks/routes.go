@@ -39,14 +39,17 @@ func New(svc Service) *Routes { return &Routes{svc: svc} }
 
 // Register adds the routes to e.
 func (r *Routes) Register(e *echo.Echo) {
-	g := e.Group("/v1/webhooks/endpoints", caller.RequireScope(Scope))
-	g.POST("", r.create)
-	g.GET("", r.list)
-	g.GET("/:id", r.get)
-	g.PATCH("/:id", r.update)
-	g.DELETE("/:id", r.remove)
-	g.GET("/:id/deliveries", r.deliveries)
-	g.POST("/:id/replay", r.replay)
+	// The guard on each route, not on a group: a group's middleware comes
+	// with a catch-all route of its own.
+	guard := caller.RequireScope(Scope)
+	const base = "/v1/webhooks/endpoints"
+	e.POST(base, guard(r.create))
+	e.GET(base, guard(r.list))
+	e.GET(base+"/:id", guard(r.get))
+	e.PATCH(base+"/:id", guard(r.update))
+	e.DELETE(base+"/:id", guard(r.remove))
+	e.GET(base+"/:id/deliveries", guard(r.deliveries))
+	e.POST(base+"/:id/replay", guard(r.replay))
 }
 
 // endpointJSON is an endpoint as the routes show it: never its secret but

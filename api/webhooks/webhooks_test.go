@@ -7,9 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
+	"gopkg.in/yaml.v3"
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/tokens"
@@ -168,5 +172,31 @@ func TestBadInput(t *testing.T) {
 	list := e.do(t, http.MethodGet, "/v1/webhooks/endpoints", ops, "")
 	if eps, _ := list.body["endpoints"].([]any); len(eps) != 1 || !strings.Contains(list.raw, `"url":"https://127.0.0.2/ok"`) {
 		t.Fatalf("after the bad requests: %s", list.raw)
+	}
+}
+
+// TestOpenAPICoversRoutes: every webhook route is in openapi.yaml.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	var spec struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(api.OpenAPI(), &spec); err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	webhooks.New(nil).Register(e)
+	n := 0
+	for _, r := range e.Routes() {
+		if !strings.HasPrefix(r.Path, "/v1/webhooks") {
+			continue
+		}
+		n++
+		p := regexp.MustCompile(`:([A-Za-z_]+)`).ReplaceAllString(r.Path, "{$1}")
+		if _, ok := spec.Paths[p][strings.ToLower(r.Method)]; !ok {
+			t.Errorf("%s %s is not in openapi.yaml", r.Method, p)
+		}
+	}
+	if n != 7 {
+		t.Fatalf("%d webhook routes registered, want 7", n)
 	}
 }
