@@ -94,7 +94,7 @@ func Open(ctx context.Context, url string, store Store, sender Sender, cfg Confi
 		Workers:              workers,
 		RetryPolicy:          backoff{base: cfg.RetryBase, max: cfg.MaxBackoff},
 		RescueStuckJobsAfter: cfg.RescueAfter,
-		JobTimeout:           2 * time.Minute,
+		JobTimeout:           jobTimeout(cfg),
 		FetchPollInterval:    cfg.FetchPollInterval,
 		Logger:               cfg.Logger.With("component", "river"),
 	}
@@ -340,4 +340,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[deliverArgs]) error {
 }
 
 // Timeout bounds one job: an attempt lasts at most the sender's timeout.
-func (w *worker) Timeout(*river.Job[deliverArgs]) time.Duration { return time.Minute }
+func (w *worker) Timeout(*river.Job[deliverArgs]) time.Duration { return jobTimeout(w.r.cfg) }
+
+// jobTimeout bounds a job: a minute (an attempt lasts at most 10 s), less
+// when RescueAfter is shorter (River wants it no longer).
+func jobTimeout(cfg Config) time.Duration { return min(time.Minute, cfg.RescueAfter) }

@@ -41,10 +41,13 @@ type receiver struct {
 	dead      map[string]bool     // topic/id refused for good: counts as done
 	attempts  map[string]int
 	problems  []string
+	stalled   int           // requests stalled so far
+	stall     time.Duration // how long a stalled request lasts at most
 }
 
 func newReceiver(t *testing.T, answer func(topic, id string, attempt int) int) *receiver {
-	r := &receiver{t: t, answer: answer, want: map[string][]string{}, delivered: map[string]int{}, dead: map[string]bool{}, attempts: map[string]int{}}
+	r := &receiver{t: t, answer: answer, want: map[string][]string{}, delivered: map[string]int{}, dead: map[string]bool{}, attempts: map[string]int{},
+		stall: 5 * time.Second}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -94,11 +97,15 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.attempts[key]++
 	status := r.answer(ev.Topic, ev.ID, r.attempts[key])
 	r.mu.Unlock()
-	if status == 0 { // stall: the sender times out
+	if status == 0 { // stall: the sender times out (or dies)
+		r.mu.Lock()
+		r.stalled++
+		r.mu.Unlock()
 		select {
 		case <-req.Context().Done():
-		case <-time.After(5 * time.Second):
+		case <-time.After(r.stall):
 		}
+		w.WriteHeader(http.StatusServiceUnavailable) // never an implicit 200
 		return
 	}
 	if status/100 == 2 {
