@@ -25,6 +25,10 @@ type Config struct {
 	// PauseAfter pauses an endpoint whose every attempt failed for this
 	// long. 0 means 1h.
 	PauseAfter time.Duration
+	// KeepLog is how long delivered and dead-lettered deliveries stay in
+	// the delivery log (pruned hourly by the lease holder). 0 means 30
+	// days; negative: forever.
+	KeepLog time.Duration
 	// Batch is how many archived events one routing step reads. 0 means 500.
 	Batch int
 	// Interval is the routing loop's pause when nothing was new. 0 means 200ms.
@@ -70,6 +74,9 @@ func (c Config) withDefaults(sqlite bool) Config {
 	def(&c.Sweep, 30*time.Second)
 	def(&c.LeaseTTL, 15*time.Second)
 	def(&c.RescueAfter, 5*time.Minute)
+	if c.KeepLog == 0 {
+		c.KeepLog = 30 * 24 * time.Hour
+	}
 	if c.Batch <= 0 {
 		c.Batch = 500
 	}

@@ -25,6 +25,7 @@ type Store interface {
 	Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error)
 	Pause(ctx context.Context, id string, since, now time.Time) error
 	CountPaused(ctx context.Context) (int, error)
+	PruneLog(ctx context.Context, before time.Time) (int64, error)
 	Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	Release(ctx context.Context, name, holder string) error
 }
@@ -71,6 +72,8 @@ type Runner struct {
 	jobs   jobs
 	m      *metrics
 	log    *slog.Logger
+
+	pruned time.Time // the log's last pruning (Run's goroutine)
 }
 
 // Open connects River to the archive at url (the same database the
@@ -194,6 +197,12 @@ func (r *Runner) sweep(ctx context.Context, held bool) error {
 	r.m.paused.Set(float64(n))
 	if !held {
 		return nil
+	}
+	if r.cfg.KeepLog > 0 && time.Since(r.pruned) >= time.Hour {
+		if _, err := r.store.PruneLog(ctx, time.Now().Add(-r.cfg.KeepLog)); err != nil {
+			return err
+		}
+		r.pruned = time.Now()
 	}
 	heads, err := r.store.Heads(ctx, "", nil)
 	if err != nil {

@@ -256,7 +256,16 @@ func TestDeliveryUnderFailures(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		for i, r := range rs {
-			waitFor(t, fmt.Sprintf("receiver %d to get every event", i), 90*time.Second, func() bool { return r.missing() == 0 })
+			waitFor(t, fmt.Sprintf("receiver %d to get every event", i), 90*time.Second, func() bool {
+				if r.missing() == 0 {
+					return true
+				}
+				if time.Since(upAt) > 80*time.Second {
+					e.dump(t)
+					return true
+				}
+				return false
+			})
 			r.check()
 		}
 		// The log: every delivery delivered; the down receiver's first
@@ -408,4 +417,36 @@ func TestPauseResume(t *testing.T) {
 			t.Fatalf("resumed endpoint's status %s", ep.Status())
 		}
 	})
+}
+
+// dump logs the jobs' and deliveries' states (a failing test's clue).
+func (e *env) dump(t *testing.T) {
+	for _, q := range []string{"SELECT state, count(*) FROM river_job GROUP BY state",
+		"SELECT state, count(*) FROM webhook_deliveries GROUP BY state",
+		"SELECT paused, failing_since_us FROM webhook_endpoints"} {
+		rows, err := e.s.DB().QueryContext(context.Background(), q)
+		if err != nil {
+			t.Log(err)
+			continue
+		}
+		for rows.Next() {
+			var a, b any
+			_ = rows.Scan(&a, &b)
+			t.Logf("%s: %v %v", q, a, b)
+		}
+		rows.Close()
+	}
+	rows, err := e.s.DB().QueryContext(context.Background(), "SELECT state, args, attempt, errors FROM river_job WHERE state <> 'completed' LIMIT 20")
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var st, args string
+		var n int
+		var errs any
+		_ = rows.Scan(&st, &args, &n, &errs)
+		t.Logf("job %s %s attempt %d errors %v", st, args, n, errs)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/webhook"
@@ -154,4 +155,25 @@ func (s conn) inTx(ctx context.Context, f func(*sql.Tx) error) error {
 		return fmt.Errorf("webhooks: %w", err)
 	}
 	return nil
+}
+
+// pruneBatch bounds the rows one DELETE of PruneLog removes.
+const pruneBatch = 5000
+
+// PruneLog deletes deliveries delivered or dead-lettered before before
+// (the log's retention), a batch at a time; pending ones are kept.
+func (s deliveryLog) PruneLog(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	for {
+		n, err := s.exec(ctx, `DELETE FROM webhook_deliveries WHERE (endpoint_id, topic, id_ms, id_seq) IN
+			(SELECT endpoint_id, topic, id_ms, id_seq FROM webhook_deliveries
+			WHERE state <> 'pending' AND done_us > 0 AND done_us < $1 LIMIT $2)`, archive.Micros(before), pruneBatch)
+		if err != nil {
+			return total, fmt.Errorf("webhooks: prune log: %w", err)
+		}
+		total += n
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }
