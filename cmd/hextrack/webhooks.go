@@ -73,7 +73,15 @@ func (w *nodeWebhooks) start(ctx context.Context, reg prometheus.Registerer) {
 					w.runner = r
 					w.mu.Unlock()
 					w.log.Info("webhooks: on", "dev", w.policy.Dev, "allow_hosts", w.policy.AllowHosts)
-					_ = r.Run(ctx)
+					// Run fails only when River cannot start (the
+					// database away): try again, on the same runner.
+					for err := r.Run(ctx); err != nil && ctx.Err() == nil; err = r.Run(ctx) {
+						w.log.Warn("webhooks: runner stopped; restarting", "err", err)
+						select {
+						case <-ctx.Done():
+						case <-time.After(5 * time.Second):
+						}
+					}
 					r.Close()
 					return
 				}

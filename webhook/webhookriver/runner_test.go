@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/hextrack/hextrack/archive"
@@ -387,7 +388,8 @@ func TestDeadLetterReplay(t *testing.T) {
 // enabling it again delivers the queue, in order.
 func TestPauseResume(t *testing.T) {
 	forEachStore(t, func(t *testing.T, u string, s *sqlstore.Store) {
-		e := startEnv(t, u, s, webhookriver.Config{PauseAfter: 500 * time.Millisecond})
+		reg := prometheus.NewRegistry()
+		e := startEnv(t, u, s, webhookriver.Config{PauseAfter: 500 * time.Millisecond, Registerer: reg})
 		var mu sync.Mutex
 		var healthy bool
 		broken := newReceiver(t, func(_, _ string, _ int) int {
@@ -404,6 +406,10 @@ func TestPauseResume(t *testing.T) {
 			ep, err := e.svc.Get(context.Background(), brokenEP.ID)
 			return err == nil && ep.Status() == webhook.StatusPaused
 		})
+		waitFor(t, "the paused gauge", 10*time.Second, func() bool { return metric(t, reg, "hextrack_webhook_endpoints_paused", "") == 1 })
+		if metric(t, reg, "hextrack_webhook_deliveries_total", "failed") < 2 {
+			t.Fatal("the failed attempts were not counted")
+		}
 		mu.Lock()
 		healthy = true
 		mu.Unlock()
@@ -415,6 +421,10 @@ func TestPauseResume(t *testing.T) {
 		broken.check()
 		if ep, _ := e.svc.Get(context.Background(), brokenEP.ID); ep.Status() != webhook.StatusActive {
 			t.Fatalf("resumed endpoint's status %s", ep.Status())
+		}
+		waitFor(t, "the paused gauge back to 0", 10*time.Second, func() bool { return metric(t, reg, "hextrack_webhook_endpoints_paused", "") == 0 })
+		if n := metric(t, reg, "hextrack_webhook_deliveries_total", "delivered"); n < 10 {
+			t.Fatalf("%v deliveries counted, want 10", n)
 		}
 	})
 }
@@ -449,4 +459,30 @@ func (e *env) dump(t *testing.T) {
 		_ = rows.Scan(&st, &args, &n, &errs)
 		t.Logf("job %s %s attempt %d errors %v", st, args, n, errs)
 	}
+}
+
+// metric reads a gauge, a counter (of outcome, if given) or a histogram's
+// count from reg.
+func metric(t *testing.T, reg *prometheus.Registry, name, outcome string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if outcome != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != outcome) {
+				continue
+			}
+			switch {
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return -1
 }
