@@ -77,6 +77,9 @@ func (p Policy) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 	if err != nil || len(raw) > 2000 || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" || u.User != nil {
 		return nil, fmt.Errorf("%w: %q: want an absolute http:// or https:// URL without credentials", ErrInvalidURL, clip(raw))
 	}
+	if !validHost(u.Hostname()) {
+		return nil, fmt.Errorf("%w: %q: the host is neither a DNS name nor an IP address", ErrInvalidURL, clip(raw))
+	}
 	if err := p.checkTarget(u); err != nil {
 		return nil, err
 	}
@@ -101,12 +104,32 @@ func (p Policy) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// validHost: a DNS name (letters, digits, '-', '_', '.') or an IP
+// address without a zone.
+func validHost(h string) bool {
+	if a, err := netip.ParseAddr(h); err == nil {
+		return a.Zone() == ""
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, c := range h {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // checkTarget checks what a URL says by itself: its scheme, a literal
 // address, a metadata name. It is what a redirect is checked with before
 // it is followed (its addresses are checked when dialled).
 func (p Policy) checkTarget(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%w: %s: only http and https", ErrURLNotAllowed, u.Redacted())
+	}
+	if !validHost(u.Hostname()) {
+		return fmt.Errorf("%w: %s: the host is neither a DNS name nor an IP address", ErrURLNotAllowed, u.Redacted())
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	for _, m := range metadataNames {
