@@ -11,11 +11,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api/caller"
+	"github.com/hextrack/hextrack/api/tokens"
 	"github.com/hextrack/hextrack/webhook"
 )
 
 // Scope is the API-key scope the routes need.
-const Scope = "webhooks:manage"
+const Scope = tokens.ScopeWebhooksManage
 
 // Service is what the routes call (webhook.Service).
 type Service interface {

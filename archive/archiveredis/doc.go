@@ -120,7 +120,7 @@
 // a node that can reach both takes over, and retries after a growing pause
 // (up to MaxBackoff): entries wait in the streams, the lag grows, nothing
 // is lost while the streams retain them. A shard's topics are drained in
-// rounds of up to 32 topics: one pipelined read of the next Batch entries
+// rounds of up to 256 topics: one pipelined read of the next Batch entries
 // of each stream of each, one archive write per record kind, one pipelined
 // advance of their cursors; each stream's entries go in order, batch after
 // batch.
@@ -135,7 +135,12 @@
 //
 // For a trip topic, once its new events are archived the trip's current
 // record (Config.Trips) is upserted before the cursor moves; the archive
-// keeps the highest version.
+// keeps the highest version. The records are read Config.Readers at a
+// time, and only when they may have changed: the read held an event that
+// Config.Changes says may change the record (a chat message does not), or
+// a full read of the same drain did, or this process has not upserted the
+// trip yet (a new node, or one that took the shard over, pays what the
+// node before it may have owed).
 //
 // # Metrics
 //
@@ -147,5 +152,7 @@
 // hextrack_archive_gaps_total, hextrack_archive_invalid_records_total
 // (entries that could not be records, skipped and logged),
 // hextrack_archive_pipeline_errors_total, hextrack_archive_shards_held,
-// hextrack_archive_nodes, hextrack_archive_pruned_rows_total{table}.
+// hextrack_archive_nodes, hextrack_archive_pruned_rows_total{table},
+// hextrack_archive_pass_seconds (how long a pass over the held shards
+// takes: an event waits up to a pass plus Interval).
 package archiveredis

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/feed"
@@ -17,7 +18,7 @@ import (
 // roundTopics is how many topics one round reads and writes together
 // (one pipelined read, one archive write of up to roundTopics*Batch
 // records per kind, one pipelined cursor advance).
-const roundTopics = 32
+const roundTopics = 256
 
 // dirtyTopic is a topic read from the dirty index with its mark's score.
 type dirtyTopic struct {
@@ -59,7 +60,7 @@ func (p *Pipeline) drainShard(ctx context.Context, shard int) error {
 	}
 	for len(pending) > 0 {
 		k := min(len(pending), roundTopics)
-		more, err := p.drainRound(ctx, pending[:k])
+		more, err := p.drainRound(ctx, p.decs[shard], pending[:k])
 		if err != nil {
 			return err
 		}
@@ -139,7 +140,7 @@ func (b *batch) empty() bool {
 // one pipeline. So a crash between the writes and the advance re-reads a
 // batch the archive absorbs by its keys. It returns the topics that may
 // have more.
-func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []string, err error) {
+func (p *Pipeline) drainRound(ctx context.Context, d *decoder, topics []string) (more []string, err error) {
 	reads := make([]*redis.Cmd, len(topics))
 	sets := make([][]stream, len(topics))
 	err = p.pipelined(ctx, func(pl redis.Pipeliner) {
@@ -162,7 +163,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 		if err != nil || len(res) != 2*len(sets[i]) {
 			return nil, fmt.Errorf("read %s: %w", topic, errors.Join(errReply, err))
 		}
-		full, err := p.dec.decodeTopic(topic, sets[i], res, &b)
+		full, err := d.decodeTopic(topic, sets[i], res, &b)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +174,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 	if b.empty() {
 		return more, nil
 	}
-	if err := p.write(ctx, &b); err != nil {
+	if err := p.write(ctx, d, &b); err != nil {
 		return nil, err
 	}
 	if p.afterAppend != nil {
@@ -207,7 +208,7 @@ func (p *Pipeline) drainRound(ctx context.Context, topics []string) (more []stri
 // write stores a round's records: events first, then trail points, ledger
 // entries and status changes, then the records of the trips read to their
 // end. Every write is idempotent.
-func (p *Pipeline) write(ctx context.Context, b *batch) error {
+func (p *Pipeline) write(ctx context.Context, d *decoder, b *batch) error {
 	if len(b.events) > 0 {
 		n, err := p.arch.AppendEvents(ctx, b.events)
 		if err != nil {
@@ -236,7 +237,7 @@ func (p *Pipeline) write(ctx context.Context, b *batch) error {
 		}
 		p.m.records.WithLabelValues("driver_status").Add(float64(n))
 	}
-	return p.upsertTrips(ctx, b.trips)
+	return p.recorder.upsert(ctx, d, b.trips)
 }
 
 // pipelined runs fn's commands in one pipeline. A pipelined EVALSHA cannot
@@ -260,28 +261,53 @@ func (p *Pipeline) pipelined(ctx context.Context, fn func(redis.Pipeliner)) erro
 	return run()
 }
 
-// upsertTrips stores the current records of trips (the archive ignores a
+// tripRecorder stores trips' current records after their events.
+type tripRecorder struct {
+	trips   Trips // nil: no records
+	arch    Archive
+	readers int // records read at once
+}
+
+// upsert stores the current records of trips (the archive ignores a
 // record older than the one it has); a trip no longer in Redis is skipped.
-func (p *Pipeline) upsertTrips(ctx context.Context, ids []string) error {
-	if p.cfg.Trips == nil || len(ids) == 0 {
+// d learns which were stored.
+func (r tripRecorder) upsert(ctx context.Context, d *decoder, ids []string) error {
+	if r.trips == nil || len(ids) == 0 {
 		return nil
 	}
+	// One record read is a few Redis round trips: read them side by side.
+	got := make([]archive.Trip, len(ids))
+	found := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(r.readers)
+	for i, id := range ids {
+		g.Go(func() error {
+			rec, err := r.trips.TripRecord(gctx, id)
+			if errors.Is(err, archive.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("trip record %s: %w", id, err)
+			}
+			got[i], found[i] = rec, true
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	recs := make([]archive.Trip, 0, len(ids))
-	for _, id := range ids {
-		rec, err := p.cfg.Trips.TripRecord(ctx, id)
-		if errors.Is(err, archive.ErrNotFound) {
-			continue
+	for i := range got {
+		if found[i] {
+			recs = append(recs, got[i])
 		}
-		if err != nil {
-			return fmt.Errorf("trip record %s: %w", id, err)
-		}
-		recs = append(recs, rec)
 	}
 	if len(recs) == 0 {
 		return nil
 	}
-	if _, err := p.arch.UpsertTrips(ctx, recs); err != nil {
+	if _, err := r.arch.UpsertTrips(ctx, recs); err != nil {
 		return fmt.Errorf("upsert trips: %w", err)
 	}
+	d.recorded(ids)
 	return nil
 }

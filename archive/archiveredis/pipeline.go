@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/feed/feedredis"
@@ -60,6 +61,15 @@ type Config struct {
 	// Trips, if set, is read after a trip topic's new events are archived,
 	// and the trip's record upserted (version-guarded by the archive).
 	Trips Trips
+	// Changes reports whether a feed event of this type may change its
+	// trip's record (a chat message does not); only then is the record
+	// read again. nil: every type may.
+	Changes func(eventType string) bool
+	// Readers bounds the trip records read at once by one shard's drain.
+	// 0 means 8.
+	Readers int
+	// Shards bounds the shards drained at once. 0 means 4.
+	Shards int
 	// Registerer receives the metrics; nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger; nil means slog.Default().
@@ -90,6 +100,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second
 	}
+	if c.Readers <= 0 {
+		c.Readers = 8
+	}
+	if c.Shards <= 0 {
+		c.Shards = 4
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -104,8 +120,9 @@ type Pipeline struct {
 	cfg  Config
 	m    *metrics
 
-	leases *leases
-	dec    *decoder
+	leases   *leases
+	decs     []*decoder // one per shard: the shards are drained side by side
+	recorder tripRecorder
 
 	afterAppend func() // tests: runs between the archive write and the cursor advance
 }
@@ -116,7 +133,13 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	m := newMetrics(cfg.Registerer)
 	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, nodes: m.nodes,
 		held: map[int]time.Time{}}
-	return &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l, dec: &decoder{batch: cfg.Batch, m: m, log: cfg.Logger}}
+	p := &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l,
+		recorder: tripRecorder{trips: cfg.Trips, arch: arch, readers: cfg.Readers}}
+	for range feedredis.ArchiveShards {
+		p.decs = append(p.decs, &decoder{batch: cfg.Batch, m: m, log: cfg.Logger,
+			changes: cfg.Changes, owed: map[string]bool{}, upserted: map[string]bool{}})
+	}
+	return p
 }
 
 // Run archives until ctx ends, then releases its leases. A failed pass
@@ -127,6 +150,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.leases.releaseAll()
 	wait := time.Duration(0)
 	for {
+		start := time.Now()
 		if err := p.pass(ctx); err != nil && ctx.Err() == nil {
 			p.m.errors.Inc()
 			wait = min(max(2*wait, time.Second), p.cfg.MaxBackoff)
@@ -134,6 +158,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.leases.releaseAll()
 		} else {
 			wait = 0
+			p.m.pass.Observe(time.Since(start).Seconds())
 		}
 		select {
 		case <-ctx.Done():
@@ -143,30 +168,44 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
-// pass takes or renews leases when due, then drains every held shard.
-// The backlog gauge is then the age of the oldest event it read but could
-// not archive (0 after a pass that archived everything it read).
+// pass takes or renews leases when due, then drains every held shard,
+// Config.Shards at a time (their topics, cursors and archive keys are
+// disjoint). The backlog gauge is then the age of the oldest event it read
+// but could not archive (0 after a pass that archived everything it read).
 func (p *Pipeline) pass(ctx context.Context) (err error) {
-	p.dec.oldest = 0
+	for _, d := range p.decs {
+		d.oldest = 0
+	}
 	defer func() {
-		if err == nil || p.dec.oldest == 0 {
+		oldest := uint64(0)
+		for _, d := range p.decs {
+			if d.oldest != 0 && (oldest == 0 || d.oldest < oldest) {
+				oldest = d.oldest
+			}
+		}
+		if err == nil || oldest == 0 {
 			p.m.backlog.Set(0)
 			return
 		}
-		p.m.backlog.Set(max(time.Since(time.UnixMilli(int64(p.dec.oldest))).Seconds(), 0))
+		p.m.backlog.Set(max(time.Since(time.UnixMilli(int64(oldest))).Seconds(), 0))
 	}()
 	if err := p.leases.renew(ctx); err != nil {
 		return err
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.cfg.Shards)
 	for shard := range feedredis.ArchiveShards {
 		if !p.leases.holds(shard) {
 			continue
 		}
-		if err := p.drainShard(ctx, shard); err != nil {
-			return fmt.Errorf("archive: shard %d: %w", shard, err)
-		}
+		g.Go(func() error {
+			if err := p.drainShard(gctx, shard); err != nil {
+				return fmt.Errorf("archive: shard %d: %w", shard, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // errReply: a script's reply is not in the expected shape.

@@ -432,3 +432,53 @@ func TestTripRecordUpserted(t *testing.T) {
 		t.Fatalf("trip record = %+v", got)
 	}
 }
+
+// A trip's record is read again only when its events may have changed it:
+// not for chat messages, but after a full read that held a change (owed),
+// and on a process's first read of the trip (what an earlier one owed is
+// not known).
+func TestTripRecordReadOnlyWhenChanged(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	recs := &tripRecords{}
+	changes := func(typ string) bool { return typ != "trip.message" }
+	mod := func(c *archiveredis.Config) { c.Trips, c.Changes, c.Batch = recs, changes, 4 }
+	tp := e.topic()
+	_, id, _ := feed.ParseTopic(tp)
+	publish := func(typ string, n int) {
+		for i := range n {
+			if _, err := e.feed.Publish(ctx, feed.Publication{Topic: tp, Type: typ, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	step := func(p *archiveredis.Pipeline, what string, wantReads int64) {
+		t.Helper()
+		if err := archiveredis.Pass(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if got := recs.version.Load(); got != wantReads {
+			t.Fatalf("%s: %d record reads, want %d", what, got, wantReads)
+		}
+		rec, err := e.store.Trip(ctx, id)
+		if err != nil || rec.Version != wantReads {
+			t.Fatalf("%s: archived record %+v, %v; want version %d", what, rec, err, wantReads)
+		}
+	}
+	p := e.pipeline(e.store, "n1", nil, mod)
+	publish("trip.status", 2)
+	step(p, "a status change", 1)
+	publish("trip.message", 3)
+	step(p, "chat messages only", 1)
+	publish("trip.status", 1)
+	step(p, "another status change", 2)
+	publish("trip.status", 4)  // a full read (Batch 4) …
+	publish("trip.message", 2) // … then messages only: the change is owed
+	step(p, "a change in a full read", 3)
+	time.Sleep(700 * time.Millisecond) // n1's leases (600ms) run out: it died
+	p2 := e.pipeline(e.store, "n2", nil, mod)
+	publish("trip.message", 1)
+	step(p2, "the next node's first read", 4)
+	publish("trip.message", 1)
+	step(p2, "its second", 4)
+}

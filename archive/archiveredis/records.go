@@ -22,6 +22,44 @@ type decoder struct {
 	// oldest is the ms of the oldest unarchived entry read in this pass
 	// (0: none); the pass resets it.
 	oldest uint64
+
+	// changes is Config.Changes. A trip's record is read again when its
+	// feed is read to the end and the read held an event that changes
+	// it, or an earlier full read did (owed), or this process has not
+	// upserted it yet (not in upserted: after a start or a lease
+	// takeover, what an earlier node owed is not known, so it is paid).
+	changes  func(eventType string) bool
+	owed     map[string]bool
+	upserted map[string]bool
+}
+
+// maxUpserted bounds the upserted set; when full it is cleared, which
+// costs one extra record read per trip, never a missed one.
+const maxUpserted = 200_000
+
+// changing reports whether evs hold an event that may change the trip's
+// record.
+func (d *decoder) changing(evs []archive.Event) bool {
+	if d.changes == nil {
+		return len(evs) > 0
+	}
+	for _, e := range evs {
+		if d.changes(e.Type) {
+			return true
+		}
+	}
+	return false
+}
+
+// recorded notes that the records of ids were upserted.
+func (d *decoder) recorded(ids []string) {
+	if len(d.upserted)+len(ids) > maxUpserted {
+		clear(d.upserted)
+	}
+	for _, id := range ids {
+		d.upserted[id] = true
+		delete(d.owed, id)
+	}
 }
 
 // decodeTopic adds to b what the reply res of topic's streams holds and
@@ -33,7 +71,7 @@ func (d *decoder) decodeTopic(topic string, streams []stream, res []any, b *batc
 	if kind == "trip" {
 		tripID = tag
 	}
-	feedRead, feedFull := false, false
+	feedRead, feedFull, changed := false, false, false
 	for j, s := range streams {
 		cursor, _ := res[2*j].(string)
 		entries, _ := res[2*j+1].([]any)
@@ -63,6 +101,7 @@ func (d *decoder) decodeTopic(topic string, streams []stream, res []any, b *batc
 				d.oldest = id.Ms
 			}
 			b.events = append(b.events, evs...)
+			changed = d.changing(evs)
 			b.ledger = append(b.ledger, d.paymentEntries(evs)...)
 			last, feedRead = evs[len(evs)-1].ID, true
 		case feedredis.RecordTrail:
@@ -89,7 +128,14 @@ func (d *decoder) decodeTopic(topic string, streams []stream, res []any, b *batc
 		}
 		b.advance = append(b.advance, advance{s: s, last: last})
 	}
-	if tripID != "" && feedRead && !feedFull {
+	switch {
+	case tripID == "" || !feedRead:
+	case feedFull:
+		// More to read: the record is upserted after the last of them.
+		if changed {
+			d.owed[tripID] = true
+		}
+	case changed || d.owed[tripID] || !d.upserted[tripID]:
 		// A trip whose feed events were read to their end: its record is
 		// upserted after them.
 		b.trips = append(b.trips, tripID)

@@ -151,7 +151,9 @@ func TestRecordsArchivedOnceAfterCrash(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			a := e.pipeline(e.store, "killed", reg, func(c *archiveredis.Config) { c.Batch = 10 })
+			// One shard at a time: the kill lands between a write and
+			// its cursor advance, not in another shard's write.
+			a := e.pipeline(e.store, "killed", reg, func(c *archiveredis.Config) { c.Batch, c.Shards = 10, 1 })
 			archiveredis.SetAfterAppend(a, cancel)
 			if err := a.Run(ctx); err != nil {
 				t.Fatalf("run: %v", err)

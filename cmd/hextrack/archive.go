@@ -391,6 +391,10 @@ func (r tripRecords) TripRecord(ctx context.Context, id string) (archive.Trip, e
 	return rec, nil
 }
 
+// tripRecordChanges reports whether a trip event may change the trip's
+// record: a chat message is not a transition (the version stays).
+func tripRecordChanges(eventType string) bool { return eventType != trip.EventMessage }
+
 // crumbDistance is the length in metres of the line through crumbs.
 func crumbDistance(crumbs []trip.Crumb) float64 {
 	d := 0.0

@@ -1,7 +1,9 @@
 // Pages that recover (issue 21): a server restarted with a new secret (the
 // saved token now fails with "bad signature") gets the rider page live
 // again within 10 s without a reload, on a fresh dev token; trip.arriving
-// is shown; the ETA stops at arrival and freezes while disconnected.
+// is shown; the ETA stops at arrival and freezes while disconnected. Ops
+// and the driver page come back to their streams after a restart on a
+// real Redis and on make run's embedded one (empty after the restart).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, launch, watch, shot, skipReason, until, ping, center } from './harness.mjs';
@@ -167,9 +169,15 @@ test('trip.arriving is shown, and the ETA stops at arrival', { skip, timeout: 90
   }
 });
 
-test('restart with a new secret: ops goes back to its viewport stream within 10 s, no reload', { skip, timeout: 90000 }, async () => {
+// store is where the restarted servers keep their state: the real Redis
+// (state kept across the restart) or make run's embedded one (a restart
+// starts it empty).
+const STORES = ['real Redis', 'embedded Redis'];
+const storeOpts = (store, prefix) => (store === 'real Redis' ? { redisURL, prefix } : {});
+
+for (const store of STORES) test(`restart with a new secret (${store}): ops goes back to its viewport stream within 10 s, no reload`, { skip, timeout: 90000 }, async () => {
   const prefix = `webtest:recover-ops:${Date.now()}:`;
-  const a = await new Server({ redisURL, prefix, secret: 'recover-test-secret-E-0123456789abcdef0123' }).start();
+  const a = await new Server({ ...storeOpts(store, prefix), secret: 'recover-test-secret-E-0123456789abcdef0123' }).start();
   let b;
   try {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -184,10 +192,10 @@ test('restart with a new secret: ops goes back to its viewport stream within 10 
     await a.stop();
     await until(async () => (await page.getAttribute('#conn', 'data-state')) === 'reconnecting', { what: 'reconnecting shown' });
     await new Promise((r) => setTimeout(r, 3000));
-    b = await new Server({ redisURL, prefix, port: a.port, secret: 'recover-test-secret-F-0123456789abcdef0123' }).start();
+    b = await new Server({ ...storeOpts(store, prefix), port: a.port, secret: 'recover-test-secret-F-0123456789abcdef0123' }).start();
     await until(onStream, { timeout: 10000, what: 'back on the viewport stream within 10 s' });
     assert.equal(await page.evaluate(() => window.__marker), 'same document', 'no reload');
-    await shot(page, 'ops-recovered-new-secret');
+    await shot(page, `ops-recovered-new-secret${store === 'real Redis' ? '' : '-embedded'}`);
     w.allow.push(/net::ERR_|HTTP 401/);
     assert.deepEqual(w.problems(), []);
     await ctx.close();
@@ -197,9 +205,9 @@ test('restart with a new secret: ops goes back to its viewport stream within 10 
   }
 });
 
-test('restart with a new secret: the driver page\'s Auto channel is back on WebSocket, no reload', { skip, timeout: 90000 }, async () => {
+for (const store of STORES) test(`restart with a new secret (${store}): the driver page's Auto channel is back on WebSocket, no reload`, { skip, timeout: 90000 }, async () => {
   const prefix = `webtest:recover-driver:${Date.now()}:`;
-  const a = await new Server({ redisURL, prefix, secret: 'recover-test-secret-G-0123456789abcdef0123' }).start();
+  const a = await new Server({ ...storeOpts(store, prefix), secret: 'recover-test-secret-G-0123456789abcdef0123' }).start();
   let b;
   try {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -218,7 +226,7 @@ test('restart with a new secret: the driver page\'s Auto channel is back on WebS
     await a.stop();
     await until(async () => !(await onWS()), { what: 'connection lost shown' });
     await new Promise((r) => setTimeout(r, 3000));
-    b = await new Server({ redisURL, prefix, port: a.port, secret: 'recover-test-secret-H-0123456789abcdef0123' }).start();
+    b = await new Server({ ...storeOpts(store, prefix), port: a.port, secret: 'recover-test-secret-H-0123456789abcdef0123' }).start();
     const t0 = Date.now();
     await until(onWS, { timeout: 15000, what: 'back on WebSocket' });
     console.log(`# driver back on WebSocket ${Date.now() - t0} ms after the server's return`);
@@ -229,7 +237,7 @@ test('restart with a new secret: the driver page\'s Auto channel is back on WebS
       const r = await b.api('GET', '/v1/drivers/d_recover_1', { token: ops });
       return r.status === 200 && r.body && r.body.location;
     }, { what: 'pings applied after the restart' });
-    await shot(page, 'driver-recovered-new-secret');
+    await shot(page, `driver-recovered-new-secret${store === 'real Redis' ? '' : '-embedded'}`);
     w.allow.push(/net::ERR_|HTTP 401|\/v1\/map\/roads\.geojson/);
     assert.deepEqual(w.problems(), []);
     await page.click('#go-offline').catch(() => {});

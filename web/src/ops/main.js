@@ -1,9 +1,10 @@
 // Ops dashboard: drivers in the viewport (streamed by the H3 cells that
 // cover it), an H3 r7 supply/demand layer, live counters, uPlot charts of
-// ingest rate and delivery latency, and a live trips table with cancel and
-// reassign. Every feed degrades to a plainer one when the server lacks it:
-// the viewport stream to nearby polling, the summary stream to polling,
-// summary rates to /metrics.
+// ingest rate and delivery latency, a live trips table with cancel and
+// reassign, past trips from the archive and a trip's replay on the map
+// (history.js, replay.js). Every feed degrades to a plainer one when the
+// server lacks it: the viewport stream to nearby polling, the summary
+// stream to polling, summary rates to /metrics.
 import '../style.css';
 import 'uplot/dist/uPlot.min.css';
 import uPlot from 'uplot';
@@ -17,6 +18,8 @@ import { distance } from '../lib/geo.js';
 import { confirmAction } from '../lib/confirm.js';
 import { TripsTable } from './table.js';
 import { DriverList } from './drivers.js';
+import { TripHistory } from './history.js';
+import { Replay } from './replay.js';
 
 const S = {
   token: null,
@@ -46,6 +49,13 @@ async function main() {
   $('#trip-filters').addEventListener('submit', (e) => e.preventDefault());
   S.driverList = new DriverList({ list: $('#drivers-scroll'), tbody: $('#drivers'), search: $('#d-search'), caption: $('#drivers-caption') },
     () => [...S.drivers].map(([id, m]) => ({ id, ...(m.info || {}), seenAt: m.seenAt })));
+  S.replay = new Replay({
+    map, api,
+    onOpen: (id) => { $('#open-id').value = id; },
+    // Focus goes back to what opened the replay (a Replay button).
+    onClose: () => { if (S.replayFrom && S.replayFrom.isConnected) S.replayFrom.focus(); },
+  });
+  S.history = new TripHistory({ api, onReplay: openReplay });
   map.on('zoomend', () => { drawSupply(); countInView(); });
   map.on('moveend', countInView);
   await signIn();
@@ -68,6 +78,26 @@ async function main() {
   });
   setupCharts();
   restartAll();
+  S.history.search();
+}
+
+// api is a GET of the JSON API as ops, with a fresh token once when the
+// server rejects the one held.
+async function api(path) {
+  try {
+    return await request(path, { token: S.token });
+  } catch (e) {
+    if (!isRejected(e) || !(await renewToken())) throw e;
+    return request(path, { token: S.token });
+  }
+}
+
+// openReplay shows trip id's replay under the map and moves focus to it.
+async function openReplay(id) {
+  if (S.replay.root.hidden) S.replayFrom = document.activeElement;
+  const done = S.replay.open(id);
+  $('#replay-title').focus();
+  await done;
 }
 
 async function signIn() {
