@@ -164,7 +164,7 @@ type env struct {
 	seq    int
 }
 
-func startEnv(t *testing.T, u string, s *sqlstore.Store, cfg webhookriver.Config) *env {
+func startEnv(t testing.TB, u string, s *sqlstore.Store, cfg webhookriver.Config) *env {
 	store := webhooksql.New(s.DB(), s.Dialect())
 	pol := webhook.Policy{Dev: true}
 	if cfg.RetryBase == 0 {
@@ -173,7 +173,10 @@ func startEnv(t *testing.T, u string, s *sqlstore.Store, cfg webhookriver.Config
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 200 * time.Millisecond
 	}
-	cfg.Interval, cfg.Sweep, cfg.FetchPollInterval = 20*time.Millisecond, 300*time.Millisecond, 50*time.Millisecond
+	cfg.Interval, cfg.FetchPollInterval = 20*time.Millisecond, 50*time.Millisecond
+	if cfg.Sweep == 0 {
+		cfg.Sweep = 300 * time.Millisecond
+	}
 	cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	// 1 s: long enough for a loaded machine (2 cores, -race, other test
 	// runs) to answer; a 300 ms timeout there timed everything out.
@@ -431,7 +434,7 @@ func TestPauseResume(t *testing.T) {
 var current *env
 
 // dump logs the jobs' and deliveries' states (a failing test's clue).
-func (e *env) dump(t *testing.T) {
+func (e *env) dump(t testing.TB) {
 	for _, q := range []string{"SELECT state, count(*) FROM river_job GROUP BY state",
 		"SELECT state, count(*) FROM webhook_deliveries GROUP BY state",
 		"SELECT paused, failing_since_us FROM webhook_endpoints",
