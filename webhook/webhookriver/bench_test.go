@@ -94,4 +94,3 @@ func BenchmarkFanout(b *testing.B) {
 		mu.Unlock()
 	}
 }
-
