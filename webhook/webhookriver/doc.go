@@ -53,6 +53,19 @@
 // matching archived events again, pending with generation+1, so running
 // or waiting jobs of the old generation do nothing.
 //
+// # Throughput
+//
+// Each delivery is one River job and about eight statements (River's
+// fetch and completion, reading the delivery, endpoint and head,
+// recording the attempt, inserting the next head's job), and a trip's
+// queue advances one job at a time. BenchmarkFanout measures it (200
+// events/s of 100 trips to 10 local endpoints, PostgreSQL): on the
+// development machine under a load average of ~27 on 2 cores it gave
+// ~100-130 deliveries/s, far below the 1,000 events/s to 10
+// endpoints. The next step, if a quiet machine confirms it, is a job per
+// queue that drains it (several heads per job, no River round trip per
+// event), keeping the one-worker-per-queue rule.
+//
 // Metrics: hextrack_webhook_deliveries_total{outcome="delivered|failed|dead"},
 // hextrack_webhook_delivery_latency_seconds (event time to success),
 // hextrack_webhook_endpoints_paused, hextrack_webhook_events_routed_total.
