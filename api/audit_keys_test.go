@@ -51,21 +51,29 @@ var keyAudit = map[string][5]int{
 	"GET /v1/ops/drivers/stream":  {403, 403, 200, 401, 401},
 	"GET /v1/ops/supply":          {403, 403, 200, 401, 401},
 	"GET /v1/ops/trips":           {403, 403, 200, 401, 401},
-	"POST /v1/apikeys":            {403, 403, 201, 401, 401},
-	"GET /v1/apikeys":             {403, 403, 200, 401, 401},
-	"DELETE /v1/apikeys/:id":      {403, 403, 204, 401, 401},
-	"POST /v1/webhooks/payments":  {401, 401, 401, 401, 401}, // HMAC-signed, no token
-	"POST /v1/dev/token":          {404, 404, 404, 401, 401},
-	"GET /v1/drivers/:id/ws":      {403, 403, 403, 401, 401}, // drivers only, even for ops
-	"POST /v1/trips/:id/accept":   {403, 403, 403, 401, 401},
-	"POST /v1/trips/:id/decline":  {403, 403, 403, 401, 401},
-	"POST /v1/trips/:id/arrived":  {403, 403, 403, 401, 401},
-	"POST /v1/trips/:id/pickup":   {403, 403, 403, 401, 401},
-	"POST /v1/trips/:id/complete": {403, 403, 403, 401, 401},
-	"GET /v1/drivers/nearby":      {403, 403, 403, 401, 401},
-	"POST /v1/trips/:id/messages": {403, 403, 403, 401, 401},
-	"GET /v1/payments/:id":        {403, 403, 403, 401, 401},
-	"POST /v1/trips/:id/payment":  {403, 403, 403, 401, 401},
+	// Webhook endpoints without an archive: past the guard, 503.
+	"POST /v1/webhooks/endpoints":               {403, 503, 503, 401, 401},
+	"GET /v1/webhooks/endpoints":                {403, 503, 503, 401, 401},
+	"GET /v1/webhooks/endpoints/:id":            {403, 503, 503, 401, 401},
+	"PATCH /v1/webhooks/endpoints/:id":          {403, 503, 503, 401, 401},
+	"DELETE /v1/webhooks/endpoints/:id":         {403, 503, 503, 401, 401},
+	"GET /v1/webhooks/endpoints/:id/deliveries": {403, 503, 503, 401, 401},
+	"POST /v1/webhooks/endpoints/:id/replay":    {403, 503, 503, 401, 401},
+	"POST /v1/apikeys":                          {403, 403, 201, 401, 401},
+	"GET /v1/apikeys":                           {403, 403, 200, 401, 401},
+	"DELETE /v1/apikeys/:id":                    {403, 403, 204, 401, 401},
+	"POST /v1/webhooks/payments":                {401, 401, 401, 401, 401}, // HMAC-signed, no token
+	"POST /v1/dev/token":                        {404, 404, 404, 401, 401},
+	"GET /v1/drivers/:id/ws":                    {403, 403, 403, 401, 401}, // drivers only, even for ops
+	"POST /v1/trips/:id/accept":                 {403, 403, 403, 401, 401},
+	"POST /v1/trips/:id/decline":                {403, 403, 403, 401, 401},
+	"POST /v1/trips/:id/arrived":                {403, 403, 403, 401, 401},
+	"POST /v1/trips/:id/pickup":                 {403, 403, 403, 401, 401},
+	"POST /v1/trips/:id/complete":               {403, 403, 403, 401, 401},
+	"GET /v1/drivers/nearby":                    {403, 403, 403, 401, 401},
+	"POST /v1/trips/:id/messages":               {403, 403, 403, 401, 401},
+	"GET /v1/payments/:id":                      {403, 403, 403, 401, 401},
+	"POST /v1/trips/:id/payment":                {403, 403, 403, 401, 401},
 }
 
 // TestAPIKeyAudit calls every registered route with API keys of each

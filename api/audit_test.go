@@ -121,6 +121,14 @@ var auditTable = []auditRow{
 	{"POST /v1/apikeys", "/v1/apikeys", `{"name":"svc","scopes":["trips:read"]}`, [11]int{401, 403, 403, 403, 403, 403, 403, 201, 401, 401, 401}},
 	{"GET /v1/apikeys", "/v1/apikeys", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"DELETE /v1/apikeys/:id", "/v1/apikeys/{key}", "", [11]int{401, 403, 403, 403, 403, 403, 403, 204, 401, 401, 401}},
+	// Webhook endpoints, without an archive: ops past the guard, 503.
+	{"POST /v1/webhooks/endpoints", "/v1/webhooks/endpoints", `{"url":"https://hooks.example/in"}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/webhooks/endpoints", "/v1/webhooks/endpoints", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/webhooks/endpoints/:id", "/v1/webhooks/endpoints/we_x", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"PATCH /v1/webhooks/endpoints/:id", "/v1/webhooks/endpoints/we_x", `{"enabled":false}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"DELETE /v1/webhooks/endpoints/:id", "/v1/webhooks/endpoints/we_x", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/webhooks/endpoints/:id/deliveries", "/v1/webhooks/endpoints/we_x/deliveries", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"POST /v1/webhooks/endpoints/:id/replay", "/v1/webhooks/endpoints/we_x/replay", `{"from_event":"1-0"}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	// Payments ({ptrip}: owner's delivery awaiting payment; {pay}: its payment).
 	{"POST /v1/trips/:id/payment", "/v1/trips/{ptrip}/payment", `{"return_path":"/"}`, [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"GET /v1/payments/:id", "/v1/payments/{pay}", "", [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},

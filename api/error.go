@@ -19,6 +19,7 @@ import (
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/webhook"
 )
 
 // Error is an error with an HTTP status and a stable code, safe to show.
@@ -129,6 +130,13 @@ var errorTable = []errorRow{
 	{err: archive.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
 	{err: history.ErrNotEnded, status: http.StatusConflict, code: "trip_not_ended"},
 	{err: history.ErrNoArchive, status: http.StatusServiceUnavailable, code: "unavailable", message: "the archive is not available on this node; retry shortly", retry: time.Second},
+	// webhooks (api/webhooks)
+	{err: webhook.ErrInvalidURL, status: http.StatusBadRequest, code: "invalid_url"},
+	{err: webhook.ErrURLNotAllowed, status: http.StatusBadRequest, code: "url_not_allowed"},
+	{err: webhook.ErrInvalidEventType, status: http.StatusBadRequest, code: "invalid_event_type"},
+	{err: webhook.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: webhook.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	{err: webhook.ErrNoStore, status: http.StatusServiceUnavailable, code: "unavailable", retry: time.Second},
 	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
 	// a malformed event, a bug: 500, logged.
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/webhook"
 )
 
 // sentinels are the exported Err* variables of the domain packages the api
@@ -76,6 +77,12 @@ var sentinels = map[string]error{
 	"archive.ErrInvalidLimit":     archive.ErrInvalidLimit,
 	"history.ErrNotEnded":         history.ErrNotEnded,
 	"history.ErrNoArchive":        history.ErrNoArchive,
+	"webhook.ErrInvalidURL":       webhook.ErrInvalidURL,
+	"webhook.ErrURLNotAllowed":    webhook.ErrURLNotAllowed,
+	"webhook.ErrInvalidEventType": webhook.ErrInvalidEventType,
+	"webhook.ErrInvalid":          webhook.ErrInvalid,
+	"webhook.ErrNotFound":         webhook.ErrNotFound,
+	"webhook.ErrNoStore":          webhook.ErrNoStore,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
@@ -135,6 +142,7 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	declared = append(declared, declaredSentinels(t, "sse", "sse")...)
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "archive"), "archive")...)
 	declared = append(declared, declaredSentinels(t, "history", "history")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "webhook"), "webhook")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)

@@ -91,6 +91,10 @@ func (s *Store) SchemaVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
+// DB returns the database handle, for an adapter that keeps tables of its
+// own in the archive's schema (webhook/webhooksql, migration 00006).
+func (s *Store) DB() *sql.DB { return s.db }
+
 // Dialect returns "postgres" or "sqlite3".
 func (s *Store) Dialect() string { return string(s.dialect) }
 

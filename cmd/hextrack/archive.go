@@ -25,6 +25,7 @@ import (
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
+	"github.com/hextrack/hextrack/webhook/webhookriver"
 )
 
 // archiveOpenTimeout bounds one attempt at opening the archive (connect
@@ -233,6 +234,13 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	applied, err := sqlstore.Migrate(ctx, u)
 	for _, v := range applied {
 		fmt.Fprintf(stdout, "applied migration %d\n", v)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", archiveName(u), err)
+	}
+	riverApplied, err := webhookriver.Migrate(ctx, u)
+	for _, v := range riverApplied {
+		fmt.Fprintf(stdout, "applied river (webhook jobs) migration %d\n", v)
 	}
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", archiveName(u), err)

@@ -242,6 +242,9 @@ func TestMigrateCommand(t *testing.T) {
 			if !strings.Contains(out, "schema version "+strconv.FormatInt(latest, 10)) || strings.Contains(out, "nothing to apply") {
 				t.Fatalf("migrate on an empty archive:\n%s", out)
 			}
+			if !strings.Contains(out, "applied river (webhook jobs) migration ") {
+				t.Errorf("migrate on an empty archive does not apply River's migrations:\n%s", out)
+			}
 			if strings.Contains(out, "sekrit") {
 				t.Fatalf("the password reached the output:\n%s", out)
 			}

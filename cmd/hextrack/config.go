@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/webhook"
 )
 
 // Config is the server configuration, filled once from flags and env.
@@ -71,6 +72,9 @@ type Config struct {
 	NATSURL    string // HEXTRACK_NATS_URL(_FILE), --nats-url; empty: no export
 	NATSStream string // HEXTRACK_NATS_STREAM, --nats-stream; default HEXTRACK
 	NATSPrefix string // HEXTRACK_NATS_SUBJECT_PREFIX, --nats-subject-prefix; default hextrack
+	// Outbound webhooks (webhooks.go): hosts trusted although loopback or
+	// private (HEXTRACK_WEBHOOK_ALLOW_HOSTS, --webhook-allow-hosts).
+	WebhookAllowHosts []string
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -189,6 +193,7 @@ func parseServe(args []string) (Config, error) {
 	if err := natsFlags(fs, &c); err != nil {
 		return c, err
 	}
+	allowHosts := webhookFlags(fs)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {
 		return c, err
@@ -199,6 +204,10 @@ func parseServe(args []string) (Config, error) {
 	c.WSOrigins = splitList(*origins)
 	c.CORSOrigins = splitList(*cors)
 	c.TrustedProxies = splitList(*proxies)
+	c.WebhookAllowHosts = splitList(*allowHosts)
+	if err := webhook.CheckAllowHosts(c.WebhookAllowHosts); err != nil {
+		return c, err
+	}
 	secret, err := readSecret("HEXTRACK_JWT_SECRET")
 	if err != nil {
 		return c, err

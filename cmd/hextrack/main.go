@@ -172,6 +172,7 @@ type Main struct {
 	archive      *nodeArchive       // nil: no archive configured (archive.go)
 	archiveDone  chan struct{}      // closed when the archive pipeline ends
 	export       *natsExport        // nil: no NATS export (natsexport.go)
+	hooks        *nodeWebhooks      // nil: no archive, no webhooks (webhooks.go)
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -236,6 +237,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 	if u := c.archiveURL(); u != "" {
 		m.archive = openArchive(ctx, u, m.Logger)
+		m.hooks = newWebhooks(m.archive, c, m.Logger)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -307,6 +309,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.archiveDone = runArchivePipeline(bg, m.rdb, m.archive, archiveredis.Config{Prefix: c.Prefix,
 			Trips: tripRecords{m.Trips.Store()}, Changes: tripRecordChanges, Registerer: reg, Logger: m.Logger}, c.ArchiveRetention)
 	}
+	m.hooks.start(bg, reg)
 	if c.NATSURL != "" {
 		if m.export, err = startNATSExport(bg, c, m.archive, reg, m.Logger); err != nil {
 			return err
@@ -414,6 +417,7 @@ func (m *Main) Close() error {
 		<-m.archiveDone // the pipeline's leases handed back before Redis and the archive close
 	}
 	m.export.stop() // the export's lease handed back before the archive closes
+	m.hooks.stop()  // River stopped, the routing lease handed back, before the archive closes
 	if m.Feed != nil {
 		_ = m.Feed.Close() // ends any subscription left; the clients resume elsewhere
 	}

@@ -103,7 +103,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Keys:     keys,
-		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes},
+		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes()},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

@@ -1,0 +1,347 @@
+package webhooksql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hextrack/hextrack/archive"
+	"github.com/hextrack/hextrack/webhook"
+)
+
+// queues are the delivery queues: routing, heads, attempts.
+type queues struct{ conn }
+
+// tripTopic is the prefix of the topics whose events are delivered.
+const tripTopic = "trip:"
+
+// Route takes up to limit archived events not yet routed (oldest ID
+// first), queues each trip event for every enabled endpoint whose filter
+// matches and that existed when the event happened, and marks them
+// routed, in one transaction. It returns how many events it read and the
+// topics it queued deliveries on. Routing an event twice queues nothing
+// more (unique per endpoint and event).
+func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
+	eps, err := endpoints{s.conn}.Endpoints(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit: nothing to undo
+	if s.pg {
+		// As sqlstore.PendingExport: walk the partial index in order.
+		for _, set := range []string{"SET LOCAL enable_bitmapscan = off", "SET LOCAL enable_sort = off"} {
+			if _, err := tx.ExecContext(ctx, set); err != nil {
+				return 0, nil, fmt.Errorf("webhooks: route: %w", err)
+			}
+		}
+	}
+	// "webhook_routed = 0" stays a literal: SQLite uses a partial index
+	// only when the query repeats its predicate.
+	rows, err := tx.QueryContext(ctx, `SELECT topic, id_ms, id_seq, type, trip_id, ts_us, data FROM events
+		WHERE webhook_routed = 0 ORDER BY id_ms, id_seq, topic LIMIT $1`, limit)
+	if err != nil {
+		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
+	}
+	evs, err := scanEvents(rows)
+	if err != nil {
+		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
+	}
+	if len(evs) == 0 {
+		return 0, nil, nil
+	}
+	var ds []row
+	seen := map[string]bool{}
+	var topics []string
+	for _, ev := range evs {
+		if !strings.HasPrefix(ev.Topic, tripTopic) {
+			continue
+		}
+		for _, e := range eps {
+			if !e.Enabled || !e.Filter.Match(ev.Type) || ev.TS.Before(e.CreatedAt) {
+				continue
+			}
+			ds = append(ds, row{endpoint: e.ID, ev: ev})
+			if !seen[ev.Topic] {
+				seen[ev.Topic] = true
+				topics = append(topics, ev.Topic)
+			}
+		}
+	}
+	if err := insertDeliveries(ctx, tx, ds, false); err != nil {
+		return 0, nil, err
+	}
+	if err := s.markRouted(ctx, tx, evs); err != nil {
+		return 0, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
+	}
+	return len(evs), topics, nil
+}
+
+// row is one event to queue for one endpoint.
+type row struct {
+	endpoint string
+	ev       archiveEvent
+}
+
+type archiveEvent struct {
+	archive.Event
+	id archive.EventID
+}
+
+func scanEvents(rows *sql.Rows) ([]archiveEvent, error) {
+	defer rows.Close()
+	var out []archiveEvent
+	for rows.Next() {
+		var (
+			ev   archiveEvent
+			ts   int64
+			data string
+		)
+		if err := rows.Scan(&ev.Topic, &ev.id.Ms, &ev.id.Seq, &ev.Type, &ev.TripID, &ts, &data); err != nil {
+			return nil, err
+		}
+		ev.ID, ev.TS, ev.Data = ev.id.String(), archive.Time(ts), []byte(data)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// insertBatch bounds the rows of one INSERT (8 parameters each).
+const insertBatch = 400
+
+// insertDeliveries queues ds; replay=true queues an event delivered or
+// dead-lettered before again (pending, attempts reset, gen+1).
+func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []row, replay bool) error {
+	conflict := ` ON CONFLICT (endpoint_id, topic, id_ms, id_seq) DO NOTHING`
+	if replay {
+		conflict = ` ON CONFLICT (endpoint_id, topic, id_ms, id_seq) DO UPDATE SET state = 'pending',
+			gen = webhook_deliveries.gen + 1, attempts = 0, first_attempt_us = 0, done_us = 0`
+	}
+	for start := 0; start < len(ds); start += insertBatch {
+		end := min(len(ds), start+insertBatch)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO webhook_deliveries (endpoint_id, topic, id_ms, id_seq, type, trip_id, ts_us, data) VALUES `)
+		args := make([]any, 0, 8*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&b, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+			ev := ds[i].ev
+			args = append(args, ds[i].endpoint, ev.Topic, ev.id.Ms, ev.id.Seq, ev.Type, ev.TripID, archive.Micros(ev.TS), string(ev.Data))
+		}
+		b.WriteString(conflict)
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("webhooks: queue deliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// markBatch bounds the events of one UPDATE on SQLite (3 parameters each).
+const markBatch = 300
+
+func (s queues) markRouted(ctx context.Context, tx *sql.Tx, evs []archiveEvent) error {
+	if s.pg {
+		topics, ms, seqs := make([]string, len(evs)), make([]int64, len(evs)), make([]int64, len(evs))
+		for i, ev := range evs {
+			topics[i], ms[i], seqs[i] = ev.Topic, ev.id.Ms, ev.id.Seq
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET webhook_routed = 1
+			FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS k(topic, ms, seq)
+			WHERE events.topic = k.topic AND events.id_ms = k.ms AND events.id_seq = k.seq`, topics, ms, seqs); err != nil {
+			return fmt.Errorf("webhooks: mark routed: %w", err)
+		}
+		return nil
+	}
+	for start := 0; start < len(evs); start += markBatch {
+		end := min(len(evs), start+markBatch)
+		var b strings.Builder
+		b.WriteString("UPDATE events SET webhook_routed = 1 WHERE ")
+		args := make([]any, 0, 3*(end-start))
+		for i := start; i < end; i++ {
+			if i > start {
+				b.WriteString(" OR ")
+			}
+			b.WriteString("(topic = ? AND id_ms = ? AND id_seq = ?)")
+			args = append(args, evs[i].Topic, evs[i].id.Ms, evs[i].id.Seq)
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("webhooks: mark routed: %w", err)
+		}
+	}
+	return nil
+}
+
+// Heads returns the head (oldest pending delivery) of every queue with
+// pending deliveries: of one endpoint when endpointID is not "", of the
+// given topics when topics is not empty, of all otherwise.
+func (s queues) Heads(ctx context.Context, endpointID string, topics []string) ([]webhook.Head, error) {
+	var (
+		where strings.Builder
+		args  []any
+	)
+	where.WriteString("state = 'pending'")
+	if endpointID != "" {
+		args = append(args, endpointID)
+		fmt.Fprintf(&where, " AND endpoint_id = $%d", len(args))
+	}
+	if len(topics) > 0 {
+		where.WriteString(" AND topic IN (")
+		for i, t := range topics {
+			if i > 0 {
+				where.WriteString(", ")
+			}
+			args = append(args, t)
+			fmt.Fprintf(&where, "$%d", len(args))
+		}
+		where.WriteString(")")
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT endpoint_id, topic, id_ms, id_seq, gen FROM (
+		SELECT endpoint_id, topic, id_ms, id_seq, gen,
+			ROW_NUMBER() OVER (PARTITION BY endpoint_id, topic ORDER BY id_ms, id_seq) AS rn
+		FROM webhook_deliveries WHERE `+where.String()+`) h WHERE rn = 1`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: heads: %w", err)
+	}
+	defer rows.Close()
+	var out []webhook.Head
+	for rows.Next() {
+		var (
+			h  webhook.Head
+			id archive.EventID
+		)
+		if err := rows.Scan(&h.EndpointID, &h.Topic, &id.Ms, &id.Seq, &h.Gen); err != nil {
+			return nil, fmt.Errorf("webhooks: heads: %w", err)
+		}
+		h.EventID = id.String()
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhooks: heads: %w", err)
+	}
+	return out, nil
+}
+
+// Head returns the head of one queue (ok false: nothing pending).
+func (s queues) Head(ctx context.Context, endpointID, topic string) (webhook.Head, bool, error) {
+	var id archive.EventID
+	h := webhook.Head{EndpointID: endpointID, Topic: topic}
+	err := s.db.QueryRowContext(ctx, `SELECT id_ms, id_seq, gen FROM webhook_deliveries
+		WHERE state = 'pending' AND endpoint_id = $1 AND topic = $2 ORDER BY id_ms, id_seq LIMIT 1`,
+		endpointID, topic).Scan(&id.Ms, &id.Seq, &h.Gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return h, false, nil
+	}
+	if err != nil {
+		return h, false, fmt.Errorf("webhooks: head: %w", err)
+	}
+	h.EventID = id.String()
+	return h, true, nil
+}
+
+const deliveryCols = `endpoint_id, topic, id_ms, id_seq, type, trip_id, ts_us, data, state, gen, attempts,
+	first_attempt_us, last_attempt_us, status_code, latency_us, error, response, done_us`
+
+// Delivery returns one delivery (webhook.ErrNotFound).
+func (s queues) Delivery(ctx context.Context, endpointID, topic, eventID string) (webhook.Delivery, error) {
+	id, err := archive.ParseEventID(eventID)
+	if err != nil {
+		return webhook.Delivery{}, fmt.Errorf("%w: event id: %v", webhook.ErrInvalid, err)
+	}
+	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries
+		WHERE endpoint_id = $1 AND topic = $2 AND id_ms = $3 AND id_seq = $4`, endpointID, topic, id.Ms, id.Seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, fmt.Errorf("%w: no delivery %s of %s", webhook.ErrNotFound, eventID, endpointID)
+	}
+	if err != nil {
+		return d, fmt.Errorf("webhooks: delivery: %w", err)
+	}
+	return d, nil
+}
+
+func scanDelivery(r scanner) (webhook.Delivery, error) {
+	var (
+		d                                webhook.Delivery
+		id                               archive.EventID
+		ts, first, last, lat, done, code int64
+		data                             string
+	)
+	err := r.Scan(&d.EndpointID, &d.Event.Topic, &id.Ms, &id.Seq, &d.Event.Type, &d.TripID, &ts, &data, &d.State,
+		&d.Gen, &d.Attempts, &first, &last, &code, &lat, &d.Error, &d.Response, &done)
+	d.Event.ID, d.Event.TS, d.Event.Data = id.String(), archive.Time(ts), []byte(data)
+	d.FirstAttempt, d.LastAttempt, d.Done = timeOf(first), timeOf(last), timeOf(done)
+	d.StatusCode, d.Latency = int(code), time.Duration(lat)*time.Microsecond
+	return d, err
+}
+
+// Record stores an attempt of delivery d (at generation d.Gen; a replay
+// since then makes it a no-op, reported false) and its endpoint's failure
+// run: cleared by a success, started by a failure. It returns the
+// endpoint's FailingSince after it.
+func (s queues) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error) {
+	id, err := archive.ParseEventID(d.Event.ID)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("%w: event id: %v", webhook.ErrInvalid, err)
+	}
+	at := archive.Micros(o.At)
+	var done int64
+	if o.State != webhook.StatePending {
+		done = at
+	}
+	errText := ""
+	if o.Result.Err != nil {
+		errText = clipErr(o.Result.Err.Error())
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit: nothing to undo
+	res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
+		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $2 ELSE first_attempt_us END,
+		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7
+		WHERE endpoint_id = $8 AND topic = $9 AND id_ms = $10 AND id_seq = $11 AND gen = $12 AND state = 'pending'`,
+		o.State, at, o.Result.StatusCode, o.Result.Latency.Microseconds(), errText, o.Result.Response, done,
+		d.EndpointID, d.Event.Topic, id.Ms, id.Seq, d.Gen)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, time.Time{}, nil
+	}
+	if o.Result.OK() {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = 0 WHERE id = $1 AND failing_since_us <> 0`, d.EndpointID)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, at, d.EndpointID)
+	}
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	var since int64
+	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, d.EndpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	return true, timeOf(since), nil
+}
+
+// clipErr bounds an error kept in the log.
+func clipErr(s string) string {
+	if len(s) > 500 {
+		return s[:500] + "…"
+	}
+	return s
+}

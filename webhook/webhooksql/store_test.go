@@ -1,0 +1,114 @@
+package webhooksql_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hextrack/hextrack/archive"
+	"github.com/hextrack/hextrack/archive/sqlstore"
+	"github.com/hextrack/hextrack/webhook"
+	"github.com/hextrack/hextrack/webhook/webhooksql"
+)
+
+func newEndpoint(t *testing.T, st *webhooksql.Store, created time.Time, filter ...string) webhook.Endpoint {
+	f, err := webhook.ParseFilter(filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := webhook.Endpoint{ID: webhook.NewID(), URL: "https://hooks.example/", Filter: f, Secret: webhook.NewSecret(),
+		Enabled: true, CreatedAt: created, UpdatedAt: created}
+	if err := st.CreateEndpoint(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// TestRoute: routing queues each trip event for each matching endpoint
+// that existed at its time, once however often it runs; other topics and
+// types are marked routed without a delivery; heads are each queue's
+// oldest pending delivery.
+func TestRoute(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ string, s *sqlstore.Store) {
+		ctx := context.Background()
+		st := webhooksql.New(s.DB(), s.Dialect())
+		t0 := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+		all := newEndpoint(t, st, t0)
+		status := newEndpoint(t, st, t0, "trip.status")
+		late := newEndpoint(t, st, t0.Add(time.Hour))
+		var evs []archive.Event
+		for i := range 6 {
+			typ := "trip.status"
+			if i%3 == 2 {
+				typ = "trip.eta"
+			}
+			evs = append(evs, archive.Event{Topic: fmt.Sprintf("trip:t_%d", i%2), TripID: fmt.Sprintf("t_%d", i%2), Type: typ,
+				ID: fmt.Sprintf("1800000000%03d-0", i), TS: t0.Add(time.Minute), Data: json.RawMessage(`{}`)})
+		}
+		evs = append(evs, archive.Event{Topic: "driver:d1", Type: "offer", ID: "1800000000999-0", TS: t0, Data: json.RawMessage(`{}`)})
+		if _, err := s.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		n, topics, err := st.Route(ctx, 4)
+		if err != nil || n != 4 || len(topics) != 2 {
+			t.Fatalf("Route = %d, %v, %v; want 4 events on 2 topics", n, topics, err)
+		}
+		if n, _, err = st.Route(ctx, 100); err != nil || n != 3 {
+			t.Fatalf("second Route = %d, %v; want the 3 left", n, err)
+		}
+		if n, _, err = st.Route(ctx, 100); err != nil || n != 0 {
+			t.Fatalf("third Route = %d, %v; want none left", n, err)
+		}
+		count := func(id string) int {
+			p, err := st.Deliveries(ctx, webhook.LogQuery{EndpointID: id, Limit: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(p.Deliveries)
+		}
+		if a, b, c := count(all.ID), count(status.ID), count(late.ID); a != 6 || b != 4 || c != 0 {
+			t.Fatalf("queued %d, %d, %d; want 6 (all), 4 (trip.status), 0 (created later)", a, b, c)
+		}
+		heads, err := st.Heads(ctx, all.ID, nil)
+		if err != nil || len(heads) != 2 {
+			t.Fatalf("Heads = %+v, %v", heads, err)
+		}
+		for _, h := range heads {
+			want := map[string]string{"trip:t_0": "1800000000000-0", "trip:t_1": "1800000000001-0"}[h.Topic]
+			if h.EventID != want {
+				t.Fatalf("head of %s = %s, want %s", h.Topic, h.EventID, want)
+			}
+		}
+
+		// The head delivered: the next one is the head; the log keeps it
+		// until pruned.
+		d, err := st.Delivery(ctx, all.ID, "trip:t_0", "1800000000000-0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := time.Now()
+		ok, since, err := st.Record(ctx, d, webhook.Outcome{State: webhook.StateDelivered, At: done,
+			Result: webhook.Result{StatusCode: 204, Latency: 3 * time.Millisecond}})
+		if err != nil || !ok || !since.IsZero() {
+			t.Fatalf("Record = %v, %v, %v", ok, since, err)
+		}
+		if ok, _, _ := st.Record(ctx, d, webhook.Outcome{State: webhook.StateDelivered, At: done}); ok {
+			t.Fatal("a delivery was recorded twice")
+		}
+		if h, ok, err := st.Head(ctx, all.ID, "trip:t_0"); err != nil || !ok || h.EventID != "1800000000002-0" {
+			t.Fatalf("next head = %+v, %v, %v", h, ok, err)
+		}
+		if n, err := st.PruneLog(ctx, done); err != nil || n != 0 {
+			t.Fatalf("PruneLog before the delivery = %d, %v", n, err)
+		}
+		if n, err := st.PruneLog(ctx, done.Add(time.Second)); err != nil || n != 1 || count(all.ID) != 5 {
+			t.Fatalf("PruneLog after it = %d, %v; %d left", n, err, count(all.ID))
+		}
+		// Deleting an endpoint deletes its queue.
+		if err := st.DeleteEndpoint(ctx, all.ID); err != nil || count(all.ID) != 0 {
+			t.Fatalf("DeleteEndpoint: %v, %d left", err, count(all.ID))
+		}
+	})
+}
