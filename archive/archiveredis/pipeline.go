@@ -140,10 +140,11 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	return p
 }
 
-// Run archives until ctx ends, then releases its leases. A failed pass
-// (archive or Redis unavailable) releases the leases too, so a node that
-// can reach both takes over, and is retried after a growing pause: the
-// events wait in the streams, nothing is lost while they are retained.
+// Run archives until ctx ends, then makes a last pass (lastPass) and
+// releases its leases. A failed pass (archive or Redis unavailable)
+// releases the leases too, so a node that can reach both takes over, and
+// is retried after a growing pause: the events wait in the streams,
+// nothing is lost while they are retained.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.leases.releaseAll()
 	wait := time.Duration(0)
@@ -158,9 +159,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if wait == 0 {
+				p.lastPass(ctx)
+			}
 			return nil
 		case <-time.After(max(wait, p.cfg.Interval)):
 		}
+	}
+}
+
+// lastPassTimeout bounds the pass a stopping pipeline makes.
+const lastPassTimeout = 3 * time.Second
+
+// lastPass drains the held shards once more when Run's ctx ends (the
+// node stops: its requests are done by then), so what was written since
+// the last pass — a trip that ended just before Ctrl-C — is archived now
+// rather than left in the streams, where an embedded Redis (make run)
+// would lose it with the process. It is skipped after a failed pass and
+// bounded by lastPassTimeout; a failure is logged, and the events wait
+// in the streams for another node.
+func (p *Pipeline) lastPass(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastPassTimeout)
+	defer cancel()
+	if err := p.pass(lctx); err != nil {
+		p.m.errors.Inc()
+		p.cfg.Logger.Warn("archive: the last pass before stopping failed; the events wait in the streams", "err", err)
 	}
 }
 
