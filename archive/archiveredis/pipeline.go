@@ -149,7 +149,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.leases.releaseAll()
 	wait := time.Duration(0)
 	for {
-		if err := p.pass(ctx); err != nil && ctx.Err() == nil {
+		err := p.pass(ctx)
+		if err != nil && ctx.Err() == nil {
 			p.m.errors.Inc()
 			wait = min(max(2*wait, time.Second), p.cfg.MaxBackoff)
 			p.cfg.Logger.Warn("archive: pipeline pass failed; retrying", "err", err, "retry_in", wait)
@@ -159,7 +160,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			if wait == 0 {
+			if err == nil {
 				p.lastPass(ctx)
 			}
 			return nil
@@ -175,9 +176,10 @@ const lastPassTimeout = 3 * time.Second
 // node stops: its requests are done by then), so what was written since
 // the last pass — a trip that ended just before Ctrl-C — is archived now
 // rather than left in the streams, where an embedded Redis (make run)
-// would lose it with the process. It is skipped after a failed pass and
-// bounded by lastPassTimeout; a failure is logged, and the events wait
-// in the streams for another node.
+// would lose it with the process. It is made only when ctx ended after a
+// pass that went through (not one cut short or failed: a crash or an
+// unreachable store), bounded by lastPassTimeout; a failure is logged,
+// and the events wait in the streams for another node.
 func (p *Pipeline) lastPass(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastPassTimeout)
 	defer cancel()

@@ -85,6 +85,9 @@ export class Server {
       HEXTRACK_DATA_DIR: this.dataDir,
       ...(this.opts.env || {}),
     };
+    // secret: null is make run's way: no secret given, dev mode keeps one
+    // in the data dir (so tokens survive a restart of this Server).
+    if (this.opts.secret === null) delete env.HEXTRACK_JWT_SECRET;
     if (this.opts.redisURL) {
       env.HEXTRACK_REDIS_URL = this.opts.redisURL;
       env.HEXTRACK_DEV = this.opts.dev === false ? '0' : '1';
