@@ -3,7 +3,7 @@
 // share link (#trip=<id>&token=<viewer token>).
 import '../style.css';
 import { createMap, L, pinIcon } from '../lib/map.js';
-import { request, randomId as idKey, isMissing, isNetwork, isRejected, HextrackError, watchTrip, TRANSPORTS, label } from '@hextrack/client';
+import { request, randomId as idKey, isMissing, isNetwork, isRejected, HextrackError, TripGoneError, watchTrip, TRANSPORTS, label } from '@hextrack/client';
 import * as auth from '../lib/auth.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
@@ -450,6 +450,15 @@ function startFeed(snap, lastId) {
     if (feed === S.feed && st.state !== 'closed') setConn(st.state, st.detail, st.transport, st);
     if (LIVE.has(st.state) && (S.lost || S.feedDone)) feed.close();
   });
+  // The server does not know the trip at all (lost before it was
+  // archived): the feed stopped; say so as for a trip whose tracking was
+  // lost, from what the page last knew.
+  feed.on('error', (err) => {
+    if (feed !== S.feed || !(err instanceof TripGoneError)) return;
+    S.lost = true;
+    trackingLost(true);
+    setConn('live', 'the server no longer knows this trip', '');
+  });
 }
 
 // A trip that is over (ended, or its live state lost) is followed no
@@ -595,6 +604,7 @@ function setStatus(status) {
   $('#share').hidden = over || S.viewer;
   $('#new-trip').hidden = !over || S.viewer;
   $('#chat-form').hidden = over || S.viewer;
+  $('#drag-hint').hidden = over;
   if (S.dropoffMarker) {
     if (over || S.viewer) S.dropoffMarker.dragging && S.dropoffMarker.dragging.disable();
     else S.dropoffMarker.dragging && S.dropoffMarker.dragging.enable();
@@ -655,8 +665,10 @@ function moveCar(loc) {
 // live tracking was lost and what to do; no ETA (it would count down to
 // nothing), no driver on the map, no actions the server can't carry out
 // (cancel, share, chat, pay): "New trip" instead. The feed stops once it
-// has said it is connected (startFeed).
-function trackingLost() {
+// has said it is connected (startFeed). unknown: the server does not
+// know the trip at all (lost before it was archived); the status is then
+// the one the page last showed.
+function trackingLost(unknown = false) {
   if (S.car) {
     S.car.remove();
     S.car = null;
@@ -667,12 +679,15 @@ function trackingLost() {
   if (payment) payment.hide();
   const st = S.trip && S.trip.status;
   const at = S.trip && new Date(S.trip.updated_at || S.trip.created_at);
-  const when = at && !Number.isNaN(at.getTime()) ? ` (since ${fmtTime(at)})` : '';
+  const when = !unknown && at && !Number.isNaN(at.getTime()) ? ` (since ${fmtTime(at)})` : '';
   const last = `Last known status: ${STATUS_TEXT[st] || st || 'unknown'}${when}.`;
+  const what = unknown
+    ? 'Live tracking of this trip was lost when the service restarted, and the server no longer knows it.'
+    : 'Live tracking of this trip was lost when the service restarted.';
   const box = $('#lost');
   box.textContent = S.viewer
-    ? `Live tracking of this trip was lost when the service restarted. ${last} This page won’t update any more.`
-    : `Live tracking of this trip was lost when the service restarted. ${last} It won’t update any more: if your driver doesn’t come, request a new trip.`;
+    ? `${what} ${last} This page won’t update any more.`
+    : `${what} ${last} It won’t update any more: if your driver doesn’t come, request a new trip.`;
   box.hidden = false;
   $('#trip').dataset.lost = 'true';
   setStatus(st);
