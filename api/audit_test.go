@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +18,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/apikeys"
+	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
@@ -113,6 +117,10 @@ var auditTable = []auditRow{
 	{"GET /v1/ops/drivers/stream", "/v1/ops/drivers/stream?cells=871f1d48bffffff", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"GET /v1/ops/supply", "/v1/ops/supply?res=7", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"GET /v1/ops/trips", "/v1/ops/trips", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	// API keys ({key}: a key of the world): ops only.
+	{"POST /v1/apikeys", "/v1/apikeys", `{"name":"svc","scopes":["trips:read"]}`, [11]int{401, 403, 403, 403, 403, 403, 403, 201, 401, 401, 401}},
+	{"GET /v1/apikeys", "/v1/apikeys", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	{"DELETE /v1/apikeys/:id", "/v1/apikeys/{key}", "", [11]int{401, 403, 403, 403, 403, 403, 403, 204, 401, 401, 401}},
 	// Payments ({ptrip}: owner's delivery awaiting payment; {pay}: its payment).
 	{"POST /v1/trips/:id/payment", "/v1/trips/{ptrip}/payment", `{"return_path":"/"}`, [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"GET /v1/payments/:id", "/v1/payments/{pay}", "", [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
@@ -129,9 +137,10 @@ type auditWorld struct {
 }
 
 type auditEnv struct {
-	ts  *httptest.Server
-	srv *api.Server
-	n   atomic.Int64
+	ts   *httptest.Server
+	srv  *api.Server
+	keys *apikey.Service // API keys in a SQLite archive of the env's own
+	n    atomic.Int64
 }
 
 func newAuditEnv(t *testing.T) *auditEnv { return newAuditEnvDrivers(t, driver.Config{}) }
@@ -150,6 +159,9 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 	pcfg := paymentredis.Config{GatewayURL: "http://gw.test", Secrets: [][]byte{[]byte("whsec_audit_0123456789abcdef")}, Prefix: prefix}
 	pays, hooks := paymentredis.New(rdb, b, trips, pcfg), paymentredis.NewWebhooks(rdb, b, trips, pcfg)
 	cmds := dispatchredis.NewCommands(rdb, b, prefix)
+	ks := mustKeyStore(t)
+	verifier := apikey.NewVerifier(ks, apikey.VerifierConfig{})
+	keys := apikey.NewService(ks, verifier)
 	// Production posture (no dev tokens); request limits are tested in
 	// security_test.go and would only slow the audit's ~400 requests.
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Limits: unlimited},
@@ -157,6 +169,12 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 			d.Payments, d.Webhooks = pays, hooks
 			d.Commands, d.CommandPolls, d.Sessions = commandStreams{cmds}, cmds, cmds
 			d.Ops = opsredis.New(rdb, trips.Store(), opsredis.Config{Prefix: prefix, Stale: idx.Stale()})
+			d.Keys = verifier
+			for i, r := range d.Routes { // newDeps' key routes have no store: give them one
+				if _, ok := r.(*apikeys.Routes); ok {
+					d.Routes[i] = apikeys.New(keys, slog.New(slog.DiscardHandler))
+				}
+			}
 		}))
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
@@ -165,7 +183,7 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 		ts.Close()
 		_ = b.Close()
 	})
-	return &auditEnv{ts: ts, srv: srv}
+	return &auditEnv{ts: ts, srv: srv, keys: keys}
 }
 
 func (e *auditEnv) mint(t *testing.T, role, sub, tr, jti string) string {
@@ -220,6 +238,11 @@ func (e *auditEnv) world(t *testing.T) auditWorld {
 	w.toks["viewer"] = id(sh, "token")
 	w.toks["other viewer"] = id(must("POST", "/v1/trips/"+t2+"/share", w.toks["other rider"], "", 201), "token")
 	w.ids["ptrip"] = id(must("POST", "/v1/trips", w.toks["owner"], `{"kind":"delivery","payment":"online","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.38}}`, 201), "trip")
+	k, err := e.keys.Create(context.Background(), apikey.CreateRequest{Name: "audit", Scopes: []string{tokens.ScopeTripsRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ids["key"] = k.Key.ID
 	w.ids["pay"] = id(must("POST", "/v1/trips/"+w.ids["ptrip"]+"/payment", w.toks["owner"], `{"return_path":"/"}`, 201), "id")
 	// Forged and stale tokens of the owner.
 	owner := tokens.Claims{Role: tokens.RoleRider, RegisteredClaims: jwt.RegisteredClaims{Subject: own, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/api/caller"
 	"github.com/hextrack/hextrack/api/tokens"
+	"github.com/hextrack/hextrack/apikey"
 )
 
 // queryTokenRoutes are the GET routes that accept ?access_token= because
@@ -28,9 +29,11 @@ var queryTokenRoutes = map[string]bool{
 
 // authenticate parses the bearer token (or, on the GET routes of
 // queryTokenRoutes, ?access_token= since EventSource can't set headers)
-// and stores the claims. Routes without a token get no claims;
+// and stores the claims. A token starting hx_ is an API key, checked by
+// keys (only from the Authorization header: a long-lived key must not end
+// up in URLs and logs). Routes without a token get no claims;
 // caller.Require decides whether that is allowed.
-func authenticate(a *tokens.Auth) echo.MiddlewareFunc {
+func authenticate(a *tokens.Auth, keys Keys) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			tok := ""
@@ -47,12 +50,29 @@ func authenticate(a *tokens.Auth) echo.MiddlewareFunc {
 				return next(c)
 			}
 			ac := &caller.Context{Context: c}
+			if apikey.IsKey(tok) {
+				if err := verifyKey(c, keys, tok, &ac.Claims); err != nil {
+					return err
+				}
+				return next(ac)
+			}
 			if err := a.Verify(tok, &ac.Claims); err != nil {
 				return fmt.Errorf("%w: %s", ErrUnauthorized, tokenProblem(err))
 			}
 			return next(ac)
 		}
 	}
+}
+
+// verifyKey checks an API key (apikey's errors pass to the error table).
+func verifyKey(c echo.Context, keys Keys, tok string, into *tokens.Claims) error {
+	switch {
+	case c.Request().Header.Get(echo.HeaderAuthorization) == "":
+		return fmt.Errorf("%w: send API keys as Authorization: Bearer hx_…, never in the URL", ErrUnauthorized)
+	case keys == nil:
+		return fmt.Errorf("%w: this node accepts no API keys", ErrUnauthorized)
+	}
+	return keys.Verify(c.Request().Context(), tok, into)
 }
 
 func tokenProblem(err error) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/tokens"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/geo/road"
@@ -63,6 +64,10 @@ type Deps struct {
 	// ops.go; nil: 503
 	Ops Ops
 
+	// Keys checks API keys (Authorization: Bearer hx_…, auth.go); nil:
+	// API keys are refused (401).
+	Keys Keys
+
 	// Routes are route groups served from packages of their own (api/…),
 	// registered after api's own routes; nil: none.
 	Routes []Routes
@@ -82,6 +87,13 @@ type Deps struct {
 // domain sentinels mapped by api's one error table (error.go).
 type Routes interface {
 	Register(e *echo.Echo)
+}
+
+// Keys verifies an API key into the claims of a service caller
+// (apikey.Verifier): apikey.ErrRejected (401) saying why, or
+// apikey.ErrUnavailable (503).
+type Keys interface {
+	Verify(ctx context.Context, token string, into *tokens.Claims) error
 }
 
 // Limiter charges a request to a bucket shared by every node (the

@@ -6,6 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/apikeys"
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
@@ -26,7 +27,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 // trips and b may be nil (their routes answer 503).
 func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix),
-		Routes: []api.Routes{history.New(history.Deps{})}} // no archive: 503, routes listed
+		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil)}} // no archive: 503, routes listed
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
 	}

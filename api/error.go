@@ -11,6 +11,7 @@ import (
 	"github.com/hextrack/hextrack/api/caller"
 	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
@@ -114,6 +115,12 @@ var errorTable = []errorRow{
 	{err: feed.ErrTrimmed, status: http.StatusGone, code: "cursor_expired"},
 	{err: feed.ErrUnknownID, status: http.StatusGone, code: "cursor_unknown"},
 	{err: feed.ErrInvalidTopic, status: http.StatusBadRequest, code: "invalid_argument"},
+	// API keys (apikey): a rejected key is a 401 saying why
+	{err: apikey.ErrRejected, status: http.StatusUnauthorized, code: "unauthorized"},
+	{err: apikey.ErrInvalidScope, status: http.StatusBadRequest, code: "invalid_scope"},
+	{err: apikey.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: apikey.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	{err: apikey.ErrUnavailable, status: http.StatusServiceUnavailable, code: "unavailable", message: "API keys cannot be checked on this node now; retry shortly", retry: time.Second},
 	// archive and the history routes (api/history)
 	{err: archive.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
 	{err: archive.ErrInvalidCursor, status: http.StatusBadRequest, code: "invalid_cursor"},

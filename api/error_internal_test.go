@@ -21,6 +21,7 @@ import (
 
 	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
@@ -35,6 +36,11 @@ import (
 // the packages' source, so a new sentinel fails the test until it is listed
 // here and mapped in errorTable (or listed in unmapped).
 var sentinels = map[string]error{
+	"apikey.ErrRejected":          apikey.ErrRejected,
+	"apikey.ErrInvalid":           apikey.ErrInvalid,
+	"apikey.ErrInvalidScope":      apikey.ErrInvalidScope,
+	"apikey.ErrNotFound":          apikey.ErrNotFound,
+	"apikey.ErrUnavailable":       apikey.ErrUnavailable,
 	"dispatch.ErrInvalid":         dispatch.ErrInvalid,
 	"driver.ErrInvalid":           driver.ErrInvalid,
 	"driver.ErrTooManyPings":      driver.ErrTooManyPings,
@@ -124,6 +130,7 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	for _, pkg := range []string{"dispatch", "driver", "feed", "ops", "payment", "trip"} {
 		declared = append(declared, declaredSentinels(t, filepath.Join("..", pkg), pkg)...)
 	}
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "apikey"), "apikey")...)
 	declared = append(declared, declaredSentinels(t, ".", "api")...)
 	declared = append(declared, declaredSentinels(t, "sse", "sse")...)
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "archive"), "archive")...)

@@ -14,13 +14,15 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hextrack/hextrack/api/caller"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/ops"
 
 	"github.com/hextrack/hextrack/api/tokens"
 )
 
-// The ops dashboard's API (all routes: role ops):
+// The ops dashboard's API (all routes: role ops, or an API key with the
+// ops scope):
 //
 //	GET /v1/ops/summary                 counters, once (JSON)
 //	GET /v1/ops/summary/stream          the same, one `summary` SSE frame per second
@@ -46,7 +48,7 @@ func (s *Server) opsRoutes() {
 		"/summary": o.opsSummary, "/summary/stream": o.opsSummaryStream,
 		"/drivers/stream": o.opsDriversStream, "/supply": o.opsSupply, "/trips": o.opsTrips,
 	} {
-		s.e.GET("/v1/ops"+p, guard(o.opsAvailable(h), tokens.RoleOps))
+		s.e.GET("/v1/ops"+p, caller.GuardScope(o.opsAvailable(h), tokens.ScopeOps, tokens.RoleOps))
 	}
 }
 

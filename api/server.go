@@ -172,7 +172,7 @@ func New(cfg Config, d Deps) *Server {
 		corsMiddleware(s.cfg.WS.Origins),
 		bodyLimit(s.cfg.MaxBody),
 		s.lim.streamIP, s.lim.actionIP, // per IP, before any token work
-		authenticate(s.auth),
+		authenticate(s.auth, d.Keys),
 		s.health.streamGate, // no data store: streams refused with 503 (health.go)
 		s.lim.admitStream, s.lim.perSubject,
 	)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/hextrack/hextrack/api/caller"
 	"github.com/hextrack/hextrack/api/pollcache"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/trip"
@@ -38,9 +39,10 @@ type tripHandlers struct {
 func (s *Server) tripRoutes() {
 	g, t := s.e.Group("/v1/trips"), s.trips
 	g.POST("", guard(t.trip(t.createTrip), tokens.RoleRider, tokens.RoleOps))
-	g.GET("/:id", guard(t.trip(t.getTrip), allRoles...))
-	g.GET("/:id/events", guard(t.trip(t.tripEvents), allRoles...))
-	g.GET("/:id/path", guard(t.trip(t.tripPath), allRoles...))
+	read := tokens.ScopeTripsRead // API keys: reads as ops, nothing else
+	g.GET("/:id", caller.GuardScope(t.trip(t.getTrip), read, allRoles...))
+	g.GET("/:id/events", caller.GuardScope(t.trip(t.tripEvents), read, allRoles...))
+	g.GET("/:id/path", caller.GuardScope(t.trip(t.tripPath), read, allRoles...))
 	g.POST("/:id/cancel", guard(t.trip(t.tripAction(trip.ActCancel)), tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps))
 	g.POST("/:id/dropoff", guard(t.trip(t.changeDropoff), tokens.RoleRider, tokens.RoleOps))
 	g.POST("/:id/messages", guard(t.trip(t.postMessage), tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps))
@@ -49,7 +51,7 @@ func (s *Server) tripRoutes() {
 	for _, a := range []string{trip.ActAccept, trip.ActDecline, trip.ActArrived, trip.ActPickup, trip.ActComplete} {
 		g.POST("/:id/"+a, guard(t.trip(t.tripAction(a)), tokens.RoleDriver, tokens.RoleOps))
 	}
-	g.POST("/:id/reassign", guard(t.trip(t.tripAction(trip.ActReassign)), tokens.RoleOps))
+	g.POST("/:id/reassign", caller.GuardScope(t.trip(t.tripAction(trip.ActReassign)), tokens.ScopeOps, tokens.RoleOps))
 }
 
 // trip wraps a trip handler: 503 when this server has no trip service, and
@@ -72,13 +74,18 @@ func (s *tripHandlers) trip(h echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// actor turns the caller's claims into the rider package's Actor.
+// actor turns the caller's claims into the rider package's Actor. A
+// service (API key) acts as ops: only routes guarded by
+// caller.GuardScope admit one, each after checking its key's scope.
 func actor(c echo.Context) trip.Actor {
 	cl := claims(c)
 	if cl == nil {
 		return trip.Actor{}
 	}
 	a := trip.Actor{Role: cl.Role, ID: cl.Subject}
+	if cl.Role == tokens.RoleService {
+		a.Role = trip.RoleOps
+	}
 	if cl.Role == tokens.RoleViewer {
 		a.Trip, a.Share = cl.Trip, cl.ID
 	}

@@ -1,6 +1,7 @@
 // Package archive is hextrack's system of record: the record types that
 // outlive Redis (durable feed events, trips, GPS trails, the payments
-// ledger, driver status history and the shifts derived from it), the
+// ledger, driver status history and the shifts derived from it, backend
+// services' API keys, hashed), the
 // queries over them with their validation and bounds, the opaque cursor of
 // newest-first lists, and the sentinel errors api maps to statuses.
 // Package archive/sqlstore stores them in PostgreSQL or SQLite.
@@ -44,6 +45,9 @@
 //	nats_export   PK name · holder · until_us   (the NATS export's lease; 00004 also adds
 //	              events.nats_exported and the partial idx (id_ms, id_seq, topic) WHERE it is 0:
 //	              archive/natsexport's outbox)
+//	api_keys      PK id · name · hash (hex SHA-256 of the secret) · scopes (comma-separated) ·
+//	              created_us · expires_us NULL · revoked_us NULL · last_used_us NULL
+//	              idx (created_us, id)   (00005: package apikey's keys)
 //
 // Times are BIGINT unix microseconds (*_us) and JSON is TEXT on both
 // databases, so the one migration file is the same SQL for both (no

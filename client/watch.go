@@ -130,7 +130,9 @@ func (s *Stream) Transport() string {
 	return v
 }
 
-// LastID is the last event ID delivered.
+// LastID is the last event ID delivered on C. It moves just after the
+// frame is received, so a resume from it may repeat a frame, never skip
+// one.
 func (s *Stream) LastID() string {
 	v, _ := s.lastID.Load().(string)
 	return v

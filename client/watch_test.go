@@ -55,6 +55,11 @@ func TestWatchFallsBackAfterFailures(t *testing.T) {
 	if n := sse.Load(); n != 2 {
 		t.Fatalf("%d SSE attempts before the fallback, want 2", n)
 	}
+	// LastID moves just after the frame is taken (a resume from it may
+	// repeat a frame, never skip one): it is the last one within moments.
+	for deadline := time.Now().Add(2 * time.Second); s.LastID() != "2-0" && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if s.Transport() != client.TransportLongPoll || s.Switches() != 1 || s.LastID() != "2-0" {
 		t.Fatalf("transport %s, switches %d, last ID %s", s.Transport(), s.Switches(), s.LastID())
 	}

@@ -60,8 +60,9 @@ func Guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 	return Require(roles...)(h)
 }
 
-// ScopeOps is the API-key scope that stands for the ops role.
-const ScopeOps = "ops"
+// ScopeOps is the API-key scope that stands for the ops role (the scopes
+// are defined in api/tokens).
+const ScopeOps = tokens.ScopeOps
 
 // Allowed reports whether cl may do what scope names: ops always; a
 // service when its key holds scope or ScopeOps; nobody else.
@@ -91,5 +92,27 @@ func RequireScope(scope string) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
+	}
+}
+
+// GuardScope is Guard for routes that API keys may call too: h for a token
+// of one of roles, or for a service whose key holds scope (or ops). Ops
+// tokens pass only when roles names ops.
+func GuardScope(h echo.HandlerFunc, scope string, roles ...string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cl := From(c)
+		if cl == nil {
+			return fmt.Errorf("%w: a bearer token or API key is required", ErrUnauthorized)
+		}
+		if cl.Role == tokens.RoleService {
+			if !Allowed(cl, scope) {
+				return fmt.Errorf("%w: this API key needs the %s scope", ErrForbidden, scope)
+			}
+			return h(c)
+		}
+		if !slices.Contains(roles, cl.Role) {
+			return fmt.Errorf("%w: role %s may not call this route", ErrForbidden, cl.Role)
+		}
+		return h(c)
 	}
 }

@@ -68,15 +68,16 @@ func New(d Deps) *Routes {
 	return &Routes{d: d}
 }
 
-// Register adds the routes to e, each guarded by its roles. Viewers (share
-// links) are refused every one: a link opens one trip's live view, not its
-// history.
+// Register adds the routes to e, each guarded by its roles; a backend
+// service whose API key holds trips:read reads every one as ops does.
+// Viewers (share links) are refused every one: a link opens one trip's
+// live view, not its history.
 func (r *Routes) Register(e *echo.Echo) {
-	rider, driver, ops := tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps
-	e.GET("/v1/trips", caller.Guard(r.listTrips, rider, driver, ops))
-	e.GET("/v1/trips/:id/receipt", caller.Guard(r.receipt, rider, driver, ops))
-	e.GET("/v1/drivers/:id/trips", caller.Guard(r.driverTrips, driver, ops))
-	e.GET("/v1/drivers/:id/shifts", caller.Guard(r.shifts, driver, ops))
+	rider, driver, ops, read := tokens.RoleRider, tokens.RoleDriver, tokens.RoleOps, tokens.ScopeTripsRead
+	e.GET("/v1/trips", caller.GuardScope(r.listTrips, read, rider, driver, ops))
+	e.GET("/v1/trips/:id/receipt", caller.GuardScope(r.receipt, read, rider, driver, ops))
+	e.GET("/v1/drivers/:id/trips", caller.GuardScope(r.driverTrips, read, driver, ops))
+	e.GET("/v1/drivers/:id/shifts", caller.GuardScope(r.shifts, read, driver, ops))
 }
 
 // forbidden is the 403 of a caller asking for someone else's history.
@@ -84,19 +85,19 @@ func forbidden(cl *tokens.Claims, what string) error {
 	return fmt.Errorf("%w: %s %s may not read %s", caller.ErrForbidden, cl.Role, cl.Subject, what)
 }
 
-// selfOrOps checks that the caller is driver id or ops.
+// selfOrOps checks that the caller is driver id, ops or a trips:read service.
 func selfOrOps(cl *tokens.Claims, driverID string) error {
-	if cl.Role == tokens.RoleOps || cl.Role == tokens.RoleDriver && cl.Subject == driverID {
+	if caller.Allowed(cl, tokens.ScopeTripsRead) || cl.Role == tokens.RoleDriver && cl.Subject == driverID {
 		return nil
 	}
 	return forbidden(cl, "the history of driver "+driverID)
 }
 
-// canSee: the trip's rider, its (latest) driver, ops.
+// canSee: the trip's rider, its (latest) driver, ops, a trips:read service.
 func canSee(cl *tokens.Claims, t archive.Trip) bool {
 	switch cl.Role {
-	case tokens.RoleOps:
-		return true
+	case tokens.RoleOps, tokens.RoleService:
+		return caller.Allowed(cl, tokens.ScopeTripsRead)
 	case tokens.RoleRider:
 		return cl.Subject != "" && cl.Subject == t.RiderID
 	case tokens.RoleDriver:

@@ -106,6 +106,10 @@ func (r *Routes) listTrips(c echo.Context) error {
 		}
 		q.DriverID = cl.Subject
 	case tokens.RoleOps:
+	case tokens.RoleService:
+		if !caller.Allowed(cl, tokens.ScopeTripsRead) {
+			return forbidden(cl, "trips")
+		}
 	default:
 		return forbidden(cl, "trips")
 	}

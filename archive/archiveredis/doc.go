@@ -152,5 +152,7 @@
 // hextrack_archive_gaps_total, hextrack_archive_invalid_records_total
 // (entries that could not be records, skipped and logged),
 // hextrack_archive_pipeline_errors_total, hextrack_archive_shards_held,
-// hextrack_archive_nodes, hextrack_archive_pruned_rows_total{table}.
+// hextrack_archive_nodes, hextrack_archive_pruned_rows_total{table},
+// hextrack_archive_pass_seconds (how long a pass over the held shards
+// takes: an event waits up to a pass plus Interval).
 package archiveredis

@@ -237,7 +237,7 @@ func (p *Pipeline) write(ctx context.Context, d *decoder, b *batch) error {
 		}
 		p.m.records.WithLabelValues("driver_status").Add(float64(n))
 	}
-	return p.upsertTrips(ctx, d, b.trips)
+	return p.recorder.upsert(ctx, d, b.trips)
 }
 
 // pipelined runs fn's commands in one pipeline. A pipelined EVALSHA cannot
@@ -261,20 +261,28 @@ func (p *Pipeline) pipelined(ctx context.Context, fn func(redis.Pipeliner)) erro
 	return run()
 }
 
-// upsertTrips stores the current records of trips (the archive ignores a
+// tripRecorder stores trips' current records after their events.
+type tripRecorder struct {
+	trips   Trips // nil: no records
+	arch    Archive
+	readers int // records read at once
+}
+
+// upsert stores the current records of trips (the archive ignores a
 // record older than the one it has); a trip no longer in Redis is skipped.
-func (p *Pipeline) upsertTrips(ctx context.Context, d *decoder, ids []string) error {
-	if p.cfg.Trips == nil || len(ids) == 0 {
+// d learns which were stored.
+func (r tripRecorder) upsert(ctx context.Context, d *decoder, ids []string) error {
+	if r.trips == nil || len(ids) == 0 {
 		return nil
 	}
 	// One record read is a few Redis round trips: read them side by side.
 	got := make([]archive.Trip, len(ids))
 	found := make([]bool, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.cfg.Readers)
+	g.SetLimit(r.readers)
 	for i, id := range ids {
 		g.Go(func() error {
-			rec, err := p.cfg.Trips.TripRecord(gctx, id)
+			rec, err := r.trips.TripRecord(gctx, id)
 			if errors.Is(err, archive.ErrNotFound) {
 				return nil
 			}
@@ -297,7 +305,7 @@ func (p *Pipeline) upsertTrips(ctx context.Context, d *decoder, ids []string) er
 	if len(recs) == 0 {
 		return nil
 	}
-	if _, err := p.arch.UpsertTrips(ctx, recs); err != nil {
+	if _, err := r.arch.UpsertTrips(ctx, recs); err != nil {
 		return fmt.Errorf("upsert trips: %w", err)
 	}
 	d.recorded(ids)

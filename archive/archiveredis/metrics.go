@@ -17,6 +17,7 @@ type metrics struct {
 	records *prometheus.CounterVec // by table: trail_points, ledger, driver_status
 	invalid prometheus.Counter
 	nodes   prometheus.Gauge
+	pass    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -42,6 +43,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Stream entries that could not be made an archive record and were skipped (logged)."}),
 		nodes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hextrack_archive_nodes",
 			Help: "Live archive pipeline nodes this node last saw in the registry (shards are shared among them)."}),
+		pass: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "hextrack_archive_pass_seconds",
+			Help:    "Duration of this node's successful passes over its shards' dirty topics (an event waits up to a pass plus the interval).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2, 4, 8, 16, 32}}),
 	}
 	if reg == nil {
 		return m
@@ -55,6 +59,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.records = register(reg, m.records)
 	m.invalid = register(reg, m.invalid)
 	m.nodes = register(reg, m.nodes)
+	m.pass = register(reg, m.pass)
 	return m
 }
 

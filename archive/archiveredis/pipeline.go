@@ -120,8 +120,9 @@ type Pipeline struct {
 	cfg  Config
 	m    *metrics
 
-	leases *leases
-	decs   []*decoder // one per shard: the shards are drained side by side
+	leases   *leases
+	decs     []*decoder // one per shard: the shards are drained side by side
+	recorder tripRecorder
 
 	afterAppend func() // tests: runs between the archive write and the cursor advance
 }
@@ -132,7 +133,8 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	m := newMetrics(cfg.Registerer)
 	l := &leases{rdb: rdb, prefix: cfg.Prefix, node: cfg.NodeID, ttl: cfg.LeaseTTL, shards: m.shards, nodes: m.nodes,
 		held: map[int]time.Time{}}
-	p := &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l}
+	p := &Pipeline{rdb: rdb, arch: arch, cfg: cfg, m: m, leases: l,
+		recorder: tripRecorder{trips: cfg.Trips, arch: arch, readers: cfg.Readers}}
 	for range feedredis.ArchiveShards {
 		p.decs = append(p.decs, &decoder{batch: cfg.Batch, m: m, log: cfg.Logger,
 			changes: cfg.Changes, owed: map[string]bool{}, upserted: map[string]bool{}})
@@ -140,8 +142,18 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	return p
 }
 
-// Run archives until ctx ends, then makes a last pass (lastPass) and
-// releases its leases. A failed pass (archive or Redis unavailable)
+// lastPassTimeout bounds the last pass of a stopping pipeline (Run): when
+// ctx ends (the node stops: its requests are done by then) it drains the
+// held shards once more, so what was written since the last pass — a trip
+// that ended just before Ctrl-C — is archived now rather than left in the
+// streams, where an embedded Redis (make run) would lose it with the
+// process. It is made only after a pass that went through (not one cut
+// short or failed: a crash or an unreachable store); a failure is logged,
+// and the events wait in the streams for another node.
+const lastPassTimeout = 3 * time.Second
+
+// Run archives until ctx ends, then makes a last pass (lastPassTimeout)
+// and releases its leases. A failed pass (archive or Redis unavailable)
 // releases the leases too, so a node that can reach both takes over, and
 // is retried after a growing pause: the events wait in the streams,
 // nothing is lost while they are retained.
@@ -149,6 +161,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.leases.releaseAll()
 	wait := time.Duration(0)
 	for {
+		start := time.Now()
 		err := p.pass(ctx)
 		if err != nil && ctx.Err() == nil {
 			p.m.errors.Inc()
@@ -157,35 +170,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.leases.releaseAll()
 		} else {
 			wait = 0
+			p.m.pass.Observe(time.Since(start).Seconds())
 		}
 		select {
 		case <-ctx.Done():
-			if err == nil {
-				p.lastPass(ctx)
+			if err == nil { // the last pass (lastPassTimeout)
+				lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastPassTimeout)
+				if err := p.pass(lctx); err != nil {
+					p.m.errors.Inc()
+					p.cfg.Logger.Warn("archive: the last pass before stopping failed; the events wait in the streams", "err", err)
+				}
+				cancel()
 			}
 			return nil
 		case <-time.After(max(wait, p.cfg.Interval)):
 		}
-	}
-}
-
-// lastPassTimeout bounds the pass a stopping pipeline makes.
-const lastPassTimeout = 3 * time.Second
-
-// lastPass drains the held shards once more when Run's ctx ends (the
-// node stops: its requests are done by then), so what was written since
-// the last pass — a trip that ended just before Ctrl-C — is archived now
-// rather than left in the streams, where an embedded Redis (make run)
-// would lose it with the process. It is made only when ctx ended after a
-// pass that went through (not one cut short or failed: a crash or an
-// unreachable store), bounded by lastPassTimeout; a failure is logged,
-// and the events wait in the streams for another node.
-func (p *Pipeline) lastPass(ctx context.Context) {
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastPassTimeout)
-	defer cancel()
-	if err := p.pass(lctx); err != nil {
-		p.m.errors.Inc()
-		p.cfg.Logger.Warn("archive: the last pass before stopping failed; the events wait in the streams", "err", err)
 	}
 }
 

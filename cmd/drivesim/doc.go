@@ -5,6 +5,7 @@
 //	drivesim run     --server URL --drivers N --riders M --map FILE|synthetic ...
 //	drivesim replay  --server URL --trips testdata/porto_trips.csv --map testdata/porto.osm.pbf --speedup 10
 //	drivesim load    --server URL --drivers K --hz H --subscribers R ...
+//	drivesim sink    --secret whsec_… [--addr :9090] [--fail 0.5] [--stall 15s] [--fail-for 2m] [--server URL --token T]
 //
 // Every subcommand prints a live progress line (plain periodic lines when
 // stderr is not a terminal), a final table, and with --json FILE the

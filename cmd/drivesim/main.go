@@ -28,6 +28,7 @@ commands:
   run     simulated drivers and riders on a map (synthetic city or OSM PBF)
   replay  recorded GPS trips (Porto taxi CSV) replayed as drivers on trips
   load    load generator: K drivers at H Hz, R SSE subscribers, latency report
+  sink    webhook receiver: verifies signatures, per-trip order and gaps; fails on demand
 
 Run "drivesim <command> -h" for its flags.`
 
@@ -47,8 +48,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReplay(ctx, args, stdout, stderr)
 	case "load":
 		return runLoad(ctx, args, stdout, stderr)
+	case "sink": // webhook receiver (sink.go, package sim/sink)
+		return runSink(ctx, args, stdout, stderr)
 	case "gateway": // simulated payment gateway (gateway.go)
 		return runGateway(ctx, args, stdout)
 	}
-	return fmt.Errorf("unknown command %q (run, replay, load)", cmd)
+	return fmt.Errorf("unknown command %q (run, replay, load, sink)", cmd)
 }

@@ -30,6 +30,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "version"}, []string{"The commands are"}},
 		{[]string{"migrate", "--help"}, []string{"usage: hextrack migrate", "-database-url", "-data-dir", "HEXTRACK_DATABASE_URL"}},
 		{[]string{"help", "migrate"}, []string{"usage: hextrack migrate", "advisory lock"}},
+		{[]string{"help"}, []string{"apikey", "API keys of backend services"}},
+		{[]string{"help", "apikey"}, []string{"usage: hextrack apikey create", "--expires", "within 5 s", "-scopes", "-database-url"}},
+		{[]string{"apikey", "create", "--help"}, []string{"usage: hextrack apikey", "trips:read, webhooks:manage, ops"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -55,6 +55,7 @@ var commands = []struct{ name, short string }{
 	{"serve", "run the server (the default when no command is given)"},
 	{"migrate", "apply the archive's schema migrations and print the versions applied"},
 	{"token", "mint an access token signed with the server's secret"},
+	{"apikey", "create, list or revoke the API keys of backend services"},
 	{"eta-eval", "measure ETA accuracy on real taxi trips (held-out error vs baselines)"},
 	{"eta-train", "learn the ETA model from taxi trips and write the file the server serves"},
 	{"version", "print hextrack's version"},
@@ -117,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, args, stdout, stderr)
 	case "token":
 		return runToken(args, stdout, stderr)
+	case "apikey":
+		return runAPIKey(ctx, args, stdout, stderr)
 	case "eta-eval":
 		return runETAEval(ctx, args, stdout)
 	case "eta-train":

@@ -91,6 +91,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		at := newArchivedTrips(m.Trips.Store(), m.Trips.Shares(), archiveReads{m.archive}, m.Trips.Config())
 		views, snaps, feeds = at, at, archivedFeed{Feed: feeds, trips: at}
 	}
+	keys, keyRoutes := apiKeys(m.archive, m.Logger)
 	return api.Deps{
 		Health:   redisPinger{m.rdb},
 		Optional: optional,
@@ -101,7 +102,8 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
-		Routes:   []api.Routes{historyRoutes(m.archive)},
+		Keys:     keys,
+		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }
