@@ -99,6 +99,10 @@ async function quiet(s, ms) {
   assert.ok(LIVE.has(state), `badge ${state} after ${ms} ms with nothing to follow`);
 }
 
+// pageState sums up the page for a failure message.
+const pageState = (page) => page.evaluate(() => ['#conn', '#trip-status', '#lost', '#notices', '#plan']
+  .map((q) => { const e = document.querySelector(q); return `${q}${e.hidden ? '(hidden)' : ''}: ${e.textContent.replace(/\s+/g, ' ').trim()}`; }).join(' | '));
+
 const feedStopped = (page) => page.evaluate(() => !!window.hextrack.state.feed && window.hextrack.state.feed.closed);
 
 const CASES = [
@@ -125,7 +129,8 @@ for (const { stage, archived } of CASES) test(`make run restarts (embedded Redis
     const t0 = await restart(server, s.page, { dropArchive: !archived });
     await until(async () => LIVE.has(await connState(s.page)), { timeout: 10000, interval: 100, what: 'connected again within 10 s' });
     console.log(`# connected again ${Date.now() - t0} ms after the server's return`);
-    await until(async () => !(await s.page.$eval('#lost', (e) => e.hidden)), { what: 'tracking lost said' });
+    await until(async () => !(await s.page.$eval('#lost', (e) => e.hidden)), { what: 'tracking lost said' })
+      .catch(async (e) => { throw new Error(`${e.message}; page: ${await pageState(s.page)}`); });
     assert.equal(await status(s.page), stage, 'the last known status');
     const note = await s.page.textContent('#lost');
     const shown = (await s.page.textContent('#trip-status')).trim();
@@ -161,7 +166,8 @@ for (const { stage, archived } of CASES) test(`make run restarts (embedded Redis
     }
     // A reload shows the same, without opening a stream.
     await s.page.reload();
-    await until(async () => !(await s.page.$eval('#lost', (e) => e.hidden)), { what: 'tracking lost said after a reload' });
+    await until(async () => !(await s.page.$eval('#lost', (e) => e.hidden)), { timeout: 30000, what: 'tracking lost said after a reload' })
+      .catch(async (e) => { throw new Error(`${e.message}; page: ${await pageState(s.page)}`); });
     assert.equal(await status(s.page), stage);
     assert.ok(LIVE.has(await connState(s.page)));
     const reloaded = Date.now() - 3000;
