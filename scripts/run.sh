@@ -4,6 +4,14 @@
 # the address the server sends "Pay now" to, signing its webhooks with the
 # dev webhook secret (or the first of HEXTRACK_PAYMENT_WEBHOOK_SECRETS).
 #
+# The gateway simulator fails a paid checkout only when asked (Decline on
+# its checkout page; GATEWAY_FAIL=0.2 fails one in five at random too).
+#
+# scripts/run.sh --print-commands prints what it would run, one process a
+# line, its name then its argv, tab-separated (and "rider<TAB><url>"), and
+# exits: the browser test of online payment (web/test/payment_run.test.mjs)
+# starts make run's processes from it, so the wiring has one source.
+#
 # Ctrl-C stops the simulator first (it prints its report while the server
 # is still up), then the server (it drains its streams and logs each step),
 # and exits 0. The two run in process groups of their own (set -m), so the
@@ -19,8 +27,18 @@ map=${MAP:-testdata/porto.osm.pbf}
 gwport=${GATEWAY_PORT:-8090}
 gwsecret=${HEXTRACK_PAYMENT_WEBHOOK_SECRETS:-dev-webhook-secret}
 gwsecret=${gwsecret%%,*}
+server_cmd=(./bin/hextrack serve --addr "$addr" --map "$map" --payment-gateway-url "http://localhost:$gwport")
+gateway_cmd=(./bin/drivesim gateway --server "http://localhost:$port" --listen "127.0.0.1:$gwport" --secret "$gwsecret" --fail "${GATEWAY_FAIL:-0}")
+# Speed-up 5 and trips under 1.5 km: drivers move at once and trips complete
+# within a minute or two (Porto's roads wind more than the synthetic grid).
+sim_cmd=(./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "$map" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s)
+if [ "${1:-}" = --print-commands ]; then
+  (IFS=$'\t'; echo "server${IFS}${server_cmd[*]}"; echo "gateway${IFS}${gateway_cmd[*]}"; echo "simulator${IFS}${sim_cmd[*]}")
+  printf 'rider\thttp://localhost:%s/\n' "$port"
+  exit 0
+fi
 set -m
-./bin/hextrack serve --addr "$addr" --map "$map" --payment-gateway-url "http://localhost:$gwport" &
+"${server_cmd[@]}" &
 srv=$!
 sim=""
 gw=""
@@ -64,11 +82,9 @@ echo
 echo "  Ctrl-C stops the simulator (it prints a report), then the server."
 echo
 if [ -x ./bin/drivesim ]; then
-  ./bin/drivesim gateway --server "http://localhost:$port" --listen "127.0.0.1:$gwport" --secret "$gwsecret" &
+  "${gateway_cmd[@]}" &
   gw=$!
-  # Speed-up 5 and trips under 1.5 km: drivers move at once and trips complete
-  # within a minute or two (Porto's roads wind more than the synthetic grid).
-  ./bin/drivesim run --server "http://localhost:$port" --drivers "${DRIVERS:-50}" --riders "${RIDERS:-10}" --map "$map" --speedup "${SPEEDUP:-5}" --trip-max-m "${TRIP_MAX_M:-1500}" --rider-think 5s &
+  "${sim_cmd[@]}" &
   sim=$!
 fi
 # Until Ctrl-C (the trap), or until the server stops by itself (an error).

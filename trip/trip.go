@@ -122,6 +122,11 @@ type Snapshot struct {
 	ETA          json.RawMessage `json:"eta"`
 	Version      int64           `json:"version"`
 	FeedPosition string          `json:"feed_position"`
+	// TrackingLost: the trip's live state is gone while it was under way
+	// (its Redis lost it: make run's embedded Redis restarted, or its keys
+	// were deleted), so this is its last archived state, which nothing
+	// moves on any more. Never set for a trip the live store holds.
+	TrackingLost bool `json:"tracking_lost,omitempty"`
 
 	etaRV int64 // route version of ETA (0: none), for the ETag
 }

@@ -142,16 +142,28 @@ func New(rdb redis.UniversalClient, arch Archive, cfg Config) *Pipeline {
 	return p
 }
 
-// Run archives until ctx ends, then releases its leases. A failed pass
-// (archive or Redis unavailable) releases the leases too, so a node that
-// can reach both takes over, and is retried after a growing pause: the
-// events wait in the streams, nothing is lost while they are retained.
+// lastPassTimeout bounds the last pass of a stopping pipeline (Run): when
+// ctx ends (the node stops: its requests are done by then) it drains the
+// held shards once more, so what was written since the last pass — a trip
+// that ended just before Ctrl-C — is archived now rather than left in the
+// streams, where an embedded Redis (make run) would lose it with the
+// process. It is made only after a pass that went through (not one cut
+// short or failed: a crash or an unreachable store); a failure is logged,
+// and the events wait in the streams for another node.
+const lastPassTimeout = 3 * time.Second
+
+// Run archives until ctx ends, then makes a last pass (lastPassTimeout)
+// and releases its leases. A failed pass (archive or Redis unavailable)
+// releases the leases too, so a node that can reach both takes over, and
+// is retried after a growing pause: the events wait in the streams,
+// nothing is lost while they are retained.
 func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.leases.releaseAll()
 	wait := time.Duration(0)
 	for {
 		start := time.Now()
-		if err := p.pass(ctx); err != nil && ctx.Err() == nil {
+		err := p.pass(ctx)
+		if err != nil && ctx.Err() == nil {
 			p.m.errors.Inc()
 			wait = min(max(2*wait, time.Second), p.cfg.MaxBackoff)
 			p.cfg.Logger.Warn("archive: pipeline pass failed; retrying", "err", err, "retry_in", wait)
@@ -162,6 +174,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if err == nil { // the last pass (lastPassTimeout)
+				lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lastPassTimeout)
+				if err := p.pass(lctx); err != nil {
+					p.m.errors.Inc()
+					p.cfg.Logger.Warn("archive: the last pass before stopping failed; the events wait in the streams", "err", err)
+				}
+				cancel()
+			}
 			return nil
 		case <-time.After(max(wait, p.cfg.Interval)):
 		}

@@ -482,3 +482,27 @@ func TestTripRecordReadOnlyWhenChanged(t *testing.T) {
 	publish("trip.message", 1)
 	step(p2, "its second", 4)
 }
+
+// TestStopArchivesWhatCameLast: events published after the pipeline's
+// last regular pass are archived when it stops (its last pass), not left
+// in the streams (make run's embedded Redis would lose them with the
+// process).
+func TestStopArchivesWhatCameLast(t *testing.T) {
+	e := newEnv(t)
+	// One pass at the start, the next an hour later: only the last pass
+	// can archive what follows the first.
+	stop := run(t, e.pipeline(e.store, "n1", nil, func(c *archiveredis.Config) { c.Interval = time.Hour }))
+	first := e.topic()
+	want := e.publish(first, 1)
+	e.waitArchived(first, want, 10*time.Second) // the first pass took the lease
+	// A new round of the same topic and a new topic, after the first pass.
+	want = append(want, e.publish(first, 2)...)
+	second := e.topic()
+	want2 := e.publish(second, 3)
+	if got := e.archived(second); len(got) != 0 {
+		t.Fatalf("archived before the stop: %v", got)
+	}
+	stop()
+	e.waitArchived(first, want, 0)
+	e.waitArchived(second, want2, 0)
+}

@@ -158,7 +158,8 @@ type shareChecker interface {
 // byte for byte), the path is re-sampled from the archived trail by the
 // breadcrumb rule of tripredis (crumbs), and the access check is the
 // store's (trip.CanSee, and a viewer's share link must be live). A trip
-// not in the archive either keeps Redis's error.
+// not in the archive either keeps Redis's error. A trip archived before
+// it ended (Redis lost it under way) is marked TrackingLost, without ETA.
 type archivedTrips struct {
 	views  api.TripViews
 	snaps  api.Snapshots
@@ -199,6 +200,12 @@ func (t *archivedTrips) archived(ctx context.Context, id string, a trip.Actor, n
 		if err := t.shares.CheckShare(ctx, id, a.Share); err != nil {
 			return trip.Snapshot{}, err
 		}
+	}
+	if !trip.Terminal(snap.Trip.Status) {
+		// Under way when Redis lost it: frozen at its last archived state.
+		// Its estimate counts down to nothing, so there is none.
+		snap.TrackingLost = true
+		snap.ETA = nil
 	}
 	t.gone.add(id)
 	return snap, nil

@@ -17,6 +17,9 @@ export class HextrackError extends Error {
 /** The server rejected the token (401) and no fresh one could be had: the provider gave none, or the refreshed token was rejected too. Streams stop on it. */
 export class AuthError extends HextrackError {}
 
+/** The server does not know the trip (404 for its feed and for the trip itself): it never existed, or its live state was lost with nothing archived. Watchers stop on it. */
+export class TripGoneError extends HextrackError {}
+
 export function isNetwork(err: unknown): err is HextrackError;
 export function isRejected(err: unknown): err is HextrackError;
 export function isMissing(err: unknown): err is HextrackError;
@@ -113,7 +116,7 @@ export interface TripWatchEvents {
   /** Every event of every type, on every transport (snapshot and reset included). */
   event: (ev: TripEvent, meta: EventMeta) => void;
   status: (s: TripStatus) => void;
-  /** Fatal: the watcher stopped (an AuthError when the token can't be renewed). */
+  /** Fatal: the watcher stopped (an AuthError when the token can't be renewed, a TripGoneError when the server does not know the trip). */
   error: (err: HextrackError) => void;
   /** Events of one type, e.g. on('trip.arriving', fn). */
   [type: string]: (...args: any[]) => void;

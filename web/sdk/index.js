@@ -9,4 +9,4 @@ export { openStream } from './src/sse.js';
 export { request, backoff, sleep, randomId } from './src/http.js';
 export { TokenSource } from './src/token.js';
 export { decodeToken, devToken } from './src/auth.js';
-export { HextrackError, AuthError, isNetwork, isRejected, isMissing, isAbort } from './src/errors.js';
+export { HextrackError, AuthError, TripGoneError, isNetwork, isRejected, isMissing, isAbort } from './src/errors.js';

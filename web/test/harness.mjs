@@ -41,6 +41,20 @@ export function binary() {
   return binPath;
 }
 
+let drivesimPath;
+// drivesimBinary returns drivesim: HEXTRACK_DRIVESIM_BIN, or one built once
+// from the working tree into test-artifacts/bin.
+export function drivesimBinary() {
+  if (process.env.HEXTRACK_DRIVESIM_BIN) return process.env.HEXTRACK_DRIVESIM_BIN;
+  if (!drivesimPath) {
+    const out = path.join(repoRoot, 'test-artifacts', 'bin', 'drivesim');
+    mkdirSync(path.dirname(out), { recursive: true });
+    execFileSync('go', ['build', '-o', out, './cmd/drivesim'], { cwd: repoRoot, stdio: 'inherit' });
+    drivesimPath = out;
+  }
+  return drivesimPath;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -85,6 +99,9 @@ export class Server {
       HEXTRACK_DATA_DIR: this.dataDir,
       ...(this.opts.env || {}),
     };
+    // secret: null is make run's way: no secret given, dev mode keeps one
+    // in the data dir (so tokens survive a restart of this Server).
+    if (this.opts.secret === null) delete env.HEXTRACK_JWT_SECRET;
     if (this.opts.redisURL) {
       env.HEXTRACK_REDIS_URL = this.opts.redisURL;
       env.HEXTRACK_DEV = this.opts.dev === false ? '0' : '1';
@@ -92,7 +109,9 @@ export class Server {
     } else {
       delete env.HEXTRACK_REDIS_URL;
     }
-    this.proc = spawn(binary(), [], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    // args: the server's command line (e.g. make run's, from
+    // scripts/run.sh --print-commands); none by default.
+    this.proc = spawn(binary(), this.opts.args || [], { env, cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     const keep = (b) => {
       this.logs.push(b.toString());
       if (this.logs.length > 200) this.logs.shift();

@@ -10,7 +10,7 @@ import { Server, until } from './harness.mjs';
 // until with room for a loaded 2-core machine (several servers at once).
 const wait = (fn, o = {}) => until(fn, { timeout: 30000, ...o });
 import { driverReady, requestTrip, accept, next, record, proxy, dropKeys } from './sdk-env.mjs';
-import { watchTrip, AuthError, HextrackError, compareIds } from '../sdk/index.js';
+import { watchTrip, AuthError, HextrackError, TripGoneError, compareIds } from '../sdk/index.js';
 
 const fast = { backoffMs: 100, maxBackoffMs: 500, pollMs: 300 };
 
@@ -231,3 +231,27 @@ for (const transport of ['sse', 'longpoll', 'poll']) {
     }
   });
 }
+
+// A trip the server does not know (its feed and the trip itself answer
+// 404: lost before it was archived) stops the watcher with a
+// TripGoneError on every transport: no stepping down, no retrying.
+test('watchTrip: a trip the server does not know ends in a TripGoneError', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.stop());
+  const riderTok = await server.token('rider', 'r_sdk_gone');
+  for (const transport of ['auto', 'longpoll', 'poll']) {
+    await t.test(transport, async () => {
+      let requests = 0;
+      const counting = (u, o) => { requests++; return fetch(u, o); };
+      const w = watchTrip('t_no_such_trip_0000', { baseURL: server.url, token: riderTok, transport, fetch: counting, ...fast, lastEventId: transport === 'poll' ? '' : '1-0' });
+      const err = await next(w, 'error');
+      assert.ok(err instanceof TripGoneError, `${err && err.name}: ${err && err.message}`);
+      assert.equal(err.status, 404);
+      assert.equal(w.transport, transport === 'auto' ? 'sse' : transport, 'no stepping down');
+      const n = requests;
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(requests, n, 'nothing more after the error');
+      w.close();
+    });
+  }
+});

@@ -26,6 +26,17 @@ export class AuthError extends HextrackError {
   }
 }
 
+// TripGoneError: the server does not know the trip: its feed and the
+// trip itself answer 404 (it never existed, or its live state was lost
+// with nothing archived, e.g. an embedded Redis restarted). No retry can
+// bring it back: watchers stop on it.
+export class TripGoneError extends HextrackError {
+  constructor(from) {
+    super(404, from.code, from.message, { details: from.details, body: from.body });
+    this.name = 'TripGoneError';
+  }
+}
+
 // fromBody builds the error of a non-2xx answer from its parsed JSON.
 export function fromBody(status, json, statusText) {
   const e = (json && json.error) || {};

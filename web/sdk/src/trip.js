@@ -14,7 +14,7 @@
 // probeMs (doubling up to maxProbeMs), so it is back on push as soon as
 // the path allows it.
 import { Emitter } from './emitter.js';
-import { HextrackError, AuthError, isRejected, isMissing, isAbort, abortError } from './errors.js';
+import { HextrackError, AuthError, TripGoneError, isRejected, isMissing, isAbort, abortError } from './errors.js';
 import { request, sleep, backoff, linked } from './http.js';
 import { openStream } from './sse.js';
 import { TokenSource } from './token.js';
@@ -162,7 +162,7 @@ export class TripWatch extends Emitter {
         else await this.runPoll(rc.signal);
       } catch (e) {
         if (this.closed) return;
-        if (e instanceof AuthError) {
+        if (e instanceof AuthError || e instanceof TripGoneError) {
           this.fail(e);
           return;
         }
@@ -267,6 +267,20 @@ export class TripWatch extends Emitter {
     }
   }
 
+  // gone404 tells a trip the server does not know from a server without the
+  // route: after a 404, a plain GET of the trip answering 404 too is the
+  // trip gone (a TripGoneError to stop on), else null.
+  async gone404(err, signal) {
+    if (!(err instanceof HextrackError) || err.status !== 404) return null;
+    try {
+      await this.call(this.path, { signal });
+      return null;
+    } catch (e) {
+      if (isAbort(e) || e instanceof AuthError) throw e;
+      return e instanceof HextrackError && e.status === 404 ? new TripGoneError(e) : null;
+    }
+  }
+
   // stepDown leaves a transport that can't work on this path (auto mode).
   stepDown(from, why) {
     const to = LADDER[LADDER.indexOf(from) + 1];
@@ -351,6 +365,8 @@ export class TripWatch extends Emitter {
         clearTimeout(settleTimer);
         if (this.closed || signal.aborted) throw isAbort(e) ? e : abortError();
         if (!control) {
+          const gone = await this.gone404(e, signal);
+          if (gone) throw gone;
           if (e instanceof HextrackError && (isMissing(e) || e.status === 406 || e.code === 'not_event_stream')) {
             if (this.stepDown('sse', `this server offers no event stream (${e.status || e.code})`)) return;
           } else if (e instanceof HextrackError && e.status === 0 && this.mode === 'auto') {
@@ -415,6 +431,8 @@ export class TripWatch extends Emitter {
           broken = false;
           continue;
         }
+        const gone = await this.gone404(e, signal);
+        if (gone) throw gone;
         broken = true;
         // Long requests cut (a proxy's timeout) while short ones work.
         if (this.mode === 'auto' && (e.status === 0 || e.status >= 502) && ++suspect >= 2 && await this.plainGetWorks(signal)) {
@@ -439,6 +457,8 @@ export class TripWatch extends Emitter {
         return;
       } catch (e) {
         if (isAbort(e) || e instanceof AuthError) throw e;
+        const gone = await this.gone404(e, signal);
+        if (gone) throw gone;
         await this.retryWait(e, signal);
       }
     }
@@ -483,6 +503,8 @@ export class TripWatch extends Emitter {
           await this.gone(e, signal);
           continue;
         }
+        const gone = await this.gone404(e, signal);
+        if (gone) throw gone;
         broken = true;
         await this.retryWait(e, signal);
       }

@@ -3,7 +3,7 @@
 // share link (#trip=<id>&token=<viewer token>).
 import '../style.css';
 import { createMap, L, pinIcon } from '../lib/map.js';
-import { request, randomId as idKey, isMissing, isNetwork, isRejected, HextrackError, watchTrip, TRANSPORTS, label } from '@hextrack/client';
+import { request, randomId as idKey, isMissing, isNetwork, isRejected, HextrackError, TripGoneError, watchTrip, TRANSPORTS, label } from '@hextrack/client';
 import * as auth from '../lib/auth.js';
 import { MovingMarker } from '../lib/move.js';
 import { $, el, setText, notice, fmtTime } from '../lib/ui.js';
@@ -274,7 +274,7 @@ function showPlace(which, p) {
 function drawRoute() {
   if (!S.route) return;
   const st = S.trip && S.trip.status;
-  if (st && TERMINAL.has(st)) {
+  if ((st && TERMINAL.has(st)) || S.lost) {
     S.route.clear();
     return;
   }
@@ -423,7 +423,9 @@ async function openTrip(id, snap) {
     }
   }
   if (snap) applySnapshot(snap, 'snapshot');
-  startFeed(snap);
+  // A trip whose live state was lost has nothing more to say.
+  if (S.lost) setConn('live', 'this trip is no longer tracked live', '');
+  else startFeed(snap);
 }
 
 // startFeed follows the trip through the SDK: every event of every type
@@ -431,6 +433,7 @@ async function openTrip(id, snap) {
 // after snap's position (or after lastId) when given.
 function startFeed(snap, lastId) {
   if (S.feed) S.feed.close();
+  S.feedDone = false;
   const feed = watchTrip(S.tripId, {
     transport: S.transport,
     lastEventId: (snap && snap.feed_position) || lastId || '',
@@ -445,7 +448,28 @@ function startFeed(snap, lastId) {
   });
   feed.on('status', (st) => {
     if (feed === S.feed && st.state !== 'closed') setConn(st.state, st.detail, st.transport, st);
+    if (LIVE.has(st.state) && (S.lost || S.feedDone)) feed.close();
   });
+  // The server does not know the trip at all (lost before it was
+  // archived): the feed stopped; say so as for a trip whose tracking was
+  // lost, from what the page last knew.
+  feed.on('error', (err) => {
+    if (feed !== S.feed || !(err instanceof TripGoneError)) return;
+    S.lost = true;
+    trackingLost(true);
+    setConn('live', 'the server no longer knows this trip', '');
+  });
+}
+
+// A trip that is over (ended, or its live state lost) is followed no
+// longer once the page is connected: the feed stops then, so the badge
+// says connected, not "reconnecting" for good, and nothing retries. Until
+// then (the server is down) it goes on reconnecting, and stops as soon as
+// it is back (startFeed's status listener).
+const LIVE = new Set(['live', 'resumed', 'reset']);
+function endFeed() {
+  S.feedDone = true;
+  if (S.feed && LIVE.has($('#conn').dataset.state)) S.feed.close();
 }
 
 function closeTrip() {
@@ -455,6 +479,9 @@ function closeTrip() {
   S.car = null;
   S.trip = null;
   S.tripId = null;
+  S.lost = false;
+  $('#lost').hidden = true;
+  delete $('#trip').dataset.lost;
   S.timeline = [];
   S.chatSeen.clear();
   $('#timeline').replaceChildren();
@@ -476,6 +503,8 @@ function closeTrip() {
 function applySnapshot(snap, why) {
   if (!snap || !snap.trip) return;
   const t = snap.trip;
+  // Served from the archive after the server lost the trip under way.
+  if (snap.tracking_lost) S.lost = true;
   S.trip = { ...(S.trip || {}), ...t };
   if (Number.isFinite(snap.version)) S.version = snap.version;
   else if (Number.isFinite(t.version)) S.version = t.version;
@@ -496,7 +525,8 @@ function applySnapshot(snap, why) {
   if (snap.location) moveCar(snap.location);
   if ('eta' in snap) setEta(snap.eta);
   for (const msg of snap.messages || t.messages || []) addChat(msg);
-  if (why === 'reset') notice('Trip state reloaded from a fresh snapshot.');
+  if (S.lost) trackingLost();
+  else if (why === 'reset') notice('Trip state reloaded from a fresh snapshot.');
   if (!S.fitted && S.pickup && S.dropoff) {
     S.fitted = true;
     map.fitBounds(L.latLngBounds([S.pickup, S.dropoff]).pad(0.4));
@@ -567,23 +597,27 @@ function setStatus(status) {
   b.textContent = STATUS_TEXT[status] || status;
   b.dataset.status = status;
   const done = TERMINAL.has(status);
-  $('#cancel').hidden = done || S.viewer || status === 'in_progress';
-  $('#share').hidden = done || S.viewer;
-  $('#new-trip').hidden = !done || S.viewer;
-  $('#chat-form').hidden = done || S.viewer;
+  // A trip whose live state was lost can't be acted on either (the
+  // server no longer holds it live): only "New trip".
+  const over = done || S.lost;
+  $('#cancel').hidden = over || S.viewer || status === 'in_progress';
+  $('#share').hidden = over || S.viewer;
+  $('#new-trip').hidden = !over || S.viewer;
+  $('#chat-form').hidden = over || S.viewer;
+  $('#drag-hint').hidden = over;
   if (S.dropoffMarker) {
-    if (done || S.viewer) S.dropoffMarker.dragging && S.dropoffMarker.dragging.disable();
+    if (over || S.viewer) S.dropoffMarker.dragging && S.dropoffMarker.dragging.disable();
     else S.dropoffMarker.dragging && S.dropoffMarker.dragging.enable();
   }
   if (S.pickupMarker && S.pickupMarker.dragging) S.pickupMarker.dragging.disable();
-  if (status === 'awaiting_payment' && payment && S.tripId) payment.show(S.tripId, returned);
+  if (status === 'awaiting_payment' && payment && S.tripId && !S.lost) payment.show(S.tripId, returned);
   if (status !== 'driver_assigned') $('#arriving').hidden = true;
   // At the pickup the ETA to it is over; the one to the dropoff comes
   // with the trip's next trip.eta once it is in progress.
   if (status === 'driver_arrived' && S.eta && S.eta.to !== 'dropoff') setEta(null);
   if (done) {
     setEta(null);
-    if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && S.feed.close(), 5000);
+    if (S.feed && status !== 'cancelled') setTimeout(() => S.feed && TERMINAL.has(S.trip && S.trip.status) && endFeed(), 5000);
   }
   if (status === 'requested' && S.car) {
     S.car.remove();
@@ -617,11 +651,46 @@ function setDriver(drv) {
 
 function moveCar(loc) {
   if (!loc || !Number.isFinite(Number(loc.lat))) return;
-  if (S.trip && TERMINAL.has(S.trip.status)) return;
+  if ((S.trip && TERMINAL.has(S.trip.status)) || S.lost) return;
   if (!S.car) S.car = new MovingMarker(map, { lat: Number(loc.lat), lng: Number(loc.lng), heading: Number(loc.heading) }, { cls: 'assigned', title: S.viewer ? 'Driver' : 'Your driver' });
   else S.car.update(loc);
   S.lastLoc = loc;
   drawRoute();
+}
+
+// trackingLost shows a trip the server served from its archive while it
+// was under way: its live state was lost (make run's embedded Redis starts
+// empty after a restart), so nothing moves it on any more. The rider sees
+// its last known status with the time it was reached and a note saying
+// live tracking was lost and what to do; no ETA (it would count down to
+// nothing), no driver on the map, no actions the server can't carry out
+// (cancel, share, chat, pay): "New trip" instead. The feed stops once it
+// has said it is connected (startFeed). unknown: the server does not
+// know the trip at all (lost before it was archived); the status is then
+// the one the page last showed.
+function trackingLost(unknown = false) {
+  if (S.car) {
+    S.car.remove();
+    S.car = null;
+  }
+  S.lastLoc = null;
+  setEta(null);
+  $('#arriving').hidden = true;
+  if (payment) payment.hide();
+  const st = S.trip && S.trip.status;
+  const at = S.trip && new Date(S.trip.updated_at || S.trip.created_at);
+  const when = !unknown && at && !Number.isNaN(at.getTime()) ? ` (since ${fmtTime(at)})` : '';
+  const last = `Last known status: ${STATUS_TEXT[st] || st || 'unknown'}${when}.`;
+  const what = unknown
+    ? 'Live tracking of this trip was lost when the service restarted, and the server no longer knows it.'
+    : 'Live tracking of this trip was lost when the service restarted.';
+  const box = $('#lost');
+  box.textContent = S.viewer
+    ? `${what} ${last} This page won’t update any more.`
+    : `${what} ${last} It won’t update any more: if your driver doesn’t come, request a new trip.`;
+  box.hidden = false;
+  $('#trip').dataset.lost = 'true';
+  setStatus(st);
 }
 
 // --- ETA countdown -----------------------------------------------------------
@@ -635,7 +704,7 @@ function setEta(eta) {
   const status = S.trip && S.trip.status;
   const leg = eta && (eta.leg || eta.to || eta.target);
   // No ETA once there: a pickup ETA after arrival, any after the end.
-  if (eta && (TERMINAL.has(status) || (status === 'driver_arrived' && leg !== 'dropoff'))) eta = null;
+  if (eta && (TERMINAL.has(status) || S.lost || (status === 'driver_arrived' && leg !== 'dropoff'))) eta = null;
   clearInterval(etaTimer);
   if (!eta) {
     S.eta = null;
