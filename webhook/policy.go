@@ -180,7 +180,7 @@ func (p Policy) plainHTTP(host string, addrs []netip.Addr) bool {
 // literal).
 func (p Policy) allowAddr(host string, a netip.Addr) error {
 	a = a.Unmap()
-	why := ""
+	var why string
 	switch {
 	case a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
 		why = "a link-local address (where cloud metadata lives): never allowed"

@@ -92,14 +92,14 @@ func (s *Sender) Send(ctx context.Context, rawURL string, secret Secret, ev feed
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return Result{Err: fmt.Errorf("%w: %v", ErrInvalidURL, err)}
+		return Result{Err: fmt.Errorf("%w: %w", ErrInvalidURL, err)}
 	}
 	if err := s.policy.checkTarget(u); err != nil {
 		return Result{Err: err}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
-		return Result{Err: fmt.Errorf("%w: %v", ErrInvalidURL, err)}
+		return Result{Err: fmt.Errorf("%w: %w", ErrInvalidURL, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "hextrack-webhooks/1")

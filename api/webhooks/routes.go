@@ -88,7 +88,7 @@ func bind(c echo.Context, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: body: %v", webhook.ErrInvalid, err)
+		return fmt.Errorf("%w: body: %w", webhook.ErrInvalid, err)
 	}
 	return nil
 }

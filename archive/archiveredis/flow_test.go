@@ -113,6 +113,9 @@ func TestTripTrailAndStatusesComplete(t *testing.T) {
 		}
 		got = append(got, st+"/"+tid)
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	want := []string{"available/", "on_trip/" + tr.ID, "available/"}
 	if !equal(got, want) {
 		t.Fatalf("status history %v, want %v", got, want)
@@ -175,6 +178,9 @@ func TestPaymentLedger(t *testing.T) {
 			t.Errorf("entry %s: %d %s, want %d EUR", id, amount, cur, pay.Amount)
 		}
 		got = append(got, strings.TrimPrefix(id, pay.ID)+" "+kind+" "+st+" "+out)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	want := []string{":v1 payment pending ", ":v2 payment succeeded ", ":w1 webhook succeeded applied", ":w2 webhook succeeded conflict"}
 	if !equal(got, want) {

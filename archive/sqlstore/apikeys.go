@@ -18,7 +18,7 @@ import (
 // verifier's cache misses, listed by ops, revoked, and touched (last used)
 // at most once a minute per key by the verifier.
 
-const apiKeyCols = `id, name, hash, scopes, created_us, expires_us, revoked_us, last_used_us`
+const apiKeyCols = `id, name, hash, scopes, created_us, expires_us, revoked_us, last_used_us` //nolint:gosec // column names, not a credential
 
 // CreateAPIKey stores a new key; an id already taken is an error.
 func (s *Store) CreateAPIKey(ctx context.Context, k archive.APIKey) error {

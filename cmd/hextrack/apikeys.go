@@ -95,6 +95,7 @@ func (k archiveKeys) TouchAPIKey(ctx context.Context, id string, at time.Time) e
 	return s.TouchAPIKey(ctx, id, at)
 }
 
+//nolint:gosec // usage text, not a credential
 const apikeyUsage = `usage: hextrack apikey create --name NAME --scopes SCOPE[,SCOPE] [--expires 90d] [archive flags]
        hextrack apikey list [--json] [archive flags]
        hextrack apikey revoke [archive flags] ID

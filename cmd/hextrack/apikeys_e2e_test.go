@@ -201,7 +201,7 @@ func testAPIKeys(t *testing.T, m *Main, archiveArgs []string, logs *logBuffer) {
 	}
 	billing := keys.Keys[1]
 	if billing.ID != readID || billing.Status != "active" || billing.LastUsedAt == nil || time.Since(*billing.LastUsedAt) > time.Minute ||
-		billing.ExpiresAt == nil || billing.ExpiresAt.Sub(time.Now()) < 89*24*time.Hour {
+		billing.ExpiresAt == nil || time.Until(*billing.ExpiresAt) < 89*24*time.Hour {
 		t.Fatalf("the CLI's key in the list: %+v", billing)
 	}
 	cliList, _, err := apikeyCLI(t, archiveArgs, "list")

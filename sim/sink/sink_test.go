@@ -158,7 +158,7 @@ func history(t *testing.T, trips map[string][]client.Event) sink.History {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer hx_test" {
-			http.Error(w, `{"error":{"code":"unauthorized","message":"no"}}`, 401)
+			http.Error(w, `{"error":{"code":"unauthorized","message":"no"}}`, http.StatusUnauthorized)
 			return
 		}
 		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/trips/"), "/events")

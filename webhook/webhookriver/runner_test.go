@@ -445,12 +445,17 @@ func (e *env) dump(t testing.TB) {
 			t.Log(err)
 			continue
 		}
-		for rows.Next() {
-			var a, b any
-			_ = rows.Scan(&a, &b)
-			t.Logf("%s: %v %v", q, a, b)
-		}
-		rows.Close()
+		func() {
+			defer rows.Close()
+			for rows.Next() {
+				var a, b any
+				_ = rows.Scan(&a, &b)
+				t.Logf("%s: %v %v", q, a, b)
+			}
+			if err := rows.Err(); err != nil {
+				t.Log(err)
+			}
+		}()
 	}
 	rows, err := e.s.DB().QueryContext(context.Background(), "SELECT state, args, attempt, errors, scheduled_at FROM river_job WHERE state <> 'completed' LIMIT 20")
 	if err != nil {
@@ -465,6 +470,9 @@ func (e *env) dump(t testing.TB) {
 		_ = rows.Scan(&st, &args, &n, &errs, &at)
 		t.Logf("job %s %s attempt %d scheduled %v errors %.300s", st, args, n, at, fmt.Sprint(errs))
 	}
+	if err := rows.Err(); err != nil {
+		t.Log(err)
+	}
 	if d, err := e.s.DB().QueryContext(context.Background(), "SELECT endpoint_id, topic, id_ms, id_seq, state, attempts, error FROM webhook_deliveries WHERE state = 'pending' LIMIT 20"); err == nil {
 		defer d.Close()
 		for d.Next() {
@@ -472,6 +480,9 @@ func (e *env) dump(t testing.TB) {
 			var ms, seq, n int64
 			_ = d.Scan(&ep, &topic, &ms, &seq, &st, &n, &er)
 			t.Logf("pending %s %s %d-%d attempts %d %s", ep, topic, ms, seq, n, er)
+		}
+		if err := d.Err(); err != nil {
+			t.Log(err)
 		}
 	}
 }

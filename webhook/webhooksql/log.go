@@ -36,7 +36,7 @@ func (s deliveryLog) Deliveries(ctx context.Context, q webhook.LogQuery) (webhoo
 		where += " AND (id_ms, id_seq, topic) < ($2, $3, $4)"
 	}
 	args = append(args, limit+1)
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE `+where+
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE `+where+ //nolint:gosec // fixed SQL fragments; values are placeholders
 		fmt.Sprintf(` ORDER BY id_ms DESC, id_seq DESC, topic DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return webhook.LogPage{}, fmt.Errorf("webhooks: deliveries: %w", err)
@@ -115,7 +115,7 @@ func (s deliveryLog) Replay(ctx context.Context, e webhook.Endpoint, from webhoo
 			where += fmt.Sprintf(" AND ts_us >= $%d", len(args))
 		}
 		args = append(args, replayBatch)
-		rows, err := s.db.QueryContext(ctx, `SELECT topic, id_ms, id_seq, type, trip_id, ts_us, data FROM events WHERE `+
+		rows, err := s.db.QueryContext(ctx, `SELECT topic, id_ms, id_seq, type, trip_id, ts_us, data FROM events WHERE `+ //nolint:gosec // fixed SQL fragments; values are placeholders
 			where+fmt.Sprintf(` ORDER BY id_ms, id_seq, topic LIMIT $%d`, len(args)), args...)
 		if err != nil {
 			return total, fmt.Errorf("webhooks: replay: %w", err)

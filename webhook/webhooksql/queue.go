@@ -25,7 +25,7 @@ const tripTopic = "trip:"
 // topics it queued deliveries on. Routing an event twice queues nothing
 // more (unique per endpoint and event).
 func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
-	eps, err := endpoints{s.conn}.Endpoints(ctx)
+	eps, err := endpoints(s).Endpoints(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -207,6 +207,7 @@ func (s queues) Heads(ctx context.Context, endpointID string, topics []string) (
 		}
 		where.WriteString(")")
 	}
+	//nolint:gosec // fixed SQL fragments; values are placeholders
 	rows, err := s.db.QueryContext(ctx, `SELECT endpoint_id, topic, id_ms, id_seq, gen FROM (
 		SELECT endpoint_id, topic, id_ms, id_seq, gen,
 			ROW_NUMBER() OVER (PARTITION BY endpoint_id, topic ORDER BY id_ms, id_seq) AS rn
@@ -257,7 +258,7 @@ const deliveryCols = `endpoint_id, topic, id_ms, id_seq, type, trip_id, ts_us, d
 func (s queues) Delivery(ctx context.Context, endpointID, topic, eventID string) (webhook.Delivery, error) {
 	id, err := archive.ParseEventID(eventID)
 	if err != nil {
-		return webhook.Delivery{}, fmt.Errorf("%w: event id: %v", webhook.ErrInvalid, err)
+		return webhook.Delivery{}, fmt.Errorf("%w: event id: %w", webhook.ErrInvalid, err)
 	}
 	d, err := scanDelivery(s.db.QueryRowContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries
 		WHERE endpoint_id = $1 AND topic = $2 AND id_ms = $3 AND id_seq = $4`, endpointID, topic, id.Ms, id.Seq))
@@ -292,7 +293,7 @@ func scanDelivery(r scanner) (webhook.Delivery, error) {
 func (s queues) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error) {
 	id, err := archive.ParseEventID(d.Event.ID)
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("%w: event id: %v", webhook.ErrInvalid, err)
+		return false, time.Time{}, fmt.Errorf("%w: event id: %w", webhook.ErrInvalid, err)
 	}
 	at := archive.Micros(o.At)
 	var done int64
