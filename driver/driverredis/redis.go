@@ -3,6 +3,7 @@ package driverredis
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -429,7 +430,7 @@ func (s *pipes) sendPuts(ctx context.Context, jobs []*putJob) {
 var statusScript = redis.NewScript(`
 local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
 if st[2] and st[2] ~= '' then
-  return redis.error_reply('BUSY driver is on trip ' .. st[2])
+  return redis.error_reply('ONTRIP driver is on trip ' .. st[2])
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
@@ -522,8 +523,13 @@ func str(v any) string {
 // runScript runs s, loading it on NOSCRIPT (go-redis Script.Run does this).
 func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (any, error) {
 	v, err := s.Run(ctx, rdb, keys, args...).Result()
-	if err != nil && strings.HasPrefix(err.Error(), "BUSY ") {
-		return nil, fmt.Errorf("%w: %s", driver.ErrConflict, strings.TrimPrefix(err.Error(), "BUSY "))
+	// ONTRIP is the status script's refusal. (Not Redis' own BUSY, which
+	// feedredis.UnavailableHook turns into ErrUnavailable: a 503.)
+	var re redis.Error
+	if errors.As(err, &re) {
+		if rest, ok := strings.CutPrefix(re.Error(), "ONTRIP "); ok {
+			return nil, fmt.Errorf("%w: %s", driver.ErrConflict, rest)
+		}
 	}
 	return v, err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
+	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/internal/geotest"
@@ -26,6 +27,9 @@ var porto = geo.Point{Lat: 41.1496, Lng: -8.6109}
 func mustService(t *testing.T) (*driverredis.Service, func(time.Duration), func() []string) {
 	t.Helper()
 	rdb, prefix := redistest.MustOpen(t)
+	// As the server runs it: Redis' own errors (LOADING, BUSY, …) become
+	// feed.ErrUnavailable, and the scripts' refusals must stay themselves.
+	rdb.AddHook(feedredis.UnavailableHook{})
 	var clock atomic.Int64
 	clock.Store(time.Now().UnixNano())
 	nowFn := func() time.Time { return time.Unix(0, clock.Load()) }
