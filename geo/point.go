@@ -53,3 +53,36 @@ func Offset(p Point, bearing, dist float64) Point {
 	lng2 := lng1 + math.Atan2(math.Sin(br)*math.Sin(d)*math.Cos(lat1), math.Cos(d)-math.Sin(lat1)*math.Sin(lat2))
 	return Point{Lat: lat2 * 180 / math.Pi, Lng: math.Mod(lng2*180/math.Pi+540, 360) - 180}
 }
+
+// Travelled measures a path fix by fix, as a receipt or an odometer
+// would: the steps between fixes, a fix counted once it is at least
+// jitter metres from the last one counted (GPS noise while stopped or
+// slow would otherwise add up), and the last fix always. It is the
+// distance of the fixes given to Add in order; a zero Travelled is ready.
+type Travelled struct {
+	Jitter         float64
+	sum            float64
+	counted, final Point
+	any            bool
+}
+
+// Add takes the next fix.
+func (t *Travelled) Add(p Point) {
+	t.final = p
+	if !t.any {
+		t.counted, t.any = p, true
+		return
+	}
+	if d := Distance(t.counted, p); d >= t.Jitter {
+		t.sum += d
+		t.counted = p
+	}
+}
+
+// M is the distance so far in metres; ok is false before the first fix.
+func (t *Travelled) M() (m float64, ok bool) {
+	if !t.any {
+		return 0, false
+	}
+	return t.sum + Distance(t.counted, t.final), true
+}

@@ -417,3 +417,47 @@ func TestPagingUnderInserts(t *testing.T) {
 		}
 	})
 }
+
+// TestReceiptDistanceIgnoresJitter: a driver waiting at the pickup and at
+// the dropoff, its fixes wobbling a few metres, drove 300 m: the receipt
+// says about 300, not 300 plus the wobble.
+func TestReceiptDistanceIgnoresJitter(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *sqlstore.Store) {
+		fixture(t, s)
+		a := geo.Point{Lat: 41.15, Lng: -8.61}
+		var pts []archive.Point
+		add := func(p geo.Point) {
+			pts = append(pts, archive.Point{TripID: "t2", Seq: int64(len(pts) + 1), DriverID: "d2", Lat: p.Lat, Lng: p.Lng,
+				TS: t0.Add(time.Duration(len(pts)) * time.Second)})
+		}
+		wobble := func(c geo.Point) {
+			for i := range 20 {
+				add(geo.Offset(c, float64(i*77%360), 2+float64(i%4))) // 2–5 m around c
+			}
+		}
+		wobble(a)
+		for i := 1; i <= 3; i++ {
+			add(geo.Offset(a, 0, float64(i)*100))
+		}
+		wobble(geo.Offset(a, 0, 300))
+		var raw float64
+		for i := 1; i < len(pts); i++ {
+			raw += geo.Distance(geo.Point{Lat: pts[i-1].Lat, Lng: pts[i-1].Lng}, geo.Point{Lat: pts[i].Lat, Lng: pts[i].Lng})
+		}
+		if _, err := s.AppendPoints(context.Background(), pts); err != nil {
+			t.Fatal(err)
+		}
+		e := newEnv(t, s)
+		got := e.get(t, "/v1/trips/t2/receipt", e.token(t, tokens.RoleRider, "r2", ""))
+		var rc history.Receipt
+		if err := json.Unmarshal(got.body, &rc); err != nil || got.status != 200 {
+			t.Fatalf("receipt: %d %s %v", got.status, got.body, err)
+		}
+		if math.Abs(rc.DistanceM-300) > 10 {
+			t.Fatalf("distance %.1f m, want about 300 (the raw steps add up to %.1f m)", rc.DistanceM, raw)
+		}
+		if raw < 400 {
+			t.Fatalf("test setup: the wobble adds only %.1f m", raw-300)
+		}
+	})
+}

@@ -36,9 +36,11 @@ type Receipt struct {
 	ArrivedAt     *time.Time `json:"arrived_at,omitempty"`
 	StartedAt     *time.Time `json:"started_at,omitempty"`
 	EndedAt       time.Time  `json:"ended_at"`
-	// DistanceM is the distance travelled along the trail (the sum of
-	// great-circle steps between its fixes); the trip record's distance
-	// when no trail was archived.
+	// DistanceM is the distance travelled along the trail: the sum of
+	// great-circle steps between its fixes, a fix counted once it is
+	// JitterM from the last one counted (GPS noise while stopped or slow
+	// would otherwise add up), and the last fix always; the trip record's
+	// distance when no trail was archived.
 	DistanceM float64 `json:"distance_m"`
 	// DurationS runs from the start of the ride (pickup) to its end; 0
 	// when it never started.
@@ -195,35 +197,33 @@ func (r *Routes) milestones(ctx context.Context, id string) (arrived, started *t
 	return arrived, started, nil
 }
 
-// distance sums the trail's steps; the trip record's distance when no
-// trail was archived.
+// JitterM is how far a fix must be from the last one counted before the
+// step to it counts toward a trip's distance (geo.Travelled): about a
+// phone's GPS noise, and tripredis's breadcrumb distance.
+const JitterM = 25
+
+// distance measures the trail (see Receipt.DistanceM); the trip record's
+// distance when no trail was archived.
 func (r *Routes) distance(ctx context.Context, t archive.Trip) (float64, error) {
 	q := archive.TrailQuery{TripID: t.ID, Limit: archive.MaxTrailLimit}
-	var (
-		sum  float64
-		last *geo.Point
-	)
+	odo := geo.Travelled{Jitter: JitterM}
 	for range maxTrailPages {
 		pts, err := r.d.Records.Trail(ctx, q)
 		if err != nil {
 			return 0, err
 		}
 		for _, p := range pts {
-			g := geo.Point{Lat: p.Lat, Lng: p.Lng}
-			if last != nil {
-				sum += geo.Distance(*last, g)
-			}
-			last = &g
+			odo.Add(geo.Point{Lat: p.Lat, Lng: p.Lng})
 		}
 		if len(pts) < q.Limit {
 			break
 		}
 		q.After = pts[len(pts)-1].Seq
 	}
-	if last == nil {
-		return t.DistanceM, nil
+	if m, ok := odo.M(); ok {
+		return m, nil
 	}
-	return sum, nil
+	return t.DistanceM, nil
 }
 
 // payments are the trip's payments, each as its latest ledger entry of

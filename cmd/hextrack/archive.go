@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
@@ -395,11 +396,13 @@ func (r tripRecords) TripRecord(ctx context.Context, id string) (archive.Trip, e
 // record: a chat message is not a transition (the version stays).
 func tripRecordChanges(eventType string) bool { return eventType != trip.EventMessage }
 
-// crumbDistance is the length in metres of the line through crumbs.
+// crumbDistance is the distance driven along crumbs, measured as the
+// receipt measures the trail (geo.Travelled, history.JitterM).
 func crumbDistance(crumbs []trip.Crumb) float64 {
-	d := 0.0
-	for i := 1; i < len(crumbs); i++ {
-		d += geo.Distance(geo.Point{Lat: crumbs[i-1].Lat, Lng: crumbs[i-1].Lng}, geo.Point{Lat: crumbs[i].Lat, Lng: crumbs[i].Lng})
+	odo := geo.Travelled{Jitter: history.JitterM}
+	for _, c := range crumbs {
+		odo.Add(geo.Point{Lat: c.Lat, Lng: c.Lng})
 	}
-	return d
+	m, _ := odo.M()
+	return m
 }
