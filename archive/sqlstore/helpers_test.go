@@ -2,21 +2,12 @@ package sqlstore_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"net/url"
-	"os"
+	"github.com/hextrack/hextrack/internal/pgtest"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hextrack/hextrack/archive/sqlstore"
 )
-
-// defaultPG is the machine's PostgreSQL (trust auth, database test);
-// HEXTRACK_TEST_DATABASE_URL overrides it.
-const defaultPG = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // backends are the databases every store test runs against.
 var backends = []struct {
@@ -55,47 +46,5 @@ func sqliteURL(tb testing.TB) string {
 // search_path is that schema. PostgreSQL unreachable skips the test, or
 // fails it when CI=true: CI must test the production database.
 func pgURL(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("HEXTRACK_TEST_DATABASE_URL")
-	if base == "" {
-		base = defaultPG
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		err = db.PingContext(ctx)
-	}
-	if err != nil {
-		if db != nil {
-			db.Close()
-		}
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL is required in CI (HEXTRACK_TEST_DATABASE_URL or %s): %v", defaultPG, err)
-		}
-		tb.Skipf("PostgreSQL unreachable (set HEXTRACK_TEST_DATABASE_URL): %v", err)
-	}
-	var r [6]byte
-	rand.Read(r[:])
-	schema := "hx_test_" + hex.EncodeToString(r[:])
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("HEXTRACK_TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.URL(tb)
 }

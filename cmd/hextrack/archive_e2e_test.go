@@ -3,15 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/hextrack/hextrack/internal/pgtest"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -267,55 +264,9 @@ func TestMigrateCommand(t *testing.T) {
 	})
 }
 
-// defaultTestPostgres is the machine's PostgreSQL (trust auth, database
-// test); HEXTRACK_TEST_DATABASE_URL overrides it (as in archive/sqlstore).
-const defaultTestPostgres = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
 // testPostgres creates a schema of the test's own in the test PostgreSQL,
 // drops it when the test ends, and returns a URL whose search_path is that
 // schema. Unreachable: the test is skipped, or fails when CI=true.
 func testPostgres(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("HEXTRACK_TEST_DATABASE_URL")
-	if base == "" {
-		base = defaultTestPostgres
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		err = db.PingContext(ctx)
-	}
-	if err != nil {
-		if db != nil {
-			db.Close()
-		}
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL is required in CI (HEXTRACK_TEST_DATABASE_URL or %s): %v", defaultTestPostgres, err)
-		}
-		tb.Skipf("PostgreSQL unreachable (set HEXTRACK_TEST_DATABASE_URL): %v", err)
-	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	schema := "hx_test_" + hex.EncodeToString(r[:])
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatalf("HEXTRACK_TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.URL(tb)
 }

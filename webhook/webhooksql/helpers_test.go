@@ -3,20 +3,13 @@ package webhooksql_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"net/url"
-	"os"
+	"github.com/hextrack/hextrack/internal/pgtest"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/hextrack/hextrack/archive/sqlstore"
 )
-
-// defaultPG is the machine's PostgreSQL; HEXTRACK_TEST_DATABASE_URL
-// overrides it (as in archive/sqlstore's tests).
-const defaultPG = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 func randHex(n int) string {
 	b := make([]byte, n)
@@ -52,45 +45,5 @@ func forEachStore(t *testing.T, f func(t *testing.T, url string, s *sqlstore.Sto
 // it at the end, and returns a URL whose search_path is that schema. It
 // skips the test when PostgreSQL does not answer, and fails it under CI.
 func pgURL(tb testing.TB) string {
-	tb.Helper()
-	base := os.Getenv("HEXTRACK_TEST_DATABASE_URL")
-	if base == "" {
-		base = defaultPG
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		err = db.PingContext(ctx)
-	}
-	if err != nil {
-		if db != nil {
-			db.Close()
-		}
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("PostgreSQL is required in CI: %v", err)
-		}
-		tb.Skipf("PostgreSQL unreachable: %v", err)
-	}
-	schema := "hx_test_" + randHex(6)
-	if _, err := db.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if _, err := db.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-		db.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return pgtest.URL(tb)
 }
