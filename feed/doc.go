@@ -35,7 +35,7 @@
 //
 // Event is the envelope every transport sends:
 //
-//	{"id":"1732521600000-0","type":"trip.status","topic":"trip:t_123","ts":"…RFC3339Nano…","data":{…}}
+//	{"id":"1732521600000-0","type":"trip.status","topic":"trip:t_123","ts":"…RFC3339, to the µs…","data":{…}}
 //
 // Durable events (Publish) are appended to the stream; their ID is the stream
 // ID, which orders them. Live-only messages (PublishLive, e.g. trip.location,

@@ -118,6 +118,9 @@ func (b *Publisher) publishParams(p feed.Publication) (keys []string, args []any
 	if ts.IsZero() {
 		ts = time.Now()
 	}
+	// Microseconds: what the archive keeps (ts_us), so an event served
+	// from the archive is the same to the byte as it was live.
+	ts = ts.Truncate(time.Microsecond)
 	stream := feed.StreamKey(b.cfg.Prefix, p.Topic)
 	dedupe, useDedupe := stream, "0" // same slot placeholder when unused
 	if p.Key != "" {
