@@ -65,6 +65,7 @@ test('phone: the page scrolls, Request is on screen, status and ETA stay in view
   const driverTok = await server.token('driver', driverId);
   let seq = Date.now();
   await pingOK(server, driverTok, driverId, offset(pickup, 600, 200), seq++);
+  const firstFix = Date.now();
   assert.equal((await server.api('PUT', `/v1/drivers/${driverId}/status`, { token: driverTok, body: { status: 'available' } })).status, 200);
 
   const ctx = await browser.newContext(PHONE);
@@ -107,6 +108,10 @@ test('phone: the page scrolls, Request is on screen, status and ETA stay in view
       return r.status === 403 ? null : r;
     }, { what: 'offer, then accept' }).then((r) => assert.equal(r.status, 200, JSON.stringify(r.body)));
     await until(async () => (await page.getAttribute('#trip-status', 'data-status')) === 'driver_assigned', { what: 'driver_assigned' });
+    // 150 m closer, no sooner than 2.5 s after the first fix: on a fast
+    // machine the page gets here within a second, and 150 m in a second
+    // is a jump the server refuses (implausible_jump).
+    await new Promise((r) => setTimeout(r, Math.max(0, firstFix + 2500 - Date.now())));
     await pingOK(server, driverTok, driverId, offset(pickup, 450, 200), seq++);
     await until(async () => (await page.textContent('#eta')).trim() !== '', { what: 'ETA shown' });
     // Scrolled to the very bottom of the page: status and ETA still in view.
