@@ -2,8 +2,6 @@ package webhookriver_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"github.com/hextrack/hextrack/internal/pgtest"
 	"path/filepath"
 	"strings"
@@ -11,12 +9,6 @@ import (
 
 	"github.com/hextrack/hextrack/archive/sqlstore"
 )
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // backends are the archives every test runs against.
 var backends = []struct {

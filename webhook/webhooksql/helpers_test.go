@@ -2,20 +2,12 @@ package webhooksql_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"github.com/hextrack/hextrack/internal/pgtest"
 	"path/filepath"
 	"testing"
 
 	"github.com/hextrack/hextrack/archive/sqlstore"
 )
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
 
 // backends are the archives every test runs against.
 var backends = []struct {
