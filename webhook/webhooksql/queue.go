@@ -25,10 +25,6 @@ const tripTopic = "trip:"
 // topics it queued deliveries on. Routing an event twice queues nothing
 // more (unique per endpoint and event).
 func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
-	eps, err := endpoints(s).Endpoints(ctx)
-	if err != nil {
-		return 0, nil, err
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
@@ -55,6 +51,15 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	}
 	if len(evs) == 0 {
 		return 0, nil, nil
+	}
+	// The endpoints are read after the events, in the same transaction:
+	// an endpoint created before these events were archived is seen. Read
+	// before them (as it once was), an endpoint created while this step
+	// waited for SQLite's write lock missed events stamped after its
+	// creation, for good.
+	eps, err := listEndpoints(ctx, tx)
+	if err != nil {
+		return 0, nil, err
 	}
 	var ds []row
 	seen := map[string]bool{}

@@ -56,7 +56,16 @@ func (s endpoints) CreateEndpoint(ctx context.Context, e webhook.Endpoint) error
 
 // Endpoints returns every endpoint, oldest first.
 func (s endpoints) Endpoints(ctx context.Context) ([]webhook.Endpoint, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints ORDER BY created_us, id`)
+	return listEndpoints(ctx, s.db)
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func listEndpoints(ctx context.Context, q querier) ([]webhook.Endpoint, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+endpointCols+` FROM webhook_endpoints ORDER BY created_us, id`)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: endpoints: %w", err)
 	}

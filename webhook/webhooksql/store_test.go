@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -111,4 +112,58 @@ func TestRoute(t *testing.T) {
 			t.Fatalf("DeleteEndpoint: %v, %d left", err, count(all.ID))
 		}
 	})
+}
+
+// TestRouteSeesEndpointCreatedWhileWaiting: an endpoint created and
+// events archived while a routing step waits for SQLite's write lock
+// get their deliveries. (Route once read the endpoints before taking the
+// lock, and such an endpoint missed those events for good: the cause of
+// TestDeliveryUnderFailures' old flake.)
+func TestRouteSeesEndpointCreatedWhileWaiting(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "archive.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	st := webhooksql.New(s.DB(), s.Dialect())
+	t0 := time.Now().Add(-time.Minute)
+	first := newEndpoint(t, st, t0)
+
+	// Another writer holds the write lock (BEGIN IMMEDIATE, the DSN's
+	// _txlock) while the routing step starts.
+	tx, err := s.DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routed := make(chan error, 1)
+	go func() { _, _, err := st.Route(ctx, 100); routed <- err }()
+	time.Sleep(300 * time.Millisecond) // Route is waiting for the lock
+	second := webhook.NewID()
+	now := time.Now()
+	f, _ := json.Marshal([]string{"trip.*"})
+	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_endpoints (id, url, filter, secret, created_us, updated_us)
+		VALUES (?, 'https://hooks.example/', ?, ?, ?, ?)`, second, string(f), webhook.NewSecret().Reveal(),
+		archive.Micros(now), archive.Micros(now)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO events (topic, id_ms, id_seq, type, trip_id, ts_us, data)
+		VALUES ('trip:t_1', 1800000000000, 0, 'trip.status', 't_1', ?, '{}')`, archive.Micros(now.Add(time.Millisecond))); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-routed; err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Route(ctx, 100); err != nil { // in case the first step ran before the commit
+		t.Fatal(err)
+	}
+	for _, id := range []string{first.ID, second} {
+		heads, err := st.Heads(ctx, id, nil)
+		if err != nil || len(heads) != 1 {
+			t.Fatalf("endpoint %s: heads %v, %v; want the one event", id, heads, err)
+		}
+	}
 }
