@@ -75,6 +75,9 @@ type Config struct {
 	// Outbound webhooks (webhooks.go): hosts trusted although loopback or
 	// private (HEXTRACK_WEBHOOK_ALLOW_HOSTS, --webhook-allow-hosts).
 	WebhookAllowHosts []string
+	// WebhookPauseAfter pauses an endpoint whose every attempt failed
+	// this long (HEXTRACK_WEBHOOK_PAUSE_AFTER, --webhook-pause-after).
+	WebhookPauseAfter time.Duration
 }
 
 // envOr returns env var name, or def when it is unset.
@@ -193,7 +196,7 @@ func parseServe(args []string) (Config, error) {
 	if err := natsFlags(fs, &c); err != nil {
 		return c, err
 	}
-	allowHosts := webhookFlags(fs)
+	allowHosts := webhookFlags(fs, &c)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {
 		return c, err

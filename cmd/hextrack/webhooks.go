@@ -17,8 +17,11 @@ import (
 )
 
 // webhookFlags registers --webhook-allow-hosts (the outbound webhooks'
-// trusted hosts).
-func webhookFlags(fs *flag.FlagSet) *string {
+// trusted hosts, returned to be split after parsing) and
+// --webhook-pause-after.
+func webhookFlags(fs *flag.FlagSet, c *Config) *string {
+	fs.DurationVar(&c.WebhookPauseAfter, "webhook-pause-after", envDur("HEXTRACK_WEBHOOK_PAUSE_AFTER", time.Hour),
+		"pause a webhook endpoint whose every delivery attempt failed for this long; its deliveries wait until ops resume it (HEXTRACK_WEBHOOK_PAUSE_AFTER)")
 	return fs.String("webhook-allow-hosts", os.Getenv("HEXTRACK_WEBHOOK_ALLOW_HOSTS"),
 		"hosts webhooks may reach although loopback or private, and over plain http: names, IPs or CIDRs, comma-separated; link-local and cloud metadata addresses stay refused (HEXTRACK_WEBHOOK_ALLOW_HOSTS)")
 }
@@ -27,10 +30,11 @@ func webhookFlags(fs *flag.FlagSet) *string {
 // the archive (503 until it is open) and the runner, started once the
 // archive is open, delivering until the node stops.
 type nodeWebhooks struct {
-	arch   *nodeArchive
-	policy webhook.Policy
-	svc    *webhook.Service
-	log    *slog.Logger
+	arch       *nodeArchive
+	policy     webhook.Policy
+	pauseAfter time.Duration
+	svc        *webhook.Service
+	log        *slog.Logger
 
 	mu     sync.Mutex
 	runner *webhookriver.Runner
@@ -38,7 +42,7 @@ type nodeWebhooks struct {
 }
 
 func newWebhooks(arch *nodeArchive, c *Config, log *slog.Logger) *nodeWebhooks {
-	w := &nodeWebhooks{arch: arch, log: log,
+	w := &nodeWebhooks{arch: arch, log: log, pauseAfter: c.WebhookPauseAfter,
 		policy: webhook.Policy{Dev: c.Dev, AllowHosts: c.WebhookAllowHosts}}
 	w.svc = &webhook.Service{Store: archiveWebhooks{arch}, Policy: w.policy, Kicker: w}
 	return w
@@ -66,7 +70,7 @@ func (w *nodeWebhooks) start(ctx context.Context, reg prometheus.Registerer) {
 			if s := w.arch.Store(); s != nil {
 				store := webhooksql.New(s.DB(), s.Dialect())
 				r, err := webhookriver.Open(ctx, w.arch.url, store, webhook.NewSender(w.policy, 10*time.Second),
-					webhookriver.Config{Registerer: reg, Logger: w.log})
+					webhookriver.Config{Registerer: reg, Logger: w.log, PauseAfter: w.pauseAfter})
 				if err == nil {
 					reg = nil // registered once
 					w.mu.Lock()

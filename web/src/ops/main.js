@@ -2,7 +2,8 @@
 // cover it), an H3 r7 supply/demand layer, live counters, uPlot charts of
 // ingest rate and delivery latency, a live trips table with cancel and
 // reassign, past trips from the archive and a trip's replay on the map
-// (history.js, replay.js). Every feed degrades to a plainer one when the
+// (history.js, replay.js), webhook endpoints with the paused ones first
+// (webhooks.js). Every feed degrades to a plainer one when the
 // server lacks it: the viewport stream to nearby polling, the summary
 // stream to polling, summary rates to /metrics.
 import '../style.css';
@@ -20,6 +21,7 @@ import { TripsTable } from './table.js';
 import { DriverList } from './drivers.js';
 import { TripHistory } from './history.js';
 import { Replay } from './replay.js';
+import { WebhookList } from './webhooks.js';
 
 const S = {
   token: null,
@@ -56,6 +58,7 @@ async function main() {
     onClose: () => { if (S.replayFrom && S.replayFrom.isConnected) S.replayFrom.focus(); },
   });
   S.history = new TripHistory({ api, onReplay: openReplay });
+  S.webhooks = new WebhookList({ api, send, notice });
   map.on('zoomend', () => { drawSupply(); countInView(); });
   map.on('moveend', countInView);
   await signIn();
@@ -79,6 +82,7 @@ async function main() {
   setupCharts();
   restartAll();
   S.history.search();
+  S.webhooks.load();
 }
 
 // api is a GET of the JSON API as ops, with a fresh token once when the
@@ -89,6 +93,17 @@ async function api(path) {
   } catch (e) {
     if (!isRejected(e) || !(await renewToken())) throw e;
     return request(path, { token: S.token });
+  }
+}
+
+// send is a write to the JSON API as ops (opts: method, body), with a
+// fresh token once when the server rejects the one held.
+async function send(path, opts) {
+  try {
+    return await request(path, { ...opts, token: S.token });
+  } catch (e) {
+    if (!isRejected(e) || !(await renewToken())) throw e;
+    return request(path, { ...opts, token: S.token });
   }
 }
 
