@@ -228,8 +228,11 @@ func TestReplayPorto(t *testing.T) {
 		t.Fatal(err)
 	}
 	// σ = 5 m jitter: the server's position is the fix it got, so it stays
-	// within a few σ of the trace.
-	if extra.Track.Count < 20 || extra.Track.P90 > 15 || extra.Track.Max > 40 {
+	// within a few σ of the trace. The comparisons are taken every 500 ms
+	// of wall time when the driver's position moved: about 60 on a quiet
+	// machine, 15 once under a load average of 30; 10 still makes the
+	// check mean something.
+	if extra.Track.Count < 10 || extra.Track.P90 > 15 || extra.Track.Max > 40 {
 		t.Errorf("server positions off the trace: %+v", extra.Track)
 	}
 }
