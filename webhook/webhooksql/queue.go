@@ -1,10 +1,12 @@
 package webhooksql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +24,7 @@ const tripTopic = "trip:"
 // first), queues each trip event for every enabled endpoint whose filter
 // matches and that existed when the event happened, and marks them
 // routed, in one transaction. It returns how many events it read and the
-// topics it queued deliveries on. Routing an event twice queues nothing
+// endpoints it queued deliveries for. Routing an event twice queues nothing
 // more (unique per endpoint and event).
 func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -63,7 +65,7 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	}
 	var ds []row
 	seen := map[string]bool{}
-	var topics []string
+	var queued []string
 	for _, ev := range evs {
 		if !strings.HasPrefix(ev.Topic, tripTopic) {
 			continue
@@ -73,9 +75,9 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 				continue
 			}
 			ds = append(ds, row{endpoint: e.ID, ev: ev})
-			if !seen[ev.Topic] {
-				seen[ev.Topic] = true
-				topics = append(topics, ev.Topic)
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				queued = append(queued, e.ID)
 			}
 		}
 	}
@@ -88,7 +90,7 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
 	}
-	return len(evs), topics, nil
+	return len(evs), queued, nil
 }
 
 // row is one event to queue for one endpoint.
@@ -129,7 +131,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []row, replay bool) er
 	conflict := ` ON CONFLICT (endpoint_id, topic, id_ms, id_seq) DO NOTHING`
 	if replay {
 		conflict = ` ON CONFLICT (endpoint_id, topic, id_ms, id_seq) DO UPDATE SET state = 'pending',
-			gen = webhook_deliveries.gen + 1, attempts = 0, first_attempt_us = 0, done_us = 0`
+			gen = webhook_deliveries.gen + 1, attempts = 0, first_attempt_us = 0, done_us = 0, next_attempt_us = 0`
 	}
 	for start := 0; start < len(ds); start += insertBatch {
 		end := min(len(ds), start+insertBatch)
@@ -291,57 +293,274 @@ func scanDelivery(r scanner) (webhook.Delivery, error) {
 	return d, err
 }
 
+// Claim takes up to limit heads of an endpoint's queues that are due (a
+// next attempt at or before now), oldest event first, and holds them
+// until until: no other Claim returns them before (a node that died
+// holding one leaves it due again then). A queue's later delivery is
+// never returned while an earlier one is pending.
+func (s queues) Claim(ctx context.Context, endpointID string, now, until time.Time, limit int) ([]webhook.Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `UPDATE webhook_deliveries SET next_attempt_us = $1
+		WHERE endpoint_id = $2 AND state = 'pending' AND next_attempt_us <= $3
+		AND (topic, id_ms, id_seq) IN (SELECT topic, id_ms, id_seq FROM (
+			SELECT topic, id_ms, id_seq, next_attempt_us,
+				ROW_NUMBER() OVER (PARTITION BY topic ORDER BY id_ms, id_seq) AS rn
+			FROM webhook_deliveries WHERE endpoint_id = $2 AND state = 'pending') h
+			WHERE rn = 1 AND next_attempt_us <= $3 ORDER BY id_ms, id_seq LIMIT $4)
+		RETURNING `+deliveryCols, archive.Micros(until), endpointID, archive.Micros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: claim: %w", err)
+	}
+	defer rows.Close()
+	var out []webhook.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: claim: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhooks: claim: %w", err)
+	}
+	slices.SortFunc(out, func(a, b webhook.Delivery) int { return compareIDs(a.Event.ID, b.Event.ID) })
+	return out, nil
+}
+
+// compareIDs orders event IDs by time, then sequence.
+func compareIDs(a, b string) int {
+	x, _ := archive.ParseEventID(a)
+	y, _ := archive.ParseEventID(b)
+	if c := cmp.Compare(x.Ms, y.Ms); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Seq, y.Seq)
+}
+
+// NextDue returns when the earliest head of an endpoint's queues is due
+// (ok false: nothing is pending). A claimed head is due when its claim
+// ends.
+func (s queues) NextDue(ctx context.Context, endpointID string) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_us) FROM (
+		SELECT next_attempt_us, ROW_NUMBER() OVER (PARTITION BY topic ORDER BY id_ms, id_seq) AS rn
+		FROM webhook_deliveries WHERE endpoint_id = $1 AND state = 'pending') h WHERE rn = 1`, endpointID).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("webhooks: next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return archive.Time(next.Int64), true, nil
+}
+
+// PendingEndpoints returns the endpoints with pending deliveries.
+func (s queues) PendingEndpoints(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE state = 'pending'`)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: pending endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("webhooks: pending endpoints: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhooks: pending endpoints: %w", err)
+	}
+	return out, nil
+}
+
 // Record stores an attempt of delivery d (at generation d.Gen; a replay
 // since then makes it a no-op, reported false) and its endpoint's failure
 // run: cleared by a success, started by a failure. It returns the
 // endpoint's FailingSince after it.
 func (s queues) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error) {
-	id, err := archive.ParseEventID(d.Event.ID)
+	ok, since, err := s.RecordAll(ctx, []webhook.Delivery{d}, []webhook.Outcome{o})
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("%w: event id: %w", webhook.ErrInvalid, err)
+		return false, time.Time{}, err
 	}
-	at := archive.Micros(o.At)
-	var done int64
-	if o.State != webhook.StatePending {
-		done = at
+	return ok[0], since, nil
+}
+
+// RecordAll stores the attempts of deliveries ds of one endpoint (each at
+// its generation; a replay since makes it a no-op, reported false) and
+// the endpoint's failure run, in one transaction: the outcomes recorded,
+// in time order, clear it (a success) or start it (a failure). It returns
+// which were recorded and the endpoint's FailingSince after them.
+func (s queues) RecordAll(ctx context.Context, ds []webhook.Delivery, os []webhook.Outcome) ([]bool, time.Time, error) {
+	if len(ds) != len(os) {
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %d deliveries, %d outcomes", len(ds), len(os))
 	}
-	errText := ""
-	if o.Result.Err != nil {
-		errText = clipErr(o.Result.Err.Error())
+	if len(ds) == 0 {
+		return nil, time.Time{}, nil
+	}
+	rs := make([]recordRow, len(ds))
+	for i, d := range ds {
+		if d.EndpointID != ds[0].EndpointID {
+			return nil, time.Time{}, fmt.Errorf("%w: deliveries of several endpoints recorded at once", webhook.ErrInvalid)
+		}
+		r, err := newRecordRow(d, os[i])
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		rs[i] = r
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit: nothing to undo
-	res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
-		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $2 ELSE first_attempt_us END,
-		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7
-		WHERE endpoint_id = $8 AND topic = $9 AND id_ms = $10 AND id_seq = $11 AND gen = $12 AND state = 'pending'`,
-		o.State, at, o.Result.StatusCode, o.Result.Latency.Microseconds(), errText, o.Result.Response, done,
-		d.EndpointID, d.Event.Topic, id.Ms, id.Seq, d.Gen)
-	if err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, time.Time{}, nil
-	}
-	if o.Result.OK() {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = 0 WHERE id = $1 AND failing_since_us <> 0`, d.EndpointID)
+	var recorded []bool
+	if s.pg {
+		recorded, err = recordPG(ctx, tx, ds[0].EndpointID, rs)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, at, d.EndpointID)
+		recorded, err = recordEach(ctx, tx, ds[0].EndpointID, rs)
 	}
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	// The failure run, folded over the recorded outcomes in time order.
+	var order []int
+	for i, ok := range recorded {
+		if ok {
+			order = append(order, i)
+		}
+	}
+	if len(order) == 0 {
+		return recorded, time.Time{}, nil // nothing changed: the transaction rolls back
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return os[a].At.Compare(os[b].At) })
+	var (
+		succeeded bool
+		run       time.Time // the first failure after the last success
+	)
+	for _, i := range order {
+		switch {
+		case os[i].Result.OK():
+			succeeded, run = true, time.Time{}
+		case run.IsZero():
+			run = os[i].At
+		}
+	}
+	if succeeded {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2`, micros(run), ds[0].EndpointID)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, micros(run), ds[0].EndpointID)
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
 	var since int64
-	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, d.EndpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, ds[0].EndpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
-	return true, timeOf(since), nil
+	return recorded, timeOf(since), nil
+}
+
+// recordRow is one attempt's values, as stored.
+type recordRow struct {
+	state, err, resp         string
+	at, code, lat, done, nxt int64
+	topic                    string
+	id                       archive.EventID
+	gen                      int64
+}
+
+func newRecordRow(d webhook.Delivery, o webhook.Outcome) (recordRow, error) {
+	id, err := archive.ParseEventID(d.Event.ID)
+	if err != nil {
+		return recordRow{}, fmt.Errorf("%w: event id: %w", webhook.ErrInvalid, err)
+	}
+	r := recordRow{state: o.State, resp: o.Result.Response, at: archive.Micros(o.At), code: int64(o.Result.StatusCode),
+		lat: o.Result.Latency.Microseconds(), nxt: micros(o.NextAttempt), topic: d.Event.Topic, id: id, gen: d.Gen}
+	if o.State != webhook.StatePending {
+		r.done = r.at
+	}
+	if o.Result.Err != nil {
+		r.err = clipErr(o.Result.Err.Error())
+	}
+	return r, nil
+}
+
+// recordEach updates the rows one statement each (SQLite: in process,
+// one writer).
+func recordEach(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow) ([]bool, error) {
+	st, err := tx.PrepareContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
+		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $2 ELSE first_attempt_us END,
+		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7,
+		next_attempt_us = $8
+		WHERE endpoint_id = $9 AND topic = $10 AND id_ms = $11 AND id_seq = $12 AND gen = $13 AND state = 'pending'`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	out := make([]bool, len(rs))
+	for i, r := range rs {
+		res, err := st.ExecContext(ctx, r.state, r.at, r.code, r.lat, r.err, r.resp, r.done, r.nxt,
+			endpointID, r.topic, r.id.Ms, r.id.Seq, r.gen)
+		if err != nil {
+			return nil, err
+		}
+		n, _ := res.RowsAffected()
+		out[i] = n > 0
+	}
+	return out, nil
+}
+
+// recordPG updates the rows in one statement (PostgreSQL: one round trip).
+func recordPG(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow) ([]bool, error) {
+	n := len(rs)
+	var (
+		states, errs, resps, topics = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at, code, lat, done, nxt    = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		ms, seq, gen                = make([]int64, n), make([]int64, n), make([]int64, n)
+	)
+	for i, r := range rs {
+		states[i], errs[i], resps[i], topics[i] = r.state, r.err, r.resp, r.topic
+		at[i], code[i], lat[i], done[i], nxt[i] = r.at, r.code, r.lat, r.done, r.nxt
+		ms[i], seq[i], gen[i] = r.id.Ms, r.id.Seq, r.gen
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries AS d SET state = k.state, attempts = d.attempts + 1,
+		first_attempt_us = CASE WHEN d.first_attempt_us = 0 THEN k.at ELSE d.first_attempt_us END,
+		last_attempt_us = k.at, status_code = k.code, latency_us = k.lat, error = k.err, response = k.resp,
+		done_us = k.done, next_attempt_us = k.nxt
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::bigint[],
+			$8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
+			AS k(state, at, code, lat, err, resp, done, nxt, topic, ms, seq, gen)
+		WHERE d.endpoint_id = $13 AND d.topic = k.topic AND d.id_ms = k.ms AND d.id_seq = k.seq AND d.gen = k.gen
+			AND d.state = 'pending'
+		RETURNING d.topic, d.id_ms, d.id_seq`,
+		states, at, code, lat, errs, resps, done, nxt, topics, ms, seq, gen, endpointID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type key struct {
+		topic   string
+		ms, seq int64
+	}
+	got := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.topic, &k.ms, &k.seq); err != nil {
+			return nil, err
+		}
+		got[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, n)
+	for i, r := range rs {
+		out[i] = got[key{r.topic, r.id.Ms, r.id.Seq}]
+	}
+	return out, nil
 }
 
 // clipErr bounds an error kept in the log.

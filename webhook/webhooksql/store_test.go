@@ -54,7 +54,7 @@ func TestRoute(t *testing.T) {
 		}
 		n, topics, err := st.Route(ctx, 4)
 		if err != nil || n != 4 || len(topics) != 2 {
-			t.Fatalf("Route = %d, %v, %v; want 4 events on 2 topics", n, topics, err)
+			t.Fatalf("Route = %d, %v, %v; want 4 events for 2 endpoints", n, topics, err)
 		}
 		if n, _, err = st.Route(ctx, 100); err != nil || n != 3 {
 			t.Fatalf("second Route = %d, %v; want the 3 left", n, err)
