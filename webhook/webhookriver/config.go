@@ -15,7 +15,7 @@ type Config struct {
 	// workers). 0 means 20 (4 on SQLite, one writer at a time).
 	Workers int
 	// InFlight is how many deliveries one endpoint's drain sends at once,
-	// each of a different trip. 0 means 32.
+	// each of a different trip, in 4 batches (lanes). 0 means 128.
 	InFlight int
 	// Claim is how long a node holds the deliveries it sends: no other
 	// node sends them meanwhile, and past it a dead node's are due again.
@@ -80,7 +80,7 @@ func (c Config) withDefaults(sqlite bool) Config {
 		}
 	}
 	if c.InFlight <= 0 {
-		c.InFlight = 32
+		c.InFlight = 128
 	}
 	def(&c.Claim, 30*time.Second)
 	def(&c.Linger, 2*time.Second)

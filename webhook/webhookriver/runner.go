@@ -1,12 +1,14 @@
 package webhookriver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -181,7 +183,9 @@ func (r *Runner) Run(ctx context.Context) error {
 // route runs one routing step and queues the drain jobs of the
 // endpoints it queued deliveries for; busy: a full batch, more may wait.
 func (r *Runner) route(ctx context.Context) (bool, error) {
+	t0 := time.Now()
 	n, endpoints, err := r.store.Route(ctx, r.cfg.Batch)
+	track("route", t0)
 	if err != nil || n == 0 {
 		return false, err
 	}
@@ -307,9 +311,9 @@ func (b backoff) delay(failures int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// worker drains an endpoint: claims its due queue heads (a batch of at
-// most Config.InFlight, one per trip), sends them at once, records the
-// outcomes in one transaction, and again until none is due.
+// worker drains an endpoint: lanes (see drain) claim its due queue
+// heads, one per trip, send them at once and record the outcomes in one
+// statement, until none is due.
 type worker struct {
 	river.WorkerDefaults[drainArgs]
 	r *Runner
@@ -321,6 +325,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[drainArgs]) error {
 	// timeout; every attempt it started is recorded by then.
 	stop := time.Now().Add(jobTimeout(r.cfg) / 2)
 	for {
+		// The endpoint (URL, secret) is read at each burst; Claim itself
+		// takes nothing of one disabled or paused meanwhile.
 		ep, err := r.store.Endpoint(ctx, id)
 		if errors.Is(err, webhook.ErrNotFound) {
 			return nil // the endpoint was deleted
@@ -331,40 +337,97 @@ func (w *worker) Work(ctx context.Context, job *river.Job[drainArgs]) error {
 		if !ep.Enabled || ep.Paused {
 			return nil // a resume kicks the endpoint
 		}
-		now := time.Now()
-		ds, err := r.store.Claim(ctx, id, now, now.Add(r.cfg.Claim), r.cfg.InFlight)
-		if err != nil {
-			return err
-		}
-		if len(ds) == 0 {
-			next, ok, err := r.store.NextDue(ctx, id)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return nil // nothing pending
-			}
-			// A retry due soon is waited for here, looking for new
-			// deliveries meanwhile; a later one gets a scheduled job.
-			wait := time.Until(next)
-			if wait > r.cfg.Linger || time.Now().Add(wait).After(stop) {
-				return r.wake(ctx, id, next)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(min(max(wait, time.Millisecond), r.cfg.Interval)):
-			}
-			continue
-		}
-		paused, err := r.send(ctx, ep, ds)
+		sent, paused, err := r.drain(ctx, ep, stop)
 		if err != nil || paused {
 			return err
 		}
 		if time.Now().After(stop) {
 			return river.JobSnooze(0)
 		}
+		if sent > 0 {
+			continue // the next deliveries of those trips may be due
+		}
+		next, ok, err := r.store.NextDue(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil // nothing pending
+		}
+		// A retry due soon is waited for here, looking for new
+		// deliveries meanwhile; a later one gets a scheduled job.
+		wait := time.Until(next)
+		if wait > r.cfg.Linger || time.Now().Add(wait).After(stop) {
+			return r.wake(ctx, id, next)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(max(wait, time.Millisecond), r.cfg.Interval)):
+		}
 	}
+}
+
+// lanes is how many batches of an endpoint are in flight at once: a
+// lane's database round trips overlap the others' sends, and a slow
+// answer holds up its own batch only.
+const lanes = 4
+
+// drain runs up to lanes lanes over endpoint ep, each claiming a batch
+// of InFlight/lanes due heads, sending it and recording it, again until
+// Claim finds nothing, the job's time is up (stop), ep is paused or an
+// error stops it. Lanes start one after the other (each with a batch):
+// no two race for the same heads. It returns how many deliveries were
+// sent.
+func (r *Runner) drain(ctx context.Context, ep webhook.Endpoint, stop time.Time) (int, bool, error) {
+	per := max(1, r.cfg.InFlight/lanes)
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		sent   int
+		paused bool
+		first  error
+		halt   atomic.Bool // stop claiming: an error, a pause
+	)
+	claim := func() ([]webhook.Delivery, bool) {
+		if halt.Load() || ctx.Err() != nil || time.Now().After(stop) {
+			return nil, false
+		}
+		now := time.Now()
+		ds, err := r.store.Claim(ctx, ep.ID, now, now.Add(r.cfg.Claim), per)
+		track("claim", now)
+		if err != nil {
+			mu.Lock()
+			first = cmp.Or(first, err)
+			mu.Unlock()
+			halt.Store(true)
+			return nil, false
+		}
+		return ds, len(ds) > 0
+	}
+	lane := func(ds []webhook.Delivery) {
+		for ok := true; ok; ds, ok = claim() {
+			p, err := r.send(ctx, ep, ds)
+			mu.Lock()
+			sent += len(ds)
+			paused = paused || p
+			first = cmp.Or(first, err)
+			mu.Unlock()
+			if err != nil || p {
+				halt.Store(true)
+				return
+			}
+		}
+	}
+	for range lanes {
+		ds, ok := claim()
+		if !ok {
+			break
+		}
+		wg.Go(func() { lane(ds) })
+	}
+	wg.Wait()
+	return sent, paused, first
 }
 
 // send sends the claimed deliveries ds of endpoint ep at once and
@@ -391,7 +454,11 @@ func (r *Runner) send(ctx context.Context, ep webhook.Endpoint, ds []webhook.Del
 			os[i] = o
 		})
 	}
+	t0 := time.Now()
 	wg.Wait()
+	track("sendwait", t0)
+	t0 = time.Now()
+	defer track("record", t0)
 	// Recorded even when the job's time is up: the attempts were made.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

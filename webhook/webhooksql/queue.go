@@ -294,18 +294,28 @@ func scanDelivery(r scanner) (webhook.Delivery, error) {
 }
 
 // Claim takes up to limit heads of an endpoint's queues that are due (a
-// next attempt at or before now), oldest event first, and holds them
+// next attempt at or before now), oldest event first, if the endpoint
+// is enabled and not paused, and holds them
 // until until: no other Claim returns them before (a node that died
 // holding one leaves it due again then). A queue's later delivery is
 // never returned while an earlier one is pending.
 func (s queues) Claim(ctx context.Context, endpointID string, now, until time.Time, limit int) ([]webhook.Delivery, error) {
+	// The oldest due rows first (index webhook_deliveries_due, whose
+	// predicate the literal "next_attempt_us >= 0" repeats), each only if
+	// it is its queue's head: a correlated subquery (LIMIT keeps
+	// PostgreSQL from making it a join), so the outer row's topic is a
+	// parameter of a probe of webhook_deliveries_pending, whatever the
+	// statistics say. No scan of the whole backlog.
 	rows, err := s.db.QueryContext(ctx, `UPDATE webhook_deliveries SET next_attempt_us = $1
-		WHERE endpoint_id = $2 AND state = 'pending' AND next_attempt_us <= $3
-		AND (topic, id_ms, id_seq) IN (SELECT topic, id_ms, id_seq FROM (
-			SELECT topic, id_ms, id_seq, next_attempt_us,
-				ROW_NUMBER() OVER (PARTITION BY topic ORDER BY id_ms, id_seq) AS rn
-			FROM webhook_deliveries WHERE endpoint_id = $2 AND state = 'pending') h
-			WHERE rn = 1 AND next_attempt_us <= $3 ORDER BY id_ms, id_seq LIMIT $4)
+		WHERE (endpoint_id, topic, id_ms, id_seq) IN (SELECT d.endpoint_id, d.topic, d.id_ms, d.id_seq
+			FROM webhook_deliveries d
+			WHERE d.endpoint_id = $2 AND d.state = 'pending' AND d.next_attempt_us >= 0 AND d.next_attempt_us <= $3
+			AND (d.id_ms, d.id_seq) = (SELECT p.id_ms, p.id_seq FROM webhook_deliveries p
+				WHERE p.endpoint_id = $2 AND p.topic = d.topic AND p.state = 'pending'
+				ORDER BY p.id_ms, p.id_seq LIMIT 1)
+			AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $2 AND enabled = 1 AND paused = 0)
+			ORDER BY d.id_ms, d.id_seq LIMIT $4)
+		AND state = 'pending' AND next_attempt_us <= $3
 		RETURNING `+deliveryCols, archive.Micros(until), endpointID, archive.Micros(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("webhooks: claim: %w", err)
@@ -341,9 +351,11 @@ func compareIDs(a, b string) int {
 // ends.
 func (s queues) NextDue(ctx context.Context, endpointID string) (time.Time, bool, error) {
 	var next sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(next_attempt_us) FROM (
-		SELECT next_attempt_us, ROW_NUMBER() OVER (PARTITION BY topic ORDER BY id_ms, id_seq) AS rn
-		FROM webhook_deliveries WHERE endpoint_id = $1 AND state = 'pending') h WHERE rn = 1`, endpointID).Scan(&next); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(d.next_attempt_us) FROM webhook_deliveries d
+		WHERE d.endpoint_id = $1 AND d.state = 'pending'
+		AND (d.id_ms, d.id_seq) = (SELECT p.id_ms, p.id_seq FROM webhook_deliveries p
+			WHERE p.endpoint_id = $1 AND p.topic = d.topic AND p.state = 'pending'
+			ORDER BY p.id_ms, p.id_seq LIMIT 1)`, endpointID).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("webhooks: next due: %w", err)
 	}
 	if !next.Valid {
@@ -387,9 +399,9 @@ func (s queues) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcom
 
 // RecordAll stores the attempts of deliveries ds of one endpoint (each at
 // its generation; a replay since makes it a no-op, reported false) and
-// the endpoint's failure run, in one transaction: the outcomes recorded,
-// in time order, clear it (a success) or start it (a failure). It returns
-// which were recorded and the endpoint's FailingSince after them.
+// the endpoint's failure run, at once: its outcomes, in time order, clear
+// the run (a success) or start it (a failure). It returns which were
+// recorded and the endpoint's FailingSince after them.
 func (s queues) RecordAll(ctx context.Context, ds []webhook.Delivery, os []webhook.Outcome) ([]bool, time.Time, error) {
 	if len(ds) != len(os) {
 		return nil, time.Time{}, fmt.Errorf("webhooks: record: %d deliveries, %d outcomes", len(ds), len(os))
@@ -408,59 +420,47 @@ func (s queues) RecordAll(ctx context.Context, ds []webhook.Delivery, os []webho
 		}
 		rs[i] = r
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit: nothing to undo
-	var recorded []bool
-	if s.pg {
-		recorded, err = recordPG(ctx, tx, ds[0].EndpointID, rs)
-	} else {
-		recorded, err = recordEach(ctx, tx, ds[0].EndpointID, rs)
-	}
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
-	}
-	// The failure run, folded over the recorded outcomes in time order.
-	var order []int
-	for i, ok := range recorded {
-		if ok {
-			order = append(order, i)
-		}
-	}
-	if len(order) == 0 {
-		return recorded, time.Time{}, nil // nothing changed: the transaction rolls back
+	// The failure run after these attempts: each one tells the endpoint's
+	// health, recorded or not.
+	order := make([]int, len(os))
+	for i := range order {
+		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return os[a].At.Compare(os[b].At) })
-	var (
-		succeeded bool
-		run       time.Time // the first failure after the last success
-	)
+	run := failureRun{}
 	for _, i := range order {
 		switch {
 		case os[i].Result.OK():
-			succeeded, run = true, time.Time{}
-		case run.IsZero():
-			run = os[i].At
+			run.succeeded, run.since = true, 0
+		case run.since == 0:
+			run.since = archive.Micros(os[i].At)
 		}
 	}
-	if succeeded {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2`, micros(run), ds[0].EndpointID)
+	var (
+		recorded []bool
+		since    int64
+		err      error
+	)
+	if s.pg {
+		recorded, since, err = recordPG(ctx, s.db, ds[0].EndpointID, rs, run)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, micros(run), ds[0].EndpointID)
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			recorded, since, err = recordEach(ctx, tx, ds[0].EndpointID, rs, run)
+			return err
+		})
 	}
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
 	}
-	var since int64
-	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, ds[0].EndpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
-	}
 	return recorded, timeOf(since), nil
+}
+
+// failureRun is what a batch of attempts does to an endpoint's failure
+// run: with a success, the run is since (0: none, the last attempt
+// succeeded); without, a run starts at since unless one is on.
+type failureRun struct {
+	succeeded bool
+	since     int64
 }
 
 // recordRow is one attempt's values, as stored.
@@ -488,16 +488,16 @@ func newRecordRow(d webhook.Delivery, o webhook.Outcome) (recordRow, error) {
 	return r, nil
 }
 
-// recordEach updates the rows one statement each (SQLite: in process,
-// one writer).
-func recordEach(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow) ([]bool, error) {
+// recordEach updates the rows one statement each, then the endpoint's
+// failure run, in tx (SQLite: in process, one writer).
+func recordEach(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow, run failureRun) ([]bool, int64, error) {
 	st, err := tx.PrepareContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
 		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $2 ELSE first_attempt_us END,
 		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7,
 		next_attempt_us = $8
 		WHERE endpoint_id = $9 AND topic = $10 AND id_ms = $11 AND id_seq = $12 AND gen = $13 AND state = 'pending'`)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer st.Close()
 	out := make([]bool, len(rs))
@@ -505,16 +505,29 @@ func recordEach(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordR
 		res, err := st.ExecContext(ctx, r.state, r.at, r.code, r.lat, r.err, r.resp, r.done, r.nxt,
 			endpointID, r.topic, r.id.Ms, r.id.Seq, r.gen)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		n, _ := res.RowsAffected()
 		out[i] = n > 0
 	}
-	return out, nil
+	if run.succeeded {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us <> $1`, run.since, endpointID)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, run.since, endpointID)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	var since int64
+	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, endpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, err
+	}
+	return out, since, nil
 }
 
-// recordPG updates the rows in one statement (PostgreSQL: one round trip).
-func recordPG(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow) ([]bool, error) {
+// recordPG updates the rows and the endpoint's failure run in one
+// statement (PostgreSQL: one round trip, atomic without a transaction).
+func recordPG(ctx context.Context, db *sql.DB, endpointID string, rs []recordRow, run failureRun) ([]bool, int64, error) {
 	n := len(rs)
 	var (
 		states, errs, resps, topics = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -526,7 +539,10 @@ func recordPG(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow
 		at[i], code[i], lat[i], done[i], nxt[i] = r.at, r.code, r.lat, r.done, r.nxt
 		ms[i], seq[i], gen[i] = r.id.Ms, r.id.Seq, r.gen
 	}
-	rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries AS d SET state = k.state, attempts = d.attempts + 1,
+	// The last row is the endpoint's failing_since_us after the statement
+	// (id_ms -1).
+	rows, err := db.QueryContext(ctx, `WITH u AS (UPDATE webhook_deliveries AS d SET state = k.state,
+		attempts = d.attempts + 1,
 		first_attempt_us = CASE WHEN d.first_attempt_us = 0 THEN k.at ELSE d.first_attempt_us END,
 		last_attempt_us = k.at, status_code = k.code, latency_us = k.lat, error = k.err, response = k.resp,
 		done_us = k.done, next_attempt_us = k.nxt
@@ -535,10 +551,16 @@ func recordPG(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow
 			AS k(state, at, code, lat, err, resp, done, nxt, topic, ms, seq, gen)
 		WHERE d.endpoint_id = $13 AND d.topic = k.topic AND d.id_ms = k.ms AND d.id_seq = k.seq AND d.gen = k.gen
 			AND d.state = 'pending'
-		RETURNING d.topic, d.id_ms, d.id_seq`,
-		states, at, code, lat, errs, resps, done, nxt, topics, ms, seq, gen, endpointID)
+		RETURNING d.topic, d.id_ms, d.id_seq),
+	e AS (UPDATE webhook_endpoints SET failing_since_us = $14::bigint
+		WHERE id = $13 AND CASE WHEN $15::boolean THEN failing_since_us <> $14::bigint ELSE failing_since_us = 0 END
+		RETURNING failing_since_us)
+	SELECT topic, id_ms, id_seq FROM u
+	UNION ALL SELECT '', -1, COALESCE((SELECT failing_since_us FROM e),
+		(SELECT failing_since_us FROM webhook_endpoints WHERE id = $13), 0)`,
+		states, at, code, lat, errs, resps, done, nxt, topics, ms, seq, gen, endpointID, run.since, run.succeeded)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer rows.Close()
 	type key struct {
@@ -546,21 +568,26 @@ func recordPG(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow
 		ms, seq int64
 	}
 	got := map[key]bool{}
+	var since int64
 	for rows.Next() {
 		var k key
 		if err := rows.Scan(&k.topic, &k.ms, &k.seq); err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		if k.ms == -1 {
+			since = k.seq
+			continue
 		}
 		got[k] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]bool, n)
 	for i, r := range rs {
 		out[i] = got[key{r.topic, r.id.Ms, r.id.Seq}]
 	}
-	return out, nil
+	return out, since, nil
 }
 
 // clipErr bounds an error kept in the log.
