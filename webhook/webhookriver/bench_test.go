@@ -106,6 +106,5 @@ func BenchmarkFanout(b *testing.B) {
 		b.ReportMetric(lat[len(lat)*99/100].Seconds(), "p99_s")
 		b.ReportMetric(float64(dups), "duplicates")
 		mu.Unlock()
-		webhookriver.DumpDebug()
 	}
 }

@@ -183,9 +183,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // route runs one routing step and queues the drain jobs of the
 // endpoints it queued deliveries for; busy: a full batch, more may wait.
 func (r *Runner) route(ctx context.Context) (bool, error) {
-	t0 := time.Now()
 	n, endpoints, err := r.store.Route(ctx, r.cfg.Batch)
-	track("route", t0)
 	if err != nil || n == 0 {
 		return false, err
 	}
@@ -395,7 +393,6 @@ func (r *Runner) drain(ctx context.Context, ep webhook.Endpoint, stop time.Time)
 		}
 		now := time.Now()
 		ds, err := r.store.Claim(ctx, ep.ID, now, now.Add(r.cfg.Claim), per)
-		track("claim", now)
 		if err != nil {
 			mu.Lock()
 			first = cmp.Or(first, err)
@@ -454,11 +451,7 @@ func (r *Runner) send(ctx context.Context, ep webhook.Endpoint, ds []webhook.Del
 			os[i] = o
 		})
 	}
-	t0 := time.Now()
 	wg.Wait()
-	track("sendwait", t0)
-	t0 = time.Now()
-	defer track("record", t0)
 	// Recorded even when the job's time is up: the attempts were made.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -534,22 +534,28 @@ func recordPG(ctx context.Context, db *sql.DB, endpointID string, rs []recordRow
 		at, code, lat, done, nxt    = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		ms, seq, gen                = make([]int64, n), make([]int64, n), make([]int64, n)
 	)
+	eps := make([]string, n)
 	for i, r := range rs {
+		eps[i] = endpointID
 		states[i], errs[i], resps[i], topics[i] = r.state, r.err, r.resp, r.topic
 		at[i], code[i], lat[i], done[i], nxt[i] = r.at, r.code, r.lat, r.done, r.nxt
 		ms[i], seq[i], gen[i] = r.id.Ms, r.id.Seq, r.gen
 	}
 	// The last row is the endpoint's failing_since_us after the statement
-	// (id_ms -1).
+	// (id_ms -1). The rows are joined on every key column from the array
+	// (the endpoint too, not a constant): the planner then looks each up
+	// by the primary key, even with statistics of a much smaller table
+	// (with the endpoint a constant it once scanned the endpoint's whole
+	// backlog per row).
 	rows, err := db.QueryContext(ctx, `WITH u AS (UPDATE webhook_deliveries AS d SET state = k.state,
 		attempts = d.attempts + 1,
 		first_attempt_us = CASE WHEN d.first_attempt_us = 0 THEN k.at ELSE d.first_attempt_us END,
 		last_attempt_us = k.at, status_code = k.code, latency_us = k.lat, error = k.err, response = k.resp,
 		done_us = k.done, next_attempt_us = k.nxt
 		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::bigint[],
-			$8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[])
-			AS k(state, at, code, lat, err, resp, done, nxt, topic, ms, seq, gen)
-		WHERE d.endpoint_id = $13 AND d.topic = k.topic AND d.id_ms = k.ms AND d.id_seq = k.seq AND d.gen = k.gen
+			$8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $16::text[])
+			AS k(state, at, code, lat, err, resp, done, nxt, topic, ms, seq, gen, ep)
+		WHERE d.endpoint_id = k.ep AND d.topic = k.topic AND d.id_ms = k.ms AND d.id_seq = k.seq AND d.gen = k.gen
 			AND d.state = 'pending'
 		RETURNING d.topic, d.id_ms, d.id_seq),
 	e AS (UPDATE webhook_endpoints SET failing_since_us = $14::bigint
@@ -558,7 +564,7 @@ func recordPG(ctx context.Context, db *sql.DB, endpointID string, rs []recordRow
 	SELECT topic, id_ms, id_seq FROM u
 	UNION ALL SELECT '', -1, COALESCE((SELECT failing_since_us FROM e),
 		(SELECT failing_since_us FROM webhook_endpoints WHERE id = $13), 0)`,
-		states, at, code, lat, errs, resps, done, nxt, topics, ms, seq, gen, endpointID, run.since, run.succeeded)
+		states, at, code, lat, errs, resps, done, nxt, topics, ms, seq, gen, endpointID, run.since, run.succeeded, eps)
 	if err != nil {
 		return nil, 0, err
 	}
