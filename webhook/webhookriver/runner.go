@@ -83,6 +83,10 @@ type Runner struct {
 
 	mu    sync.Mutex
 	again map[string]bool // endpoints whose drain job was skipped as a duplicate
+
+	// stopping: Run is ending; drains stop claiming and hand their job
+	// over (River's soft stop does not cancel a running job).
+	stopping atomic.Bool
 }
 
 // Open connects River to the archive at url (the same database the
@@ -133,6 +137,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("webhooks: river start: %w", err)
 	}
 	defer func() {
+		r.stopping.Store(true)
 		sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := r.jobs.Stop(sctx); err != nil {
@@ -339,8 +344,8 @@ func (w *worker) Work(ctx context.Context, job *river.Job[drainArgs]) error {
 		if err != nil || paused {
 			return err
 		}
-		if time.Now().After(stop) {
-			return river.JobSnooze(0)
+		if time.Now().After(stop) || r.stopping.Load() {
+			return river.JobSnooze(0) // available at once, to this node or another
 		}
 		if sent > 0 {
 			continue // the next deliveries of those trips may be due
@@ -388,7 +393,7 @@ func (r *Runner) drain(ctx context.Context, ep webhook.Endpoint, stop time.Time)
 		halt   atomic.Bool // stop claiming: an error, a pause
 	)
 	claim := func() ([]webhook.Delivery, bool) {
-		if halt.Load() || ctx.Err() != nil || time.Now().After(stop) {
+		if halt.Load() || r.stopping.Load() || ctx.Err() != nil || time.Now().After(stop) {
 			return nil, false
 		}
 		now := time.Now()

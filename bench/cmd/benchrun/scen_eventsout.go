@@ -117,6 +117,7 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 	if err := sc.startServer(ctx, "eventsout", "HEXTRACK_DATABASE_URL="+arch.url); err != nil {
 		return err
 	}
+	defer sc.stopServer() // before the schema is dropped
 	ops := sc.token("ops", "eventsout-ops")
 	recvs := make([]*eoReceiver, eoEndpoints)
 	for i := range recvs {
@@ -227,19 +228,24 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 	lost := want*eoEndpoints - len(all)
 	p99 := all.q(0.99)
 	extra := map[string]any{"endpoints": eoEndpoints, "trips": eoTrips, "events_posted": want, "posts_failed": failed.Load(),
-		"post_seconds": postTook.Seconds(), "deliveries_expected": want * eoEndpoints, "deliveries_received": len(all),
+		"post_seconds": postTook.Seconds(), "events_per_s_offered": float64(want) / postTook.Seconds(), "deliveries_expected": want * eoEndpoints, "deliveries_received": len(all),
 		"lost": lost, "duplicates": dups, "bad_signatures": bad, "out_of_order": order,
 		"deliveries_per_s": float64(len(all)) / took.Seconds(), "p50_ms": ms(all.q(0.5)), "max_ms": ms(all.q(1))}
 	for k, v := range natsRow {
 		extra[k] = v
 	}
+	notes := ""
+	if postTook > eoSeconds*time.Second*11/10 {
+		notes = fmt.Sprintf("the server took the %d messages in %.0f s, not %d s: %.0f events/s offered, not %d", want, postTook.Seconds(), eoSeconds,
+			float64(want)/postTook.Seconds(), eoRate)
+	}
 	cmd := fmt.Sprintf("%s -only eventsout  # PostgreSQL archive; %d endpoints (trip.message) with receivers in the bench verifying signatures and per-trip order; %d chat messages/s over %d trips for %d s; latency = receipt - event ts; lost = posted x endpoints - distinct received (120 s grace)",
 		benchrunBin, eoEndpoints, eoRate, eoTrips, eoSeconds)
-	sc.rec.add(Scenario{Name: "events out", Metric: "event ts to webhook delivery (p99)", Value: ms(p99), Unit: "ms",
+	sc.rec.add(Scenario{Name: "8 events out", Metric: "event ts to webhook delivery (p99)", Value: ms(p99), Unit: "ms",
 		Target:    "1,000 events/s to 10 endpoints: p99 <= 1000 ms, 0 lost",
 		Met:       p99 <= time.Second && lost == 0 && want >= eoRate*eoSeconds && order == 0,
 		Reference: Ref{Name: "nats export lag (p99, the nats row)", Value: floatOf(natsRow["nats_export_lag_p99_ms"]), Unit: "ms"},
-		Command:   cmd, Extra: extra})
+		Command:   cmd, Notes: notes, Extra: extra})
 	return nil
 }
 
@@ -278,7 +284,7 @@ func natsRowOf(path string) map[string]any {
 	for _, s := range res.Scenarios {
 		if s.Name == "nats export lag" && s.Metric != "error" {
 			return map[string]any{"nats_export_lag_p99_ms": s.Value, "nats_export_lag_met": s.Met,
-				"nats_export_lag_from": "the nats row of " + path + " (scripts/bench.sh -only nats)"}
+				"nats_export_lag_from": "the nats row of results.json (scripts/bench.sh -only nats)"}
 		}
 	}
 	return nil
