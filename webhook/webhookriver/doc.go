@@ -35,8 +35,9 @@
 // later event is never sent to an endpoint before the earlier one
 // succeeded or was dead-lettered (it is not a head before), while
 // different trips and endpoints go in parallel (Config.Workers endpoints
-// per node). A job hands over (snoozes, available at once) after half
-// its timeout.
+// per node). A job hands over (snoozes, available at once behind the
+// jobs waiting) after 5 s: with more endpoints than workers, each gets
+// its turn.
 //
 // When nothing is due, a retry due within Config.Linger (2 s) is waited
 // for in the job, which looks for new deliveries every Config.Interval

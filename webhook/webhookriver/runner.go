@@ -324,9 +324,10 @@ type worker struct {
 
 func (w *worker) Work(ctx context.Context, job *river.Job[drainArgs]) error {
 	r, id := w.r, job.Args.EndpointID
-	// A job hands over (snoozes, at once available again) before River's
-	// timeout; every attempt it started is recorded by then.
-	stop := time.Now().Add(jobTimeout(r.cfg) / 2)
+	// A job hands over (snoozes, at once available again, behind the
+	// jobs already waiting) after drainSlice, and before River's timeout:
+	// with more endpoints than Workers, each gets its turn.
+	stop := time.Now().Add(min(drainSlice, jobTimeout(r.cfg)/2))
 	for {
 		// The endpoint (URL, secret) is read at each burst; Claim itself
 		// takes nothing of one disabled or paused meanwhile.
@@ -370,6 +371,9 @@ func (w *worker) Work(ctx context.Context, job *river.Job[drainArgs]) error {
 		}
 	}
 }
+
+// drainSlice is the longest a drain job runs before it hands over.
+const drainSlice = 5 * time.Second
 
 // lanes is how many batches of an endpoint are in flight at once: a
 // lane's database round trips overlap the others' sends, and a slow
