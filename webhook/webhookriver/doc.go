@@ -79,7 +79,7 @@
 // in it) for 10 local receivers answering 204, and reports deliveries/s
 // from the first event to the last delivery, the p50/p99 from event time
 // to delivery, and duplicates. Measured on the development machine (2
-// cores) while other work kept its load average at 14-30:
+// cores) while other work kept its load average at 8-30:
 //
 //   - the job-per-head design before this one: ~100-130 deliveries/s at
 //     200 events/s (a fifth of the load above);
@@ -87,8 +87,8 @@
 //     over the whole backlog per claim, 5 round trips per record):
 //     680-1,040 deliveries/s at 200 events/s, 640 at 1,000 events/s;
 //   - as it is (lanes, the head probe, one-statement records, 32 idle
-//     database connections): 1,236-1,336 deliveries/s at 1,000 events/s,
-//     p50 15-16 s, p99 29-32 s, i.e. still 7-8x short of the 10,000/s
+//     database connections): 1,118-1,336 deliveries/s at 1,000 events/s,
+//     p50 15-20 s, p99 29-39 s, i.e. still 7-9x short of the 10,000/s
 //     offered on that machine. 0-854 duplicates: the bench's sender
 //     times out at 1 s, and an overloaded receiver's answer can come
 //     later (at least once sends it again).
@@ -96,9 +96,9 @@
 // Where the time went (per-phase timings and a CPU profile of the
 // benchmark): with database round trips of 10-40 ms on the loaded
 // machine, a claim took 60-70 ms, a record 70 ms, a batch's sends 80-150
-// ms; the process itself used a quarter of one core's worth of CPU per
-// second of wall time, the rest being waits for PostgreSQL and the
-// scheduler. Earlier cuts were dominated by a fresh table's plans (the
+// ms; the benchmark's process (senders, receivers, River, routing) used
+// 0.3 of a core, half of it in HTTP, the rest of the time being waits for
+// PostgreSQL and for the cores other work held. Earlier cuts were dominated by a fresh table's plans (the
 // head check and the record's join scanned an endpoint's whole backlog
 // per row until ANALYZE; the queries are now written so that they
 // cannot), by new PostgreSQL connections per query (database/sql kept 2
