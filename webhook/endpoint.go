@@ -145,4 +145,7 @@ type Outcome struct {
 	State  string
 	At     time.Time
 	Result Result
+	// NextAttempt is when a delivery left pending may be tried again
+	// (zero: at once).
+	NextAttempt time.Time
 }

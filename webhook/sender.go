@@ -43,7 +43,7 @@ func NewSender(policy Policy, timeout time.Duration) *Sender {
 		Proxy:                 nil,
 		DialContext:           policy.dialContext(timeout),
 		ForceAttemptHTTP2:     true,
-		MaxIdleConnsPerHost:   16,
+		MaxIdleConnsPerHost:   128, // a drain sends up to 128 at once (webhookriver.Config.InFlight)
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"strings"
 	"sync"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers database/sql driver "pgx"
 	_ "github.com/mattn/go-sqlite3"    // registers database/sql driver "sqlite3"
@@ -113,6 +114,14 @@ func open(ctx context.Context, url string) (*sql.DB, goose.Dialect, error) {
 	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, "", fmt.Errorf("archive: open: %w", err)
+	}
+	if d == goose.DialectPostgres {
+		// database/sql keeps 2 idle connections by default: under
+		// concurrent use (the webhooks' drains, the archive's writers)
+		// every other query opened a PostgreSQL connection (a backend
+		// process) and closed it after.
+		db.SetMaxIdleConns(32)
+		db.SetConnMaxIdleTime(30 * time.Second)
 	}
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()

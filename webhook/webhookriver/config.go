@@ -11,9 +11,21 @@ import (
 
 // Config tunes a Runner. Zero values are the defaults.
 type Config struct {
-	// Workers is how many deliveries this node sends at once. 0 means 20
-	// (4 on SQLite, one writer at a time).
+	// Workers is how many endpoints this node drains at once (River
+	// workers). 0 means 20 (4 on SQLite, one writer at a time).
 	Workers int
+	// InFlight is how many deliveries one endpoint's drain sends at once,
+	// each of a different trip, in 4 batches (lanes). 0 means 128.
+	InFlight int
+	// Claim is how long a node holds the deliveries it sends: no other
+	// node sends them meanwhile, and past it a dead node's are due again.
+	// An attempt is cut at Claim, so it must exceed the Sender's timeout.
+	// 0 means 30s.
+	Claim time.Duration
+	// Linger is the longest wait for a retry a drain job does itself
+	// (looking for new deliveries every Interval meanwhile); a later one
+	// gets a job scheduled at its time. 0 means 2s.
+	Linger time.Duration
 	// RetryBase is the first retry's delay; each next one doubles, up to
 	// MaxBackoff, with jitter (the delay is drawn in [d/2, d]). 0 means 5s.
 	RetryBase time.Duration
@@ -31,10 +43,11 @@ type Config struct {
 	KeepLog time.Duration
 	// Batch is how many archived events one routing step reads. 0 means 500.
 	Batch int
-	// Interval is the routing loop's pause when nothing was new. 0 means 200ms.
+	// Interval is the routing loop's pause when nothing was new, and a
+	// lingering drain's between looks. 0 means 200ms.
 	Interval time.Duration
-	// Sweep is how often the lease holder re-queues every queue's head
-	// (a job lost between a delivery and its successor's insert, an
+	// Sweep is how often the lease holder queues the drain job of every
+	// endpoint with pending deliveries (a job lost with its node, an
 	// endpoint resumed elsewhere) and every node refreshes the paused
 	// gauge. 0 means 30s.
 	Sweep time.Duration
@@ -66,6 +79,11 @@ func (c Config) withDefaults(sqlite bool) Config {
 			*d = v
 		}
 	}
+	if c.InFlight <= 0 {
+		c.InFlight = 128
+	}
+	def(&c.Claim, 30*time.Second)
+	def(&c.Linger, 2*time.Second)
 	def(&c.RetryBase, 5*time.Second)
 	def(&c.MaxBackoff, time.Hour)
 	def(&c.DeadAfter, 24*time.Hour)

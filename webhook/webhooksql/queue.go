@@ -1,10 +1,12 @@
 package webhooksql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,7 +24,7 @@ const tripTopic = "trip:"
 // first), queues each trip event for every enabled endpoint whose filter
 // matches and that existed when the event happened, and marks them
 // routed, in one transaction. It returns how many events it read and the
-// topics it queued deliveries on. Routing an event twice queues nothing
+// endpoints it queued deliveries for. Routing an event twice queues nothing
 // more (unique per endpoint and event).
 func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -63,7 +65,7 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	}
 	var ds []row
 	seen := map[string]bool{}
-	var topics []string
+	var queued []string
 	for _, ev := range evs {
 		if !strings.HasPrefix(ev.Topic, tripTopic) {
 			continue
@@ -73,9 +75,9 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 				continue
 			}
 			ds = append(ds, row{endpoint: e.ID, ev: ev})
-			if !seen[ev.Topic] {
-				seen[ev.Topic] = true
-				topics = append(topics, ev.Topic)
+			if !seen[e.ID] {
+				seen[e.ID] = true
+				queued = append(queued, e.ID)
 			}
 		}
 	}
@@ -88,7 +90,7 @@ func (s queues) Route(ctx context.Context, limit int) (int, []string, error) {
 	if err := tx.Commit(); err != nil {
 		return 0, nil, fmt.Errorf("webhooks: route: %w", err)
 	}
-	return len(evs), topics, nil
+	return len(evs), queued, nil
 }
 
 // row is one event to queue for one endpoint.
@@ -129,7 +131,7 @@ func insertDeliveries(ctx context.Context, tx *sql.Tx, ds []row, replay bool) er
 	conflict := ` ON CONFLICT (endpoint_id, topic, id_ms, id_seq) DO NOTHING`
 	if replay {
 		conflict = ` ON CONFLICT (endpoint_id, topic, id_ms, id_seq) DO UPDATE SET state = 'pending',
-			gen = webhook_deliveries.gen + 1, attempts = 0, first_attempt_us = 0, done_us = 0`
+			gen = webhook_deliveries.gen + 1, attempts = 0, first_attempt_us = 0, done_us = 0, next_attempt_us = 0`
 	}
 	for start := 0; start < len(ds); start += insertBatch {
 		end := min(len(ds), start+insertBatch)
@@ -291,57 +293,307 @@ func scanDelivery(r scanner) (webhook.Delivery, error) {
 	return d, err
 }
 
+// Claim takes up to limit heads of an endpoint's queues that are due (a
+// next attempt at or before now), oldest event first, if the endpoint
+// is enabled and not paused, and holds them
+// until until: no other Claim returns them before (a node that died
+// holding one leaves it due again then). A queue's later delivery is
+// never returned while an earlier one is pending.
+func (s queues) Claim(ctx context.Context, endpointID string, now, until time.Time, limit int) ([]webhook.Delivery, error) {
+	// The oldest due rows first (index webhook_deliveries_due, whose
+	// predicate the literal "next_attempt_us >= 0" repeats), each only if
+	// it is its queue's head: a correlated subquery (LIMIT keeps
+	// PostgreSQL from making it a join), so the outer row's topic is a
+	// parameter of a probe of webhook_deliveries_pending, whatever the
+	// statistics say. No scan of the whole backlog.
+	rows, err := s.db.QueryContext(ctx, `UPDATE webhook_deliveries SET next_attempt_us = $1
+		WHERE (endpoint_id, topic, id_ms, id_seq) IN (SELECT d.endpoint_id, d.topic, d.id_ms, d.id_seq
+			FROM webhook_deliveries d
+			WHERE d.endpoint_id = $2 AND d.state = 'pending' AND d.next_attempt_us >= 0 AND d.next_attempt_us <= $3
+			AND (d.id_ms, d.id_seq) = (SELECT p.id_ms, p.id_seq FROM webhook_deliveries p
+				WHERE p.endpoint_id = $2 AND p.topic = d.topic AND p.state = 'pending'
+				ORDER BY p.id_ms, p.id_seq LIMIT 1)
+			AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $2 AND enabled = 1 AND paused = 0)
+			ORDER BY d.id_ms, d.id_seq LIMIT $4)
+		AND state = 'pending' AND next_attempt_us <= $3
+		RETURNING `+deliveryCols, archive.Micros(until), endpointID, archive.Micros(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: claim: %w", err)
+	}
+	defer rows.Close()
+	var out []webhook.Delivery
+	for rows.Next() {
+		d, err := scanDelivery(rows)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: claim: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhooks: claim: %w", err)
+	}
+	slices.SortFunc(out, func(a, b webhook.Delivery) int { return compareIDs(a.Event.ID, b.Event.ID) })
+	return out, nil
+}
+
+// compareIDs orders event IDs by time, then sequence.
+func compareIDs(a, b string) int {
+	x, _ := archive.ParseEventID(a)
+	y, _ := archive.ParseEventID(b)
+	if c := cmp.Compare(x.Ms, y.Ms); c != 0 {
+		return c
+	}
+	return cmp.Compare(x.Seq, y.Seq)
+}
+
+// NextDue returns when the earliest head of an endpoint's queues is due
+// (ok false: nothing is pending). A claimed head is due when its claim
+// ends.
+func (s queues) NextDue(ctx context.Context, endpointID string) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(d.next_attempt_us) FROM webhook_deliveries d
+		WHERE d.endpoint_id = $1 AND d.state = 'pending'
+		AND (d.id_ms, d.id_seq) = (SELECT p.id_ms, p.id_seq FROM webhook_deliveries p
+			WHERE p.endpoint_id = $1 AND p.topic = d.topic AND p.state = 'pending'
+			ORDER BY p.id_ms, p.id_seq LIMIT 1)`, endpointID).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("webhooks: next due: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return archive.Time(next.Int64), true, nil
+}
+
+// PendingEndpoints returns the endpoints with pending deliveries.
+func (s queues) PendingEndpoints(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE state = 'pending'`)
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: pending endpoints: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("webhooks: pending endpoints: %w", err)
+		}
+		out = append(out, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("webhooks: pending endpoints: %w", err)
+	}
+	return out, nil
+}
+
 // Record stores an attempt of delivery d (at generation d.Gen; a replay
 // since then makes it a no-op, reported false) and its endpoint's failure
 // run: cleared by a success, started by a failure. It returns the
 // endpoint's FailingSince after it.
 func (s queues) Record(ctx context.Context, d webhook.Delivery, o webhook.Outcome) (bool, time.Time, error) {
+	ok, since, err := s.RecordAll(ctx, []webhook.Delivery{d}, []webhook.Outcome{o})
+	if err != nil {
+		return false, time.Time{}, err
+	}
+	return ok[0], since, nil
+}
+
+// RecordAll stores the attempts of deliveries ds of one endpoint (each at
+// its generation; a replay since makes it a no-op, reported false) and
+// the endpoint's failure run, at once: its outcomes, in time order, clear
+// the run (a success) or start it (a failure). It returns which were
+// recorded and the endpoint's FailingSince after them.
+func (s queues) RecordAll(ctx context.Context, ds []webhook.Delivery, os []webhook.Outcome) ([]bool, time.Time, error) {
+	if len(ds) != len(os) {
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %d deliveries, %d outcomes", len(ds), len(os))
+	}
+	if len(ds) == 0 {
+		return nil, time.Time{}, nil
+	}
+	rs := make([]recordRow, len(ds))
+	for i, d := range ds {
+		if d.EndpointID != ds[0].EndpointID {
+			return nil, time.Time{}, fmt.Errorf("%w: deliveries of several endpoints recorded at once", webhook.ErrInvalid)
+		}
+		r, err := newRecordRow(d, os[i])
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		rs[i] = r
+	}
+	// The failure run after these attempts: each one tells the endpoint's
+	// health, recorded or not.
+	order := make([]int, len(os))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return os[a].At.Compare(os[b].At) })
+	run := failureRun{}
+	for _, i := range order {
+		switch {
+		case os[i].Result.OK():
+			run.succeeded, run.since = true, 0
+		case run.since == 0:
+			run.since = archive.Micros(os[i].At)
+		}
+	}
+	var (
+		recorded []bool
+		since    int64
+		err      error
+	)
+	if s.pg {
+		recorded, since, err = recordPG(ctx, s.db, ds[0].EndpointID, rs, run)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			recorded, since, err = recordEach(ctx, tx, ds[0].EndpointID, rs, run)
+			return err
+		})
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	}
+	return recorded, timeOf(since), nil
+}
+
+// failureRun is what a batch of attempts does to an endpoint's failure
+// run: with a success, the run is since (0: none, the last attempt
+// succeeded); without, a run starts at since unless one is on.
+type failureRun struct {
+	succeeded bool
+	since     int64
+}
+
+// recordRow is one attempt's values, as stored.
+type recordRow struct {
+	state, err, resp         string
+	at, code, lat, done, nxt int64
+	topic                    string
+	id                       archive.EventID
+	gen                      int64
+}
+
+func newRecordRow(d webhook.Delivery, o webhook.Outcome) (recordRow, error) {
 	id, err := archive.ParseEventID(d.Event.ID)
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("%w: event id: %w", webhook.ErrInvalid, err)
+		return recordRow{}, fmt.Errorf("%w: event id: %w", webhook.ErrInvalid, err)
 	}
-	at := archive.Micros(o.At)
-	var done int64
+	r := recordRow{state: o.State, resp: o.Result.Response, at: archive.Micros(o.At), code: int64(o.Result.StatusCode),
+		lat: o.Result.Latency.Microseconds(), nxt: micros(o.NextAttempt), topic: d.Event.Topic, id: id, gen: d.Gen}
 	if o.State != webhook.StatePending {
-		done = at
+		r.done = r.at
 	}
-	errText := ""
 	if o.Result.Err != nil {
-		errText = clipErr(o.Result.Err.Error())
+		r.err = clipErr(o.Result.Err.Error())
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit: nothing to undo
-	res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
+	return r, nil
+}
+
+// recordEach updates the rows one statement each, then the endpoint's
+// failure run, in tx (SQLite: in process, one writer).
+func recordEach(ctx context.Context, tx *sql.Tx, endpointID string, rs []recordRow, run failureRun) ([]bool, int64, error) {
+	st, err := tx.PrepareContext(ctx, `UPDATE webhook_deliveries SET state = $1, attempts = attempts + 1,
 		first_attempt_us = CASE WHEN first_attempt_us = 0 THEN $2 ELSE first_attempt_us END,
-		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7
-		WHERE endpoint_id = $8 AND topic = $9 AND id_ms = $10 AND id_seq = $11 AND gen = $12 AND state = 'pending'`,
-		o.State, at, o.Result.StatusCode, o.Result.Latency.Microseconds(), errText, o.Result.Response, done,
-		d.EndpointID, d.Event.Topic, id.Ms, id.Seq, d.Gen)
+		last_attempt_us = $2, status_code = $3, latency_us = $4, error = $5, response = $6, done_us = $7,
+		next_attempt_us = $8
+		WHERE endpoint_id = $9 AND topic = $10 AND id_ms = $11 AND id_seq = $12 AND gen = $13 AND state = 'pending'`)
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+		return nil, 0, err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return false, time.Time{}, nil
+	defer st.Close()
+	out := make([]bool, len(rs))
+	for i, r := range rs {
+		res, err := st.ExecContext(ctx, r.state, r.at, r.code, r.lat, r.err, r.resp, r.done, r.nxt,
+			endpointID, r.topic, r.id.Ms, r.id.Seq, r.gen)
+		if err != nil {
+			return nil, 0, err
+		}
+		n, _ := res.RowsAffected()
+		out[i] = n > 0
 	}
-	if o.Result.OK() {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = 0 WHERE id = $1 AND failing_since_us <> 0`, d.EndpointID)
+	if run.succeeded {
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us <> $1`, run.since, endpointID)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, at, d.EndpointID)
+		_, err = tx.ExecContext(ctx, `UPDATE webhook_endpoints SET failing_since_us = $1 WHERE id = $2 AND failing_since_us = 0`, run.since, endpointID)
 	}
 	if err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+		return nil, 0, err
 	}
 	var since int64
-	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, d.EndpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	if err := tx.QueryRowContext(ctx, `SELECT failing_since_us FROM webhook_endpoints WHERE id = $1`, endpointID).Scan(&since); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, err
 	}
-	if err := tx.Commit(); err != nil {
-		return false, time.Time{}, fmt.Errorf("webhooks: record: %w", err)
+	return out, since, nil
+}
+
+// recordPG updates the rows and the endpoint's failure run in one
+// statement (PostgreSQL: one round trip, atomic without a transaction).
+func recordPG(ctx context.Context, db *sql.DB, endpointID string, rs []recordRow, run failureRun) ([]bool, int64, error) {
+	n := len(rs)
+	var (
+		states, errs, resps, topics = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		at, code, lat, done, nxt    = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		ms, seq, gen                = make([]int64, n), make([]int64, n), make([]int64, n)
+	)
+	eps := make([]string, n)
+	for i, r := range rs {
+		eps[i] = endpointID
+		states[i], errs[i], resps[i], topics[i] = r.state, r.err, r.resp, r.topic
+		at[i], code[i], lat[i], done[i], nxt[i] = r.at, r.code, r.lat, r.done, r.nxt
+		ms[i], seq[i], gen[i] = r.id.Ms, r.id.Seq, r.gen
 	}
-	return true, timeOf(since), nil
+	// The last row is the endpoint's failing_since_us after the statement
+	// (id_ms -1). The rows are joined on every key column from the array
+	// (the endpoint too, not a constant): the planner then looks each up
+	// by the primary key, even with statistics of a much smaller table
+	// (with the endpoint a constant it once scanned the endpoint's whole
+	// backlog per row).
+	rows, err := db.QueryContext(ctx, `WITH u AS (UPDATE webhook_deliveries AS d SET state = k.state,
+		attempts = d.attempts + 1,
+		first_attempt_us = CASE WHEN d.first_attempt_us = 0 THEN k.at ELSE d.first_attempt_us END,
+		last_attempt_us = k.at, status_code = k.code, latency_us = k.lat, error = k.err, response = k.resp,
+		done_us = k.done, next_attempt_us = k.nxt
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::bigint[],
+			$8::bigint[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $16::text[])
+			AS k(state, at, code, lat, err, resp, done, nxt, topic, ms, seq, gen, ep)
+		WHERE d.endpoint_id = k.ep AND d.topic = k.topic AND d.id_ms = k.ms AND d.id_seq = k.seq AND d.gen = k.gen
+			AND d.state = 'pending'
+		RETURNING d.topic, d.id_ms, d.id_seq),
+	e AS (UPDATE webhook_endpoints SET failing_since_us = $14::bigint
+		WHERE id = $13 AND CASE WHEN $15::boolean THEN failing_since_us <> $14::bigint ELSE failing_since_us = 0 END
+		RETURNING failing_since_us)
+	SELECT topic, id_ms, id_seq FROM u
+	UNION ALL SELECT '', -1, COALESCE((SELECT failing_since_us FROM e),
+		(SELECT failing_since_us FROM webhook_endpoints WHERE id = $13), 0)`,
+		states, at, code, lat, errs, resps, done, nxt, topics, ms, seq, gen, endpointID, run.since, run.succeeded, eps)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	type key struct {
+		topic   string
+		ms, seq int64
+	}
+	got := map[key]bool{}
+	var since int64
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.topic, &k.ms, &k.seq); err != nil {
+			return nil, 0, err
+		}
+		if k.ms == -1 {
+			since = k.seq
+			continue
+		}
+		got[k] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	out := make([]bool, n)
+	for i, r := range rs {
+		out[i] = got[key{r.topic, r.id.Ms, r.id.Seq}]
+	}
+	return out, since, nil
 }
 
 // clipErr bounds an error kept in the log.

@@ -54,7 +54,7 @@ func TestRoute(t *testing.T) {
 		}
 		n, topics, err := st.Route(ctx, 4)
 		if err != nil || n != 4 || len(topics) != 2 {
-			t.Fatalf("Route = %d, %v, %v; want 4 events on 2 topics", n, topics, err)
+			t.Fatalf("Route = %d, %v, %v; want 4 events for 2 endpoints", n, topics, err)
 		}
 		if n, _, err = st.Route(ctx, 100); err != nil || n != 3 {
 			t.Fatalf("second Route = %d, %v; want the 3 left", n, err)
@@ -166,4 +166,76 @@ func TestRouteSeesEndpointCreatedWhileWaiting(t *testing.T) {
 			t.Fatalf("endpoint %s: heads %v, %v; want the one event", id, heads, err)
 		}
 	}
+}
+
+// TestClaim: Claim takes only due queue heads, holds them until the
+// claim ends (then a dead node's are due again), never a queue's later
+// delivery while an earlier one is pending, and nothing of a paused
+// endpoint; RecordAll records a batch and the endpoint's failure run;
+// NextDue is the earliest head's time.
+func TestClaim(t *testing.T) {
+	forEachStore(t, func(t *testing.T, _ string, s *sqlstore.Store) {
+		ctx := context.Background()
+		st := webhooksql.New(s.DB(), s.Dialect())
+		t0 := time.Now().Add(-time.Minute)
+		ep := newEndpoint(t, st, t0)
+		var evs []archive.Event
+		for i, trip := range []string{"t_0", "t_1", "t_0"} {
+			evs = append(evs, archive.Event{Topic: "trip:" + trip, TripID: trip, Type: "trip.status",
+				ID: fmt.Sprintf("1800000000%03d-0", i), TS: t0.Add(time.Second), Data: json.RawMessage(`{}`)})
+		}
+		if _, err := s.AppendEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Route(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		ids := func(ds []webhook.Delivery) []string {
+			var out []string
+			for _, d := range ds {
+				out = append(out, d.Event.ID)
+			}
+			return out
+		}
+		now := time.Now()
+		ds, err := st.Claim(ctx, ep.ID, now, now.Add(time.Minute), 10)
+		if got := ids(ds); err != nil || fmt.Sprint(got) != fmt.Sprint([]string{evs[0].ID, evs[1].ID}) {
+			t.Fatalf("Claim = %v, %v; want the two heads", got, err)
+		}
+		if again, err := st.Claim(ctx, ep.ID, now, now.Add(time.Minute), 10); err != nil || len(again) != 0 {
+			t.Fatalf("Claim while claimed = %v, %v; want none", ids(again), err)
+		}
+		if next, ok, err := st.NextDue(ctx, ep.ID); err != nil || !ok || next.Sub(now.Add(time.Minute)).Abs() > time.Millisecond {
+			t.Fatalf("NextDue = %v, %v, %v; want the claims' end", next, ok, err)
+		}
+		// t_0's head delivered, t_1's failed (retry in an hour).
+		ok, since, err := st.RecordAll(ctx, ds, []webhook.Outcome{
+			{State: webhook.StateDelivered, At: now, Result: webhook.Result{StatusCode: 204}},
+			{State: webhook.StatePending, At: now.Add(time.Millisecond), Result: webhook.Result{StatusCode: 500, Err: fmt.Errorf("answered 500")},
+				NextAttempt: now.Add(time.Hour)},
+		})
+		if err != nil || !ok[0] || !ok[1] || since.Sub(now.Add(time.Millisecond)).Abs() > time.Microsecond {
+			t.Fatalf("RecordAll = %v, %v, %v; want both recorded, failing since the failure", ok, since, err)
+		}
+		if d, err := st.Delivery(ctx, ep.ID, evs[1].Topic, evs[1].ID); err != nil || d.State != webhook.StatePending || d.Attempts != 1 || d.StatusCode != 500 {
+			t.Fatalf("failed delivery = %+v, %v", d, err)
+		}
+		ds, err = st.Claim(ctx, ep.ID, now, now.Add(time.Minute), 10)
+		if got := ids(ds); err != nil || fmt.Sprint(got) != fmt.Sprint([]string{evs[2].ID}) {
+			t.Fatalf("Claim after = %v, %v; want t_0's next only (t_1's retry is not due)", got, err)
+		}
+		// Two hours on: the claim ended (its node died) and the retry is due.
+		later := now.Add(2 * time.Hour)
+		if ds, err = st.Claim(ctx, ep.ID, later, later.Add(time.Minute), 10); err != nil || len(ds) != 2 {
+			t.Fatalf("Claim later = %v, %v; want the retry and the expired claim", ids(ds), err)
+		}
+		// A paused endpoint: nothing is claimed.
+		if err := st.Pause(ctx, ep.ID, since, now); err != nil {
+			t.Fatal(err)
+		}
+		later = later.Add(2 * time.Hour)
+		if ds, err = st.Claim(ctx, ep.ID, later, later.Add(time.Minute), 10); err != nil || len(ds) != 0 {
+			t.Fatalf("Claim of a paused endpoint = %v, %v; want none", ids(ds), err)
+		}
+	})
 }

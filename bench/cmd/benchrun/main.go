@@ -68,7 +68,7 @@ const prefix = "bench:"
 func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive,nats (default all)")
+	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive,nats,eventsout (default all)")
 	fs.StringVar(&c.out, "out", "bench/results.json", "results JSON")
 	fs.StringVar(&c.dir, "dir", "bench/out", "logs and profiles")
 	fs.StringVar(&c.server, "server", "bench/bin/hextrack", "hextrack binary (go build -tags pprof)")
@@ -133,6 +133,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		{"ingest", (&ingestScenario{rig: r}).run},
 		{"archive", (&archiveScenario{rig: r}).run}, // the fan-out load again, archived in PostgreSQL
 		{"nats", (&natsScenario{rig: r}).run},
+		{"eventsout", (&eventsOutScenario{rig: r}).run}, // webhooks: archive, route, deliver
 	}
 	for _, s := range steps {
 		if c.only != nil && !c.only[s.name] && !(s.name == "idle" && c.only["fanout"]) {
