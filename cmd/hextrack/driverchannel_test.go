@@ -33,15 +33,9 @@ import (
 
 const nodeSecret = "k9Qz7x2LmP4vW8nR1tY6uB3cE5fH0jA2"
 
-// runNode starts one Main on the real Redis with the given key prefix (so
-// several nodes can share one), test-sized dispatch timeouts and a short
-// drain window.
-func runNode(tb testing.TB, redisURL, prefix string) *Main {
-	tb.Helper()
-	return runNodeWith(tb, redisURL, prefix, nil)
-}
-
-// runNodeWith is runNode with its config changed by set (nil: none).
+// runNodeWith starts one Main on the real Redis with the given key prefix
+// (so several nodes can share one), test-sized dispatch timeouts and a
+// short drain window; set (nil: none) changes its config.
 func runNodeWith(tb testing.TB, redisURL, prefix string, set func(*Config)) *Main {
 	tb.Helper()
 	cfg := Config{Addr: "127.0.0.1:0", RedisURL: redisURL, Dev: true, LogLevel: "error", Prefix: prefix,
