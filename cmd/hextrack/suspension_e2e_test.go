@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -242,4 +244,56 @@ func TestDriverSuspension(t *testing.T) {
 func isCode(err error, status int, code string) bool {
 	st, c := apiStatus(err)
 	return st == status && c == code
+}
+
+// TestSuspensionReachesTheArchive: with an archive open, a suspension and
+// a reinstatement are the driver's status changes "suspended" and
+// "offline", and the suspension ends its shift.
+func TestSuspensionReachesTheArchive(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	m, _ := runMainWith(t, Config{DataDir: dir})
+	ctx := context.Background()
+	anon := client.New("http://"+m.Addr(), "", nil)
+	dtok, err := anon.DevToken(ctx, "driver", "d_susp", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otok, _ := anon.DevToken(ctx, "ops", "o_susp", time.Hour)
+	if _, err := anon.WithToken(dtok).SetStatus(ctx, "d_susp", "available"); err != nil {
+		t.Fatal(err)
+	}
+	ops := anon.WithToken(otok)
+	if _, _, err := ops.Do(ctx, http.MethodPost, "/v1/drivers/d_susp/suspend", map[string]string{"reason": "audit"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ops.Do(ctx, http.MethodPost, "/v1/drivers/d_susp/reinstate", map[string]string{"reason": "cleared"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", filepath.Join(dir, archiveFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	statuses := func() []string {
+		rows, err := db.QueryContext(ctx, "SELECT status FROM driver_status WHERE driver_id = 'd_susp' ORDER BY at_us")
+		if err != nil {
+			return nil
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			_ = rows.Scan(&s)
+			out = append(out, s)
+		}
+		return out
+	}
+	want := []string{driver.StatusAvailable, driver.StatusSuspended, driver.StatusOffline}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(statuses(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("archived statuses %v, want %v", statuses(), want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
