@@ -19,6 +19,7 @@ require (
 	github.com/riverqueue/river/riverdriver/riversqlite v0.51.2
 	github.com/riverqueue/river/rivertype v0.51.2
 	github.com/standard-webhooks/standard-webhooks/libraries v1.3.0
+	github.com/twpayne/go-polyline v1.1.1
 	github.com/uber/h3-go/v4 v4.4.1
 	golang.org/x/sync v0.25.0
 	golang.org/x/time v0.16.0

@@ -60,6 +60,10 @@ var keyAudit = map[string][5]int{
 	"GET /v1/webhooks/endpoints/:id/deliveries": {403, 503, 503, 401, 401},
 	"POST /v1/webhooks/endpoints/:id/replay":    {403, 503, 503, 401, 401},
 	"POST /v1/apikeys":                          {403, 403, 201, 401, 401},
+	"POST /v1/drivers/:id/suspend":              {403, 403, 409, 401, 401},
+	"POST /v1/drivers/:id/reinstate":            {403, 403, 200, 401, 401},
+	"GET /v1/drivers/:id/suspensions":           {403, 403, 200, 401, 401},
+	"GET /v1/ops/drivers/suspended":             {403, 403, 200, 401, 401},
 	"GET /v1/apikeys":                           {403, 403, 200, 401, 401},
 	"DELETE /v1/apikeys/:id":                    {403, 403, 204, 401, 401},
 	"POST /v1/webhooks/payments":                {401, 401, 401, 401, 401}, // HMAC-signed, no token

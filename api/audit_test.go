@@ -88,6 +88,12 @@ var auditTable = []auditRow{
 	{"GET /v1/drivers/:id/ws", "/v1/drivers/{driver}/ws", "", [11]int{401, 403, 403, 400, 403, 403, 403, 403, 401, 401, 401}},
 	{"GET /v1/drivers/:id/commands", "/v1/drivers/{driver}/commands?wait=0", "", [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
 	{"POST /v1/drivers/:id/commands/:cmd/ack", "/v1/drivers/{driver}/commands/1-0/ack", "", [11]int{401, 403, 403, 400, 403, 403, 403, 400, 401, 401, 401}},
+	// Suspensions (api/suspensions): ops only; {driver} is on a trip, so
+	// suspending it is a 409 and reinstating it changes nothing.
+	{"POST /v1/drivers/:id/suspend", "/v1/drivers/{driver}/suspend", `{"reason":"audit"}`, [11]int{401, 403, 403, 403, 403, 403, 403, 409, 401, 401, 401}},
+	{"POST /v1/drivers/:id/reinstate", "/v1/drivers/{driver}/reinstate", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	{"GET /v1/drivers/:id/suspensions", "/v1/drivers/{driver}/suspensions", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	{"GET /v1/ops/drivers/suspended", "/v1/ops/drivers/suspended", "", [11]int{401, 403, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	// Trips ({trip}: a ride of owner, assigned to driver, shared with viewer).
 	{"POST /v1/trips", "/v1/trips", `{"kind":"ride","pickup":{"lat":52.52,"lng":13.405},"dropoff":{"lat":52.5,"lng":13.38},"payment":"cash"}`, [11]int{401, 201, 201, 403, 403, 403, 403, 201, 401, 401, 401}},
 	{"GET /v1/trips/:id", "/v1/trips/{trip}", "", [11]int{401, 200, 403, 200, 403, 200, 403, 200, 401, 401, 401}},

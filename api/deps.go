@@ -114,11 +114,13 @@ type Pings interface {
 	SetMetrics(m driver.Metrics)
 }
 
-// Drivers reads and sets driver state (drivers.go, ws.go).
+// Drivers reads and sets driver state (drivers.go, ws.go; IsSuspended:
+// the driver WebSocket's refusal of a driver ops suspended).
 type Drivers interface {
 	SetStatus(ctx context.Context, driverID, status string) (driver.State, error)
 	Get(ctx context.Context, driverID string) (driver.State, error)
 	Nearby(ctx context.Context, q driver.NearbyQuery) ([]driver.Nearby, error)
+	IsSuspended(ctx context.Context, driverID string) (bool, error)
 }
 
 // Trips are the trip lifecycle commands (trips.go; Accept and Act also

@@ -10,6 +10,7 @@ import (
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/suspensions"
 	"github.com/hextrack/hextrack/api/webhooks"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver/driverredis"
@@ -31,6 +32,9 @@ func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Serv
 		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil)}} // no archive: 503, routes listed
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
+		d.Routes = append(d.Routes, suspensions.New(drivers, nil))
+	} else {
+		d.Routes = append(d.Routes, suspensions.New(nil, nil))
 	}
 	if trips != nil {
 		d.Trips, d.TripViews, d.Snapshots, d.Shares, d.Chat = trips, trips.Store(), trips.Store(), trips.Shares(), trips.Chat()

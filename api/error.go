@@ -90,6 +90,7 @@ var errorTable = []errorRow{
 	{err: driver.ErrTooManyPings, status: http.StatusBadRequest, code: "too_many_pings"},
 	{err: driver.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
 	{err: driver.ErrConflict, status: http.StatusConflict, code: "conflict"},
+	{err: driver.ErrSuspended, status: http.StatusForbidden, code: "driver_suspended"},
 	// A *driver.RateLimitError: its RetryAfter sets the header.
 	{err: driver.ErrRateLimited, status: http.StatusTooManyRequests, code: "rate_limited"},
 

@@ -47,6 +47,7 @@ var sentinels = map[string]error{
 	"driver.ErrTooManyPings":      driver.ErrTooManyPings,
 	"driver.ErrNotFound":          driver.ErrNotFound,
 	"driver.ErrConflict":          driver.ErrConflict,
+	"driver.ErrSuspended":         driver.ErrSuspended,
 	"driver.ErrRateLimited":       driver.ErrRateLimited,
 	"feed.ErrInvalidID":           feed.ErrInvalidID,
 	"feed.ErrTrimmed":             feed.ErrTrimmed,

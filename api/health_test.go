@@ -41,6 +41,9 @@ func (downDrivers) Get(context.Context, string) (driver.State, error) {
 func (downDrivers) Nearby(context.Context, driver.NearbyQuery) ([]driver.Nearby, error) {
 	return nil, errDown
 }
+func (downDrivers) IsSuspended(context.Context, string) (bool, error) {
+	return false, errDown
+}
 
 var (
 	_ api.Pings   = downDrivers{}

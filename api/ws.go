@@ -24,6 +24,7 @@ const (
 	CloseSlow         = driverws.CloseSlow
 	CloseProtocol     = driverws.CloseProtocol
 	CloseTokenExpired = driverws.CloseTokenExpired
+	CloseSuspended    = driverws.CloseSuspended
 )
 
 // driverSocket serves GET /v1/drivers/:id/ws: it refuses what can be
@@ -85,6 +86,9 @@ func (ds *driverSocket) driverWS(c echo.Context) error {
 	case <-ds.draining:
 		return &Error{Status: http.StatusServiceUnavailable, Code: "draining", Message: "node is draining; connect to another"}
 	default:
+	}
+	if err := ds.ch.Admit(r.Context(), id); err != nil {
+		return err
 	}
 	ds.ch.Serve(c, id, tokenExpiry(cl))
 	return nil

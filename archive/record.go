@@ -9,14 +9,21 @@ import (
 	"unicode/utf8"
 )
 
-// Status values the archive itself reads: the driver status that ends a
-// shift (driver.StatusOffline) and the trip status counted as completed in
-// a driver's days (trip.StatusCompleted). Every other status is stored as
-// given.
+// Status values the archive itself reads: the driver statuses that end a
+// shift (driver.StatusOffline, driver.StatusSuspended: ops suspended the
+// driver) and the trip status counted as completed in a driver's days
+// (trip.StatusCompleted). Every other status is stored as given.
 const (
 	StatusOffline   = "offline"
+	StatusSuspended = "suspended"
 	StatusCompleted = "completed"
 )
+
+// Online reports whether a driver of this status is on a shift: any
+// status but offline and suspended ("": nothing known, not online).
+func Online(status string) bool {
+	return status != "" && status != StatusOffline && status != StatusSuspended
+}
 
 // Event is one durable feed event as archived: the envelope every transport
 // sends, keyed by (Topic, ID). Archiving the same event twice (a

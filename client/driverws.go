@@ -21,7 +21,12 @@ const (
 	CloseReconnect = 1012 // node draining: reconnect and resume
 	CloseReplaced  = 4001 // a newer connection of the driver took over
 	CloseSlow      = 4002 // too slow: reconnect and resume
+	CloseSuspended = 4403 // ops suspended the driver: do not reconnect
 )
+
+// ErrSuspended: ops suspended the driver; a DriverWS does not reconnect
+// after it (the handshake is refused until ops reinstate the driver).
+var ErrSuspended = errors.New("hextrack: driver suspended by ops")
 
 // ErrReplaced: a newer connection of the same driver took over; a DriverWS
 // does not reconnect after it.
@@ -370,6 +375,10 @@ func (d *DriverWS) run(up chan struct{}) {
 			}
 			if code == CloseReplaced {
 				d.fail(ErrReplaced)
+				return
+			}
+			if code == CloseSuspended {
+				d.fail(ErrSuspended)
 				return
 			}
 		} else if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {

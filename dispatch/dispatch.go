@@ -20,6 +20,9 @@ const (
 	CmdAddressChanged = "trip.address_changed"
 	// CmdReplaced is live-only: a newer connection of the driver took over.
 	CmdReplaced = "session.replaced"
+	// CmdSuspended is live-only: ops suspended the driver; its open
+	// WebSocket, on any node, closes (driverws.CloseSuspended).
+	CmdSuspended = "driver.suspended"
 )
 
 // EventArriving is the durable trip event sent once when the driver's ETA

@@ -10,7 +10,12 @@
 // its offers, the arrival detection and the command channel live in
 // dispatch/dispatchredis.
 //
-// dispatch imports only root packages (trip, driver for their types) and
-// never go-redis, even transitively; it never imports dispatchredis,
-// payment, ops, eta, api, echo or gorilla.
+// It also draws the route a driver is sent after accept and after every
+// address change (Router, route.go: the trip.route command's Route, a
+// Google encoded polyline made by the kept twpayne/go-polyline), over the
+// Paths (the road graph, wired by cmd) and Positions it declares.
+//
+// dispatch imports only root packages (trip, driver, geo for their types)
+// and go-polyline, and never go-redis, even transitively; it never imports
+// dispatchredis, payment, ops, eta, api, echo or gorilla.
 package dispatch

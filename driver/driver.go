@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/hextrack/hextrack/geo"
@@ -14,7 +15,48 @@ const (
 	StatusOffline   = "offline"
 	StatusAvailable = "available"
 	StatusOnTrip    = "on_trip"
+	// StatusSuspended: ops suspended the driver (Suspension says who, when
+	// and why); it cannot go available nor be claimed by a trip until ops
+	// reinstate it, and it is left out of nearby search and dispatch.
+	StatusSuspended = "suspended"
 )
+
+// Suspension is a driver's suspension by ops, current or past.
+type Suspension struct {
+	Reason string    `json:"reason"`
+	By     string    `json:"by"` // the ops caller's subject
+	At     time.Time `json:"at"`
+}
+
+// SuspensionChange is one entry of a driver's suspension audit log.
+type SuspensionChange struct {
+	Action string    `json:"action"` // "suspend" or "reinstate"
+	Reason string    `json:"reason,omitempty"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// SuspendedDriver is one entry of the list of suspended drivers.
+type SuspendedDriver struct {
+	ID string `json:"id"`
+	Suspension
+}
+
+// MaxSuspensionReason bounds a suspension's reason, in bytes.
+const MaxSuspensionReason = 500
+
+// CheckReason is ErrInvalid unless reason is a suspension's reason: not
+// blank, at most MaxSuspensionReason bytes (required says whether it may
+// be empty, as a reinstatement's may).
+func CheckReason(reason string, required bool) error {
+	if required && strings.TrimSpace(reason) == "" {
+		return fmt.Errorf("%w: reason is required", ErrInvalid)
+	}
+	if len(reason) > MaxSuspensionReason {
+		return fmt.Errorf("%w: reason must be at most %d bytes", ErrInvalid, MaxSuspensionReason)
+	}
+	return nil
+}
 
 // State is a driver's current state as stored in Redis.
 type State struct {
@@ -26,6 +68,8 @@ type State struct {
 	Cell     string     `json:"cell,omitempty"`
 	Fresh    bool       `json:"fresh"`
 	Seen     *time.Time `json:"last_seen,omitempty"`
+	// Suspension is set while ops keep the driver suspended.
+	Suspension *Suspension `json:"suspension,omitempty"`
 }
 
 // Location is a driver's latest accepted fix.

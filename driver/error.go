@@ -17,6 +17,9 @@ var (
 	ErrNotFound = errors.New("driver not found")
 	// ErrConflict: the driver's state forbids the change (e.g. busy on a trip).
 	ErrConflict = errors.New("driver state conflict")
+	// ErrSuspended: ops suspended the driver; it may not go available or
+	// accept a trip until reinstated.
+	ErrSuspended = errors.New("driver suspended")
 )
 
 // ErrRateLimited: the driver sent more pings than its rate allows. The error

@@ -41,6 +41,9 @@ const (
 	// CloseTokenExpired: the connection's token expired. Get a fresh
 	// token, reconnect and resume (hello.last_id).
 	CloseTokenExpired = 4401
+	// CloseSuspended: ops suspended the driver. Do not reconnect: the
+	// handshake is refused (403 driver_suspended) until ops reinstate it.
+	CloseSuspended = 4403
 )
 
 // Config tunes driver WebSockets (api's WSConfig). Zero values are the
@@ -150,11 +153,13 @@ type Subscription interface {
 	Close()
 }
 
-// Drivers ingest a driver's pings and read its state.
+// Drivers ingest a driver's pings and read its state and whether ops
+// suspended it.
 type Drivers interface {
 	Ingest(ctx context.Context, driverID string, pings []driver.DecodedPing) (driver.IngestResult, error)
 	Limits() driver.Limits
 	Get(ctx context.Context, driverID string) (driver.State, error)
+	IsSuspended(ctx context.Context, driverID string) (bool, error)
 }
 
 // Trips are the trip actions a driver sends over the socket.
@@ -179,6 +184,16 @@ func New(cfg Config, d Deps) *Channel {
 
 // Serving reports whether this node serves the channel (its deps are set).
 func (dc *Channel) Serving() bool { return dc.cmds != nil && dc.trips != nil && dc.drivers != nil }
+
+// Admit refuses a suspended driver before the upgrade (driver.ErrSuspended,
+// for the caller's error table); a failed check lets it in (a suspension
+// missed now is caught by the connection's periodic check).
+func (dc *Channel) Admit(ctx context.Context, driverID string) error {
+	if ok, err := dc.drivers.IsSuspended(ctx, driverID); err == nil && ok {
+		return fmt.Errorf("%w: ops suspended driver %s", driver.ErrSuspended, driverID)
+	}
+	return nil
+}
 
 // Wait waits until every driver WebSocket of this node has closed (once
 // the node drains they close within Config.DrainWindow), or ctx is done.
@@ -498,10 +513,14 @@ func (c *wsConn) writer(ctx context.Context, subs <-chan started) {
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteWait)); err != nil {
 				c.closeWith(websocket.CloseAbnormalClosure, "")
 			}
-			// Fallback to the live replaced message: is this still the
-			// driver's current connection?
+			// Fallback to the live replaced and suspended messages: is
+			// this still the driver's current connection, of a driver
+			// allowed to work?
 			if cur, err := c.dc.cmds.Session(ctx, c.driverID); err == nil && cur > c.session {
 				c.closeWith(CloseReplaced, "replaced by a newer connection")
+			}
+			if ok, err := c.dc.drivers.IsSuspended(ctx, c.driverID); err == nil && ok {
+				c.closeWith(CloseSuspended, "driver suspended by ops")
 			}
 		case <-draining:
 			draining = nil
@@ -532,6 +551,10 @@ func (c *wsConn) frame(ctx context.Context, it feed.Item) []byte {
 		if json.Unmarshal(ev.Data, &d) == nil && d.Session > c.session {
 			c.closeWith(CloseReplaced, "replaced by a newer connection")
 		}
+		return nil
+	}
+	if ev.Type == dispatch.CmdSuspended {
+		c.closeWith(CloseSuspended, "driver suspended by ops")
 		return nil
 	}
 	b, err := it.JSON()

@@ -160,6 +160,26 @@ func TestShifts(t *testing.T) {
 				t.Errorf("%s: shifts %v, want %s", tc.name, spans, tc.want)
 			}
 		}
+		// A suspension ends a shift; the reinstatement (offline) does not start one.
+		susp := []archive.StatusChange{
+			{DriverID: "d3", Status: "available", At: at(1)},
+			{DriverID: "d3", Status: "suspended", At: at(2)},
+			{DriverID: "d3", Status: "offline", At: at(3)},
+			{DriverID: "d3", Status: "available", At: at(4)},
+		}
+		if _, err := s.AppendStatuses(ctx, susp); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			from time.Time
+			want int
+		}{{at(0), 2}, {at(2.5), 1}} {
+			got, err := s.Shifts(ctx, archive.DriverQuery{DriverID: "d3", From: tc.from, To: at(24)})
+			if err != nil || len(got) != tc.want || !got[len(got)-1].Start.Equal(at(4)) ||
+				(tc.want == 2 && !got[0].End.Equal(at(2))) {
+				t.Errorf("shifts of a suspended driver from %v: %+v %v", tc.from.Sub(t0), got, err)
+			}
+		}
 		for _, q := range []archive.DriverQuery{
 			{DriverID: "d1", From: at(5), To: at(1)},
 			{DriverID: "d1", To: at(1)},

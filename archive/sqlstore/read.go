@@ -199,11 +199,11 @@ func (r reader) Shifts(ctx context.Context, q archive.DriverQuery) ([]archive.Sh
 	}
 	var (
 		shifts []archive.Shift
-		online = before != "" && before != archive.StatusOffline
+		online = archive.Online(before)
 		start  = from
 	)
 	for _, c := range changes {
-		switch now := c.status != archive.StatusOffline; {
+		switch now := archive.Online(c.status); {
 		case now && !online:
 			online, start = true, c.at
 		case !now && online:

@@ -33,16 +33,19 @@ import (
 
 const nodeSecret = "k9Qz7x2LmP4vW8nR1tY6uB3cE5fH0jA2"
 
-// runNode starts one Main on the real Redis with the given key prefix (so
-// several nodes can share one), test-sized dispatch timeouts and a short
-// drain window.
-func runNode(tb testing.TB, redisURL, prefix string) *Main {
+// runNodeWith starts one Main on the real Redis with the given key prefix
+// (so several nodes can share one), test-sized dispatch timeouts and a
+// short drain window; set (nil: none) changes its config.
+func runNodeWith(tb testing.TB, redisURL, prefix string, set func(*Config)) *Main {
 	tb.Helper()
 	cfg := Config{Addr: "127.0.0.1:0", RedisURL: redisURL, Dev: true, LogLevel: "error", Prefix: prefix,
 		JWTSecret: nodeSecret, OfferTimeout: 3 * time.Second, DispatchTimeout: 20 * time.Second,
 		LeaseTTL: time.Second, DrainWindow: 300 * time.Millisecond,
 		// Every client of these tests is one IP: rate limits off.
 		PingRate: -1, ActionRate: -1, IPActionRate: -1, IPStreamRate: -1, StreamRate: -1}
+	if set != nil {
+		set(&cfg)
+	}
 	var w io.Writer = io.Discard
 	if testing.Verbose() {
 		w = os.Stderr
@@ -65,6 +68,12 @@ type cluster struct {
 
 func mustCluster(tb testing.TB, n int) *cluster {
 	tb.Helper()
+	return mustClusterWith(tb, n, nil)
+}
+
+// mustClusterWith is mustCluster with each node's config changed by set.
+func mustClusterWith(tb testing.TB, n int, set func(*Config)) *cluster {
+	tb.Helper()
 	rdb, prefix := redistest.MustOpen(tb)
 	c := &cluster{prefix: prefix}
 	tb.Cleanup(func() {
@@ -77,7 +86,7 @@ func mustCluster(tb testing.TB, n int) *cluster {
 		}
 	})
 	for range n {
-		c.nodes = append(c.nodes, runNode(tb, redistest.URL(), prefix))
+		c.nodes = append(c.nodes, runNodeWith(tb, redistest.URL(), prefix, set))
 	}
 	return c
 }

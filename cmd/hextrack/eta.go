@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/dispatch"
+	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/eta/etamodel"
@@ -229,6 +231,27 @@ func (a arrivalEstimator) EstimateSeconds(ctx context.Context, from, to geo.Poin
 }
 
 var _ driver.Estimator = arrivalEstimator{}
+
+// wireDispatch gives dispatch the ETA engine's pieces: the estimator of
+// trip.arriving, and the router of the trip.route commands (the road
+// graph's paths when a map is loaded, else straight legs).
+func (p *etaParts) wireDispatch(d *dispatchredis.Dispatcher, drivers dispatch.Positions) {
+	d.SetEstimator(arrivalEstimator{p})
+	r := dispatch.Router{Positions: drivers}
+	if p.graph != nil {
+		r.Paths = roadPaths{p.graph}
+	}
+	d.SetRouter(r)
+}
+
+// roadPaths are the road graph's free-flow fastest paths, as dispatch's
+// Paths (the route a driver is sent).
+type roadPaths struct{ g *road.Graph }
+
+func (r roadPaths) Path(from, to geo.Point) ([]geo.Point, error) {
+	rt, err := r.g.Route(from, to)
+	return rt.Path, err
+}
 
 // liveETA builds the live trip ETAs over trips, with their metrics on the
 // server's registry.

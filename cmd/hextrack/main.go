@@ -272,7 +272,7 @@ func (m *Main) Run(ctx context.Context) error {
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Trips.SetHook(m.Dispatch)
 	m.Drivers.Listen(m.Dispatch.Arrivals())
-	m.Dispatch.SetEstimator(arrivalEstimator{m.ETA})
+	m.ETA.wireDispatch(m.Dispatch, m.Drivers)
 	m.TripETA = m.ETA.liveETA(m.Trips, m.Logger)
 	m.Trips.Observe(m.TripETA)
 	m.Drivers.Listen(m.TripETA)

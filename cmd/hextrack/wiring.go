@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -9,8 +10,10 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/suspensions"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/feed/feedredis"
@@ -40,6 +43,8 @@ var (
 	_ api.Payments     = (*paymentredis.Service)(nil)
 	_ api.Webhooks     = (*paymentredis.Webhooks)(nil)
 	_ api.Ops          = (*opsredis.View)(nil)
+
+	_ suspensions.Drivers = driverSuspensions{}
 
 	_ live.TripETAs = (*tripredis.ETAs)(nil)
 
@@ -78,6 +83,32 @@ func (c commandStreams) Subscribe(ctx context.Context, driverID, after string) (
 	return s, nil
 }
 
+// driverSuspensions are ops' suspensions (driverredis) that also close
+// the suspended driver's open WebSocket on whichever node holds it (the
+// command channel's live notice; a lost notice is caught by the
+// connection's check every ping period).
+type driverSuspensions struct {
+	*driverredis.Service
+	cmds *dispatchredis.Commands
+	log  *slog.Logger
+}
+
+func (s driverSuspensions) Suspend(ctx context.Context, driverID, by, reason string) (driver.State, error) {
+	st, err := s.Service.Suspend(ctx, driverID, by, reason)
+	if err != nil {
+		return st, err
+	}
+	if err := s.cmds.Suspended(ctx, driverID); err != nil {
+		s.log.Warn("suspend: notice to the driver's connections", "driver", driverID, "err", err)
+	}
+	return st, nil
+}
+
+// suspensionRoutes are ops' suspension routes over the node's drivers.
+func suspensionRoutes(m *Main) api.Routes {
+	return suspensions.New(driverSuspensions{Service: m.Drivers, cmds: m.Commands, log: m.Logger}, m.Logger)
+}
+
 // apiDeps hands the node's services to the api.
 func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 	var optional map[string]api.Pinger
@@ -103,7 +134,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Keys:     keys,
-		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes()},
+		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m)},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

@@ -173,6 +173,13 @@ func (c *Commands) TakeSession(ctx context.Context, driverID, session string) (s
 	return cur, c.feed.PublishLive(ctx, dispatch.DriverTopic(driverID), dispatch.CmdReplaced, b)
 }
 
+// Suspended tells every open connection of the driver, on any node, that
+// ops suspended it (a live dispatch.CmdSuspended message): they close. A
+// lost message is caught by the connections' periodic check.
+func (c *Commands) Suspended(ctx context.Context, driverID string) error {
+	return c.feed.PublishLive(ctx, dispatch.DriverTopic(driverID), dispatch.CmdSuspended, json.RawMessage(`{}`))
+}
+
 var takeSessionScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur and cur > ARGV[1] then return cur end

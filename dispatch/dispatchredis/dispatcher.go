@@ -39,6 +39,7 @@ type Dispatcher struct {
 	q       *queue    // the queue and the leases (queue.go)
 	offers  *offers   // one round of a trip's offers (offers.go)
 	arrival *Arrivals // arrival detection (arrival.go)
+	routes  *dispatch.Router
 
 	mu     sync.Mutex
 	active map[string]*owned // trips this node dispatches
@@ -65,6 +66,10 @@ func (d *Dispatcher) Arrivals() *Arrivals { return d.arrival }
 
 // SetEstimator sets the ETA engine used for trip.arriving. Call before Run.
 func (d *Dispatcher) SetEstimator(e driver.Estimator) { d.arrival.est = e }
+
+// SetRouter makes the dispatcher send trip.route to a trip's driver after
+// accept and after every address change. Call before Run.
+func (d *Dispatcher) SetRouter(r dispatch.Router) { d.routes = &r }
 
 // OnOffer sets a hook called after each offer is sent. Call before Run.
 func (d *Dispatcher) OnOffer(f func(sendTime time.Duration)) { d.offers.sent = f }
@@ -271,10 +276,32 @@ func (d *Dispatcher) TripChanged(ctx context.Context, c trip.Change) {
 					map[string]any{"trip_id": id, "dropoff": t.Dropoff, "version": t.Version}, "address:"+id+":"+c.EventID)
 			}
 			logErr("notify address", err)
+			if err == nil && t.DriverID != "" {
+				logErr("route", d.sendRoute(ctx, t, c.EventID, dispatch.RouteAddressChanged))
+			}
 		}
 	case c.To == trip.StatusAssigned:
 		d.pokeTrip(id)
+		t, err := d.trips.Get(ctx, id)
+		if err == nil && t.DriverID != "" {
+			err = d.sendRoute(ctx, t, c.EventID, dispatch.RouteAccepted)
+		}
+		logErr("route", err)
 	}
+}
+
+// sendRoute sends trip t's driver its route (trip.route), once per trip
+// event (the command's key), when a Router is set.
+func (d *Dispatcher) sendRoute(ctx context.Context, t trip.Trip, eventID, reason string) error {
+	if d.routes == nil {
+		return nil
+	}
+	r, err := d.routes.Plan(ctx, t, reason)
+	if err != nil {
+		return err
+	}
+	_, err = d.cmds.Send(ctx, t.DriverID, dispatch.CmdRoute, r, "route:"+t.ID+":"+eventID)
+	return err
 }
 
 // pokeTrip wakes the local worker of a trip, if this node owns it.

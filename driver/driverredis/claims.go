@@ -56,7 +56,8 @@ func (s *Claims) logKeys(ctx context.Context, driverID string) (string, string, 
 }
 
 // SetStatus makes a driver available or offline. A driver on a trip cannot
-// change status (ErrConflict): the trip ends or is reassigned first.
+// change status (ErrConflict): the trip ends or is reassigned first; a
+// suspended driver cannot either (ErrSuspended) until ops reinstate it.
 func (s *Claims) SetStatus(ctx context.Context, driverID, status string) (driver.State, error) {
 	if err := driver.CheckID(driverID); err != nil {
 		return driver.State{}, err
@@ -68,7 +69,7 @@ func (s *Claims) SetStatus(ctx context.Context, driverID, status string) (driver
 	if err != nil {
 		return driver.State{}, err
 	}
-	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID), logKey}, status,
+	v, err := runScript(ctx, s.rdb, statusScript, []string{stateKey(s.cfg.Prefix, driverID), logKey, suspKey(s.cfg.Prefix, driverID)}, status,
 		int64(s.cfg.StateTTL/time.Second), rec, int64(statusLogTTL/time.Second))
 	if err != nil {
 		return driver.State{}, fmt.Errorf("driver: status: %w", err)
@@ -85,7 +86,8 @@ func (s *Claims) SetStatus(ctx context.Context, driverID, status string) (driver
 
 // Claim gives driverID to tripID if the driver is available and free; it
 // is atomic in Redis, so one driver never holds two trips. Claiming again
-// for the same trip succeeds. ErrConflict when the driver is not free.
+// for the same trip succeeds. ErrConflict when the driver is not free,
+// ErrSuspended when ops suspended it.
 func (s *Claims) Claim(ctx context.Context, driverID, tripID string) error {
 	if err := driver.CheckID(driverID); err != nil {
 		return err
@@ -94,7 +96,7 @@ func (s *Claims) Claim(ctx context.Context, driverID, tripID string) error {
 	if err != nil {
 		return err
 	}
-	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID), logKey}, tripID,
+	v, err := runScript(ctx, s.rdb, claimScript, []string{stateKey(s.cfg.Prefix, driverID), logKey, suspKey(s.cfg.Prefix, driverID)}, tripID,
 		rec, int64(statusLogTTL/time.Second))
 	if err != nil {
 		return fmt.Errorf("driver: claim: %w", err)

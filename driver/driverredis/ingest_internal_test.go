@@ -41,7 +41,7 @@ func TestIngestCallArgs(t *testing.T) {
 		}
 		return f(v, 2)
 	}
-	want := []string{ingestScript.Hash(), "3", stateKey("t:", "d-1"), seqsKey("t:", "d-1"), "t:drv:{d-1}:rl",
+	want := []string{ingestScript.Hash(), "4", stateKey("t:", "d-1"), seqsKey("t:", "d-1"), "t:drv:{d-1}:rl", "t:drv:{d-1}:susp",
 		"70.5", "4096", strconv.Itoa(7 * 24 * 3600), driver.StatusAvailable, "1795608000123", "2.5", "1000", "3"}
 	// The numbers as strtod (tonumber) reads the text, via ParseFloat.
 	num := func(s string) float64 {

@@ -24,19 +24,28 @@ type Reads struct {
 	metrics driver.Metrics
 }
 
-// Get returns a driver's state, ErrNotFound if it has none.
+// Get returns a driver's state with its suspension, ErrNotFound if it has
+// neither.
 func (s *Reads) Get(ctx context.Context, driverID string) (driver.State, error) {
 	if err := driver.CheckID(driverID); err != nil {
 		return driver.State{}, err
 	}
-	m, err := s.rdb.HGetAll(ctx, stateKey(s.cfg.Prefix, driverID)).Result()
-	if err != nil {
+	// The state and the suspension (same slot), in one round trip.
+	p := s.rdb.Pipeline()
+	state := p.HGetAll(ctx, stateKey(s.cfg.Prefix, driverID))
+	susp := p.HGetAll(ctx, suspKey(s.cfg.Prefix, driverID))
+	if _, err := p.Exec(ctx); err != nil {
 		return driver.State{}, fmt.Errorf("driver: get: %w", err)
 	}
-	if len(m) == 0 {
+	m, sp := state.Val(), parseSuspension(susp.Val())
+	if len(m) == 0 && sp == nil {
 		return driver.State{}, fmt.Errorf("%w: %s", driver.ErrNotFound, driverID)
 	}
-	st := driver.State{ID: driverID, Status: m["status"], TripID: m["trip"], Cell: m["cell"]}
+	st := driver.State{ID: driverID, Status: m["status"], TripID: m["trip"], Cell: m["cell"], Suspension: sp}
+	if sp != nil {
+		// Also when the state expired: a suspension outlives it.
+		st.Status = driver.StatusSuspended
+	}
 	if st.Status == "" {
 		st.Status = driver.StatusOffline
 	}

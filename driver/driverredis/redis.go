@@ -36,7 +36,9 @@ const (
 // cannot pay, nothing is applied and the reply is the error
 // "RATELIMIT <ms until it can>". Rate <= 0 disables the bucket.
 //
-// KEYS: drv hash, seqs zset, bucket hash.
+// KEYS: drv hash, seqs zset, bucket hash, suspension hash (read only when
+// the drv hash has no status: a driver whose state expired while
+// suspended comes back suspended, not available).
 // ARGV: max jump speed (m/s), seq window, state ttl (s), default status, now
 // ms, rate (pings/s), burst, cost, then the pings' numbers packed (nums:
 // little-endian doubles, every ping's seq, then every ping's ts ms, lat,
@@ -95,7 +97,11 @@ local st = redis.call('HMGET', h, 'lat', 'lng', 'ts', 'seq', 'cell', 'status', '
 local lat, lng, ts = tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
 local maxseq = tonumber(st[4]) or 0
 local prevCell = st[5] or ''
-local status = st[6] or ARGV[4]
+local status = st[6]
+if not status then
+  -- A new (or expired) state: a suspension outlives it (KEYS[4]).
+  status = (redis.call('EXISTS', KEYS[4]) == 1) and 'suspended' or ARGV[4]
+end
 local trip = st[7] or ''
 local card = redis.call('ZCARD', s)
 local floor = -1
@@ -214,7 +220,7 @@ var ingestCalls = sync.Pool{New: func() any { return new(ingestCall) }}
 // with ping.
 func (s *Ingester) newIngestCall(id string, now time.Time, cost, n int) *ingestCall {
 	c := ingestCalls.Get().(*ingestCall)
-	nargs := 7 + ingestFixedArgs + 2*n
+	nargs := 8 + ingestFixedArgs + 2*n
 	c.buf = slices.Grow(c.buf[:0], 3*len(id)+64+80*n)
 	c.nums = slices.Grow(c.nums[:0], 32*n)[:32*n]
 	c.n, c.k = n, 0
@@ -224,11 +230,12 @@ func (s *Ingester) newIngestCall(id string, now time.Time, cost, n int) *ingestC
 	c.arg = slices.Grow(c.arg[:0], nargs)
 	c.args = append(c.args, "evalsha")
 	c.str(ingestScript.Hash())
-	c.str("3")
+	c.str("4")
 	p := s.cfg.Prefix
 	c.key(p, id, "")
 	c.key(p, id, ":seqs")
 	c.key(p, id, ":rl")
+	c.key(p, id, ":susp")
 	// As go-redis writes a float64 and ints.
 	c.float(s.cfg.Limits.MaxJumpSpeed, -1)
 	c.int(int64(s.cfg.SeqWindow))
@@ -424,10 +431,14 @@ func (s *pipes) sendPuts(ctx context.Context, jobs []*putJob) {
 // status stream (StatusLog), kept ARGV logttl s; with "0" KEYS[2] is not
 // touched.
 
-// statusScript sets a driver's status unless it is busy on a trip.
-// KEYS: drv hash, status stream. ARGV: status, ttl, rec, logttl. Returns
-// {status, trip, cell} or an error reply.
+// statusScript sets a driver's status unless it is busy on a trip or
+// suspended.
+// KEYS: drv hash, status stream, suspension hash. ARGV: status, ttl, rec,
+// logttl. Returns {status, trip, cell} or an error reply.
 var statusScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return redis.error_reply('SUSPENDED driver is suspended; ops must reinstate it first')
+end
 local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
 if st[2] and st[2] ~= '' then
   return redis.error_reply('ONTRIP driver is on trip ' .. st[2])
@@ -441,10 +452,14 @@ end
 return {ARGV[1], '', st[3] or ''}
 `)
 
-// claimScript gives a driver to a trip if the driver is free.
-// KEYS: drv hash, status stream. ARGV: trip id, rec, logttl. Returns {ok
-// 0|1, current trip or status, cell}.
+// claimScript gives a driver to a trip if the driver is free and not
+// suspended.
+// KEYS: drv hash, status stream, suspension hash. ARGV: trip id, rec,
+// logttl. Returns {ok 0|1, current trip or status, cell} or an error reply.
 var claimScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return redis.error_reply('SUSPENDED driver is suspended and may not accept trips')
+end
 local st = redis.call('HMGET', KEYS[1], 'status', 'trip', 'cell')
 if st[2] == ARGV[1] then return {1, ARGV[1], st[3] or ''} end
 if st[1] ~= 'available' or (st[2] and st[2] ~= '') then
@@ -474,6 +489,7 @@ return {1, st[2] or ''}
 
 func stateKey(prefix, id string) string { return prefix + "drv:{" + id + "}" }
 func seqsKey(prefix, id string) string  { return prefix + "drv:{" + id + "}:seqs" }
+func suspKey(prefix, id string) string  { return prefix + "drv:{" + id + "}:susp" }
 
 // ingestReply is ingestScript's answer.
 type ingestReply struct {
@@ -520,15 +536,26 @@ func str(v any) string {
 	return s
 }
 
+// scriptRefusals are the error replies of the scripts that are refusals,
+// by prefix, and the sentinel each one is.
+var scriptRefusals = map[string]error{
+	"ONTRIP ":    driver.ErrConflict,
+	"SUSPENDED ": driver.ErrSuspended,
+	"NOTFOUND ":  driver.ErrNotFound,
+}
+
 // runScript runs s, loading it on NOSCRIPT (go-redis Script.Run does this).
 func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (any, error) {
 	v, err := s.Run(ctx, rdb, keys, args...).Result()
-	// ONTRIP is the status script's refusal. (Not Redis' own BUSY, which
-	// feedredis.UnavailableHook turns into ErrUnavailable: a 503.)
+	// ONTRIP, SUSPENDED and NOTFOUND are the scripts' refusals. (Not
+	// Redis' own BUSY, which feedredis.UnavailableHook turns into
+	// ErrUnavailable: a 503.)
 	var re redis.Error
 	if errors.As(err, &re) {
-		if rest, ok := strings.CutPrefix(re.Error(), "ONTRIP "); ok {
-			return nil, fmt.Errorf("%w: %s", driver.ErrConflict, rest)
+		for prefix, sentinel := range scriptRefusals {
+			if rest, ok := strings.CutPrefix(re.Error(), prefix); ok {
+				return nil, fmt.Errorf("%w: %s", sentinel, rest)
+			}
 		}
 	}
 	return v, err

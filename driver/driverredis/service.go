@@ -11,12 +11,14 @@ import (
 )
 
 // Service manages drivers. It is safe for concurrent use. Its methods
-// are its three parts', one per job: ingest (Ingester, ingest.go), status
-// and claims (Claims, claims.go), and reads (Reads, reads.go).
+// are its four parts', one per job: ingest (Ingester, ingest.go), status
+// and claims (Claims, claims.go), reads (Reads, reads.go) and ops'
+// suspensions (Suspensions, suspend.go).
 type Service struct {
 	*Ingester
 	*Claims
 	*Reads
+	*Suspensions
 }
 
 // NewService returns a driver service storing state in rdb and positions in idx.
@@ -48,10 +50,12 @@ func NewService(rdb redis.UniversalClient, idx *georedis.Index, cfg driver.Confi
 	p.scripts = autopipe.New(cfg.MaxInflight, p.sendScripts)
 	p.puts = autopipe.New(cfg.MaxInflight, p.sendPuts)
 	reads := &Reads{rdb: rdb, idx: idx, cfg: cfg}
+	claims := &Claims{rdb: rdb, idx: idx, cfg: cfg, reads: reads}
 	s := &Service{
-		Ingester: &Ingester{cfg: cfg, refusals: &refusals{rate: cfg.PingRate}, pipes: p, disks: newDiskCache()},
-		Claims:   &Claims{rdb: rdb, idx: idx, cfg: cfg, reads: reads},
-		Reads:    reads,
+		Ingester:    &Ingester{cfg: cfg, refusals: &refusals{rate: cfg.PingRate}, pipes: p, disks: newDiskCache()},
+		Claims:      claims,
+		Reads:       reads,
+		Suspensions: &Suspensions{rdb: rdb, idx: idx, cfg: cfg, reads: reads, claims: claims},
 	}
 	return s
 }

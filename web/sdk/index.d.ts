@@ -202,7 +202,7 @@ export interface DriverCommand<D = any> {
 }
 
 export interface DriverStatus {
-  state: ConnectionState | 'replaced';
+  state: ConnectionState | 'replaced' | 'suspended';
   detail: string;
   /** "ws" or "rest" ("" while between). */
   via: 'ws' | 'rest' | '';

@@ -309,6 +309,13 @@ export class DriverChannel extends Emitter {
         this.close();
         return;
       }
+      if (ev.code === 4403) {
+        // Ops suspended this driver: reconnecting is refused until reinstated.
+        this.status('suspended', 'this driver is suspended by ops');
+        this.emit('error', new HextrackError(403, 'driver_suspended', ev.reason || 'driver suspended by ops'));
+        this.close();
+        return;
+      }
       if (ev.code === 4401) {
         this.auth.rejected(new HextrackError(401, 'token_expired', 'the token expired'), token).then(() => this.openWS(), (e) => this.fatal(e));
         return;
