@@ -113,7 +113,7 @@ func fill(t *testing.T, s *sqlstore.Store, trips []synthTrip) {
 		ride := drive(tr.pickup, tr.dropoff, tr.speedMS, tr.start)
 		trail = append(trail, ride...)
 		snap, _ := json.Marshal(map[string]any{"trip": map[string]any{"id": tr.id, "status": "completed",
-			"pickup": map[string]float64{"lat": tr.pickup.Lat, "lng": tr.pickup.Lng},
+			"pickup":  map[string]float64{"lat": tr.pickup.Lat, "lng": tr.pickup.Lng},
 			"dropoff": map[string]float64{"lat": tr.dropoff.Lat, "lng": tr.dropoff.Lng}}})
 		end := ride[len(ride)-1].Time
 		recs = append(recs, archive.Trip{ID: tr.id, Kind: "ride", RiderID: "r1", DriverID: "d1", Status: archive.StatusCompleted,
@@ -237,7 +237,14 @@ func TestTrainerRefusesAWorseCandidate(t *testing.T) {
 		// The served model: trained elsewhere on slow trips.
 		var slow []eta.Trip
 		for _, st := range synthTrips(3, t0.Add(-10*24*time.Hour), 120, func(int) float64 { return 4 }) {
-			slow = append(slow, eta.Trip{ID: st.id, Fixes: drive(st.pickup, st.dropoff, st.speedMS, st.start)})
+			fixes := drive(st.pickup, st.dropoff, st.speedMS, st.start)
+			var every15 []eta.Fix // as the trainer thins trails
+			for i, f := range fixes {
+				if i%3 == 0 || i == len(fixes)-1 {
+					every15 = append(every15, f)
+				}
+			}
+			slow = append(slow, eta.Trip{ID: st.id, Fixes: every15})
 		}
 		m, err := etamodel.Train(context.Background(), slow, nil, etamodel.Info{TZ: "UTC"})
 		if err != nil {
