@@ -79,6 +79,8 @@ type Config struct {
 	// and time zone): Run serves Dir's current file with it when another
 	// process replaced it. Zero: the file is not watched.
 	Load func(path string) (*Served, error)
+	// DirPoll is how often Run looks at Dir's current file. Zero: 30s.
+	DirPoll time.Duration
 	// OnInstall is told of every model installed (a round, a rollback, a
 	// model file changed in Dir). Zero: nothing.
 	OnInstall func(*Served)
@@ -104,6 +106,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Window <= 0 {
 		c.Window = 30 * 24 * time.Hour
+	}
+	if c.DirPoll <= 0 {
+		c.DirPoll = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -233,14 +238,14 @@ func (t *Trainer) install(s *Served) {
 }
 
 // Run trains at once and then every period until ctx ends. With Dir and
-// Config.Load it also looks at Dir's current file every dirPoll: a file
+// Config.Load it also looks at Dir's current file every DirPoll: a file
 // other than the served model's (`hextrack eta-model rollback` swapped
 // them) is loaded and served, the served one kept as previous.
 func (t *Trainer) Run(ctx context.Context, every time.Duration) {
 	_, _ = t.Train(ctx)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	poll := time.NewTicker(dirPoll)
+	poll := time.NewTicker(t.cfg.DirPoll)
 	defer poll.Stop()
 	for {
 		select {
@@ -253,9 +258,6 @@ func (t *Trainer) Run(ctx context.Context, every time.Duration) {
 		}
 	}
 }
-
-// dirPoll is how often Run looks at Dir's current file.
-const dirPoll = 30 * time.Second
 
 // reloadDir serves Dir's current file if it is not the served model.
 func (t *Trainer) reloadDir() {
