@@ -44,7 +44,7 @@ type etaParts struct {
 	trainer *etalearn.Trainer // nil: not training (--eta-train-every, no archive)
 	info    *prometheus.GaugeVec
 	feeder  *eta.Feeder
-	speeds *eta.SpeedListener
+	speeds  *eta.SpeedListener
 	// acc is the live accuracy histogram (actual vs first promised per
 	// leg), fed by live.Service on completion.
 	acc *eta.Accuracy
