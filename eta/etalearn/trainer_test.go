@@ -322,3 +322,70 @@ func series(t *testing.T, reg *prometheus.Registry, name, label, value string) [
 	}
 	return out
 }
+
+// ReadTrips cuts a trail to the ride (from the last fix near the pickup),
+// thins it to a fix per 15 s keeping the last, and leaves out trips whose
+// trail never comes near the pickup or has fewer than two fixes.
+func TestReadTripsCutsToTheRide(t *testing.T) {
+	forEachArchive(t, func(t *testing.T, s *sqlstore.Store) {
+		trips := synthTrips(5, t0, 3, func(int) float64 { return 6 })
+		fill(t, s, trips)
+		ctx := context.Background()
+		far := offset(center, 20000, 0)
+		snap, _ := json.Marshal(map[string]any{"trip": map[string]any{"pickup": map[string]float64{"lat": far.Lat, "lng": far.Lng}}})
+		one, _ := json.Marshal(map[string]any{"trip": map[string]any{"pickup": map[string]float64{"lat": center.Lat, "lng": center.Lng}}})
+		recs := []archive.Trip{
+			{ID: "faraway", Kind: "ride", RiderID: "r", Status: archive.StatusCompleted, CreatedAt: t0, UpdatedAt: t0, Snapshot: snap},
+			{ID: "onefix", Kind: "ride", RiderID: "r", Status: archive.StatusCompleted, CreatedAt: t0, UpdatedAt: t0, Snapshot: one},
+			{ID: "running", Kind: "ride", RiderID: "r", Status: "in_progress", CreatedAt: t0, UpdatedAt: t0, Snapshot: one},
+		}
+		if _, err := s.UpsertTrips(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		var pts []archive.Point
+		for _, id := range []string{"faraway", "onefix", "running"} {
+			n := 40
+			if id == "onefix" {
+				n = 1
+			}
+			for i := range n {
+				p := offset(center, float64(i)*50, 0)
+				pts = append(pts, archive.Point{TripID: id, Seq: int64(i + 1), DriverID: "d", Lat: p.Lat, Lng: p.Lng, TS: t0.Add(time.Duration(i) * 5 * time.Second)})
+			}
+		}
+		if _, err := s.AppendPoints(ctx, pts); err != nil {
+			t.Fatal(err)
+		}
+		lisbon, _ := time.LoadLocation("Europe/Lisbon")
+		got, st, err := etalearn.ReadTrips(ctx, s, etalearn.ReadOptions{Loc: lisbon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Completed != 5 || st.Used != 3 || st.NoPickup != 1 || st.NoTrail != 1 || len(got) != 3 {
+			t.Fatalf("stats %+v, %d trips", st, len(got))
+		}
+		byID := map[string]synthTrip{}
+		for _, tr := range trips {
+			byID[tr.id] = tr
+		}
+		for _, g := range got {
+			want := byID[g.ID]
+			ride := drive(want.pickup, want.dropoff, want.speedMS, want.start)
+			first, last := g.Fixes[0], g.Fixes[len(g.Fixes)-1]
+			if d := geo.Distance(first.Point, want.pickup); d > 300 || first.Time.Before(want.start) {
+				t.Errorf("%s starts %.0f m from the pickup at %s, ride starts %s", g.ID, d, first.Time, want.start)
+			}
+			if !last.Time.Equal(ride[len(ride)-1].Time.Truncate(time.Microsecond)) || last.Time.Location() != lisbon {
+				t.Errorf("%s ends at %s, want %s in Lisbon", g.ID, last.Time, ride[len(ride)-1].Time)
+			}
+			for i := 1; i < len(g.Fixes)-1; i++ {
+				if g.Fixes[i].Time.Sub(g.Fixes[i-1].Time) < 15*time.Second {
+					t.Fatalf("%s: fixes %d and %d %s apart", g.ID, i-1, i, g.Fixes[i].Time.Sub(g.Fixes[i-1].Time))
+				}
+			}
+		}
+		if _, st, _ := etalearn.ReadTrips(ctx, s, etalearn.ReadOptions{MaxTrips: 2}); st.Completed != 2 {
+			t.Fatalf("MaxTrips 2 read %d", st.Completed)
+		}
+	})
+}
