@@ -148,7 +148,8 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 	if len(train) == 0 {
 		return nil, fmt.Errorf("eta: no training trips")
 	}
-	l := learnSpeeds(train, g)
+	obs := trackObservations(train)
+	l := learnSpeeds(train, obs, g)
 	if err := l.fitBaselines(train); err != nil {
 		return nil, err
 	}
@@ -178,7 +179,7 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			perFold[k] = foldSamples(ctx, train, fold, journeys, k, grid, stride, g)
+			perFold[k] = foldSamples(ctx, train, obs, fold, journeys, k, grid, stride, g)
 		}()
 	}
 	wg.Wait()
@@ -248,19 +249,21 @@ func sampleStride(train []Trip) int {
 // foldSamples are fold k's correction samples: its trips' queries (every
 // stride-th), with raw estimates and journeys learned from the other folds
 // only.
-func foldSamples(ctx context.Context, train []Trip, fold []int, journeys [][]odJourneyIn, k int, grid float64, stride int, g *road.Graph) []correctionSample {
+func foldSamples(ctx context.Context, train []Trip, obs [][]Observation, fold []int, journeys [][]odJourneyIn, k int, grid float64, stride int, g *road.Graph) []correctionSample {
 	var rest []Trip
+	var restObs [][]Observation
 	var restJ []odJourneyIn
 	for i, t := range train {
 		if fold[i] != k {
 			rest = append(rest, t)
+			restObs = append(restObs, obs[i])
 			restJ = append(restJ, journeys[i]...)
 		}
 	}
 	if len(rest) == 0 {
 		return nil
 	}
-	sub := learnSpeeds(rest, g)
+	sub := learnSpeeds(rest, restObs, g)
 	fs := featureSpace{gridDeg: grid, od: newODIndex(restJ)}
 	var out []correctionSample
 	for i, t := range train {
@@ -292,9 +295,31 @@ func foldOf(id string) int {
 	return int(mix64(h.Sum64()) % correctionFolds)
 }
 
+// trackObservations are the speed observations of each trip's
+// consecutive fixes (SpeedModel.Observe with the default config; nil for a
+// trip of fewer than three fixes, learned along its line instead),
+// computed once for the final speeds and the five folds' (locating each
+// pair's cell is most of the cost).
+func trackObservations(train []Trip) [][]Observation {
+	m := NewSpeedModel(SpeedConfig{})
+	out := make([][]Observation, len(train))
+	for i, t := range train {
+		if len(t.Fixes) < 3 {
+			continue
+		}
+		for j := 1; j < len(t.Fixes); j++ {
+			if o, ok := m.Observe(t.Fixes[j-1], t.Fixes[j]); ok {
+				out[i] = append(out[i], o)
+			}
+		}
+	}
+	return out
+}
+
 // learnSpeeds fits the detour factor and the cell speeds on trips (in
-// departure order): the raw estimator, before any correction.
-func learnSpeeds(train []Trip, g *road.Graph) *Learned {
+// departure order; obs are their trackObservations): the raw estimator,
+// before any correction.
+func learnSpeeds(train []Trip, obs [][]Observation, g *road.Graph) *Learned {
 	l := &Learned{Model: NewSpeedModel(SpeedConfig{})}
 	if g != nil {
 		l.Router = NewRouter(g, l.Model)
@@ -305,13 +330,9 @@ func learnSpeeds(train []Trip, g *road.Graph) *Learned {
 		a, b := t.Fixes[0].Point, t.Fixes[len(t.Fixes)-1].Point
 		l.Estimator.ObserveDetour(geo.Distance(a, b), driven(t))
 	}
-	for _, t := range train {
+	for i, t := range train {
 		if len(t.Fixes) >= 3 {
-			for i := 1; i < len(t.Fixes); i++ {
-				if o, ok := l.Model.Observe(t.Fixes[i-1], t.Fixes[i]); ok {
-					l.Model.Add(o)
-				}
-			}
+			l.Model.Add(obs[i]...)
 			continue
 		}
 		// Only the ends: the trip's speed along its line, in every cell
