@@ -234,7 +234,7 @@ func median(v []float64) float64 {
 // the time and memory of Learn on a big archive: past it, every stride-th
 // query of each trip is taken (its first, the whole trip, always). The
 // team's samples (Porto: ~13k queries; NYC green: 3.5k) are far below it.
-const maxCorrectionSamples = 60_000
+const maxCorrectionSamples = 40_000
 
 // sampleStride is the step between a trip's correction queries that keeps
 // their number within maxCorrectionSamples.

@@ -13,7 +13,7 @@
 // older ones exactly as `hextrack eta-train` trains one from a CSV
 // (etamodel.Train), and the candidate and the served model are both scored
 // on the held-back trips, every query (each fix but the last, to the
-// last, with the fixes so far as motion; at most 20,000 queries). The
+// last, with the fixes so far as motion; at most 10,000 queries). The
 // candidate is installed when its MAPE there is not worse than the served
 // model's, else refused. Fewer than 50 valid trips: the round is skipped
 // and says so.

@@ -402,7 +402,7 @@ func tripsDigest(trips []eta.Trip) string {
 // maxValidationQueries bounds the queries a model is scored on (each
 // costs an estimate): past it, every k-th query of each trip is scored
 // (its first, the whole trip, always).
-const maxValidationQueries = 20_000
+const maxValidationQueries = 10_000
 
 // Score is s's error on trips' queries: from each fix but the last (the
 // vehicle's fixes so far known, as live) to the last, at most
