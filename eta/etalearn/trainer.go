@@ -160,7 +160,7 @@ type Trainer struct {
 	cur     atomic.Pointer[Served]
 	mu      sync.Mutex // a round, a rollback, an install; guards prev
 	prev    *Served
-	dirMod  time.Time // Dir's current file's mtime when reloadDir last read it
+	dirFile os.FileInfo // Dir's current file when reloadDir last read it
 	metrics *trainerMetrics
 }
 
@@ -271,10 +271,10 @@ func (t *Trainer) reloadDir() {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if fi.ModTime().Equal(t.dirMod) {
-		return
+	if t.dirFile != nil && os.SameFile(fi, t.dirFile) && fi.ModTime().Equal(t.dirFile.ModTime()) {
+		return // the file read last time (a swap or a write renames another one in)
 	}
-	t.dirMod = fi.ModTime()
+	t.dirFile = fi
 	cur := t.cur.Load()
 	s, err := t.cfg.Load(path)
 	if err != nil {

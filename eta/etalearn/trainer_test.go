@@ -389,3 +389,56 @@ func TestReadTripsCutsToTheRide(t *testing.T) {
 		}
 	})
 }
+
+// Run serves the model dir's current file when another process replaced
+// it (hextrack eta-model rollback swaps the files), keeping the served
+// model as previous.
+func TestRunServesASwappedModelFile(t *testing.T) {
+	s, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "archive.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dir := t.TempDir()
+	est := eta.NewEstimator(eta.NewSpeedModel(eta.SpeedConfig{}), nil)
+	var models []*etamodel.Model
+	for i, name := range []string{etalearn.PreviousFile, etalearn.CurrentFile} {
+		m, err := etamodel.New(est, etamodel.Info{Version: fmt.Sprintf("v%d", i+1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.WriteFile(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+		models = append(models, m)
+	}
+	load := func(path string) (*etalearn.Served, error) {
+		m, err := etamodel.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		e, err := m.Estimator(nil)
+		return &etalearn.Served{Model: m, Est: e, Loc: time.UTC}, err
+	}
+	initial, err := load(filepath.Join(dir, etalearn.CurrentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := etalearn.New(etalearn.Config{Archive: s, Dir: dir, Load: load, DirPoll: 20 * time.Millisecond}, initial)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); tr.Run(ctx, time.Hour) }()
+	defer func() { cancel(); <-done }()
+	if err := etalearn.SwapFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); tr.Current().Fingerprint() != models[0].Fingerprint(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("still serving %s after the swap", tr.Current().Version())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := tr.Previous(); p == nil || p.Fingerprint() != models[1].Fingerprint() {
+		t.Fatalf("previous after the reload: %v", p)
+	}
+}
