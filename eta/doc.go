@@ -86,6 +86,18 @@
 // baseline on whole trips, and loses clearly on the on-map remaining-time
 // subset (its correction minimises log error, not relative error).
 //
+// # Big training sets
+//
+// Learn's cost grows with the correction's training queries (each a raw
+// estimate and a scan of the journey index) and the journey index itself
+// (scanned by every estimate, live ones too). A server training from its
+// archive may hand it 100k trips, so both are capped: at most 40,000
+// training queries (past it every k-th query of each trip, the whole trip
+// always kept) and 20,000 journeys in an index (every k-th). The speed
+// observations of the training fixes are located once and reused by the
+// five folds. The team's samples are under both caps, so eta-eval's
+// results are unchanged by them.
+//
 // # Model files
 //
 // Estimator.State is the learned state (speeds, detour factor,

@@ -42,10 +42,24 @@ type odJourneyIn struct {
 	Seconds float64
 }
 
+// maxODJourneys bounds an odIndex: its features scan every journey, for
+// each training query and each live estimate. Past it every k-th journey
+// is kept (in the order given: training trips by departure). The team's
+// samples stay under it (Porto ~13k, NYC green 3.5k).
+const maxODJourneys = 20_000
+
 func newODIndex(js []odJourneyIn) *odIndex {
 	ix := &odIndex{}
 	if len(js) == 0 {
 		return ix
+	}
+	if len(js) > maxODJourneys {
+		step := (len(js) + maxODJourneys - 1) / maxODJourneys
+		kept := make([]odJourneyIn, 0, len(js)/step+1)
+		for i := 0; i < len(js); i += step {
+			kept = append(kept, js[i])
+		}
+		js = kept
 	}
 	ix.lat0, ix.lng0 = js[0].A.Lat, js[0].A.Lng
 	ix.ky = math.Pi / 180 * geo.EarthRadiusM

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,14 @@ type Config struct {
 	PollCacheTTL time.Duration // HEXTRACK_POLL_CACHE_TTL: longest a 304 may hide a change made elsewhere, default 100ms; negative: off
 	// ETA model (eta.go): the file eta-train wrote and eta-eval scored.
 	ETAModel string // HEXTRACK_ETA_MODEL: empty: speeds learned online from pings, no learned correction
+	// Training the ETA model from the archive (eta.go, eta/etalearn):
+	// ETATrainEvery is the period (at start, then every; ≤ 0: off; off
+	// without an archive), ETAModelDir keeps the installed and the
+	// previous model (empty: <DataDir>/eta-models; no DataDir: memory
+	// only), ETATZ the time zone of time-of-day features.
+	ETATrainEvery time.Duration
+	ETAModelDir   string
+	ETATZ         string
 	// The NATS JetStream export of the archived events (natsexport.go).
 	NATSURL    string // HEXTRACK_NATS_URL(_FILE), --nats-url; empty: no export
 	NATSStream string // HEXTRACK_NATS_STREAM, --nats-stream; default HEXTRACK
@@ -176,6 +185,11 @@ func parseServe(args []string) (Config, error) {
 	fs.IntVar(&c.MaxBatch, "max-batch", 500, "most pings per request (HEXTRACK_MAX_BATCH)")
 	fs.StringVar(&c.MapFile, "map", os.Getenv("HEXTRACK_MAP"), "OpenStreetMap PBF for roads and routing (HEXTRACK_MAP)")
 	fs.StringVar(&c.ETAModel, "eta-model", os.Getenv("HEXTRACK_ETA_MODEL"), "ETA model file written by hextrack eta-train, served as eta-eval scored it; empty: speeds learned online, no learned correction (HEXTRACK_ETA_MODEL)")
+	fs.DurationVar(&c.ETATrainEvery, "eta-train-every", envDur("HEXTRACK_ETA_TRAIN_EVERY", 6*time.Hour),
+		"train the ETA model from the archive's completed trips at start and then this often, installing it when it validates no worse than the served one on the latest trips; 0: off; off without an archive (HEXTRACK_ETA_TRAIN_EVERY)")
+	fs.StringVar(&c.ETAModelDir, "eta-model-dir", os.Getenv("HEXTRACK_ETA_MODEL_DIR"),
+		"where trained ETA models are kept (current.model, served at start before --eta-model; previous.model, for hextrack eta-model rollback); empty: eta-models in --data-dir (HEXTRACK_ETA_MODEL_DIR)")
+	fs.StringVar(&c.ETATZ, "eta-tz", envOr("HEXTRACK_ETA_TZ", "UTC"), "time zone of the ETA model trained from the archive (its time-of-day features), e.g. Europe/Lisbon (HEXTRACK_ETA_TZ)")
 	fs.DurationVar(&c.DrainWindow, "drain-window", envDur("HEXTRACK_DRAIN_WINDOW", 5*time.Second), "spread of reconnects on shutdown (HEXTRACK_DRAIN_WINDOW)")
 	fs.StringVar(&c.LogLevel, "log-level", envOr("HEXTRACK_LOG_LEVEL", "info"), "debug|info|warn|error (HEXTRACK_LOG_LEVEL)")
 	if v := os.Getenv("HEXTRACK_MAX_JUMP_SPEED"); v != "" {
@@ -224,6 +238,15 @@ func parseServe(args []string) (Config, error) {
 		return c, errors.New("HEXTRACK_KEY_PREFIX must not contain { or }")
 	}
 	return c, checkDatabaseURL(c.DatabaseURL)
+}
+
+// etaModelDir is where trained ETA models are kept: --eta-model-dir, else
+// eta-models in the data dir ("" without one: in memory only).
+func (c *Config) etaModelDir() string {
+	if c.ETAModelDir != "" || c.DataDir == "" {
+		return c.ETAModelDir
+	}
+	return filepath.Join(c.DataDir, "eta-models")
 }
 
 // archiveFlags registers --database-url and --data-dir (serve and migrate).

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +18,7 @@ import (
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/etalearn"
 	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/eta/live"
 	"github.com/hextrack/hextrack/geo"
@@ -29,16 +33,20 @@ var syntheticCenter = geo.Point{Lat: 41.1579, Lng: -8.6291}
 
 // etaParts is the ETA engine as wired into the server.
 type etaParts struct {
-	graph  *road.Graph // nil without a map
-	source string      // "osm", "synthetic" or "none"
-	est    *eta.Estimator
-	// model names the served model (--eta-model; nil: none, the speeds
-	// learned online from pings and no learned correction); loc is the
-	// time zone its time-of-day features are read in (UTC without one).
-	model  *trip.ETAModel
-	loc    *time.Location
-	feeder *eta.Feeder
-	speeds *eta.SpeedListener
+	graph   *road.Graph // nil without a map
+	source  string      // "osm", "synthetic" or "none"
+	mapFile string      // --map
+	// served is the model every estimate reads (atomically: the trainer
+	// installs new ones while estimates run): its file (--eta-model, or
+	// the model dir's current one; nil: none, the speeds learned online
+	// from pings and no learned correction), estimator and time zone.
+	served atomic.Pointer[etalearn.Served]
+	// online is the estimator over the speeds the feeder learns from pings.
+	online  *eta.Estimator
+	trainer *etalearn.Trainer // nil: not training (--eta-train-every, no archive)
+	info    *prometheus.GaugeVec
+	feeder  *eta.Feeder
+	speeds  *eta.SpeedListener
 	// acc is the live accuracy histogram (actual vs first promised per
 	// leg), fed by live.Service on completion.
 	acc *eta.Accuracy
@@ -56,8 +64,8 @@ type etaParts struct {
 // start with another or none). Its speeds are frozen: the feeder still
 // learns pings into Redis (for the next training), into a speed model of
 // its own.
-func openETA(mapFile, modelFile, prefix string, rdb redis.UniversalClient, reg *prometheus.Registry, m *Main) (*etaParts, error) {
-	p := &etaParts{source: "none", loc: time.UTC}
+func openETA(mapFile, modelFile, modelDir, prefix string, rdb redis.UniversalClient, reg *prometheus.Registry, m *Main) (*etaParts, error) {
+	p := &etaParts{source: "none", mapFile: mapFile}
 	switch mapFile {
 	case "":
 	case "synthetic":
@@ -76,39 +84,60 @@ func openETA(mapFile, modelFile, prefix string, rdb redis.UniversalClient, reg *
 		m.Logger.Info("map loaded", "source", p.source, "nodes", p.graph.NumNodes(), "edges", p.graph.NumEdges())
 	}
 	learning := eta.NewSpeedModel(eta.SpeedConfig{}) // what the feeder learns into
-	if modelFile == "" {
-		var router *eta.Router
-		if p.graph != nil {
-			router = eta.NewRouter(p.graph, learning)
+	var router *eta.Router
+	if p.graph != nil {
+		router = eta.NewRouter(p.graph, learning)
+	}
+	p.online = eta.NewEstimator(learning, router)
+	if modelDir != "" {
+		// A model installed by an earlier run's training is served
+		// before --eta-model.
+		if cur := filepath.Join(modelDir, etalearn.CurrentFile); fileExists(cur) {
+			m.Logger.Info("eta model: serving the model dir's current model", "file", cur, "instead_of", modelFile)
+			modelFile = cur
 		}
-		p.est = eta.NewEstimator(learning, router)
+	}
+	if modelFile == "" {
+		p.served.Store(&etalearn.Served{Est: p.online, Loc: time.UTC})
 		m.Logger.Info("eta model: none (--eta-model): speeds learned online from pings, no learned correction")
-	} else if err := p.serveModel(modelFile, mapFile, m.Logger); err != nil {
-		return nil, err
+	} else {
+		s, err := p.loadModel(modelFile, m.Logger)
+		if err != nil {
+			return nil, err
+		}
+		p.served.Store(s)
 	}
 	store := eta.NewSpeedStore(rdb, prefix+"eta:speed", 7*24*time.Hour)
 	p.feeder = eta.NewFeeder(learning, store, eta.FeederConfig{Registry: reg, Logger: m.Logger})
 	p.speeds = eta.NewSpeedListener(p.feeder)
 	p.acc, p.reg = eta.NewAccuracy(reg), reg
+	p.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hextrack_eta_model_info",
+		Help: "The ETA model served (always 1): its version and fingerprint (first 12 hex digits of the model file's sha256); version \"online\" without a model file."},
+		[]string{"version", "fingerprint"})
+	p.showModel(p.served.Load())
 	if reg != nil {
-		info := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hextrack_eta_model_info",
-			Help: "The ETA model served (always 1): its version and fingerprint (first 12 hex digits of the model file's sha256); version \"online\" without a model file."},
-			[]string{"version", "fingerprint"})
-		v, fp := "online", "none"
-		if p.model != nil {
-			v, fp = p.model.Version, p.model.Fingerprint
-		}
-		info.WithLabelValues(v, fp).Set(1)
-		reg.MustRegister(info)
+		reg.MustRegister(p.info)
 	}
 	return p, nil
 }
 
-// serveModel reads the model file and makes its estimator the served one.
-func (p *etaParts) serveModel(modelFile, mapFile string, log *slog.Logger) error {
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// showModel names s in hextrack_eta_model_info.
+func (p *etaParts) showModel(s *etalearn.Served) {
+	p.info.Reset()
+	p.info.WithLabelValues(s.Version(), s.Fingerprint()).Set(1)
+}
+
+// loadModel reads a model file and builds the estimator the server
+// serves from it.
+func (p *etaParts) loadModel(modelFile string, log *slog.Logger) (*etalearn.Served, error) {
 	mdl, err := etamodel.ReadFile(modelFile)
 	if err != nil {
-		return fmt.Errorf("eta model: %w", err)
+		return nil, fmt.Errorf("eta model: %w", err)
 	}
 	g := p.graph
 	switch {
@@ -118,39 +147,72 @@ func (p *etaParts) serveModel(modelFile, mapFile string, log *slog.Logger) error
 			log.Info("eta model: trained without a map, so trip ETAs are estimated along the line as it was scored; the map is only drawn")
 		}
 	case p.source != "osm":
-		return fmt.Errorf("eta model %s: trained with the map %s; serve it with --map", modelFile, mdl.Info.Map.Name)
+		return nil, fmt.Errorf("eta model %s: trained with the map %s; serve it with --map", modelFile, mdl.Info.Map.Name)
 	default:
-		src, err := etamodel.SourceOf(mapFile)
+		src, err := etamodel.SourceOf(p.mapFile)
 		if err != nil {
-			return fmt.Errorf("eta model: %w", err)
+			return nil, fmt.Errorf("eta model: %w", err)
 		}
 		if src.SHA256 != mdl.Info.Map.SHA256 {
-			return fmt.Errorf("eta model %s: trained with the map %s, not --map %s", modelFile, mdl.Info.Map.Name, mapFile)
+			return nil, fmt.Errorf("eta model %s: trained with the map %s, not --map %s", modelFile, mdl.Info.Map.Name, p.mapFile)
 		}
 	}
+	s := &etalearn.Served{Model: mdl, Loc: time.UTC}
 	if mdl.Info.TZ != "" {
-		if p.loc, err = time.LoadLocation(mdl.Info.TZ); err != nil {
-			return fmt.Errorf("eta model %s: time zone: %w", modelFile, err)
+		if s.Loc, err = time.LoadLocation(mdl.Info.TZ); err != nil {
+			return nil, fmt.Errorf("eta model %s: time zone: %w", modelFile, err)
 		}
 	}
-	if p.est, err = mdl.Estimator(g); err != nil {
-		return fmt.Errorf("eta model %s: %w", modelFile, err)
+	if s.Est, err = mdl.Estimator(g); err != nil {
+		return nil, fmt.Errorf("eta model %s: %w", modelFile, err)
 	}
-	p.model = &trip.ETAModel{Version: mdl.Info.Version, Fingerprint: mdl.Fingerprint()}
 	log.Info("eta model: serving", "file", modelFile, "version", mdl.Info.Version, "fingerprint", mdl.Fingerprint(),
-		"trained_at", mdl.Info.TrainedAt, "train_trips", mdl.Info.TrainTrips, "tz", p.loc.String(),
+		"trained_at", mdl.Info.TrainedAt, "train_trips", mdl.Info.TrainTrips, "tz", s.Loc.String(),
 		"routed", g != nil, "correction", mdl.HasCorrection())
+	return s, nil
+}
+
+// newTrainer makes the trainer of the served model from the archive's
+// completed trips, keeping models in dir; Run starts it (at once, then
+// every c.ETATrainEvery, in the background: etalearn.Trainer.Run).
+func (p *etaParts) newTrainer(a etalearn.Archive, c *Config, dir string, reg *prometheus.Registry, log *slog.Logger) error {
+	loc, err := time.LoadLocation(c.ETATZ)
+	if err != nil {
+		return fmt.Errorf("--eta-tz: %w", err)
+	}
+	cfg := etalearn.Config{Archive: a, Loc: loc, Dir: dir, Registry: reg, Logger: log,
+		Load: func(path string) (*etalearn.Served, error) { return p.loadModel(path, log) },
+		OnInstall: func(s *etalearn.Served) {
+			p.served.Store(s)
+			p.showModel(s)
+		}}
+	if p.source == "osm" {
+		src, err := etamodel.SourceOf(p.mapFile)
+		if err != nil {
+			return err
+		}
+		cfg.Graph, cfg.Map = p.graph, &src
+	}
+	p.trainer = etalearn.New(cfg, p.served.Load())
+	if prev := filepath.Join(dir, etalearn.PreviousFile); dir != "" && fileExists(prev) {
+		if s, err := p.loadModel(prev, log); err == nil {
+			p.trainer.SetPrevious(s)
+		} else {
+			log.Warn("eta model: the model dir's previous model cannot be served; no rollback to it", "err", err)
+		}
+	}
+	log.Info("eta training: from the archive's completed trips, at start and periodically", "every", c.ETATrainEvery, "dir", dir, "tz", loc.String())
 	return nil
 }
 
-// now is the time estimates leave at, in the model's time zone (its
+// now is the time estimates leave at, in s's time zone (its
 // time-of-day features and speed buckets are local times there).
-func (p *etaParts) now() time.Time { return time.Now().In(p.loc) }
+func now(s *etalearn.Served) time.Time { return time.Now().In(s.Loc) }
 
-// line is the line estimate with the learned correction, if any.
-func (p *etaParts) line(from, to geo.Point, t time.Time) eta.Estimate {
-	e := p.est.Line(from, to, t)
-	if c := p.est.Correction(); c != nil {
+// line is s's line estimate with its learned correction, if any.
+func line(s *etalearn.Served, from, to geo.Point, t time.Time) eta.Estimate {
+	e := s.Est.Line(from, to, t)
+	if c := s.Est.Correction(); c != nil {
 		e.Seconds = c.Seconds(from, to, t, eta.Motion{}, e)
 	}
 	return e
@@ -167,7 +229,8 @@ func (p *etaParts) line(from, to geo.Point, t time.Time) eta.Estimate {
 // every training journey; the raw line estimate ≈0.03 ms): see
 // BenchmarkLineEstimateCorrected in eta.
 func (p *etaParts) EstimateSeconds(_ context.Context, from, to geo.Point) (float64, error) {
-	return p.line(from, to, p.now()).Seconds, nil
+	s := p.served.Load()
+	return line(s, from, to, now(s)).Seconds, nil
 }
 
 var _ driver.Estimator = (*etaParts)(nil)
@@ -179,17 +242,19 @@ var _ driver.Estimator = (*etaParts)(nil)
 type tripRouter struct{ p *etaParts }
 
 func (r tripRouter) Estimate(ctx context.Context, from, to geo.Point) (seconds, meters float64, err error) {
-	t := r.p.now()
-	e, err := r.p.est.EstimateAt(ctx, from, to, t)
+	s := r.p.served.Load()
+	t := now(s)
+	e, err := s.Est.EstimateAt(ctx, from, to, t)
 	if errors.Is(err, road.ErrUnreachable) {
-		e, err = r.p.line(from, to, t), nil
+		e, err = line(s, from, to, t), nil
 	}
 	return e.Seconds, e.Meters, err
 }
 
-// movingRouter is tripRouter for a served model with a correction: live
-// ETAs then keep the drivers' recent fixes for EstimateMoving (without a
-// correction motion changes nothing, so they are not kept).
+// movingRouter is tripRouter for a served model with a correction (or a
+// trainer that may install one): live ETAs then keep the drivers' recent
+// fixes for EstimateMoving (without a correction motion changes nothing,
+// so they are not kept).
 type movingRouter struct{ tripRouter }
 
 // EstimateMoving is Estimate for a driver under way: its latest fixes give
@@ -200,10 +265,11 @@ func (r movingRouter) EstimateMoving(ctx context.Context, fixes []live.Fix, to g
 	for i, f := range fixes {
 		ef[i] = eta.Fix{Point: f.Pos, Time: f.TS}
 	}
-	from, t := fixes[len(fixes)-1].Pos, r.p.now()
-	e, err := r.p.est.EstimateMoving(ctx, from, to, t, eta.MotionOf(ef))
+	s := r.p.served.Load()
+	from, t := fixes[len(fixes)-1].Pos, now(s)
+	e, err := s.Est.EstimateMoving(ctx, from, to, t, eta.MotionOf(ef))
 	if errors.Is(err, road.ErrUnreachable) {
-		e, err = r.p.line(from, to, t), nil
+		e, err = line(s, from, to, t), nil
 	}
 	return e.Seconds, e.Meters, err
 }
@@ -253,6 +319,16 @@ func (r roadPaths) Path(from, to geo.Point) ([]geo.Point, error) {
 	return rt.Path, err
 }
 
+// modelName names the served model in trip.eta (nil: none, the online
+// speeds).
+func (p *etaParts) modelName() *trip.ETAModel {
+	s := p.served.Load()
+	if s.Model == nil {
+		return nil
+	}
+	return &trip.ETAModel{Version: s.Version(), Fingerprint: s.Fingerprint()}
+}
+
 // liveETA builds the live trip ETAs over trips, with their metrics on the
 // server's registry.
 func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Service {
@@ -268,12 +344,12 @@ func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Ser
 		p.reg.MustRegister(dropped, throttled, computed, took)
 	}
 	var router live.RouteEstimator = tripRouter{p}
-	if p.est.Correction() != nil {
+	if p.served.Load().Est.Correction() != nil || p.trainer != nil {
 		router = movingRouter{tripRouter{p}}
 	}
 	return live.New(trips.ETAs(), router, live.Config{
 		ShouldEmit: eta.ShouldEmit,
-		Model:      p.model,
+		ModelOf:    p.modelName,
 		Accuracy:   p.acc,
 		Now:        trips.Config().Now,
 		Logger:     log,

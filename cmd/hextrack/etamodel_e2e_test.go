@@ -75,7 +75,7 @@ func TestETAModelServedAndScored(t *testing.T) {
 	if !strings.Contains(logs.String(), "eta model: serving") || !strings.Contains(logs.String(), fp) {
 		t.Errorf("log does not say which model is served:\n%s", logs.String())
 	}
-	if m.ETA.est.Correction() == nil {
+	if m.ETA.served.Load().Est.Correction() == nil {
 		t.Fatal("served estimator has no correction")
 	}
 	base := "http://" + m.Addr()
@@ -210,7 +210,7 @@ func TestETAModelMap(t *testing.T) {
 	if err != nil {
 		t.Fatalf("serving the model over its map: %v", err)
 	}
-	if !strings.Contains(logs, "routed=true") || m.ETA.est.Correction() == nil {
+	if !strings.Contains(logs, "routed=true") || m.ETA.served.Load().Est.Correction() == nil {
 		t.Errorf("model not served routed with its correction:\n%s", logs)
 	}
 	for _, other := range []string{"", "synthetic"} {

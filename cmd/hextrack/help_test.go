@@ -25,6 +25,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "eta-eval"}, []string{"usage: hextrack eta-eval", "-model"}},
 		{[]string{"eta-train", "--help"}, []string{"usage: hextrack eta-train", "--eta-model", "fingerprint", "-trips", "-out"}},
 		{[]string{"help", "eta-train"}, []string{"usage: hextrack eta-train"}},
+		{[]string{"help", "eta-model"}, []string{"usage: hextrack eta-model show", "rollback", "previous.model", "-dir"}},
+		{[]string{"eta-model", "rollback", "--help"}, []string{"usage: hextrack eta-model", "-data-dir"}},
 		{[]string{"serve", "--help"}, []string{"usage: hextrack serve"}}, // its flags go to os.Stderr (parseServe)
 		{[]string{"help", "serve"}, []string{"usage: hextrack serve"}},
 		{[]string{"help", "version"}, []string{"The commands are"}},

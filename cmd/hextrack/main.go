@@ -58,6 +58,7 @@ var commands = []struct{ name, short string }{
 	{"apikey", "create, list or revoke the API keys of backend services"},
 	{"eta-eval", "measure ETA accuracy on real taxi trips (held-out error vs baselines)"},
 	{"eta-train", "learn the ETA model from taxi trips and write the file the server serves"},
+	{"eta-model", "show or roll back the ETA models a server trained from its archive"},
 	{"version", "print hextrack's version"},
 	{"help", "show this list, or a command's help (hextrack help <command>)"},
 }
@@ -124,6 +125,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runETAEval(ctx, args, stdout)
 	case "eta-train":
 		return runETATrain(ctx, args, stdout)
+	case "eta-model":
+		return runETAModel(ctx, args, stdout)
 	case "version":
 		fmt.Fprintln(stdout, "hextrack", version)
 		return nil
@@ -246,9 +249,16 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers = driverredis.NewService(m.rdb, idx, driver.Config{Prefix: c.Prefix, Limits: driver.Limits{
 		MaxFuture: c.MaxFuture, MaxAge: c.MaxAge, MaxJumpSpeed: c.MaxJump, MaxBatch: c.MaxBatch},
 		PingRate: c.PingRate, PingBurst: c.PingBurst})
-	m.ETA, err = openETA(c.MapFile, c.ETAModel, c.Prefix, m.rdb, reg, m)
+	m.ETA, err = openETA(c.MapFile, c.ETAModel, c.etaModelDir(), c.Prefix, m.rdb, reg, m)
 	if err != nil {
 		return err
+	}
+	if m.archive != nil && c.ETATrainEvery > 0 {
+		if err := m.ETA.newTrainer(archiveReads{m.archive}, c, c.etaModelDir(), reg, m.Logger); err != nil {
+			return err
+		}
+	} else if c.ETATrainEvery > 0 {
+		m.Logger.Info("eta training: off, no archive (--database-url, --data-dir)")
 	}
 	m.Drivers.SetEstimator(m.ETA)
 	m.Drivers.Listen(m.ETA.speeds)
@@ -289,6 +299,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.http = &http.Server{Handler: m.API.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	bg, cancelBG := context.WithCancel(context.Background())
 	m.cancel = cancelBG
+	if m.ETA.trainer != nil {
+		go m.ETA.trainer.Run(bg, c.ETATrainEvery)
+	}
 	m.done = make(chan struct{})
 	go func() {
 		defer close(m.done)

@@ -47,6 +47,10 @@ type Config struct {
 	// Model names the ETA model the RouteEstimator serves, sent in each
 	// trip.eta as "model". Zero: none named.
 	Model *trip.ETAModel
+	// ModelOf, when set, names the model instead of Model, asked at each
+	// estimate: a server whose model is replaced while it runs (a model
+	// trained from the archive installed) names the new one from then on.
+	ModelOf func() *trip.ETAModel
 	// Accuracy receives each finished leg on completion. Zero: none.
 	Accuracy LegObserver
 	// Queue bounds the trips waiting for an estimate; moves of further
@@ -362,10 +366,14 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 	}
 	secs, meters = math.Round(max(secs, 0)), math.Round(max(meters, 0))
 	now := l.cfg.Now()
+	model := l.cfg.Model
+	if l.cfg.ModelOf != nil {
+		model = l.cfg.ModelOf()
+	}
 	prev := in.EmittedSeconds
 	emit := in.EmittedTarget != in.Leg+":"+in.Target || (secs != prev && l.cfg.ShouldEmit(prev, secs))
 	stored, emitted, err := l.trips.Store(ctx, id, trip.ETAWrite{In: in, Seconds: secs, Meters: meters, Now: now,
-		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt, Model: l.cfg.Model})
+		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt, Model: model})
 	if err != nil {
 		return err
 	}
