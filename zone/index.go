@@ -1,0 +1,253 @@
+package zone
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/hextrack/hextrack/geo"
+)
+
+// Resolutions of the index.
+const (
+	// ResEdge is the resolution of the cells a zone is polyfilled at
+	// (r9, edge ~174 m). Cells entirely inside a zone are compacted to
+	// coarser parents; cells on its boundary stay at ResEdge and a point
+	// there is checked against the polygon exactly, so the resolution only
+	// trades memory for exact checks, never correctness: a zone thinner
+	// than a cell is all boundary cells.
+	ResEdge = 9
+	// ResNear is the resolution of the near-zone filter (r7, edge ~1.2 km)
+	// that lets the ingest path skip drivers far from every zone.
+	ResNear = 7
+	// nearRing is how many rings of ResNear cells around a zone are near
+	// it: a segment between two points at most one ResNear cell apart
+	// stays within one ring of its start cell, so two rings are safe.
+	nearRing = 2
+)
+
+// maxCellsPerZone bounds the polyfill of one zone (Config.MaxAreaKM2 keeps
+// zones far below it: 2,500 km² is about 25,000 r9 cells).
+const maxCellsPerZone = 2_000_000
+
+// Index finds the zones at a point. It is immutable: build a new one when
+// zones change and swap it in (zoneredis does). Safe for concurrent use.
+type Index struct {
+	zones []indexed
+	byID  map[string]int32
+	// cells maps a cell (ResEdge boundary cells, coarser compacted inside
+	// cells) to the zones it belongs to.
+	cells map[geo.Cell][]ref
+	// res are the resolutions of the keys of cells, finest first.
+	res []int
+	// near holds the ResNear cells within nearRing of a zone.
+	near     map[geo.Cell]struct{}
+	services []int32 // service_area zones
+}
+
+type indexed struct {
+	Zone
+	box bbox
+}
+
+type ref struct {
+	zone int32
+	edge bool // boundary cell: check the polygon
+}
+
+// NewIndex indexes zones (each already validated).
+func NewIndex(zones []Zone) (*Index, error) {
+	x := &Index{byID: make(map[string]int32, len(zones)), cells: map[geo.Cell][]ref{}, near: map[geo.Cell]struct{}{}}
+	resSeen := map[int]bool{}
+	for _, z := range zones {
+		if _, dup := x.byID[z.ID]; dup {
+			return nil, fmt.Errorf("zone: index: %s twice", z.ID)
+		}
+		if len(z.Polygons) == 0 {
+			return nil, fmt.Errorf("zone: index: %s has no polygon", z.ID)
+		}
+		i := int32(len(x.zones))
+		ix := indexed{Zone: z, box: boxOf(z.Polygons[0].Outer)}
+		var inside, edge []geo.Cell
+		for _, p := range z.Polygons {
+			ix.box.union(boxOf(p.Outer))
+			in, ed, err := geo.PolygonCells(p, ResEdge, maxCellsPerZone)
+			if err != nil {
+				return nil, fmt.Errorf("zone: index %s: %w", z.ID, err)
+			}
+			inside, edge = append(inside, in...), append(edge, ed...)
+		}
+		// Parts of a MultiPolygon may share cells: a cell inside one part
+		// and on the edge of another is inside; duplicates are dropped.
+		slices.Sort(inside)
+		inside = slices.Compact(inside)
+		slices.Sort(edge)
+		edge = slices.Compact(edge)
+		edge = slices.DeleteFunc(edge, func(c geo.Cell) bool { _, found := slices.BinarySearch(inside, c); return found })
+		nearSeed := map[geo.Cell]struct{}{}
+		for _, c := range edge {
+			x.cells[c] = append(x.cells[c], ref{zone: i, edge: true})
+			resSeen[ResEdge] = true
+			nearSeed[c.Parent(ResNear)] = struct{}{}
+		}
+		for _, c := range inside {
+			nearSeed[c.Parent(ResNear)] = struct{}{}
+		}
+		for _, c := range geo.Compact(inside) {
+			x.cells[c] = append(x.cells[c], ref{zone: i})
+			resSeen[c.Res()] = true
+		}
+		for c := range nearSeed {
+			for _, n := range c.Disk(nearRing) {
+				x.near[n] = struct{}{}
+			}
+		}
+		x.byID[z.ID] = i
+		x.zones = append(x.zones, ix)
+		if z.Kind == KindServiceArea {
+			x.services = append(x.services, i)
+		}
+	}
+	for r := range resSeen {
+		x.res = append(x.res, r)
+	}
+	slices.SortFunc(x.res, func(a, b int) int { return b - a })
+	return x, nil
+}
+
+// Len is the number of zones.
+func (x *Index) Len() int {
+	if x == nil {
+		return 0
+	}
+	return len(x.zones)
+}
+
+// Zone returns the zone with id.
+func (x *Index) Zone(id string) (Zone, bool) {
+	if x == nil {
+		return Zone{}, false
+	}
+	i, ok := x.byID[id]
+	if !ok {
+		return Zone{}, false
+	}
+	return x.zones[i].Zone, true
+}
+
+// Zones returns every zone, in index order.
+func (x *Index) Zones() []Zone {
+	if x == nil {
+		return nil
+	}
+	out := make([]Zone, len(x.zones))
+	for i := range x.zones {
+		out[i] = x.zones[i].Zone
+	}
+	return out
+}
+
+// appendAt appends the positions of the zones containing p to dst, in
+// index order.
+func (x *Index) appendAt(dst []int32, p geo.Point) []int32 {
+	if x == nil || len(x.zones) == 0 || !p.Valid() {
+		return dst
+	}
+	c := geo.CellOf(p, ResEdge)
+	if c == 0 {
+		return dst
+	}
+	n := len(dst)
+	for _, r := range x.res {
+		k := c
+		if r != ResEdge {
+			k = c.Parent(r)
+		}
+		for _, rf := range x.cells[k] {
+			if rf.edge && !x.zones[rf.zone].contains(p) {
+				continue
+			}
+			dst = append(dst, rf.zone)
+		}
+	}
+	slices.Sort(dst[n:])
+	return dst
+}
+
+// At returns the ids of the zones containing p, sorted.
+func (x *Index) At(p geo.Point) []string {
+	var buf [8]int32
+	at := x.appendAt(buf[:0], p)
+	out := make([]string, len(at))
+	for i, z := range at {
+		out[i] = x.zones[z].ID
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Near reports whether a driver moving from a point in cell from (any
+// resolution at least ResNear; zero when unknown) to p may be in or cross a
+// zone. False means the move certainly touches no zone, given the driver
+// was in no zone at from. It is the ingest path's filter: two cell
+// computations and two map lookups.
+func (x *Index) Near(from geo.Cell, p geo.Point) bool {
+	if x == nil || len(x.zones) == 0 {
+		return false
+	}
+	to := geo.CellOf(p, ResNear)
+	if _, ok := x.near[to]; ok {
+		return true
+	}
+	if from == 0 || from.Res() < ResNear {
+		return false // a first fix: only where it is matters
+	}
+	f := from.Parent(ResNear)
+	if f == to {
+		return false
+	}
+	if _, ok := x.near[f]; ok {
+		return true
+	}
+	// Neither end is near a zone; a jump longer than one cell may pass
+	// one in between.
+	d, ok := f.GridDistance(to)
+	return !ok || d > 1
+}
+
+// Serves reports whether p is inside a service_area zone, or no
+// service_area zone exists.
+func (x *Index) Serves(p geo.Point) bool {
+	if x == nil || len(x.services) == 0 {
+		return true
+	}
+	var buf [8]int32
+	for _, i := range x.appendAt(buf[:0], p) {
+		if x.zones[i].Kind == KindServiceArea {
+			return true
+		}
+	}
+	return false
+}
+
+// contains is the exact point-in-zone check.
+func (z *indexed) contains(p geo.Point) bool {
+	if !z.box.contains(p) {
+		return false
+	}
+	for _, poly := range z.Polygons {
+		if inPolygon(poly, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Contains reports whether zone z contains p (exact, without the index).
+func (z Zone) Contains(p geo.Point) bool {
+	for _, poly := range z.Polygons {
+		if inPolygon(poly, p) {
+			return true
+		}
+	}
+	return false
+}
