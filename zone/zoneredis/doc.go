@@ -1,0 +1,30 @@
+// Package zoneredis keeps zones and drivers' zone state in Redis so every
+// node agrees:
+//
+//   - Store: zones in one hash (ops CRUD), a version counter bumped by
+//     every change; each node keeps a zone.Index in memory and rebuilds it
+//     when the version moves (checked every Config.Reload and after its own
+//     changes).
+//   - Tracker: a driver.Listener. On the ingest path it only asks the
+//     in-memory index whether the move is near a zone (Index.Near) and
+//     queues it (conflated per driver: the first start cell, the newest
+//     fix); its workers load the driver's zone state, run zone.Step and
+//     write the new state and the events in one script that compares the
+//     state it read (another node's change makes it retry), so the events
+//     of a driver whose pings land on different nodes stay right and in
+//     order.
+//
+// Events (zone.entered, zone.exited, zone.dwell) are durable feed events
+// on the driver's zone topic "driverzones:<driver id>", appended by the
+// same script that writes the state (one hash tag: the driver id), then
+// copied to the zone's topic "zone:<zone id>" with the driver topic's event
+// id as the idempotency key (ops read that one; a node dying between the
+// two loses the copy, never the driver-topic event). Drivers inside a zone
+// are kept in a per-zone sorted set (who is inside) and an "active" set
+// scored by their last fix; Sweep exits drivers whose last fix is older
+// than Config.Stale (the same window the position index uses), any node
+// may run it. A driver going offline is exited on its next move.
+//
+// It imports zone, driver (Listener, Move), feed and go-redis; never api or
+// echo.
+package zoneredis
