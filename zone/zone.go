@@ -67,6 +67,14 @@ func (z *Zone) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Inside is a driver inside a zone (who is inside, zoneredis).
+type Inside struct {
+	DriverID string    `json:"driver_id"`
+	Since    time.Time `json:"since"`
+	Dwelt    bool      `json:"dwelt"`
+	Last     Fix       `json:"last_fix"`
+}
+
 // Input creates a zone (all of Name, Kind, Geometry) or changes one (nil
 // fields are kept).
 type Input struct {

@@ -273,18 +273,10 @@ func (s *Store) Serves(_ context.Context, p geo.Point) error {
 	return nil
 }
 
-// Inside is a driver inside a zone.
-type Inside struct {
-	DriverID string    `json:"driver_id"`
-	Since    time.Time `json:"since"`
-	Dwelt    bool      `json:"dwelt"`
-	Last     zone.Fix  `json:"last_fix"`
-}
-
 // Drivers lists the drivers inside zone id, longest inside first. The
 // per-zone set is checked against each driver's state (the state is the
 // truth; a stale set entry is dropped).
-func (s *Store) Drivers(ctx context.Context, id string) ([]Inside, error) {
+func (s *Store) Drivers(ctx context.Context, id string) ([]zone.Inside, error) {
 	if _, err := s.Get(ctx, id); err != nil {
 		return nil, err
 	}
@@ -292,7 +284,7 @@ func (s *Store) Drivers(ctx context.Context, id string) ([]Inside, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zone: drivers: %w", err)
 	}
-	out := make([]Inside, 0, len(ids))
+	out := make([]zone.Inside, 0, len(ids))
 	var gone []any
 	for _, d := range ids {
 		st, _, err := s.loadState(ctx, d)
@@ -305,12 +297,12 @@ func (s *Store) Drivers(ctx context.Context, id string) ([]Inside, error) {
 			continue
 		}
 		p := st.Inside[i]
-		out = append(out, Inside{DriverID: d, Since: p.Since, Dwelt: p.Dwelt, Last: *st.Last})
+		out = append(out, zone.Inside{DriverID: d, Since: p.Since, Dwelt: p.Dwelt, Last: *st.Last})
 	}
 	if len(gone) > 0 {
 		_ = s.rdb.ZRem(ctx, s.insideKey(id), gone...).Err()
 	}
-	slices.SortFunc(out, func(a, b Inside) int {
+	slices.SortFunc(out, func(a, b zone.Inside) int {
 		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.DriverID, b.DriverID))
 	})
 	return out, nil
