@@ -3,6 +3,7 @@ package zone
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/hextrack/hextrack/geo"
 )
@@ -46,7 +47,8 @@ type Index struct {
 
 type indexed struct {
 	Zone
-	box bbox
+	box   bbox
+	cells *compiled
 }
 
 type ref struct {
@@ -54,8 +56,59 @@ type ref struct {
 	edge bool // boundary cell: check the polygon
 }
 
+// compiled is a zone's cells, kept across index rebuilds (NewIndexFrom).
+type compiled struct {
+	version int64
+	updated time.Time
+	edge    []geo.Cell // ResEdge boundary cells
+	inside  []geo.Cell // compacted inside cells
+	near    []geo.Cell // ResNear cells within nearRing
+}
+
+// compile polyfills z.
+func compile(z Zone) (*compiled, error) {
+	var inside, edge []geo.Cell
+	for _, p := range z.Polygons {
+		in, ed, err := geo.PolygonCells(p, ResEdge, maxCellsPerZone)
+		if err != nil {
+			return nil, fmt.Errorf("zone: index %s: %w", z.ID, err)
+		}
+		inside, edge = append(inside, in...), append(edge, ed...)
+	}
+	// Parts of a MultiPolygon may share cells: a cell inside one part
+	// and on the edge of another is inside; duplicates are dropped.
+	slices.Sort(inside)
+	inside = slices.Compact(inside)
+	slices.Sort(edge)
+	edge = slices.Compact(edge)
+	edge = slices.DeleteFunc(edge, func(c geo.Cell) bool { _, found := slices.BinarySearch(inside, c); return found })
+	seed := map[geo.Cell]struct{}{}
+	for _, c := range edge {
+		seed[c.Parent(ResNear)] = struct{}{}
+	}
+	for _, c := range inside {
+		seed[c.Parent(ResNear)] = struct{}{}
+	}
+	near := map[geo.Cell]struct{}{}
+	for c := range seed {
+		for _, n := range c.Disk(nearRing) {
+			near[n] = struct{}{}
+		}
+	}
+	cz := &compiled{version: z.Version, updated: z.UpdatedAt, edge: edge, inside: geo.Compact(inside), near: make([]geo.Cell, 0, len(near))}
+	for c := range near {
+		cz.near = append(cz.near, c)
+	}
+	return cz, nil
+}
+
 // NewIndex indexes zones (each already validated).
-func NewIndex(zones []Zone) (*Index, error) {
+func NewIndex(zones []Zone) (*Index, error) { return NewIndexFrom(nil, zones) }
+
+// NewIndexFrom indexes zones, reusing prev's cells of the zones whose
+// version and update time are unchanged (prev may be nil): a rebuild after
+// one zone changed polyfills that zone only.
+func NewIndexFrom(prev *Index, zones []Zone) (*Index, error) {
 	x := &Index{byID: make(map[string]int32, len(zones)), cells: map[geo.Cell][]ref{}, near: map[geo.Cell]struct{}{}}
 	resSeen := map[int]bool{}
 	for _, z := range zones {
@@ -65,41 +118,35 @@ func NewIndex(zones []Zone) (*Index, error) {
 		if len(z.Polygons) == 0 {
 			return nil, fmt.Errorf("zone: index: %s has no polygon", z.ID)
 		}
+		var cz *compiled
+		if prev != nil {
+			if j, ok := prev.byID[z.ID]; ok {
+				if old := prev.zones[j].cells; old.version == z.Version && old.updated.Equal(z.UpdatedAt) {
+					cz = old
+				}
+			}
+		}
+		if cz == nil {
+			var err error
+			if cz, err = compile(z); err != nil {
+				return nil, err
+			}
+		}
 		i := int32(len(x.zones))
-		ix := indexed{Zone: z, box: boxOf(z.Polygons[0].Outer)}
-		var inside, edge []geo.Cell
+		ix := indexed{Zone: z, box: boxOf(z.Polygons[0].Outer), cells: cz}
 		for _, p := range z.Polygons {
 			ix.box.union(boxOf(p.Outer))
-			in, ed, err := geo.PolygonCells(p, ResEdge, maxCellsPerZone)
-			if err != nil {
-				return nil, fmt.Errorf("zone: index %s: %w", z.ID, err)
-			}
-			inside, edge = append(inside, in...), append(edge, ed...)
 		}
-		// Parts of a MultiPolygon may share cells: a cell inside one part
-		// and on the edge of another is inside; duplicates are dropped.
-		slices.Sort(inside)
-		inside = slices.Compact(inside)
-		slices.Sort(edge)
-		edge = slices.Compact(edge)
-		edge = slices.DeleteFunc(edge, func(c geo.Cell) bool { _, found := slices.BinarySearch(inside, c); return found })
-		nearSeed := map[geo.Cell]struct{}{}
-		for _, c := range edge {
+		for _, c := range cz.edge {
 			x.cells[c] = append(x.cells[c], ref{zone: i, edge: true})
 			resSeen[ResEdge] = true
-			nearSeed[c.Parent(ResNear)] = struct{}{}
 		}
-		for _, c := range inside {
-			nearSeed[c.Parent(ResNear)] = struct{}{}
-		}
-		for _, c := range geo.Compact(inside) {
+		for _, c := range cz.inside {
 			x.cells[c] = append(x.cells[c], ref{zone: i})
 			resSeen[c.Res()] = true
 		}
-		for c := range nearSeed {
-			for _, n := range c.Disk(nearRing) {
-				x.near[n] = struct{}{}
-			}
+		for _, c := range cz.near {
+			x.near[c] = struct{}{}
 		}
 		x.byID[z.ID] = i
 		x.zones = append(x.zones, ix)

@@ -117,9 +117,9 @@ func TestZonesCRUD(t *testing.T) {
 		t.Fatalf("patch = %d %s", r.status, r.raw)
 	}
 	// Who is inside: a driver's step puts it there.
-	fix := &zone.Fix{TS: time.Now()}
+	fix := zone.Fix{TS: time.Now()}
 	fix.Pos.Lat, fix.Pos.Lng = 52.505, 13.405
-	if _, err := e.tracker.Apply(context.Background(), "d1", 0, fix, false); err != nil {
+	if _, err := e.tracker.Apply(context.Background(), "d1", 0, []zone.Fix{fix}, false); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.do(t, http.MethodGet, "/v1/zones/"+id+"/drivers", ops, ""); r.status != http.StatusOK || !strings.Contains(r.raw, `"driver_id":"d1"`) {
@@ -198,9 +198,9 @@ func TestZoneEventsStream(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Minute)
 	for i, lng := range []float64{13.395, 13.405, 13.415} {
-		f := &zone.Fix{TS: t0.Add(time.Duration(i) * 10 * time.Second)}
+		f := zone.Fix{TS: t0.Add(time.Duration(i) * 10 * time.Second)}
 		f.Pos.Lat, f.Pos.Lng = 52.505, lng
-		if _, err := e.tracker.Apply(ctx, "d1", 0, f, false); err != nil {
+		if _, err := e.tracker.Apply(ctx, "d1", 0, []zone.Fix{f}, false); err != nil {
 			t.Fatal(err)
 		}
 	}

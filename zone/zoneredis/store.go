@@ -252,7 +252,7 @@ func (s *Store) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	idx, err := zone.NewIndex(zs)
+	idx, err := zone.NewIndexFrom(s.Index(), zs)
 	if err != nil {
 		return fmt.Errorf("zone: reload: %w", err)
 	}

@@ -28,21 +28,28 @@ type Tracker struct {
 var _ driver.Listener = (*Tracker)(nil)
 
 // job is a driver's pending zone work: the cell it moved from (the first
-// queued move's), its newest fix, and whether it went offline.
+// queued move's), its accepted fixes in order, and whether it went
+// offline.
 type job struct {
 	from    geo.Cell
-	fix     *zone.Fix
+	fixes   []zone.Fix
 	offline bool
 }
 
+// maxJobFixes bounds the fixes queued per driver; beyond it the oldest
+// are dropped (the segment from the last stored fix gets longer: crossings
+// are still seen, a zone left and re-entered in between is not).
+const maxJobFixes = 256
+
 func mergeJob(dst *job, src job) {
-	if dst.fix == nil {
+	if len(dst.fixes) == 0 {
 		dst.from = src.from
 	}
-	if src.fix != nil && (dst.fix == nil || !src.fix.TS.Before(dst.fix.TS)) {
-		dst.fix = src.fix
+	dst.fixes = append(dst.fixes, src.fixes...)
+	if over := len(dst.fixes) - maxJobFixes; over > 0 {
+		dst.fixes = dst.fixes[over:]
 	}
-	dst.offline = src.offline || dst.offline && src.fix == nil
+	dst.offline = src.offline || dst.offline && len(src.fixes) == 0
 }
 
 // NewTracker returns the tracker of a store, publishing with pub.
@@ -63,7 +70,14 @@ func (t *Tracker) DriverMoved(_ context.Context, m driver.Move) {
 	if !off && !x.Near(m.From, m.Pos) {
 		return
 	}
-	t.q.Put(m.DriverID, job{from: m.From, fix: &zone.Fix{Pos: m.Pos, TS: m.TS}, offline: off}, false)
+	fixes := make([]zone.Fix, 0, max(1, len(m.Accepted)))
+	for _, p := range m.Accepted {
+		fixes = append(fixes, zone.Fix{Pos: p.Pos, TS: p.TS})
+	}
+	if len(fixes) == 0 {
+		fixes = append(fixes, zone.Fix{Pos: m.Pos, TS: m.TS})
+	}
+	t.q.Put(m.DriverID, job{from: m.From, fixes: fixes, offline: off}, false)
 }
 
 // Run processes queued moves until ctx is done, and sweeps stale drivers
@@ -73,7 +87,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 	go t.sweepLoop(ctx)
 	t.q.Run(ctx, t.cfg.Workers, 16, func(ctx context.Context, items []conflate.Item[job]) {
 		for _, it := range items {
-			if _, err := t.Apply(ctx, it.Key, it.Job.from, it.Job.fix, it.Job.offline); err != nil && ctx.Err() == nil {
+			if _, err := t.Apply(ctx, it.Key, it.Job.from, it.Job.fixes, it.Job.offline); err != nil && ctx.Err() == nil {
 				t.cfg.Logger.Warn("zones: driver step", "driver", it.Key, "err", err)
 			}
 		}
@@ -81,24 +95,27 @@ func (t *Tracker) Run(ctx context.Context) error {
 	return nil
 }
 
-// Apply runs one driver's transition: the fix (nil: none) moved from cell
-// from (zero: unknown), then, if offline, the exits. It returns the events
-// written. The state is compared and written in one script, retried when
-// another node changed it in between.
-func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fix *zone.Fix, offline bool) ([]zone.Event, error) {
+// Apply runs one driver's transitions: its fixes in order (the first moved
+// from cell from; zero: unknown), then, if offline, the exits. It returns
+// the events written. The state is compared and written in one script,
+// retried when another node changed it in between.
+func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fixes []zone.Fix, offline bool) ([]zone.Event, error) {
 	for range 8 {
 		st, raw, err := t.loadState(ctx, driverID)
 		if err != nil {
 			return nil, err
 		}
 		var evs []zone.Event
-		if fix != nil {
-			if st.Last != nil && from.Valid() && geo.CellOf(st.Last.Pos, from.Res()) != from {
-				// Moves far from every zone were not stored: the
-				// driver was last somewhere in from, not at st.Last.
-				st.Last = &zone.Fix{Pos: from.Center(), TS: st.Last.TS}
-			}
-			st, evs = zone.Step(t.Index(), st, driverID, *fix)
+		if len(fixes) > 0 && st.Last != nil && from.Valid() && geo.CellOf(st.Last.Pos, from.Res()) != from {
+			// Moves far from every zone were not stored: the driver was
+			// last somewhere in from, not at st.Last.
+			st.Last = &zone.Fix{Pos: from.Center(), TS: st.Last.TS}
+		}
+		x := t.Index()
+		for _, f := range fixes {
+			var more []zone.Event
+			st, more = zone.Step(x, st, driverID, f)
+			evs = append(evs, more...)
 		}
 		if offline {
 			var more []zone.Event

@@ -75,8 +75,8 @@ func types(evs []feed.Event) []string {
 	return out
 }
 
-func fix(lat, lng float64, s int) *zone.Fix {
-	return &zone.Fix{Pos: geo.Point{Lat: lat, Lng: lng}, TS: t0.Add(time.Duration(s) * time.Second)}
+func fix(lat, lng float64, s int) []zone.Fix {
+	return []zone.Fix{{Pos: geo.Point{Lat: lat, Lng: lng}, TS: t0.Add(time.Duration(s) * time.Second)}}
 }
 
 func TestCRUD(t *testing.T) {
@@ -131,7 +131,7 @@ func TestTransitionsAcrossNodes(t *testing.T) {
 	e2 := e.tracker2(t)
 	steps := []struct {
 		tr  *zoneredis.Tracker
-		fix *zone.Fix
+		fix []zone.Fix
 	}{
 		{e.tracker, fix(52.505, 13.405, 0)},  // in A
 		{e2, fix(52.505, 13.415, 20)},        // A → B, on the other node
