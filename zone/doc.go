@@ -11,7 +11,7 @@
 // entirely inside are compacted and answer without geometry; boundary
 // cells are checked against the polygon exactly (planar in lng/lat, as
 // GeoJSON edges are; a point on an edge is inside). Near is the ingest
-// path's cheap filter (r7 cells within two rings of a zone).
+// path's cheap filter (zones' bounding boxes in buckets of 0.01°).
 //
 // Transitions: the segment between two fixes is checked for crossings, so
 // a driver jumping across a thin zone gets entered then exited; at one

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -17,13 +18,16 @@ const (
 	// trades memory for exact checks, never correctness: a zone thinner
 	// than a cell is all boundary cells.
 	ResEdge = 9
-	// ResNear is the resolution of the near-zone filter (r7, edge ~1.2 km)
-	// that lets the ingest path skip drivers far from every zone.
-	ResNear = 7
-	// nearRing is how many rings of ResNear cells around a zone are near
-	// it: a segment between two points at most one ResNear cell apart
-	// stays within one ring of its start cell, so two rings are safe.
-	nearRing = 2
+	// gridDeg is the size in degrees of the buckets of the zones'
+	// bounding boxes (about 1.1 km of latitude), which find the zones a
+	// segment may cross and filter the ingest path (Near) without cgo.
+	gridDeg = 0.01
+	// nearMarginDeg widens Near's box: the driver's previous position is
+	// only known as a cell (r9 cells are within ~0.003° of their centre).
+	nearMarginDeg = 0.004
+	// maxGridBuckets: a box covering more buckets than this is checked
+	// against every zone instead.
+	maxGridBuckets = 64
 )
 
 // maxCellsPerZone bounds the polyfill of one zone (Config.MaxAreaKM2 keeps
@@ -40,8 +44,8 @@ type Index struct {
 	cells map[geo.Cell][]ref
 	// res are the resolutions of the keys of cells, finest first.
 	res []int
-	// near holds the ResNear cells within nearRing of a zone.
-	near     map[geo.Cell]struct{}
+	// grid maps a gridDeg bucket to the zones whose box overlaps it.
+	grid     map[bucket][]int32
 	services []int32 // service_area zones
 }
 
@@ -62,7 +66,6 @@ type compiled struct {
 	updated time.Time
 	edge    []geo.Cell // ResEdge boundary cells
 	inside  []geo.Cell // compacted inside cells
-	near    []geo.Cell // ResNear cells within nearRing
 }
 
 // compile polyfills z.
@@ -82,24 +85,7 @@ func compile(z Zone) (*compiled, error) {
 	slices.Sort(edge)
 	edge = slices.Compact(edge)
 	edge = slices.DeleteFunc(edge, func(c geo.Cell) bool { _, found := slices.BinarySearch(inside, c); return found })
-	seed := map[geo.Cell]struct{}{}
-	for _, c := range edge {
-		seed[c.Parent(ResNear)] = struct{}{}
-	}
-	for _, c := range inside {
-		seed[c.Parent(ResNear)] = struct{}{}
-	}
-	near := map[geo.Cell]struct{}{}
-	for c := range seed {
-		for _, n := range c.Disk(nearRing) {
-			near[n] = struct{}{}
-		}
-	}
-	cz := &compiled{version: z.Version, updated: z.UpdatedAt, edge: edge, inside: geo.Compact(inside), near: make([]geo.Cell, 0, len(near))}
-	for c := range near {
-		cz.near = append(cz.near, c)
-	}
-	return cz, nil
+	return &compiled{version: z.Version, updated: z.UpdatedAt, edge: edge, inside: geo.Compact(inside)}, nil
 }
 
 // NewIndex indexes zones (each already validated).
@@ -109,7 +95,7 @@ func NewIndex(zones []Zone) (*Index, error) { return NewIndexFrom(nil, zones) }
 // version and update time are unchanged (prev may be nil): a rebuild after
 // one zone changed polyfills that zone only.
 func NewIndexFrom(prev *Index, zones []Zone) (*Index, error) {
-	x := &Index{byID: make(map[string]int32, len(zones)), cells: map[geo.Cell][]ref{}, near: map[geo.Cell]struct{}{}}
+	x := &Index{byID: make(map[string]int32, len(zones)), cells: map[geo.Cell][]ref{}, grid: map[bucket][]int32{}}
 	resSeen := map[int]bool{}
 	for _, z := range zones {
 		if _, dup := x.byID[z.ID]; dup {
@@ -145,8 +131,11 @@ func NewIndexFrom(prev *Index, zones []Zone) (*Index, error) {
 			x.cells[c] = append(x.cells[c], ref{zone: i})
 			resSeen[c.Res()] = true
 		}
-		for _, c := range cz.near {
-			x.near[c] = struct{}{}
+		lo, hi := bucketOf(ix.box.minLat, ix.box.minLng), bucketOf(ix.box.maxLat, ix.box.maxLng)
+		for la := lo.lat; la <= hi.lat; la++ {
+			for ln := lo.lng; ln <= hi.lng; ln++ {
+				x.grid[bucket{la, ln}] = append(x.grid[bucket{la, ln}], i)
+			}
 		}
 		x.byID[z.ID] = i
 		x.zones = append(x.zones, ix)
@@ -232,33 +221,57 @@ func (x *Index) At(p geo.Point) []string {
 	return out
 }
 
-// Near reports whether a driver moving from a point in cell from (any
-// resolution at least ResNear; zero when unknown) to p may be in or cross a
-// zone. False means the move certainly touches no zone, given the driver
-// was in no zone at from. It is the ingest path's filter: two cell
-// computations and two map lookups.
-func (x *Index) Near(from geo.Cell, p geo.Point) bool {
-	if x == nil || len(x.zones) == 0 {
+// Near reports whether a driver whose previous position was in cell from
+// (zero when unknown) and who sent the fixes pts may be in or cross a
+// zone: whether their bounding box, widened by the size of a cell, meets
+// a zone's bounding box. False means the move certainly touches no zone,
+// given the driver was in no zone at from. It is the ingest path's filter:
+// no cgo but from's centre, a few map lookups.
+func (x *Index) Near(from geo.Cell, pts ...geo.Point) bool {
+	if x == nil || len(x.zones) == 0 || len(pts) == 0 {
 		return false
 	}
-	to := geo.CellOf(p, ResNear)
-	if _, ok := x.near[to]; ok {
-		return true
+	b := bbox{math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)}
+	for _, p := range pts {
+		b.add(p)
 	}
-	if from == 0 || from.Res() < ResNear {
-		return false // a first fix: only where it is matters
+	if from.Valid() {
+		b.add(from.Center())
 	}
-	f := from.Parent(ResNear)
-	if f == to {
-		return false
+	b.minLat, b.minLng, b.maxLat, b.maxLng = b.minLat-nearMarginDeg, b.minLng-nearMarginDeg, b.maxLat+nearMarginDeg, b.maxLng+nearMarginDeg
+	found := false
+	x.overlapping(b, func(int32) bool { found = true; return false })
+	return found
+}
+
+// bucket is a gridDeg cell of latitude and longitude.
+type bucket struct{ lat, lng int32 }
+
+func bucketOf(lat, lng float64) bucket {
+	return bucket{int32(math.Floor(lat / gridDeg)), int32(math.Floor(lng / gridDeg))}
+}
+
+// overlapping calls yield with each zone whose box overlaps b (a zone may
+// come more than once), until yield returns false.
+func (x *Index) overlapping(b bbox, yield func(int32) bool) {
+	lo, hi := bucketOf(b.minLat, b.minLng), bucketOf(b.maxLat, b.maxLng)
+	if n := (int64(hi.lat) - int64(lo.lat) + 1) * (int64(hi.lng) - int64(lo.lng) + 1); n > maxGridBuckets || n <= 0 {
+		for i := range x.zones {
+			if x.zones[i].box.overlaps(b) && !yield(int32(i)) {
+				return
+			}
+		}
+		return
 	}
-	if _, ok := x.near[f]; ok {
-		return true
+	for la := lo.lat; la <= hi.lat; la++ {
+		for ln := lo.lng; ln <= hi.lng; ln++ {
+			for _, i := range x.grid[bucket{la, ln}] {
+				if x.zones[i].box.overlaps(b) && !yield(i) {
+					return
+				}
+			}
+		}
 	}
-	// Neither end is near a zone; a jump longer than one cell may pass
-	// one in between.
-	d, ok := f.GridDistance(to)
-	return !ok || d > 1
 }
 
 // Serves reports whether p is inside a service_area zone, or no

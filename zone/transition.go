@@ -185,9 +185,11 @@ func Step(x *Index, s State, driverID string, fix Fix) (State, []Event) {
 	if s.Last != nil && start.Pos != fix.Pos {
 		// Zones crossed with both fixes outside.
 		seg := boxOf([]geo.Point{start.Pos, fix.Pos})
-		for i := range x.zones {
-			i := int32(i)
-			if was[i] || inNow(i) || !x.zones[i].box.overlaps(seg) {
+		var cands []int32
+		x.overlapping(seg, func(i int32) bool { cands = append(cands, i); return true })
+		slices.Sort(cands)
+		for _, i := range slices.Compact(cands) {
+			if was[i] || inNow(i) {
 				continue
 			}
 			ts = x.zoneCrossings(ts[:0], i, start.Pos, fix.Pos)

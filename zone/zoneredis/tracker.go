@@ -67,7 +67,12 @@ func (t *Tracker) DriverMoved(_ context.Context, m driver.Move) {
 		return
 	}
 	off := m.Status == driver.StatusOffline
-	if !off && !x.Near(m.From, m.Pos) {
+	var buf [64]geo.Point
+	pts := append(buf[:0], m.Pos)
+	for _, p := range m.Accepted {
+		pts = append(pts, p.Pos)
+	}
+	if !off && !x.Near(m.From, pts...) {
 		return
 	}
 	fixes := make([]zone.Fix, 0, max(1, len(m.Accepted)))
