@@ -143,3 +143,41 @@ func TestZoneJSONRoundTrip(t *testing.T) {
 		t.Fatalf("round trip: %+v from %s", back, b)
 	}
 }
+
+// TestIndexRebuildAndNear: a rebuild after one zone changed answers for the
+// new geometry (the unchanged zone's cells reused), and Near tells moves
+// near a zone from moves far from all.
+func TestIndexRebuildAndNear(t *testing.T) {
+	a := mustZone(t, "z_a", zone.KindQueue, rect(13.40, 52.50, 13.41, 52.51), 60)
+	b := mustZone(t, "z_b", zone.KindQueue, rect(13.45, 52.50, 13.46, 52.51), 60)
+	x := mustIndex(t, a, b)
+	kind := zone.KindQueue
+	b2 := b
+	if err := b2.Apply(zone.Input{Kind: &kind, Geometry: polygonJSON(rect(13.50, 52.50, 13.51, 52.51), true)}, zone.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	b2.Version++
+	y, err := zone.NewIndexFrom(x, []zone.Zone{a, b2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		p    geo.Point
+		want int
+	}{{geo.Point{Lat: 52.505, Lng: 13.405}, 1}, {geo.Point{Lat: 52.505, Lng: 13.455}, 0}, {geo.Point{Lat: 52.505, Lng: 13.505}, 1}} {
+		if got := len(y.At(c.p)); got != c.want {
+			t.Errorf("rebuilt At(%v) = %d zones, want %d", c.p, got, c.want)
+		}
+	}
+	far := geo.Point{Lat: 48.85, Lng: 2.35}
+	if y.Near(geo.CellOf(far, geo.ResIndex), far) {
+		t.Error("a move in Paris is near a zone in Berlin")
+	}
+	west, east := geo.Point{Lat: 52.505, Lng: 13.30}, geo.Point{Lat: 52.505, Lng: 13.60}
+	if !y.Near(geo.CellOf(west, geo.ResIndex), east) {
+		t.Error("a jump across two zones is not near them")
+	}
+	if !y.Near(0, geo.Point{Lat: 52.5105, Lng: 13.405}) {
+		t.Error("a fix 50 m from a zone is not near it")
+	}
+}
