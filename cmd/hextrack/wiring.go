@@ -102,7 +102,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Health:   redisPinger{m.rdb},
 		Optional: optional,
 		Limiter:  ratelimit.New(m.rdb, prefix),
-		Pings:    m.Drivers, Drivers: m.Drivers,
+		Pings:    m.Drivers, Drivers: zonedDrivers{Drivers: m.Drivers, zones: m.ZoneTracker},
 		Trips: servedTrips{Trips: m.Trips, zones: m.Zones}, TripViews: views, Snapshots: snaps,
 		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feeds,
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,

@@ -5,6 +5,7 @@ import (
 	"flag"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/zone"
@@ -16,6 +17,21 @@ func zoneFlags(fs *flag.FlagSet, c *zone.Config) {
 	fs.IntVar(&c.MaxVertices, "zone-max-vertices", envInt("HEXTRACK_ZONE_MAX_VERTICES", 1000), "most vertices of a zone, over all its rings (HEXTRACK_ZONE_MAX_VERTICES)")
 	fs.Float64Var(&c.MaxAreaKM2, "zone-max-area", envFloat("HEXTRACK_ZONE_MAX_AREA_KM2", 2500), "largest zone area, km² (HEXTRACK_ZONE_MAX_AREA_KM2)")
 	fs.DurationVar(&c.DwellAfter, "zone-dwell", envDur("HEXTRACK_ZONE_DWELL", 0), "dwell delay of a zone created without one; 0: 2m (HEXTRACK_ZONE_DWELL)")
+}
+
+// zonedDrivers tells the zone tracker of drivers set offline, so they
+// leave the zones they are inside at once (zone.exited, reason offline).
+type zonedDrivers struct {
+	api.Drivers
+	zones interface{ DriverOffline(driverID string) }
+}
+
+func (d zonedDrivers) SetStatus(ctx context.Context, driverID, status string) (driver.State, error) {
+	st, err := d.Drivers.SetStatus(ctx, driverID, status)
+	if err == nil && st.Status == driver.StatusOffline {
+		d.zones.DriverOffline(driverID)
+	}
+	return st, err
 }
 
 // zoneServes is what servedTrips asks (zoneredis.Store).

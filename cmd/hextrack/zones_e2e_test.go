@@ -135,6 +135,32 @@ func TestZonesAcrossNodes(t *testing.T) {
 	if got[0] != "zone.entered" || got[1] != "zone.exited" {
 		t.Fatalf("zone events %v", got)
 	}
+	// Back inside, then set offline: exited at once (not after --stale).
+	if _, err := db.SendLocation(ctx, "d_zone", client.Ping{Lat: 41.1495, Lng: -8.6100, TS: now.Add(60 * time.Second), Seq: 4}); err != nil {
+		t.Fatal(err)
+	}
+	for len(got) < 3 {
+		select {
+		case f := <-frames:
+			got = append(got, f)
+		case <-ctx.Done():
+			t.Fatalf("zone events: %v", got)
+		}
+	}
+	if _, err := da.SetStatus(ctx, "d_zone", "offline"); err != nil {
+		t.Fatal(err)
+	}
+	for len(got) < 4 {
+		select {
+		case f := <-frames:
+			got = append(got, f)
+		case <-ctx.Done():
+			t.Fatalf("zone events after offline: %v", got)
+		}
+	}
+	if got[2] != "zone.entered" || got[3] != "zone.exited" {
+		t.Fatalf("zone events %v", got)
+	}
 
 	// Service area: a pickup outside it is refused.
 	rtok, _ := a.DevToken(ctx, "rider", "r_zone", time.Hour)

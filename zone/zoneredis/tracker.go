@@ -85,6 +85,15 @@ func (t *Tracker) DriverMoved(_ context.Context, m driver.Move) {
 	t.q.Put(m.DriverID, job{from: m.From, fixes: fixes, offline: off}, false)
 }
 
+// DriverOffline queues exits for a driver set offline (zone.exited,
+// reason offline, from every zone it is inside). It never blocks.
+func (t *Tracker) DriverOffline(driverID string) {
+	if t.Index().Len() == 0 {
+		return
+	}
+	t.q.Put(driverID, job{offline: true}, false)
+}
+
 // Run processes queued moves until ctx is done, and sweeps stale drivers
 // and reloads the index every Config.Reload.
 func (t *Tracker) Run(ctx context.Context) error {
