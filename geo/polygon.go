@@ -33,11 +33,11 @@ func PolygonCells(poly Polygon, res, max int) (inside, edge []Cell, err error) {
 	// kept too many costs an exact check, a cell missed would lose points.
 	cover, err := h3.PolygonToCellsExperimental(gp, res, h3.ContainmentOverlappingBbox, int64(max))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrTooManyCells, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrTooManyCells, err)
 	}
 	full, err := h3.PolygonToCellsExperimental(gp, res, h3.ContainmentFull, int64(max))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", ErrTooManyCells, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrTooManyCells, err)
 	}
 	in := make(map[h3.Cell]bool, len(full))
 	for _, c := range full {

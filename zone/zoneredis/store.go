@@ -103,7 +103,7 @@ func (s *Store) Create(ctx context.Context, in zone.Input) (zone.Zone, error) {
 		return zone.Zone{}, err
 	}
 	if _, err := zone.NewIndex([]zone.Zone{z}); err != nil {
-		return zone.Zone{}, fmt.Errorf("%w: %v", zone.ErrTooLarge, err)
+		return zone.Zone{}, fmt.Errorf("%w: %w", zone.ErrTooLarge, err)
 	}
 	b, err := json.Marshal(z)
 	if err != nil {
@@ -189,7 +189,7 @@ func (s *Store) Update(ctx context.Context, id string, in zone.Input) (zone.Zone
 			return zone.Zone{}, err
 		}
 		if _, err := zone.NewIndex([]zone.Zone{z}); err != nil {
-			return zone.Zone{}, fmt.Errorf("%w: %v", zone.ErrTooLarge, err)
+			return zone.Zone{}, fmt.Errorf("%w: %w", zone.ErrTooLarge, err)
 		}
 		z.Version++
 		z.UpdatedAt = s.cfg.Now().UTC()
