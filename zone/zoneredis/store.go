@@ -317,11 +317,21 @@ func (s *Store) loadState(ctx context.Context, driverID string) (zone.State, str
 	if err != nil {
 		return zone.State{}, "", fmt.Errorf("zone: state %s: %w", driverID, err)
 	}
-	var st zone.State
-	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+	st, err := decodeState(raw)
+	if err != nil {
 		return zone.State{}, "", fmt.Errorf("zone: state %s: %w", driverID, err)
 	}
 	return st, raw, nil
+}
+
+// decodeState parses a stored state ("": none).
+func decodeState(raw string) (zone.State, error) {
+	var st zone.State
+	if raw == "" {
+		return st, nil
+	}
+	err := json.Unmarshal([]byte(raw), &st)
+	return st, err
 }
 
 // Run reloads the index every Config.Reload until ctx is done.

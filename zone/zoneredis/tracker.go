@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,7 +24,17 @@ type Tracker struct {
 	*Store
 	pub Publisher
 	q   *conflate.Queue[job]
+
+	// states caches the raw state this node last read or wrote per
+	// driver: the step script compares it and answers the current one
+	// when it differs, so a driver whose pings keep landing here costs
+	// one round trip per batch. Cleared when it grows past maxCached.
+	mu     sync.Mutex
+	states map[string]string
 }
+
+// maxCached bounds Tracker.states.
+const maxCached = 200_000
 
 var _ driver.Listener = (*Tracker)(nil)
 
@@ -54,7 +65,7 @@ func mergeJob(dst *job, src job) {
 
 // NewTracker returns the tracker of a store, publishing with pub.
 func NewTracker(s *Store, pub Publisher) *Tracker {
-	return &Tracker{Store: s, pub: pub, q: conflate.New(conflate.Config[job]{Merge: mergeJob})}
+	return &Tracker{Store: s, pub: pub, q: conflate.New(conflate.Config[job]{Merge: mergeJob}), states: map[string]string{}}
 }
 
 // DriverMoved queues the move when it may touch a zone: it asks only the
@@ -114,8 +125,15 @@ func (t *Tracker) Run(ctx context.Context) error {
 // the events written. The state is compared and written in one script,
 // retried when another node changed it in between.
 func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fixes []zone.Fix, offline bool) ([]zone.Event, error) {
+	raw, cached := t.cached(driverID)
 	for range 8 {
-		st, raw, err := t.loadState(ctx, driverID)
+		var st zone.State
+		var err error
+		if cached {
+			st, err = decodeState(raw)
+		} else {
+			st, raw, err = t.loadState(ctx, driverID)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -136,14 +154,17 @@ func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fix
 			st, more = zone.Leave(st, driverID, t.cfg.Now(), zone.ReasonOffline)
 			evs = append(evs, more...)
 		}
-		ok, err := t.write(ctx, driverID, raw, st, evs)
+		ok, cur, err := t.write(ctx, driverID, raw, st, evs)
 		if err != nil {
+			t.forget(driverID)
 			return nil, err
 		}
 		if ok {
 			return evs, nil
 		}
+		raw, cached = cur, true // changed elsewhere: step again from the current state
 	}
+	t.forget(driverID)
 	return nil, fmt.Errorf("zone: driver %s: state changed concurrently too often", driverID)
 }
 
@@ -164,10 +185,20 @@ func (t *Tracker) Sweep(ctx context.Context) (int, error) {
 				return n, err
 			}
 			if st.Last != nil && now.Sub(st.Last.TS) < t.cfg.Stale {
-				break // a fix arrived since: the active set is updated by its step
+				// Fixes arrived since: the score catches up (steps without
+				// events do not write it).
+				if len(st.Inside) > 0 {
+					err = t.rdb.ZAdd(ctx, t.activeKey(), redis.Z{Score: float64(st.Last.TS.UnixMilli()), Member: id}).Err()
+				} else {
+					err = t.rdb.ZRem(ctx, t.activeKey(), id).Err()
+				}
+				if err != nil {
+					return n, fmt.Errorf("zone: sweep: %w", err)
+				}
+				break
 			}
 			st, evs := zone.Leave(st, id, now, zone.ReasonStale)
-			ok, err := t.write(ctx, id, raw, st, evs)
+			ok, _, err := t.write(ctx, id, raw, st, evs)
 			if err != nil {
 				return n, err
 			}
@@ -201,10 +232,10 @@ func (t *Tracker) sweepLoop(ctx context.Context) {
 //	ARGV: old state ('' none), new state ('' delete), ttl ms, n events,
 //	      then feedredis.PublishArgc args per event
 //
-// Reply: {'conflict'} or {'ok', id...}.
+// Reply: {'conflict', current state} or {'ok', id...}.
 var stepScript = feedredis.Script(`
 local cur = redis.call('GET', KEYS[1]) or ''
-if cur ~= ARGV[1] then return {'conflict'} end
+if cur ~= ARGV[1] then return {'conflict', cur} end
 if ARGV[2] == '' then
   redis.call('DEL', KEYS[1])
 else
@@ -219,19 +250,20 @@ end
 return out
 `)
 
-// write stores st and evs if the state is still old; false when it was
-// changed by someone else. After the script: the events are copied to
-// their zones' topics and the who-is-inside sets updated.
-func (t *Tracker) write(ctx context.Context, driverID, old string, st zone.State, evs []zone.Event) (bool, error) {
+// write stores st and evs if the state is still old; false and the
+// current state when it was changed by someone else. After the script:
+// the events are copied to their zones' topics and the who-is-inside sets
+// updated.
+func (t *Tracker) write(ctx context.Context, driverID, old string, st zone.State, evs []zone.Event) (bool, string, error) {
 	var b []byte
 	if st.Last != nil || len(st.Inside) > 0 {
 		var err error
 		if b, err = json.Marshal(st); err != nil {
-			return false, err
+			return false, "", err
 		}
 	}
 	if string(b) == old && len(evs) == 0 {
-		return true, nil
+		return true, old, nil
 	}
 	keys := []string{t.stateKey(driverID)}
 	args := []any{old, string(b), t.cfg.StateTTL.Milliseconds(), len(evs)}
@@ -239,29 +271,40 @@ func (t *Tracker) write(ctx context.Context, driverID, old string, st zone.State
 	for i, e := range evs {
 		data, err := json.Marshal(e)
 		if err != nil {
-			return false, err
+			return false, "", err
 		}
 		datas[i] = data
 		k, a, err := t.pub.PublishParams(ctx, feed.Publication{Topic: DriverTopic(driverID), Type: e.Type, Data: data, TS: e.TS})
 		if err != nil {
-			return false, err
+			return false, "", err
 		}
 		keys = append(keys, k...)
 		args = append(args, a...)
 	}
 	r, err := rscript.Run(ctx, t.rdb, stepScript, keys, args...)
 	if err != nil {
-		return false, fmt.Errorf("zone: step %s: %w", driverID, err)
+		return false, "", fmt.Errorf("zone: step %s: %w", driverID, err)
 	}
 	if r[0] != "ok" {
-		return false, nil
+		cur := ""
+		if len(r) > 1 {
+			cur = r[1]
+		}
+		t.remember(driverID, cur)
+		return false, cur, nil
 	}
+	t.remember(driverID, string(b))
 	ids := r[1:]
+	if len(evs) == 0 {
+		// Who is inside only changes with events; the active set's score
+		// is a lower bound of the last fix the sweep corrects.
+		return true, string(b), nil
+	}
 	for i, e := range evs {
 		// The driver topic's id makes the copy idempotent.
 		if _, err := t.pub.Publish(ctx, feed.Publication{Topic: zone.Topic(e.Zone), Type: e.Type, Data: datas[i], TS: e.TS,
 			Key: DriverTopic(driverID) + "/" + ids[i]}); err != nil {
-			return true, fmt.Errorf("zone: copy %s to %s: %w", ids[i], e.Zone, err)
+			return true, string(b), fmt.Errorf("zone: copy %s to %s: %w", ids[i], e.Zone, err)
 		}
 	}
 	_, err = t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -281,7 +324,29 @@ func (t *Tracker) write(ctx context.Context, driverID, old string, st zone.State
 		return nil
 	})
 	if err != nil {
-		return true, fmt.Errorf("zone: inside sets of %s: %w", driverID, err)
+		return true, string(b), fmt.Errorf("zone: inside sets of %s: %w", driverID, err)
 	}
-	return true, nil
+	return true, string(b), nil
+}
+
+func (t *Tracker) cached(driverID string) (string, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	raw, ok := t.states[driverID]
+	return raw, ok
+}
+
+func (t *Tracker) remember(driverID, raw string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.states) >= maxCached {
+		clear(t.states)
+	}
+	t.states[driverID] = raw
+}
+
+func (t *Tracker) forget(driverID string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.states, driverID)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,13 +192,19 @@ func TestConcurrentNodesOneDriver(t *testing.T) {
 	ctx := context.Background()
 	a := e.create(t, "A", zone.KindQueue, rectGeoJSON(13.40, 52.50, 13.41, 52.51))
 	e2 := e.tracker2(t)
-	// Two nodes apply alternating in/out fixes of one driver at once: the
-	// compared write keeps the events alternating whatever the interleaving.
+	// Two nodes take the next fix of one driver from a shared counter and
+	// apply it at once (inside at even seconds, outside at odd): the
+	// compared write keeps the events alternating whatever the
+	// interleaving, and an older fix than the stored one changes nothing.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for n, tr := range []*zoneredis.Tracker{e.tracker, e2} {
+	for _, tr := range []*zoneredis.Tracker{e.tracker, e2} {
 		wg.Go(func() {
-			for i := range 20 {
-				s := 2*i + n
+			for {
+				s := int(next.Add(1) - 1)
+				if s >= 40 {
+					return
+				}
 				lng := 13.405
 				if s%2 == 1 {
 					lng = 13.395
@@ -210,9 +217,6 @@ func TestConcurrentNodesOneDriver(t *testing.T) {
 	}
 	wg.Wait()
 	evs := e.events(t, zoneredis.DriverTopic("d1"))
-	if len(evs) == 0 {
-		t.Fatal("no events")
-	}
 	for i, ev := range evs {
 		want := zone.EventEntered
 		if i%2 == 1 {
@@ -222,6 +226,14 @@ func TestConcurrentNodesOneDriver(t *testing.T) {
 			t.Fatalf("event %d is %s, want %s: %v", i, ev.Type, want, types(evs))
 		}
 	}
+	// The last fix (39 s, outside) is the newest: it is always applied.
+	if len(evs)%2 != 0 {
+		t.Fatalf("driver left inside: %v", types(evs))
+	}
+	if in, err := e.store.Drivers(ctx, a.ID); err != nil || len(in) != 0 {
+		t.Fatalf("inside after the last fix: %v, %v", in, err)
+	}
+	t.Logf("%d events", len(evs))
 	_ = a
 }
 
