@@ -20,10 +20,15 @@
 // copied to the zone's topic "zone:<zone id>" with the driver topic's event
 // id as the idempotency key (ops read that one; a node dying between the
 // two loses the copy, never the driver-topic event). Drivers inside a zone
-// are kept in a per-zone sorted set (who is inside) and an "active" set
-// scored by their last fix; Sweep exits drivers whose last fix is older
-// than Config.Stale (the same window the position index uses), any node
-// may run it. A driver going offline is exited on its next move.
+// are kept in a per-zone sorted set (who is inside, checked against the
+// states when read) and an "active" set, both written when events happen;
+// the active set's score is the last fix at the last event, a lower bound
+// Sweep corrects: it exits drivers whose state's last fix is older than
+// Config.Stale (the same window the position index uses); any node may
+// run it. A driver set offline (DriverOffline) or moving while offline is
+// exited at once. Each node caches the raw state it last saw per driver:
+// the step script compares it and answers the current one on a conflict,
+// so a batch costs one round trip while a driver stays on one node.
 //
 // It imports zone, driver (Listener, Move), feed and go-redis; never api or
 // echo.
