@@ -129,8 +129,8 @@ func (r *recorder) heapProfile(ctx context.Context, name string) {
 
 // keepOthers merges the run into the results file already there: a run
 // of some scenarios (-only) replaces their rows (matched by name, in
-// place; new rows at the end) and keeps every other row and profile as it
-// was.
+// place; new rows at the end) and keeps every other row, profile and
+// machine figure (the other scenarios' load averages) as it was.
 func (r *recorder) keepOthers() error {
 	b, err := os.ReadFile(r.out)
 	if errors.Is(err, os.ErrNotExist) {
@@ -173,6 +173,12 @@ func (r *recorder) keepOthers() error {
 	for k, v := range old.Profiles {
 		if _, ok := r.res.Profiles[k]; !ok {
 			r.res.Profiles[k] = v
+		}
+	}
+	// The machine's figures of the other scenarios (their load averages).
+	for k, v := range old.Machine {
+		if _, ok := r.res.Machine[k]; !ok {
+			r.res.Machine[k] = v
 		}
 	}
 	return nil

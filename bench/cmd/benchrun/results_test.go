@@ -12,13 +12,13 @@ import (
 func TestKeepOthers(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "results.json")
 	old := Results{Scenarios: []Scenario{{Name: "1 ingest WS", Value: 1}, {Name: "8 zones", Value: 2}, {Name: "8 zones", Value: 3}, {Name: "nats", Value: 4}},
-		Profiles: map[string]any{"ingest-ws": "top", "zones": "old"}}
+		Profiles: map[string]any{"ingest-ws": "top", "zones": "old"}, Machine: map[string]any{"loadavg_before_ingest": "1 1 1", "cpus": 2}}
 	b, _ := json.Marshal(old)
 	if err := os.WriteFile(out, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r := &recorder{out: out, res: Results{Scenarios: []Scenario{{Name: "8 zones", Value: 9}, {Name: "9 new", Value: 10}},
-		Profiles: map[string]any{"zones": "new"}}}
+		Profiles: map[string]any{"zones": "new"}, Machine: map[string]any{"loadavg_before_zones": "2 2 2", "cpus": 2}}}
 	if err := r.keepOthers(); err != nil {
 		t.Fatal(err)
 	}
@@ -37,5 +37,8 @@ func TestKeepOthers(t *testing.T) {
 	}
 	if r.res.Profiles["ingest-ws"] != "top" || r.res.Profiles["zones"] != "new" {
 		t.Fatalf("profiles %v", r.res.Profiles)
+	}
+	if r.res.Machine["loadavg_before_ingest"] != "1 1 1" || r.res.Machine["loadavg_before_zones"] != "2 2 2" {
+		t.Fatalf("machine %v", r.res.Machine)
 	}
 }
