@@ -28,6 +28,7 @@ func (sc *zonesScenario) run(ctx context.Context) error {
 		return err
 	}
 	ing := &ingestScenario{rig: sc.rig}
+	load0 := loadavg()
 	base, cpu0, err := ing.transportAs(ctx, "ws", "z0-")
 	if err != nil {
 		return err
@@ -37,6 +38,7 @@ func (sc *zonesScenario) run(ctx context.Context) error {
 		return err
 	}
 	logf("zones: %d zones created", made)
+	load1 := loadavg()
 	with, cpu1, err := ing.transportAs(ctx, "ws", "z1k-")
 	if err != nil {
 		return err
@@ -49,11 +51,20 @@ func (sc *zonesScenario) run(ctx context.Context) error {
 	}
 	cmd := fmt.Sprintf("%s -only zones  # %d drivers over WS in %d processes, batches of %d, closed loop, %s per window: no zone, then %d zones (1 service area over the city, 99 of 0.5–1.5 km, 900 of 40–400 m, overlapping) created with POST /v1/zones; cost = 1 − pings/s with zones / pings/s without",
 		benchrunBin, ingestDrivers, ingestProcs, sc.cfg.batch, sc.cfg.ingestDur, benchZones)
+	// The windows run one after the other on a machine shared with the
+	// load generators (and, here, other jobs): a window with zones faster
+	// than the one without says the machine changed in between, not that
+	// zones are free.
+	var notes string
+	if cost < -5 {
+		notes = "the window with zones was faster than the one without: the machine's load changed between the windows (loadavg_before_*); not a measurement of the zone check, rerun on a quiet machine"
+	}
 	sc.rec.add(Scenario{Name: "8 zones", Metric: "zone check cost (share of ingest pings/s lost)", Value: round1(cost), Unit: "%",
-		Target: "<= 15", Met: cost <= 15 && made == benchZones && with.Errors == 0, Command: cmd,
+		Target: "<= 15", Met: cost <= 15 && cost >= -5 && made == benchZones && with.Errors == 0, Command: cmd, Notes: notes,
 		Reference: Ref{Name: "ingest WS with 0 zones, same run", Value: round1(r0), Unit: "pings/s"},
 		Extra: map[string]any{"pings_per_s_0_zones": round1(r0), "pings_per_s_1000_zones": round1(r1), "zones": made,
 			"zone_events_on_zone_topics": events, "server_cpu_pct_0_zones": round1(cpu0), "server_cpu_pct_1000_zones": round1(cpu1),
+			"loadavg_before_0_zones": load0, "loadavg_before_1000_zones": load1,
 			"errors_0_zones": base.Errors, "errors_1000_zones": with.Errors, "error_sample": with.ErrSample}})
 	return nil
 }
