@@ -135,6 +135,14 @@ var auditTable = []auditRow{
 	{"DELETE /v1/webhooks/endpoints/:id", "/v1/webhooks/endpoints/we_x", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	{"GET /v1/webhooks/endpoints/:id/deliveries", "/v1/webhooks/endpoints/we_x/deliveries", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	{"POST /v1/webhooks/endpoints/:id/replay", "/v1/webhooks/endpoints/we_x/replay", `{"from_event":"1-0"}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	// Zones (api/zones, ops only; no store in this world: 503 for ops).
+	{"POST /v1/zones", "/v1/zones", `{"name":"q","kind":"queue","geometry":{"type":"Polygon","coordinates":[[[13.40,52.50],[13.41,52.50],[13.41,52.51],[13.40,52.50]]]}}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/zones", "/v1/zones", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/zones/:id", "/v1/zones/z_0000000000000001", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"PATCH /v1/zones/:id", "/v1/zones/z_0000000000000001", `{"name":"r"}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"DELETE /v1/zones/:id", "/v1/zones/z_0000000000000001", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/zones/:id/drivers", "/v1/zones/z_0000000000000001/drivers", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	{"GET /v1/zones/:id/events", "/v1/zones/z_0000000000000001/events", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	// Payments ({ptrip}: owner's delivery awaiting payment; {pay}: its payment).
 	{"POST /v1/trips/:id/payment", "/v1/trips/{ptrip}/payment", `{"return_path":"/"}`, [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"GET /v1/payments/:id", "/v1/payments/{pay}", "", [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},

@@ -20,6 +20,7 @@ import (
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/webhook"
+	"github.com/hextrack/hextrack/zone"
 )
 
 // Error is an error with an HTTP status and a stable code, safe to show.
@@ -138,6 +139,16 @@ var errorTable = []errorRow{
 	{err: webhook.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
 	{err: webhook.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
 	{err: webhook.ErrNoStore, status: http.StatusServiceUnavailable, code: "unavailable", retry: time.Second},
+	// zones (api/zones; a trip outside every service area, trips.go)
+	{err: zone.ErrOutsideServiceArea, status: http.StatusUnprocessableEntity, code: "outside_service_area"},
+	{err: zone.ErrUnclosedRing, status: http.StatusUnprocessableEntity, code: "zone_ring_not_closed"},
+	{err: zone.ErrSelfIntersecting, status: http.StatusUnprocessableEntity, code: "zone_self_intersecting"},
+	{err: zone.ErrTooManyVertices, status: http.StatusUnprocessableEntity, code: "zone_too_many_vertices"},
+	{err: zone.ErrTooLarge, status: http.StatusUnprocessableEntity, code: "zone_too_large"},
+	{err: zone.ErrOutOfRange, status: http.StatusUnprocessableEntity, code: "zone_coordinates_out_of_range"},
+	{err: zone.ErrBadGeometry, status: http.StatusBadRequest, code: "zone_invalid_geometry"},
+	{err: zone.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: zone.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
 	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
 	// a malformed event, a bug: 500, logged.
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/hextrack/hextrack/payment"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/webhook"
+	"github.com/hextrack/hextrack/zone"
 )
 
 // sentinels are the exported Err* variables of the domain packages the api
@@ -84,6 +85,15 @@ var sentinels = map[string]error{
 	"webhook.ErrInvalid":          webhook.ErrInvalid,
 	"webhook.ErrNotFound":         webhook.ErrNotFound,
 	"webhook.ErrNoStore":          webhook.ErrNoStore,
+	"zone.ErrNotFound":            zone.ErrNotFound,
+	"zone.ErrInvalid":             zone.ErrInvalid,
+	"zone.ErrBadGeometry":         zone.ErrBadGeometry,
+	"zone.ErrUnclosedRing":        zone.ErrUnclosedRing,
+	"zone.ErrSelfIntersecting":    zone.ErrSelfIntersecting,
+	"zone.ErrTooManyVertices":     zone.ErrTooManyVertices,
+	"zone.ErrTooLarge":            zone.ErrTooLarge,
+	"zone.ErrOutOfRange":          zone.ErrOutOfRange,
+	"zone.ErrOutsideServiceArea":  zone.ErrOutsideServiceArea,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
@@ -144,6 +154,7 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "archive"), "archive")...)
 	declared = append(declared, declaredSentinels(t, "history", "history")...)
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "webhook"), "webhook")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "zone"), "zone")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)

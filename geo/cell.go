@@ -48,13 +48,20 @@ func (c Cell) Valid() bool { return c != 0 && h3.Cell(c).IsValid() }
 // Res is the resolution of c.
 func (c Cell) Res() int { return h3.Cell(c).Resolution() }
 
-// Parent returns the ancestor of c at resolution res (zero if res > c.Res()).
+// Parent returns the ancestor of c at resolution res (zero if res > c.Res()
+// or c is zero). It is computed from the index's bits, without cgo: the
+// resolution field set to res and the digits below it set to 7 (unused),
+// as H3's own cellToParent does for a valid cell.
 func (c Cell) Parent(res int) Cell {
-	p, err := h3.Cell(c).Parent(res)
-	if err != nil {
+	cr := int((uint64(c) >> 52) & 0xf)
+	if c == 0 || res < 0 || res > cr {
 		return 0
 	}
-	return Cell(p)
+	v := uint64(c)&^(uint64(0xf)<<52) | uint64(res)<<52
+	for r := res + 1; r <= 15; r++ {
+		v |= uint64(7) << ((15 - r) * 3)
+	}
+	return Cell(v)
 }
 
 // Center is the centroid of c.

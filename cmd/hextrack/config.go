@@ -12,6 +12,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/webhook"
+	"github.com/hextrack/hextrack/zone"
 )
 
 // Config is the server configuration, filled once from flags and env.
@@ -45,6 +46,8 @@ type Config struct {
 	DispatchTimeout time.Duration // HEXTRACK_DISPATCH_TIMEOUT: default 2m
 	LeaseTTL        time.Duration // HEXTRACK_DISPATCH_LEASE: default 5s
 	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
+	// Zones (zones.go): limits and the default dwell delay.
+	Zones zone.Config // HEXTRACK_ZONE_MAX_VERTICES, HEXTRACK_ZONE_MAX_AREA_KM2, HEXTRACK_ZONE_DWELL
 	// Online payments of deliveries (payments.go).
 	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
@@ -210,6 +213,7 @@ func parseServe(args []string) (Config, error) {
 	if err := natsFlags(fs, &c); err != nil {
 		return c, err
 	}
+	zoneFlags(fs, &c.Zones)
 	allowHosts := webhookFlags(fs, &c)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/zones"
 	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
@@ -33,6 +34,7 @@ import (
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/trip/tripredis"
+	"github.com/hextrack/hextrack/zone/zoneredis"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -166,6 +168,10 @@ type Main struct {
 	// Commands and Dispatch: the driver command channel and dispatch.
 	Commands *dispatchredis.Commands
 	Dispatch *dispatchredis.Dispatcher
+	// Zones are the zones and this node's index of them; ZoneTracker
+	// turns drivers' moves into zone events (zones.go).
+	Zones       *zoneredis.Store
+	ZoneTracker *zoneredis.Tracker
 	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
 	TripETA *live.Service
 	// Ops is the ops dashboard's view; OpsReport writes this node's
@@ -176,6 +182,7 @@ type Main struct {
 	archiveDone  chan struct{}      // closed when the archive pipeline ends
 	export       *natsExport        // nil: no NATS export (natsexport.go)
 	hooks        *nodeWebhooks      // nil: no archive, no webhooks (webhooks.go)
+	zoneRoutes   *zones.Routes      // the zone routes, told when the node drains
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -267,6 +274,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.archive != nil {
 		m.Drivers.RecordStatuses(statusLog{feed: m.Feed, prefix: c.Prefix})
 	}
+	m.Zones = zoneredis.NewStore(m.rdb, zoneredis.Config{Prefix: c.Prefix, Zone: c.Zones, Stale: idx.Stale(), Logger: m.Logger})
+	if err := m.Zones.Reload(ctx); err != nil {
+		return err
+	}
+	m.ZoneTracker = zoneredis.NewTracker(m.Zones, m.Feed.Publisher)
+	m.Drivers.Listen(m.ZoneTracker)
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
@@ -290,6 +303,7 @@ func (m *Main) Run(ctx context.Context) error {
 		WS:          api.WSConfig{Origins: c.WSOrigins, DrainWindow: c.DrainWindow},
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, PollCacheTTL: c.PollCacheTTL, Limits: c.limits()},
 		m.apiDeps(c.Prefix, reg))
+	m.zoneRoutes.SetDraining(m.API.Draining())
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -313,6 +327,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { _ = m.ETA.feeder.Run(bg) }()
 	go func() { _ = m.Trips.Tracker().Run(bg) }()
 	go func() { _ = m.TripETA.Run(bg) }()
+	go func() { _ = m.ZoneTracker.Run(bg) }()
 	rctx, stopReport := context.WithCancel(bg)
 	m.stopReport, m.reportDone = stopReport, make(chan struct{})
 	go func() { defer close(m.reportDone); _ = m.OpsReport.Run(rctx) }()

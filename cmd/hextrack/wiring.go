@@ -11,6 +11,7 @@ import (
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/api/suspensions"
+	"github.com/hextrack/hextrack/api/zones"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
@@ -22,6 +23,7 @@ import (
 	"github.com/hextrack/hextrack/payment/paymentredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip/tripredis"
+	"github.com/hextrack/hextrack/zone/zoneredis"
 )
 
 // The domain services implement the interfaces api (and eta/live)
@@ -45,6 +47,8 @@ var (
 	_ api.Ops          = (*opsredis.View)(nil)
 
 	_ suspensions.Drivers = driverSuspensions{}
+	_ zones.Service = (*zoneredis.Store)(nil)
+	_ zones.Feed    = (*feedredis.Broker)(nil)
 
 	_ live.TripETAs = (*tripredis.ETAs)(nil)
 
@@ -123,18 +127,19 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		views, snaps, feeds = at, at, archivedFeed{Feed: feeds, trips: at}
 	}
 	keys, keyRoutes := apiKeys(m.archive, m.Logger)
+	m.zoneRoutes = zones.New(m.Zones, m.Feed)
 	return api.Deps{
 		Health:   redisPinger{m.rdb},
 		Optional: optional,
 		Limiter:  ratelimit.New(m.rdb, prefix),
-		Pings:    m.Drivers, Drivers: m.Drivers,
-		Trips: m.Trips, TripViews: views, Snapshots: snaps,
+		Pings:    m.Drivers, Drivers: zonedDrivers{Drivers: m.Drivers, zones: m.ZoneTracker},
+		Trips: servedTrips{Trips: m.Trips, zones: m.Zones}, TripViews: views, Snapshots: snaps,
 		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feeds,
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Keys:     keys,
-		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m)},
+		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

@@ -68,7 +68,7 @@ const prefix = "bench:"
 func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("benchrun", flag.ContinueOnError)
-	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive,nats,eventsout (default all)")
+	only := fs.String("only", "", "comma-separated scenarios: poll,resume,nearby,idle,fanout,ingest,archive,nats,eventsout,zones (default all)")
 	fs.StringVar(&c.out, "out", "bench/results.json", "results JSON")
 	fs.StringVar(&c.dir, "dir", "bench/out", "logs and profiles")
 	fs.StringVar(&c.server, "server", "bench/bin/hextrack", "hextrack binary (go build -tags pprof)")
@@ -134,6 +134,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		{"archive", (&archiveScenario{rig: r}).run}, // the fan-out load again, archived in PostgreSQL
 		{"nats", (&natsScenario{rig: r}).run},
 		{"eventsout", (&eventsOutScenario{rig: r}).run}, // webhooks: archive, route, deliver
+		{"zones", (&zonesScenario{rig: r}).run}, // ingest with 1,000 zones against none
 	}
 	for _, s := range steps {
 		if c.only != nil && !c.only[s.name] && !(s.name == "idle" && c.only["fanout"]) {
@@ -162,6 +163,11 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("interrupted by a signal: children stopped, %s not written", c.out)
 	}
 	rec.res.Seconds = time.Since(start).Seconds()
+	if c.only != nil {
+		if err := rec.keepOthers(); err != nil {
+			return err
+		}
+	}
 	return rec.write(stdout)
 }
 

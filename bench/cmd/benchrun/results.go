@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -124,6 +125,63 @@ func (r *recorder) heapProfile(ctx context.Context, name string) {
 			"inuse_space_top": pprofTop(r.server, heap, 20, "-sample_index=inuse_space")}
 		r.mu.Unlock()
 	}
+}
+
+// keepOthers merges the run into the results file already there: a run
+// of some scenarios (-only) replaces their rows (matched by name, in
+// place; new rows at the end) and keeps every other row, profile and
+// machine figure (the other scenarios' load averages) as it was.
+func (r *recorder) keepOthers() error {
+	b, err := os.ReadFile(r.out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var old Results
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("%s: %w (move it away to start afresh)", r.out, err)
+	}
+	mine := map[string][]Scenario{}
+	var order []string
+	for _, s := range r.res.Scenarios {
+		if _, ok := mine[s.Name]; !ok {
+			order = append(order, s.Name)
+		}
+		mine[s.Name] = append(mine[s.Name], s)
+	}
+	var out []Scenario
+	placed := map[string]bool{}
+	for _, s := range old.Scenarios {
+		rows, ok := mine[s.Name]
+		if !ok {
+			out = append(out, s)
+			continue
+		}
+		if !placed[s.Name] {
+			out = append(out, rows...)
+			placed[s.Name] = true
+		}
+	}
+	for _, name := range order {
+		if !placed[name] {
+			out = append(out, mine[name]...)
+		}
+	}
+	r.res.Scenarios = out
+	for k, v := range old.Profiles {
+		if _, ok := r.res.Profiles[k]; !ok {
+			r.res.Profiles[k] = v
+		}
+	}
+	// The machine's figures of the other scenarios (their load averages).
+	for k, v := range old.Machine {
+		if _, ok := r.res.Machine[k]; !ok {
+			r.res.Machine[k] = v
+		}
+	}
+	return nil
 }
 
 func (r *recorder) write(stdout io.Writer) error {

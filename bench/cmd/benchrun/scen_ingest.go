@@ -73,6 +73,12 @@ func (sc *ingestScenario) run(ctx context.Context) error {
 // window and sums their reports; the float is the server's CPU (% of one
 // core) over the window.
 func (sc *ingestScenario) transport(ctx context.Context, tr string) (IngestResult, float64, error) {
+	return sc.transportAs(ctx, tr, tr)
+}
+
+// transportAs is transport with drivers named name<n> (a second window on
+// the same server needs fresh drivers: seqs start at 1 again).
+func (sc *ingestScenario) transportAs(ctx context.Context, tr, name string) (IngestResult, float64, error) {
 	var sum IngestResult
 	type child struct {
 		cmd *exec.Cmd
@@ -88,9 +94,9 @@ func (sc *ingestScenario) transport(ctx context.Context, tr string) (IngestResul
 	per := ingestDrivers / ingestProcs
 	for p := 0; p < ingestProcs; p++ {
 		cmd := command(ctx, sc.self, "ingest", "-transport", tr, "-addr", sc.addr(), "-drivers", strconv.Itoa(per),
-			"-first", strconv.Itoa(p*per), "-name", tr, "-batch", strconv.Itoa(sc.cfg.batch), "-duration", sc.cfg.ingestDur.String())
+			"-first", strconv.Itoa(p*per), "-name", name, "-batch", strconv.Itoa(sc.cfg.batch), "-duration", sc.cfg.ingestDur.String())
 		cmd.Env = append(os.Environ(), "BENCH_SECRET="+sc.secret)
-		ef, err := os.Create(filepath.Join(sc.cfg.dir, fmt.Sprintf("ingest-%s-%d.log", tr, p)))
+		ef, err := os.Create(filepath.Join(sc.cfg.dir, fmt.Sprintf("ingest-%s-%d.log", name, p)))
 		if err != nil {
 			return sum, 0, err
 		}
@@ -123,7 +129,7 @@ func (sc *ingestScenario) transport(ctx context.Context, tr string) (IngestResul
 	if err := sleepCtx(ctx, sc.cfg.ingestDur/3); err != nil {
 		return sum, 0, err
 	}
-	prof := sc.rec.profile(ctx, "ingest-"+tr, sc.cfg.ingestDur/3)
+	prof := sc.rec.profile(ctx, "ingest-"+name, sc.cfg.ingestDur/3)
 	defer func() { <-prof }()
 	if err := sleepCtx(ctx, sc.cfg.ingestDur-time.Since(t0)); err != nil {
 		return sum, 0, err

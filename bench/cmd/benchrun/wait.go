@@ -105,6 +105,8 @@ func (c config) deadline(step string) time.Duration {
 		return 8*time.Minute + 4*c.fanDur
 	case "ingest":
 		return 4*time.Minute + 4*c.ingestDur
+	case "zones":
+		return 6*time.Minute + 4*c.ingestDur
 	case "archive":
 		return 8*time.Minute + 4*c.fanDur
 	}
