@@ -47,8 +47,8 @@ var (
 	_ api.Ops          = (*opsredis.View)(nil)
 
 	_ suspensions.Drivers = driverSuspensions{}
-	_ zones.Service = (*zoneredis.Store)(nil)
-	_ zones.Feed    = (*feedredis.Broker)(nil)
+	_ zones.Service       = (*zoneredis.Store)(nil)
+	_ zones.Feed          = (*feedredis.Broker)(nil)
 
 	_ live.TripETAs = (*tripredis.ETAs)(nil)
 

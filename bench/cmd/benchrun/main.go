@@ -134,7 +134,7 @@ func orchestrate(ctx context.Context, args []string, stdout io.Writer) error {
 		{"archive", (&archiveScenario{rig: r}).run}, // the fan-out load again, archived in PostgreSQL
 		{"nats", (&natsScenario{rig: r}).run},
 		{"eventsout", (&eventsOutScenario{rig: r}).run}, // webhooks: archive, route, deliver
-		{"zones", (&zonesScenario{rig: r}).run}, // ingest with 1,000 zones against none
+		{"zones", (&zonesScenario{rig: r}).run},         // ingest with 1,000 zones against none
 	}
 	for _, s := range steps {
 		if c.only != nil && !c.only[s.name] && !(s.name == "idle" && c.only["fanout"]) {
