@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/hextrack/hextrack/eta/internal/gbm"
 	"github.com/hextrack/hextrack/geo"
 )
 
@@ -22,8 +23,8 @@ import (
 // of. Immutable once built; safe for concurrent use.
 type Correction struct {
 	fs     featureSpace
-	b      *booster
-	params boostParams
+	b      *gbm.Booster
+	params gbm.Params
 	cvRMSE float64
 }
 
@@ -114,7 +115,7 @@ func gridAngle(trips []Trip) float64 {
 
 // Seconds is the corrected travel time for raw, from → to leaving at t.
 func (c *Correction) Seconds(from, to geo.Point, t time.Time, m Motion, raw Estimate) float64 {
-	return math.Max(0, math.Expm1(c.b.predict(c.fs.vector(from, to, t, m, raw))))
+	return math.Max(0, math.Expm1(c.b.Predict(c.fs.vector(from, to, t, m, raw))))
 }
 
 // Trees is the number of trees (0: the correction is a constant factor).
@@ -195,7 +196,7 @@ func fitCorrection(fs featureSpace, samples []correctionSample) *Correction {
 	for i, s := range samples {
 		X[i], y[i], fold[i] = s.X, math.Log1p(s.Actual), s.Fold
 	}
-	p := boostParams{Trees: correctionTrees, Rate: 0.1, MinLeaf: 100, Lambda: 1, Subsample: 0.8, Seed: 1}
-	b, best, err := cvBoost(X, y, fold, correctionFolds, correctionDepths, correctionLeaves, p)
+	p := gbm.Params{Trees: correctionTrees, Rate: 0.1, MinLeaf: 100, Lambda: 1, Subsample: 0.8, Seed: 1}
+	b, best, err := gbm.CV(X, y, fold, correctionFolds, correctionDepths, correctionLeaves, p)
 	return &Correction{fs: fs, b: b, params: best, cvRMSE: err}
 }

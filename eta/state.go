@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/hextrack/hextrack/eta/internal/gbm"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 )
@@ -33,8 +34,8 @@ type cellPrior struct {
 type correctionState struct {
 	GridDeg float64
 	OD      *odState // nil: no journey features
-	Booster booster
-	Params  boostParams
+	Booster gbm.Booster
+	Params  gbm.Params
 	CVRMSE  float64
 }
 
@@ -77,7 +78,7 @@ func (e *Estimator) State() State {
 // estimate). Errors: a malformed state (from a corrupt file).
 func (s State) Estimator(g *road.Graph) (*Estimator, error) {
 	var fs featureSpace
-	var b booster
+	var b gbm.Booster
 	if c := s.Correction; c != nil {
 		for _, t := range c.Booster.Trees {
 			if !validTree(t) {
@@ -116,7 +117,7 @@ func (s State) Estimator(g *road.Graph) (*Estimator, error) {
 
 // validTree: every child index points forward inside the tree (so eval
 // ends); leaves are where Feature < 0.
-func validTree(t gbTree) bool {
+func validTree(t gbm.Tree) bool {
 	for i, n := range t {
 		if n.Feature >= 0 && (n.Left <= int32(i) || n.Right <= int32(i) || int(n.Left) >= len(t) || int(n.Right) >= len(t)) {
 			return false

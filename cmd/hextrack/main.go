@@ -218,32 +218,15 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := c.checkSecret(); err != nil {
 		return err
 	}
-	if c.RedisURL == "" {
-		mr, err := miniredis.Run()
-		if err != nil {
-			return fmt.Errorf("embedded redis: %w", err)
-		}
-		m.mini = mr
-		m.miniDone = make(chan struct{})
+	rdb, mr, err := connectRedis(ctx, c.RedisURL, m.Logger)
+	if mr != nil {
+		m.mini, m.miniDone = mr, make(chan struct{})
 		go expireLoop(mr, m.miniDone)
-		m.rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
-		m.Logger.Info("redis: embedded, single node, in-memory (set HEXTRACK_REDIS_URL for a real Redis)")
-	} else {
-		rdb, err := openRedis(c.RedisURL)
-		if err != nil {
-			return err
-		}
-		m.rdb = rdb
-		m.Logger.Info("redis: connecting", "url", redactURL(c.RedisURL))
 	}
-	// Redis being unreachable reaches the api as feed.ErrUnavailable (503).
-	m.rdb.AddHook(feedredis.UnavailableHook{})
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := m.rdb.Ping(pctx).Err()
-	cancel()
 	if err != nil {
-		return fmt.Errorf("redis ping: %w", err)
+		return err
 	}
+	m.rdb = rdb
 
 	if u := c.archiveURL(); u != "" {
 		m.archive = openArchive(ctx, u, m.Logger)
@@ -274,11 +257,10 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.archive != nil {
 		m.Drivers.RecordStatuses(statusLog{feed: m.Feed, prefix: c.Prefix})
 	}
-	m.Zones = zoneredis.NewStore(m.rdb, zoneredis.Config{Prefix: c.Prefix, Zone: c.Zones, Stale: idx.Stale(), Logger: m.Logger})
-	if err := m.Zones.Reload(ctx); err != nil {
+	if m.Zones, m.ZoneTracker, err = openZones(ctx, m.rdb, zoneredis.Config{Prefix: c.Prefix, Zone: c.Zones,
+		Stale: idx.Stale(), Logger: m.Logger}, m.Feed.Publisher); err != nil {
 		return err
 	}
-	m.ZoneTracker = zoneredis.NewTracker(m.Zones, m.Feed.Publisher)
 	m.Drivers.Listen(m.ZoneTracker)
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
@@ -415,17 +397,7 @@ func (m *Main) Close() error {
 		close(shut)
 	}
 	if m.API != nil {
-		// WebSockets and SSE streams are hijacked: Shutdown does not wait
-		// for them. Streams still open after the drain are closed.
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.DrainWindow+2*time.Second)
-		werr := m.API.WaitWebSockets(ctx)
-		serr := m.API.WaitStreams(ctx)
-		cancel()
-		if werr != nil || serr != nil {
-			log.Warn("streams still open after the drain window: closing them", "open_streams", m.API.OpenStreams())
-		} else {
-			log.Info("streams drained", "took", time.Since(start).Round(time.Millisecond))
-		}
+		waitStreams(m.API, m.Config.DrainWindow, start, log)
 		_ = m.API.Close()
 	}
 	<-shut
@@ -473,6 +445,21 @@ func redactURL(raw string) string {
 		return "(unparsable url)"
 	}
 	return u.Redacted()
+}
+
+// waitStreams waits for a's WebSockets and SSE streams to end, up to the
+// drain window and 2 s: they are hijacked, so http.Server's Shutdown does
+// not wait for them. Streams still open then are closed by a.Close.
+func waitStreams(a *api.Server, window time.Duration, start time.Time, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), window+2*time.Second)
+	defer cancel()
+	werr := a.WaitWebSockets(ctx)
+	serr := a.WaitStreams(ctx)
+	if werr != nil || serr != nil {
+		log.Warn("streams still open after the drain window: closing them", "open_streams", a.OpenStreams())
+		return
+	}
+	log.Info("streams drained", "took", time.Since(start).Round(time.Millisecond))
 }
 
 // expireLoop makes the embedded Redis expire keys in real time: miniredis

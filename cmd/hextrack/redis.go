@@ -1,11 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
+	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hextrack/hextrack/feed/feedredis"
 )
 
 // poolSize is the default number of Redis connections per node. go-redis's
@@ -51,4 +57,35 @@ func openRedis(raw string) (redis.UniversalClient, error) {
 			Username: user, Password: pass, SentinelPassword: pass, PoolSize: poolSize}), nil
 	}
 	return nil, fmt.Errorf("redis url: scheme must be redis, rediss, redis+sentinel or redis+cluster")
+}
+
+// connectRedis opens the node's Redis: the one at url, or, when url is
+// empty, an embedded miniredis (dev mode; returned so the caller runs its
+// expiry and closes it, also when the ping failed). Redis being unreachable
+// reaches the api as feed.ErrUnavailable (503) through the client's hook.
+func connectRedis(ctx context.Context, url string, log *slog.Logger) (redis.UniversalClient, *miniredis.Miniredis, error) {
+	var (
+		rdb redis.UniversalClient
+		mr  *miniredis.Miniredis
+		err error
+	)
+	if url == "" {
+		if mr, err = miniredis.Run(); err != nil {
+			return nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		rdb = redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		log.Info("redis: embedded, single node, in-memory (set HEXTRACK_REDIS_URL for a real Redis)")
+	} else {
+		if rdb, err = openRedis(url); err != nil {
+			return nil, nil, err
+		}
+		log.Info("redis: connecting", "url", redactURL(url))
+	}
+	rdb.AddHook(feedredis.UnavailableHook{})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		return rdb, mr, fmt.Errorf("redis ping: %w", err)
+	}
+	return rdb, mr, nil
 }

@@ -283,8 +283,13 @@ func TestSuspensionReachesTheArchive(t *testing.T) {
 		var out []string
 		for rows.Next() {
 			var s string
-			_ = rows.Scan(&s)
+			if rows.Scan(&s) != nil {
+				return nil
+			}
 			out = append(out, s)
+		}
+		if rows.Err() != nil {
+			return nil // not yet readable: asked again
 		}
 		return out
 	}

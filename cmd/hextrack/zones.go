@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/geo"
@@ -11,6 +13,17 @@ import (
 	"github.com/hextrack/hextrack/zone"
 	"github.com/hextrack/hextrack/zone/zoneredis"
 )
+
+// openZones opens the zones in Redis (loaded now, so the first trip
+// request already sees the service areas) and their tracker, which
+// publishes the zone events.
+func openZones(ctx context.Context, rdb redis.UniversalClient, cfg zoneredis.Config, pub zoneredis.Publisher) (*zoneredis.Store, *zoneredis.Tracker, error) {
+	s := zoneredis.NewStore(rdb, cfg)
+	if err := s.Reload(ctx); err != nil {
+		return nil, nil, err
+	}
+	return s, zoneredis.NewTracker(s, pub), nil
+}
 
 // zoneFlags registers the zone limits (serve).
 func zoneFlags(fs *flag.FlagSet, c *zone.Config) {

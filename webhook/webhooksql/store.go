@@ -17,6 +17,7 @@ import (
 // replays (log.go).
 type Store struct {
 	endpoints
+	router
 	queues
 	deliveryLog
 }
@@ -34,7 +35,7 @@ type endpoints struct{ conn }
 // applied: dialect is "postgres" or "sqlite3" (sqlstore.Store.Dialect).
 func New(db *sql.DB, dialect string) *Store {
 	c := conn{db: db, pg: dialect == "postgres"}
-	return &Store{endpoints{c}, queues{c}, deliveryLog{c}}
+	return &Store{endpoints{c}, router{c}, queues{c}, deliveryLog{c}}
 }
 
 var _ webhook.Store = (*Store)(nil)

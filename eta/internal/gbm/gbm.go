@@ -1,4 +1,4 @@
-package eta
+package gbm
 
 import (
 	"math"
@@ -8,18 +8,11 @@ import (
 	"sync"
 )
 
-// A small gradient-boosted regression-tree learner (squared loss), written
-// here rather than imported: the corrections it fits have a dozen features
-// and a few thousand rows, and a histogram learner of that size is a page
-// of code. Features are bucketed once into at most maxBins quantile bins;
-// trees grow depth-first to a fixed depth; each tree fits the residuals of a
-// seeded row subsample. Deterministic for a given input.
-
 // maxBins is the number of quantile bins per feature.
 const maxBins = 64
 
-// boostParams are a booster's hyperparameters.
-type boostParams struct {
+// Params are a Booster's hyperparameters.
+type Params struct {
 	Trees     int     // number of trees
 	Depth     int     // depth of each tree
 	Rate      float64 // shrinkage applied to each tree
@@ -29,18 +22,18 @@ type boostParams struct {
 	Seed      uint64
 }
 
-// gbNode is a tree node: a split (x[Feature] ≤ Thresh goes Left) or, with
+// Node is a tree node: a split (x[Feature] ≤ Thresh goes Left) or, with
 // Feature < 0, a leaf holding Value.
-type gbNode struct {
+type Node struct {
 	Feature     int32
 	Left, Right int32
 	Thresh      float64
 	Value       float64
 }
 
-type gbTree []gbNode
+type Tree []Node
 
-func (t gbTree) eval(x []float64) float64 {
+func (t Tree) eval(x []float64) float64 {
 	i := int32(0)
 	for {
 		n := &t[i]
@@ -55,13 +48,13 @@ func (t gbTree) eval(x []float64) float64 {
 	}
 }
 
-// booster is a fitted ensemble: Base plus the sum of its trees.
-type booster struct {
+// Booster is a fitted ensemble: Base plus the sum of its trees.
+type Booster struct {
 	Base  float64
-	Trees []gbTree
+	Trees []Tree
 }
 
-func (b *booster) predict(x []float64) float64 {
+func (b *Booster) Predict(x []float64) float64 {
 	s := b.Base
 	for _, t := range b.Trees {
 		s += t.eval(x)
@@ -122,7 +115,7 @@ func binRows(X [][]float64) *binned {
 	return b
 }
 
-// boostRun fits a booster one tree at a time (see step), so that
+// boostRun fits a Booster one tree at a time (see step), so that
 // cross-validation can grow every fold together and stop them all once the
 // mean validation error stops improving.
 type boostRun struct {
@@ -134,12 +127,12 @@ type boostRun struct {
 	sub   []int32
 	inSub []bool
 	rng   *rand.Rand
-	bst   *booster
+	bst   *Booster
 }
 
 // newBoostRun starts fitting y on rows (nil: all) of b, tracking the error
 // on val.
-func newBoostRun(b *binned, y []float64, rows, val []int32, p boostParams) *boostRun {
+func newBoostRun(b *binned, y []float64, rows, val []int32, p Params) *boostRun {
 	if rows == nil {
 		rows = make([]int32, len(y))
 		for i := range rows {
@@ -155,7 +148,7 @@ func newBoostRun(b *binned, y []float64, rows, val []int32, p boostParams) *boos
 	}
 	r := &boostRun{y: y, rows: rows, val: val, pred: make([]float64, len(y)), inSub: make([]bool, len(y)),
 		sub: make([]int32, 0, len(rows)), rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)),
-		bst: &booster{Base: base}}
+		bst: &Booster{Base: base}}
 	r.g = grower{b: b, resid: make([]float64, len(y)), p: p, pred: r.pred}
 	for i := range r.pred {
 		r.pred[i] = base
@@ -211,7 +204,7 @@ func (r *boostRun) valErr() float64 {
 }
 
 // fitBoost fits p.Trees trees to y on rows (nil: all).
-func fitBoost(b *binned, y []float64, rows []int32, p boostParams) *booster {
+func fitBoost(b *binned, y []float64, rows []int32, p Params) *Booster {
 	r := newBoostRun(b, y, rows, nil, p)
 	for t := 0; t < p.Trees; t++ {
 		r.step()
@@ -223,12 +216,12 @@ type grower struct {
 	b     *binned
 	resid []float64
 	pred  []float64
-	p     boostParams
-	tree  gbTree
+	p     Params
+	tree  Tree
 	free  []*hist // reusable histograms
 }
 
-func (g *grower) evalBinned(t gbTree, i int32) float64 {
+func (g *grower) evalBinned(t Tree, i int32) float64 {
 	k := int32(0)
 	for {
 		n := &t[k]
@@ -289,7 +282,7 @@ func (g *grower) splits(n, depth int) bool {
 // bin index in Thresh (binned.thresholds converts them).
 func (g *grower) grow(rows []int32, depth int, h *hist) int32 {
 	idx := int32(len(g.tree))
-	g.tree = append(g.tree, gbNode{Feature: -1})
+	g.tree = append(g.tree, Node{Feature: -1})
 	sum := 0.0
 	for _, i := range rows {
 		sum += g.resid[i]
@@ -384,12 +377,12 @@ func (g *grower) grow(rows []int32, depth int, h *hist) int32 {
 	}
 	l := g.grow(left, depth+1, hl)
 	r := g.grow(right, depth+1, hr)
-	g.tree[idx] = gbNode{Feature: int32(bestF), Left: l, Right: r, Thresh: float64(bestBin)}
+	g.tree[idx] = Node{Feature: int32(bestF), Left: l, Right: r, Thresh: float64(bestBin)}
 	return idx
 }
 
 // thresholds converts a tree grown on bins into one on raw feature values.
-func (b *binned) thresholds(t gbTree) gbTree {
+func (b *binned) thresholds(t Tree) Tree {
 	out := slices.Clone(t)
 	for i := range out {
 		if f := out[i].Feature; f >= 0 {
@@ -399,9 +392,9 @@ func (b *binned) thresholds(t gbTree) gbTree {
 	return out
 }
 
-// finish converts every tree of a booster grown on b to raw thresholds.
-func (b *binned) finish(bst *booster) *booster {
-	out := &booster{Base: bst.Base, Trees: make([]gbTree, len(bst.Trees))}
+// finish converts every tree of a Booster grown on b to raw thresholds.
+func (b *binned) finish(bst *Booster) *Booster {
+	out := &Booster{Base: bst.Base, Trees: make([]Tree, len(bst.Trees))}
 	for i, t := range bst.Trees {
 		out.Trees[i] = b.thresholds(t)
 	}
@@ -412,12 +405,12 @@ func (b *binned) finish(bst *booster) *booster {
 // a lower mean validation error.
 const cvPatience = 40
 
-// cvBoost picks, among the depths and leaf sizes given, the depth, leaf
+// CV picks, among the depths and leaf sizes given, the depth, leaf
 // size and number of trees with
 // the lowest mean validation error over the folds (rows with fold[i] = k
 // are fold k's validation set), then fits on every row with them. It
-// returns the fitted booster and the chosen parameters with their CV error.
-func cvBoost(X [][]float64, y []float64, fold []int, folds int, depths, leaves []int, p boostParams) (*booster, boostParams, float64) {
+// returns the fitted Booster and the chosen parameters with their CV error.
+func CV(X [][]float64, y []float64, fold []int, folds int, depths, leaves []int, p Params) (*Booster, Params, float64) {
 	b := binRows(X)
 	bestErr, best := math.Inf(1), p
 	type combo struct{ depth, leaf int }

@@ -1,4 +1,4 @@
-package eta
+package gbm
 
 import (
 	"math"
@@ -28,7 +28,7 @@ func stepData(n int, noise float64, seed uint64) ([][]float64, []float64) {
 func TestBoostRecoversSteps(t *testing.T) {
 	X, y := stepData(2000, 0.1, 1)
 	b := binRows(X)
-	p := boostParams{Trees: 150, Depth: 2, Rate: 0.1, MinLeaf: 10, Lambda: 1, Subsample: 0.8, Seed: 3}
+	p := Params{Trees: 150, Depth: 2, Rate: 0.1, MinLeaf: 10, Lambda: 1, Subsample: 0.8, Seed: 3}
 	bin := fitBoost(b, y, nil, p)
 	raw := b.finish(bin)
 	// Thresholds on raw values decide exactly as bins did on training rows.
@@ -38,15 +38,15 @@ func TestBoostRecoversSteps(t *testing.T) {
 		for _, tr := range bin.Trees {
 			s += g.evalBinned(tr, int32(i))
 		}
-		if d := math.Abs(s - raw.predict(x)); d > 1e-9 {
-			t.Fatalf("row %d: binned %v, raw %v", i, s, raw.predict(x))
+		if d := math.Abs(s - raw.Predict(x)); d > 1e-9 {
+			t.Fatalf("row %d: binned %v, raw %v", i, s, raw.Predict(x))
 		}
 	}
 	// And it learned the function, on fresh data.
 	Xt, yt := stepData(1000, 0, 2)
 	se := 0.0
 	for i, x := range Xt {
-		d := raw.predict(x) - yt[i]
+		d := raw.Predict(x) - yt[i]
 		se += d * d
 	}
 	if rmse := math.Sqrt(se / float64(len(Xt))); rmse > 0.15 {
@@ -54,18 +54,18 @@ func TestBoostRecoversSteps(t *testing.T) {
 	}
 	// Deterministic.
 	if again := b.finish(fitBoost(b, y, nil, p)); !reflect.DeepEqual(raw, again) {
-		t.Fatal("same data and seed, different booster")
+		t.Fatal("same data and seed, different Booster")
 	}
 }
 
 // bruteTree grows a tree by scanning every row for every candidate split,
 // without histograms, as a reference for grower.grow.
-func bruteTree(b *binned, resid []float64, rows []int32, depth int, p boostParams) gbTree {
-	var t gbTree
+func bruteTree(b *binned, resid []float64, rows []int32, depth int, p Params) Tree {
+	var t Tree
 	var grow func(rows []int32, d int) int32
 	grow = func(rows []int32, d int) int32 {
 		idx := int32(len(t))
-		t = append(t, gbNode{Feature: -1})
+		t = append(t, Node{Feature: -1})
 		sum := 0.0
 		for _, i := range rows {
 			sum += resid[i]
@@ -111,7 +111,7 @@ func bruteTree(b *binned, resid []float64, rows []int32, depth int, p boostParam
 		}
 		li := grow(l, d+1)
 		ri := grow(r, d+1)
-		t[idx] = gbNode{Feature: int32(bestF), Left: li, Right: ri, Thresh: float64(bestBin)}
+		t[idx] = Node{Feature: int32(bestF), Left: li, Right: ri, Thresh: float64(bestBin)}
 		return idx
 	}
 	grow(rows, depth)
@@ -136,7 +136,7 @@ func TestGrowMatchesBruteForce(t *testing.T) {
 	}
 	b := binRows(X)
 	for _, depth := range []int{1, 2, 4} {
-		p := boostParams{Trees: 1, Depth: depth, Rate: 1, MinLeaf: 15, Lambda: 0, Subsample: 1}
+		p := Params{Trees: 1, Depth: depth, Rate: 1, MinLeaf: 15, Lambda: 0, Subsample: 1}
 		rows := make([]int32, len(y))
 		for i := range rows {
 			rows[i] = int32(i)
@@ -172,14 +172,14 @@ func TestCVBoostStopsOnNoise(t *testing.T) {
 		y[i] = rng.NormFloat64()
 		fold[i] = i % 5
 	}
-	p := boostParams{Trees: 200, Rate: 0.1, Lambda: 1, Subsample: 0.8, Seed: 1}
-	_, best, _ := cvBoost(X, y, fold, 5, []int{3}, []int{20}, p)
+	p := Params{Trees: 200, Rate: 0.1, Lambda: 1, Subsample: 0.8, Seed: 1}
+	_, best, _ := CV(X, y, fold, 5, []int{3}, []int{20}, p)
 	if best.Trees > 15 {
 		t.Fatalf("cross-validation kept %d trees on pure noise", best.Trees)
 	}
 	// The same procedure keeps many trees when there is signal.
 	Xs, ys := stepData(1000, 0.3, 4)
-	_, best, _ = cvBoost(Xs, ys, fold, 5, []int{3}, []int{20}, p)
+	_, best, _ = CV(Xs, ys, fold, 5, []int{3}, []int{20}, p)
 	if best.Trees < 30 {
 		t.Fatalf("cross-validation kept only %d trees on a learnable target", best.Trees)
 	}
