@@ -28,7 +28,14 @@
 // run it. A driver set offline (DriverOffline) or moving while offline is
 // exited at once. Each node caches the raw state it last saw per driver:
 // the step script compares it and answers the current one on a conflict,
-// so a batch costs one round trip while a driver stays on one node.
+// so a batch costs one round trip while a driver stays on one node. A
+// step that moves only the last fix (no event, the same zones) is not
+// written until flushEvery (10 s, at most a third of Stale) has passed
+// since the node's last write: the next step with an event writes the
+// newest state. Another node stepping the driver in between starts from
+// the stored, older last fix (its segment is longer; the order of events
+// is still the stored state's). make bench's zones row: a write per ping
+// batch cost 35 % of ingest throughput, 23 % without the quiet writes.
 //
 // It imports zone, driver (Listener, Move), feed and go-redis; never api or
 // echo.
