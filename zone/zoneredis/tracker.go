@@ -26,13 +26,19 @@ type Tracker struct {
 	pub Publisher
 	q   *conflate.Queue[job]
 
-	// states caches, per driver, the raw state this node last read or
+	// cache holds, per driver, the raw state this node last read or
 	// wrote and, when a step changed only the last fix, the newer state
 	// not written yet: the step script compares the raw state and answers
 	// the current one when it differs, so a driver whose pings keep
 	// landing here costs one round trip per batch with events, and one
 	// per flushEvery otherwise. Cleared when it grows past maxCached.
+	cache stateCache
+}
+
+// stateCache holds each driver's cachedState (see Tracker.cache).
+type stateCache struct {
 	mu     sync.Mutex
+	now    func() time.Time
 	states map[string]cachedState
 }
 
@@ -51,7 +57,7 @@ type cachedState struct {
 // kept well under Config.Stale, whose sweep reads the stored last fix.
 func (t *Tracker) flushEvery() time.Duration { return min(10*time.Second, t.cfg.Stale/3) }
 
-// maxCached bounds Tracker.states.
+// maxCached bounds a Tracker's cache.
 const maxCached = 200_000
 
 var _ driver.Listener = (*Tracker)(nil)
@@ -83,7 +89,7 @@ func mergeJob(dst *job, src job) {
 
 // NewTracker returns the tracker of a store, publishing with pub.
 func NewTracker(s *Store, pub Publisher) *Tracker {
-	return &Tracker{Store: s, pub: pub, q: conflate.New(conflate.Config[job]{Merge: mergeJob}), states: map[string]cachedState{}}
+	return &Tracker{Store: s, pub: pub, q: conflate.New(conflate.Config[job]{Merge: mergeJob}), cache: stateCache{now: s.cfg.Now, states: map[string]cachedState{}}}
 }
 
 // DriverMoved queues the move when it may touch a zone: it asks only the
@@ -143,7 +149,7 @@ func (t *Tracker) Run(ctx context.Context) error {
 // the events written. The state is compared and written in one script,
 // retried when another node changed it in between.
 func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fixes []zone.Fix, offline bool) ([]zone.Event, error) {
-	c, cached := t.cached(driverID)
+	c, cached := t.cache.cached(driverID)
 	raw := c.raw
 	for range 8 {
 		var st zone.State
@@ -180,12 +186,12 @@ func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fix
 		}
 		if after, _ := json.Marshal(st.Inside); cached && len(evs) == 0 && string(after) == string(before) &&
 			t.cfg.Now().Sub(c.stored) < t.flushEvery() {
-			t.keep(driverID, c, st) // only the last fix moved: written later
+			t.cache.keep(driverID, c, st) // only the last fix moved: written later
 			return nil, nil
 		}
 		ok, cur, err := t.write(ctx, driverID, raw, st, evs)
 		if err != nil {
-			t.forget(driverID)
+			t.cache.forget(driverID)
 			return nil, err
 		}
 		if ok {
@@ -196,7 +202,7 @@ func (t *Tracker) Apply(ctx context.Context, driverID string, from geo.Cell, fix
 		raw, cached = cur, true
 		c = cachedState{raw: cur, stored: t.cfg.Now()}
 	}
-	t.forget(driverID)
+	t.cache.forget(driverID)
 	return nil, fmt.Errorf("zone: driver %s: state changed concurrently too often", driverID)
 }
 
@@ -322,10 +328,10 @@ func (t *Tracker) write(ctx context.Context, driverID, old string, st zone.State
 		if len(r) > 1 {
 			cur = r[1]
 		}
-		t.remember(driverID, cur)
+		t.cache.remember(driverID, cur)
 		return false, cur, nil
 	}
-	t.remember(driverID, string(b))
+	t.cache.remember(driverID, string(b))
 	ids := r[1:]
 	if len(evs) == 0 {
 		// Who is inside only changes with events; the active set's score
@@ -361,7 +367,7 @@ func (t *Tracker) write(ctx context.Context, driverID, old string, st zone.State
 	return true, string(b), nil
 }
 
-func (t *Tracker) cached(driverID string) (cachedState, bool) {
+func (t *stateCache) cached(driverID string) (cachedState, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.states[driverID]
@@ -369,25 +375,25 @@ func (t *Tracker) cached(driverID string) (cachedState, bool) {
 }
 
 // remember notes raw as what Redis holds now.
-func (t *Tracker) remember(driverID, raw string) {
+func (t *stateCache) remember(driverID, raw string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.states) >= maxCached {
 		clear(t.states)
 	}
-	t.states[driverID] = cachedState{raw: raw, stored: t.cfg.Now()}
+	t.states[driverID] = cachedState{raw: raw, stored: t.now()}
 }
 
 // keep notes st as the driver's newer state, not written yet (c.raw is
 // still what Redis holds).
-func (t *Tracker) keep(driverID string, c cachedState, st zone.State) {
+func (t *stateCache) keep(driverID string, c cachedState, st zone.State) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c.pending = &st
 	t.states[driverID] = c
 }
 
-func (t *Tracker) forget(driverID string) {
+func (t *stateCache) forget(driverID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.states, driverID)
