@@ -74,7 +74,7 @@ func fillCompletedTrips(t *testing.T, u string, n int) {
 func TestServerTrainsETAModelFromArchive(t *testing.T) {
 	dir := t.TempDir()
 	fillCompletedTrips(t, filepath.Join(dir, archiveFile), 150)
-	var logs bytes.Buffer
+	var logs logBuffer
 	m := NewMain(Config{Addr: "127.0.0.1:0", Dev: true, LogLevel: "info", DataDir: dir, ETATrainEvery: time.Hour, ETATZ: "UTC"}, &logs)
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("main: %v", err)
@@ -132,7 +132,7 @@ func TestServerTrainsETAModelFromArchive(t *testing.T) {
 	_ = m.Close()
 
 	// The next start serves the installed model before training again.
-	var logs2 bytes.Buffer
+	var logs2 logBuffer
 	m2 := NewMain(Config{Addr: "127.0.0.1:0", Dev: true, LogLevel: "info", DataDir: dir, ETATrainEvery: time.Hour, ETATZ: "UTC"}, &logs2)
 	if err := m2.Run(context.Background()); err != nil {
 		t.Fatalf("main: %v", err)

@@ -66,7 +66,7 @@ func TestETAModelServedAndScored(t *testing.T) {
 	}
 
 	// Served.
-	var logs bytes.Buffer
+	var logs logBuffer
 	m := NewMain(Config{Addr: "127.0.0.1:0", Dev: true, LogLevel: "info", ETAModel: path}, &logs)
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("main: %v", err)
@@ -200,7 +200,7 @@ func TestETAModelMap(t *testing.T) {
 		t.Fatalf("eta-train --map: %v", err)
 	}
 	start := func(mapFile, model string) (*Main, string, error) {
-		var logs bytes.Buffer
+		var logs logBuffer
 		m := NewMain(Config{Addr: "127.0.0.1:0", Dev: true, LogLevel: "info", MapFile: mapFile, ETAModel: model}, &logs)
 		err := m.Run(context.Background())
 		t.Cleanup(func() { _ = m.Close() })
