@@ -10,6 +10,7 @@ import (
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/history"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/stops"
 	"github.com/hextrack/hextrack/api/suspensions"
 	"github.com/hextrack/hextrack/api/webhooks"
 	"github.com/hextrack/hextrack/api/zones"
@@ -30,7 +31,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 // trips and b may be nil (their routes answer 503).
 func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix),
-		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil), zones.New(nil, nil)}} // no archive: 503, routes listed
+		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil), zones.New(nil, nil), stops.New(nil)}} // no archive: 503, routes listed
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
 		d.Routes = append(d.Routes, suspensions.New(drivers, nil))

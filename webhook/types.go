@@ -16,6 +16,8 @@ import (
 var EventTypes = []string{
 	trip.EventCreated, trip.EventStatus, trip.EventAssigned, trip.EventCancelled,
 	trip.EventAddressChanged, trip.EventMessage, trip.EventETA,
+	trip.EventStopAdded, trip.EventStopRemoved, trip.EventStopReordered, trip.EventStopStatus,
+	trip.EventStopApproaching, trip.EventStopArrived,
 	dispatch.EventArriving,
 	payment.EventStatus,
 }

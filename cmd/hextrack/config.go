@@ -48,6 +48,8 @@ type Config struct {
 	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
 	// Zones (zones.go): limits and the default dwell delay.
 	Zones zone.Config // HEXTRACK_ZONE_MAX_VERTICES, HEXTRACK_ZONE_MAX_AREA_KM2, HEXTRACK_ZONE_DWELL
+	// Stops (stops.go): the completion geotag radius, arrival thresholds.
+	Stops StopSettings // HEXTRACK_STOP_*
 	// Online payments of deliveries (payments.go).
 	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
@@ -214,6 +216,7 @@ func parseServe(args []string) (Config, error) {
 		return c, err
 	}
 	zoneFlags(fs, &c.Zones)
+	stopFlags(fs, &c.Stops)
 	allowHosts := webhookFlags(fs, &c)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {

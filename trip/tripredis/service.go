@@ -545,9 +545,11 @@ func (s *Service) ChangeDropoff(ctx context.Context, id string, a trip.Actor, p 
 		// The last drop stop moves with the dropoff: the change is
 		// conditional on the version read (retried when another change
 		// won and the client gave no If-Match).
-		pairs, err := dropoffStop(t, p)
-		if err != nil {
-			return trip.Snapshot{}, err
+		var pairs []string
+		if slices.Contains(rule.From, t.Status) { // else the transition says why not
+			if pairs, err = dropoffStop(t, p); err != nil {
+				return trip.Snapshot{}, err
+			}
 		}
 		drop, _ := json.Marshal(p)
 		want := ifMatch

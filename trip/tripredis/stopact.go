@@ -331,12 +331,11 @@ func (s *Stops) legacy(ctx context.Context, t trip.Trip, a trip.Actor, rule trip
 		return trip.Snapshot{}, false, nil
 	}
 	snap, err = s.stopAct(ctx, t.ID, first.ID, a, rule.From, check, func(t trip.Trip, i int) (stopWrite, string) {
+		// A transition appends exactly one event (trip/doc.go): the
+		// stop's change rides in its trip.status as "stop".
 		w, _ := s.closeStop(t, i, trip.StopCompleted, a, extra)
-		w.action = rule.Action
-		if w.to != rule.To { // the rule decides the trip's status
-			w.to, w.pairs = rule.To, etaPairs(rule.To, s.now())
-			w.events = append(w.events[:1], stopEvent{trip.EventStatus, map[string]any{"status": rule.To, "from": t.Status}})
-		}
+		w.action, w.to, w.pairs = rule.Action, rule.To, etaPairs(rule.To, s.now())
+		w.events = []stopEvent{{trip.EventStatus, map[string]any{"status": rule.To, "from": t.Status, "stop": w.events[0].data}}}
 		return w, rule.Action
 	})
 	return snap, true, err
