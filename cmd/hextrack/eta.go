@@ -350,6 +350,7 @@ func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Ser
 	}
 	return live.New(trips.ETAs(), router, live.Config{
 		ShouldEmit: eta.ShouldEmit,
+		StopLegs:   router, // the per-stop ETAs of trip.eta, by the same router
 		ModelOf:    p.modelName,
 		Accuracy:   p.acc,
 		Now:        trips.Config().Now,

@@ -44,6 +44,10 @@ type Config struct {
 	// last emitted one to be a trip.eta event (cmd passes eta.ShouldEmit).
 	// A first ETA of a leg is always emitted. Zero: any change.
 	ShouldEmit func(prev, next float64) bool
+	// StopLegs estimates the legs between a trip's open stops for
+	// trip.eta's "stops" (cmd passes the Service's own RouteEstimator, so
+	// both come from one estimator). Zero: trip.eta carries no "stops".
+	StopLegs RouteEstimator
 	// Model names the ETA model the RouteEstimator serves, sent in each
 	// trip.eta as "model". Zero: none named.
 	Model *trip.ETAModel
@@ -385,11 +389,11 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 }
 
 // stopETAs are the cumulative ETAs of the open stops in order, from the
-// driver at from through each stop, by the same router (a first stop at
+// driver at from through each stop, by Config.StopLegs (a first stop at
 // the estimate's target reuses its secs); nil when one leg cannot be
 // estimated.
 func (l *Service) stopETAs(ctx context.Context, open []trip.Stop, from, to geo.Point, secs float64) []trip.StopETA {
-	if len(open) == 0 {
+	if len(open) == 0 || l.cfg.StopLegs == nil {
 		return nil
 	}
 	out := make([]trip.StopETA, 0, len(open))
@@ -399,7 +403,7 @@ func (l *Service) stopETAs(ctx context.Context, open []trip.Stop, from, to geo.P
 		leg := secs
 		if i > 0 || p != to {
 			rctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
-			s, _, err := l.router.Estimate(rctx, at, p)
+			s, _, err := l.cfg.StopLegs.Estimate(rctx, at, p)
 			cancel()
 			if err != nil || math.IsNaN(s) || math.IsInf(s, 0) {
 				return nil
