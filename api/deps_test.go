@@ -40,6 +40,11 @@ func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Serv
 	}
 	if trips != nil {
 		d.Trips, d.TripViews, d.Snapshots, d.Shares, d.Chat = trips, trips.Store(), trips.Store(), trips.Shares(), trips.Chat()
+		for i, r := range d.Routes {
+			if _, ok := r.(*stops.Routes); ok {
+				d.Routes[i] = stops.New(trips.Stops())
+			}
+		}
 	}
 	if b != nil {
 		d.Feed = feedStreams{b}
