@@ -2,9 +2,13 @@ package trip
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"time"
 	"unicode/utf8"
 )
@@ -250,6 +254,33 @@ func Ends(stops []Stop) (pickup, dropoff Place) {
 		}
 	}
 	return pickup, dropoff
+}
+
+// OpenStops counts the stops that are not final.
+func OpenStops(stops []Stop) int {
+	n := 0
+	for _, s := range stops {
+		if !s.Final() {
+			n++
+		}
+	}
+	return n
+}
+
+// NewPIN returns a delivery PIN: 6 random digits (crypto/rand).
+func NewPIN() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// PINHash is what is kept of stop stopID's PIN of trip tripID: SHA-256 of
+// the three, hex.
+func PINHash(tripID, stopID, pin string) string {
+	sum := sha256.Sum256([]byte(tripID + "\x00" + stopID + "\x00" + pin))
+	return hex.EncodeToString(sum[:])
 }
 
 // NextOpen returns the index of the first stop that is not final, -1 if

@@ -2,11 +2,7 @@ package tripredis
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"math/big"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,28 +20,13 @@ import (
 // complete it (with override).
 const pinAttempts = 5
 
-// newPIN returns 6 random digits.
-func newPIN() string {
-	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
-	if err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return fmt.Sprintf("%06d", n.Int64())
-}
-
-// pinHash is what the hash keeps of a PIN.
-func pinHash(tripID, stopID, pin string) string {
-	sum := sha256.Sum256([]byte(tripID + "\x00" + stopID + "\x00" + pin))
-	return hex.EncodeToString(sum[:])
-}
-
 // pinPairs are the trip hash fields of stop stopID's PIN (pin "": the
 // fields deleted).
 func pinPairs(tripID, stopID, pin string) []string {
 	if pin == "" {
 		return []string{"pin:" + stopID, "", "pinv:" + stopID, "", "pina:" + stopID, ""}
 	}
-	return []string{"pin:" + stopID, pinHash(tripID, stopID, pin), "pinv:" + stopID, pin}
+	return []string{"pin:" + stopID, trip.PINHash(tripID, stopID, pin), "pinv:" + stopID, pin}
 }
 
 // pinScript compares a PIN's hash with the stop's, counting wrong ones.
@@ -62,30 +43,6 @@ if f[1] == ARGV[2] then return 'ok' end
 redis.call('HINCRBY', KEYS[1], 'pina:' .. ARGV[1], 1)
 return 'wrong'
 `)
-
-// checkPIN checks the PIN a driver entered for stop stopID of trip tripID:
-// trip.ErrInvalidPIN when wrong (each wrong one counted, atomically),
-// trip.ErrPINExhausted once pinAttempts were wrong (the right one too).
-func (s *Stops) checkPIN(ctx context.Context, tripID, stopID, pin string) error {
-	h := ""
-	if pin != "" {
-		h = pinHash(tripID, stopID, pin)
-	}
-	res, err := pinScript.Run(ctx, s.rdb, []string{tripKey(s.cfg.Prefix, tripID)}, stopID, h, pinAttempts).Text()
-	if err != nil {
-		return fmt.Errorf("trip: pin of %s: %w", tripID, err)
-	}
-	switch res {
-	case "ok", "none":
-		return nil
-	case "exhausted":
-		return fmt.Errorf("%w: %d wrong PINs for stop %s; ops can complete it with override", trip.ErrPINExhausted, pinAttempts, stopID)
-	}
-	if pin == "" {
-		return fmt.Errorf("%w: stop %s needs the recipient's PIN", trip.ErrInvalidPIN, stopID)
-	}
-	return fmt.Errorf("%w for stop %s", trip.ErrInvalidPIN, stopID)
-}
 
 // withPINs sets the PINs of snap's PIN-protected drop stops: for the trip's
 // rider and its share-link viewers only (the callers decide).

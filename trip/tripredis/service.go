@@ -6,10 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -192,7 +190,7 @@ func NewService(rdb redis.UniversalClient, f Feed, d Drivers, cfg Config) *Servi
 	s.store.shares = s.shares
 	s.chat.store = s.store
 	s.tracker = newTracker(b)
-	s.stops = &Stops{base: b, store: s.store, commits: s.commits, drivers: d}
+	s.stops = &Stops{&stopBase{base: b, store: s.store, commits: s.commits, drivers: d, guard: &stopGuard{base: b}}}
 	s.watch = newStopWatch(s.stops)
 	return s
 }
@@ -207,11 +205,11 @@ func (s *Service) StopWatch() *StopWatch { return s.watch }
 // SetProofFiles installs the store of proof-of-delivery uploads asked
 // when a drop stop's policy requires a photo or a signature (nil: none is
 // ever found). Call before serving.
-func (s *Service) SetProofFiles(p trip.ProofFiles) { s.stops.proofs = p }
+func (s *Service) SetProofFiles(p trip.ProofFiles) { s.stops.guard.proofs = p }
 
 // SetEstimator sets the ETA engine of stop.approaching (nil: the straight
 // line at Config.CitySpeed). Call before serving.
-func (s *Service) SetEstimator(e driver.Estimator) { s.stops.est = e }
+func (s *Service) SetEstimator(e driver.Estimator) { s.watch.est = e }
 
 // DropStop checks that stopID is an open drop stop of trip tripID driven
 // by driverID (Stops.DropStop): proof uploads call it.
@@ -307,7 +305,7 @@ func (s *Service) Create(ctx context.Context, a trip.Actor, idemKey string, r tr
 		"stops", string(stops), "stopseq", strconv.Itoa(len(t.Stops))}
 	for _, st := range t.Stops {
 		if st.Proof != nil && st.Proof.PIN {
-			pairs = append(pairs, pinPairs(id, st.ID, newPIN())...)
+			pairs = append(pairs, pinPairs(id, st.ID, trip.NewPIN())...)
 		}
 	}
 	data, _ := json.Marshal(map[string]any{"trip_id": id, "trip": t, "status": t.Status, "version": 1})
@@ -541,52 +539,8 @@ func (s *Service) ChangeDropoff(ctx context.Context, id string, a trip.Actor, p 
 	if !trip.Owns(a, t, trip.ActDropoff) {
 		return trip.Snapshot{}, fmt.Errorf("%w: trip %s is not yours", trip.ErrForbidden, id)
 	}
-	for try := 0; ; try++ {
-		// The last drop stop moves with the dropoff: the change is
-		// conditional on the version read (retried when another change
-		// won and the client gave no If-Match).
-		var pairs []string
-		if slices.Contains(rule.From, t.Status) { // else the transition says why not
-			if pairs, err = dropoffStop(t, p); err != nil {
-				return trip.Snapshot{}, err
-			}
-		}
-		drop, _ := json.Marshal(p)
-		want := ifMatch
-		if want == 0 {
-			want = t.Version
-		}
-		_, err = s.transition(ctx, t, a, trip.ActDropoff, rule.From, "", "", want,
-			map[string]any{"dropoff": p, "by": roleName(a.Role)}, append(append([]string{"dropoff", string(drop)}, etaForgetDropoff...), pairs...)...)
-		var ve *trip.VersionError
-		if errors.As(err, &ve) && ifMatch == 0 && try < 8 {
-			if t, err = s.Get(ctx, id); err != nil {
-				return trip.Snapshot{}, err
-			}
-			continue
-		}
-		if err != nil {
-			return trip.Snapshot{}, err
-		}
-		return s.store.snapshot(ctx, id)
+	if err := s.stops.changeDropoff(ctx, t, a, rule, p, ifMatch); err != nil { // the last drop stop moves too
+		return trip.Snapshot{}, err
 	}
-}
-
-// dropoffStop is the trip hash change that moves t's last drop stop to p
-// (trip.ErrStopStatus when it is no longer pending or arriving).
-func dropoffStop(t trip.Trip, p trip.Place) ([]string, error) {
-	for i := len(t.Stops) - 1; i >= 0; i-- {
-		st := t.Stops[i]
-		if st.Kind != trip.StopDrop {
-			continue
-		}
-		if st.Status != trip.StopPending && st.Status != trip.StopArriving {
-			return nil, fmt.Errorf("%w: the last drop stop %s is %s", trip.ErrStopStatus, st.ID, st.Status)
-		}
-		stops := slices.Clone(t.Stops)
-		stops[i].Location, stops[i].Address = trip.LatLng{Lat: p.Lat, Lng: p.Lng}, p.Address
-		b, _ := json.Marshal(stops)
-		return []string{"stops", string(b)}, nil
-	}
-	return nil, nil
+	return s.store.snapshot(ctx, id)
 }

@@ -3,35 +3,26 @@ package tripredis
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 
-	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/trip"
 )
 
 // Stops changes a trip's stops: the rider's and ops' edits of pending
 // stops (Add, Remove, Reorder, conditional on If-Match), the driver's
-// completion, failure and ops' or the rider's skip (stopact.go), the PINs
-// of drop stops (pin.go). Each change is one stopScript: the stops, the
-// version and the durable events together. It is safe for concurrent use.
+// completion and failure, ops' or the rider's skip. Each change is one
+// stopScript (stopcommit.go): the stops, the version and the durable
+// events together; the rules of the list are trip's (trip/stoplist.go),
+// the checks of a completion stopGuard's (stopguard.go). It is safe for
+// concurrent use.
 type Stops struct {
-	*base
-	store   *Store
-	commits *commits
-	drivers Drivers
-	proofs  trip.ProofFiles  // nil: photo and signature proofs are never found
-	est     driver.Estimator // stop.approaching's ETA; nil: CitySpeed
+	*stopBase
 }
 
-// editable are the trip statuses in which stops may be edited.
-var editable = []string{trip.StatusAwaitingPayment, trip.StatusRequested, trip.StatusAssigned, trip.StatusArrived, trip.StatusInProgress}
-
-// decodeStops reads a trip's stops from its hash; a trip stored before
-// trips had stops gets its pickup and dropoff as s1 and s2, their statuses
-// from the trip's.
+// decodeStops reads a trip's stops from its hash (trip.RideStops for a
+// trip stored before trips had stops).
 func decodeStops(m map[string]string, t trip.Trip) []trip.Stop {
 	if raw := m["stops"]; raw != "" {
 		var stops []trip.Stop
@@ -39,73 +30,7 @@ func decodeStops(m map[string]string, t trip.Trip) []trip.Stop {
 			return stops
 		}
 	}
-	if t.Pickup == (trip.Place{}) {
-		return nil
-	}
-	st := func(done bool) string {
-		switch {
-		case done:
-			return trip.StopCompleted
-		case trip.Terminal(t.Status):
-			return trip.StopSkipped
-		}
-		return trip.StopPending
-	}
-	return []trip.Stop{
-		{ID: "s1", Kind: trip.StopPickup, Location: trip.LatLng{Lat: t.Pickup.Lat, Lng: t.Pickup.Lng}, Address: t.Pickup.Address,
-			Status: st(t.Status == trip.StatusInProgress || t.Status == trip.StatusCompleted)},
-		{ID: "s2", Kind: trip.StopDrop, Location: trip.LatLng{Lat: t.Dropoff.Lat, Lng: t.Dropoff.Lng}, Address: t.Dropoff.Address,
-			Status: st(t.Status == trip.StatusCompleted)},
-	}
-}
-
-// load reads trip id with its raw hash.
-func (s *Stops) load(ctx context.Context, id string) (trip.Trip, map[string]string, error) {
-	if err := trip.CheckID(id); err != nil {
-		return trip.Trip{}, nil, err
-	}
-	m, err := s.rdb.HGetAll(ctx, tripKey(s.cfg.Prefix, id)).Result()
-	if err != nil {
-		return trip.Trip{}, nil, fmt.Errorf("trip: get %s: %w", id, err)
-	}
-	if len(m) == 0 {
-		return trip.Trip{}, nil, fmt.Errorf("%w: %s", trip.ErrNotFound, id)
-	}
-	return decodeTrip(m), m, nil
-}
-
-// change reads trip id, builds a change with build and commits it. With
-// ifMatch (> 0) the trip must be at that version (a *trip.VersionError
-// otherwise, also when another change wins the race); without, a lost
-// race is retried on the new state. It returns the trip as read for the
-// change that was committed and the ids of its events.
-func (s *Stops) change(ctx context.Context, id string, ifMatch int64,
-	build func(t trip.Trip, m map[string]string) (stopWrite, error)) (trip.Trip, []string, error) {
-	for try := 0; ; try++ {
-		t, m, err := s.load(ctx, id)
-		if err != nil {
-			return trip.Trip{}, nil, err
-		}
-		if ifMatch > 0 && t.Version != ifMatch {
-			return trip.Trip{}, nil, &trip.VersionError{Want: ifMatch, Current: t.Version}
-		}
-		w, err := build(t, m)
-		if err != nil {
-			return trip.Trip{}, nil, err
-		}
-		w.t = t
-		ids, err := s.commitStops(ctx, w)
-		var ve *trip.VersionError
-		if errors.As(err, &ve) {
-			if ifMatch > 0 {
-				return trip.Trip{}, nil, &trip.VersionError{Want: ifMatch, Current: ve.Current}
-			}
-			if try < 8 {
-				continue
-			}
-		}
-		return t, ids, err
-	}
+	return trip.RideStops(t)
 }
 
 // mayEdit: the trip's rider or ops (or the system) edit stops.
@@ -124,24 +49,10 @@ func mayEdit(a trip.Actor, t trip.Trip) error {
 
 // findStop returns the index of stop id, trip.ErrNotFound if none.
 func findStop(t trip.Trip, id string) (int, error) {
-	for i, s := range t.Stops {
-		if s.ID == id {
-			return i, nil
-		}
+	if i := trip.FindStop(t.Stops, id); i >= 0 {
+		return i, nil
 	}
 	return -1, fmt.Errorf("%w: stop %q of trip %s", trip.ErrNotFound, clip(id), t.ID)
-}
-
-// firstMovable is the index after the last stop that is not pending: the
-// stops before it stay where they are.
-func firstMovable(stops []trip.Stop) int {
-	n := 0
-	for i, s := range stops {
-		if s.Status != trip.StopPending {
-			n = i + 1
-		}
-	}
-	return n
 }
 
 // endPairs are the hash changes that keep the trip's pickup and dropoff
@@ -161,45 +72,6 @@ func endPairs(t trip.Trip, stops []trip.Stop) []string {
 	return pairs
 }
 
-// Add adds a pending stop to trip id at position (nil: last), which must
-// not be before a stop that is no longer pending.
-func (s *Stops) Add(ctx context.Context, id string, a trip.Actor, in trip.StopInput, position *int, ifMatch int64) (trip.Snapshot, error) {
-	if err := in.Validate("stop"); err != nil {
-		return trip.Snapshot{}, err
-	}
-	_, _, err := s.change(ctx, id, ifMatch, func(t trip.Trip, m map[string]string) (stopWrite, error) {
-		if err := mayEdit(a, t); err != nil {
-			return stopWrite{}, err
-		}
-		if len(t.Stops) >= trip.MaxStops {
-			return stopWrite{}, fmt.Errorf("%w: a trip has at most %d stops", trip.ErrInvalid, trip.MaxStops)
-		}
-		pos, lo := len(t.Stops), firstMovable(t.Stops)
-		if position != nil {
-			pos = *position
-		}
-		if pos < lo || pos > len(t.Stops) {
-			return stopWrite{}, fmt.Errorf("%w: position must be within [%d, %d]", trip.ErrInvalid, lo, len(t.Stops))
-		}
-		seq := stopSeq(m, t)
-		st := in.Stop("s" + strconv.Itoa(seq+1))
-		stops := slices.Insert(slices.Clone(t.Stops), pos, st)
-		if err := trip.CheckStops(stops); err != nil {
-			return stopWrite{}, err
-		}
-		pairs := append(endPairs(t, stops), "stopseq", strconv.Itoa(seq+1))
-		if st.Proof != nil && st.Proof.PIN {
-			pairs = append(pairs, pinPairs(t.ID, st.ID, newPIN())...)
-		}
-		return stopWrite{allowed: editable, stops: stops, pairs: pairs, events: []stopEvent{{trip.EventStopAdded,
-			map[string]any{"stop": st, "position": pos, "by": roleName(a.Role)}}}}, nil
-	})
-	if err != nil {
-		return trip.Snapshot{}, err
-	}
-	return s.store.Snapshot(ctx, id, a)
-}
-
 // stopSeq is the number of the last stop ID given out.
 func stopSeq(m map[string]string, t trip.Trip) int {
 	if n, err := strconv.Atoi(m["stopseq"]); err == nil {
@@ -208,26 +80,22 @@ func stopSeq(m map[string]string, t trip.Trip) int {
 	return len(t.Stops)
 }
 
-// Remove removes pending stop stopID of trip id.
-func (s *Stops) Remove(ctx context.Context, id, stopID string, a trip.Actor, ifMatch int64) (trip.Snapshot, error) {
-	_, _, err := s.change(ctx, id, ifMatch, func(t trip.Trip, _ map[string]string) (stopWrite, error) {
+// edit reads trip id, checks a may edit it, builds the new list with
+// apply and commits it with one event of type typ (data: what apply
+// returns, "by" added).
+func (s *Stops) edit(ctx context.Context, id string, a trip.Actor, ifMatch int64, typ string,
+	apply func(t trip.Trip, m map[string]string) ([]trip.Stop, []string, map[string]any, error)) (trip.Snapshot, error) {
+	_, _, err := s.change(ctx, id, ifMatch, func(t trip.Trip, m map[string]string) (stopWrite, error) {
 		if err := mayEdit(a, t); err != nil {
 			return stopWrite{}, err
 		}
-		i, err := findStop(t, stopID)
+		stops, pairs, data, err := apply(t, m)
 		if err != nil {
 			return stopWrite{}, err
 		}
-		if st := t.Stops[i].Status; st != trip.StopPending {
-			return stopWrite{}, fmt.Errorf("%w: stop %s is %s; only pending stops are removed", trip.ErrStopStatus, stopID, st)
-		}
-		stops := slices.Delete(slices.Clone(t.Stops), i, i+1)
-		if err := trip.CheckStops(stops); err != nil {
-			return stopWrite{}, err
-		}
-		pairs := append(endPairs(t, stops), pinPairs(t.ID, stopID, "")...)
-		return stopWrite{allowed: editable, stops: stops, pairs: pairs, events: []stopEvent{{trip.EventStopRemoved,
-			map[string]any{"stop_id": stopID, "by": roleName(a.Role)}}}}, nil
+		data["by"] = roleName(a.Role)
+		return stopWrite{allowed: trip.StopsEditable, stops: stops, pairs: append(endPairs(t, stops), pairs...),
+			events: []stopEvent{{typ, data}}}, nil
 	})
 	if err != nil {
 		return trip.Snapshot{}, err
@@ -235,54 +103,147 @@ func (s *Stops) Remove(ctx context.Context, id, stopID string, a trip.Actor, ifM
 	return s.store.Snapshot(ctx, id, a)
 }
 
+// Add adds a pending stop to trip id at position (nil: last), which must
+// not be before a stop that is no longer pending (stop.added). A drop
+// whose proof policy asks for a PIN gets one.
+func (s *Stops) Add(ctx context.Context, id string, a trip.Actor, in trip.StopInput, position *int, ifMatch int64) (trip.Snapshot, error) {
+	if err := in.Validate("stop"); err != nil {
+		return trip.Snapshot{}, err
+	}
+	return s.edit(ctx, id, a, ifMatch, trip.EventStopAdded, func(t trip.Trip, m map[string]string) ([]trip.Stop, []string, map[string]any, error) {
+		seq := stopSeq(m, t) + 1
+		st := in.Stop("s" + strconv.Itoa(seq))
+		stops, at, err := trip.InsertStop(t.Stops, st, position)
+		pairs := []string{"stopseq", strconv.Itoa(seq)}
+		if st.Proof != nil && st.Proof.PIN {
+			pairs = append(pairs, pinPairs(t.ID, st.ID, trip.NewPIN())...)
+		}
+		return stops, pairs, map[string]any{"stop": st, "position": at}, err
+	})
+}
+
+// Remove removes pending stop stopID of trip id (stop.removed).
+func (s *Stops) Remove(ctx context.Context, id, stopID string, a trip.Actor, ifMatch int64) (trip.Snapshot, error) {
+	return s.edit(ctx, id, a, ifMatch, trip.EventStopRemoved, func(t trip.Trip, _ map[string]string) ([]trip.Stop, []string, map[string]any, error) {
+		i, err := findStop(t, stopID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		stops, err := trip.RemoveStop(t.Stops, i)
+		return stops, pinPairs(t.ID, stopID, ""), map[string]any{"stop_id": stopID}, err
+	})
+}
+
 // Reorder puts trip id's pending stops in the order given, which must name
-// each of them once; the other stops keep their places.
+// each of them once; the other stops keep their places (stop.reordered,
+// with the whole new order).
 func (s *Stops) Reorder(ctx context.Context, id string, a trip.Actor, order []string, ifMatch int64) (trip.Snapshot, error) {
 	if len(order) == 0 || len(order) > trip.MaxStops {
 		return trip.Snapshot{}, fmt.Errorf("%w: order must name the trip's pending stops", trip.ErrInvalid)
 	}
-	_, _, err := s.change(ctx, id, ifMatch, func(t trip.Trip, _ map[string]string) (stopWrite, error) {
-		if err := mayEdit(a, t); err != nil {
-			return stopWrite{}, err
-		}
-		byID := map[string]trip.Stop{}
-		var pending []string
-		for _, st := range t.Stops {
-			if st.Status == trip.StopPending {
-				byID[st.ID] = st
-				pending = append(pending, st.ID)
-			}
-		}
-		seen := map[string]bool{}
-		for _, sid := range order {
-			if _, ok := byID[sid]; !ok || seen[sid] {
-				if _, err := findStop(t, sid); err == nil && !seen[sid] {
-					return stopWrite{}, fmt.Errorf("%w: stop %s is not pending; only pending stops are reordered", trip.ErrStopStatus, sid)
-				}
-				return stopWrite{}, fmt.Errorf("%w: order names %q twice or it is no stop of the trip", trip.ErrInvalid, clip(sid))
-			}
-			seen[sid] = true
-		}
-		if len(seen) != len(pending) {
-			return stopWrite{}, fmt.Errorf("%w: order must name every pending stop (%d) once", trip.ErrInvalid, len(pending))
-		}
-		stops, k := slices.Clone(t.Stops), 0
+	return s.edit(ctx, id, a, ifMatch, trip.EventStopReordered, func(t trip.Trip, _ map[string]string) ([]trip.Stop, []string, map[string]any, error) {
+		stops, err := trip.ReorderStops(t.Stops, order)
 		ids := make([]string, len(stops))
 		for i, st := range stops {
-			if st.Status == trip.StopPending {
-				stops[i] = byID[order[k]]
-				k++
-			}
-			ids[i] = stops[i].ID
+			ids[i] = st.ID
 		}
-		if err := trip.CheckStops(stops); err != nil {
-			return stopWrite{}, err
-		}
-		return stopWrite{allowed: editable, stops: stops, pairs: endPairs(t, stops), events: []stopEvent{{trip.EventStopReordered,
-			map[string]any{"order": ids, "by": roleName(a.Role)}}}}, nil
+		return stops, nil, map[string]any{"order": ids}, err
 	})
-	if err != nil {
+}
+
+// Complete completes stop stopID of trip id for its driver (or ops),
+// after stopGuard.check: geotag, proofs, PIN; ops may complete with
+// Override (no check, recorded on the stop and in its event). Completing
+// the last open stop completes the trip.
+func (s *Stops) Complete(ctx context.Context, id, stopID string, a trip.Actor, in trip.CompleteStop) (trip.Snapshot, error) {
+	if err := in.Validate(); err != nil {
 		return trip.Snapshot{}, err
 	}
-	return s.store.Snapshot(ctx, id, a)
+	if a.Role != trip.RoleDriver && a.Role != trip.RoleOps && a.Role != trip.RoleSystem {
+		return trip.Snapshot{}, fmt.Errorf("%w: only the trip's driver or ops complete a stop", trip.ErrForbidden)
+	}
+	if in.Override && a.Role == trip.RoleDriver {
+		return trip.Snapshot{}, fmt.Errorf("%w: only ops override a stop's checks", trip.ErrForbidden)
+	}
+	extra := map[string]any{}
+	check := func(t trip.Trip, m map[string]string, st trip.Stop) error {
+		if in.Override {
+			extra["override"] = true
+			return nil
+		}
+		d, err := s.guard.check(ctx, t, m, st, in)
+		extra["distance_m"] = d
+		return err
+	}
+	return s.stopAct(ctx, id, stopID, a, trip.StopsUnderWay, check, func(t trip.Trip, i int) (stopWrite, string) {
+		return s.closeStop(t, i, trip.StopCompleted, a, extra)
+	})
+}
+
+// maxReason bounds a failure or skip reason, in bytes.
+const maxReason = 200
+
+// Fail marks stop stopID failed (the driver could not deliver), with a
+// reason (required); the last open stop failing completes the trip.
+func (s *Stops) Fail(ctx context.Context, id, stopID string, a trip.Actor, reason string) (trip.Snapshot, error) {
+	if a.Role != trip.RoleDriver && a.Role != trip.RoleOps && a.Role != trip.RoleSystem {
+		return trip.Snapshot{}, fmt.Errorf("%w: only the trip's driver or ops fail a stop", trip.ErrForbidden)
+	}
+	if len(reason) == 0 || len(reason) > maxReason {
+		return trip.Snapshot{}, fmt.Errorf("%w: a reason of 1-%d bytes is required", trip.ErrInvalid, maxReason)
+	}
+	none := func(trip.Trip, map[string]string, trip.Stop) error { return nil }
+	return s.stopAct(ctx, id, stopID, a, trip.StopsUnderWay, none, func(t trip.Trip, i int) (stopWrite, string) {
+		return s.closeStop(t, i, trip.StopFailed, a, map[string]any{"reason": reason})
+	})
+}
+
+// Skip skips stop stopID (ops, or the trip's rider); skipping the last
+// open stop completes a trip under way, and is refused before (cancel the
+// trip instead).
+func (s *Stops) Skip(ctx context.Context, id, stopID string, a trip.Actor, reason string) (trip.Snapshot, error) {
+	if len(reason) > maxReason {
+		return trip.Snapshot{}, fmt.Errorf("%w: reason is at most %d bytes", trip.ErrInvalid, maxReason)
+	}
+	check := func(t trip.Trip, _ map[string]string, st trip.Stop) error {
+		if err := mayEdit(a, t); err != nil {
+			return err
+		}
+		if trip.OpenStops(t.Stops) == 1 && !slices.Contains(trip.StopsUnderWay, t.Status) {
+			return fmt.Errorf("%w: stop %s is the trip's last open stop; cancel the trip instead", trip.ErrInvalid, st.ID)
+		}
+		return nil
+	}
+	extra := map[string]any{}
+	if reason != "" {
+		extra["reason"] = reason
+	}
+	return s.stopAct(ctx, id, stopID, a, trip.StopsEditable, check, func(t trip.Trip, i int) (stopWrite, string) {
+		return s.closeStop(t, i, trip.StopSkipped, a, extra)
+	})
+}
+
+// DropStop checks that stopID is an open drop stop of trip tripID driven
+// by driverID (proof uploads call it): trip.ErrNotFound (no such trip or
+// drop stop), trip.ErrForbidden (another driver's), trip.ErrStopStatus
+// (completed, failed or skipped).
+func (s *Stops) DropStop(ctx context.Context, tripID, stopID, driverID string) error {
+	t, _, err := s.load(ctx, tripID)
+	if err != nil {
+		return err
+	}
+	i, err := findStop(t, stopID)
+	if err != nil {
+		return err
+	}
+	if t.Stops[i].Kind != trip.StopDrop {
+		return fmt.Errorf("%w: stop %s of trip %s is not a drop stop", trip.ErrNotFound, stopID, tripID)
+	}
+	if driverID == "" || t.DriverID != driverID {
+		return fmt.Errorf("%w: trip %s is not assigned to you", trip.ErrForbidden, tripID)
+	}
+	if t.Stops[i].Final() {
+		return fmt.Errorf("%w: stop %s is %s", trip.ErrStopStatus, stopID, t.Stops[i].Status)
+	}
+	return nil
 }

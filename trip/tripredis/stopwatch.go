@@ -25,8 +25,9 @@ import (
 // implements driver.Listener (DriverMoved only queues, latest wins per
 // trip); Run must be running.
 type StopWatch struct {
-	s *Stops
-	q *conflate.Queue[driver.Move]
+	s   *Stops
+	q   *conflate.Queue[driver.Move]
+	est driver.Estimator // stop.approaching's ETA; nil: Config.CitySpeed
 }
 
 var _ driver.Listener = (*StopWatch)(nil)
@@ -97,7 +98,7 @@ func (w *StopWatch) check(ctx context.Context, m driver.Move) error {
 		h[names[i]], _ = x.(string)
 	}
 	t := decodeTrip(h)
-	if t.ID == "" || t.DriverID != m.DriverID || !slices.Contains(underWay, t.Status) {
+	if t.ID == "" || t.DriverID != m.DriverID || !slices.Contains(trip.StopsUnderWay, t.Status) {
 		return nil
 	}
 	i := trip.NextOpen(t.Stops)
@@ -123,8 +124,8 @@ func (w *StopWatch) check(ctx context.Context, m driver.Move) error {
 		return nil
 	}
 	eta := dist / s.cfg.CitySpeed
-	if s.est != nil {
-		if e, err := s.est.EstimateSeconds(ctx, m.Pos, geo.Point{Lat: st.Location.Lat, Lng: st.Location.Lng}); err == nil {
+	if w.est != nil {
+		if e, err := w.est.EstimateSeconds(ctx, m.Pos, geo.Point{Lat: st.Location.Lat, Lng: st.Location.Lng}); err == nil {
 			eta = e
 		}
 	}
@@ -152,8 +153,8 @@ func (w *StopWatch) fire(ctx context.Context, m driver.Move, stopID, typ, to str
 			return stopWrite{}, errDup
 		}
 		data["stop_id"], data["driver_id"] = stopID, m.DriverID
-		wr := stopWrite{allowed: underWay, driver: m.DriverID, once: flag, events: []stopEvent{{typ, data}}}
-		if rank(st.Status) < rank(to) {
+		wr := stopWrite{allowed: trip.StopsUnderWay, driver: m.DriverID, once: flag, events: []stopEvent{{typ, data}}}
+		if trip.StopRank(st.Status) < trip.StopRank(to) {
 			stops := slices.Clone(t.Stops)
 			stops[i].Status = to
 			wr.stops = stops
@@ -167,17 +168,4 @@ func (w *StopWatch) fire(ctx context.Context, m driver.Move, stopID, typ, to str
 		return nil // fired already, or the trip moved on
 	}
 	return err
-}
-
-// rank orders the open statuses of a stop.
-func rank(status string) int {
-	switch status {
-	case trip.StopPending:
-		return 0
-	case trip.StopArriving:
-		return 1
-	case trip.StopArrived:
-		return 2
-	}
-	return 3
 }
