@@ -67,6 +67,6 @@
 // dropoff promise (etaPairs, in the transition's own script).
 //
 // tripredis imports trip, feed, driver (for driver.Move and
-// driver.Estimator), geo, go-redis and internal helpers; it never imports dispatch, payment, ops, eta, api,
-// web, echo or gorilla.
+// driver.Estimator), geo, go-redis and internal helpers; it never imports
+// dispatch, payment, ops, eta, api, web, echo or gorilla.
 package tripredis
