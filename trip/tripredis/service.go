@@ -66,20 +66,14 @@ type Config struct {
 	// location rate: 4 delivered ~400 trips/s under make bench's fan-out
 	// (2,500 pings/s) and the per-trip queue added seconds.
 	Workers int
-	// StopCompleteRadius (m): a stop completed farther from it than this
-	// is refused (trip.ErrTooFar) unless ops override. Zero: 150.
-	StopCompleteRadius float64
-	// StopApproachingETA: stop.approaching fires when the ETA to the next
-	// open stop first falls under it. Zero: 2m.
-	StopApproachingETA time.Duration
-	// StopArrivedRadius (m) and StopArrivedDwell: stop.arrived fires when
-	// the driver has been within the radius of the next open stop for the
-	// dwell (by ping time). Zero: 50 m and 20s.
-	StopArrivedRadius float64
-	StopArrivedDwell  time.Duration
-	// CitySpeed (m/s) gives stop.approaching's ETA without an estimator
-	// (SetEstimator). Zero: 8.3.
-	CitySpeed float64
+	// Stops (docs/deliveries.md): a stop completed farther than
+	// StopCompleteRadius (m) is refused unless ops override;
+	// stop.approaching when the ETA to the next open stop first falls
+	// under StopApproachingETA (CitySpeed m/s without an estimator);
+	// stop.arrived within StopArrivedRadius (m) for StopArrivedDwell.
+	// Zero: 150, 2m, 8.3, 50, 20s.
+	StopCompleteRadius, CitySpeed, StopArrivedRadius float64
+	StopApproachingETA, StopArrivedDwell             time.Duration
 	// Now returns the current time. Zero: time.Now.
 	Now func() time.Time
 	// Logger. Zero: slog.Default().

@@ -82,10 +82,10 @@ func stopSeq(m map[string]string, t trip.Trip) int {
 
 // edit reads trip id, checks a may edit it, builds the new list with
 // apply and commits it with one event of type typ (data: what apply
-// returns, "by" added).
+// returns, "by" added), told to the observers and the hook.
 func (s *Stops) edit(ctx context.Context, id string, a trip.Actor, ifMatch int64, typ string,
 	apply func(t trip.Trip, m map[string]string) ([]trip.Stop, []string, map[string]any, error)) (trip.Snapshot, error) {
-	_, _, err := s.change(ctx, id, ifMatch, func(t trip.Trip, m map[string]string) (stopWrite, error) {
+	t, ids, err := s.change(ctx, id, ifMatch, func(t trip.Trip, m map[string]string) (stopWrite, error) {
 		if err := mayEdit(a, t); err != nil {
 			return stopWrite{}, err
 		}
@@ -100,6 +100,11 @@ func (s *Stops) edit(ctx context.Context, id string, a trip.Actor, ifMatch int64
 	if err != nil {
 		return trip.Snapshot{}, err
 	}
+	// The observers and dispatch hear of it as of an address change: live
+	// ETAs estimate again, the driver gets trip.address_changed and a new
+	// trip.route.
+	s.commits.notify(ctx, trip.Change{Trip: t, Action: trip.ActDropoff, From: t.Status, To: t.Status, OldDriver: t.DriverID,
+		Actor: a, EventID: ids[len(ids)-1], At: s.now()})
 	return s.store.Snapshot(ctx, id, a)
 }
 
