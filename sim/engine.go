@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hextrack/hextrack/client"
@@ -63,6 +64,9 @@ type Engine struct {
 
 	fleet dispatcher
 	trips ledger
+
+	deliveries atomic.Int64 // multi-stop deliveries left to request
+	pins       sync.Map     // "<trip>/<stop>" → the PIN riders read
 }
 
 // NewEngine checks the configuration and prepares a run.
@@ -116,6 +120,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.anon = client.New(cfg.Server, "", e.rest)
 	e.fleet = dispatcher{enabled: cfg.Dispatch == DispatchSim, anon: e.anon, token: e.trips.token}
 	e.trips.forget = e.fleet.forget
+	e.deliveries.Store(int64(cfg.Rider.Deliveries))
 	return e, nil
 }
 

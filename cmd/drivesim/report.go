@@ -37,6 +37,10 @@ func printTable(w io.Writer, r metrics.Report) {
 		r.Throughput.PingsPerS, r.Throughput.RequestsPerS, r.Throughput.EventsPerS, r.Throughput.LocationsPerS)
 	fmt.Fprintf(tw, "actions\toffers %d  declined %d  missed %d  accepted %d  cancels %d  dropoff changes %d  messages %d  outages %d\n",
 		r.Actions.Offers, r.Actions.Declined, r.Actions.Missed, r.Actions.Accepted, r.Actions.Cancels, r.Actions.DropoffChanges, r.Actions.Messages, r.Actions.Outages)
+	if d := r.Deliveries; d.Trips > 0 {
+		fmt.Fprintf(tw, "deliveries\ttrips %d  stops completed %d  PINs read %d  entered %d  refused %d\n",
+			d.Trips, d.StopsCompleted, d.PINsRead, d.PINsEntered, d.PINsRefused)
+	}
 	fmt.Fprintf(tw, "requests / errors / reconnects\t%d / %d / %d\n", r.Requests, r.Errors, r.Reconnects)
 	for i, e := range r.ErrorSample {
 		if i == 5 {
