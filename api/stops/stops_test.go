@@ -121,7 +121,12 @@ func TestEditsInOrderOnTheFeed(t *testing.T) {
 	snap := e.create(t, rider, stopJSON("pickup", 0, ""), stopJSON("drop", 500, ""), stopJSON("drop", 1000, ""))
 	id := snap.Trip.ID
 	base := "/v1/trips/" + id + "/stops"
+	// A poller's tag is cached by the node (a minute here): a stop change
+	// through it must still show at once.
+	etag := strconv.Quote(strconv.FormatInt(snap.Version, 10) + ".0")
+	must(t, e.do(t, http.MethodGet, "/v1/trips/"+id, rt, "", "If-None-Match", etag), 304)
 	r := must(t, e.do(t, http.MethodPost, base, rt, `{"kind":"drop","location":{"lat":41.16,"lng":-8.61},"position":1}`), 201)
+	must(t, e.do(t, http.MethodGet, "/v1/trips/"+id, rt, "", "If-None-Match", etag), 200)
 	if got := r.snap.order(); !slices.Equal(got, []string{"s1", "s4", "s2", "s3"}) {
 		t.Fatalf("after add: %v", got)
 	}
