@@ -1,6 +1,7 @@
 package trip_test
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -150,4 +151,29 @@ func TestPIN(t *testing.T) {
 	if trip.PINHash("t1", "s2", "123456") == trip.PINHash("t2", "s2", "123456") {
 		t.Fatal("the hash does not depend on the trip")
 	}
+}
+
+// FuzzStopInput: any JSON body of a stop decodes and validates without
+// panicking, and a stop that validates makes a valid list after a pickup.
+func FuzzStopInput(f *testing.F) {
+	f.Add(`{"kind":"drop","location":{"lat":41.1,"lng":-8.6},"proof":{"pin":true}}`)
+	f.Add(`{"kind":"pickup","location":{"lat":91,"lng":0},"window":{"from":"2026-01-01T00:00:00Z","to":"2025-01-01T00:00:00Z"}}`)
+	f.Add(`{"kind":"drop","location":{"lat":1,"lng":1},"contact":{"name":"\xff"}}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var in trip.StopInput
+		if json.Unmarshal([]byte(body), &in) != nil {
+			return
+		}
+		if in.Validate("stop") != nil {
+			return
+		}
+		pickup := trip.StopInput{Kind: trip.StopPickup, Location: trip.LatLng{Lat: 41.1, Lng: -8.6}}.Stop("s1")
+		drop := trip.StopInput{Kind: trip.StopDrop, Location: trip.LatLng{Lat: 41.2, Lng: -8.6}}.Stop("s2")
+		if err := trip.CheckStops([]trip.Stop{pickup, in.Stop("s3"), drop}); err != nil {
+			t.Fatalf("a valid stop %+v breaks the list: %v", in, err)
+		}
+		if s := in.Stop("s3"); s.Status != trip.StopPending || (s.Proof != nil && s.Kind != trip.StopDrop) {
+			t.Fatalf("stop %+v", s)
+		}
+	})
 }
