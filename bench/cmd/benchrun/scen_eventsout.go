@@ -179,6 +179,8 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 		})
 	}
 	start := time.Now()
+	prof := sc.rec.profile(ctx, "eventsout", eoSeconds*time.Second*8/10)
+	defer func() { <-prof }()
 	tick := time.NewTicker(10 * time.Millisecond)
 	for i := 0; i < eoRate*eoSeconds; {
 		select {
