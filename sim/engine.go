@@ -41,6 +41,10 @@ type Config struct {
 	Rider  RiderBehaviour
 	// Ramp spreads the start of drivers and riders over this wall time.
 	Ramp time.Duration
+	// Zones: this many zones are created before the drivers start, their
+	// events checked against the drivers' fixes at the end (the report's
+	// Zones) and deleted. 0: none.
+	Zones int
 	// Progress, if set, is called about once per ProgressEvery (wall) with
 	// the report so far.
 	Progress      func(metrics.Report)
@@ -63,6 +67,7 @@ type Engine struct {
 
 	fleet dispatcher
 	trips ledger
+	zones *zoneRun // nil without Config.Zones
 }
 
 // NewEngine checks the configuration and prepares a run.
@@ -145,6 +150,15 @@ func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	runCtx, cancel := e.start(ctx, cfg.Drivers)
 	defer cancel()
 	tok := e.tokens()
+	if cfg.Zones > 0 {
+		z, err := e.createZones(runCtx, cfg.Zones)
+		if err != nil {
+			e.Stats.Err(err)
+		} else {
+			e.zones = z
+			defer z.remove(context.WithoutCancel(ctx))
+		}
+	}
 	var wg sync.WaitGroup
 	stagger := func(i, n int) bool {
 		if cfg.Ramp <= 0 || n <= 1 {
@@ -188,6 +202,14 @@ func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	<-progDone
 	rep := e.finishReport(ctx, mode)
 	rep.Drivers, rep.Riders = cfg.Drivers, cfg.Riders
+	if e.zones != nil {
+		zr, err := e.zones.check(context.WithoutCancel(ctx))
+		if err != nil {
+			e.Stats.Err(err)
+		} else {
+			rep.Zones = &zr
+		}
+	}
 	return rep
 }
 
@@ -273,5 +295,11 @@ func (e *Engine) runDriver(ctx context.Context, i int) {
 	// Leave the map: offline (refused while on a trip, which is fine).
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
+	if e.zones != nil {
+		// The zone check counts only the fixes the server got.
+		if dr, err := api.GetDriver(octx, id); err == nil {
+			e.zones.oracle.Upto(id, dr.LastSeq)
+		}
+	}
 	_, _ = api.SetStatus(octx, id, "offline")
 }
