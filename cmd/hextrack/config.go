@@ -273,7 +273,7 @@ func archiveFlags(fs *flag.FlagSet, c *Config) error {
 	if dataDir == "" {
 		dataDir = defaultDataDir()
 	}
-	fs.StringVar(&c.DataDir, "data-dir", dataDir, "directory of the node's state: the SQLite archive (archive.db) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", dataDir, "directory of the node's state: the SQLite archive (archive.db), proof-of-delivery files (pod) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
 	return nil
 }
 
