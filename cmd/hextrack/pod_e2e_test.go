@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/internal/redistest"
 	"github.com/hextrack/hextrack/pod"
+	"github.com/hextrack/hextrack/trip"
 )
 
 // TestPodSettings: the proof directory defaults to pod in the data
@@ -118,5 +120,47 @@ func TestProofRoutesServed(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("node without proofs = %d", resp.StatusCode)
+	}
+}
+
+// TestProofArchived: with the default data directory the node keeps
+// proofs in <data-dir>/pod, and an upload's stop.proof event reaches the
+// archive, so its metadata outlives the trip's Redis keys.
+func TestProofArchived(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	m, _ := runMainWith(t, Config{DataDir: dir})
+	ctx := context.Background()
+	anon := client.New("http://"+m.Addr(), "", nil)
+	rtok, _ := anon.DevToken(ctx, "rider", "r_arch", time.Hour)
+	snap, err := anon.WithToken(rtok).CreateTrip(ctx, client.CreateTripRequest{Kind: "ride",
+		Pickup: client.Place{Lat: 41.1496, Lng: -8.6109}, Dropoff: client.Place{Lat: 41.16, Lng: -8.62}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := snap.Trip.ID
+	var img bytes.Buffer
+	_ = png.Encode(&img, image.NewGray(image.Rect(0, 0, 4, 4)))
+	p, err := m.Proofs.Put(ctx, pod.Upload{TripID: id, StopID: "dropoff", Kind: pod.KindPhoto, DriverID: "d1",
+		Geotag: &pod.Geotag{Lat: 41.16, Lng: -8.62}}, bytes.NewReader(img.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(filepath.Join(dir, "pod")); err != nil || len(ents) != 1 {
+		t.Fatalf("<data-dir>/pod: %v, %d entries", err, len(ents))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if s := m.Archive(); s != nil {
+			evs, _ := s.Events(ctx, archive.EventQuery{Topic: trip.Topic(id), Limit: archive.MaxEventLimit})
+			for _, e := range evs {
+				if e.Type == pod.EventProof && bytes.Contains(e.Data, []byte(p.SHA256)) && bytes.Contains(e.Data, []byte(`"lat":41.16`)) {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after 15s the archive holds no stop.proof event")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
