@@ -15,7 +15,9 @@ import (
 // Disk is the local-disk Store: one file per object under a root
 // directory, the key's segments its path. A file starts with a one-line
 // header holding its content type ("hxblob1 image/png\n"), so an object
-// and its type are written by one rename.
+// and its type are written by one rename. A crash during a Put can leave
+// a temporary ".put-*" file beside its object; no key can name it, and
+// it may be deleted by hand.
 type Disk struct {
 	root string
 }
@@ -134,8 +136,11 @@ func (d *Disk) Get(_ context.Context, key string) (io.ReadCloser, Info, error) {
 		_ = f.Close()
 		return nil, Info{}, fmt.Errorf("blob: %w", err)
 	}
+	// The header fits the reader's buffer (ReadSlice fails past it), so a
+	// file that is not ours is never read whole.
 	br := bufio.NewReaderSize(f, 4096)
-	line, err := br.ReadString('\n')
+	b, err := br.ReadSlice('\n')
+	line := string(b)
 	ct, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), header)
 	if err != nil || !ok || !validType(ct) {
 		_ = f.Close()

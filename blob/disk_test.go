@@ -225,3 +225,17 @@ func TestDiskConcurrentReplace(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestDiskForeignFile: a file under the root that Disk did not write (no
+// header, or a header without an end) is an error, not an object.
+func TestDiskForeignFile(t *testing.T) {
+	d, _ := mustOpen(t)
+	for name, content := range map[string]string{"plain": "just text\n", "endless": strings.Repeat("x", 10000)} {
+		if err := os.WriteFile(filepath.Join(d.Dir(), name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := d.Get(context.Background(), name); err == nil || errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("Get(%s) = %v, want a not-an-object error", name, err)
+		}
+	}
+}
