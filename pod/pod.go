@@ -65,7 +65,9 @@ type Record struct {
 	Key string `json:"key"`
 }
 
-// Upload is what a driver sends with a file.
+// Upload is what a driver sends with a file. Geotag is used by Put;
+// Stage ignores it (Staged.Commit takes it, so form fields may follow the
+// file).
 type Upload struct {
 	TripID, StopID, Kind string
 	DriverID             string

@@ -72,7 +72,8 @@ func (s *Service) Put(ctx context.Context, in Upload, r io.Reader) (Proof, error
 }
 
 // Staged is a file written to the blob store but not yet recorded: Commit
-// records it, Discard deletes it. One of the two must be called.
+// records it, Discard deletes it. One of the two must be called, from the
+// goroutine that staged it (a Staged is not for concurrent use).
 type Staged struct {
 	s    *Service
 	in   Upload
