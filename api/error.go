@@ -18,6 +18,7 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/webhook"
 	"github.com/hextrack/hextrack/zone"
@@ -149,6 +150,11 @@ var errorTable = []errorRow{
 	{err: zone.ErrBadGeometry, status: http.StatusBadRequest, code: "zone_invalid_geometry"},
 	{err: zone.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
 	{err: zone.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	// proof of delivery (api/pod): a file's size and content type
+	{err: pod.ErrTooLarge, status: http.StatusRequestEntityTooLarge, code: "upload_too_large"},
+	{err: pod.ErrUnsupportedType, status: http.StatusUnsupportedMediaType, code: "unsupported_media_type"},
+	{err: pod.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: pod.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
 	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
 	// a malformed event, a bug: 500, logged.
 }

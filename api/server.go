@@ -170,7 +170,7 @@ func New(cfg Config, d Deps) *Server {
 		s.m.observe,
 		secureHeaders(cfg.HSTSMaxAge),
 		corsMiddleware(s.cfg.WS.Origins),
-		bodyLimit(s.cfg.MaxBody),
+		bodyLimit(s.cfg.MaxBody, d.Routes),
 		s.lim.streamIP, s.lim.actionIP, // per IP, before any token work
 		authenticate(s.auth, d.Keys),
 		s.health.streamGate, // no data store: streams refused with 503 (health.go)

@@ -33,6 +33,7 @@ import (
 	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip/tripredis"
 	"github.com/hextrack/hextrack/zone/zoneredis"
 )
@@ -172,6 +173,9 @@ type Main struct {
 	// turns drivers' moves into zone events (zones.go).
 	Zones       *zoneredis.Store
 	ZoneTracker *zoneredis.Tracker
+	// Proofs are proof of delivery's photos and signatures (pod.go); nil:
+	// no directory for them, the routes answer 503.
+	Proofs *pod.Service
 	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
 	TripETA *live.Service
 	// Ops is the ops dashboard's view; OpsReport writes this node's
@@ -265,6 +269,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
 	m.Drivers.Listen(m.Trips.Tracker())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
+	if m.Proofs, err = openProofs(c, m.rdb, m.Feed.Publisher, m.Trips.Config().TripTTL, m.Logger); err != nil {
+		return err
+	}
 	m.Trips.Observe(opsredis.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
 	m.Ops = opsredis.New(m.rdb, m.Trips.Store(), opsCfg)
 	m.OpsReport = opsredis.NewReporter(m.rdb, reg, c.Prefix)

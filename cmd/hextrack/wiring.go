@@ -139,7 +139,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Keys:     keys,
-		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes},
+		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views)},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }
