@@ -151,7 +151,7 @@ func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	defer cancel()
 	tok := e.tokens()
 	if cfg.Zones > 0 {
-		z, err := e.createZones(runCtx, cfg.Zones)
+		z, err := startZones(runCtx, cfg, tok, e.rest, e.runID)
 		if err != nil {
 			e.Stats.Err(err)
 		} else {
@@ -202,14 +202,7 @@ func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	<-progDone
 	rep := e.finishReport(ctx, mode)
 	rep.Drivers, rep.Riders = cfg.Drivers, cfg.Riders
-	if e.zones != nil {
-		zr, err := e.zones.check(context.WithoutCancel(ctx))
-		if err != nil {
-			e.Stats.Err(err)
-		} else {
-			rep.Zones = &zr
-		}
-	}
+	rep.Zones = e.zones.report(context.WithoutCancel(ctx), e.Stats)
 	return rep
 }
 
@@ -295,11 +288,6 @@ func (e *Engine) runDriver(ctx context.Context, i int) {
 	// Leave the map: offline (refused while on a trip, which is fine).
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	if e.zones != nil {
-		// The zone check counts only the fixes the server got.
-		if dr, err := api.GetDriver(octx, id); err == nil {
-			e.zones.oracle.Upto(id, dr.LastSeq)
-		}
-	}
+	e.zones.driverStopped(octx, api, id)
 	_, _ = api.SetStatus(octx, id, "offline")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hextrack/hextrack/client"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/sim/metrics"
 	"github.com/hextrack/hextrack/sim/zonecheck"
 )
 
@@ -28,17 +29,18 @@ type zoneRun struct {
 // zoneKind: not a service area, so trips are never refused for them.
 const zoneKind = "queue"
 
-// create puts n star-shaped zones of 6–12 vertices and 150–600 m at
-// random road nodes (where cars drive through them).
-func (e *Engine) createZones(ctx context.Context, n int) (*zoneRun, error) {
-	tok, err := e.tokens().Mint(ctx, "ops", "sim-"+e.runID+"-ops")
+// startZones puts cfg.Zones star-shaped zones of 6–12 vertices and
+// 150–600 m at random road nodes (where cars drive through them), as an
+// ops user of run runID.
+func startZones(ctx context.Context, cfg Config, tok Tokens, hc *http.Client, runID string) (*zoneRun, error) {
+	t, err := tok.Mint(ctx, "ops", "sim-"+runID+"-ops")
 	if err != nil {
 		return nil, err
 	}
-	z := &zoneRun{ops: client.New(e.cfg.Server, tok, e.rest), oracle: zonecheck.NewOracle()}
-	rng := rand.New(rand.NewPCG(e.cfg.Seed, 1<<40))
-	for i := range n {
-		c := e.Graph.RandomPoint(rng)
+	z := &zoneRun{ops: client.New(cfg.Server, t, hc), oracle: zonecheck.NewOracle()}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 1<<40))
+	for i := range cfg.Zones {
+		c := cfg.Graph.RandomPoint(rng)
 		k, r := 6+rng.IntN(7), 150+rng.Float64()*450
 		ring := make([][2]float64, 0, k+1)
 		pts := make([]zonecheck.Point, 0, k+1)
@@ -48,7 +50,7 @@ func (e *Engine) createZones(ctx context.Context, n int) (*zoneRun, error) {
 			pts = append(pts, zonecheck.Point{Lat: p.Lat, Lng: p.Lng})
 		}
 		ring = append(ring, ring[0])
-		body := map[string]any{"name": fmt.Sprintf("sim %s zone %d", e.runID, i), "kind": zoneKind, "dwell_after_s": 60,
+		body := map[string]any{"name": fmt.Sprintf("sim %s zone %d", runID, i), "kind": zoneKind, "dwell_after_s": 60,
 			"geometry": map[string]any{"type": "Polygon", "coordinates": [][][2]float64{ring}}}
 		var out struct {
 			ID string `json:"id"`
@@ -60,6 +62,32 @@ func (e *Engine) createZones(ctx context.Context, n int) (*zoneRun, error) {
 		z.zones = append(z.zones, zonecheck.Zone{ID: out.ID, Ring: pts})
 	}
 	return z, nil
+}
+
+// driverStopped tells the oracle the last fix the server holds of a
+// driver that stopped: the zone check counts only the fixes it got. A
+// nil zoneRun (no zones) does nothing.
+func (z *zoneRun) driverStopped(ctx context.Context, api *client.Client, id string) {
+	if z == nil {
+		return
+	}
+	if dr, err := api.GetDriver(ctx, id); err == nil {
+		z.oracle.Upto(id, dr.LastSeq)
+	}
+}
+
+// report is the zone check of a finished run (nil without zones); an
+// error goes to st.
+func (z *zoneRun) report(ctx context.Context, st *metrics.Stats) *zonecheck.Report {
+	if z == nil {
+		return nil
+	}
+	r, err := z.check(ctx)
+	if err != nil {
+		st.Err(err)
+		return nil
+	}
+	return &r
 }
 
 // check waits for the server's zone tracker to catch up, reads every
