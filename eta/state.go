@@ -6,18 +6,23 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/hextrack/hextrack/eta/edgespeed"
 	"github.com/hextrack/hextrack/eta/internal/gbm"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 )
 
 // State is an estimator's learned state (speeds, detour factor,
-// correction) in exported fields and without maps, so that eta/etamodel
-// encodes it deterministically (the same state, the same bytes).
+// correction, edge speeds) in exported fields and without maps, so that
+// eta/etamodel encodes it deterministically (the same state, the same
+// bytes). Edges (nil: none, as in every model before them) are the edge
+// speeds learned from matched trails on the map the model was trained
+// with; they apply only over that map (edgespeed.Table.Fits).
 type State struct {
 	Speed      speedState
 	Detour     ewma
 	Correction *correctionState // nil: none
+	Edges      *edgespeed.State
 }
 
 type speedState struct {
@@ -55,6 +60,12 @@ func (e *Estimator) State() State {
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(s.Speed.Priors, func(a, b cellPrior) int { return cmp.Compare(a.Cell, b.Cell) })
+	if e.router != nil {
+		if t := e.router.EdgeSpeeds(); t != nil {
+			es := t.State()
+			s.Edges = &es
+		}
+	}
 	e.mu.RLock()
 	c := e.corr
 	s.Detour = e.detour
@@ -74,9 +85,18 @@ func (e *Estimator) State() State {
 }
 
 // Estimator builds an estimator holding the state (a fresh speed model, the
-// detour factor, the correction installed), routed over g (nil: the line
-// estimate). Errors: a malformed state (from a corrupt file).
+// detour factor, the correction installed, the edge speeds when g is the
+// map they were learned on), routed over g (nil: the line estimate).
+// Errors: a malformed state (from a corrupt file).
 func (s State) Estimator(g *road.Graph) (*Estimator, error) {
+	var edges *edgespeed.Table
+	if s.Edges != nil {
+		t, err := edgespeed.FromState(*s.Edges)
+		if err != nil {
+			return nil, err
+		}
+		edges = t
+	}
 	var fs featureSpace
 	var b gbm.Booster
 	if c := s.Correction; c != nil {
@@ -106,6 +126,9 @@ func (s State) Estimator(g *road.Graph) (*Estimator, error) {
 	if g != nil {
 		r = NewRouter(g, sm)
 		r.Refresh()
+		if edges != nil {
+			r.SetEdgeSpeeds(edges) // refused on another map: cell speeds only
+		}
 	}
 	e := NewEstimator(sm, r)
 	e.detour = s.Detour
