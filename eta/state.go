@@ -42,6 +42,7 @@ type correctionState struct {
 	Booster gbm.Booster
 	Params  gbm.Params
 	CVRMSE  float64
+	Shift   float64 // 0 in files from before it: no shift
 }
 
 // odState is an odIndex by columns.
@@ -73,7 +74,7 @@ func (e *Estimator) State() State {
 	if c == nil {
 		return s
 	}
-	s.Correction = &correctionState{GridDeg: c.fs.gridDeg, Booster: *c.b, Params: c.params, CVRMSE: c.cvRMSE}
+	s.Correction = &correctionState{GridDeg: c.fs.gridDeg, Booster: *c.b, Params: c.params, CVRMSE: c.cvRMSE, Shift: c.shift}
 	if od := c.fs.od; od != nil {
 		o := &odState{Lat0: od.lat0, Lng0: od.lng0, KX: od.kx, KY: od.ky, Mean: od.mean}
 		for _, j := range od.j {
@@ -133,7 +134,7 @@ func (s State) Estimator(g *road.Graph) (*Estimator, error) {
 	e := NewEstimator(sm, r)
 	e.detour = s.Detour
 	if c := s.Correction; c != nil {
-		e.corr = &Correction{fs: fs, b: &b, params: c.Params, cvRMSE: c.CVRMSE}
+		e.corr = &Correction{fs: fs, b: &b, params: c.Params, cvRMSE: c.CVRMSE, shift: c.Shift}
 	}
 	return e, nil
 }
