@@ -285,8 +285,9 @@ func foldSamples(ctx context.Context, train []Trip, obs [][]Observation, hops []
 				}
 				continue
 			}
-			out = append(out, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, MotionOf(t.Fixes[:j+1]), raw),
-				Actual: last.Time.Sub(f.Time).Seconds(), Fold: k})
+			m := MotionOf(t.Fixes[:j+1])
+			out = append(out, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, m, raw),
+				Actual: last.Time.Sub(f.Time).Seconds(), Fold: k, Moving: m.Known})
 		}
 	}
 	return out
@@ -611,6 +612,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if c := r.Learned.Estimator.Correction(); c != nil {
 			p("correction (log space, fitted on training trips only): %d trees of depth %d, cross-validated RMSLE %.3f; street grid %.0f°\n",
 				c.Trees(), c.Depth(), c.CVRMSLE(), c.GridDegrees())
+			s0, s1 := c.Shifts()
+			p("  shifted towards relative error (out of fold): x%.2f before the trip, x%.2f under way\n", math.Exp(s0), math.Exp(s1))
 		}
 	}
 	if r.Remaining != nil {

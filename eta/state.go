@@ -42,7 +42,7 @@ type correctionState struct {
 	Booster gbm.Booster
 	Params  gbm.Params
 	CVRMSE  float64
-	Shift   float64 // 0 in files from before it: no shift
+	Shift   [2]float64 // Correction.shift; zeros in files from before it
 }
 
 // odState is an odIndex by columns.
