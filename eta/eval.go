@@ -609,6 +609,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("\n")
 	if r.Learned != nil {
+		if rt := r.Learned.Router; rt != nil && rt.EdgeSpeeds() != nil {
+			p("edge speeds (training trails map-matched, HMM): %d edges learned; elsewhere the cell's speed, then the city's\n", rt.EdgeSpeeds().Edges())
+		}
 		if c := r.Learned.Estimator.Correction(); c != nil {
 			p("correction (log space, fitted on training trips only): %d trees of depth %d, cross-validated RMSLE %.3f; street grid %.0f°\n",
 				c.Trees(), c.Depth(), c.CVRMSLE(), c.GridDegrees())
