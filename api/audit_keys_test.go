@@ -40,6 +40,9 @@ var keyAudit = map[string][5]int{
 	"GET /v1/trips/:id":        {200, 403, 200, 401, 401},
 	"GET /v1/trips/:id/events": {200, 403, 200, 401, 401},
 	"GET /v1/trips/:id/path":   {200, 403, 200, 401, 401},
+	// Proofs of delivery: read as ops with trips:read (no proof yet: 404).
+	"GET /v1/trips/:id/stops/:stop_id/proof":       {200, 403, 200, 401, 401},
+	"GET /v1/trips/:id/stops/:stop_id/proof/:kind": {404, 403, 404, 401, 401},
 	// History without an archive: past the guard, 503.
 	"GET /v1/trips":               {503, 403, 503, 401, 401},
 	"GET /v1/trips/:id/receipt":   {503, 403, 503, 401, 401},

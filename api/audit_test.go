@@ -19,6 +19,7 @@ import (
 
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/apikeys"
+	podapi "github.com/hextrack/hextrack/api/pod"
 	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver"
@@ -104,11 +105,11 @@ var auditTable = []auditRow{
 	{"POST /v1/trips/:id/messages", "/v1/trips/{trip}/messages", `{"client_id":"c1","text":"hi"}`, [11]int{401, 201, 403, 201, 403, 403, 403, 201, 401, 401, 401}},
 	{"POST /v1/trips/:id/stops", "/v1/trips/{trip}/stops", `{"kind":"drop","location":{"lat":52.49,"lng":13.37}}`, [11]int{401, 201, 403, 403, 403, 403, 403, 201, 401, 401, 401}},
 	// (removing s2, the ride's only drop, is refused: 400 for those allowed)
-	{"DELETE /v1/trips/:id/stops/:stop", "/v1/trips/{trip}/stops/s2", "", [11]int{401, 400, 403, 403, 403, 403, 403, 400, 401, 401, 401}},
+	{"DELETE /v1/trips/:id/stops/:stop_id", "/v1/trips/{trip}/stops/s2", "", [11]int{401, 400, 403, 403, 403, 403, 403, 400, 401, 401, 401}},
 	{"PUT /v1/trips/:id/stops/order", "/v1/trips/{trip}/stops/order", `{"order":["s1","s2"]}`, [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
-	{"POST /v1/trips/:id/stops/:stop/complete", "/v1/trips/{trip}/stops/s1/complete", `{"lat":52.52,"lng":13.405}`, [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
-	{"POST /v1/trips/:id/stops/:stop/fail", "/v1/trips/{trip}/stops/s1/fail", `{"reason":"closed"}`, [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
-	{"POST /v1/trips/:id/stops/:stop/skip", "/v1/trips/{trip}/stops/s1/skip", "", [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops/:stop_id/complete", "/v1/trips/{trip}/stops/s1/complete", `{"lat":52.52,"lng":13.405}`, [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops/:stop_id/fail", "/v1/trips/{trip}/stops/s1/fail", `{"reason":"closed"}`, [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops/:stop_id/skip", "/v1/trips/{trip}/stops/s1/skip", "", [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"POST /v1/trips/:id/share", "/v1/trips/{trip}/share", "", [11]int{401, 201, 403, 403, 403, 403, 403, 201, 401, 401, 401}},
 	{"DELETE /v1/trips/:id/share/:share", "/v1/trips/{trip}/share/{share}", "", [11]int{401, 204, 403, 403, 403, 403, 403, 204, 401, 401, 401}},
 	{"POST /v1/trips/:id/accept", "/v1/trips/{trip}/accept", "", [11]int{401, 403, 403, 409, 409, 403, 403, 403, 401, 401, 401}},
@@ -142,6 +143,13 @@ var auditTable = []auditRow{
 	{"DELETE /v1/webhooks/endpoints/:id", "/v1/webhooks/endpoints/we_x", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	{"GET /v1/webhooks/endpoints/:id/deliveries", "/v1/webhooks/endpoints/we_x/deliveries", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	{"POST /v1/webhooks/endpoints/:id/replay", "/v1/webhooks/endpoints/we_x/replay", `{"from_event":"1-0"}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
+	// Proof of delivery (api/pod): uploads by the trip's driver only (the
+	// audit's JSON body is then refused: not multipart); reads by its
+	// rider, driver and ops, never a share-link viewer (no proof yet: the
+	// file is 404, the list 200).
+	{"POST /v1/trips/:id/stops/:stop_id/proof/:kind", "/v1/trips/{trip}/stops/s2/proof/photo", `{}`, [11]int{401, 403, 403, 400, 403, 403, 403, 403, 401, 401, 401}},
+	{"GET /v1/trips/:id/stops/:stop_id/proof", "/v1/trips/{trip}/stops/s2/proof", "", [11]int{401, 200, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
+	{"GET /v1/trips/:id/stops/:stop_id/proof/:kind", "/v1/trips/{trip}/stops/s2/proof/photo", "", [11]int{401, 404, 403, 404, 403, 403, 403, 404, 401, 401, 401}},
 	// Zones (api/zones, ops only; no store in this world: 503 for ops).
 	{"POST /v1/zones", "/v1/zones", `{"name":"q","kind":"queue","geometry":{"type":"Polygon","coordinates":[[[13.40,52.50],[13.41,52.50],[13.41,52.51],[13.40,52.50]]]}}`, [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
 	{"GET /v1/zones", "/v1/zones", "", [11]int{401, 403, 403, 403, 403, 403, 403, 503, 401, 401, 401}},
@@ -202,6 +210,9 @@ func newAuditEnvDrivers(t *testing.T, dc driver.Config) *auditEnv {
 			for i, r := range d.Routes { // newDeps' key routes have no store: give them one
 				if _, ok := r.(*apikeys.Routes); ok {
 					d.Routes[i] = apikeys.New(keys, slog.New(slog.DiscardHandler))
+				}
+				if _, ok := r.(*podapi.Routes); ok { // and proofs a directory
+					d.Routes[i] = mustProofRoutes(t, rdb, prefix, b, trips)
 				}
 			}
 		}))

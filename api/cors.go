@@ -90,9 +90,19 @@ func secureHeaders(hstsMaxAge int) echo.MiddlewareFunc {
 // 413 before any handler reads it.
 // A request without a body (net/http's http.NoBody: no Content-Length, not
 // chunked, e.g. every poll) has nothing to limit and skips the wrapper.
-func bodyLimit(max int64) echo.MiddlewareFunc {
+// Routes named by a group's OwnBodies bound their own bodies and are
+// skipped.
+func bodyLimit(max int64, groups []Routes) echo.MiddlewareFunc {
+	own := map[string]bool{}
+	for _, g := range groups {
+		if o, ok := g.(OwnBodies); ok {
+			for _, p := range o.OwnBodyRoutes() {
+				own[p] = true
+			}
+		}
+	}
 	return middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit:   strconv.FormatInt(max, 10) + "B",
-		Skipper: func(c echo.Context) bool { return c.Request().Body == http.NoBody },
+		Skipper: func(c echo.Context) bool { return c.Request().Body == http.NoBody || own[c.Path()] },
 	})
 }

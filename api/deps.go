@@ -89,6 +89,14 @@ type Routes interface {
 	Register(e *echo.Echo)
 }
 
+// OwnBodies is implemented by a Routes group whose routes take bodies
+// larger than Config.MaxBody (file uploads): the global body limit skips
+// the routes it names (echo paths, e.g. "/v1/trips/:id/stops/:stop_id/proof/:kind"),
+// whose handlers bound their bodies themselves (http.MaxBytesReader).
+type OwnBodies interface {
+	OwnBodyRoutes() []string
+}
+
 // Keys verifies an API key into the claims of a service caller
 // (apikey.Verifier): apikey.ErrRejected (401) saying why, or
 // apikey.ErrUnavailable (503).

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"testing"
 
 	"github.com/redis/go-redis/v9"
 
@@ -9,14 +10,18 @@ import (
 	"github.com/hextrack/hextrack/api/apikeys"
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/history"
+	podapi "github.com/hextrack/hextrack/api/pod"
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/api/stops"
 	"github.com/hextrack/hextrack/api/suspensions"
 	"github.com/hextrack/hextrack/api/webhooks"
 	"github.com/hextrack/hextrack/api/zones"
+	"github.com/hextrack/hextrack/blob"
 	"github.com/hextrack/hextrack/dispatch/dispatchredis"
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
+	"github.com/hextrack/hextrack/pod"
+	"github.com/hextrack/hextrack/pod/podredis"
 	"github.com/hextrack/hextrack/ratelimit"
 	"github.com/hextrack/hextrack/trip/tripredis"
 )
@@ -31,7 +36,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 // trips and b may be nil (their routes answer 503).
 func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix),
-		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil), zones.New(nil, nil), stops.New(nil)}} // no archive: 503, routes listed
+		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil), zones.New(nil, nil), podapi.New(nil, nil, nil, pod.Config{}), stops.New(nil)}} // no archive: 503, routes listed
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
 		d.Routes = append(d.Routes, suspensions.New(drivers, nil))
@@ -79,4 +84,17 @@ func (c commandStreams) Subscribe(ctx context.Context, driverID, after string) (
 func depsWith(d api.Deps, set func(*api.Deps)) api.Deps {
 	set(&d)
 	return d
+}
+
+// mustProofRoutes are the proof routes over a real service: files in a
+// test directory, records in Redis under prefix, uploads checked by the
+// trip service's DropStop.
+func mustProofRoutes(tb testing.TB, rdb redis.UniversalClient, prefix string, b *feedredis.Broker, trips *tripredis.Service) *podapi.Routes {
+	tb.Helper()
+	disk, err := blob.OpenDisk(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc := pod.NewService(disk, podredis.New(rdb, podredis.Config{Prefix: prefix}), b.Publisher, pod.Config{}, nil)
+	return podapi.New(svc, trips, trips.Store(), svc.Config())
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/webhook"
 	"github.com/hextrack/hextrack/zone"
@@ -102,14 +103,11 @@ var errorTable = []errorRow{
 	{err: trip.ErrInvalidTransition, status: http.StatusConflict, code: "invalid_transition", details: transitionDetails},
 	{err: trip.ErrVersionMismatch, status: http.StatusPreconditionFailed, code: "version_mismatch", details: versionDetails},
 	{err: trip.ErrIdempotencyMismatch, status: http.StatusUnprocessableEntity, code: "idempotency_key_reused"},
-	{err: trip.ErrShareRevoked, status: http.StatusUnauthorized, code: "share_revoked"},
-	// stops (api/stops)
+	{err: trip.ErrShareRevoked, status: http.StatusUnauthorized, code: "share_revoked"}, // then stops' (api/stops)
 	{err: trip.ErrTooFar, status: http.StatusUnprocessableEntity, code: "too_far_from_stop"},
 	{err: trip.ErrProofRequired, status: http.StatusUnprocessableEntity, code: "proof_required"},
-	{err: trip.ErrInvalidPIN, status: http.StatusUnprocessableEntity, code: "invalid_pin"},
-	{err: trip.ErrPINExhausted, status: http.StatusTooManyRequests, code: "pin_attempts_exhausted"},
-	{err: trip.ErrStopStatus, status: http.StatusConflict, code: "stop_status"},
-	{err: trip.ErrStopsPending, status: http.StatusConflict, code: "stops_pending"},
+	{err: trip.ErrInvalidPIN, status: http.StatusUnprocessableEntity, code: "invalid_pin"}, {err: trip.ErrPINExhausted, status: http.StatusTooManyRequests, code: "pin_attempts_exhausted"},
+	{err: trip.ErrStopStatus, status: http.StatusConflict, code: "stop_status"}, {err: trip.ErrStopsPending, status: http.StatusConflict, code: "stops_pending"},
 
 	// dispatch, ops
 	{err: dispatch.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
@@ -156,6 +154,11 @@ var errorTable = []errorRow{
 	{err: zone.ErrBadGeometry, status: http.StatusBadRequest, code: "zone_invalid_geometry"},
 	{err: zone.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
 	{err: zone.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
+	// proof of delivery (api/pod): a file's size and content type
+	{err: pod.ErrTooLarge, status: http.StatusRequestEntityTooLarge, code: "upload_too_large"},
+	{err: pod.ErrUnsupportedType, status: http.StatusUnsupportedMediaType, code: "unsupported_media_type"},
+	{err: pod.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
+	{err: pod.ErrNotFound, status: http.StatusNotFound, code: "not_found"},
 	// feed.ErrInvalidEvent is not here on purpose: it is our own publish of
 	// a malformed event, a bug: 500, logged.
 }

@@ -23,11 +23,13 @@ import (
 	"github.com/hextrack/hextrack/api/sse"
 	"github.com/hextrack/hextrack/apikey"
 	"github.com/hextrack/hextrack/archive"
+	"github.com/hextrack/hextrack/blob"
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/ops"
 	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/webhook"
 	"github.com/hextrack/hextrack/zone"
@@ -100,11 +102,19 @@ var sentinels = map[string]error{
 	"zone.ErrTooLarge":            zone.ErrTooLarge,
 	"zone.ErrOutOfRange":          zone.ErrOutOfRange,
 	"zone.ErrOutsideServiceArea":  zone.ErrOutsideServiceArea,
+	"pod.ErrInvalid":              pod.ErrInvalid,
+	"pod.ErrTooLarge":             pod.ErrTooLarge,
+	"pod.ErrUnsupportedType":      pod.ErrUnsupportedType,
+	"pod.ErrNotFound":             pod.ErrNotFound,
+	"blob.ErrNotFound":            blob.ErrNotFound,
+	"blob.ErrInvalidKey":          blob.ErrInvalidKey,
 }
 
 // unmapped are sentinels that are a 500 on purpose, with the reason.
 var unmapped = map[string]string{
 	"feed.ErrInvalidEvent": "only our own code publishes events: a malformed one is a bug, logged",
+	"blob.ErrNotFound":     "pod turns a missing file into pod.ErrNotFound; anywhere else it is a bug, logged",
+	"blob.ErrInvalidKey":   "pod builds keys from checked ids: an invalid one is a bug, logged",
 }
 
 // declaredSentinels parses the non-test Go files of dir and returns the
@@ -161,6 +171,8 @@ func TestErrorTableCoversSentinels(t *testing.T) {
 	declared = append(declared, declaredSentinels(t, "history", "history")...)
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "webhook"), "webhook")...)
 	declared = append(declared, declaredSentinels(t, filepath.Join("..", "zone"), "zone")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "pod"), "pod")...)
+	declared = append(declared, declaredSentinels(t, filepath.Join("..", "blob"), "blob")...)
 	for _, name := range declared {
 		if _, ok := sentinels[name]; !ok {
 			t.Errorf("%s is declared but not in this test's sentinels: list it, and map it in errorTable (error.go)", name)

@@ -149,7 +149,8 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 		return nil, fmt.Errorf("eta: no training trips")
 	}
 	obs := trackObservations(train)
-	l := learnSpeeds(train, obs, g)
+	hops := matchTrails(ctx, train, g)
+	l := learnSpeeds(train, obs, hops, g)
 	if err := l.fitBaselines(train); err != nil {
 		return nil, err
 	}
@@ -179,7 +180,7 @@ func Learn(ctx context.Context, train []Trip, g *road.Graph) (*Learned, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			perFold[k] = foldSamples(ctx, train, obs, fold, journeys, k, grid, stride, g)
+			perFold[k] = foldSamples(ctx, train, obs, hops, fold, journeys, k, grid, stride, g)
 		}()
 	}
 	wg.Wait()
@@ -249,21 +250,25 @@ func sampleStride(train []Trip) int {
 // foldSamples are fold k's correction samples: its trips' queries (every
 // stride-th), with raw estimates and journeys learned from the other folds
 // only.
-func foldSamples(ctx context.Context, train []Trip, obs [][]Observation, fold []int, journeys [][]odJourneyIn, k int, grid float64, stride int, g *road.Graph) []correctionSample {
+func foldSamples(ctx context.Context, train []Trip, obs [][]Observation, hops [][]bucketHop, fold []int, journeys [][]odJourneyIn, k int, grid float64, stride int, g *road.Graph) []correctionSample {
 	var rest []Trip
 	var restObs [][]Observation
+	var restHops [][]bucketHop
 	var restJ []odJourneyIn
 	for i, t := range train {
 		if fold[i] != k {
 			rest = append(rest, t)
 			restObs = append(restObs, obs[i])
+			if hops != nil {
+				restHops = append(restHops, hops[i])
+			}
 			restJ = append(restJ, journeys[i]...)
 		}
 	}
 	if len(rest) == 0 {
 		return nil
 	}
-	sub := learnSpeeds(rest, restObs, g)
+	sub := learnSpeeds(rest, restObs, restHops, g)
 	fs := featureSpace{gridDeg: grid, od: newODIndex(restJ)}
 	var out []correctionSample
 	for i, t := range train {
@@ -280,8 +285,9 @@ func foldSamples(ctx context.Context, train []Trip, obs [][]Observation, fold []
 				}
 				continue
 			}
-			out = append(out, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, MotionOf(t.Fixes[:j+1]), raw),
-				Actual: last.Time.Sub(f.Time).Seconds(), Fold: k})
+			m := MotionOf(t.Fixes[:j+1])
+			out = append(out, correctionSample{X: fs.vector(f.Point, last.Point, f.Time, m, raw),
+				Actual: last.Time.Sub(f.Time).Seconds(), Fold: k, Moving: m.Known})
 		}
 	}
 	return out
@@ -316,10 +322,11 @@ func trackObservations(train []Trip) [][]Observation {
 	return out
 }
 
-// learnSpeeds fits the detour factor and the cell speeds on trips (in
-// departure order; obs are their trackObservations): the raw estimator,
-// before any correction.
-func learnSpeeds(train []Trip, obs [][]Observation, g *road.Graph) *Learned {
+// learnSpeeds fits the detour factor, the cell speeds and, with a graph,
+// the edge speeds on trips (in departure order; obs are their
+// trackObservations, hops their matchTrails): the raw estimator, before
+// any correction.
+func learnSpeeds(train []Trip, obs [][]Observation, hops [][]bucketHop, g *road.Graph) *Learned {
 	l := &Learned{Model: NewSpeedModel(SpeedConfig{})}
 	if g != nil {
 		l.Router = NewRouter(g, l.Model)
@@ -355,6 +362,9 @@ func learnSpeeds(train []Trip, obs [][]Observation, g *road.Graph) *Learned {
 		// The router follows a changing model at most once a second;
 		// routes made right after learning must see all of it.
 		l.Router.Refresh()
+		if t := edgeSpeeds(g, hops); t != nil {
+			l.Router.SetEdgeSpeeds(t)
+		}
 	}
 	return l
 }
@@ -599,9 +609,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	p("\n")
 	if r.Learned != nil {
+		if rt := r.Learned.Router; rt != nil && rt.EdgeSpeeds() != nil {
+			p("edge speeds (training trails map-matched, HMM): %d edges learned; elsewhere the cell's speed, then the city's\n", rt.EdgeSpeeds().Edges())
+		}
 		if c := r.Learned.Estimator.Correction(); c != nil {
 			p("correction (log space, fitted on training trips only): %d trees of depth %d, cross-validated RMSLE %.3f; street grid %.0f°\n",
 				c.Trees(), c.Depth(), c.CVRMSLE(), c.GridDegrees())
+			s0, s1 := c.Shifts()
+			p("  shifted towards relative error (out of fold): x%.2f before the trip, x%.2f under way\n", math.Exp(s0), math.Exp(s1))
 		}
 	}
 	if r.Remaining != nil {

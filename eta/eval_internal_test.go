@@ -2,6 +2,7 @@ package eta
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -81,5 +82,31 @@ func TestBaselineMedianSpeed(t *testing.T) {
 	}
 	if err := (&Learned{}).fitBaselines(nil); err == nil {
 		t.Fatal("no training trips accepted")
+	}
+}
+
+// TestMapeShift: for unbiased log-normal errors the shift is negative
+// (estimates lowered, as relative error wants), no deeper than σ² (the
+// MAPE-optimal shift), larger for a wider spread, about nothing for a
+// narrow one, and nothing for too few queries.
+func TestMapeShift(t *testing.T) {
+	shift := func(sigma float64, n int) float64 {
+		rng := rand.New(rand.NewPCG(3, 4))
+		oof, y := make([]float64, n), make([]float64, n)
+		for i := range oof {
+			oof[i] = math.Log1p(60 + rng.Float64()*1800)
+			y[i] = oof[i] + sigma*rng.NormFloat64()
+		}
+		return mapeShift(oof, y)
+	}
+	wide, narrow := shift(0.9, 5000), shift(0.1, 5000)
+	if !(wide < -0.05 && wide >= -0.81) {
+		t.Errorf("σ 0.9: shift %.2f, want in [-0.81, -0.05)", wide)
+	}
+	if !(narrow <= 0 && narrow > -0.03) || narrow <= wide {
+		t.Errorf("σ 0.1: shift %.2f (σ 0.9: %.2f), want about 0 and above", narrow, wide)
+	}
+	if s := shift(0.9, minShiftSamples-1); s != 0 {
+		t.Errorf("%d queries: shift %.2f, want 0", minShiftSamples-1, s)
 	}
 }

@@ -332,8 +332,23 @@ func TestEvalRealData(t *testing.T) {
 		var buf bytes.Buffer
 		rep.WriteTable(&buf)
 		t.Log("\n" + buf.String())
-		if rep.WholeTrip.Model.MAPE >= rep.WholeTrip.StraightLine.MAPE {
-			t.Errorf("whole-trip MAPE %.3f not below straight line %.3f", rep.WholeTrip.Model.MAPE, rep.WholeTrip.StraightLine.MAPE)
+		// Issue 20's acceptance: the model beats both baselines on
+		// whole-trip MAPE and RMSLE and on remaining-time MAPE.
+		w, rm := rep.WholeTrip, rep.Remaining
+		for _, b := range []struct {
+			name   string
+			whole  eta.Metrics
+			remain eta.Metrics
+		}{{"straight line", w.StraightLine, rm.StraightLine}, {"routed", *w.RoutedConstant, *rm.RoutedConstant}} {
+			if w.Model.MAPE >= b.whole.MAPE || w.Model.RMSLE >= b.whole.RMSLE {
+				t.Errorf("whole trip: model MAPE %.3f RMSLE %.3f, %s %.3f %.3f", w.Model.MAPE, w.Model.RMSLE, b.name, b.whole.MAPE, b.whole.RMSLE)
+			}
+			if rm.Model.MAPE >= b.remain.MAPE {
+				t.Errorf("remaining time: model MAPE %.3f, %s %.3f", rm.Model.MAPE, b.name, b.remain.MAPE)
+			}
+		}
+		if rep.Learned.Router.EdgeSpeeds() == nil || rep.Learned.Router.EdgeSpeeds().Edges() < 100 {
+			t.Errorf("edge speeds not learned from the matched trails")
 		}
 		// Issue 5's target was remaining-time MAPE ≥ 25% below the line,
 		// met only while eta-eval cut trips to their longest stretch on

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hextrack/hextrack/eta/edgespeed"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 )
@@ -26,7 +27,10 @@ const rebuildEvery = time.Second
 // speed(edge) = freeflow(edge) × learned(cell) / prior(cell), clamped to
 // [0.1, 2] × free flow. The cell prior is the (harmonic, length-weighted)
 // mean free-flow speed of the cell's edges; NewRouter registers it in the
-// model. Safe for concurrent use.
+// model. With edge speeds learned from matched trails (SetEdgeSpeeds) an
+// edge's time is its own learned ratio × free flow, shrunk towards the
+// cell's ratio, or the city's where the cell learned nothing (see
+// eta/edgespeed), clamped alike. Safe for concurrent use.
 type Router struct {
 	g        *road.Graph
 	model    *SpeedModel
@@ -36,8 +40,9 @@ type Router struct {
 	ff       []float32
 	lens     []float32
 
-	mu sync.Mutex // serialises rebuilds
-	w  atomic.Pointer[weights]
+	mu    sync.Mutex // serialises rebuilds
+	w     atomic.Pointer[weights]
+	edges atomic.Pointer[edgespeed.Table] // nil: cell speeds only
 }
 
 type weights struct {
@@ -100,32 +105,60 @@ func (r *Router) current() *weights {
 // for tests.
 func (r *Router) Refresh() { r.rebuild() }
 
-// rebuild recomputes edge weights from the model.
-func (r *Router) rebuild() *weights {
+// SetEdgeSpeeds installs per-edge speeds learned from matched trails (nil
+// removes them) and rebuilds the weights. A table learned on another graph
+// is refused (false) and the router keeps what it had.
+func (r *Router) SetEdgeSpeeds(t *edgespeed.Table) bool {
+	if t != nil && !t.Fits(r.g) {
+		return false
+	}
+	r.edges.Store(t)
+	r.build(true)
+	return true
+}
+
+// EdgeSpeeds is the installed edge-speed table (nil: none).
+func (r *Router) EdgeSpeeds() *edgespeed.Table { return r.edges.Load() }
+
+// rebuild recomputes edge weights from the model if it changed.
+func (r *Router) rebuild() *weights { return r.build(false) }
+
+// build recomputes edge weights (force: even if the model did not change).
+func (r *Router) build(force bool) *weights {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var ver uint64
 	if r.model != nil {
 		ver = r.model.Version()
 	}
-	if w := r.w.Load(); w != nil && w.ver == ver && r.model != nil {
+	if w := r.w.Load(); !force && w != nil && w.ver == ver && r.model != nil {
 		return w
 	}
+	edges := r.edges.Load()
 	w := &weights{ver: ver, built: time.Now()}
 	factor := make([]float64, len(r.cells))
 	for b := 0; b < Buckets; b++ {
+		city := 1.0
+		if edges != nil {
+			city, _ = edges.Global(b)
+		}
 		for i, c := range r.cells {
-			factor[i] = 1
+			factor[i] = 1 / city
 			if r.model != nil {
 				if v, learned := r.model.Speed(c, b); learned {
-					factor[i] = math.Max(minFactor, math.Min(maxFactor, v/r.priors[i]))
+					factor[i] = v / r.priors[i]
 				}
 			}
+			factor[i] = math.Max(minFactor, math.Min(maxFactor, factor[i]))
 		}
 		secs := make([]float32, len(r.ff))
 		vmax := 0.0
 		for e := range secs {
 			s := float64(r.ff[e]) / factor[r.edgeCell[e]]
+			if edges != nil {
+				ratio := edges.Ratio(road.EdgeID(e), b, 1/factor[r.edgeCell[e]])
+				s = float64(r.ff[e]) * math.Max(1/maxFactor, math.Min(1/minFactor, ratio))
+			}
 			secs[e] = float32(s)
 			// Bound from the float32 actually used, so rounding can't make
 			// the heuristic overestimate.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hextrack/hextrack/eta"
+	"github.com/hextrack/hextrack/eta/edgespeed"
+	"github.com/hextrack/hextrack/eta/mapmatch"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/internal/shareddata"
@@ -221,6 +223,67 @@ func TestRouterLearnedSpeedsChangeRoute(t *testing.T) {
 	}
 	if after.Seconds < before.Seconds*1.5 {
 		t.Fatalf("slow traffic learned, yet %.0f s → %.0f s", before.Seconds, after.Seconds)
+	}
+}
+
+// TestRouterEdgeSpeeds: with an edge-speed table the router's weights are
+// each driven edge's learned time, the city's ratio on edges never driven
+// (no cell learned anything here), and a slow edge is routed around; a
+// table learned on another graph is refused.
+func TestRouterEdgeSpeeds(t *testing.T) {
+	g := road.SyntheticCity(2, portoCenter)
+	r := eta.NewRouter(g, eta.NewSpeedModel(eta.SpeedConfig{}))
+	at := time.Date(2024, 5, 6, 9, 0, 0, 0, time.UTC)
+	ff := g.FreeFlowSeconds()
+	a, b := g.Node(0), g.Node(road.NodeID(g.NumNodes()-1))
+	before, err := r.Route(context.Background(), a, b, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := before.Edges[len(before.Edges)/2] // a middle edge of the route
+	l := edgespeed.NewLearner(g, eta.Buckets, 0)
+	ratio := func(e road.EdgeID) float64 {
+		if e == slow {
+			return 9
+		}
+		return 1.5
+	}
+	for _, e := range before.Edges {
+		ed := g.Edge(e)
+		for range 50 {
+			l.Add(mapmatch.Hop{Seconds: ratio(e) * float64(ff[e]), Meters: ed.LengthM, Spans: []mapmatch.Span{{Edge: e, To: 1}}}, eta.BucketOf(at))
+		}
+	}
+	if !r.SetEdgeSpeeds(l.Table()) {
+		t.Fatal("table refused on its own graph")
+	}
+	w, _ := r.Weights(at)
+	city, _ := l.Table().Global(eta.BucketOf(at))
+	unseen := road.EdgeID(-1)
+	for e := range road.EdgeID(g.NumEdges()) {
+		if !slices.Contains(before.Edges, e) {
+			unseen = e
+			break
+		}
+	}
+	if got := float64(w[slow]) / float64(ff[slow]); math.Abs(got-9) > 0.5 {
+		t.Errorf("slow edge: %.2f × free flow, want ≈ 9", got)
+	}
+	if got := float64(w[unseen]) / float64(ff[unseen]); math.Abs(got-city) > 0.01 {
+		t.Errorf("edge never driven: %.3f × free flow, want the city's %.3f", got, city)
+	}
+	after, err := r.Route(context.Background(), a, b, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(after.Edges, slow) {
+		t.Errorf("the route still drives the edge learned at 9 × free flow")
+	}
+	if r.SetEdgeSpeeds(edgespeed.NewLearner(road.SyntheticCity(3, portoCenter), eta.Buckets, 0).Table()) {
+		t.Error("a table of another graph was installed")
+	}
+	if r.EdgeSpeeds() == nil {
+		t.Error("refusing another graph's table dropped the installed one")
 	}
 }
 

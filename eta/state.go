@@ -6,18 +6,23 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/hextrack/hextrack/eta/edgespeed"
 	"github.com/hextrack/hextrack/eta/internal/gbm"
 	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 )
 
 // State is an estimator's learned state (speeds, detour factor,
-// correction) in exported fields and without maps, so that eta/etamodel
-// encodes it deterministically (the same state, the same bytes).
+// correction, edge speeds) in exported fields and without maps, so that
+// eta/etamodel encodes it deterministically (the same state, the same
+// bytes). Edges (nil: none, as in every model before them) are the edge
+// speeds learned from matched trails on the map the model was trained
+// with; they apply only over that map (edgespeed.Table.Fits).
 type State struct {
 	Speed      speedState
 	Detour     ewma
 	Correction *correctionState // nil: none
+	Edges      *edgespeed.State
 }
 
 type speedState struct {
@@ -37,6 +42,7 @@ type correctionState struct {
 	Booster gbm.Booster
 	Params  gbm.Params
 	CVRMSE  float64
+	Shift   [2]float64 // Correction.shift; zeros in files from before it
 }
 
 // odState is an odIndex by columns.
@@ -55,6 +61,12 @@ func (e *Estimator) State() State {
 	}
 	m.mu.RUnlock()
 	slices.SortFunc(s.Speed.Priors, func(a, b cellPrior) int { return cmp.Compare(a.Cell, b.Cell) })
+	if e.router != nil {
+		if t := e.router.EdgeSpeeds(); t != nil {
+			es := t.State()
+			s.Edges = &es
+		}
+	}
 	e.mu.RLock()
 	c := e.corr
 	s.Detour = e.detour
@@ -62,7 +74,7 @@ func (e *Estimator) State() State {
 	if c == nil {
 		return s
 	}
-	s.Correction = &correctionState{GridDeg: c.fs.gridDeg, Booster: *c.b, Params: c.params, CVRMSE: c.cvRMSE}
+	s.Correction = &correctionState{GridDeg: c.fs.gridDeg, Booster: *c.b, Params: c.params, CVRMSE: c.cvRMSE, Shift: c.shift}
 	if od := c.fs.od; od != nil {
 		o := &odState{Lat0: od.lat0, Lng0: od.lng0, KX: od.kx, KY: od.ky, Mean: od.mean}
 		for _, j := range od.j {
@@ -74,9 +86,18 @@ func (e *Estimator) State() State {
 }
 
 // Estimator builds an estimator holding the state (a fresh speed model, the
-// detour factor, the correction installed), routed over g (nil: the line
-// estimate). Errors: a malformed state (from a corrupt file).
+// detour factor, the correction installed, the edge speeds when g is the
+// map they were learned on), routed over g (nil: the line estimate).
+// Errors: a malformed state (from a corrupt file).
 func (s State) Estimator(g *road.Graph) (*Estimator, error) {
+	var edges *edgespeed.Table
+	if s.Edges != nil {
+		t, err := edgespeed.FromState(*s.Edges)
+		if err != nil {
+			return nil, err
+		}
+		edges = t
+	}
 	var fs featureSpace
 	var b gbm.Booster
 	if c := s.Correction; c != nil {
@@ -106,11 +127,14 @@ func (s State) Estimator(g *road.Graph) (*Estimator, error) {
 	if g != nil {
 		r = NewRouter(g, sm)
 		r.Refresh()
+		if edges != nil {
+			r.SetEdgeSpeeds(edges) // refused on another map: cell speeds only
+		}
 	}
 	e := NewEstimator(sm, r)
 	e.detour = s.Detour
 	if c := s.Correction; c != nil {
-		e.corr = &Correction{fs: fs, b: &b, params: c.Params, cvRMSE: c.CVRMSE}
+		e.corr = &Correction{fs: fs, b: &b, params: c.Params, cvRMSE: c.CVRMSE, shift: c.Shift}
 	}
 	return e, nil
 }

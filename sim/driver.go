@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"github.com/hextrack/hextrack/sim/zonecheck"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -172,6 +173,8 @@ func (d *simDriver) fix(now, at time.Time, offline bool) {
 	p, acc, ts, outlier := d.stamps.fix(d.rng, d.beh.GPS, d.car.Pos(), now, at)
 	if outlier {
 		st.Rejects.Outlier(d.id, d.seq)
+	} else if z := d.sim.zones; z != nil {
+		z.oracle.Fix(d.id, d.seq, ts, zonecheck.Point{Lat: p.Lat, Lng: p.Lng})
 	}
 	sp, hd := d.car.Speed(), d.car.Heading()
 	d.buf = append(d.buf, client.Ping{Lat: p.Lat, Lng: p.Lng, TS: ts, Seq: d.seq, Accuracy: &acc, Speed: &sp, Heading: &hd})

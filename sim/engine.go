@@ -42,6 +42,10 @@ type Config struct {
 	Rider  RiderBehaviour
 	// Ramp spreads the start of drivers and riders over this wall time.
 	Ramp time.Duration
+	// Zones: this many zones are created before the drivers start, their
+	// events checked against the drivers' fixes at the end (the report's
+	// Zones) and deleted. 0: none.
+	Zones int
 	// Progress, if set, is called about once per ProgressEvery (wall) with
 	// the report so far.
 	Progress      func(metrics.Report)
@@ -64,6 +68,7 @@ type Engine struct {
 
 	fleet dispatcher
 	trips ledger
+	zones *zoneRun // nil without Config.Zones
 
 	deliveries atomic.Int64 // multi-stop deliveries left to request
 	pins       sync.Map     // "<trip>/<stop>" → the PIN riders read
@@ -150,6 +155,15 @@ func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	runCtx, cancel := e.start(ctx, cfg.Drivers)
 	defer cancel()
 	tok := e.tokens()
+	if cfg.Zones > 0 {
+		z, err := startZones(runCtx, cfg, tok, e.rest, e.runID)
+		if err != nil {
+			e.Stats.Err(err)
+		} else {
+			e.zones = z
+			defer z.remove(context.WithoutCancel(ctx))
+		}
+	}
 	var wg sync.WaitGroup
 	stagger := func(i, n int) bool {
 		if cfg.Ramp <= 0 || n <= 1 {
@@ -193,6 +207,7 @@ func (e *Engine) Run(ctx context.Context, mode string) metrics.Report {
 	<-progDone
 	rep := e.finishReport(ctx, mode)
 	rep.Drivers, rep.Riders = cfg.Drivers, cfg.Riders
+	rep.Zones = e.zones.report(context.WithoutCancel(ctx), e.Stats)
 	return rep
 }
 
@@ -278,5 +293,6 @@ func (e *Engine) runDriver(ctx context.Context, i int) {
 	// Leave the map: offline (refused while on a trip, which is fine).
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
+	e.zones.driverStopped(octx, api, id)
 	_, _ = api.SetStatus(octx, id, "offline")
 }

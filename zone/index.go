@@ -45,7 +45,7 @@ type Index struct {
 	// res are the resolutions of the keys of cells, finest first.
 	res []int
 	// grid maps a gridDeg bucket to the zones whose box overlaps it.
-	grid     map[bucket][]int32
+	grid     map[bucket][]gridRef
 	services []int32 // service_area zones
 }
 
@@ -53,6 +53,20 @@ type indexed struct {
 	Zone
 	box   bbox
 	cells *compiled
+	// small: few enough vertices that a point is checked against the
+	// polygon directly, cheaper than finding its cell (cgo).
+	small bool
+}
+
+// smallVertices is the most vertices a zone checked directly may have.
+const smallVertices = 64
+
+// gridRef is a zone whose box overlaps a grid bucket; full: the bucket
+// lies entirely inside the zone (no edge comes near it), so every point
+// in it is inside without a check.
+type gridRef struct {
+	zone int32
+	full bool
 }
 
 type ref struct {
@@ -95,7 +109,7 @@ func NewIndex(zones []Zone) (*Index, error) { return NewIndexFrom(nil, zones) }
 // version and update time are unchanged (prev may be nil): a rebuild after
 // one zone changed polyfills that zone only.
 func NewIndexFrom(prev *Index, zones []Zone) (*Index, error) {
-	x := &Index{byID: make(map[string]int32, len(zones)), cells: map[geo.Cell][]ref{}, grid: map[bucket][]int32{}}
+	x := &Index{byID: make(map[string]int32, len(zones)), cells: map[geo.Cell][]ref{}, grid: map[bucket][]gridRef{}}
 	resSeen := map[int]bool{}
 	for _, z := range zones {
 		if _, dup := x.byID[z.ID]; dup {
@@ -119,7 +133,7 @@ func NewIndexFrom(prev *Index, zones []Zone) (*Index, error) {
 			}
 		}
 		i := int32(len(x.zones))
-		ix := indexed{Zone: z, box: boxOf(z.Polygons[0].Outer), cells: cz}
+		ix := indexed{Zone: z, box: boxOf(z.Polygons[0].Outer), cells: cz, small: vertices(z) <= smallVertices}
 		for _, p := range z.Polygons {
 			ix.box.union(boxOf(p.Outer))
 		}
@@ -132,9 +146,11 @@ func NewIndexFrom(prev *Index, zones []Zone) (*Index, error) {
 			resSeen[c.Res()] = true
 		}
 		lo, hi := bucketOf(ix.box.minLat, ix.box.minLng), bucketOf(ix.box.maxLat, ix.box.maxLng)
+		near := edgeBuckets(z)
 		for la := lo.lat; la <= hi.lat; la++ {
 			for ln := lo.lng; ln <= hi.lng; ln++ {
-				x.grid[bucket{la, ln}] = append(x.grid[bucket{la, ln}], i)
+				b := bucket{la, ln}
+				x.grid[b] = append(x.grid[b], gridRef{zone: i, full: !near[b] && z.Contains(b.center())})
 			}
 		}
 		x.byID[z.ID] = i
@@ -183,30 +199,59 @@ func (x *Index) Zones() []Zone {
 }
 
 // appendAt appends the positions of the zones containing p to dst, in
-// index order.
+// index order. The zones whose box may hold p come from p's grid bucket:
+// a bucket entirely inside a zone answers at once, a small zone is
+// checked against its polygon, a large one through p's cell (r9 boundary
+// cells checked exactly). So a point deep inside a big zone or near small
+// ones costs no cgo call.
 func (x *Index) appendAt(dst []int32, p geo.Point) []int32 {
 	if x == nil || len(x.zones) == 0 || !p.Valid() {
 		return dst
 	}
-	c := geo.CellOf(p, ResEdge)
-	if c == 0 {
-		return dst
-	}
+	refs := x.grid[bucketOf(p.Lat, p.Lng)]
 	n := len(dst)
+	var c geo.Cell
+	for _, r := range refs {
+		z := &x.zones[r.zone]
+		switch {
+		case r.full:
+			dst = append(dst, r.zone)
+		case !z.box.contains(p):
+		case z.small:
+			if z.contains(p) {
+				dst = append(dst, r.zone)
+			}
+		default:
+			if c == 0 {
+				if c = geo.CellOf(p, ResEdge); c == 0 {
+					return dst[:n]
+				}
+			}
+			if x.cellHolds(c, r.zone, p) {
+				dst = append(dst, r.zone)
+			}
+		}
+	}
+	slices.Sort(dst[n:])
+	return dst
+}
+
+// cellHolds reports whether zone i contains p, whose ResEdge cell is c,
+// by the zone's cells: an inside cell holds p, a boundary cell is checked
+// exactly.
+func (x *Index) cellHolds(c geo.Cell, i int32, p geo.Point) bool {
 	for _, r := range x.res {
 		k := c
 		if r != ResEdge {
 			k = c.Parent(r)
 		}
 		for _, rf := range x.cells[k] {
-			if rf.edge && !x.zones[rf.zone].contains(p) {
-				continue
+			if rf.zone == i {
+				return !rf.edge || x.zones[i].contains(p)
 			}
-			dst = append(dst, rf.zone)
 		}
 	}
-	slices.Sort(dst[n:])
-	return dst
+	return false
 }
 
 // At returns the ids of the zones containing p, sorted.
@@ -251,6 +296,50 @@ func bucketOf(lat, lng float64) bucket {
 	return bucket{int32(math.Floor(lat / gridDeg)), int32(math.Floor(lng / gridDeg))}
 }
 
+func (b bucket) center() geo.Point {
+	return geo.Point{Lat: (float64(b.lat) + 0.5) * gridDeg, Lng: (float64(b.lng) + 0.5) * gridDeg}
+}
+
+// edgeBuckets returns the buckets an edge of z may touch: those its
+// edges' boxes (widened a little, against rounding at bucket borders)
+// overlap. A bucket of z's box not among them has no edge in it, so it
+// is all inside z or all outside, as its centre is.
+func edgeBuckets(z Zone) map[bucket]bool {
+	const pad = 1e-7
+	out := map[bucket]bool{}
+	mark := func(ring []geo.Point) {
+		for i, j := 0, len(ring)-1; i < len(ring); j, i = i, i+1 {
+			a, b := ring[j], ring[i]
+			lo := bucketOf(math.Min(a.Lat, b.Lat)-pad, math.Min(a.Lng, b.Lng)-pad)
+			hi := bucketOf(math.Max(a.Lat, b.Lat)+pad, math.Max(a.Lng, b.Lng)+pad)
+			for la := lo.lat; la <= hi.lat; la++ {
+				for ln := lo.lng; ln <= hi.lng; ln++ {
+					out[bucket{la, ln}] = true
+				}
+			}
+		}
+	}
+	for _, p := range z.Polygons {
+		mark(p.Outer)
+		for _, h := range p.Holes {
+			mark(h)
+		}
+	}
+	return out
+}
+
+// vertices counts z's vertices, holes included.
+func vertices(z Zone) int {
+	n := 0
+	for _, p := range z.Polygons {
+		n += len(p.Outer)
+		for _, h := range p.Holes {
+			n += len(h)
+		}
+	}
+	return n
+}
+
 // overlapping calls yield with each zone whose box overlaps b (a zone may
 // come more than once), until yield returns false.
 func (x *Index) overlapping(b bbox, yield func(int32) bool) {
@@ -265,8 +354,8 @@ func (x *Index) overlapping(b bbox, yield func(int32) bool) {
 	}
 	for la := lo.lat; la <= hi.lat; la++ {
 		for ln := lo.lng; ln <= hi.lng; ln++ {
-			for _, i := range x.grid[bucket{la, ln}] {
-				if x.zones[i].box.overlaps(b) && !yield(i) {
+			for _, r := range x.grid[bucket{la, ln}] {
+				if i := r.zone; x.zones[i].box.overlaps(b) && !yield(i) {
 					return
 				}
 			}

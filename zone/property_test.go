@@ -208,3 +208,46 @@ func TestStepProperty(t *testing.T) {
 	}
 	t.Logf("%d driver-zone insides and %d crossings checked", checked, crossed)
 }
+
+// TestIndexAtLargeAndSmallZones checks At against the brute-force oracle
+// where every path of the index is taken: big star-shaped zones of 80–300
+// vertices and 1–5 km (grid buckets wholly inside them answer at once,
+// the rest go through the H3 cells), small ones checked directly, and
+// points drawn all over the city, near edges as well as deep inside.
+func TestIndexAtLargeAndSmallZones(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	zs := randomZones(t, rng, 300)
+	for i := range 20 {
+		c := geo.Point{Lat: city.s + rng.Float64()*(city.n-city.s), Lng: city.w + rng.Float64()*(city.e-city.w)}
+		k := 80 + rng.IntN(220)
+		r := 1000 + rng.Float64()*4000
+		var ring [][2]float64
+		for j := range k {
+			br := (float64(j) + rng.Float64()*0.8) / float64(k) * 360
+			p := geo.Offset(c, br, r*(0.6+0.4*rng.Float64()))
+			ring = append(ring, [2]float64{p.Lng, p.Lat})
+		}
+		zs = append(zs, mustZone(t, fmt.Sprintf("z_big%013x", i), zone.KindServiceArea, ring, 60))
+	}
+	x := mustIndex(t, zs...)
+	checked, inside := 0, 0
+	for range 40_000 {
+		p := geo.Point{Lat: city.s + rng.Float64()*(city.n-city.s), Lng: city.w + rng.Float64()*(city.e-city.w)}
+		var want []string
+		for _, z := range zs {
+			if bruteInside(z, p) {
+				want = append(want, z.ID)
+			}
+		}
+		slices.Sort(want)
+		got := x.At(p)
+		if !slices.Equal(got, want) {
+			t.Fatalf("At(%v) = %v, brute force %v", p, got, want)
+		}
+		checked++
+		inside += len(want)
+	}
+	if inside < checked {
+		t.Fatalf("only %d hits over %d points: the big zones should cover much of the city", inside, checked)
+	}
+}

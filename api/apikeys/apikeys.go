@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api/caller"
-	"github.com/hextrack/hextrack/api/tokens"
 	"github.com/hextrack/hextrack/apikey"
 )
 
@@ -38,14 +37,12 @@ func New(keys Keys, log *slog.Logger) *Routes {
 
 // Register adds the routes to e, for ops only.
 func (r *Routes) Register(e *echo.Echo) {
-	guard := func(h echo.HandlerFunc) echo.HandlerFunc {
-		return caller.GuardScope(func(c echo.Context) error {
-			if r.keys == nil {
-				return apikey.ErrUnavailable // a node built without keys
-			}
-			return h(c)
-		}, tokens.ScopeOps, tokens.RoleOps)
-	}
+	guard := caller.OpsOnly(func() error {
+		if r.keys == nil {
+			return apikey.ErrUnavailable // a node built without keys
+		}
+		return nil
+	})
 	e.POST("/v1/apikeys", guard(r.create))
 	e.GET("/v1/apikeys", guard(r.list))
 	e.DELETE("/v1/apikeys/:id", guard(r.revoke))

@@ -116,3 +116,18 @@ func GuardScope(h echo.HandlerFunc, scope string, roles ...string) echo.HandlerF
 		return h(c)
 	}
 }
+
+// OpsOnly guards the routes of an ops-only service: each handler is
+// called for ops tokens and for API keys holding the ops scope, once
+// ready returns nil (ready's error, e.g. "not served by this node", is
+// returned otherwise).
+func OpsOnly(ready func() error) func(echo.HandlerFunc) echo.HandlerFunc {
+	return func(h echo.HandlerFunc) echo.HandlerFunc {
+		return GuardScope(func(c echo.Context) error {
+			if err := ready(); err != nil {
+				return err
+			}
+			return h(c)
+		}, tokens.ScopeOps, tokens.RoleOps)
+	}
+}

@@ -58,9 +58,11 @@ func newEnv(t *testing.T, cfg tripredis.Config) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = trips.Tracker().Run(ctx) }()
 	go func() { _ = trips.StopWatch().Run(ctx) }()
+	routes := stops.New(trips.Stops())
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, PollCacheTTL: time.Minute, Limits: api.LimitConfig{SubjectRate: -1, IPRate: -1, StreamIPRate: -1, StreamRate: -1}},
 		api.Deps{Pings: drivers, Drivers: drivers, Trips: trips, TripViews: trips.Store(), Snapshots: trips.Store(),
-			Shares: trips.Shares(), Chat: trips.Chat(), Feed: feedStreams{b}, Routes: []api.Routes{stops.New(trips.Stops())}})
+			Shares: trips.Shares(), Chat: trips.Chat(), Feed: feedStreams{b}, Routes: []api.Routes{routes}})
+	routes.SetForget(srv.ForgetPoll)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.CloseClientConnections()

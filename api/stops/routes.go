@@ -39,7 +39,16 @@ type Service interface {
 }
 
 // Routes are the stop routes.
-type Routes struct{ svc Service }
+type Routes struct {
+	svc    Service
+	forget func(tripID string) // nil: none
+}
+
+// SetForget gives the node's poll cache's Forget (api.Server.ForgetPoll):
+// every change forgets the trip's cached poll tags before its answer is
+// written and again after, so a poller sees it at once. Call it before
+// serving.
+func (r *Routes) SetForget(f func(tripID string)) { r.forget = f }
 
 // New returns the routes over svc; nil svc: every route answers
 // feed.ErrUnavailable (503).
@@ -49,19 +58,23 @@ func New(svc Service) *Routes { return &Routes{svc: svc} }
 func (r *Routes) Register(e *echo.Echo) {
 	editors := []string{tokens.RoleRider, tokens.RoleOps}
 	e.POST("/v1/trips/:id/stops", r.guard(r.add, editors...))
-	e.DELETE("/v1/trips/:id/stops/:stop", r.guard(r.remove, editors...))
+	e.DELETE("/v1/trips/:id/stops/:stop_id", r.guard(r.remove, editors...))
 	e.PUT("/v1/trips/:id/stops/order", r.guard(r.reorder, editors...))
-	e.POST("/v1/trips/:id/stops/:stop/complete", r.guard(r.complete, tokens.RoleDriver, tokens.RoleOps))
-	e.POST("/v1/trips/:id/stops/:stop/fail", r.guard(r.fail, tokens.RoleDriver, tokens.RoleOps))
-	e.POST("/v1/trips/:id/stops/:stop/skip", r.guard(r.skip, editors...))
+	e.POST("/v1/trips/:id/stops/:stop_id/complete", r.guard(r.complete, tokens.RoleDriver, tokens.RoleOps))
+	e.POST("/v1/trips/:id/stops/:stop_id/fail", r.guard(r.fail, tokens.RoleDriver, tokens.RoleOps))
+	e.POST("/v1/trips/:id/stops/:stop_id/skip", r.guard(r.skip, editors...))
 }
 
 // guard is caller.Guard for roles, answering 503 when the routes have no
-// service.
+// service, and forgetting the trip's poll tags.
 func (r *Routes) guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 	return caller.Guard(func(c echo.Context) error {
 		if r.svc == nil {
 			return fmt.Errorf("%w: trips are not served by this node", feed.ErrUnavailable)
+		}
+		if id := c.Param("id"); r.forget != nil { // every route changes the trip
+			c.Response().Before(func() { r.forget(id) })
+			defer r.forget(id)
 		}
 		return h(c)
 	}, roles...)
@@ -153,7 +166,7 @@ func (r *Routes) remove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	snap, err := r.svc.Remove(c.Request().Context(), c.Param("id"), c.Param("stop"), actor(c), v)
+	snap, err := r.svc.Remove(c.Request().Context(), c.Param("id"), c.Param("stop_id"), actor(c), v)
 	if err != nil {
 		return err
 	}
@@ -185,7 +198,7 @@ func (r *Routes) complete(c echo.Context) error {
 	if err := bind(c, &b); err != nil {
 		return err
 	}
-	snap, err := r.svc.Complete(c.Request().Context(), c.Param("id"), c.Param("stop"), actor(c), b)
+	snap, err := r.svc.Complete(c.Request().Context(), c.Param("id"), c.Param("stop_id"), actor(c), b)
 	if err != nil {
 		return err
 	}
@@ -201,7 +214,7 @@ func (r *Routes) fail(c echo.Context) error {
 	if err := bind(c, &b); err != nil {
 		return err
 	}
-	snap, err := r.svc.Fail(c.Request().Context(), c.Param("id"), c.Param("stop"), actor(c), b.Reason)
+	snap, err := r.svc.Fail(c.Request().Context(), c.Param("id"), c.Param("stop_id"), actor(c), b.Reason)
 	if err != nil {
 		return err
 	}
@@ -213,7 +226,7 @@ func (r *Routes) skip(c echo.Context) error {
 	if err := bind(c, &b); err != nil {
 		return err
 	}
-	snap, err := r.svc.Skip(c.Request().Context(), c.Param("id"), c.Param("stop"), actor(c), b.Reason)
+	snap, err := r.svc.Skip(c.Request().Context(), c.Param("id"), c.Param("stop_id"), actor(c), b.Reason)
 	if err != nil {
 		return err
 	}

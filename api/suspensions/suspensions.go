@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/hextrack/hextrack/api/caller"
-	"github.com/hextrack/hextrack/api/tokens"
 	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 )
@@ -49,14 +48,12 @@ func New(d Drivers, log *slog.Logger) *Routes {
 
 // Register adds the routes to e, for ops only.
 func (r *Routes) Register(e *echo.Echo) {
-	guard := func(h echo.HandlerFunc) echo.HandlerFunc {
-		return caller.GuardScope(func(c echo.Context) error {
-			if r.drivers == nil { // a node built without the driver service
-				return fmt.Errorf("%w: drivers are not served by this node", feed.ErrUnavailable)
-			}
-			return h(c)
-		}, tokens.ScopeOps, tokens.RoleOps)
-	}
+	guard := caller.OpsOnly(func() error {
+		if r.drivers == nil { // a node built without the driver service
+			return fmt.Errorf("%w: drivers are not served by this node", feed.ErrUnavailable)
+		}
+		return nil
+	})
 	e.POST("/v1/drivers/:id/suspend", guard(r.suspend))
 	e.POST("/v1/drivers/:id/reinstate", guard(r.reinstate))
 	e.GET("/v1/drivers/:id/suspensions", guard(r.history))

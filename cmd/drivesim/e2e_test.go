@@ -151,7 +151,7 @@ func TestRunEndToEnd(t *testing.T) {
 				"--speedup", "40", "--duration", "480s", "--trip-min-m", "300", "--trip-max-m", "900",
 				"--rider-think", "2s", "--pickup-dwell", "5s", "--accept-delay", "1s", "--accept-prob", "1",
 				"--cancel-prob", "0.1", "--change-prob", "0.3", "--chat-prob", "0.5",
-				"--offline-rate", "20", "--offline-duration", "10s", "--quiet", "--json", out}, &stdout, &stderr)
+				"--offline-rate", "20", "--offline-duration", "10s", "--zones", "15", "--quiet", "--json", out}, &stdout, &stderr)
 			if err != nil {
 				t.Fatalf("run: %v\n%s", err, stderr.String())
 			}
@@ -180,6 +180,12 @@ func TestRunEndToEnd(t *testing.T) {
 			}
 			if r.Pings.Outliers > 0 && r.Pings.RejectedBy["implausible_jump"].Deliberate == 0 {
 				t.Errorf("none of %d deliberate outliers rejected: %+v", r.Pings.Outliers, r.Pings.RejectedBy)
+			}
+			// Zone events: every enter and exit the drivers' own fixes show
+			// was published, in order (the oracle is the simulator's own
+			// geometry, sim/zonecheck).
+			if z := r.Zones; z == nil || z.Owed == 0 || z.Missing != 0 || z.OutOfOrder != 0 {
+				t.Errorf("zone events: %+v", z)
 			}
 			if tc.dispatch == "server" && (r.Actions.Offers == 0 || r.Actions.Accepted == 0) {
 				t.Errorf("the server's offers did not reach the drivers: %+v", r.Actions)

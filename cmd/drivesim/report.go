@@ -41,6 +41,10 @@ func printTable(w io.Writer, r metrics.Report) {
 		fmt.Fprintf(tw, "deliveries\ttrips %d  stops completed %d  PINs read %d  entered %d  refused %d\n",
 			d.Trips, d.StopsCompleted, d.PINsRead, d.PINsEntered, d.PINsRefused)
 	}
+	if z := r.Zones; z != nil {
+		fmt.Fprintf(tw, "zone events\t%d zones: owed by the fixes %d, found %d, missing %d, out of order %d  (published %d: dwell %d, not shown by the fixes (offline, stale) %d)\n",
+			z.Zones, z.Owed, z.Found, z.Missing, z.OutOfOrder, z.Events, z.Dwell, z.Extra)
+	}
 	fmt.Fprintf(tw, "requests / errors / reconnects\t%d / %d / %d\n", r.Requests, r.Errors, r.Reconnects)
 	for i, e := range r.ErrorSample {
 		if i == 5 {
@@ -49,6 +53,11 @@ func printTable(w io.Writer, r metrics.Report) {
 		fmt.Fprintf(tw, "  error ×%d\t%s\n", e.Count, e.Message)
 	}
 	_ = tw.Flush()
+	if z := r.Zones; z != nil {
+		for _, ex := range z.Examples {
+			fmt.Fprintf(w, "zone check: %s\n", ex)
+		}
+	}
 	if r.Pings.Unexpected > 0 {
 		fmt.Fprintf(w, "note: %d rejections were of honest simulated fixes, not deliberate outliers (--outlier-rate); the reasons are the server's error codes.\n", r.Pings.Unexpected)
 	}

@@ -86,12 +86,13 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&cfg.Rider.CancelProb, "cancel-prob", 0.1, "chance a rider cancels before pickup")
 	fs.Float64Var(&cfg.Rider.ChangeProb, "change-prob", 0.1, "chance a rider changes the dropoff on the way")
 	fs.Float64Var(&cfg.Rider.ChatProb, "chat-prob", 0.3, "chance a rider sends a chat message")
+	fs.IntVar(&cfg.Zones, "zones", 0, "zones to create (ops API) before the drivers start; their enter/exit events are checked against the drivers' fixes, then the zones are deleted")
 	seed := fs.Int64("seed", 0, "random seed (0: random); the synthetic city always uses seed 1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if cfg.Drivers < 0 || cfg.Riders < 0 || cfg.SpeedUp <= 0 {
-		return fmt.Errorf("--drivers and --riders must be >= 0 and --speedup > 0")
+	if cfg.Drivers < 0 || cfg.Riders < 0 || cfg.SpeedUp <= 0 || cfg.Zones < 0 || cfg.Zones > 1000 {
+		return fmt.Errorf("--drivers and --riders must be >= 0, --zones within [0,1000] and --speedup > 0")
 	}
 	g, err := loadMap(mapName, 1)
 	if err != nil {

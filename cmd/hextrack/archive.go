@@ -24,6 +24,7 @@ import (
 	"github.com/hextrack/hextrack/driver/driverredis"
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip"
 	"github.com/hextrack/hextrack/trip/tripredis"
 	"github.com/hextrack/hextrack/webhook/webhookriver"
@@ -393,8 +394,11 @@ func (r tripRecords) TripRecord(ctx context.Context, id string) (archive.Trip, e
 }
 
 // tripRecordChanges reports whether a trip event may change the trip's
-// record: a chat message is not a transition (the version stays).
-func tripRecordChanges(eventType string) bool { return eventType != trip.EventMessage }
+// record: a chat message and a stop.proof (pod) are not transitions
+// (the version stays).
+func tripRecordChanges(eventType string) bool {
+	return eventType != trip.EventMessage && eventType != pod.EventProof
+}
 
 // crumbDistance is the distance driven along crumbs, measured as the
 // receipt measures the trail (geo.Travelled, history.JitterM).

@@ -50,6 +50,12 @@ type Config struct {
 	Zones zone.Config // HEXTRACK_ZONE_MAX_VERTICES, HEXTRACK_ZONE_MAX_AREA_KM2, HEXTRACK_ZONE_DWELL
 	// Stops (stops.go): the completion geotag radius, arrival thresholds.
 	Stops StopSettings // HEXTRACK_STOP_*
+	// Proof of delivery (pod.go): where photos and signatures are kept
+	// (empty: <DataDir>/pod; neither: no proofs) and their size limits in
+	// bytes (0: 5 MiB and 512 KiB).
+	PodDir          string // HEXTRACK_POD_DIR, --pod-dir
+	PodMaxPhoto     int64  // HEXTRACK_POD_MAX_PHOTO, --pod-max-photo
+	PodMaxSignature int64  // HEXTRACK_POD_MAX_SIGNATURE, --pod-max-signature
 	// Online payments of deliveries (payments.go).
 	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
@@ -217,6 +223,7 @@ func parseServe(args []string) (Config, error) {
 	}
 	zoneFlags(fs, &c.Zones)
 	stopFlags(fs, &c.Stops)
+	podFlags(fs, &c)
 	allowHosts := webhookFlags(fs, &c)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {
@@ -269,7 +276,7 @@ func archiveFlags(fs *flag.FlagSet, c *Config) error {
 	if dataDir == "" {
 		dataDir = defaultDataDir()
 	}
-	fs.StringVar(&c.DataDir, "data-dir", dataDir, "directory of the node's state: the SQLite archive (archive.db) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", dataDir, "directory of the node's state: the SQLite archive (archive.db), proof-of-delivery files (pod) and, in dev mode, the JWT secret (jwt-secret) (HEXTRACK_DATA_DIR)")
 	return nil
 }
 

@@ -168,7 +168,7 @@ func (p *etaParts) loadModel(modelFile string, log *slog.Logger) (*etalearn.Serv
 	}
 	log.Info("eta model: serving", "file", modelFile, "version", mdl.Info.Version, "fingerprint", mdl.Fingerprint(),
 		"trained_at", mdl.Info.TrainedAt, "train_trips", mdl.Info.TrainTrips, "tz", s.Loc.String(),
-		"routed", g != nil, "correction", mdl.HasCorrection())
+		"routed", g != nil, "correction", mdl.HasCorrection(), "edge_speeds", mdl.HasEdgeSpeeds())
 	return s, nil
 }
 

@@ -103,8 +103,8 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "trained on %d trips (dropped %d invalid) in %s\n",
 		m.Info.TrainTrips, invalid, time.Since(start).Round(10*time.Millisecond))
-	fmt.Fprintf(stdout, "wrote %s: model %s, fingerprint %s, %d bytes, correction %v\n",
-		*out, m.Info.Version, m.Fingerprint(), len(m.Bytes()), m.HasCorrection())
+	fmt.Fprintf(stdout, "wrote %s: model %s, fingerprint %s, %d bytes, correction %v, edge speeds %v\n",
+		*out, m.Info.Version, m.Fingerprint(), len(m.Bytes()), m.HasCorrection(), m.HasEdgeSpeeds())
 	return nil
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
+	"github.com/hextrack/hextrack/api/stops"
 	"github.com/hextrack/hextrack/api/zones"
 	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
@@ -33,6 +34,7 @@ import (
 	"github.com/hextrack/hextrack/geo/georedis"
 	"github.com/hextrack/hextrack/ops/opsredis"
 	"github.com/hextrack/hextrack/payment/paymentredis"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip/tripredis"
 	"github.com/hextrack/hextrack/zone/zoneredis"
 )
@@ -172,6 +174,9 @@ type Main struct {
 	// turns drivers' moves into zone events (zones.go).
 	Zones       *zoneredis.Store
 	ZoneTracker *zoneredis.Tracker
+	// Proofs are proof of delivery's photos and signatures (pod.go); nil:
+	// no directory for them, the routes answer 503.
+	Proofs *pod.Service
 	// TripETA keeps trips' ETAs current as drivers move (trip.eta).
 	TripETA *live.Service
 	// Ops is the ops dashboard's view; OpsReport writes this node's
@@ -183,6 +188,7 @@ type Main struct {
 	export       *natsExport        // nil: no NATS export (natsexport.go)
 	hooks        *nodeWebhooks      // nil: no archive, no webhooks (webhooks.go)
 	zoneRoutes   *zones.Routes      // the zone routes, told when the node drains
+	stopRoutes   *stops.Routes      // the stop routes, given the poll cache's Forget
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -266,6 +272,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Drivers.Listen(m.Trips.Tracker())
 	m.Drivers.Listen(m.Trips.StopWatch())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
+	if m.Proofs, err = openProofs(c, m.rdb, m.Feed.Publisher, m.Trips.Config().TripTTL, m.Logger); err != nil {
+		return err
+	}
 	m.Trips.Observe(opsredis.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
 	m.Ops = opsredis.New(m.rdb, m.Trips.Store(), opsCfg)
 	m.OpsReport = opsredis.NewReporter(m.rdb, reg, c.Prefix)
@@ -287,6 +296,7 @@ func (m *Main) Run(ctx context.Context) error {
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, PollCacheTTL: c.PollCacheTTL, Limits: c.limits()},
 		m.apiDeps(c.Prefix, reg))
 	m.zoneRoutes.SetDraining(m.API.Draining())
+	m.stopRoutes.SetForget(m.API.ForgetPoll)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

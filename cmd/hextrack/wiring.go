@@ -129,6 +129,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 	}
 	keys, keyRoutes := apiKeys(m.archive, m.Logger)
 	m.zoneRoutes = zones.New(m.Zones, m.Feed)
+	m.stopRoutes = stops.New(servedStops{Service: m.Trips.Stops(), zones: m.Zones})
 	return api.Deps{
 		Health:   redisPinger{m.rdb},
 		Optional: optional,
@@ -140,8 +141,8 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:  m.Ops,
 		Keys: keys,
-		Routes: []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes,
-			stops.New(servedStops{Service: m.Trips.Stops(), zones: m.Zones})},
+		Routes: []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views),
+			m.stopRoutes},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

@@ -15,7 +15,9 @@ import (
 
 	"github.com/hextrack/hextrack/archive"
 	"github.com/hextrack/hextrack/eta/etalearn"
+	"github.com/hextrack/hextrack/eta/etamodel"
 	"github.com/hextrack/hextrack/geo"
+	"github.com/hextrack/hextrack/geo/road"
 )
 
 // memArchive is an archive of completed trips in memory (the trainer's
@@ -91,17 +93,33 @@ func cityTrips(n int, end time.Time) *memArchive {
 // 2-core machine takes less than it in wall time. Reports the valid trips and the
 // validation MAPE of the candidate and of the online speeds it replaces.
 // Run it alone (it is not part of make bench): go test -run XXX -bench
-// TrainRound -benchtime 1x ./eta/etalearn.
+// TrainRound -benchtime 1x ./eta/etalearn. HEXTRACK_BENCH_MAP=path.osm.pbf
+// trains over that map (the rides lie around Porto's centre): the
+// training trails are then map-matched (eta.Learn caps it at 100k fixes)
+// and every correction query is routed.
 func BenchmarkTrainRound(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("HEXTRACK_BENCH_TRIPS")); err == nil && v > 0 {
 		n = v
 	}
+	cfg := etalearn.Config{}
+	if path := os.Getenv("HEXTRACK_BENCH_MAP"); path != "" {
+		g, err := road.LoadOSMFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		src, err := etamodel.SourceOf(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.Graph, cfg.Map = g, &src
+	}
 	now := t0.Add(30 * 24 * time.Hour)
 	arch := cityTrips(n, now)
 	b.ResetTimer()
 	for range b.N {
-		tr := etalearn.New(etalearn.Config{Archive: arch, Now: func() time.Time { return now }}, online())
+		cfg.Archive, cfg.Now = arch, func() time.Time { return now }
+		tr := etalearn.New(cfg, online())
 		cpu0 := cpuSeconds()
 		res, err := tr.Train(context.Background())
 		b.ReportMetric(cpuSeconds()-cpu0, "cpu_s/op")

@@ -18,9 +18,14 @@ import (
 	"github.com/hextrack/hextrack/geo/road"
 )
 
-// Format names the model file format; a file of another format is
-// refused by Decode.
-const Format = "hextrack-eta-model/1"
+// Format names the model file format New writes. Decode reads it and
+// formatV1 (files from before edge speeds, which decode with none); a file
+// of another format is refused. /2 added eta.State.Edges: a binary that
+// knows only /1 refuses a /2 file rather than serve it without its edge
+// speeds.
+const Format = "hextrack-eta-model/2"
+
+const formatV1 = "hextrack-eta-model/1"
 
 // Source names a file a model was trained from: its base name and the
 // sha256 of its bytes (hex).
@@ -129,8 +134,8 @@ func Decode(raw []byte) (*Model, error) {
 	if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&w); err != nil {
 		return nil, fmt.Errorf("etamodel: decode: %w", err)
 	}
-	if w.Format != Format {
-		return nil, fmt.Errorf("etamodel: format %q, want %q", w.Format, Format)
+	if w.Format != Format && w.Format != formatV1 {
+		return nil, fmt.Errorf("etamodel: format %q, want %q or %q", w.Format, Format, formatV1)
 	}
 	if _, err := w.State.Estimator(nil); err != nil {
 		return nil, fmt.Errorf("etamodel: decode: %w", err)
@@ -176,6 +181,10 @@ func (m *Model) Fingerprint() string {
 
 // HasCorrection reports whether the model carries a learned correction.
 func (m *Model) HasCorrection() bool { return m.state.Correction != nil }
+
+// HasEdgeSpeeds reports whether the model carries edge speeds learned
+// from matched trails (used only over the map it was trained with).
+func (m *Model) HasEdgeSpeeds() bool { return m.state.Edges != nil }
 
 // Estimator builds the model's estimator: a fresh speed model holding the
 // learned speeds, the detour factor, the correction installed, routed over

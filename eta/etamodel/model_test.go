@@ -3,6 +3,9 @@ package etamodel_test
 import (
 	"bytes"
 	"context"
+	"encoding/gob"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/hextrack/hextrack/eta"
 	"github.com/hextrack/hextrack/eta/etamodel"
+	"github.com/hextrack/hextrack/geo"
 	"github.com/hextrack/hextrack/geo/road"
 	"github.com/hextrack/hextrack/internal/shareddata"
 )
@@ -99,6 +103,9 @@ func TestModelRoundTrip(t *testing.T) {
 			if got.Fingerprint() != m.Fingerprint() || got.Info.Version != m.Info.Version || !got.HasCorrection() {
 				t.Fatalf("loaded %s %s, want %s %s", got.Info.Version, got.Fingerprint(), m.Info.Version, m.Fingerprint())
 			}
+			if got.HasEdgeSpeeds() != (tc.g != nil) {
+				t.Fatalf("edge speeds carried: %v, with a map: %v", got.HasEdgeSpeeds(), tc.g != nil)
+			}
 			est := estimator(t, got, tc.g)
 			n := 0
 			for _, tr := range test {
@@ -144,6 +151,104 @@ func TestDecodeRefusesOthers(t *testing.T) {
 			t.Errorf("Decode(%q) = nil error", b)
 		}
 	}
+}
+
+// wireV1 has the field names of the model file's encoding: gob matches
+// fields by name, so it reads and writes model files.
+type wireV1 struct {
+	Format string
+	Info   etamodel.Info
+	State  eta.State
+}
+
+// TestDecodeReadsFormatV1: a model file from before edge speeds
+// ("hextrack-eta-model/1", no State.Edges) still loads and serves, without
+// edge speeds; a format from the future is refused. A model with edge
+// speeds served over another map keeps serving, on its cell speeds.
+func TestDecodeReadsFormatV1(t *testing.T) {
+	ctx := context.Background()
+	g := road.SyntheticCity(5, geo.Point{Lat: 41.15, Lng: -8.61})
+	trips := syntheticRides(g, 120)
+	l, err := eta.Learn(ctx, trips, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := etamodel.New(l.Estimator, etamodel.Info{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.HasEdgeSpeeds() {
+		t.Fatal("no edge speeds learned from matched trails")
+	}
+	var w wireV1
+	if err := gob.NewDecoder(bytes.NewReader(m.Bytes())).Decode(&w); err != nil {
+		t.Fatal(err)
+	}
+	if w.Format != etamodel.Format {
+		t.Fatalf("format %q", w.Format)
+	}
+	encode := func(w wireV1) []byte {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(&w); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	old := w
+	old.Format, old.State.Edges = "hextrack-eta-model/1", nil
+	v1, err := etamodel.Decode(encode(old))
+	if err != nil {
+		t.Fatalf("a /1 file: %v", err)
+	}
+	if v1.HasEdgeSpeeds() || !v1.HasCorrection() {
+		t.Fatalf("a /1 file: edge speeds %v, correction %v", v1.HasEdgeSpeeds(), v1.HasCorrection())
+	}
+	a, b := trips[0].Fixes[0], trips[0].Fixes[len(trips[0].Fixes)-1]
+	if est, err := estimator(t, v1, g).EstimateAt(ctx, a.Point, b.Point, a.Time); err != nil || !(est.Seconds > 0) {
+		t.Fatalf("a /1 file's estimate: %v %v", est, err)
+	}
+	future := w
+	future.Format = "hextrack-eta-model/3"
+	if _, err := etamodel.Decode(encode(future)); err == nil {
+		t.Error("a /3 file was read")
+	}
+	other := estimator(t, m, road.SyntheticCity(6, geo.Point{Lat: 41.15, Lng: -8.61}))
+	if other.State().Edges != nil {
+		t.Error("edge speeds applied over another map")
+	}
+	if est, err := other.EstimateAt(ctx, a.Point, b.Point, a.Time); err != nil || !(est.Seconds > 0) {
+		t.Fatalf("over another map: %v %v", est, err)
+	}
+}
+
+// syntheticRides drives n routes through g at 6 m/s, a fix every 15 s.
+func syntheticRides(g *road.Graph, n int) []eta.Trip {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+	var out []eta.Trip
+	for len(out) < n {
+		r, err := g.Route(g.RandomPoint(rng), g.RandomPoint(rng))
+		if err != nil || r.Meters < 1500 {
+			continue
+		}
+		start := t0.Add(time.Duration(len(out)) * 17 * time.Minute)
+		tr := eta.Trip{ID: fmt.Sprintf("r%d", len(out))}
+		at, next := 0.0, 0.0
+		for i := 1; i < len(r.Path); i++ {
+			seg := geo.Distance(r.Path[i-1], r.Path[i])
+			for next <= at+seg && seg > 0 {
+				f := (next - at) / seg
+				p := geo.Point{Lat: r.Path[i-1].Lat + (r.Path[i].Lat-r.Path[i-1].Lat)*f, Lng: r.Path[i-1].Lng + (r.Path[i].Lng-r.Path[i-1].Lng)*f}
+				tr.Fixes = append(tr.Fixes, eta.Fix{Point: p, Time: start.Add(time.Duration(next / 6 * float64(time.Second)))})
+				next += 90
+			}
+			at += seg
+		}
+		if len(tr.Fixes) >= 3 {
+			out = append(out, tr)
+		}
+	}
+	return out
 }
 
 var benchModel struct {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"encoding/json"
+	"github.com/hextrack/hextrack/sim/zonecheck"
 	"math"
 	"sync/atomic"
 	"time"
@@ -138,7 +139,10 @@ type Report struct {
 	Reconnects  int64        `json:"reconnects"`
 	ErrorSample []ErrorCount `json:"error_sample,omitempty"`
 	Interrupted bool         `json:"interrupted,omitempty"`
-	Extra       any          `json:"extra,omitempty"`
+	// Zones is the zone events checked against the drivers' fixes
+	// (drivesim run --zones); nil without zones.
+	Zones *zonecheck.Report `json:"zones,omitempty"`
+	Extra any               `json:"extra,omitempty"`
 }
 
 // Stats gathers everything a run measures.

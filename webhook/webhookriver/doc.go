@@ -105,7 +105,17 @@
 // idle) and by HTTP dials (16 idle connections per host). The make bench
 // row "8 events out" measures the whole path (API, archive pipeline,
 // routing, delivery); see bench/results.json. The target (p99 <= 1 s at
-// 10,000 deliveries/s) is not shown to be met on this machine.
+// 10,000 deliveries/s) is not met on this machine, and the row says why
+// in extra.cpu_us_per_delivery: the CPU every process of the path spent
+// per delivery. Measured (load average 15, so high by some margin):
+// hextrack 189 µs (posting, archiving, routing, signing and sending),
+// PostgreSQL 199 µs (a delivery is a queue row inserted, claimed and
+// recorded: three row versions, each in four indexes), the bench's
+// receivers and posting 85 µs, Redis 22 µs: about 500 µs, so 10,000
+// deliveries/s would take about 5 cores, and 2 cores top out near
+// 4,000/s before any latency target. Even the receivers' share alone
+// (HTTP/1.1 per event, Standard Webhooks' one event per request) is
+// close to a core at that rate.
 //
 // Metrics: hextrack_webhook_deliveries_total{outcome="delivered|failed|dead"},
 // hextrack_webhook_delivery_latency_seconds (event time to success),

@@ -217,3 +217,52 @@ func pprofTop(bin, profile string, n int, extra ...string) string {
 	}
 	return string(out)
 }
+
+// cpuShare is the CPU time the processes of a run used, by part: what a
+// row's work costs, wherever it ran (the server, the database, Redis,
+// this process's load and receivers).
+type cpuShare struct {
+	parts map[string]func() int64
+	start map[string]int64
+}
+
+func newCPUShare(parts map[string]func() int64) *cpuShare {
+	c := &cpuShare{parts: parts, start: map[string]int64{}}
+	for k, f := range parts {
+		c.start[k] = f()
+	}
+	return c
+}
+
+// perOp returns each part's CPU milliseconds per n operations, and the
+// sum.
+func (c *cpuShare) perOp(n int) map[string]float64 {
+	out := map[string]float64{}
+	sum := 0.0
+	for k, f := range c.parts {
+		ms := float64(f()-c.start[k]) * 10 / float64(max(n, 1)) // ticks are 10 ms
+		out[k] = round1(ms * 1000)                              // µs
+		sum += ms * 1000
+	}
+	out["total"] = round1(sum)
+	return out
+}
+
+// commTicks sums utime+stime of every process whose command name is comm
+// (PostgreSQL's backends: a backend that exits during the run takes its
+// time with it, so this is a floor).
+func commTicks(comm string) int64 {
+	es, _ := os.ReadDir("/proc")
+	var n int64
+	for _, e := range es {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err == nil && strings.TrimSpace(string(b)) == comm {
+			n += cpuTicks(pid)
+		}
+	}
+	return n
+}

@@ -26,12 +26,16 @@ const eoEndpoints, eoTrips, eoRate, eoSeconds = 10, 200, 1000, 10
 // (created through the REST API with an ops token, filter trip.message)
 // whose receivers run in this process on ports of their own and verify
 // every delivery's Standard Webhooks signature and each trip's order; a
-// load of 1,000 chat messages/s over 200 trips (each a durable
-// trip.message event, archived by the pipeline, routed and delivered by
-// webhookriver) for 10 s. Latency = a receiver's first receipt - the
-// event's ts (the body's). Lost = posted messages x endpoints - distinct
-// deliveries received, 120 s after the last post at most. The NATS
-// export's lag is the nats row's (shown in extra).
+// load of 1,000 chat messages/s over 200 assigned trips, posted by each
+// trip's rider (each a durable trip.message event, archived by the
+// pipeline, routed and delivered by webhookriver) for 10 s. Latency = a
+// receiver's first receipt - the event's ts (the body's). Lost = posted
+// messages x endpoints - distinct deliveries received, 120 s after the
+// last post at most. The NATS export's lag is the nats row's (shown in
+// extra). extra.cpu_us_per_delivery is the CPU every process of the path
+// spent per delivery over the run (hextrack, PostgreSQL's backends,
+// the bench's Redis, this process's posting and receivers): at 10,000
+// deliveries/s its total/100 is the cores the row needs.
 type eventsOutScenario struct{ rig }
 
 // eoReceiver is one endpoint's receiver.
@@ -140,15 +144,12 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 		}
 		r.wh.Store(wh)
 	}
-	rider := sc.token("rider", "eventsout-rider")
-	pts := cityDense(2*eoTrips, 18)
-	trips := make([]string, eoTrips)
-	for i := range trips {
-		s, err := sc.createTrip(ctx, rider, fmt.Sprintf("eo-%d", i), "ride", "cash", pts[2*i], pts[2*i+1])
-		if err != nil {
-			return err
-		}
-		trips[i] = s.Trip.ID
+	// Assigned trips, each with its own rider (as a live operation has
+	// them; requested trips with no driver would keep dispatch busy
+	// through the whole run).
+	trips, err := tripSetup{sc.servers}.assign(ctx, eoTrips)
+	if err != nil {
+		return err
 	}
 	logf("events out: %d endpoints, %d trips; posting %d messages/s for %d s", eoEndpoints, eoTrips, eoRate, eoSeconds)
 
@@ -168,7 +169,8 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 			defer h.Close()
 			for i := range jobs {
 				body := fmt.Appendf(nil, `{"client_id":"eo%d","text":"message %d"}`, i, i)
-				st, rb, err := h.do(request("POST", sc.addr(), "/v1/trips/"+trips[i%eoTrips]+"/messages", rider, nil, body), "", nil)
+				t := &trips[i%eoTrips]
+				st, rb, err := h.do(request("POST", sc.addr(), "/v1/trips/"+t.Trip+"/messages", t.RTok, nil, body), "", nil)
 				if err != nil || st != 201 {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s %v", st, rb, err))
@@ -179,6 +181,14 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 		})
 	}
 	start := time.Now()
+	cpu := newCPUShare(map[string]func() int64{
+		"hextrack":                      func() int64 { return cpuTicks(sc.srv.pid()) },
+		"postgres":                      func() int64 { return commTicks("postgres") },
+		"redis":                         func() int64 { return cpuTicks(sc.redis.pid()) },
+		"bench (posting, 10 receivers)": func() int64 { return cpuTicks(os.Getpid()) },
+	})
+	prof := sc.rec.profile(ctx, "eventsout", eoSeconds*time.Second*8/10)
+	defer func() { <-prof }()
 	tick := time.NewTicker(10 * time.Millisecond)
 	for i := 0; i < eoRate*eoSeconds; {
 		select {
@@ -216,6 +226,7 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 		}
 	}
 	took := time.Since(start)
+	cpuUS := cpu.perOp(total())
 	var all lat
 	dups, bad, order := 0, 0, 0
 	for _, r := range recvs {
@@ -230,7 +241,11 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 	extra := map[string]any{"endpoints": eoEndpoints, "trips": eoTrips, "events_posted": want, "posts_failed": failed.Load(),
 		"post_seconds": postTook.Seconds(), "events_per_s_offered": float64(want) / postTook.Seconds(), "deliveries_expected": want * eoEndpoints, "deliveries_received": len(all),
 		"lost": lost, "duplicates": dups, "bad_signatures": bad, "out_of_order": order,
-		"deliveries_per_s": float64(len(all)) / took.Seconds(), "p50_ms": ms(all.q(0.5)), "max_ms": ms(all.q(1))}
+		"deliveries_per_s": float64(len(all)) / took.Seconds(), "p50_ms": ms(all.q(0.5)), "max_ms": ms(all.q(1)),
+		// CPU µs per delivery, by process, over the whole run (posting,
+		// archiving, routing, delivering, receiving): what 10,000
+		// deliveries/s would need in cores is total/100.
+		"cpu_us_per_delivery": cpuUS, "cores_needed_at_10k_per_s": round1(cpuUS["total"] / 100)}
 	for k, v := range natsRow {
 		extra[k] = v
 	}
@@ -239,7 +254,7 @@ func (sc *eventsOutScenario) run(ctx context.Context) error {
 		notes = fmt.Sprintf("the server took the %d messages in %.0f s, not %d s: %.0f events/s offered, not %d", want, postTook.Seconds(), eoSeconds,
 			float64(want)/postTook.Seconds(), eoRate)
 	}
-	cmd := fmt.Sprintf("%s -only eventsout  # PostgreSQL archive; %d endpoints (trip.message) with receivers in the bench verifying signatures and per-trip order; %d chat messages/s over %d trips for %d s; latency = receipt - event ts; lost = posted x endpoints - distinct received (120 s grace)",
+	cmd := fmt.Sprintf("%s -only eventsout  # PostgreSQL archive; %d endpoints (trip.message) with receivers in the bench verifying signatures and per-trip order; %d chat messages/s over %d assigned trips (each its rider's) for %d s; latency = receipt - event ts; lost = posted x endpoints - distinct received (120 s grace)",
 		benchrunBin, eoEndpoints, eoRate, eoTrips, eoSeconds)
 	sc.rec.add(Scenario{Name: "8 events out", Metric: "event ts to webhook delivery (p99)", Value: ms(p99), Unit: "ms",
 		Target:    "1,000 events/s to 10 endpoints: p99 <= 1000 ms, 0 lost",

@@ -25,6 +25,27 @@ type tripSetup struct{ *servers }
 // driver by far), and accepts through the REST command channel. It writes
 // the trips, with their tokens, to a file for the riders process.
 func (ts tripSetup) run(ctx context.Context, n int) (string, error) {
+	trips, err := ts.assign(ctx, n)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(ts.cfg.dir, "fanout-trips.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	enc := json.NewEncoder(f)
+	for i := range trips {
+		if err := enc.Encode(&trips[i]); err != nil {
+			f.Close()
+			return "", err
+		}
+	}
+	return path, f.Close()
+}
+
+// assign has n trips assigned as run describes and returns them.
+func (ts tripSetup) assign(ctx context.Context, n int) ([]fanTrip, error) {
 	trips := make([]fanTrip, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -55,22 +76,10 @@ func (ts tripSetup) run(ctx context.Context, n int) (string, error) {
 	wg.Wait()
 	select {
 	case err := <-errc:
-		return "", err
+		return nil, err
 	default:
 	}
-	path := filepath.Join(ts.cfg.dir, "fanout-trips.jsonl")
-	f, err := os.Create(path)
-	if err != nil {
-		return "", err
-	}
-	enc := json.NewEncoder(f)
-	for i := range trips {
-		if err := enc.Encode(&trips[i]); err != nil {
-			f.Close()
-			return "", err
-		}
-	}
-	return path, f.Close()
+	return trips, nil
 }
 
 func (ts tripSetup) trip(ctx context.Context, i int, pos geo.Point, t *fanTrip) error {

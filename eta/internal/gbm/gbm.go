@@ -411,7 +411,16 @@ const cvPatience = 40
 // are fold k's validation set), then fits on every row with them. It
 // returns the fitted Booster and the chosen parameters with their CV error.
 func CV(X [][]float64, y []float64, fold []int, folds int, depths, leaves []int, p Params) (*Booster, Params, float64) {
+	bst, best, err, _ := CVOutOfFold(X, y, fold, folds, depths, leaves, p)
+	return bst, best, err
+}
+
+// CVOutOfFold is CV that also returns each row's out-of-fold prediction
+// with the chosen parameters (by the booster fitted without the row's
+// fold; the base value for a row of no fold in range).
+func CVOutOfFold(X [][]float64, y []float64, fold []int, folds int, depths, leaves []int, p Params) (*Booster, Params, float64, []float64) {
 	b := binRows(X)
+	oof := make([]float64, len(y))
 	bestErr, best := math.Inf(1), p
 	type combo struct{ depth, leaf int }
 	var grid []combo
@@ -464,11 +473,22 @@ func CV(X [][]float64, y []float64, fold []int, folds int, depths, leaves []int,
 			if e < bestErr {
 				bestErr, best, since = e, q, 0
 				best.Trees = t + 1
+				for _, r := range runs {
+					for _, i := range r.val {
+						oof[i] = r.pred[i]
+					}
+				}
 			}
 		}
 	}
 	if math.IsInf(bestErr, 1) {
 		best.Trees = 0
 	}
-	return b.finish(fitBoost(b, y, nil, best)), best, bestErr
+	bst := b.finish(fitBoost(b, y, nil, best))
+	if best.Trees == 0 {
+		for i := range oof {
+			oof[i] = bst.Base
+		}
+	}
+	return bst, best, bestErr, oof
 }

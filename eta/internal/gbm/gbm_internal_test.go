@@ -184,3 +184,39 @@ func TestCVBoostStopsOnNoise(t *testing.T) {
 		t.Fatalf("cross-validation kept only %d trees on a learnable target", best.Trees)
 	}
 }
+
+// TestCVOutOfFoldMatchesCVError: the out-of-fold predictions are those of
+// the chosen number of trees, each fold's from the run that never saw it:
+// their per-fold mean squared errors average to the CV error reported, and
+// they are worse in-sample than the final booster's.
+func TestCVOutOfFoldMatchesCVError(t *testing.T) {
+	X, y := stepData(1000, 0.3, 5)
+	fold := make([]int, len(X))
+	for i := range fold {
+		fold[i] = (i * 7) % 5
+	}
+	p := Params{Trees: 120, Rate: 0.1, Lambda: 1, Subsample: 0.8, Seed: 1}
+	b, best, cvErr, oof := CVOutOfFold(X, y, fold, 5, []int{3}, []int{20}, p)
+	if best.Trees == 0 || len(oof) != len(y) {
+		t.Fatalf("%d trees, %d out-of-fold predictions", best.Trees, len(oof))
+	}
+	var se, n [5]float64
+	inSample := 0.0
+	for i := range y {
+		d := oof[i] - y[i]
+		se[fold[i]] += d * d
+		n[fold[i]]++
+		e := b.Predict(X[i]) - y[i]
+		inSample += e * e
+	}
+	mean := 0.0
+	for k := range se {
+		mean += se[k] / n[k] / 5
+	}
+	if math.Abs(mean-cvErr) > 1e-9 {
+		t.Fatalf("out-of-fold MSE %.9f, CV error %.9f", mean, cvErr)
+	}
+	if inSample/float64(len(y)) >= mean {
+		t.Fatalf("in-sample MSE %.4f not below out-of-fold %.4f", inSample/float64(len(y)), mean)
+	}
+}
