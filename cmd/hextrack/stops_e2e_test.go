@@ -67,7 +67,9 @@ func TestDropNeedsItsPhoto(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // until dispatch's offer is there
 	}
-	at := func(lat, lng float64) client.CompleteStopRequest { return client.CompleteStopRequest{Lat: &lat, Lng: &lng} }
+	at := func(lat, lng float64) client.CompleteStopRequest {
+		return client.CompleteStopRequest{Lat: &lat, Lng: &lng}
+	}
 	if _, err := dc.CompleteStop(ctx, id, "s1", at(41.1496, -8.6109)); err != nil {
 		t.Fatal(err)
 	}
