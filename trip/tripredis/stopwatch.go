@@ -81,9 +81,10 @@ end
 return 0
 `)
 
-// maxSpeed (m/s): a stop farther than the approaching ETA at this speed is
-// not estimated.
-const maxSpeed = 40
+// maxSpeed (m/s): a stop farther than the approaching ETA at this speed
+// (90 km/h) is not estimated: the estimator routes, and this runs on every
+// move of every trip under way.
+const maxSpeed = 25
 
 func (w *StopWatch) check(ctx context.Context, m driver.Move) error {
 	s := w.s
