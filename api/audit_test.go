@@ -103,6 +103,13 @@ var auditTable = []auditRow{
 	{"POST /v1/trips/:id/cancel", "/v1/trips/{trip}/cancel", "", [11]int{401, 200, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
 	{"POST /v1/trips/:id/dropoff", "/v1/trips/{trip}/dropoff", `{"lat":52.4,"lng":13.3}`, [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"POST /v1/trips/:id/messages", "/v1/trips/{trip}/messages", `{"client_id":"c1","text":"hi"}`, [11]int{401, 201, 403, 201, 403, 403, 403, 201, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops", "/v1/trips/{trip}/stops", `{"kind":"drop","location":{"lat":52.49,"lng":13.37}}`, [11]int{401, 201, 403, 403, 403, 403, 403, 201, 401, 401, 401}},
+	// (removing s2, the ride's only drop, is refused: 400 for those allowed)
+	{"DELETE /v1/trips/:id/stops/:stop", "/v1/trips/{trip}/stops/s2", "", [11]int{401, 400, 403, 403, 403, 403, 403, 400, 401, 401, 401}},
+	{"PUT /v1/trips/:id/stops/order", "/v1/trips/{trip}/stops/order", `{"order":["s1","s2"]}`, [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops/:stop/complete", "/v1/trips/{trip}/stops/s1/complete", `{"lat":52.52,"lng":13.405}`, [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops/:stop/fail", "/v1/trips/{trip}/stops/s1/fail", `{"reason":"closed"}`, [11]int{401, 403, 403, 200, 403, 403, 403, 200, 401, 401, 401}},
+	{"POST /v1/trips/:id/stops/:stop/skip", "/v1/trips/{trip}/stops/s1/skip", "", [11]int{401, 200, 403, 403, 403, 403, 403, 200, 401, 401, 401}},
 	{"POST /v1/trips/:id/share", "/v1/trips/{trip}/share", "", [11]int{401, 201, 403, 403, 403, 403, 403, 201, 401, 401, 401}},
 	{"DELETE /v1/trips/:id/share/:share", "/v1/trips/{trip}/share/{share}", "", [11]int{401, 204, 403, 403, 403, 403, 403, 204, 401, 401, 401}},
 	{"POST /v1/trips/:id/accept", "/v1/trips/{trip}/accept", "", [11]int{401, 403, 403, 409, 409, 403, 403, 403, 401, 401, 401}},

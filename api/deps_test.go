@@ -13,6 +13,7 @@ import (
 	"github.com/hextrack/hextrack/api/history"
 	podapi "github.com/hextrack/hextrack/api/pod"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/stops"
 	"github.com/hextrack/hextrack/api/suspensions"
 	"github.com/hextrack/hextrack/api/webhooks"
 	"github.com/hextrack/hextrack/api/zones"
@@ -37,7 +38,7 @@ func (p pinger) Ping(ctx context.Context) error { return p.rdb.Ping(ctx).Err() }
 // trips and b may be nil (their routes answer 503).
 func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Service, trips *tripredis.Service, b *feedredis.Broker) api.Deps {
 	d := api.Deps{Health: pinger{rdb}, Limiter: ratelimit.New(rdb, prefix),
-		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil), zones.New(nil, nil), podapi.New(nil, nil, nil, pod.Config{})}} // no archive: 503, routes listed
+		Routes: []api.Routes{history.New(history.Deps{}), apikeys.New(nil, nil), webhooks.New(nil), zones.New(nil, nil), podapi.New(nil, nil, nil, pod.Config{}), stops.New(nil)}} // no archive: 503, routes listed
 	if drivers != nil {
 		d.Pings, d.Drivers = drivers, drivers
 		d.Routes = append(d.Routes, suspensions.New(drivers, nil))
@@ -46,6 +47,11 @@ func newDeps(rdb redis.UniversalClient, prefix string, drivers *driverredis.Serv
 	}
 	if trips != nil {
 		d.Trips, d.TripViews, d.Snapshots, d.Shares, d.Chat = trips, trips.Store(), trips.Store(), trips.Shares(), trips.Chat()
+		for i, r := range d.Routes {
+			if _, ok := r.(*stops.Routes); ok {
+				d.Routes[i] = stops.New(trips.Stops())
+			}
+		}
 	}
 	if b != nil {
 		d.Feed = feedStreams{b}

@@ -26,6 +26,7 @@ type Trip struct {
 	DriverID     string    `json:"driver_id"`
 	Pickup       Place     `json:"pickup"`
 	Dropoff      Place     `json:"dropoff"`
+	Stops        []Stop    `json:"stops"`
 	Payment      string    `json:"payment"`
 	CancelReason string    `json:"cancel_reason"`
 	CancelledBy  string    `json:"cancelled_by"`
@@ -58,12 +59,61 @@ type Snapshot struct {
 	FeedPosition string          `json:"feed_position"`
 }
 
-// CreateTripRequest is a new trip.
+// CreateTripRequest is a new trip: a pickup and a dropoff, or Stops.
 type CreateTripRequest struct {
-	Kind    string `json:"kind,omitempty"`
-	Pickup  Place  `json:"pickup"`
-	Dropoff Place  `json:"dropoff"`
-	Payment string `json:"payment,omitempty"`
+	Kind    string      `json:"kind,omitempty"`
+	Pickup  Place       `json:"pickup"`
+	Dropoff Place       `json:"dropoff"`
+	Stops   []StopInput `json:"stops,omitempty"`
+	Payment string      `json:"payment,omitempty"`
+}
+
+// LatLng is a stop's location.
+type LatLng struct {
+	Lat float64 `json:"lat"`
+	Lng float64 `json:"lng"`
+}
+
+// StopProof is a drop stop's proof-of-delivery policy.
+type StopProof struct {
+	PIN       bool `json:"pin,omitempty"`
+	Photo     bool `json:"photo,omitempty"`
+	Signature bool `json:"signature,omitempty"`
+}
+
+// StopInput is a stop of a create request ("pickup" or "drop").
+type StopInput struct {
+	Kind     string     `json:"kind"`
+	Location LatLng     `json:"location"`
+	Address  string     `json:"address,omitempty"`
+	Proof    *StopProof `json:"proof,omitempty"`
+}
+
+// Stop is one stop of a trip (docs/deliveries.md); PIN is set only for
+// the trip's rider and its share links.
+type Stop struct {
+	ID       string     `json:"id"`
+	Kind     string     `json:"kind"`
+	Location LatLng     `json:"location"`
+	Status   string     `json:"status"`
+	Proof    *StopProof `json:"proof"`
+	PIN      string     `json:"pin"`
+	Override bool       `json:"override"`
+}
+
+// CompleteStopRequest completes a stop: where the driver is (nil: its
+// last fix), the recipient's PIN, ops' override.
+type CompleteStopRequest struct {
+	Lat      *float64 `json:"lat,omitempty"`
+	Lng      *float64 `json:"lng,omitempty"`
+	PIN      string   `json:"pin,omitempty"`
+	Override bool     `json:"override,omitempty"`
+}
+
+// CompleteStop completes stop stopID of trip id (the trip's driver, or
+// ops); completing the last open stop completes the trip.
+func (c *Client) CompleteStop(ctx context.Context, id, stopID string, r CompleteStopRequest) (Snapshot, error) {
+	return call[Snapshot](ctx, c, http.MethodPost, tripPath(id, "stops", url.PathEscape(stopID), "complete"), r, nil)
 }
 
 func tripPath(id string, rest ...string) string {

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -88,9 +89,13 @@ func (w *duty) act(ctx context.Context) {
 				return
 			}
 			w.phase = phaseToDropoff
-			w.routeTo(geo.Point{Lat: w.trip.Trip.Dropoff.Lat, Lng: w.trip.Trip.Dropoff.Lng})
+			w.routeTo(w.nextStop())
 		}
 	case phaseToDropoff:
+		if w.car.Arrived() && len(w.trip.Trip.Stops) > 2 {
+			w.completeStop(ctx) // a multi-stop delivery: stop by stop
+			return
+		}
 		if w.car.Arrived() {
 			if _, err := w.transition(ctx, "complete"); err != nil {
 				return
@@ -98,6 +103,58 @@ func (w *duty) act(ctx context.Context) {
 			w.idle()
 		}
 	}
+}
+
+// nextStop is where the trip goes next: its first open stop (a ride: the
+// dropoff).
+func (w *duty) nextStop() geo.Point {
+	for _, s := range w.trip.Trip.Stops {
+		if s.Status != "completed" && s.Status != "failed" && s.Status != "skipped" {
+			return geo.Point{Lat: s.Location.Lat, Lng: s.Location.Lng}
+		}
+	}
+	return geo.Point{Lat: w.trip.Trip.Dropoff.Lat, Lng: w.trip.Trip.Dropoff.Lng}
+}
+
+// completeStop completes the trip's next open stop where the car is, with
+// the PIN its rider read through the share link; then on to the next one,
+// or idle once the trip is complete. A refusal is an error of the run (the
+// driver leaves the trip).
+func (w *duty) completeStop(ctx context.Context) {
+	st := w.sim.Stats
+	var stop client.Stop
+	for _, s := range w.trip.Trip.Stops {
+		if s.Status != "completed" && s.Status != "failed" && s.Status != "skipped" {
+			stop = s
+			break
+		}
+	}
+	pos := w.car.Pos()
+	req := client.CompleteStopRequest{Lat: &pos.Lat, Lng: &pos.Lng}
+	if pin, ok := w.sim.pins.Load(w.trip.Trip.ID + "/" + stop.ID); ok {
+		req.PIN = pin.(string)
+		st.C.PINsEntered.Add(1)
+	}
+	st.C.Requests.Add(1)
+	s, err := w.api.CompleteStop(ctx, w.trip.Trip.ID, stop.ID, req)
+	if err != nil {
+		var ae *client.Error
+		if errors.As(err, &ae) && (ae.Code == "invalid_pin" || ae.Code == "pin_attempts_exhausted") {
+			st.C.PINsRefused.Add(1)
+		}
+		if ctx.Err() == nil && !movedOn(err) {
+			st.Err(fmt.Errorf("complete stop %s of %s: %w", stop.ID, w.trip.Trip.ID, err))
+		}
+		w.idle()
+		return
+	}
+	st.C.StopsCompleted.Add(1)
+	w.trip = s
+	if Terminal(s.Trip.Status) {
+		w.idle()
+		return
+	}
+	w.routeTo(w.nextStop())
 }
 
 func (w *duty) routeTo(p geo.Point) {

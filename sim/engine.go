@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hextrack/hextrack/client"
@@ -68,6 +69,9 @@ type Engine struct {
 	fleet dispatcher
 	trips ledger
 	zones *zoneRun // nil without Config.Zones
+
+	deliveries atomic.Int64 // multi-stop deliveries left to request
+	pins       sync.Map     // "<trip>/<stop>" → the PIN riders read
 }
 
 // NewEngine checks the configuration and prepares a run.
@@ -121,6 +125,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 	e.anon = client.New(cfg.Server, "", e.rest)
 	e.fleet = dispatcher{enabled: cfg.Dispatch == DispatchSim, anon: e.anon, token: e.trips.token}
 	e.trips.forget = e.fleet.forget
+	e.deliveries.Store(int64(cfg.Rider.Deliveries))
 	return e, nil
 }
 

@@ -33,6 +33,11 @@ type RiderBehaviour struct {
 	ChatProb      float64       // chance a rider sends a chat message once assigned
 	ChatEvery     time.Duration // >0: a message this often while on a trip (load)
 	GiveUp        time.Duration // stop waiting for a trip's end after this (0: 30 min)
+	// Deliveries is how many of the run's first requests are multi-stop
+	// deliveries of Stops stops (a pickup, then drops with a PIN each,
+	// read by the rider through a share link); Stops zero: 3.
+	Deliveries int
+	Stops      int
 }
 
 type simRider struct {
@@ -77,6 +82,46 @@ func (r *simRider) places() (client.Place, client.Place) {
 	return client.Place{Lat: a.Lat, Lng: a.Lng, Address: "sim pickup"}, client.Place{Lat: b.Lat, Lng: b.Lng, Address: "sim dropoff"}
 }
 
+// delivery is a multi-stop delivery request: the pickup, then drops each
+// a trip's length from the one before, each with a PIN.
+func (r *simRider) delivery(pickup client.Place) client.CreateTripRequest {
+	n := r.beh.Stops
+	if n < 2 {
+		n = 3
+	}
+	req := client.CreateTripRequest{Kind: "delivery", Payment: "cash",
+		Stops: []client.StopInput{{Kind: "pickup", Location: client.LatLng{Lat: pickup.Lat, Lng: pickup.Lng}, Address: pickup.Address}}}
+	for range n - 1 {
+		_, d := r.places()
+		req.Stops = append(req.Stops, client.StopInput{Kind: "drop", Location: client.LatLng{Lat: d.Lat, Lng: d.Lng},
+			Address: "sim drop", Proof: &client.StopProof{PIN: true}})
+	}
+	return req
+}
+
+// readPINs reads trip id's PINs as its recipients do, through a share
+// link, and hands them to the drivers (Engine.pins).
+func (r *simRider) readPINs(ctx context.Context, id string) {
+	st := r.sim.Stats
+	st.C.Requests.Add(2)
+	sh, err := r.api.ShareTrip(ctx, id, 0)
+	if err != nil {
+		st.Err(fmt.Errorf("share %s: %w", id, err))
+		return
+	}
+	p, err := client.New(r.api.BaseURL(), sh.Token, r.api.HTTPClient()).GetTrip(ctx, id, "")
+	if err != nil {
+		st.Err(fmt.Errorf("share link of %s: %w", id, err))
+		return
+	}
+	for _, s := range p.Snapshot.Trip.Stops {
+		if s.PIN != "" {
+			r.sim.pins.Store(id+"/"+s.ID, s.PIN)
+			st.C.PINsRead.Add(1)
+		}
+	}
+}
+
 type tripEvent struct {
 	Status  string `json:"status"`
 	Version int64  `json:"version"`
@@ -91,9 +136,13 @@ func (r *simRider) trip(ctx context.Context) {
 	if r.rng.Float64() < r.beh.DeliveryShare {
 		kind = "delivery"
 	}
+	req := client.CreateTripRequest{Kind: kind, Pickup: pickup, Dropoff: dropoff, Payment: "cash"}
+	multi := len(r.fixed) == 0 && r.sim.deliveries.Add(-1) >= 0
+	if multi {
+		req = r.delivery(pickup)
+	}
 	st.C.Requests.Add(1)
-	snap, err := r.api.CreateTrip(ctx, client.CreateTripRequest{Kind: kind, Pickup: pickup, Dropoff: dropoff, Payment: "cash"},
-		fmt.Sprintf("%s-%d", r.id, r.n))
+	snap, err := r.api.CreateTrip(ctx, req, fmt.Sprintf("%s-%d", r.id, r.n))
 	if err != nil {
 		if ctx.Err() == nil {
 			st.Err(err)
@@ -103,6 +152,10 @@ func (r *simRider) trip(ctx context.Context) {
 	st.C.TripsRequested.Add(1)
 	id := snap.Trip.ID
 	topic := "trip:" + id
+	if multi {
+		st.C.Deliveries.Add(1)
+		r.readPINs(ctx, id)
+	}
 	if r.created != nil {
 		r.created(id)
 	}
@@ -142,7 +195,7 @@ func (r *simRider) trip(ctx context.Context) {
 	if r.rng.Float64() < r.beh.CancelProb {
 		cancelAt = now.Add(time.Duration((5 + 55*r.rng.Float64()) * float64(time.Second)))
 	}
-	changeWanted := r.rng.Float64() < r.beh.ChangeProb
+	changeWanted := r.rng.Float64() < r.beh.ChangeProb && !multi // a delivery's drops stay put
 	chatWanted := r.rng.Float64() < r.beh.ChatProb || r.beh.ChatEvery > 0
 	giveUp := r.beh.GiveUp
 	if giveUp <= 0 {

@@ -23,6 +23,16 @@
 // *TransitionError (errors.Is ErrInvalidTransition) carrying the current
 // status.
 //
+// # Stops
+//
+// A trip's Stops are ordered pickups and drops (a ride: its pickup and
+// dropoff as s1 and s2); each moves pending → arriving → arrived →
+// completed | failed | skipped. The list's rules (stoplist.go) are plain
+// functions over []Stop; tripredis commits their results conditional on
+// the version it read. A stop action that moves the trip appends its
+// stop.status and the trip's one trip.status; the ride's pickup and
+// complete append only trip.status, carrying the stop's change.
+//
 // # Changes
 //
 // Every committed change (create, transition, address change, and the

@@ -54,6 +54,9 @@ type ETAInput struct {
 	EmittedRV      string
 	// FixAt is the time (ms) of the fix the latest estimate started from.
 	FixAt int64
+	// Open are the trip's stops that are not final, in order (their
+	// per-stop ETAs go in trip.eta's "stops").
+	Open []Stop
 }
 
 // ETAGate is the answer of OpenGate (tripredis.ETAs): Gone (no such
@@ -80,6 +83,9 @@ type ETAWrite struct {
 	Emit    bool
 	FixAt   int64
 	Model   *ETAModel
+	// Stops are the ETAs of the open stops, in order, cumulative (nil:
+	// none sent).
+	Stops []StopETA
 }
 
 // ETAPromises are the first ETAs promised for a trip's legs (seconds) and

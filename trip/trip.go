@@ -79,13 +79,16 @@ func (p Place) Validate(name string) error {
 
 // Trip is a ride or a delivery.
 type Trip struct {
-	ID           string    `json:"id"`
-	Kind         string    `json:"kind"`
-	Status       string    `json:"status"`
-	RiderID      string    `json:"rider_id"`
-	DriverID     string    `json:"driver_id,omitempty"`
-	Pickup       Place     `json:"pickup"`
-	Dropoff      Place     `json:"dropoff"`
+	ID       string `json:"id"`
+	Kind     string `json:"kind"`
+	Status   string `json:"status"`
+	RiderID  string `json:"rider_id"`
+	DriverID string `json:"driver_id,omitempty"`
+	Pickup   Place  `json:"pickup"`
+	Dropoff  Place  `json:"dropoff"`
+	// Stops are the trip's stops in order (a ride: its pickup and its
+	// dropoff); Pickup is the first pickup, Dropoff the last drop.
+	Stops        []Stop    `json:"stops"`
 	Payment      string    `json:"payment"`
 	CancelReason string    `json:"cancel_reason,omitempty"`
 	CancelledBy  string    `json:"cancelled_by,omitempty"`
@@ -172,12 +175,15 @@ func ParseVersion(s string) (v int64, any bool, err error) {
 	return v, false, nil
 }
 
-// CreateRequest is the body of a new trip.
+// CreateRequest is the body of a new trip: a pickup and a dropoff (a
+// ride's two stops), or Stops (1 to MaxStops pickups and drops, the first a
+// pickup).
 type CreateRequest struct {
-	Kind    string `json:"kind"`
-	Pickup  Place  `json:"pickup"`
-	Dropoff Place  `json:"dropoff"`
-	Payment string `json:"payment"`
+	Kind    string      `json:"kind"`
+	Pickup  Place       `json:"pickup"`
+	Dropoff Place       `json:"dropoff"`
+	Stops   []StopInput `json:"stops,omitempty"`
+	Payment string      `json:"payment"`
 }
 
 // Normalize fills defaults (a cash ride) and validates the request
@@ -194,6 +200,9 @@ func (r *CreateRequest) Normalize() error {
 	}
 	if r.Payment != PaymentCash && r.Payment != PaymentOnline {
 		return fmt.Errorf("%w: payment must be %q or %q", ErrInvalid, PaymentCash, PaymentOnline)
+	}
+	if len(r.Stops) > 0 {
+		return r.normalizeStops()
 	}
 	if err := r.Pickup.Validate("pickup"); err != nil {
 		return err

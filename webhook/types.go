@@ -7,6 +7,7 @@ import (
 
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -16,6 +17,8 @@ import (
 var EventTypes = []string{
 	trip.EventCreated, trip.EventStatus, trip.EventAssigned, trip.EventCancelled,
 	trip.EventAddressChanged, trip.EventMessage, trip.EventETA,
+	trip.EventStopAdded, trip.EventStopRemoved, trip.EventStopReordered, trip.EventStopStatus,
+	trip.EventStopApproaching, trip.EventStopArrived, pod.EventProof,
 	dispatch.EventArriving,
 	payment.EventStatus,
 }

@@ -282,3 +282,37 @@ func TestInterruptStillReports(t *testing.T) {
 		t.Fatalf("report after interrupt: %+v\n%s", r, stdout.String())
 	}
 }
+
+// TestRunDeliveries: multi-stop deliveries end to end: each rider reads
+// its drops' PINs through a share link, each driver completes the drops
+// where it is with them (the geotag check passing); all 8 drops of the 4
+// deliveries complete, no PIN is refused, no durable event is lost.
+func TestRunDeliveries(t *testing.T) {
+	url := mustRunServer(t, fastFleet)
+	out := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"run", "--server", url, "--drivers", "8", "--riders", "4",
+		"--deliveries", "4", "--stops", "3", "--speedup", "60", "--duration", "1500s", "--trip-min-m", "300", "--trip-max-m", "900",
+		"--rider-think", "2s", "--pickup-dwell", "5s", "--accept-delay", "1s", "--accept-prob", "1",
+		"--cancel-prob", "0", "--offline-rate", "0", "--outlier-rate", "0", "--quiet", "--json", out}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	t.Log("\n" + stdout.String())
+	r := readReport(t, out)
+	d := r.Deliveries
+	if d.Trips != 4 || d.PINsRead != 8 {
+		t.Fatalf("deliveries %+v, want 4 trips with 8 PINs read", d)
+	}
+	if d.StopsCompleted != 8 || d.PINsEntered != 8 || d.PINsRefused != 0 {
+		t.Fatalf("deliveries %+v, want the 8 drops completed with their PINs, none refused", d)
+	}
+	if r.Events.Lost != 0 || r.Events.Duplicated != 0 || r.Events.OutOfOrder != 0 {
+		t.Errorf("durable events lost %d, duplicated %d, out of order %d", r.Events.Lost, r.Events.Duplicated, r.Events.OutOfOrder)
+	}
+	for _, e := range r.ErrorSample {
+		if strings.Contains(e.Message, "complete stop") {
+			t.Errorf("stop completion failed ×%d: %s", e.Count, e.Message)
+		}
+	}
+}

@@ -41,6 +41,10 @@ func printTable(w io.Writer, r metrics.Report) {
 		fmt.Fprintf(tw, "zone events\t%d zones: owed by the fixes %d, found %d, missing %d, out of order %d  (published %d: dwell %d, not shown by the fixes (offline, stale) %d)\n",
 			z.Zones, z.Owed, z.Found, z.Missing, z.OutOfOrder, z.Events, z.Dwell, z.Extra)
 	}
+	if d := r.Deliveries; d.Trips > 0 {
+		fmt.Fprintf(tw, "deliveries\ttrips %d  stops completed %d  PINs read %d  entered %d  refused %d\n",
+			d.Trips, d.StopsCompleted, d.PINsRead, d.PINsEntered, d.PINsRefused)
+	}
 	fmt.Fprintf(tw, "requests / errors / reconnects\t%d / %d / %d\n", r.Requests, r.Errors, r.Reconnects)
 	for i, e := range r.ErrorSample {
 		if i == 5 {

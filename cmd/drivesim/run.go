@@ -81,6 +81,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&cfg.Rider.TripMinM, "trip-min-m", 500, "shortest trip, straight-line metres")
 	fs.Float64Var(&cfg.Rider.TripMaxM, "trip-max-m", 2500, "longest trip, straight-line metres")
 	fs.Float64Var(&cfg.Rider.DeliveryShare, "delivery-share", 0.3, "share of requests that are deliveries")
+	fs.IntVar(&cfg.Rider.Deliveries, "deliveries", 0, "multi-stop deliveries among the first requests: a pickup then drops with a PIN each, which the rider reads through a share link and the driver enters at the drop")
+	fs.IntVar(&cfg.Rider.Stops, "stops", 3, "stops of each --deliveries trip (≥ 2: one pickup, the rest drops)")
 	fs.Float64Var(&cfg.Rider.CancelProb, "cancel-prob", 0.1, "chance a rider cancels before pickup")
 	fs.Float64Var(&cfg.Rider.ChangeProb, "change-prob", 0.1, "chance a rider changes the dropoff on the way")
 	fs.Float64Var(&cfg.Rider.ChatProb, "chat-prob", 0.3, "chance a rider sends a chat message")

@@ -54,6 +54,8 @@ type Config struct {
 	PodDir          string // HEXTRACK_POD_DIR, --pod-dir
 	PodMaxPhoto     int64  // HEXTRACK_POD_MAX_PHOTO, --pod-max-photo
 	PodMaxSignature int64  // HEXTRACK_POD_MAX_SIGNATURE, --pod-max-signature
+	// Stops (stops.go): the completion geotag radius, arrival thresholds.
+	Stops StopSettings // HEXTRACK_STOP_*
 	// Online payments of deliveries (payments.go).
 	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
@@ -221,6 +223,7 @@ func parseServe(args []string) (Config, error) {
 	}
 	zoneFlags(fs, &c.Zones)
 	podFlags(fs, &c)
+	stopFlags(fs, &c.Stops)
 	allowHosts := webhookFlags(fs, &c)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {

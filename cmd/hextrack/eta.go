@@ -299,10 +299,11 @@ func (a arrivalEstimator) EstimateSeconds(ctx context.Context, from, to geo.Poin
 var _ driver.Estimator = arrivalEstimator{}
 
 // wireDispatch gives dispatch the ETA engine's pieces: the estimator of
-// trip.arriving, and the router of the trip.route commands (the road
+// trip.arriving (also the trips' stop.approaching), and the router of the trip.route commands (the road
 // graph's paths when a map is loaded, else straight legs).
-func (p *etaParts) wireDispatch(d *dispatchredis.Dispatcher, drivers dispatch.Positions) {
+func (p *etaParts) wireDispatch(d *dispatchredis.Dispatcher, drivers dispatch.Positions, trips *tripredis.Service) {
 	d.SetEstimator(arrivalEstimator{p})
+	trips.SetEstimator(arrivalEstimator{p}) // stop.approaching
 	r := dispatch.Router{Positions: drivers}
 	if p.graph != nil {
 		r.Paths = roadPaths{p.graph}
@@ -349,6 +350,7 @@ func (p *etaParts) liveETA(trips *tripredis.Service, log *slog.Logger) *live.Ser
 	}
 	return live.New(trips.ETAs(), router, live.Config{
 		ShouldEmit: eta.ShouldEmit,
+		StopLegs:   router, // the per-stop ETAs of trip.eta, by the same router
 		ModelOf:    p.modelName,
 		Accuracy:   p.acc,
 		Now:        trips.Config().Now,

@@ -266,11 +266,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.Drivers.Listen(m.ZoneTracker)
-	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, tripredis.Config{Prefix: c.Prefix, Logger: m.Logger})
+	m.Trips = tripredis.NewService(m.rdb, m.Feed, m.Drivers, c.Stops.apply(tripredis.Config{Prefix: c.Prefix, Logger: m.Logger}))
 	m.Drivers.Listen(m.Trips.Tracker())
+	m.Drivers.Listen(m.Trips.StopWatch())
 	opsCfg := opsredis.Config{Prefix: c.Prefix, Stale: idx.Stale(), TripTTL: m.Trips.Config().TripTTL, Logger: m.Logger}
 	if m.Proofs, err = openProofs(c, m.rdb, m.Feed.Publisher, m.Trips.Config().TripTTL, m.Logger); err != nil {
 		return err
+	}
+	if m.Proofs != nil { // else a stop needing a photo or signature can't be completed (proof_required)
+		m.Trips.SetProofFiles(m.Proofs)
 	}
 	m.Trips.Observe(opsredis.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
 	m.Ops = opsredis.New(m.rdb, m.Trips.Store(), opsCfg)
@@ -284,7 +288,7 @@ func (m *Main) Run(ctx context.Context) error {
 		OfferTimeout: c.OfferTimeout, Timeout: c.DispatchTimeout, LeaseTTL: c.LeaseTTL, Logger: m.Logger})
 	m.Trips.SetHook(m.Dispatch)
 	m.Drivers.Listen(m.Dispatch.Arrivals())
-	m.ETA.wireDispatch(m.Dispatch, m.Drivers)
+	m.ETA.wireDispatch(m.Dispatch, m.Drivers, m.Trips)
 	m.TripETA = m.ETA.liveETA(m.Trips, m.Logger)
 	m.Trips.Observe(m.TripETA)
 	m.Drivers.Listen(m.TripETA)
@@ -315,6 +319,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.trimLoop(bg, idx)
 	go func() { _ = m.ETA.feeder.Run(bg) }()
 	go func() { _ = m.Trips.Tracker().Run(bg) }()
+	go func() { _ = m.Trips.StopWatch().Run(bg) }()
 	go func() { _ = m.TripETA.Run(bg) }()
 	go func() { _ = m.ZoneTracker.Run(bg) }()
 	rctx, stopReport := context.WithCancel(bg)

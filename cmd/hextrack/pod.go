@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"github.com/hextrack/hextrack/feed/feedredis"
 	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/pod/podredis"
+	"github.com/hextrack/hextrack/trip"
+	"github.com/hextrack/hextrack/trip/tripredis"
 )
 
 var (
@@ -27,15 +28,9 @@ var (
 	_ pod.Store       = (*podredis.Store)(nil)
 	_ pod.Publisher   = (*feedredis.Publisher)(nil)
 	_ blob.Store      = (*blob.Disk)(nil)
-	_ proofFilesShape = (*pod.Service)(nil)
+	_ trip.ProofFiles = (*pod.Service)(nil)
+	_ podapi.Stops    = (*tripredis.Service)(nil)
 )
-
-// proofFilesShape is trip.ProofFiles (the stop lifecycle asks whether a
-// stop has its photo or signature); at merge, check *pod.Service against
-// trip.ProofFiles itself and hand it to the trip service.
-type proofFilesShape interface {
-	Has(ctx context.Context, tripID, stopID, kind string) (bool, error)
-}
 
 // podFlags registers the proof-of-delivery flags (serve).
 func podFlags(fs *flag.FlagSet, c *Config) {
@@ -85,15 +80,11 @@ func openProofs(c *Config, rdb redis.UniversalClient, pub pod.Publisher, tripTTL
 
 // proofRoutes are the proof-of-delivery routes over the node's proofs,
 // trip views (archived trips included) and stops. The stop lifecycle's
-// DropStop is found on the trip service when it has one; until then
-// uploads answer 503.
+// Uploads are checked against the stop lifecycle (tripredis.Service's
+// DropStop).
 func proofRoutes(m *Main, views api.TripViews) api.Routes {
 	if m.Proofs == nil {
 		return podapi.New(nil, nil, views, pod.Config{})
 	}
-	var stops podapi.Stops
-	if s, ok := any(m.Trips).(podapi.Stops); ok {
-		stops = s
-	}
-	return podapi.New(m.Proofs, stops, views, m.Proofs.Config())
+	return podapi.New(m.Proofs, m.Trips, views, m.Proofs.Config())
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/hextrack/hextrack/api"
 	"github.com/hextrack/hextrack/api/driverws"
 	"github.com/hextrack/hextrack/api/sse"
+	"github.com/hextrack/hextrack/api/stops"
 	"github.com/hextrack/hextrack/api/suspensions"
 	"github.com/hextrack/hextrack/api/zones"
 	"github.com/hextrack/hextrack/dispatch"
@@ -139,7 +140,8 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Payments: m.Payments, Webhooks: m.Webhooks,
 		Ops:      m.Ops,
 		Keys:     keys,
-		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views)},
+		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views),
+			stops.New(servedStops{Service: m.Trips.Stops(), zones: m.Zones})},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

@@ -63,8 +63,15 @@ type servedTrips struct {
 }
 
 func (t servedTrips) Create(ctx context.Context, a trip.Actor, idemKey string, r trip.CreateRequest) (trip.Snapshot, bool, error) {
-	for _, p := range []trip.Place{r.Pickup, r.Dropoff} {
-		if err := t.zones.Serves(ctx, geo.Point{Lat: p.Lat, Lng: p.Lng}); err != nil {
+	pts := []geo.Point{{Lat: r.Pickup.Lat, Lng: r.Pickup.Lng}, {Lat: r.Dropoff.Lat, Lng: r.Dropoff.Lng}}
+	if len(r.Stops) > 0 { // a request with stops names no pickup or dropoff
+		pts = pts[:0]
+		for _, s := range r.Stops {
+			pts = append(pts, geo.Point{Lat: s.Location.Lat, Lng: s.Location.Lng})
+		}
+	}
+	for _, p := range pts {
+		if err := t.zones.Serves(ctx, p); err != nil {
 			return trip.Snapshot{}, false, err
 		}
 	}

@@ -44,6 +44,10 @@ type Config struct {
 	// last emitted one to be a trip.eta event (cmd passes eta.ShouldEmit).
 	// A first ETA of a leg is always emitted. Zero: any change.
 	ShouldEmit func(prev, next float64) bool
+	// StopLegs estimates the legs between a trip's open stops for
+	// trip.eta's "stops" (cmd passes the Service's own RouteEstimator, so
+	// both come from one estimator). Zero: trip.eta carries no "stops".
+	StopLegs RouteEstimator
 	// Model names the ETA model the RouteEstimator serves, sent in each
 	// trip.eta as "model". Zero: none named.
 	Model *trip.ETAModel
@@ -373,7 +377,8 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 	prev := in.EmittedSeconds
 	emit := in.EmittedTarget != in.Leg+":"+in.Target || (secs != prev && l.cfg.ShouldEmit(prev, secs))
 	stored, emitted, err := l.trips.Store(ctx, id, trip.ETAWrite{In: in, Seconds: secs, Meters: meters, Now: now,
-		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt, Model: model})
+		Arrive: now.Add(time.Duration(secs) * time.Second), Emit: emit, FixAt: fixAt, Model: model,
+		Stops: l.stopETAs(ctx, in.Open, from, to, secs)})
 	if err != nil {
 		return err
 	}
@@ -381,6 +386,35 @@ func (l *Service) estimate(ctx context.Context, id string, m *driver.Move, force
 		l.cfg.Metrics.Computed(time.Since(start), emitted)
 	}
 	return nil
+}
+
+// stopETAs are the cumulative ETAs of the open stops in order, from the
+// driver at from through each stop, by Config.StopLegs (a first stop at
+// the estimate's target reuses its secs); nil when one leg cannot be
+// estimated.
+func (l *Service) stopETAs(ctx context.Context, open []trip.Stop, from, to geo.Point, secs float64) []trip.StopETA {
+	if len(open) == 0 || l.cfg.StopLegs == nil {
+		return nil
+	}
+	out := make([]trip.StopETA, 0, len(open))
+	at, total := from, 0.0
+	for i, st := range open {
+		p := geo.Point{Lat: st.Location.Lat, Lng: st.Location.Lng}
+		leg := secs
+		if i > 0 || p != to {
+			rctx, cancel := context.WithTimeout(ctx, l.cfg.Timeout)
+			s, _, err := l.cfg.StopLegs.Estimate(rctx, at, p)
+			cancel()
+			if err != nil || math.IsNaN(s) || math.IsInf(s, 0) {
+				return nil
+			}
+			leg = s
+		}
+		total += max(leg, 0)
+		out = append(out, trip.StopETA{StopID: st.ID, Seconds: math.Round(total)})
+		at = p
+	}
+	return out
 }
 
 // observe records the accuracy of a completed trip's legs: the first ETA

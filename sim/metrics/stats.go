@@ -26,6 +26,12 @@ type Counters struct {
 	DropoffChanges atomic.Int64
 	Messages       atomic.Int64
 
+	Deliveries     atomic.Int64 // multi-stop deliveries requested
+	StopsCompleted atomic.Int64 // stops the drivers completed through the stop route
+	PINsRead       atomic.Int64 // PINs riders read through their trip's share link
+	PINsEntered    atomic.Int64 // stop completions that carried a PIN
+	PINsRefused    atomic.Int64 // of those, refused (invalid_pin, pin_attempts_exhausted)
+
 	PingsSent      atomic.Int64
 	PingsAcked     atomic.Int64
 	PingsRejected  atomic.Int64
@@ -120,6 +126,14 @@ type Report struct {
 		Messages       int64 `json:"messages"`
 		Outages        int64 `json:"outages"`
 	} `json:"actions"`
+	// Deliveries are the multi-stop deliveries (drivesim run --deliveries).
+	Deliveries struct {
+		Trips          int64 `json:"trips"`
+		StopsCompleted int64 `json:"stops_completed"`
+		PINsRead       int64 `json:"pins_read"`
+		PINsEntered    int64 `json:"pins_entered"`
+		PINsRefused    int64 `json:"pins_refused"`
+	} `json:"deliveries"`
 	Requests    int64        `json:"requests"`
 	Errors      int64        `json:"errors"`
 	Reconnects  int64        `json:"reconnects"`
@@ -213,6 +227,8 @@ func (s *Stats) Report(mode string) Report {
 	r.Actions.DropoffChanges = c.DropoffChanges.Load()
 	r.Actions.Messages = c.Messages.Load()
 	r.Actions.Outages = c.Outages.Load()
+	r.Deliveries.Trips, r.Deliveries.StopsCompleted = c.Deliveries.Load(), c.StopsCompleted.Load()
+	r.Deliveries.PINsRead, r.Deliveries.PINsEntered, r.Deliveries.PINsRefused = c.PINsRead.Load(), c.PINsEntered.Load(), c.PINsRefused.Load()
 	r.Requests = c.Requests.Load()
 	r.Errors = c.Errors.Load()
 	r.Reconnects = c.Reconnects.Load()

@@ -45,6 +45,17 @@
 // to the trip.Observers (the ops index, live ETAs) and then to the
 // trip.Hook (dispatch, which may also veto an accept).
 //
+// # Stops
+//
+// Stops (stops.go, stopbase.go, stopguard.go, pin.go) changes a trip's
+// stops: each change reads the trip, applies one of trip's list rules and
+// commits with stopScript (stopcommit.go) only if the version is still the
+// one read (If-Match, or a retry), writing the stops, the version and the
+// stop.* events at once. A completion checks the geotag, the proofs
+// (trip.ProofFiles) and the PIN (its wrong attempts counted in one
+// script). StopWatch, a driver.Listener, fires stop.approaching and
+// stop.arrived once per stop: the event's script sets a flag field.
+//
 // # ETA storage
 //
 // ETAs keeps what live.Service computes in the trip hash: the estimate gate
@@ -55,7 +66,7 @@
 // pickup leg, driver_arrived records its end, a new dropoff forgets the
 // dropoff promise (etaPairs, in the transition's own script).
 //
-// tripredis imports trip, feed, driver (for driver.Move), go-redis and
-// internal helpers; it never imports dispatch, payment, ops, eta, api,
-// web, echo or gorilla.
+// tripredis imports trip, feed, driver (for driver.Move and
+// driver.Estimator), geo, go-redis and internal helpers; it never imports
+// dispatch, payment, ops, eta, api, web, echo or gorilla.
 package tripredis

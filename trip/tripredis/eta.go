@@ -98,7 +98,7 @@ func legOf(status string) (leg, field, allowed string) {
 }
 
 var etaFields = []string{"status", "driver", "pickup", "dropoff", "loc_drv", "loc_ts", "loc_lat", "loc_lng",
-	"eta_es", "eta_etgt", "eta_erv", "eta_fix_ms"}
+	"eta_es", "eta_etgt", "eta_erv", "eta_fix_ms", "stops", "id"}
 
 // OpenGate opens trip id's estimate gate if at least every passed since
 // its last opening (force: whatever the time) and reads the estimate's
@@ -141,6 +141,12 @@ func (s *ETAs) OpenGate(ctx context.Context, id string, now time.Time, every tim
 			in.Leg, in.To, in.Target, in.Pickup = leg, to, h[field], pick
 		}
 	}
+	t := decodeTrip(h)
+	for _, st := range t.Stops {
+		if !st.Final() {
+			in.Open = append(in.Open, st)
+		}
+	}
 	if h["loc_drv"] != "" && h["loc_drv"] == in.Driver {
 		in.Fix = decodeLocation(map[string]string{"locseq": "1", "loc_drv": h["loc_drv"], "loc_ts": h["loc_ts"],
 			"loc_lat": h["loc_lat"], "loc_lng": h["loc_lng"]})
@@ -164,7 +170,8 @@ func (s *ETAs) Store(ctx context.Context, id string, w trip.ETAWrite) (stored, e
 		ArriveAt  time.Time      `json:"arrive_at"`
 		DistanceM float64        `json:"distance_m"`
 		Model     *trip.ETAModel `json:"model,omitempty"`
-	}{id, leg, w.Seconds, w.Arrive.UTC().Truncate(time.Millisecond), w.Meters, w.Model})
+		Stops     []trip.StopETA `json:"stops,omitempty"`
+	}{id, leg, w.Seconds, w.Arrive.UTC().Truncate(time.Millisecond), w.Meters, w.Model, w.Stops})
 	data := `{"route_version":__RV__,` + string(body[1:])
 	fkeys, fargs, err := s.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(id), Type: trip.EventETA, TS: w.Now})
 	if err != nil {

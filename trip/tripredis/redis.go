@@ -229,6 +229,7 @@ func decodeTrip(m map[string]string) trip.Trip {
 	t.Version, _ = strconv.ParseInt(m["version"], 10, 64)
 	t.CreatedAt = msTime(m["created"])
 	t.UpdatedAt = msTime(m["updated"])
+	t.Stops = decodeStops(m, t)
 	return t
 }
 

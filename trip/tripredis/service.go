@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/hextrack/hextrack/driver"
 	"github.com/hextrack/hextrack/feed"
 	"github.com/hextrack/hextrack/internal/autopipe"
 	"github.com/hextrack/hextrack/trip"
@@ -65,6 +66,14 @@ type Config struct {
 	// location rate: 4 delivered ~400 trips/s under make bench's fan-out
 	// (2,500 pings/s) and the per-trip queue added seconds.
 	Workers int
+	// Stops (docs/deliveries.md): a stop completed farther than
+	// StopCompleteRadius (m) is refused unless ops override;
+	// stop.approaching when the ETA to the next open stop first falls
+	// under StopApproachingETA (CitySpeed m/s without an estimator);
+	// stop.arrived within StopArrivedRadius (m) for StopArrivedDwell.
+	// Zero: 150, 2m, 8.3, 50, 20s.
+	StopCompleteRadius, CitySpeed, StopArrivedRadius float64
+	StopApproachingETA, StopArrivedDwell             time.Duration
 	// Now returns the current time. Zero: time.Now.
 	Now func() time.Time
 	// Logger. Zero: slog.Default().
@@ -98,6 +107,21 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 64
+	}
+	if c.StopCompleteRadius <= 0 {
+		c.StopCompleteRadius = 150
+	}
+	if c.StopApproachingETA <= 0 {
+		c.StopApproachingETA = 2 * time.Minute
+	}
+	if c.StopArrivedRadius <= 0 {
+		c.StopArrivedRadius = 50
+	}
+	if c.StopArrivedDwell <= 0 {
+		c.StopArrivedDwell = 20 * time.Second
+	}
+	if c.CitySpeed <= 0 {
+		c.CitySpeed = 8.3
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -141,6 +165,8 @@ type Service struct {
 	chat     *Chat
 	tracker  *Tracker
 	etas     *ETAs
+	stops    *Stops
+	watch    *StopWatch
 }
 
 // Metrics receives figures; a nil func is skipped.
@@ -158,7 +184,31 @@ func NewService(rdb redis.UniversalClient, f Feed, d Drivers, cfg Config) *Servi
 	s.store.shares = s.shares
 	s.chat.store = s.store
 	s.tracker = newTracker(b)
+	s.stops = &Stops{&stopBase{base: b, store: s.store, commits: s.commits, drivers: d, guard: &stopGuard{base: b}}}
+	s.watch = newStopWatch(s.stops)
 	return s
+}
+
+// Stops changes trips' stops.
+func (s *Service) Stops() *Stops { return s.stops }
+
+// StopWatch fires stop.approaching and stop.arrived (a driver.Listener;
+// run it).
+func (s *Service) StopWatch() *StopWatch { return s.watch }
+
+// SetProofFiles installs the store of proof-of-delivery uploads asked
+// when a drop stop's policy requires a photo or a signature (nil: none is
+// ever found). Call before serving.
+func (s *Service) SetProofFiles(p trip.ProofFiles) { s.stops.guard.proofs = p }
+
+// SetEstimator sets the ETA engine of stop.approaching (nil: the straight
+// line at Config.CitySpeed). Call before serving.
+func (s *Service) SetEstimator(e driver.Estimator) { s.watch.est = e }
+
+// DropStop checks that stopID is an open drop stop of trip tripID driven
+// by driverID (Stops.DropStop): proof uploads call it.
+func (s *Service) DropStop(ctx context.Context, tripID, stopID, driverID string) error {
+	return s.stops.DropStop(ctx, tripID, stopID, driverID)
 }
 
 // Store reads trips (snapshots, ETags, access checks, location, path).
@@ -238,8 +288,20 @@ func (s *Service) Create(ctx context.Context, a trip.Actor, idemKey string, r tr
 	t.UpdatedAt = t.CreatedAt
 	pick, _ := json.Marshal(r.Pickup)
 	drop, _ := json.Marshal(r.Dropoff)
+	ins := r.StopInputs()
+	t.Stops = make([]trip.Stop, len(ins))
+	for i, in := range ins {
+		t.Stops[i] = in.Stop("s" + strconv.Itoa(i+1))
+	}
+	stops, _ := json.Marshal(t.Stops)
 	pairs := []string{"id", id, "kind", t.Kind, "status", t.Status, "rider", t.RiderID, "pickup", string(pick),
-		"dropoff", string(drop), "payment", t.Payment, "created", nowMS(now), "updated", nowMS(now)}
+		"dropoff", string(drop), "payment", t.Payment, "created", nowMS(now), "updated", nowMS(now),
+		"stops", string(stops), "stopseq", strconv.Itoa(len(t.Stops))}
+	for _, st := range t.Stops {
+		if st.Proof != nil && st.Proof.PIN {
+			pairs = append(pairs, pinPairs(id, st.ID, trip.NewPIN())...)
+		}
+	}
 	data, _ := json.Marshal(map[string]any{"trip_id": id, "trip": t, "status": t.Status, "version": 1})
 	fkeys, fargs, err := s.feed.PublishParams(ctx, feed.Publication{Topic: trip.Topic(id), Type: trip.EventCreated, Data: data, TS: now})
 	if err != nil {
@@ -257,13 +319,23 @@ func (s *Service) Create(ctx context.Context, a trip.Actor, idemKey string, r tr
 	case "mismatch":
 		return trip.Snapshot{}, false, fmt.Errorf("%w: key %q was used for another trip request", trip.ErrIdempotencyMismatch, clip(idemKey))
 	case "exists":
-		snap, err := s.store.snapshot(ctx, id)
+		snap, err := s.creatorSnapshot(ctx, id)
 		return snap, false, err
 	}
 	s.count(trip.ActCreate, t.Status)
 	s.notify(ctx, trip.Change{Trip: t, Action: trip.ActCreate, To: t.Status, Actor: a, EventID: res[1], At: now}) // observers, dispatch
-	snap, err := s.store.snapshot(ctx, id)
+	snap, err := s.creatorSnapshot(ctx, id)
 	return snap, true, err
+}
+
+// creatorSnapshot is a new trip's snapshot for its creator: with the PINs
+// of its drop stops.
+func (s *Service) creatorSnapshot(ctx context.Context, id string) (trip.Snapshot, error) {
+	snap, err := s.store.snapshot(ctx, id)
+	if err != nil {
+		return snap, err
+	}
+	return snap, s.withPINs(ctx, &snap)
 }
 
 func clip(s string) string {
@@ -362,6 +434,12 @@ func (s *Service) Act(ctx context.Context, id string, a trip.Actor, action, reas
 		}
 		return s.store.snapshot(ctx, id)
 	}
+	if rule.Action == trip.ActPickup || rule.Action == trip.ActComplete {
+		// The ride's pickup and complete move its stops too (stopact.go).
+		if snap, handled, err := s.stops.legacy(ctx, t, a, rule); handled {
+			return snap, err
+		}
+	}
 	leaving := rule.To == trip.StatusRequested || rule.To == trip.StatusCancelled || rule.To == trip.StatusCompleted || rule.To == trip.StatusExpired
 	requiredDriver := ""
 	if a.Role == trip.RoleDriver {
@@ -455,10 +533,7 @@ func (s *Service) ChangeDropoff(ctx context.Context, id string, a trip.Actor, p 
 	if !trip.Owns(a, t, trip.ActDropoff) {
 		return trip.Snapshot{}, fmt.Errorf("%w: trip %s is not yours", trip.ErrForbidden, id)
 	}
-	drop, _ := json.Marshal(p)
-	_, err = s.transition(ctx, t, a, trip.ActDropoff, rule.From, "", "", ifMatch,
-		map[string]any{"dropoff": p, "by": roleName(a.Role)}, append([]string{"dropoff", string(drop)}, etaForgetDropoff...)...)
-	if err != nil {
+	if err := s.stops.changeDropoff(ctx, t, a, rule, p, ifMatch); err != nil { // the last drop stop moves too
 		return trip.Snapshot{}, err
 	}
 	return s.store.snapshot(ctx, id)

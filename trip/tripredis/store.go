@@ -52,6 +52,13 @@ func (s *Store) Snapshot(ctx context.Context, id string, a trip.Actor) (trip.Sna
 	if err := s.authorizeView(ctx, a, snap.Trip); err != nil {
 		return trip.Snapshot{}, err
 	}
+	if a.Role == trip.RoleRider || a.Role == trip.RoleViewer {
+		// The recipient reads the delivery PINs; the driver, who enters
+		// them, never does.
+		if err := s.withPINs(ctx, &snap); err != nil {
+			return trip.Snapshot{}, err
+		}
+	}
 	return snap, nil
 }
 
