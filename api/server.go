@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -176,26 +175,10 @@ func New(cfg Config, d Deps) *Server {
 		authenticate(s.auth, d.Keys),
 		s.health.streamGate, // no data store: streams refused with 503 (health.go)
 		s.lim.admitStream, s.lim.perSubject,
-		s.forgetTripPolls,
+		pc.ForgetTripChanges, // a change through this node: polls of the trip read Redis again
 	)
 	s.routes()
 	return s
-}
-
-// forgetTripPolls: a change to a trip through a route of a package of its
-// own (api/stops) forgets the trip's cached poll tag before its answer
-// is written, as tripHandlers.trip does for api's own trip routes.
-func (s *Server) forgetTripPolls(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		m, pc := c.Request().Method, s.trips.polls
-		if pc == nil || m == http.MethodGet || m == http.MethodHead || !strings.HasPrefix(c.Path(), "/v1/trips/:id/stops") {
-			return next(c)
-		}
-		id := c.Param("id")
-		c.Response().Before(func() { pc.Forget(id) })
-		defer pc.Forget(id)
-		return next(c)
-	}
 }
 
 // requestIDs is echo's RequestID without its per-request crypto/rand

@@ -138,9 +138,9 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Shares: m.Trips.Shares(), Chat: m.Trips.Chat(), Feed: feeds,
 		Commands: commandStreams{m.Commands}, CommandPolls: m.Commands, Sessions: m.Commands,
 		Payments: m.Payments, Webhooks: m.Webhooks,
-		Ops:      m.Ops,
-		Keys:     keys,
-		Routes:   []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views),
+		Ops:  m.Ops,
+		Keys: keys,
+		Routes: []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views),
 			stops.New(servedStops{Service: m.Trips.Stops(), zones: m.Zones})},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
