@@ -175,13 +175,11 @@ func New(cfg Config, d Deps) *Server {
 		authenticate(s.auth, d.Keys),
 		s.health.streamGate, // no data store: streams refused with 503 (health.go)
 		s.lim.admitStream, s.lim.perSubject,
+		pc.ForgetTripChanges, // a change through this node: polls of the trip read Redis again
 	)
 	s.routes()
 	return s
 }
-
-// ForgetPoll forgets trip id's cached poll tags (api/stops' changes).
-func (s *Server) ForgetPoll(id string) { s.trips.polls.Forget(id) }
 
 // requestIDs is echo's RequestID without its per-request crypto/rand
 // read: a client's (or proxy's) X-Request-Id is kept, otherwise the id is

@@ -54,21 +54,13 @@ func (s *Server) tripRoutes() {
 	g.POST("/:id/reassign", caller.GuardScope(t.trip(t.tripAction(trip.ActReassign)), tokens.ScopeOps, tokens.RoleOps))
 }
 
-// trip wraps a trip handler: 503 when this server has no trip service, and
-// a change forgets the trip's cached poll tag.
+// trip wraps a trip handler: 503 when this server has no trip service. (A
+// change forgets the trip's cached poll tag: pollcache's ForgetTripChanges
+// middleware.)
 func (s *tripHandlers) trip(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if s.trips == nil || s.views == nil || s.snaps == nil || s.shares == nil || s.chat == nil || s.feed == nil {
 			return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "trips are not served by this node"}
-		}
-		if m := c.Request().Method; m != http.MethodGet && m != http.MethodHead {
-			// A change through this node: polls of the trip read Redis
-			// again from here on. Forgotten before the response is
-			// written (the change is made by then), and again after.
-			if id := c.Param("id"); id != "" && s.polls != nil {
-				c.Response().Before(func() { s.polls.Forget(id) })
-				defer s.polls.Forget(id)
-			}
 		}
 		return h(c)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hextrack/hextrack/dispatch"
 	"github.com/hextrack/hextrack/payment"
+	"github.com/hextrack/hextrack/pod"
 	"github.com/hextrack/hextrack/trip"
 )
 
@@ -17,7 +18,7 @@ var EventTypes = []string{
 	trip.EventCreated, trip.EventStatus, trip.EventAssigned, trip.EventCancelled,
 	trip.EventAddressChanged, trip.EventMessage, trip.EventETA,
 	trip.EventStopAdded, trip.EventStopRemoved, trip.EventStopReordered, trip.EventStopStatus,
-	trip.EventStopApproaching, trip.EventStopArrived,
+	trip.EventStopApproaching, trip.EventStopArrived, pod.EventProof,
 	dispatch.EventArriving,
 	payment.EventStatus,
 }

@@ -1,8 +1,12 @@
 package pollcache
 
 import (
+	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/labstack/echo/v4"
 )
 
 // Cache remembers, for a short time, the validator a poll of a trip or
@@ -171,5 +175,21 @@ func (pc *Cache) sweep() {
 			break
 		}
 		delete(pc.trips, id)
+	}
+}
+
+// ForgetTripChanges is echo middleware: a request that may change a trip
+// (any method but GET and HEAD on a route under /v1/trips/:id, api's own
+// or a package's like api/stops) forgets the trip's entries before its
+// answer is written (the change is made by then), and again after.
+func (pc *Cache) ForgetTripChanges(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		m, id := c.Request().Method, c.Param("id")
+		if pc == nil || m == http.MethodGet || m == http.MethodHead || id == "" || !strings.HasPrefix(c.Path(), "/v1/trips/:id") {
+			return next(c)
+		}
+		c.Response().Before(func() { pc.Forget(id) })
+		defer pc.Forget(id)
+		return next(c)
 	}
 }

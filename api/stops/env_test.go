@@ -62,7 +62,6 @@ func newEnv(t *testing.T, cfg tripredis.Config) *env {
 	srv := api.New(api.Config{JWTSecret: []byte(secret), Dev: true, PollCacheTTL: time.Minute, Limits: api.LimitConfig{SubjectRate: -1, IPRate: -1, StreamIPRate: -1, StreamRate: -1}},
 		api.Deps{Pings: drivers, Drivers: drivers, Trips: trips, TripViews: trips.Store(), Snapshots: trips.Store(),
 			Shares: trips.Shares(), Chat: trips.Chat(), Feed: feedStreams{b}, Routes: []api.Routes{routes}})
-	routes.SetForget(srv.ForgetPoll)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		ts.CloseClientConnections()

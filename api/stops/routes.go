@@ -39,16 +39,7 @@ type Service interface {
 }
 
 // Routes are the stop routes.
-type Routes struct {
-	svc    Service
-	forget func(tripID string) // nil: none
-}
-
-// SetForget gives the node's poll cache's Forget (api.Server.ForgetPoll):
-// every change forgets the trip's cached poll tags before its answer is
-// written and again after, so a poller sees it at once. Call it before
-// serving.
-func (r *Routes) SetForget(f func(tripID string)) { r.forget = f }
+type Routes struct{ svc Service }
 
 // New returns the routes over svc; nil svc: every route answers
 // feed.ErrUnavailable (503).
@@ -66,15 +57,12 @@ func (r *Routes) Register(e *echo.Echo) {
 }
 
 // guard is caller.Guard for roles, answering 503 when the routes have no
-// service, and forgetting the trip's poll tags.
+// service. (A change forgets the trip's cached poll tags: api's
+// pollcache.ForgetTripChanges middleware.)
 func (r *Routes) guard(h echo.HandlerFunc, roles ...string) echo.HandlerFunc {
 	return caller.Guard(func(c echo.Context) error {
 		if r.svc == nil {
 			return fmt.Errorf("%w: trips are not served by this node", feed.ErrUnavailable)
-		}
-		if id := c.Param("id"); r.forget != nil { // every route changes the trip
-			c.Response().Before(func() { r.forget(id) })
-			defer r.forget(id)
 		}
 		return h(c)
 	}, roles...)

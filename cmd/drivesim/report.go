@@ -37,13 +37,13 @@ func printTable(w io.Writer, r metrics.Report) {
 		r.Throughput.PingsPerS, r.Throughput.RequestsPerS, r.Throughput.EventsPerS, r.Throughput.LocationsPerS)
 	fmt.Fprintf(tw, "actions\toffers %d  declined %d  missed %d  accepted %d  cancels %d  dropoff changes %d  messages %d  outages %d\n",
 		r.Actions.Offers, r.Actions.Declined, r.Actions.Missed, r.Actions.Accepted, r.Actions.Cancels, r.Actions.DropoffChanges, r.Actions.Messages, r.Actions.Outages)
-	if d := r.Deliveries; d.Trips > 0 {
-		fmt.Fprintf(tw, "deliveries\ttrips %d  stops completed %d  PINs read %d  entered %d  refused %d\n",
-			d.Trips, d.StopsCompleted, d.PINsRead, d.PINsEntered, d.PINsRefused)
-	}
 	if z := r.Zones; z != nil {
 		fmt.Fprintf(tw, "zone events\t%d zones: owed by the fixes %d, found %d, missing %d, out of order %d  (published %d: dwell %d, not shown by the fixes (offline, stale) %d)\n",
 			z.Zones, z.Owed, z.Found, z.Missing, z.OutOfOrder, z.Events, z.Dwell, z.Extra)
+	}
+	if d := r.Deliveries; d.Trips > 0 {
+		fmt.Fprintf(tw, "deliveries\ttrips %d  stops completed %d  PINs read %d  entered %d  refused %d\n",
+			d.Trips, d.StopsCompleted, d.PINsRead, d.PINsEntered, d.PINsRefused)
 	}
 	fmt.Fprintf(tw, "requests / errors / reconnects\t%d / %d / %d\n", r.Requests, r.Errors, r.Reconnects)
 	for i, e := range r.ErrorSample {

@@ -48,14 +48,14 @@ type Config struct {
 	WSOrigins       []string      // HEXTRACK_WS_ORIGINS: comma-separated browser origins allowed on the driver WebSocket
 	// Zones (zones.go): limits and the default dwell delay.
 	Zones zone.Config // HEXTRACK_ZONE_MAX_VERTICES, HEXTRACK_ZONE_MAX_AREA_KM2, HEXTRACK_ZONE_DWELL
-	// Stops (stops.go): the completion geotag radius, arrival thresholds.
-	Stops StopSettings // HEXTRACK_STOP_*
 	// Proof of delivery (pod.go): where photos and signatures are kept
 	// (empty: <DataDir>/pod; neither: no proofs) and their size limits in
 	// bytes (0: 5 MiB and 512 KiB).
 	PodDir          string // HEXTRACK_POD_DIR, --pod-dir
 	PodMaxPhoto     int64  // HEXTRACK_POD_MAX_PHOTO, --pod-max-photo
 	PodMaxSignature int64  // HEXTRACK_POD_MAX_SIGNATURE, --pod-max-signature
+	// Stops (stops.go): the completion geotag radius, arrival thresholds.
+	Stops StopSettings // HEXTRACK_STOP_*
 	// Online payments of deliveries (payments.go).
 	Payment PaymentSettings // HEXTRACK_PAYMENT_*: webhook secrets, gateway URL, currency
 	// Abuse resistance (zero: the driver/api defaults; a negative rate: off).
@@ -222,8 +222,8 @@ func parseServe(args []string) (Config, error) {
 		return c, err
 	}
 	zoneFlags(fs, &c.Zones)
-	stopFlags(fs, &c.Stops)
 	podFlags(fs, &c)
+	stopFlags(fs, &c.Stops)
 	allowHosts := webhookFlags(fs, &c)
 	cors, proxies := limitFlags(fs, &c)
 	if err := paymentFlags(fs, &c.Payment); err != nil {

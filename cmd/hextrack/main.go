@@ -22,7 +22,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/hextrack/hextrack/api"
-	"github.com/hextrack/hextrack/api/stops"
 	"github.com/hextrack/hextrack/api/zones"
 	"github.com/hextrack/hextrack/archive/archiveredis"
 	"github.com/hextrack/hextrack/archive/sqlstore"
@@ -188,7 +187,6 @@ type Main struct {
 	export       *natsExport        // nil: no NATS export (natsexport.go)
 	hooks        *nodeWebhooks      // nil: no archive, no webhooks (webhooks.go)
 	zoneRoutes   *zones.Routes      // the zone routes, told when the node drains
-	stopRoutes   *stops.Routes      // the stop routes, given the poll cache's Forget
 	stopReport   context.CancelFunc // ends OpsReport (at drain start)
 	reportDone   chan struct{}
 	dispatchDone chan struct{}
@@ -275,6 +273,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Proofs, err = openProofs(c, m.rdb, m.Feed.Publisher, m.Trips.Config().TripTTL, m.Logger); err != nil {
 		return err
 	}
+	if m.Proofs != nil { // else a stop needing a photo or signature can't be completed (proof_required)
+		m.Trips.SetProofFiles(m.Proofs)
+	}
 	m.Trips.Observe(opsredis.NewIndex(m.rdb, opsCfg)) // the ops trip index, before dispatch hears of a change
 	m.Ops = opsredis.New(m.rdb, m.Trips.Store(), opsCfg)
 	m.OpsReport = opsredis.NewReporter(m.rdb, reg, c.Prefix)
@@ -296,7 +297,6 @@ func (m *Main) Run(ctx context.Context) error {
 		CORSOrigins: c.CORSOrigins, HSTSMaxAge: c.HSTSMaxAge, PollCacheTTL: c.PollCacheTTL, Limits: c.limits()},
 		m.apiDeps(c.Prefix, reg))
 	m.zoneRoutes.SetDraining(m.API.Draining())
-	m.stopRoutes.SetForget(m.API.ForgetPoll)
 
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {

@@ -129,7 +129,6 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 	}
 	keys, keyRoutes := apiKeys(m.archive, m.Logger)
 	m.zoneRoutes = zones.New(m.Zones, m.Feed)
-	m.stopRoutes = stops.New(servedStops{Service: m.Trips.Stops(), zones: m.Zones})
 	return api.Deps{
 		Health:   redisPinger{m.rdb},
 		Optional: optional,
@@ -142,7 +141,7 @@ func (m *Main) apiDeps(prefix string, reg *prometheus.Registry) api.Deps {
 		Ops:  m.Ops,
 		Keys: keys,
 		Routes: []api.Routes{historyRoutes(m.archive), keyRoutes, m.hooks.routes(), suspensionRoutes(m), m.zoneRoutes, proofRoutes(m, views),
-			m.stopRoutes},
+			stops.New(servedStops{Service: m.Trips.Stops(), zones: m.Zones})},
 		Registry: reg, Logger: m.Logger, Roads: m.ETA.graph, MapSource: m.ETA.source,
 	}
 }

@@ -81,9 +81,8 @@ end
 return 0
 `)
 
-// maxSpeed (m/s): a stop farther than the approaching ETA at this speed
-// (90 km/h) is not estimated: the estimator routes, and this runs on every
-// move of every trip under way.
+// maxSpeed (m/s, 90 km/h): a stop farther than the approaching ETA at it
+// is not estimated (the estimator routes; every move of a trip comes here).
 const maxSpeed = 25
 
 func (w *StopWatch) check(ctx context.Context, m driver.Move) error {
