@@ -103,11 +103,14 @@ var errorTable = []errorRow{
 	{err: trip.ErrInvalidTransition, status: http.StatusConflict, code: "invalid_transition", details: transitionDetails},
 	{err: trip.ErrVersionMismatch, status: http.StatusPreconditionFailed, code: "version_mismatch", details: versionDetails},
 	{err: trip.ErrIdempotencyMismatch, status: http.StatusUnprocessableEntity, code: "idempotency_key_reused"},
-	{err: trip.ErrShareRevoked, status: http.StatusUnauthorized, code: "share_revoked"}, // then stops' (api/stops)
+	{err: trip.ErrShareRevoked, status: http.StatusUnauthorized, code: "share_revoked"},
+	// stops (api/stops)
 	{err: trip.ErrTooFar, status: http.StatusUnprocessableEntity, code: "too_far_from_stop"},
 	{err: trip.ErrProofRequired, status: http.StatusUnprocessableEntity, code: "proof_required"},
-	{err: trip.ErrInvalidPIN, status: http.StatusUnprocessableEntity, code: "invalid_pin"}, {err: trip.ErrPINExhausted, status: http.StatusTooManyRequests, code: "pin_attempts_exhausted"},
-	{err: trip.ErrStopStatus, status: http.StatusConflict, code: "stop_status"}, {err: trip.ErrStopsPending, status: http.StatusConflict, code: "stops_pending"},
+	{err: trip.ErrInvalidPIN, status: http.StatusUnprocessableEntity, code: "invalid_pin"},
+	{err: trip.ErrPINExhausted, status: http.StatusTooManyRequests, code: "pin_attempts_exhausted"},
+	{err: trip.ErrStopStatus, status: http.StatusConflict, code: "stop_status"},
+	{err: trip.ErrStopsPending, status: http.StatusConflict, code: "stops_pending"},
 
 	// dispatch, ops
 	{err: dispatch.ErrInvalid, status: http.StatusBadRequest, code: "invalid_argument"},
