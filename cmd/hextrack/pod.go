@@ -28,7 +28,7 @@ var (
 	_ pod.Store       = (*podredis.Store)(nil)
 	_ pod.Publisher   = (*feedredis.Publisher)(nil)
 	_ blob.Store      = (*blob.Disk)(nil)
-	_ trip.ProofFiles = (*pod.Service)(nil) // the stop lifecycle asks it (proofRoutes: SetProofFiles)
+	_ trip.ProofFiles = (*pod.Service)(nil) // the stop lifecycle asks it (Main: SetProofFiles)
 	_ podapi.Stops    = (*tripredis.Service)(nil)
 )
 
@@ -79,13 +79,12 @@ func openProofs(c *Config, rdb redis.UniversalClient, pub pod.Publisher, tripTTL
 }
 
 // proofRoutes are the proof-of-delivery routes over the node's proofs,
-// trip views (archived trips included) and the trip service's DropStop;
-// the trip service asks the proofs when a drop is completed (a photo or
-// signature its policy requires).
+// trip views (archived trips included) and the trip service's DropStop.
+// (The trip service asks the proofs when a drop is completed: Main gives
+// them to it when it opens them.)
 func proofRoutes(m *Main, views api.TripViews) api.Routes {
 	if m.Proofs == nil {
 		return podapi.New(nil, nil, views, pod.Config{})
 	}
-	m.Trips.SetProofFiles(m.Proofs)
 	return podapi.New(m.Proofs, m.Trips, views, m.Proofs.Config())
 }
