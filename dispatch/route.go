@@ -52,10 +52,11 @@ type Route struct {
 // RouteEnd is a stop a route passes: its kind and its index in the
 // decoded polyline's points.
 type RouteEnd struct {
-	Kind  string  `json:"kind"` // "pickup" or "dropoff"
-	Lat   float64 `json:"lat"`
-	Lng   float64 `json:"lng"`
-	Index int     `json:"index"`
+	Kind   string  `json:"kind"`              // "pickup" or "dropoff"
+	StopID string  `json:"stop_id,omitempty"` // the trip's stop (trips with stops)
+	Lat    float64 `json:"lat"`
+	Lng    float64 `json:"lng"`
+	Index  int     `json:"index"`
 }
 
 // Paths finds a road path between two points (cmd adapts road.Graph):
@@ -77,8 +78,9 @@ type Router struct {
 }
 
 // Plan draws the route of trip t for its driver: from the driver's
-// position to the pickup (while the pickup is ahead: assigned or
-// arrived) and to the dropoff.
+// position through the trip's open stops in their order (a trip without
+// stops: the pickup while it is ahead, assigned or arrived, and the
+// dropoff).
 func (r Router) Plan(ctx context.Context, t trip.Trip, reason string) (Route, error) {
 	if t.DriverID == "" {
 		return Route{}, fmt.Errorf("%w: trip %s has no driver", ErrInvalid, t.ID)
@@ -89,15 +91,7 @@ func (r Router) Plan(ctx context.Context, t trip.Trip, reason string) (Route, er
 	} else if err != nil && !errors.Is(err, driver.ErrNotFound) {
 		return Route{}, err
 	}
-	type stop struct {
-		kind string
-		p    geo.Point
-	}
-	var stops []stop
-	if t.Status == trip.StatusAssigned || t.Status == trip.StatusArrived || t.Status == trip.StatusRequested {
-		stops = append(stops, stop{"pickup", geo.Point{Lat: t.Pickup.Lat, Lng: t.Pickup.Lng}})
-	}
-	stops = append(stops, stop{"dropoff", geo.Point{Lat: t.Dropoff.Lat, Lng: t.Dropoff.Lng}})
+	stops := routeStops(t)
 	rt := Route{TripID: t.ID, Version: t.Version, Reason: reason, Precision: RoutePrecision, Source: RouteRoads}
 	if r.Paths == nil {
 		rt.Source = RouteStraight
@@ -127,10 +121,40 @@ func (r Router) Plan(ctx context.Context, t trip.Trip, reason string) (Route, er
 				}
 			}
 		}
-		rt.Stops = append(rt.Stops, RouteEnd{Kind: s.kind, Lat: s.p.Lat, Lng: s.p.Lng, Index: len(pts) - 1})
+		rt.Stops = append(rt.Stops, RouteEnd{Kind: s.kind, StopID: s.id, Lat: s.p.Lat, Lng: s.p.Lng, Index: len(pts) - 1})
 	}
 	rt.Polyline = EncodePolyline(pts)
 	return rt, nil
+}
+
+// routeStop is a point a route goes through.
+type routeStop struct {
+	kind, id string
+	p        geo.Point
+}
+
+// routeStops are the points t's route goes through after the driver's
+// position: its open stops in order (a drop is a "dropoff"), or without
+// stops the pickup while ahead and the dropoff.
+func routeStops(t trip.Trip) []routeStop {
+	var out []routeStop
+	if len(t.Stops) > 0 {
+		for _, s := range t.Stops {
+			if s.Final() {
+				continue
+			}
+			kind := "pickup"
+			if s.Kind == trip.StopDrop {
+				kind = "dropoff"
+			}
+			out = append(out, routeStop{kind, s.ID, geo.Point{Lat: s.Location.Lat, Lng: s.Location.Lng}})
+		}
+		return out
+	}
+	if t.Status == trip.StatusAssigned || t.Status == trip.StatusArrived || t.Status == trip.StatusRequested {
+		out = append(out, routeStop{kind: "pickup", p: geo.Point{Lat: t.Pickup.Lat, Lng: t.Pickup.Lng}})
+	}
+	return append(out, routeStop{kind: "dropoff", p: geo.Point{Lat: t.Dropoff.Lat, Lng: t.Dropoff.Lng}})
 }
 
 // EncodePolyline is pts as a Google encoded polyline at RoutePrecision.

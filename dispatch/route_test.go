@@ -2,8 +2,10 @@ package dispatch_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/hextrack/hextrack/dispatch"
@@ -64,6 +66,15 @@ func TestRouterPlan(t *testing.T) {
 	onboard.Status = trip.StatusInProgress
 	stranger := tr
 	stranger.DriverID = "d2" // no known position
+	// A delivery with stops: the pickup done, three drops, the second
+	// skipped: through the open ones, in order.
+	multi := onboard
+	multi.Stops = []trip.Stop{
+		{ID: "s1", Kind: trip.StopPickup, Location: trip.LatLng{Lat: pickup.Lat, Lng: pickup.Lng}, Status: trip.StopCompleted},
+		{ID: "s2", Kind: trip.StopDrop, Location: trip.LatLng{Lat: 41.155, Lng: -8.605}, Status: trip.StopPending, PIN: "123456"},
+		{ID: "s3", Kind: trip.StopDrop, Location: trip.LatLng{Lat: 41.157, Lng: -8.603}, Status: trip.StopSkipped},
+		{ID: "s4", Kind: trip.StopDrop, Location: trip.LatLng{Lat: drop.Lat, Lng: drop.Lng}, Status: trip.StopPending},
+	}
 	for _, tc := range []struct {
 		name   string
 		r      dispatch.Router
@@ -77,6 +88,7 @@ func TestRouterPlan(t *testing.T) {
 		{"a leg off the map", dispatch.Router{Positions: fixedPositions{"d1": at}, Paths: midPaths{refuse: geo.Point{Lat: drop.Lat, Lng: drop.Lng}}}, tr, 4, "straight", "pickup,dropoff"},
 		{"on board: to the drop", dispatch.Router{Positions: fixedPositions{"d1": at}}, onboard, 2, "straight", "dropoff"},
 		{"position unknown: from the pickup", dispatch.Router{Positions: fixedPositions{}}, stranger, 2, "straight", "pickup,dropoff"},
+		{"stops: the open ones in order", dispatch.Router{Positions: fixedPositions{"d1": at}}, multi, 3, "straight", "dropoff:s2,dropoff:s4"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := tc.r.Plan(context.Background(), tc.t, dispatch.RouteAccepted)
@@ -93,6 +105,9 @@ func TestRouterPlan(t *testing.T) {
 					kinds += ","
 				}
 				kinds += s.Kind
+				if s.StopID != "" {
+					kinds += ":" + s.StopID
+				}
 				if geo.Distance(pts[s.Index], geo.Point{Lat: s.Lat, Lng: s.Lng}) > 2 {
 					t.Fatalf("stop %s at index %d is point %v", s.Kind, s.Index, pts[s.Index])
 				}
@@ -102,6 +117,9 @@ func TestRouterPlan(t *testing.T) {
 			}
 			if r.DistanceM <= 0 {
 				t.Fatalf("distance %v", r.DistanceM)
+			}
+			if b, _ := json.Marshal(r); strings.Contains(string(b), "123456") {
+				t.Fatalf("a PIN in the driver's route: %s", b)
 			}
 		})
 	}
