@@ -286,7 +286,8 @@ func TestInterruptStillReports(t *testing.T) {
 // TestRunDeliveries: multi-stop deliveries end to end: each rider reads
 // its drops' PINs through a share link, each driver completes the drops
 // where it is with them (the geotag check passing); all 8 drops of the 4
-// deliveries complete, no PIN is refused, no durable event is lost.
+// deliveries complete, no PIN is refused, no durable event is lost; with
+// 10 zones, no zone event is missing or out of order.
 func TestRunDeliveries(t *testing.T) {
 	url := mustRunServer(t, fastFleet)
 	out := filepath.Join(t.TempDir(), "report.json")
@@ -294,12 +295,17 @@ func TestRunDeliveries(t *testing.T) {
 	err := run(context.Background(), []string{"run", "--server", url, "--drivers", "8", "--riders", "4",
 		"--deliveries", "4", "--stops", "3", "--speedup", "60", "--duration", "1500s", "--trip-min-m", "300", "--trip-max-m", "900",
 		"--rider-think", "2s", "--pickup-dwell", "5s", "--accept-delay", "1s", "--accept-prob", "1",
-		"--cancel-prob", "0", "--offline-rate", "0", "--outlier-rate", "0", "--quiet", "--json", out}, &stdout, &stderr)
+		"--cancel-prob", "0", "--offline-rate", "0", "--outlier-rate", "0", "--zones", "10", "--quiet", "--json", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
 	t.Log("\n" + stdout.String())
 	r := readReport(t, out)
+	// The run: deliveries and zones together, zone events
+	// checked against the drivers' fixes.
+	if z := r.Zones; z == nil || z.Missing != 0 || z.OutOfOrder != 0 {
+		t.Errorf("zone events: %+v", z)
+	}
 	d := r.Deliveries
 	if d.Trips != 4 || d.PINsRead != 8 {
 		t.Fatalf("deliveries %+v, want 4 trips with 8 PINs read", d)
