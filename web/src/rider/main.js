@@ -581,6 +581,10 @@ function applyEvent(env) {
       setStatus('cancelled');
       return;
     default:
+      // A stop's own events (stop.status: pending → arriving → arrived …,
+      // stop.approaching, stop.added, …) say where one stop is, not the
+      // trip: the trip's status comes with trip.status.
+      if (env.type.startsWith('stop.')) return;
   }
   if (status) {
     if (S.trip) S.trip.status = status;
